@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Local Kafka (KRaft, single node) and PostgreSQL for machines without a Docker engine.
+#   deploy/local/infra.sh start|stop|status|wait
+# Idempotent: `start` reuses whatever already answers on the configured ports.
+# Logs: .local/kafka/kafka.log and .local/postgres/postgres.log (under the repository).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="${REBOUND_LOCAL_STATE:-$ROOT/.local}"
+CACHE="${REBOUND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rebound}"
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/local/kafka/pom.xml")"
+KAFKA_PORT="${REBOUND_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${REBOUND_KAFKA_CONTROLLER_PORT:-19093}"
+PG_PORT="${REBOUND_PG_PORT:-15432}"
+PG_BIN="${REBOUND_PG_BIN:-/usr/lib/postgresql/15/bin}"
+KAFKA_DIR="$STATE/kafka"
+PG_DIR="$STATE/postgres"
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+
+log() { echo "[infra] $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_postgres_installed() {
+  [ -x "$PG_BIN/postgres" ] && return
+  log "installing PostgreSQL 15 from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql-15 >/dev/null
+}
+
+ensure_java() {
+  command -v java >/dev/null && command -v mvn >/dev/null && return
+  log "installing OpenJDK 17 and Maven from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+}
+
+fetch_kafka() {
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return
+  ensure_java
+  log "fetching Apache Kafka $KAFKA_VERSION and its dependencies from Maven Central into $KAFKA_LIBS"
+  rm -rf "$KAFKA_LIBS.tmp"
+  mvn -q -B -Dstyle.color=never -f "$ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp"
+  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+start_postgres() {
+  if port_open "$PG_PORT"; then log "PostgreSQL already answers on $PG_PORT"; return; fi
+  ensure_postgres_installed
+  mkdir -p "$PG_DIR"
+  chown postgres:postgres "$PG_DIR"
+  # postgres must be able to reach its data directory through the repository's parents.
+  local d="$PG_DIR"; while [ "$d" != "/" ]; do d="$(dirname "$d")"; chmod o+x "$d" 2>/dev/null || true; done
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    log "initialising a PostgreSQL cluster in $PG_DIR/data"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$PG_DIR/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DIR'
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+CONF
+  fi
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
+  as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='rebound'" | grep -q 1 \
+    || as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE rebound LOGIN CREATEDB PASSWORD 'rebound'"
+  as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='rebound'" | grep -q 1 \
+    || as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE rebound OWNER rebound"
+  log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
+}
+
+start_kafka() {
+  if port_open "$KAFKA_PORT"; then log "Kafka already answers on $KAFKA_PORT"; return; fi
+  fetch_kafka
+  mkdir -p "$KAFKA_DIR"
+  cat > "$KAFKA_DIR/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=12
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+PROPS
+  cat > "$KAFKA_DIR/log4j2.properties" <<'L4J'
+rootLogger.level=INFO
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=kafka
+logger.kafka.level=WARN
+logger.apache.name=org.apache.kafka
+logger.apache.level=WARN
+L4J
+  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
+                   "-Dlog4j2.configurationFile=$KAFKA_DIR/log4j2.properties")
+  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+    log "formatting Kafka storage in $KAFKA_DIR/data"
+    local cluster_id
+    cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
+    java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
+      -t "$cluster_id" -c "$KAFKA_DIR/server.properties" >/dev/null
+  fi
+  nohup java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" \
+    >>"$KAFKA_DIR/kafka.log" 2>&1 &
+  echo $! > "$KAFKA_DIR/kafka.pid"
+  log "Kafka $KAFKA_VERSION starting on $KAFKA_PORT (log: $KAFKA_DIR/kafka.log)"
+}
+
+wait_ready() {
+  local deadline=$((SECONDS + 120))
+  until port_open "$PG_PORT"; do
+    [ $SECONDS -lt $deadline ] || { log "PostgreSQL did not answer on $PG_PORT"; exit 1; }; sleep 0.5
+  done
+  until port_open "$KAFKA_PORT"; do
+    [ $SECONDS -lt $deadline ] || { log "Kafka did not answer on $KAFKA_PORT; see $KAFKA_DIR/kafka.log"; exit 1; }; sleep 0.5
+  done
+  log "ready: Kafka 127.0.0.1:$KAFKA_PORT, PostgreSQL 127.0.0.1:$PG_PORT"
+}
+
+stop_all() {
+  if [ -f "$KAFKA_DIR/kafka.pid" ] && kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; then
+    kill "$(cat "$KAFKA_DIR/kafka.pid")"
+    while kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; do sleep 0.5; done
+    log "Kafka stopped"
+  fi
+  rm -f "$KAFKA_DIR/kafka.pid"
+  if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null && log "PostgreSQL stopped"
+  fi
+}
+
+status() {
+  port_open "$KAFKA_PORT" && echo "kafka: up on 127.0.0.1:$KAFKA_PORT" || echo "kafka: down"
+  port_open "$PG_PORT" && echo "postgres: up on 127.0.0.1:$PG_PORT" || echo "postgres: down"
+}
+
+case "${1:-}" in
+  start) start_postgres; start_kafka; wait_ready ;;
+  wait) wait_ready ;;
+  stop) stop_all ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status|wait" >&2; exit 2 ;;
+esac
