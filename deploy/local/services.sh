@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs the four services and the sandbox providers in the background, on this machine.
+#   deploy/local/services.sh start|stop|status
+# Logs: .local/logs/<name>.log (JSON lines). A second `start` leaves running ones alone.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="${REBOUND_LOCAL_STATE:-$ROOT/.local}"
+LOGS="$STATE/logs"
+PY="$ROOT/.venv/bin/python"
+export REBOUND_KAFKA_BOOTSTRAP="${REBOUND_KAFKA_BOOTSTRAP:-127.0.0.1:${REBOUND_KAFKA_PORT:-19092}}"
+export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-postgresql://rebound:rebound@127.0.0.1:${REBOUND_PG_PORT:-15432}/rebound}"
+export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"
+
+# name module port
+UNITS=(
+  "sandbox services.notify.sandbox 8090"
+  "disruption services.disruption 8001"
+  "rebooking services.rebooking 8002"
+  "compensation services.compensation 8003"
+  "notify services.notify 8004"
+)
+
+running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+start() {
+  mkdir -p "$LOGS"
+  cd "$ROOT"
+  for unit in "${UNITS[@]}"; do
+    read -r name module port <<<"$unit"
+    if running "$name"; then echo "[services] $name already running"; continue; fi
+    nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 &
+    echo $! > "$STATE/$name.pid"
+  done
+  for unit in "${UNITS[@]}"; do
+    read -r name module port <<<"$unit"
+    local path=/readyz; [ "$name" = sandbox ] && path=/v1/sms
+    local deadline=$((SECONDS + 90))
+    until curl -fsS "http://127.0.0.1:$port$path" >/dev/null 2>&1; do
+      running "$name" || { echo "[services] $name exited; see $LOGS/$name.log" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "[services] $name not ready; see $LOGS/$name.log" >&2; exit 1; }
+      sleep 0.5
+    done
+    echo "[services] $name ready on http://127.0.0.1:$port (log: $LOGS/$name.log)"
+  done
+}
+
+stop() {
+  for unit in "${UNITS[@]}"; do
+    read -r name _ _ <<<"$unit"
+    if running "$name"; then kill "$(cat "$STATE/$name.pid")"; echo "[services] $name stopped"; fi
+    rm -f "$STATE/$name.pid"
+  done
+}
+
+status() {
+  for unit in "${UNITS[@]}"; do
+    read -r name _ port <<<"$unit"
+    running "$name" && echo "$name: running on :$port" || echo "$name: stopped"
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,6 @@
+import uvicorn
+
+from services.compensation.app import CompensationSettings, create_app
+
+settings = CompensationSettings()
+uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

@@ -1,0 +1,63 @@
+"""What a disrupted passenger is owed. Pure: no I/O.
+
+The walking skeleton knows two rules; the full policy engine (EU261/UK261, APPR, airline
+commitments as versioned data) replaces this module's rule list."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+MEAL_VOUCHER_DELAY_MINUTES = 180
+MEAL_VOUCHER = Decimal("15.00")
+
+
+@dataclass(frozen=True)
+class PassengerFare:
+    passenger_id: str
+    fare: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: Literal["cancelled", "delayed"]
+    delay_minutes: int
+    outcome: Literal["rebooked", "no_alternative", "kept"]
+    arrival_delay_minutes: int | None
+    passengers: list[PassengerFare]
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    passenger_id: str
+    rule: str
+    kind: Literal["refund", "meal_voucher"]
+    amount: Decimal
+    currency: str
+    source: str
+
+
+def entitlements_for(case: Case) -> list[Entitlement]:
+    owed: list[Entitlement] = []
+    for p in case.passengers:
+        if case.outcome == "no_alternative":
+            owed.append(Entitlement(
+                p.passenger_id, "us_dot.refund", "refund", p.fare, p.currency,
+                "14 CFR 260.6: a cancelled flight with no acceptable alternative is refunded "
+                "in full, automatically",
+            ))
+        if _waits(case) >= MEAL_VOUCHER_DELAY_MINUTES:
+            owed.append(Entitlement(
+                p.passenger_id, "airline.meal_voucher", "meal_voucher", MEAL_VOUCHER, "USD",
+                "Airline customer service plan: a meal voucher when the wait is 3 hours or more",
+            ))
+    return owed
+
+
+def _waits(case: Case) -> int:
+    """How long the passenger waits beyond the plan, in minutes (0 when refunded: no wait)."""
+    if case.outcome == "no_alternative":
+        return 0
+    if case.kind == "delayed":
+        return case.delay_minutes
+    return case.arrival_delay_minutes or 0

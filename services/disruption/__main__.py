@@ -1,0 +1,6 @@
+import uvicorn
+
+from services.disruption.app import DisruptionSettings, create_app
+
+settings = DisruptionSettings()
+uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

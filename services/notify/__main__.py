@@ -1,0 +1,6 @@
+import uvicorn
+
+from services.notify.app import NotifySettings, create_app
+
+settings = NotifySettings()
+uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

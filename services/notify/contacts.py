@@ -1,0 +1,55 @@
+"""The contacts API: the reservation side hands notify each passenger's contact details."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from shared.http import require_api_key
+
+router = APIRouter(prefix="/v1", tags=["contacts"], dependencies=[Depends(require_api_key)])
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passenger_id: str = Field(min_length=1, max_length=64)
+    booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")
+    given_name: str = Field(min_length=1, max_length=80)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$",
+                              description="E.164, e.g. +12125550123")
+    channels: list[Literal["sms", "email"]] = Field(min_length=1, max_length=2)
+    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+
+    @model_validator(mode="after")
+    def _channels_have_addresses(self) -> "Contact":
+        if "sms" in self.channels and not self.phone:
+            raise ValueError("channel 'sms' needs a phone number")
+        if "email" in self.channels and not self.email:
+            raise ValueError("channel 'email' needs an email address")
+        return self
+
+
+class Stored(BaseModel):
+    stored: int
+
+
+@router.put("/contacts", response_model=Stored, operation_id="put_contacts")
+async def put_contacts(request: Request,
+                       contacts: Annotated[list[Contact], Body(min_length=1, max_length=1000)]
+                       ) -> Stored:
+    """Create or replace the contact details of up to 1,000 passengers."""
+    pool = request.app.state.service.pool
+    await pool.executemany(
+        """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
+                                 locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (passenger_id) DO UPDATE SET
+               booking_ref = EXCLUDED.booking_ref, given_name = EXCLUDED.given_name,
+               email = EXCLUDED.email, phone = EXCLUDED.phone, channels = EXCLUDED.channels,
+               locale = EXCLUDED.locale, updated_at = now()""",
+        [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.locale)
+         for c in contacts],
+    )
+    return Stored(stored=len(contacts))

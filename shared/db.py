@@ -1,0 +1,51 @@
+"""The asyncpg pool for one service's schema, and its plain-SQL migrations."""
+
+import json
+import logging
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MESSAGING_SQL = Path(__file__).parent / "sql" / "messaging.sql"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, schema: str, *, min_size: int = 2,
+                      max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"rebound-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+async def migrate(database_url: str, schema: str, migrations: Path) -> None:
+    """Create the schema and apply, once each and in name order, the shared messaging tables and
+    the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            files = [("000_messaging.sql", _MESSAGING_SQL)]
+            files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
+            for name, path in files:
+                if name in applied:
+                    continue
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                log.info("migration applied", extra={"schema": schema, "migration": name})
+    finally:
+        await conn.close()

@@ -1,0 +1,32 @@
+"""Prometheus metrics shared by every service (base units, `_total` counters)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_CONSUMED = Counter(
+    "rebound_messages_consumed_total",
+    "Kafka messages taken from a topic, by what became of them.",
+    ["service", "topic", "outcome"],  # processed | duplicate | dead_lettered
+)
+BATCH_SECONDS = Histogram(
+    "rebound_consumer_batch_duration_seconds",
+    "Time to process one consumed batch in one database transaction.",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_RETRIES = Counter(
+    "rebound_consumer_batch_retries_total",
+    "Batches rolled back on a transient error and retried.",
+    ["service"],
+)
+OUTBOX_RELAYED = Counter(
+    "rebound_outbox_relayed_total", "Outbox rows published to Kafka.", ["service", "topic"]
+)
+OUTBOX_PENDING = Gauge(
+    "rebound_outbox_pending", "Outbox rows not yet published at the last relay pass.", ["service"]
+)
+EVENT_AGE_SECONDS = Histogram(
+    "rebound_event_age_seconds",
+    "Age of an event (now minus its CloudEvents time) when a consumer processes it.",
+    ["service", "topic"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

@@ -1,0 +1,119 @@
+"""The transactional outbox: events written with the state change, relayed to Kafka after."""
+
+import asyncio
+import logging
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics, topics
+from shared.events import Envelope, Model
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Collects the events one transaction emits; `flush` writes them in that transaction."""
+
+    def __init__(self, settings: Settings, source: str) -> None:
+        self._settings = settings
+        self._source = source
+        self._rows: list[tuple[str, bytes | None, bytes, list]] = []
+
+    def publish(self, topic: str, data: Model, *, key: str, id: str | None = None,
+                time: datetime | None = None) -> Envelope:
+        envelope = Envelope.wrap(data, source=self._source, subject=key, id=id, time=time)
+        self._rows.append((topics.name(self._settings, topic), key.encode(), envelope.to_bytes(), []))
+        return envelope
+
+    def dead_letter(self, topic: str, key: bytes | None, value: bytes | None, reason: str,
+                    origin: str) -> None:
+        """`topic` is the full name of the topic the message came from."""
+        headers = [["reason", reason[:1000]], ["origin", origin]]
+        self._rows.append((topics.dead_letter(topic), key, value or b"", headers))
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        if self._rows:
+            await conn.executemany(
+                "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)", self._rows
+            )
+            self._rows.clear()
+
+    def discard(self) -> None:
+        self._rows.clear()
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order with an idempotent producer, then deletes them.
+
+    One relay per schema works at a time (an advisory lock), so per-key order holds across
+    replicas. A crash after publishing and before the delete republishes: consumers' inboxes
+    absorb that."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, service: str,
+                 batch_size: int = 500) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._service = service
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self.running = False
+
+    async def run(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            enable_idempotence=True, acks="all", linger_ms=2,
+        )
+        await producer.start()
+        listener = await asyncpg.connect(self._settings.database_url)
+        await listener.add_listener(f"{self._service}_outbox", lambda *_: self._wake.set())
+        self.running = True
+        try:
+            while True:
+                try:
+                    moved = await self._relay_once(producer)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox relay pass failed; retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(1)
+                    continue
+                if moved < self._batch_size:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
+        finally:
+            self.running = False
+            await listener.close()
+            await producer.stop()
+
+    async def _relay_once(self, producer: AIOKafkaProducer) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self._service}"
+            ):
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                metrics.OUTBOX_PENDING.labels(self._service).set(0)
+                return 0
+            sends = [
+                await producer.send(
+                    r["topic"], r["value"], key=r["key"],
+                    headers=[(k, v.encode()) for k, v in r["headers"]],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*sends)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
+                               [r["id"] for r in rows])
+        for r in rows:
+            metrics.OUTBOX_RELAYED.labels(self._service, r["topic"]).inc()
+        metrics.OUTBOX_PENDING.labels(self._service).set(0 if len(rows) < self._batch_size else len(rows))
+        return len(rows)
+

@@ -1,0 +1,87 @@
+"""The wiring every service shares: a FastAPI app whose lifespan creates the topics, migrates the
+schema, opens the pool, and runs the consumer loop and the outbox relay beside the HTTP API."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from shared import db, logs, topics
+from shared.consumer import ConsumerLoop, Handler
+from shared.http import install_operational_routes, install_problem_handlers
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    name: str
+    settings: Settings
+    migrations: Path
+    handlers: Mapping[str, Mapping[str, Handler]]
+    # Extra background work of the service's own (e.g. notify's sender), started after the pool.
+    background: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+    pool: asyncpg.Pool | None = None
+    consumer: ConsumerLoop | None = None
+    relay: OutboxRelay | None = None
+    # For publishing straight to Kafka where the caller must hear "durably accepted" (acks=all).
+    producer: AIOKafkaProducer | None = None
+
+    def ready(self) -> dict[str, bool]:
+        return {
+            "database": self.pool is not None and not self.pool.is_closing(),
+            "consumer": bool(self.consumer and self.consumer.running),
+            "outbox_relay": bool(self.relay and self.relay.running),
+        }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(self.name, self.settings.log_level)
+        await topics.ensure_topics(self.settings)
+        await db.migrate(self.settings.database_url, self.name, self.migrations)
+        self.pool = await db.create_pool(self.settings.database_url, self.name)
+        self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
+                                     handlers=self.handlers)
+        self.relay = OutboxRelay(self.settings, self.pool, self.name)
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                         enable_idempotence=True, acks="all")
+        await self.producer.start()
+        tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
+                 asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
+        tasks += [asyncio.create_task(self._supervise(lambda b=b: b(self)), name="background")
+                  for b in self.background]
+        app.state.service = self
+        log.info("service started", extra={"service": self.name})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.producer.stop()
+            await self.pool.close()
+
+    async def _supervise(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Restart a background loop that failed, after a pause: Kafka or PostgreSQL may be back."""
+        while True:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop failed; restarting in 2 s")
+                await asyncio.sleep(2)
+
+    def app(self, *, title: str, description: str) -> FastAPI:
+        app = FastAPI(title=title, description=description, lifespan=self.lifespan)
+        install_problem_handlers(app)
+        install_operational_routes(app, self.ready)
+        return app

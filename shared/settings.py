@@ -1,0 +1,34 @@
+"""Settings common to every service, read from REBOUND_* environment variables."""
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_API_KEY = "dev-only-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REBOUND_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str = "postgresql://rebound:rebound@127.0.0.1:15432/rebound"
+    # A prefix on every topic and consumer group, so a test run never meets the demo's data.
+    topic_prefix: str = ""
+    topic_partitions: int = 12
+    topic_replication: int = 1
+    http_host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    # Bearer keys for the partner and ops APIs (comma-separated; two allow rotation).
+    api_keys: str = DEVELOPMENT_API_KEY
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> "Settings":
+        if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
+            raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
+        return self

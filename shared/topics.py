@@ -1,0 +1,56 @@
+"""Topic names, and their creation at start-up."""
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEDULE = "schedule"
+BOOKINGS = "bookings"
+FLIGHT_EVENTS = "flight-events"
+PASSENGER_DISRUPTIONS = "passenger-disruptions"
+REBOOKINGS = "rebookings"
+ENTITLEMENTS = "entitlements"
+NOTICES = "notices"
+NOTICE_DELIVERIES = "notice-deliveries"
+
+# Reservation data is state, keyed by flight or booking: only the latest value per key matters.
+COMPACTED = {SCHEDULE, BOOKINGS}
+ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
+       NOTICES, NOTICE_DELIVERIES]
+
+
+def dead_letter(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def name(settings: Settings, topic: str) -> str:
+    return settings.topic_prefix + topic
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every topic and its dead-letter topic; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for topic in ALL:
+            configs = {"cleanup.policy": "compact"} if topic in COMPACTED else {}
+            for t, cfg in ((topic, configs), (dead_letter(topic), {})):
+                full = name(settings, t)
+                if full not in existing:
+                    wanted.append(NewTopic(full, settings.topic_partitions,
+                                           settings.topic_replication, topic_configs=cfg))
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another service created them first
+            log.info("topics created", extra={"topics": [t.name for t in wanted]})
+    finally:
+        await admin.close()
