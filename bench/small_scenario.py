@@ -143,7 +143,7 @@ async def load(settings: Settings, scenario: Scenario, notify_url: str, api_key:
         response.raise_for_status()
 
 
-async def wait_until_loaded(database_url: str, scenario: Scenario, timeout: float = 60) -> None:
+async def wait_until_loaded(database_url: str, scenario: Scenario, within_seconds: float = 60) -> None:
     """The reservation data is on the topics; wait until every service has taken it in."""
     seats = sum(len(b.passengers) for b in scenario.bookings)
     refs = [b.booking_ref for b in scenario.bookings]
@@ -155,7 +155,7 @@ async def wait_until_loaded(database_url: str, scenario: Scenario, timeout: floa
     ]
     conn = await asyncpg.connect(database_url)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within_seconds
         while True:
             try:
                 done = [await conn.fetchval(sql, refs) >= want for sql, want in checks]
@@ -223,8 +223,8 @@ def settled(rows: list[dict]) -> bool:
 
 
 async def wait_until_settled(database_url: str, scenario: Scenario,
-                             timeout: float = 60) -> list[dict]:
-    deadline = time.monotonic() + timeout
+                             within_seconds: float = 60) -> list[dict]:
+    deadline = time.monotonic() + within_seconds
     while True:
         rows = await outcomes(database_url, scenario)
         if settled(rows) or time.monotonic() > deadline:

@@ -36,7 +36,7 @@ start() {
     read -r name module port <<<"$unit"
     local path=/readyz; [ "$name" = sandbox ] && path=/v1/sms
     local deadline=$((SECONDS + 90))
-    until curl -fsS "http://127.0.0.1:$port$path" >/dev/null 2>&1; do
+    until "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port$path', timeout=2)" 2>/dev/null; do
       running "$name" || { echo "[services] $name exited; see $LOGS/$name.log" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1; }
       [ $SECONDS -lt $deadline ] || { echo "[services] $name not ready; see $LOGS/$name.log" >&2; exit 1; }
       sleep 0.5

@@ -1,0 +1,44 @@
+# The two commands: `make demo` and `make test`. Both set up everything they need.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test setup infra services stop status lint
+
+setup: .venv/.synced
+
+# Python 3.11 is the machine's own; uv (from PyPI) installs the locked dependencies beside it.
+.venv/.synced: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	python3 -m uv sync --locked --python "$$(command -v python3.11 || command -v python3)"
+	@touch $@
+
+infra: setup
+	deploy/local/infra.sh start
+
+services: infra
+	deploy/local/services.sh start
+
+demo: services
+	$(PY) -m bench.small_scenario
+	@echo
+	@echo "Where to look:"
+	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (disruption; key: REBOUND_API_KEYS, dev default dev-only-key)"
+	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
+	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
+	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms  http://127.0.0.1:8090/v1/mail"
+	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
+	@echo "  stop everything     make stop"
+
+test: infra
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check .
+
+status:
+	@deploy/local/services.sh status; deploy/local/infra.sh status
+
+stop:
+	deploy/local/services.sh stop
+	deploy/local/infra.sh stop

@@ -1,0 +1,84 @@
+"""Kafka and PostgreSQL for the tests, from the first of these that applies:
+
+1. REBOUND_TEST_KAFKA_BOOTSTRAP and REBOUND_TEST_DATABASE_URL, when set (e.g. CI with services);
+2. testcontainers, when a Docker engine answers (a laptop): apache/kafka and postgres images;
+3. otherwise the project's own scripts (deploy/local/infra.sh): Kafka from Maven Central jars and
+   Debian's PostgreSQL, started if not already running.
+
+Each test session gets its own database and topic prefix, so it never meets the demo's data."""
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    kafka_bootstrap: str
+    admin_database_url: str  # a role that may create databases
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    kafka, database = (os.environ.get("REBOUND_TEST_KAFKA_BOOTSTRAP"),
+                       os.environ.get("REBOUND_TEST_DATABASE_URL"))
+    if kafka and database:
+        yield Infrastructure(kafka, database)
+    elif _docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        with (KafkaContainer("apache/kafka:4.1.1").with_kraft() as k,
+              PostgresContainer("postgres:15", driver=None) as pg):
+            yield Infrastructure(k.get_bootstrap_server(), pg.get_connection_url())
+    else:
+        subprocess.run([ROOT / "deploy/local/infra.sh", "start"], check=True)
+        kafka_port = os.environ.get("REBOUND_KAFKA_PORT", "19092")
+        pg_port = os.environ.get("REBOUND_PG_PORT", "15432")
+        yield Infrastructure(f"127.0.0.1:{kafka_port}",
+                             f"postgresql://rebound:rebound@127.0.0.1:{pg_port}/rebound")
+
+
+@dataclass(frozen=True)
+class Environment:
+    kafka_bootstrap: str
+    database_url: str
+    topic_prefix: str
+
+    def as_env(self) -> dict[str, str]:
+        return {"REBOUND_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                "REBOUND_DATABASE_URL": self.database_url,
+                "REBOUND_TOPIC_PREFIX": self.topic_prefix,
+                "REBOUND_ENVIRONMENT": "test"}
+
+
+@pytest.fixture(scope="session")
+async def environment(infrastructure: Infrastructure) -> Environment:
+    """A fresh database and topic prefix for this session."""
+    run = uuid.uuid4().hex[:10]
+    name = f"rebound_test_{run}"
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = infrastructure.admin_database_url.rsplit("/", 1)[0]
+    return Environment(infrastructure.kafka_bootstrap, f"{base}/{name}", f"test-{run}.")

@@ -1,0 +1,79 @@
+"""Runs the four services and the sandbox providers as separate processes for a test."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    logs: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self) -> "Stack":
+        self.ports = {name: free_port() for name in
+                      ("disruption", "rebooking", "compensation", "notify", "sms", "smtp")}
+        common = os.environ | self.env | {
+            "REBOUND_SANDBOX_SMS_PORT": str(self.ports["sms"]),
+            "REBOUND_SANDBOX_SMTP_PORT": str(self.ports["smtp"]),
+            "REBOUND_SANDBOX_DIR": str(self.logs / "sandbox"),
+            "REBOUND_SMS_API_URL": f"http://127.0.0.1:{self.ports['sms']}",
+            "REBOUND_SMTP_PORT": str(self.ports["smtp"]),
+        }
+        self._spawn("sandbox", "services.notify.sandbox", common)
+        for name in ("disruption", "rebooking", "compensation", "notify"):
+            self._spawn(name, f"services.{name}",
+                        common | {"REBOUND_HTTP_PORT": str(self.ports[name])})
+        self._wait_ready("sandbox", f"{self.url('sms')}/v1/sms")
+        for name in ("disruption", "rebooking", "compensation", "notify"):
+            self._wait_ready(name, f"{self.url(name)}/readyz")
+        return self
+
+    def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
+                                                stdout=log, stderr=subprocess.STDOUT)
+
+    def _wait_ready(self, name: str, url: str, within_seconds: float = 90) -> None:
+        deadline = time.monotonic() + within_seconds
+        while time.monotonic() < deadline:
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.log_tail(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"{name} not ready within {within_seconds} s:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,229 @@
+"""The four services as separate processes, on real Kafka and PostgreSQL: one cancelled flight
+with more passengers than its alternatives have seats."""
+
+import asyncio
+import json
+import time
+from collections import Counter
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench import small_scenario
+from shared import topics
+from shared.events import Envelope, FlightDelayed, event_id
+from shared.settings import Settings
+from tests.integration.harness import Stack
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "integration-test-key"
+
+
+@pytest.fixture(scope="module")
+def stack(environment, tmp_path_factory):
+    stack = Stack(env=environment.as_env() | {"REBOUND_API_KEYS": API_KEY},
+                  logs=tmp_path_factory.mktemp("services"))
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def settings(environment) -> Settings:
+    return Settings(kafka_bootstrap=environment.kafka_bootstrap,
+                    database_url=environment.database_url, topic_prefix=environment.topic_prefix)
+
+
+async def sent_messages(stack: Stack) -> tuple[list[dict], list[dict]]:
+    async with httpx.AsyncClient(base_url=stack.url("sms")) as client:
+        return (await client.get("/v1/sms")).json(), (await client.get("/v1/mail")).json()
+
+
+async def eventually(check, within_seconds: float = 30, every: float = 0.2):
+    deadline = time.monotonic() + within_seconds
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(every)
+
+
+@pytest.fixture(scope="module")
+async def played(stack: Stack, settings: Settings):
+    """Load the small scenario, cancel its flight, and wait until everyone is settled."""
+    scenario = small_scenario.build(run=1)
+    await small_scenario.load(settings, scenario, stack.url("notify"), API_KEY)
+    await small_scenario.wait_until_loaded(settings.database_url, scenario)
+    ids = await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    rows = await small_scenario.wait_until_settled(settings.database_url, scenario)
+    return scenario, ids, rows
+
+
+async def test_every_passenger_is_told_once_and_rebooked_or_refunded(played, stack, settings):
+    scenario, _, rows = played
+    assert small_scenario.settled(rows), rows
+    assert len(rows) == 17
+
+    sms, mail = await sent_messages(stack)
+    contacts = {c["passenger_id"]: c for c in scenario.contacts}
+    first_sms = Counter(m["to"] for m in sms if "cancelled" in m["body"])
+    first_mail = Counter(m["rcpt_tos"][0] for m in mail if "is cancelled" in m["subject"])
+    for passenger_id in scenario.disrupted_passengers:
+        c = contacts[passenger_id]
+        assert first_sms[c["phone"]] == (1 if "sms" in c["channels"] else 0), passenger_id
+        assert first_mail[c["email"]] == (1 if "email" in c["channels"] else 0), passenger_id
+
+    outcomes = Counter(r["outcome"] for r in rows)
+    assert set(outcomes) <= {"rebooked", "no_alternative"}
+    # 9 free seats for 17 passengers: someone must be refunded, and seats must not be wasted
+    # on nobody: parties of 1, 2, 3, 1, 4, 2, 4 fit 4 + 5 seats with at least 7 rebooked.
+    assert outcomes["no_alternative"] > 0
+    assert 7 <= outcomes["rebooked"] <= 9
+    for r in rows:
+        if r["outcome"] == "no_alternative":
+            assert any(g.startswith("refund") for g in r["grants"]), r
+
+
+async def test_no_flight_is_oversold(played, settings):
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        # Count passengers holding each flight from the bookings themselves, not the counter.
+        rows = await conn.fetch(
+            """SELECT f.flight_id, f.capacity,
+                      (SELECT coalesce(sum(cardinality(b.passenger_ids)), 0)
+                       FROM rebooking.bookings b WHERE f.flight_id = ANY(b.flight_ids)) AS holding
+               FROM rebooking.flights f""")
+    finally:
+        await conn.close()
+    assert rows
+    for r in rows:
+        assert r["holding"] <= r["capacity"], dict(r)
+
+
+async def test_replaying_the_cancellation_changes_nothing(played, stack, settings):
+    scenario, ids, rows_before = played
+    sms_before, mail_before = await sent_messages(stack)
+
+    # The partner sends it again over HTTP, and a direct partner puts it on the topic again.
+    again = await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    assert again == ids
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        source = "partner/default"
+        flight = scenario.cancellation.flight
+        envelope = Envelope.wrap(scenario.cancellation, source=source, subject=flight.flight_id,
+                                 id=ids[0])
+        await producer.send_and_wait(topics.name(settings, topics.FLIGHT_EVENTS),
+                                     envelope.to_bytes(), key=flight.flight_id.encode())
+        # A marker on the same key (so the same partition, after the duplicates): a stale delay.
+        marker = FlightDelayed(partner_event_id="marker-after-replay", flight=flight,
+                               estimated_departure=scenario.flights[0].scheduled_departure,
+                               reason="weather")
+        marker_env = Envelope.wrap(marker, source=source, subject=flight.flight_id,
+                                   id=event_id(source, "marker-after-replay"))
+        await producer.send_and_wait(topics.name(settings, topics.FLIGHT_EVENTS),
+                                     marker_env.to_bytes(), key=flight.flight_id.encode())
+    finally:
+        await producer.stop()
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def marker_processed():
+            return await conn.fetchval(
+                "SELECT effect FROM disruption.flight_events WHERE event_id = $1", marker_env.id)
+        effect = await eventually(marker_processed)
+        assert effect == "ignored: flight already cancelled"
+        assert await conn.fetchval("SELECT count(*) FROM disruption.outbox") == 0
+        await asyncio.sleep(2)  # give any wrongly emitted follow-up time to show itself
+        rows_after = await small_scenario.outcomes(settings.database_url, scenario)
+        deliveries = await conn.fetchval("SELECT count(*) FROM notify.deliveries")
+        grants = await conn.fetchval("SELECT count(*) FROM compensation.grants")
+    finally:
+        await conn.close()
+    assert rows_after == rows_before
+    assert deliveries == sum(len(r["notices"]) for r in rows_before)
+    assert grants == sum(len(r["grants"] or []) for r in rows_before)
+    assert await sent_messages(stack) == (sms_before, mail_before)
+
+
+async def test_malformed_messages_go_to_the_dead_letter_topic(played, stack, settings):
+    topic = topics.name(settings, topics.FLIGHT_EVENTS)
+    dlq = AIOKafkaConsumer(topics.dead_letter(topic), bootstrap_servers=settings.kafka_bootstrap,
+                           auto_offset_reset="earliest", group_id=None)
+    await dlq.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"{not json", key=b"poison-1")
+        wrong_schema = {"specversion": "1.0", "id": "x1", "source": "p", "type": "flight.cancelled",
+                        "subject": "s", "time": "2013-02-08T12:00:00Z",
+                        "data": {"type": "flight.cancelled", "flight": "B6 1"}}
+        await producer.send_and_wait(topic, json.dumps(wrong_schema).encode(), key=b"poison-2")
+        reasons = {}
+        deadline = time.monotonic() + 30
+        while len(reasons) < 2 and time.monotonic() < deadline:
+            for records in (await dlq.getmany(timeout_ms=500)).values():
+                for r in records:
+                    reasons[r.key] = dict(r.headers)["reason"].decode()
+    finally:
+        await producer.stop()
+        await dlq.stop()
+    assert reasons[b"poison-1"].startswith("undecodable: ")
+    assert "partner_event_id: Field required" in reasons[b"poison-2"]
+    assert "flight: Input should be an object" in reasons[b"poison-2"]
+
+    # The consumer moved on: a good event behind the poison on the same partition is processed.
+    good = FlightDelayed(partner_event_id="after-poison", reason="crew",
+                         flight={"carrier": "ZZ", "number": "9", "departure_date": "2013-02-08",
+                                 "origin": "JFK"},
+                         estimated_departure="2013-02-08T20:00:00Z")
+    good_env = Envelope.wrap(good, source="partner/direct", subject="poison-1")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, good_env.to_bytes(), key=b"poison-1")
+    finally:
+        await producer.stop()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def processed():
+            return await conn.fetchval(
+                "SELECT effect FROM disruption.flight_events WHERE event_id = $1", good_env.id)
+        assert await eventually(processed) == "unmatched: flight not in the schedule"
+    finally:
+        await conn.close()
+
+
+async def test_partner_api_refuses_bad_requests(stack):
+    async with httpx.AsyncClient(base_url=stack.url("disruption")) as client:
+        event = {"type": "flight.cancelled", "partner_event_id": "p-1", "reason": "weather",
+                 "flight": {"carrier": "B6", "number": "1", "departure_date": "2013-02-08",
+                            "origin": "JFK"}}
+        unauthenticated = await client.post("/v1/flight-events", json=event)
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["content-type"] == "application/problem+json"
+
+        wrong_key = await client.post("/v1/flight-events", json=event,
+                                      headers={"Authorization": "Bearer nope"})
+        assert wrong_key.status_code == 401
+
+        bad = event | {"flight": event["flight"] | {"origin": "New York"}}
+        invalid = await client.post("/v1/flight-events", json=bad,
+                                    headers={"Authorization": f"Bearer {API_KEY}"})
+        assert invalid.status_code == 422
+        assert invalid.headers["content-type"] == "application/problem+json"
+        fields = [e["field"] for e in invalid.json()["errors"]]
+        assert any(f.endswith("flight.origin") for f in fields), fields
+
+    async with httpx.AsyncClient(base_url=stack.url("notify")) as client:
+        no_phone = [{"passenger_id": "P1", "booking_ref": "ABC123", "given_name": "Ana",
+                     "email": "ana@example.com", "channels": ["sms"]}]
+        response = await client.put("/v1/contacts", json=no_phone,
+                                    headers={"Authorization": f"Bearer {API_KEY}"})
+        assert response.status_code == 422
+        assert "needs a phone number" in response.json()["detail"]
