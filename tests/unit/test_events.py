@@ -1,0 +1,45 @@
+import json
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from shared.events import Envelope, FlightCancelled, FlightRef, event_id, flight_id
+
+refs = st.builds(
+    FlightRef,
+    carrier=st.from_regex(r"[A-Z0-9]{2}", fullmatch=True),
+    number=st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+    departure_date=st.dates(date(2000, 1, 1), date(2100, 1, 1)),
+    origin=st.from_regex(r"[A-Z]{3}", fullmatch=True),
+)
+cancellations = st.builds(FlightCancelled, partner_event_id=st.text(min_size=1, max_size=128),
+                          flight=refs, reason=st.sampled_from(["weather", "crew", "technical"]))
+
+
+@given(cancellations)
+def test_envelopes_survive_the_wire(event):
+    envelope = Envelope.wrap(event, source="partner/x", subject=event.flight.flight_id)
+    assert Envelope.from_bytes(envelope.to_bytes()) == envelope
+
+
+@given(st.binary(max_size=300))
+def test_garbage_is_refused_with_a_validation_error(raw):
+    with pytest.raises((ValidationError, ValueError)):
+        Envelope.from_bytes(raw)
+
+
+def test_envelope_type_must_match_its_data():
+    event = FlightCancelled(partner_event_id="p", reason="weather", flight=FlightRef(
+        carrier="B6", number="1", departure_date=date(2013, 2, 8), origin="JFK"))
+    body = json.loads(Envelope.wrap(event, source="s", subject="x").to_bytes())
+    body["type"] = "flight.delayed"
+    with pytest.raises(ValueError, match="does not match"):
+        Envelope.from_bytes(json.dumps(body).encode())
+
+
+def test_ids_are_deterministic():
+    assert event_id("partner", "e-1") == event_id("partner", "e-1") != event_id("partner", "e-2")
+    assert flight_id("B6", "1001", date(2013, 2, 8), "JFK") == "B61001/2013-02-08/JFK"

@@ -1,0 +1,55 @@
+"""Every notice kind renders in every channel, in plain words, short enough for its channel."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from services.notify.templates import local_time, money, render_notice
+
+TEMPLATES = sorted({p.name.split(".")[0] for p in
+                    (Path(__file__).parents[2] / "services/notify/templates").glob("*.j2")})
+FACTS = {
+    "flight": "B6 1001", "origin": "JFK", "destination": "BOS",
+    "scheduled_departure": "2013-02-08T22:40:00+00:00", "reason": "weather",
+    "delay_minutes": 95, "estimated_departure": "2013-02-09T00:15:00+00:00",
+    "new_flight": "B6 1005", "new_origin": "LGA", "new_destination": "BOS",
+    "new_departure": "2013-02-09T14:15:00+00:00", "new_arrival": "2013-02-09T15:35:00+00:00",
+    "grants": [{"passenger_id": "P1", "rule": "r", "kind": "meal_voucher", "amount": "15.00",
+                "currency": "USD"}, {"passenger_id": "P1", "rule": "r2", "kind": "refund",
+                                     "amount": "388.00", "currency": "USD"}],
+}
+JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|"
+                    r"involuntary|irregular operations?)\b", re.IGNORECASE)
+
+
+def test_there_are_templates():
+    assert {"first_notice_cancelled", "first_notice_delayed", "rebooked", "no_alternative",
+            "entitlements"} <= set(TEMPLATES)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_renders_in_plain_words(template, channel):
+    notice = render_notice(template, channel, "en", FACTS, "Christopher")
+    assert notice.body and "{" not in notice.body and "None" not in notice.body
+    assert not JARGON.search(notice.body + notice.subject)
+    if channel == "sms":
+        assert len(notice.body) <= 306, (len(notice.body), notice.body)  # two segments at most
+    else:
+        assert notice.subject and len(notice.subject) <= 78
+
+
+def test_first_notice_says_what_happened_and_apologises():
+    notice = render_notice("first_notice_cancelled", "sms", "en", FACTS, "Ana")
+    assert "5:40 pm" in notice.body  # the local time in New York, not UTC
+    assert "Boston" in notice.body and "cancelled" in notice.body and "sorry" in notice.body
+
+
+def test_an_unknown_locale_falls_back_to_english():
+    assert render_notice("rebooked", "email", "xx", FACTS, "Ana").subject.startswith("Your new")
+
+
+def test_formatting():
+    assert local_time("2013-02-09T14:15:00+00:00", "LGA") == "9:15 am"
+    assert money("15.00", "USD") == "$15" and money("1200.5", "EUR") == "€1,200.50"
