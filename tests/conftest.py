@@ -1,7 +1,7 @@
 """Kafka and PostgreSQL for the tests, from the first of these that applies:
 
 1. REBOUND_TEST_KAFKA_BOOTSTRAP and REBOUND_TEST_DATABASE_URL, when set (e.g. CI with services);
-2. testcontainers, when a Docker engine answers (a laptop): apache/kafka and postgres images;
+2. testcontainers, when a Docker engine answers (a laptop): Kafka (KRaft) and PostgreSQL 15;
 3. otherwise the project's own scripts (deploy/local/infra.sh): Kafka from Maven Central jars and
    Debian's PostgreSQL, started if not already running.
 
@@ -43,10 +43,11 @@ def infrastructure() -> Iterator[Infrastructure]:
     if kafka and database:
         yield Infrastructure(kafka, database)
     elif _docker_engine_answers():
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.postgres import PostgresContainer
 
-        with (KafkaContainer("apache/kafka:4.1.1").with_kraft() as k,
+        # testcontainers' Kafka module drives Confluent's image: 7.9 is Apache Kafka 3.9, KRaft.
+        with (KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as k,
               PostgresContainer("postgres:15", driver=None) as pg):
             yield Infrastructure(k.get_bootstrap_server(), pg.get_connection_url())
     else:
