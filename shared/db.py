@@ -1,7 +1,10 @@
 """The asyncpg pool for one service's schema, and its plain-SQL migrations."""
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -47,5 +50,26 @@ async def migrate(database_url: str, schema: str, migrations: Path) -> None:
                 await conn.execute(path.read_text())
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 log.info("migration applied", extra={"schema": schema, "migration": name})
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def notifications(database_url: str, channel: str) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+    """Yields `wait(at_most)`, which returns as soon as PostgreSQL NOTIFYs `channel` (or has since
+    the last wait), or after `at_most` seconds: a polling loop that reacts at once."""
+    woken = asyncio.Event()
+    conn = await asyncpg.connect(database_url)
+    await conn.add_listener(channel, lambda *_: woken.set())
+
+    async def wait(at_most: float) -> None:
+        try:
+            await asyncio.wait_for(woken.wait(), timeout=at_most)
+        except TimeoutError:
+            pass
+        woken.clear()
+
+    try:
+        yield wait
     finally:
         await conn.close()

@@ -30,8 +30,9 @@ class Model(BaseModel):
 # --- reservation side: schedule and bookings (compacted topics) -------------------------------
 
 
-class FlightScheduled(Model):
-    type: Literal["flight.scheduled"] = "flight.scheduled"
+class Leg(Model):
+    """One scheduled flight, as a passenger's itinerary names it."""
+
     flight_id: str
     carrier: str = Field(pattern=r"^[A-Z0-9]{2}$")
     number: str = Field(pattern=r"^[0-9]{1,4}[A-Z]?$")
@@ -39,6 +40,10 @@ class FlightScheduled(Model):
     destination: str = Field(pattern=r"^[A-Z]{3}$")
     scheduled_departure: datetime
     scheduled_arrival: datetime
+
+
+class FlightScheduled(Leg):
+    type: Literal["flight.scheduled"] = "flight.scheduled"
     seats: int = Field(gt=0, le=1000)
 
 
@@ -99,29 +104,13 @@ class PassengerDisruption(Model):
     disruption_id: str
     booking_ref: str
     passenger_ids: list[str]
-    flight_id: str
-    carrier: str
-    number: str
-    origin: str
-    destination: str
-    scheduled_departure: datetime
-    scheduled_arrival: datetime
+    flight: Leg
     kind: Literal["cancelled", "delayed"]
     reason: str
     delay_minutes: int = 0
 
 
 # --- rebooking -> compensation, notify ---------------------------------------------------------
-
-
-class RebookedSegment(Model):
-    flight_id: str
-    carrier: str
-    number: str
-    origin: str
-    destination: str
-    scheduled_departure: datetime
-    scheduled_arrival: datetime
 
 
 class RebookingDecided(Model):
@@ -131,7 +120,7 @@ class RebookingDecided(Model):
     passenger_ids: list[str]
     outcome: Literal["rebooked", "no_alternative", "kept"]
     reason: str
-    segments: list[RebookedSegment] = []
+    segments: list[Leg] = []
     arrival_delay_minutes: int | None = None
 
 

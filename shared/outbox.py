@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from shared import metrics, topics
+from shared import db, metrics, topics
 from shared.events import Envelope, Model
 from shared.settings import Settings
 
@@ -58,7 +58,6 @@ class OutboxRelay:
         self._pool = pool
         self._service = service
         self._batch_size = batch_size
-        self._wake = asyncio.Event()
         self.running = False
 
     async def run(self) -> None:
@@ -67,26 +66,22 @@ class OutboxRelay:
             enable_idempotence=True, acks="all", linger_ms=2,
         )
         await producer.start()
-        listener = await asyncpg.connect(self._settings.database_url)
-        await listener.add_listener(f"{self._service}_outbox", lambda *_: self._wake.set())
-        self.running = True
         try:
-            while True:
-                try:
-                    moved = await self._relay_once(producer)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("outbox relay pass failed; retrying", extra={"error": repr(exc)})
-                    await asyncio.sleep(1)
-                    continue
-                if moved < self._batch_size:
-                    self._wake.clear()
+            async with db.notifications(self._settings.database_url,
+                                        f"{self._service}_outbox") as woken:
+                self.running = True
+                while True:
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
+                        moved = await self._relay_once(producer)
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                        log.warning("outbox relay pass failed; retrying",
+                                    extra={"error": repr(exc)})
+                        await asyncio.sleep(1)
+                        continue
+                    if moved < self._batch_size:
+                        await woken(1.0)
         finally:
             self.running = False
-            await listener.close()
             await producer.stop()
 
     async def _relay_once(self, producer: AIOKafkaProducer) -> int:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from shared.events import Grant
+
 MEAL_VOUCHER_DELAY_MINUTES = 180
 MEAL_VOUCHER = Decimal("15.00")
 
@@ -27,29 +29,22 @@ class Case:
     passengers: list[PassengerFare]
 
 
-@dataclass(frozen=True)
-class Entitlement:
-    passenger_id: str
-    rule: str
-    kind: Literal["refund", "meal_voucher"]
-    amount: Decimal
-    currency: str
-    source: str
-
-
-def entitlements_for(case: Case) -> list[Entitlement]:
-    owed: list[Entitlement] = []
+def entitlements_for(case: Case) -> list[Grant]:
+    owed: list[Grant] = []
     for p in case.passengers:
         if case.outcome == "no_alternative":
-            owed.append(Entitlement(
-                p.passenger_id, "us_dot.refund", "refund", p.fare, p.currency,
-                "14 CFR 260.6: a cancelled flight with no acceptable alternative is refunded "
-                "in full, automatically",
+            owed.append(Grant(
+                passenger_id=p.passenger_id, rule="us_dot.refund", kind="refund", amount=p.fare,
+                currency=p.currency,
+                source="14 CFR 260.6: a cancelled flight with no acceptable alternative is "
+                       "refunded in full, automatically",
             ))
         if _waits(case) >= MEAL_VOUCHER_DELAY_MINUTES:
-            owed.append(Entitlement(
-                p.passenger_id, "airline.meal_voucher", "meal_voucher", MEAL_VOUCHER, "USD",
-                "Airline customer service plan: a meal voucher when the wait is 3 hours or more",
+            owed.append(Grant(
+                passenger_id=p.passenger_id, rule="airline.meal_voucher", kind="meal_voucher",
+                amount=MEAL_VOUCHER, currency="USD",
+                source="Airline customer service plan: a meal voucher when the wait is 3 hours "
+                       "or more",
             ))
     return owed
 

@@ -9,7 +9,6 @@ from shared.events import (
     BookingConfirmed,
     EntitlementsGranted,
     Envelope,
-    Grant,
     NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
@@ -81,8 +80,7 @@ async def _grant_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: 
             e.source,
         )
         if inserted:
-            granted.append(Grant(passenger_id=e.passenger_id, rule=e.rule, kind=e.kind,
-                                 amount=e.amount, currency=e.currency, source=e.source))
+            granted.append(e)
     if not granted:
         return
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(

@@ -12,6 +12,7 @@ from shared.events import (
     FlightCancelled,
     FlightDelayed,
     FlightScheduled,
+    Leg,
     NoticeRequested,
     PassengerDisruption,
     event_id,
@@ -79,6 +80,7 @@ async def disrupt_passengers(conn: asyncpg.Connection, event: Envelope, outbox: 
         " ON CONFLICT DO NOTHING",
         [(event.id, b["booking_ref"], fid, decision.disruption) for b in bookings],
     )
+    leg = Leg(**{field: flight[field] for field in Leg.model_fields})
     for b in bookings:
         ref, passenger_ids = b["booking_ref"], list(b["passenger_ids"])
         facts = {
@@ -99,10 +101,7 @@ async def disrupt_passengers(conn: asyncpg.Connection, event: Envelope, outbox: 
         ), key=ref, id=event_id(event.id, ref, "first_notice"))
         outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
             disruption_id=event.id, booking_ref=ref, passenger_ids=passenger_ids,
-            flight_id=fid, carrier=flight["carrier"], number=flight["number"],
-            origin=flight["origin"], destination=flight["destination"],
-            scheduled_departure=flight["scheduled_departure"],
-            scheduled_arrival=flight["scheduled_arrival"],
+            flight=leg,
             kind=decision.disruption, reason=e.reason, delay_minutes=decision.delay_minutes,
         ), key=ref, id=event_id(event.id, ref, "disruption"), time=event.time)
     log.info("passengers disrupted", extra={"flight_id": fid, "event_id": event.id,

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 
 from services.notify import templates
 from services.notify.providers import Outgoing, PermanentFailure, TransientFailure
-from shared import topics
+from shared import db, topics
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -56,24 +56,15 @@ class Sender:
         self._channels = channels
         self._limit = asyncio.Semaphore(concurrency)
         self._batch_size = batch_size
-        self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        listener = await asyncpg.connect(self._settings.database_url)
-        await listener.add_listener("notify_deliveries", lambda *_: self._wake.set())
-        try:
+        async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
             while True:
                 claimed = await self._claim()
                 if claimed:
                     await self._deliver(claimed)
-                    continue
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
-        finally:
-            await listener.close()
+                else:
+                    await woken(0.5)  # also when a retry falls due
 
     async def _claim(self) -> list[asyncpg.Record]:
         # First notices go first: a flood of later notices never holds one back.

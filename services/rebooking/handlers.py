@@ -10,9 +10,9 @@ from shared.events import (
     BookingConfirmed,
     Envelope,
     FlightScheduled,
+    Leg,
     NoticeRequested,
     PassengerDisruption,
-    RebookedSegment,
     RebookingDecided,
     event_id,
 )
@@ -60,9 +60,10 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
                       to=None, arrival_delay=d.delay_minutes)
         return
 
-    await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", d.flight_id)
-    disrupted = domain.Flight(d.flight_id, d.origin, d.destination, d.scheduled_departure,
-                              d.scheduled_arrival, 0)
+    leg = d.flight
+    await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
+    disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, leg.scheduled_departure,
+                              leg.scheduled_arrival, 0)
     party = len(d.passenger_ids)
     rows = await conn.fetch(
         """SELECT flight_id, origin, destination, scheduled_departure, scheduled_arrival,
@@ -71,8 +72,8 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
            WHERE origin = ANY($1::text[]) AND destination = ANY($2::text[])
              AND scheduled_departure BETWEEN $3 AND $4 AND status = 'scheduled'
              AND capacity - seats_sold >= $5""",
-        list(domain.city_of(d.origin)), list(domain.city_of(d.destination)),
-        d.scheduled_departure, d.scheduled_departure + domain.DEFAULT_HORIZON, party,
+        list(domain.city_of(leg.origin)), list(domain.city_of(leg.destination)),
+        leg.scheduled_departure, leg.scheduled_departure + domain.DEFAULT_HORIZON, party,
     )
     candidates = [domain.Flight(**dict(r)) for r in rows]
     for alternative in domain.choose_alternatives(disrupted, candidates, party):
@@ -88,11 +89,11 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
             continue
         await conn.execute(
             "UPDATE bookings SET flight_ids = array_replace(flight_ids, $2, $3) WHERE booking_ref = $1",
-            d.booking_ref, d.flight_id, taken["flight_id"],
+            d.booking_ref, leg.flight_id, taken["flight_id"],
         )
-        delay = round((taken["scheduled_arrival"] - d.scheduled_arrival).total_seconds() / 60)
+        delay = round((taken["scheduled_arrival"] - leg.scheduled_arrival).total_seconds() / 60)
         await _decide(conn, outbox, event, d, outcome="rebooked", reason=alternative.reason,
-                      to=RebookedSegment(**dict(taken)), arrival_delay=delay)
+                      to=Leg(**dict(taken)), arrival_delay=delay)
         return
     await _decide(conn, outbox, event, d, outcome="no_alternative",
                   reason="no flight to the same city within 72 hours has seats for the whole party",
@@ -101,12 +102,12 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
 
 async def _decide(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
                   d: PassengerDisruption, *, outcome: str, reason: str,
-                  to: RebookedSegment | None, arrival_delay: int | None) -> None:
+                  to: Leg | None, arrival_delay: int | None) -> None:
     inserted = await conn.fetchval(
         """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flight,
                                    seats, reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
-        d.disruption_id, d.booking_ref, outcome, d.flight_id, to and to.flight_id,
+        d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, to and to.flight_id,
         len(d.passenger_ids), reason,
     )
     if not inserted:
@@ -120,8 +121,10 @@ async def _decide(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
                    id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
     if outcome == "kept":
         return  # the first notice already told them everything that changed
-    facts = {"flight": f"{d.carrier} {d.number}", "origin": d.origin,
-             "destination": d.destination, "scheduled_departure": d.scheduled_departure.isoformat()}
+    leg = d.flight
+    facts = {"flight": f"{leg.carrier} {leg.number}", "origin": leg.origin,
+             "destination": leg.destination,
+             "scheduled_departure": leg.scheduled_departure.isoformat()}
     if to:
         facts |= {"new_flight": f"{to.carrier} {to.number}", "new_origin": to.origin,
                   "new_destination": to.destination,

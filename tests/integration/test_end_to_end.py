@@ -52,6 +52,18 @@ async def eventually(check, within_seconds: float = 30, every: float = 0.2):
         await asyncio.sleep(every)
 
 
+async def flight_event_effect(settings: Settings, event_id: str) -> str | None:
+    """What disruption recorded for a flight event, once it has processed it."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def recorded():
+            return await conn.fetchval(
+                "SELECT effect FROM disruption.flight_events WHERE event_id = $1", event_id)
+        return await eventually(recorded)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="module")
 async def played(stack: Stack, settings: Settings):
     """Load the small scenario, cancel its flight, and wait until everyone is settled."""
@@ -131,13 +143,10 @@ async def test_replaying_the_cancellation_changes_nothing(played, stack, setting
     finally:
         await producer.stop()
 
+    effect = await flight_event_effect(settings, marker_env.id)
+    assert effect == "ignored: flight already cancelled"
     conn = await asyncpg.connect(settings.database_url)
     try:
-        async def marker_processed():
-            return await conn.fetchval(
-                "SELECT effect FROM disruption.flight_events WHERE event_id = $1", marker_env.id)
-        effect = await eventually(marker_processed)
-        assert effect == "ignored: flight already cancelled"
         assert await conn.fetchval("SELECT count(*) FROM disruption.outbox") == 0
         await asyncio.sleep(2)  # give any wrongly emitted follow-up time to show itself
         rows_after = await small_scenario.outcomes(settings.database_url, scenario)
@@ -189,14 +198,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic(played, stack, set
         await producer.send_and_wait(topic, good_env.to_bytes(), key=b"poison-1")
     finally:
         await producer.stop()
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        async def processed():
-            return await conn.fetchval(
-                "SELECT effect FROM disruption.flight_events WHERE event_id = $1", good_env.id)
-        assert await eventually(processed) == "unmatched: flight not in the schedule"
-    finally:
-        await conn.close()
+    assert await flight_event_effect(settings, good_env.id) == "unmatched: flight not in the schedule"
 
 
 async def test_partner_api_refuses_bad_requests(stack):
