@@ -1,6 +1,7 @@
 """Disruption: schedule and bookings build the manifest; a flight event finds who it hurts."""
 
 import logging
+from datetime import datetime
 
 import asyncpg
 
@@ -15,8 +16,9 @@ from shared.events import (
     Leg,
     NoticeRequested,
     PassengerDisruption,
-    event_id,
+    RebookingDecided,
 )
+from shared.events import event_id as derived_id
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,36 @@ async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outb
            ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids""",
         [(fid, b.booking_ref, passenger_ids) for fid in b.flight_ids],
     )
+
+
+async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    """Move a rebooked booking on the manifest, so a later disruption of its new flight finds it.
+    If that flight was already cancelled by the time we hear of the move, disrupt it at once."""
+    r: RebookingDecided = event.data
+    if r.outcome != "rebooked":
+        return
+    old = await conn.fetchval(
+        "DELETE FROM manifest WHERE booking_ref = $1 AND flight_id = ("
+        " SELECT flight_id FROM disruptions WHERE disruption_id = $2 AND booking_ref = $1)"
+        " RETURNING flight_id", r.booking_ref, r.disruption_id)
+    for leg in r.segments:
+        await conn.execute(
+            "INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)"
+            " ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids",
+            leg.flight_id, r.booking_ref, r.passenger_ids)
+        # The new flight may have been cancelled before we heard of the move: disrupt it now.
+        flight = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'",
+                                     leg.flight_id)
+        cancellation = flight and await conn.fetchrow(
+            "SELECT event_id, payload FROM flight_events WHERE flight_id = $1 AND effect = 'cancelled'",
+            leg.flight_id)
+        if cancellation:
+            await _record_disruptions(conn, cancellation["event_id"], leg.flight_id, "cancelled",
+                                      [r.booking_ref])
+            _disrupt(outbox, event_id=cancellation["event_id"], occurred_at=event.time,
+                     flight=flight, kind="cancelled", reason=cancellation["payload"]["reason"],
+                     delay_minutes=0, bookings=[(r.booking_ref, r.passenger_ids)], facts_extra={})
+    log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref, "from": old})
 
 
 async def disrupt_passengers(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
@@ -75,37 +107,49 @@ async def disrupt_passengers(conn: asyncpg.Connection, event: Envelope, outbox: 
         "SELECT booking_ref, passenger_ids FROM manifest WHERE flight_id = $1 ORDER BY booking_ref",
         fid,
     )
+    await _record_disruptions(conn, event.id, fid, decision.disruption,
+                              [b["booking_ref"] for b in bookings])
+    extra = {"estimated_departure": e.estimated_departure.isoformat()} \
+        if isinstance(e, FlightDelayed) else {}
+    _disrupt(outbox, event_id=event.id, occurred_at=event.time, flight=flight,
+             kind=decision.disruption, reason=e.reason, delay_minutes=decision.delay_minutes,
+             bookings=[(b["booking_ref"], list(b["passenger_ids"])) for b in bookings],
+             facts_extra=extra)
+    log.info("passengers disrupted", extra={"flight_id": fid, "event_id": event.id,
+                                            "kind": decision.disruption, "bookings": len(bookings)})
+
+
+async def _record_disruptions(conn: asyncpg.Connection, disruption_id: str, flight_id: str,
+                              kind: str, booking_refs: list[str]) -> None:
     await conn.executemany(
         "INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind) VALUES ($1,$2,$3,$4)"
         " ON CONFLICT DO NOTHING",
-        [(event.id, b["booking_ref"], fid, decision.disruption) for b in bookings],
+        [(disruption_id, ref, flight_id, kind) for ref in booking_refs],
     )
+
+
+def _disrupt(outbox: Outbox, *, event_id: str, occurred_at: datetime, flight: asyncpg.Record,
+             kind: str, reason: str, delay_minutes: int, bookings: list[tuple[str, list[str]]],
+             facts_extra: dict) -> None:
+    """Per booking: the first notice and, in the same transaction, the disruption event."""
     leg = Leg(**{field: flight[field] for field in Leg.model_fields})
-    for b in bookings:
-        ref, passenger_ids = b["booking_ref"], list(b["passenger_ids"])
-        facts = {
-            "flight": f"{flight['carrier']} {flight['number']}",
-            "origin": flight["origin"],
-            "destination": flight["destination"],
-            "scheduled_departure": flight["scheduled_departure"].isoformat(),
-            "reason": e.reason,
-            "delay_minutes": decision.delay_minutes,
-        }
-        if isinstance(e, FlightDelayed):
-            facts["estimated_departure"] = e.estimated_departure.isoformat()
+    facts = {
+        "flight": f"{leg.carrier} {leg.number}", "origin": leg.origin,
+        "destination": leg.destination,
+        "scheduled_departure": leg.scheduled_departure.isoformat(),
+        "reason": reason, "delay_minutes": delay_minutes,
+    } | facts_extra
+    for ref, passenger_ids in bookings:
         # The passenger hears first: the notice leaves in this same transaction.
         outbox.publish(topics.NOTICES, NoticeRequested(
-            disruption_id=event.id, booking_ref=ref, passenger_ids=passenger_ids,
-            stage="first_notice", template=f"first_notice_{decision.disruption}",
-            facts=facts, occurred_at=event.time,
-        ), key=ref, id=event_id(event.id, ref, "first_notice"))
+            disruption_id=event_id, booking_ref=ref, passenger_ids=passenger_ids,
+            stage="first_notice", template=f"first_notice_{kind}", facts=facts,
+            occurred_at=occurred_at,
+        ), key=ref, id=derived_id(event_id, ref, "first_notice"))
         outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
-            disruption_id=event.id, booking_ref=ref, passenger_ids=passenger_ids,
-            flight=leg,
-            kind=decision.disruption, reason=e.reason, delay_minutes=decision.delay_minutes,
-        ), key=ref, id=event_id(event.id, ref, "disruption"), time=event.time)
-    log.info("passengers disrupted", extra={"flight_id": fid, "event_id": event.id,
-                                            "kind": decision.disruption, "bookings": len(bookings)})
+            disruption_id=event_id, booking_ref=ref, passenger_ids=passenger_ids, flight=leg,
+            kind=kind, reason=reason, delay_minutes=delay_minutes,
+        ), key=ref, id=derived_id(event_id, ref, "disruption"), time=occurred_at)
 
 
 async def _record_event(conn: asyncpg.Connection, event: Envelope, flight_id: str,
@@ -121,6 +165,7 @@ async def _record_event(conn: asyncpg.Connection, event: Envelope, flight_id: st
 HANDLERS = {
     topics.SCHEDULE: {"flight.scheduled": record_schedule},
     topics.BOOKINGS: {"booking.confirmed": record_booking},
+    topics.REBOOKINGS: {"rebooking.decided": follow_rebooking},
     topics.FLIGHT_EVENTS: {"flight.cancelled": disrupt_passengers,
                            "flight.delayed": disrupt_passengers},
 }

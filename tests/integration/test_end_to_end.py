@@ -5,6 +5,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from datetime import date
 
 import asyncpg
 import httpx
@@ -13,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import small_scenario
 from shared import topics
-from shared.events import Envelope, FlightDelayed, event_id
+from shared.events import Envelope, FlightCancelled, FlightDelayed, FlightRef, event_id
 from shared.settings import Settings
 from tests.integration.harness import Stack
 
@@ -229,3 +230,50 @@ async def test_partner_api_refuses_bad_requests(stack):
                                     headers={"Authorization": f"Bearer {API_KEY}"})
         assert response.status_code == 422
         assert "needs a phone number" in response.json()["detail"]
+
+
+async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_again(stack, settings):
+    scenario = small_scenario.build(run=2)
+    await small_scenario.load(settings, scenario, stack.url("notify"), API_KEY)
+    await small_scenario.wait_until_loaded(settings.database_url, scenario)
+    await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    first = await small_scenario.wait_until_settled(settings.database_url, scenario)
+    assert small_scenario.settled(first)
+    later = scenario.flights[1]
+    moved_there = {r["booking_ref"] for r in first
+                   if r["outcome"] == "rebooked" and r["new_flight"] == f"B6 {later.number}"}
+    assert moved_there
+
+    second = FlightCancelled(partner_event_id=f"second-{later.flight_id}", reason="crew",
+                             flight=FlightRef(carrier="B6", number=later.number,
+                                              departure_date=date(2013, 2, 8), origin="JFK"))
+    [second_id] = await small_scenario.cancel(stack.url("disruption"), API_KEY, second)
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def decided_again():
+            rows = await conn.fetch(
+                "SELECT booking_ref, outcome, to_flight FROM rebooking.rebookings"
+                " WHERE disruption_id = $1 AND booking_ref = ANY($2::text[])",
+                second_id, list(moved_there))
+            return rows if len(rows) == len(moved_there) else None
+        decisions = await eventually(decided_again)
+        assert decisions, "the bookings moved onto the cancelled flight were not decided again"
+        for d in decisions:
+            assert d["outcome"] in {"rebooked", "no_alternative"}
+            assert d["to_flight"] != later.flight_id
+
+        async def told():
+            return await conn.fetchval(
+                "SELECT count(DISTINCT passenger_id) FROM notify.deliveries"
+                " WHERE disruption_id = $1 AND stage = 'first_notice' AND status = 'sent'"
+                " AND booking_ref = ANY($2::text[])", second_id, list(moved_there))
+        moved_passengers = sum(1 for r in first if r["booking_ref"] in moved_there)
+        assert await eventually(lambda: _at_least(told, moved_passengers)) == moved_passengers
+    finally:
+        await conn.close()
+
+
+async def _at_least(count, n: int):
+    value = await count()
+    return value if value >= n else None
