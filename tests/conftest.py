@@ -10,12 +10,13 @@ Each test session gets its own database and topic prefix, so it never meets the 
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +73,8 @@ class Environment:
 
 
 @pytest.fixture(scope="session")
-async def environment(infrastructure: Infrastructure) -> Environment:
-    """A fresh database and topic prefix for this session."""
+async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environment]:
+    """A fresh database and topic prefix for this session, removed after it."""
     run = uuid.uuid4().hex[:10]
     name = f"rebound_test_{run}"
     admin = await asyncpg.connect(infrastructure.admin_database_url)
@@ -82,4 +83,19 @@ async def environment(infrastructure: Infrastructure) -> Environment:
     finally:
         await admin.close()
     base = infrastructure.admin_database_url.rsplit("/", 1)[0]
-    return Environment(infrastructure.kafka_bootstrap, f"{base}/{name}", f"test-{run}.")
+    prefix = f"test-{run}."
+    yield Environment(infrastructure.kafka_bootstrap, f"{base}/{name}", prefix)
+
+    kafka = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
+    await kafka.start()
+    try:
+        ours = [t for t in await kafka.list_topics() if t.startswith(prefix)]
+        if ours:
+            await kafka.delete_topics(ours)
+    finally:
+        await kafka.close()
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
