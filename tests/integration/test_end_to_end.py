@@ -277,3 +277,33 @@ async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_aga
 async def _at_least(count, n: int):
     value = await count()
     return value if value >= n else None
+
+
+async def test_contact_details_travel_on_no_topic_and_into_no_log(played, stack, settings):
+    scenario, _, _ = played
+    secrets = {c["email"] for c in scenario.contacts} | {c["phone"] for c in scenario.contacts}
+    secrets |= {c["phone"].lstrip("+") for c in scenario.contacts}
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        ours = [t for t in await consumer.topics() if t.startswith(settings.topic_prefix)]
+        consumer.subscribe(ours)
+        seen = 0
+        while batch := await consumer.getmany(timeout_ms=2000):
+            for records in batch.values():
+                for r in records:
+                    seen += 1
+                    text = (r.key or b"").decode(errors="replace") + (r.value or b"").decode(
+                        errors="replace")
+                    leaked = [s for s in secrets if s in text]
+                    assert not leaked, (r.topic, leaked)
+    finally:
+        await consumer.stop()
+    assert seen > 100  # the scan read the run's traffic, not an empty topic
+
+    for name in ("disruption", "rebooking", "compensation", "notify"):
+        log = (stack.logs / f"{name}.log").read_text(errors="replace")
+        assert log, name
+        assert not [s for s in secrets if s in log], name
