@@ -85,8 +85,10 @@ class ConsumerLoop:
                 except TRANSIENT as exc:
                     metrics.BATCH_RETRIES.labels(self._service).inc()
                     log.warning("batch rolled back; retrying", extra={"error": repr(exc)})
+                    assigned = consumer.assignment()
                     for tp, records in batch.items():
-                        consumer.seek(tp, records[0].offset)
+                        if tp in assigned:  # a partition lost meanwhile restarts at its commit
+                            consumer.seek(tp, records[0].offset)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
@@ -103,32 +105,28 @@ class ConsumerLoop:
     async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         started = time.perf_counter()
         outcomes: list[tuple[str, str]] = []
-        outbox = Outbox(self._settings, source=f"rebound/{self._service}")
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                for tp, records in batch.items():
-                    for record in records:
-                        outcome = await self._process_one(conn, outbox, record)
-                        outcomes.append((tp.topic, outcome))
-                await outbox.flush(conn)
-        except BaseException:
-            outbox.discard()
-            raise
+        dead_letters = Outbox(self._settings, source=f"rebound/{self._service}")
+        async with self._pool.acquire() as conn, conn.transaction():
+            for tp, records in batch.items():
+                for record in records:
+                    outcome = await self._process_one(conn, dead_letters, record)
+                    outcomes.append((tp.topic, outcome))
+            await dead_letters.flush(conn)
         metrics.BATCH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         for topic, outcome in outcomes:
             metrics.MESSAGES_CONSUMED.labels(self._service, topic, outcome).inc()
 
-    async def _process_one(self, conn: asyncpg.Connection, outbox: Outbox,
+    async def _process_one(self, conn: asyncpg.Connection, dead_letters: Outbox,
                            record: ConsumerRecord) -> str:
         origin = f"{record.topic}/{record.partition}/{record.offset}"
         try:
             envelope = Envelope.from_bytes(record.value or b"")
         except (ValidationError, ValueError) as exc:
-            return self._dead_letter(outbox, record, f"undecodable: {_short(exc)}", origin)
+            return self._dead_letter(dead_letters, record, f"undecodable: {_short(exc)}", origin)
         handler = self._handlers[record.topic].get(envelope.type)
         if handler is None:
             return self._dead_letter(
-                outbox, record, f"unexpected event type {envelope.type!r} on this topic", origin)
+                dead_letters, record, f"unexpected event type {envelope.type!r} on this topic", origin)
 
         inserted = await conn.fetchval(
             "INSERT INTO inbox (event_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
@@ -149,7 +147,7 @@ class ConsumerLoop:
         except Exception as exc:  # a defect or a bad message: park it, keep going
             log.exception("handler failed; message dead-lettered",
                           extra={"event_id": envelope.id, "origin": origin})
-            return self._dead_letter(outbox, record, f"handler failed: {_short(exc)}", origin)
+            return self._dead_letter(dead_letters, record, f"handler failed: {_short(exc)}", origin)
         return "processed"
 
     @staticmethod

@@ -41,9 +41,6 @@ class Outbox:
             )
             self._rows.clear()
 
-    def discard(self) -> None:
-        self._rows.clear()
-
 
 class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then deletes them.
