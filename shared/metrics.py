@@ -1,6 +1,6 @@
 """Prometheus metrics shared by every service (base units, `_total` counters)."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 MESSAGES_CONSUMED = Counter(
     "rebound_messages_consumed_total",
@@ -20,9 +20,6 @@ BATCH_RETRIES = Counter(
 )
 OUTBOX_RELAYED = Counter(
     "rebound_outbox_relayed_total", "Outbox rows published to Kafka.", ["service", "topic"]
-)
-OUTBOX_PENDING = Gauge(
-    "rebound_outbox_pending", "Outbox rows not yet published at the last relay pass.", ["service"]
 )
 EVENT_AGE_SECONDS = Histogram(
     "rebound_event_age_seconds",

@@ -92,7 +92,6 @@ class OutboxRelay:
                 self._batch_size,
             )
             if not rows:
-                metrics.OUTBOX_PENDING.labels(self._service).set(0)
                 return 0
             sends = [
                 await producer.send(
@@ -106,6 +105,5 @@ class OutboxRelay:
                                [r["id"] for r in rows])
         for r in rows:
             metrics.OUTBOX_RELAYED.labels(self._service, r["topic"]).inc()
-        metrics.OUTBOX_PENDING.labels(self._service).set(0 if len(rows) < self._batch_size else len(rows))
         return len(rows)
 
