@@ -49,27 +49,24 @@ class OutboxRelay:
     replicas. A crash after publishing and before the delete republishes: consumers' inboxes
     absorb that."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, service: str,
-                 batch_size: int = 500) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
+                 service: str, batch_size: int = 500) -> None:
+        """`producer` must be idempotent with acks=all."""
         self._settings = settings
         self._pool = pool
+        self._producer = producer
         self._service = service
         self._batch_size = batch_size
         self.running = False
 
     async def run(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            enable_idempotence=True, acks="all", linger_ms=2,
-        )
-        await producer.start()
         try:
             async with db.notifications(self._settings.database_url,
                                         f"{self._service}_outbox") as woken:
                 self.running = True
                 while True:
                     try:
-                        moved = await self._relay_once(producer)
+                        moved = await self._relay_once()
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                         log.warning("outbox relay pass failed; retrying",
                                     extra={"error": repr(exc)})
@@ -79,9 +76,8 @@ class OutboxRelay:
                         await woken(1.0)
         finally:
             self.running = False
-            await producer.stop()
 
-    async def _relay_once(self, producer: AIOKafkaProducer) -> int:
+    async def _relay_once(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self._service}"
@@ -94,7 +90,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             sends = [
-                await producer.send(
+                await self._producer.send(
                     r["topic"], r["value"], key=r["key"],
                     headers=[(k, v.encode()) for k, v in r["headers"]],
                 )

@@ -32,7 +32,8 @@ class Service:
     pool: asyncpg.Pool | None = None
     consumer: ConsumerLoop | None = None
     relay: OutboxRelay | None = None
-    # For publishing straight to Kafka where the caller must hear "durably accepted" (acks=all).
+    # The one idempotent acks=all producer: the outbox relay's, and the ingest API's where a
+    # caller must hear "durably accepted".
     producer: AIOKafkaProducer | None = None
 
     def ready(self) -> dict[str, bool]:
@@ -50,10 +51,10 @@ class Service:
         self.pool = await db.create_pool(self.settings.database_url, self.name)
         self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
                                      handlers=self.handlers)
-        self.relay = OutboxRelay(self.settings, self.pool, self.name)
         self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                         enable_idempotence=True, acks="all")
+                                         enable_idempotence=True, acks="all", linger_ms=2)
         await self.producer.start()
+        self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
         tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
                  asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
         tasks += [asyncio.create_task(self._supervise(lambda b=b: b(self)), name="background")
