@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
@@ -40,6 +40,13 @@ class Leg(Model):
     destination: str = Field(pattern=r"^[A-Z]{3}$")
     scheduled_departure: datetime
     scheduled_arrival: datetime
+
+    def notice_facts(self, prefix: str = "") -> dict[str, str]:
+        """What a passenger notice says about this flight (times in UTC; notify localises)."""
+        return {f"{prefix}flight": f"{self.carrier} {self.number}", f"{prefix}origin": self.origin,
+                f"{prefix}destination": self.destination,
+                f"{prefix}departure": self.scheduled_departure.isoformat(),
+                f"{prefix}arrival": self.scheduled_arrival.isoformat()}
 
 
 class FlightScheduled(Leg):
@@ -91,7 +98,6 @@ class FlightDelayed(Model):
 
 
 FlightEvent = Annotated[FlightCancelled | FlightDelayed, Field(discriminator="type")]
-flight_event_adapter: TypeAdapter[FlightCancelled | FlightDelayed] = TypeAdapter(FlightEvent)
 
 
 # --- disruption -> rebooking, compensation -----------------------------------------------------

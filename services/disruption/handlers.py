@@ -64,16 +64,16 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
             " ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids",
             leg.flight_id, r.booking_ref, r.passenger_ids)
         # The new flight may have been cancelled before we heard of the move: disrupt it now.
-        flight = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'",
-                                     leg.flight_id)
-        cancellation = flight and await conn.fetchrow(
-            "SELECT event_id, payload FROM flight_events WHERE flight_id = $1 AND effect = 'cancelled'",
-            leg.flight_id)
-        if cancellation:
-            await _record_disruptions(conn, cancellation["event_id"], leg.flight_id, "cancelled",
+        cancelled = await conn.fetchrow(
+            """SELECT f.*, e.event_id AS cancelled_by, e.payload->>'reason' AS reason
+               FROM flights f
+               JOIN flight_events e ON e.flight_id = f.flight_id AND e.effect = 'cancelled'
+               WHERE f.flight_id = $1 AND f.status = 'cancelled'""", leg.flight_id)
+        if cancelled:
+            await _record_disruptions(conn, cancelled["cancelled_by"], leg.flight_id, "cancelled",
                                       [r.booking_ref])
-            _disrupt(outbox, event_id=cancellation["event_id"], occurred_at=event.time,
-                     flight=flight, kind="cancelled", reason=cancellation["payload"]["reason"],
+            _disrupt(outbox, event_id=cancelled["cancelled_by"], occurred_at=event.time,
+                     flight=cancelled, kind="cancelled", reason=cancelled["reason"],
                      delay_minutes=0, bookings=[(r.booking_ref, r.passenger_ids)], facts_extra={})
     log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref, "from": old})
 
@@ -133,12 +133,7 @@ def _disrupt(outbox: Outbox, *, event_id: str, occurred_at: datetime, flight: as
              facts_extra: dict) -> None:
     """Per booking: the first notice and, in the same transaction, the disruption event."""
     leg = Leg(**{field: flight[field] for field in Leg.model_fields})
-    facts = {
-        "flight": f"{leg.carrier} {leg.number}", "origin": leg.origin,
-        "destination": leg.destination,
-        "scheduled_departure": leg.scheduled_departure.isoformat(),
-        "reason": reason, "delay_minutes": delay_minutes,
-    } | facts_extra
+    facts = leg.notice_facts() | {"reason": reason, "delay_minutes": delay_minutes} | facts_extra
     for ref, passenger_ids in bookings:
         # The passenger hears first: the notice leaves in this same transaction.
         outbox.publish(topics.NOTICES, NoticeRequested(

@@ -58,7 +58,7 @@ def local_date(iso: str, airport: str) -> str:
 
 def money(amount: str | float, currency: str) -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$"}.get(currency, currency + " ")
-    return f"{symbol}{float(amount):,.2f}".replace(".00", "")
+    return f"{symbol}{float(amount):,.2f}".removesuffix(".00")
 
 
 @cache
@@ -76,11 +76,8 @@ def _environment() -> jinja2.Environment:
 def render_notice(template: str, channel: Channel, locale: str, facts: dict[str, Any],
                   given_name: str) -> RenderedNotice:
     """Render one notice; an email template sets `subject`, an SMS has none."""
-    env = _environment()
-    try:
-        tmpl = env.get_template(f"{template}.{channel}.{locale}.j2")
-    except jinja2.TemplateNotFound:
-        tmpl = env.get_template(f"{template}.{channel}.en.j2")
+    tmpl = _environment().select_template(
+        [f"{template}.{channel}.{locale}.j2", f"{template}.{channel}.en.j2"])
     module = tmpl.make_module({"facts": facts, "name": given_name})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())
     return RenderedNotice(subject=getattr(module, "subject", ""), body=body)

@@ -60,6 +60,9 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
                       to=None, arrival_delay=d.delay_minutes)
         return
 
+    if await conn.fetchval("SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
+                           d.disruption_id, d.booking_ref):
+        return  # decided already: taking seats again would hold two for one passenger
     leg = d.flight
     await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
     disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, leg.scheduled_departure,
@@ -121,15 +124,7 @@ async def _decide(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
                    id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
     if outcome == "kept":
         return  # the first notice already told them everything that changed
-    leg = d.flight
-    facts = {"flight": f"{leg.carrier} {leg.number}", "origin": leg.origin,
-             "destination": leg.destination,
-             "scheduled_departure": leg.scheduled_departure.isoformat()}
-    if to:
-        facts |= {"new_flight": f"{to.carrier} {to.number}", "new_origin": to.origin,
-                  "new_destination": to.destination,
-                  "new_departure": to.scheduled_departure.isoformat(),
-                  "new_arrival": to.scheduled_arrival.isoformat()}
+    facts = d.flight.notice_facts() | (to.notice_facts("new_") if to else {})
     outbox.publish(topics.NOTICES, NoticeRequested(
         disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
         stage="rebooking", template=outcome, facts=facts, occurred_at=event.time,

@@ -263,20 +263,18 @@ async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_aga
             assert d["outcome"] in {"rebooked", "no_alternative"}
             assert d["to_flight"] != later.flight_id
 
-        async def told():
-            return await conn.fetchval(
+        moved_passengers = sum(1 for r in first if r["booking_ref"] in moved_there)
+
+        async def all_told():
+            told = await conn.fetchval(
                 "SELECT count(DISTINCT passenger_id) FROM notify.deliveries"
                 " WHERE disruption_id = $1 AND stage = 'first_notice' AND status = 'sent'"
                 " AND booking_ref = ANY($2::text[])", second_id, list(moved_there))
-        moved_passengers = sum(1 for r in first if r["booking_ref"] in moved_there)
-        assert await eventually(lambda: _at_least(told, moved_passengers)) == moved_passengers
+            return told if told >= moved_passengers else None
+        assert await eventually(all_told) == moved_passengers
     finally:
         await conn.close()
 
-
-async def _at_least(count, n: int):
-    value = await count()
-    return value if value >= n else None
 
 
 async def test_contact_details_travel_on_no_topic_and_into_no_log(played, stack, settings):

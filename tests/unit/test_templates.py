@@ -11,7 +11,8 @@ TEMPLATES = sorted({p.name.split(".")[0] for p in
                     (Path(__file__).parents[2] / "services/notify/templates").glob("*.j2")})
 FACTS = {
     "flight": "B6 1001", "origin": "JFK", "destination": "BOS",
-    "scheduled_departure": "2013-02-08T22:40:00+00:00", "reason": "weather",
+    "departure": "2013-02-08T22:40:00+00:00",
+    "arrival": "2013-02-08T23:55:00+00:00", "reason": "weather",
     "delay_minutes": 95, "estimated_departure": "2013-02-09T00:15:00+00:00",
     "new_flight": "B6 1005", "new_origin": "LGA", "new_destination": "BOS",
     "new_departure": "2013-02-09T14:15:00+00:00", "new_arrival": "2013-02-09T15:35:00+00:00",
