@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
@@ -56,6 +56,7 @@ class FlightScheduled(Leg):
 
 class Passenger(Model):
     passenger_id: str
+    name: str | None = Field(default=None, max_length=80, description="As on the ticket: SURNAME/GIVEN")
     fare: Decimal = Field(ge=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
@@ -69,38 +70,129 @@ class BookingConfirmed(Model):
 
 # --- partners: flight events -------------------------------------------------------------------
 
+Cause = Literal["weather", "technical", "crew", "air_traffic_control", "security", "airport", "other"]
+
 
 class FlightRef(Model):
+    """A flight as partners name it: carrier, number, scheduled departure date, origin.
+
+    Text messages sometimes name the flight by its UTC date, or by the station of the movement
+    (the destination, for an arrival), or without a leg: the disruption service resolves them
+    against the schedule. Without an origin, the event is about every leg of the flight that day."""
+
     carrier: str = Field(pattern=r"^[A-Z0-9]{2}$", examples=["B6"])
     number: str = Field(pattern=r"^[0-9]{1,4}[A-Z]?$", examples=["1234"])
-    departure_date: date = Field(description="Scheduled departure date, local to the origin")
-    origin: str = Field(pattern=r"^[A-Z]{3}$", examples=["JFK"])
+    departure_date: date = Field(description="Scheduled departure date (local to the origin "
+                                             "unless `date_basis` is `utc`)")
+    origin: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["JFK"])
+    destination: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                    description="Only to single out a leg when the origin is unknown")
+    date_basis: Literal["local", "utc"] = "local"
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _strip_leading_zeros(cls, number: object) -> object:
+        # "B60123" and "B6123" are the same flight; schedules carry the short form.
+        return number.lstrip("0") or "0" if isinstance(number, str) and number[:1] == "0" else number
 
     @property
-    def flight_id(self) -> str:
+    def flight_id(self) -> str | None:
+        if self.origin is None or self.date_basis != "local":
+            return None
         return flight_id(self.carrier, self.number, self.departure_date, self.origin)
 
+    @property
+    def designator(self) -> str:
+        """The Kafka key: every event about this flight number lands on one partition, in order."""
+        return f"{self.carrier}{self.number}"
 
-class FlightCancelled(Model):
+
+class DelayCode(Model):
+    code: str = Field(pattern=r"^[0-9]{2}[A-Z]?$", description="IATA delay code (AHM 730)")
+    minutes: int | None = Field(default=None, ge=0, le=9999)
+
+
+class _FlightEventBase(Model):
+    partner_event_id: str = Field(min_length=1, max_length=128,
+                                  description="The partner's own id: sent twice, accepted once")
+    flight: FlightRef
+    occurred_at: datetime | None = Field(
+        default=None, description="When the partner learned of it (defaults to acceptance time); "
+                                  "an older event never overrides a newer one")
+    sequence: int | None = Field(default=None, ge=0,
+                                 description="The partner's own ordering of its events per flight")
+
+
+class FlightCancelled(_FlightEventBase):
     type: Literal["flight.cancelled"] = "flight.cancelled"
-    partner_event_id: str = Field(min_length=1, max_length=128)
-    flight: FlightRef
-    reason: Literal["weather", "technical", "crew", "air_traffic_control", "security", "other"]
+    reason: Cause
 
 
-class FlightDelayed(Model):
+class FlightReinstated(_FlightEventBase):
+    """A cancelled flight operates after all (IATA ASM `RIN`)."""
+
+    type: Literal["flight.reinstated"] = "flight.reinstated"
+
+
+class FlightDelayed(_FlightEventBase):
     type: Literal["flight.delayed"] = "flight.delayed"
-    partner_event_id: str = Field(min_length=1, max_length=128)
-    flight: FlightRef
-    estimated_departure: datetime
+    estimated_departure: datetime | None = None
     estimated_arrival: datetime | None = None
-    reason: Literal["weather", "technical", "crew", "air_traffic_control", "security", "other"]
+    next_information_at: datetime | None = Field(
+        default=None, description="No estimate yet: the partner will say more at this time")
+    returned: Literal["ramp", "airborne"] | None = Field(
+        default=None, description="The aircraft came back to the gate (MVT `RR`) or landed back (`FR`)")
+    delay_codes: list[DelayCode] = Field(default=[], max_length=4)
+    reason: Cause = "other"
+
+    @model_validator(mode="after")
+    def _says_something(self) -> "FlightDelayed":
+        if not (self.estimated_departure or self.estimated_arrival or self.next_information_at
+                or self.returned):
+            raise ValueError("a delay needs estimated_departure, estimated_arrival, "
+                             "next_information_at or returned")
+        return self
 
 
-FlightEvent = Annotated[FlightCancelled | FlightDelayed, Field(discriminator="type")]
+class FlightDiverted(_FlightEventBase):
+    type: Literal["flight.diverted"] = "flight.diverted"
+    new_destination: str = Field(pattern=r"^[A-Z]{3}$")
+    estimated_arrival: datetime | None = None
+    reason: Cause = "other"
+
+
+class FlightRetimed(_FlightEventBase):
+    """A schedule change (IATA ASM `TIM`): new scheduled times, the same flight."""
+
+    type: Literal["flight.retimed"] = "flight.retimed"
+    scheduled_departure: datetime
+    scheduled_arrival: datetime
+
+
+class FlightDeparted(_FlightEventBase):
+    type: Literal["flight.departed"] = "flight.departed"
+    actual_departure: datetime = Field(description="Off-block time")
+    airborne_at: datetime | None = None
+    estimated_arrival: datetime | None = None
+    delay_codes: list[DelayCode] = Field(default=[], max_length=4)
+
+
+class FlightArrived(_FlightEventBase):
+    type: Literal["flight.arrived"] = "flight.arrived"
+    actual_arrival: datetime = Field(description="Touchdown time")
+    on_block_at: datetime | None = None
+
+
+FLIGHT_EVENT_TYPES = (FlightCancelled, FlightReinstated, FlightDelayed, FlightDiverted,
+                      FlightRetimed, FlightDeparted, FlightArrived)
+FlightEventData = (FlightCancelled | FlightReinstated | FlightDelayed | FlightDiverted
+                   | FlightRetimed | FlightDeparted | FlightArrived)
+FlightEvent = Annotated[FlightEventData, Field(discriminator="type")]
 
 
 # --- disruption -> rebooking, compensation -----------------------------------------------------
+
+DisruptionKind = Literal["cancelled", "delayed", "retimed", "diverted", "connection_at_risk"]
 
 
 class PassengerDisruption(Model):
@@ -110,10 +202,16 @@ class PassengerDisruption(Model):
     disruption_id: str
     booking_ref: str
     passenger_ids: list[str]
-    flight: Leg
-    kind: Literal["cancelled", "delayed"]
-    reason: str
+    flight: Leg = Field(description="The segment the passengers can no longer fly as booked")
+    segments: list[Leg] = Field(default=[], description="Every disrupted segment of the booking, "
+                                                         "in itinerary order")
+    kind: DisruptionKind
+    severity: Literal["minor", "major"] = "major"
+    reason: str = Field(description="The cause category")
     delay_minutes: int = 0
+    earliest_departure: datetime | None = Field(
+        default=None, description="For a connection at risk: when the passengers can first leave")
+    noticed_at: datetime | None = Field(default=None, description="When the flight event was accepted")
 
 
 # --- rebooking -> compensation, notify ---------------------------------------------------------
@@ -184,7 +282,12 @@ Payload = Annotated[
     FlightScheduled
     | BookingConfirmed
     | FlightCancelled
+    | FlightReinstated
     | FlightDelayed
+    | FlightDiverted
+    | FlightRetimed
+    | FlightDeparted
+    | FlightArrived
     | PassengerDisruption
     | RebookingDecided
     | EntitlementsGranted

@@ -1,25 +1,72 @@
 """Wiring for the disruption service."""
 
+import asyncio
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from pydantic import model_validator
 
-from services.disruption import handlers, ingest
+from services.disruption import domain, handlers, ingest, metrics, ops
+from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS, RateLimiter, parse_partner_keys
 from shared.runtime import Service
 from shared.settings import Settings
+
+_REJECTIONS = {401: "unauthenticated", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid", 429: "rate_limited"}
 
 
 class DisruptionSettings(Settings):
     http_port: int = 8001
+    # Partner signing keys as `partner:key_id:<sha256 hex of the secret>`, comma-separated; a
+    # partner may hold two at once while it rotates.
+    partner_keys: str = DEVELOPMENT_PARTNER_KEYS
+    signature_tolerance_seconds: int = 300
+    partner_rate_per_second: float = 50.0
+    partner_burst: int = 200
+    # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table.
+    minimum_connecting_times: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_development_partner_keys(self) -> "DisruptionSettings":
+        if self.environment == "production" and DEVELOPMENT_PARTNER_KEYS in self.partner_keys:
+            raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
+        parse_partner_keys(self.partner_keys)
+        domain.parse_minimum_connecting(self.minimum_connecting_times)
+        return self
+
+
+async def count_flights_by_status(service: Service) -> None:
+    """Refresh the flights-by-status gauge from the database (right across replicas)."""
+    while True:
+        rows = await service.pool.fetch("SELECT status, count(*) AS n FROM flights GROUP BY status")
+        counts = {r["status"]: r["n"] for r in rows}
+        for status in ("scheduled", "delayed", "cancelled", "diverted", "departed", "arrived"):
+            metrics.FLIGHTS_BY_STATUS.labels(status).set(counts.get(status, 0))
+        await asyncio.sleep(5)
 
 
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     settings = settings or DisruptionSettings()
+    handlers.MINIMUM_CONNECTING.update(domain.parse_minimum_connecting(settings.minimum_connecting_times))
     service = Service(name="disruption", settings=settings,
-                      migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS)
+                      migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,
+                      background=[count_flights_by_status])
     app = service.app(
         title="Rebound disruption",
-        description="Partner flight events in; affected passengers and first notices out.",
+        description="Partner flight events in (signed JSON or IATA MVT/ASM text); affected "
+                    "passengers and first notices out; the ops board at /ops.",
     )
+    app.state.partner_keys = parse_partner_keys(settings.partner_keys)
+    app.state.rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
+
+    @app.middleware("http")
+    async def count_rejections(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/v1/") and response.status_code in _REJECTIONS:
+            channel = "iata" if request.url.path == "/v1/messages" else "json"
+            metrics.EVENTS_REJECTED.labels(channel, _REJECTIONS[response.status_code]).inc()
+        return response
+
     app.include_router(ingest.router)
+    app.include_router(ops.router)
     return app

@@ -1,48 +1,194 @@
-"""What a flight event means for the flight and its passengers. Pure: no I/O."""
+"""What a flight event means for the flight and its passengers. Pure: no I/O.
 
-from dataclasses import dataclass
+A flight's state moves only forward in the partners' own time: each event carries when it was
+known (and, from one partner, its sequence), and an event older than the one that last changed
+the flight is history, not news. Passengers hear only of changes to their plans."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Literal
 
-from shared.events import FlightCancelled, FlightDelayed
+from shared.events import (
+    DisruptionKind,
+    FlightArrived,
+    FlightCancelled,
+    FlightDelayed,
+    FlightDeparted,
+    FlightDiverted,
+    FlightEventData,
+    FlightReinstated,
+    FlightRetimed,
+)
 
-# A delay shorter than this changes nobody's plans enough to message them.
+# A change smaller than this moves nobody's plans enough to message them.
 NOTIFIABLE_DELAY_MINUTES = 30
+# From this long a wait is a major disruption (and the airline's meal voucher applies).
+MAJOR_DELAY_MINUTES = 180
+# Minimum connecting times (minutes) by airport, when the operator configures none.
+DEFAULT_MINIMUM_CONNECTING_MINUTES = {"default": 60, "JFK": 90, "EWR": 75, "LGA": 60, "ATL": 55,
+                                      "ORD": 75, "LHR": 90, "CDG": 90, "FRA": 45}
+# A connection between two airports of a city (arrive JFK, leave LGA) needs the crossing time.
+CROSS_AIRPORT_MINUTES = 180
+
+Status = Literal["scheduled", "delayed", "cancelled", "diverted", "departed", "arrived"]
 
 
 @dataclass(frozen=True)
 class FlightState:
-    status: Literal["scheduled", "delayed", "cancelled"]
-    notified_delay_minutes: int
+    status: Status
+    scheduled_departure: datetime
+    scheduled_arrival: datetime
+    destination: str
+    estimated_departure: datetime | None = None
+    estimated_arrival: datetime | None = None
+    # The delay passengers were last told about: a smaller slip tells nobody again.
+    notified_delay_minutes: int = 0
+    # The event that last changed the flight: its time, its partner, that partner's sequence.
+    as_of: datetime | None = None
+    as_of_source: str | None = None
+    as_of_sequence: int | None = None
+
+    @property
+    def expected_arrival(self) -> datetime:
+        return self.estimated_arrival or self.scheduled_arrival
 
 
 @dataclass(frozen=True)
-class Assessment:
-    status: Literal["scheduled", "delayed", "cancelled"]
-    notified_delay_minutes: int
-    disruption: Literal["cancelled", "delayed"] | None
-    delay_minutes: int
+class Change:
+    flight: FlightState
     effect: str  # a short phrase for the flight's history
+    disruption: DisruptionKind | None = None  # the passengers on board must hear of it
+    delay_minutes: int = 0
+    reinstated: bool = False
 
     @property
-    def disrupts_passengers(self) -> bool:
-        return self.disruption is not None
+    def severity(self) -> Literal["minor", "major"]:
+        minor = self.disruption in ("delayed", "retimed") and self.delay_minutes < MAJOR_DELAY_MINUTES
+        return "minor" if minor else "major"
 
 
-def assess(flight: FlightState, event: FlightCancelled | FlightDelayed,
-           delay_minutes: int = 0) -> Assessment:
-    """Decide the flight's new status and whether its passengers must hear about it.
+def is_stale(flight: FlightState, occurred_at: datetime, source: str, sequence: int | None) -> bool:
+    """Older than what the flight already reflects: the same partner's sequence decides between
+    its own events; otherwise the time each event was known."""
+    if flight.as_of is None:
+        return False
+    if source == flight.as_of_source and sequence is not None and flight.as_of_sequence is not None:
+        return sequence <= flight.as_of_sequence
+    return occurred_at < flight.as_of
 
-    `delay_minutes` is the event's estimated departure minus the scheduled one."""
-    if flight.status == "cancelled":
-        # Cancellation is final until a reinstatement; a late delay report cannot undo it.
-        return Assessment("cancelled", flight.notified_delay_minutes, None, 0,
-                          "ignored: flight already cancelled")
-    if isinstance(event, FlightCancelled):
-        return Assessment("cancelled", flight.notified_delay_minutes, "cancelled", 0, "cancelled")
-    status: Literal["scheduled", "delayed"] = "delayed" if delay_minutes > 0 else "scheduled"
-    worse_by = delay_minutes - flight.notified_delay_minutes
-    if delay_minutes >= NOTIFIABLE_DELAY_MINUTES and worse_by >= NOTIFIABLE_DELAY_MINUTES:
-        return Assessment(status, delay_minutes, "delayed", delay_minutes,
-                          f"delayed {delay_minutes} min: passengers told")
-    return Assessment(status, flight.notified_delay_minutes, None, delay_minutes,
-                      f"delayed {delay_minutes} min: no change worth a notice")
+
+def minutes(later: datetime, earlier: datetime) -> int:
+    return round((later - earlier) / timedelta(minutes=1))
+
+
+def apply(flight: FlightState, event: FlightEventData, *, occurred_at: datetime, source: str) -> Change:
+    """The flight's new state after `event`, and whether its passengers must hear of it."""
+    if is_stale(flight, occurred_at, source, event.sequence):
+        return Change(flight, f"stale: older than the flight's state as of {flight.as_of:%Y-%m-%d %H:%M}Z")
+    stamped = replace(flight, as_of=occurred_at, as_of_source=source, as_of_sequence=event.sequence)
+    match event:
+        case FlightCancelled():
+            if flight.status == "cancelled":
+                return Change(stamped, "cancelled again: nothing new")
+            if flight.status in ("departed", "arrived"):
+                return Change(flight, f"ignored: the flight has {flight.status}")
+            return Change(replace(stamped, status="cancelled"), f"cancelled ({event.reason})",
+                          disruption="cancelled")
+        case FlightReinstated():
+            if flight.status != "cancelled":
+                return Change(stamped, "reinstated: it was not cancelled")
+            back = replace(stamped, status="scheduled", estimated_departure=None,
+                           estimated_arrival=None, notified_delay_minutes=0)
+            return Change(back, "reinstated: the flight operates", reinstated=True)
+        case FlightDelayed():
+            return _delayed(flight, stamped, event)
+        case FlightDiverted():
+            if flight.status in ("cancelled", "arrived"):
+                return Change(flight, f"ignored: the flight has {flight.status}")
+            diverted = replace(stamped, status="diverted", destination=event.new_destination,
+                               estimated_arrival=event.estimated_arrival or flight.estimated_arrival)
+            return Change(diverted, f"diverted to {event.new_destination}", disruption="diverted")
+        case FlightRetimed():
+            if flight.status == "cancelled":
+                return Change(flight, "ignored: the flight is cancelled")
+            moved = minutes(event.scheduled_departure, flight.scheduled_departure)
+            retimed = replace(stamped, scheduled_departure=event.scheduled_departure,
+                              scheduled_arrival=event.scheduled_arrival)
+            effect = f"retimed {moved:+d} min"
+            if abs(moved) >= NOTIFIABLE_DELAY_MINUTES:
+                return Change(retimed, f"{effect}: passengers told", disruption="retimed",
+                              delay_minutes=moved)
+            return Change(retimed, f"{effect}: no change worth a notice", delay_minutes=moved)
+        case FlightDeparted():
+            # An actual movement outranks any earlier report, a cancellation included.
+            late = minutes(event.actual_departure, flight.scheduled_departure)
+            departed = replace(stamped, status="departed", estimated_departure=event.actual_departure,
+                               estimated_arrival=event.estimated_arrival or flight.estimated_arrival)
+            return Change(departed, f"departed {late:+d} min", delay_minutes=late)
+        case FlightArrived():
+            late = minutes(event.actual_arrival, flight.scheduled_arrival)
+            arrived = replace(stamped, status="arrived", estimated_arrival=event.actual_arrival)
+            return Change(arrived, f"arrived {late:+d} min", delay_minutes=late)
+    raise TypeError(f"not a flight event: {type(event).__name__}")
+
+
+def _delayed(flight: FlightState, stamped: FlightState, event: FlightDelayed) -> Change:
+    if flight.status in ("cancelled", "arrived", "diverted"):
+        return Change(flight, f"ignored: the flight is {flight.status}")
+    if flight.status == "departed" and not event.returned:
+        # In the air: only the arrival estimate can still move.
+        airborne = replace(stamped, estimated_arrival=event.estimated_arrival or flight.estimated_arrival)
+        return Change(airborne, "new arrival estimate in flight")
+    departure = event.estimated_departure
+    if departure is None and event.next_information_at is not None:
+        # No estimate yet: it cannot leave before the partner's next word.
+        departure = max(event.next_information_at, flight.scheduled_departure)
+    delay = minutes(departure, flight.scheduled_departure) if departure else flight.notified_delay_minutes
+    arrival = event.estimated_arrival or (
+        flight.scheduled_arrival + timedelta(minutes=delay) if departure else flight.estimated_arrival)
+    late = delay > 0 or event.returned is not None
+    state = replace(stamped, status="delayed" if late else "scheduled",
+                    estimated_departure=departure, estimated_arrival=arrival)
+    what = f"returned to {event.returned}, " if event.returned else ""
+    worse_by = delay - flight.notified_delay_minutes
+    if delay >= NOTIFIABLE_DELAY_MINUTES and worse_by >= NOTIFIABLE_DELAY_MINUTES:
+        return Change(replace(state, notified_delay_minutes=delay),
+                      f"{what}delayed {delay} min: passengers told", disruption="delayed",
+                      delay_minutes=delay)
+    return Change(state, f"{what}delayed {delay} min: no change worth a notice", delay_minutes=delay)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A booking's next segment after the disrupted flight."""
+
+    booking_ref: str
+    onward_flight_id: str
+    onward_origin: str
+    onward_departure: datetime
+
+
+def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward: Connection,
+                       minimum_connecting: Mapping[str, int], same_city: bool = True) -> bool:
+    """Whether the passengers can no longer make their onward flight: arriving `expected_arrival`
+    leaves less than the airport's minimum connecting time (the crossing time between two
+    airports of one city), or the onward flight leaves from somewhere else entirely."""
+    if onward.onward_origin == arrival_airport:
+        needed = minimum_connecting.get(arrival_airport, minimum_connecting["default"])
+    elif same_city:
+        needed = CROSS_AIRPORT_MINUTES
+    else:
+        return True
+    return onward.onward_departure - expected_arrival < timedelta(minutes=needed)
+
+
+def parse_minimum_connecting(text: str) -> dict[str, int]:
+    """`JFK=90,LGA=60,default=60` → a table; an airport not named uses `default`."""
+    table = dict(DEFAULT_MINIMUM_CONNECTING_MINUTES)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        airport, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(f"minimum connecting time {item!r}: expected AIRPORT=MINUTES")
+        table[airport.strip().upper() if airport.strip() != "default" else "default"] = int(value)
+    return table

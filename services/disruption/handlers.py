@@ -1,19 +1,24 @@
-"""Disruption: schedule and bookings build the manifest; a flight event finds who it hurts."""
+"""Disruption: schedule and bookings build the manifest; a flight event updates the flight and
+finds whom it hurts; downstream outcomes feed the ops board's recovery view."""
 
 import logging
-from datetime import datetime
+from collections import defaultdict
+from datetime import UTC, datetime
 
 import asyncpg
 
-from services.disruption import domain
-from shared import topics
+from services.disruption import domain, metrics
+from shared import airports, topics
 from shared.events import (
+    FLIGHT_EVENT_TYPES,
     BookingConfirmed,
+    EntitlementsGranted,
     Envelope,
-    FlightCancelled,
-    FlightDelayed,
+    FlightEventData,
+    FlightRef,
     FlightScheduled,
     Leg,
+    NoticeDelivered,
     NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
@@ -23,13 +28,19 @@ from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+# Set at wiring time from the service's settings (airport → minutes, with a "default").
+MINIMUM_CONNECTING: dict[str, int] = dict(domain.DEFAULT_MINIMUM_CONNECTING_MINUTES)
+
+
+# --- reservation side ---------------------------------------------------------------------------
+
 
 async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     f: FlightScheduled = event.data
     await conn.execute(
-        """INSERT INTO flights (flight_id, carrier, number, origin, destination,
+        """INSERT INTO flights (flight_id, carrier, number, origin, destination, departure_date,
                                 scheduled_departure, scheduled_arrival)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           VALUES ($1, $2, $3, $4, $5, split_part($1, '/', 2)::date, $6, $7)
            ON CONFLICT (flight_id) DO UPDATE SET
                scheduled_departure = EXCLUDED.scheduled_departure,
                scheduled_arrival = EXCLUDED.scheduled_arrival, updated_at = now()""",
@@ -41,6 +52,14 @@ async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Out
 async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     b: BookingConfirmed = event.data
     passenger_ids = [p.passenger_id for p in b.passengers]
+    await conn.execute(
+        """INSERT INTO itineraries (booking_ref, flight_ids, passenger_ids, passenger_names)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (booking_ref) DO UPDATE SET
+               flight_ids = EXCLUDED.flight_ids, passenger_ids = EXCLUDED.passenger_ids,
+               passenger_names = EXCLUDED.passenger_names""",
+        b.booking_ref, b.flight_ids, passenger_ids, [p.name or "" for p in b.passengers])
+    await conn.execute("DELETE FROM manifest WHERE booking_ref = $1 AND NOT flight_id = ANY($2::text[])",
+                       b.booking_ref, b.flight_ids)
     await conn.executemany(
         """INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)
            ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids""",
@@ -48,10 +67,154 @@ async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outb
     )
 
 
+# --- flight events ------------------------------------------------------------------------------
+
+
+async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    """Update each flight the event names; if its passengers' plans changed, emit one disruption
+    per booking and, in the same transaction, the first notice — before any rebooking is done."""
+    e: FlightEventData = event.data
+    occurred_at = e.occurred_at or event.time
+    flights = await _resolve(conn, e.flight)
+    if not flights:
+        await _record_event(conn, event, _unmatched_id(e.flight), "unmatched: flight not in the schedule")
+        metrics.EVENTS_UNMATCHED.inc()
+        log.warning("flight event for an unknown flight", extra={"flight": e.flight.designator,
+                                                                  "event_id": event.id})
+        return
+    disrupted: dict[str, list[tuple[asyncpg.Record, domain.Change]]] = defaultdict(list)
+    for row in flights:
+        before = _state(row)
+        change = domain.apply(before, e, occurred_at=occurred_at, source=event.source)
+        await _save(conn, row["flight_id"], change.flight, getattr(e, "reason", None))
+        await _record_event(conn, event, row["flight_id"], change.effect)
+        if change.disruption == "cancelled":
+            await conn.execute("UPDATE flights SET cancelled_by = $2 WHERE flight_id = $1",
+                               row["flight_id"], event.id)
+        if change.disruption:
+            for booking in await _on_board(conn, row["flight_id"]):
+                disrupted[booking["booking_ref"]].append((row, change))
+        if change.reinstated:
+            await _tell_reinstated(conn, outbox, event, row)
+        if change.flight.expected_arrival > before.expected_arrival or change.disruption == "diverted":
+            await _find_connections_at_risk(conn, outbox, event, row, change.flight)
+    await _fan_out(conn, outbox, event, e, disrupted)
+
+
+async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e: FlightEventData,
+                   disrupted: dict[str, list[tuple[asyncpg.Record, domain.Change]]]) -> None:
+    for ref, legs in sorted(disrupted.items()):
+        row, change = legs[0]
+        segments = [_leg(r) for r, _ in legs]
+        extra = {}
+        if change.flight.estimated_departure and change.disruption == "delayed":
+            extra["estimated_departure"] = change.flight.estimated_departure.isoformat()
+        if change.disruption == "diverted":
+            extra["new_destination"] = change.flight.destination
+        if change.disruption == "retimed":
+            extra |= {"new_departure": change.flight.scheduled_departure.isoformat(),
+                      "new_arrival": change.flight.scheduled_arrival.isoformat()}
+        await _disrupt(conn, outbox, event, booking_ref=ref, segments=segments, kind=change.disruption,
+                       severity=change.severity, reason=getattr(e, "reason", "other"),
+                       delay_minutes=change.delay_minutes, facts_extra=extra)
+    if disrupted:
+        log.info("passengers disrupted", extra={"event_id": event.id, "bookings": len(disrupted)})
+
+
+async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
+                                    row: asyncpg.Record, flight: domain.FlightState) -> None:
+    """Bookings whose next segment leaves too soon after this flight now lands."""
+    onward = await conn.fetch(
+        """SELECT i.booking_ref, o.flight_id, o.origin, o.scheduled_departure, o.status
+           FROM itineraries i
+           JOIN manifest m ON m.booking_ref = i.booking_ref AND m.flight_id = $1
+           JOIN flights o ON o.flight_id = i.flight_ids[array_position(i.flight_ids, $1) + 1]
+           WHERE NOT EXISTS (SELECT 1 FROM connections_at_risk c
+                             WHERE c.booking_ref = i.booking_ref AND c.onward_flight_id = o.flight_id)""",
+        row["flight_id"])
+    for o in onward:
+        if o["status"] == "cancelled":
+            continue  # that flight's own cancellation already disrupted them
+        connection = domain.Connection(o["booking_ref"], o["flight_id"], o["origin"],
+                                       o["scheduled_departure"])
+        same_city = airports.same_city(flight.destination, o["origin"])
+        if not domain.connection_at_risk(flight.expected_arrival, flight.destination, connection,
+                                         MINIMUM_CONNECTING, same_city):
+            continue
+        onward_row = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", o["flight_id"])
+        disruption_id = derived_id(event.id, "connection", o["flight_id"])
+        await conn.execute("INSERT INTO connections_at_risk VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                           o["booking_ref"], o["flight_id"], disruption_id)
+        arrival = flight.expected_arrival.isoformat()
+        await _disrupt(conn, outbox, event, booking_ref=o["booking_ref"], segments=[_leg(onward_row)],
+                       kind="connection_at_risk", severity="major",
+                       reason=getattr(event.data, "reason", "other"), delay_minutes=0,
+                       facts_extra=_leg(row).notice_facts("inbound_") | {"estimated_arrival": arrival},
+                       disruption_id=disruption_id, earliest_departure=flight.expected_arrival,
+                       cause_flight_id=row["flight_id"])
+
+
+async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, *, booking_ref: str,
+                   segments: list[Leg], kind: str, severity: str, reason: str, delay_minutes: int,
+                   facts_extra: dict, disruption_id: str | None = None,
+                   earliest_departure: datetime | None = None, cause_flight_id: str | None = None) -> None:
+    """One booking: record it, request the first notice and, in the same transaction, publish the
+    disruption. The notice goes first and depends on nothing downstream."""
+    disruption_id = disruption_id or event.id
+    itinerary = await conn.fetchrow("SELECT passenger_ids FROM itineraries WHERE booking_ref = $1",
+                                    booking_ref)
+    passenger_ids = list(itinerary["passenger_ids"]) if itinerary else await conn.fetchval(
+        "SELECT passenger_ids FROM manifest WHERE booking_ref = $1 LIMIT 1", booking_ref)
+    flight = segments[0]
+    inserted = await conn.fetchval(
+        """INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind, severity, cause)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1""",
+        disruption_id, booking_ref, flight.flight_id, kind, severity, reason)
+    if not inserted:
+        return  # this booking heard of this disruption already
+    await conn.executemany(
+        "INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id) VALUES ($1,$2,$3,$4)"
+        " ON CONFLICT DO NOTHING",
+        [(disruption_id, p, booking_ref, cause_flight_id or flight.flight_id) for p in passenger_ids])
+    facts = flight.notice_facts() | {"reason": reason, "delay_minutes": delay_minutes} | facts_extra
+    # The passenger hears first: the notice leaves in this same transaction.
+    outbox.publish(topics.NOTICES, NoticeRequested(
+        disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
+        stage="first_notice", template=f"first_notice_{kind}", facts=facts, occurred_at=event.time,
+    ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "first_notice"))
+    outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
+        disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
+        flight=flight, segments=segments, kind=kind, severity=severity, reason=reason,
+        delay_minutes=delay_minutes, earliest_departure=earliest_departure, noticed_at=event.time,
+    ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "disruption"), time=event.time)
+    metrics.PASSENGERS_AFFECTED.labels(kind).inc(len(passenger_ids))
+    metrics.FIRST_NOTICE_REQUEST_SECONDS.observe(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))
+
+
+async def _tell_reinstated(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
+                           row: asyncpg.Record) -> None:
+    """Everyone still booked on a reinstated flight hears that it operates after all."""
+    for booking in await _on_board(conn, row["flight_id"]):
+        ref = booking["booking_ref"]
+        outbox.publish(topics.NOTICES, NoticeRequested(
+            disruption_id=event.id, booking_ref=ref, passenger_ids=list(booking["passenger_ids"]),
+            stage="first_notice", template="flight_reinstated", facts=_leg(row).notice_facts(),
+            occurred_at=event.time,
+        ), key=ref, id=derived_id(event.id, ref, "reinstated"))
+
+
+# --- downstream outcomes: the manifest follows rebookings; the ops board follows recovery -------
+
+
 async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    """Move a rebooked booking on the manifest, so a later disruption of its new flight finds it.
-    If that flight was already cancelled by the time we hear of the move, disrupt it at once."""
+    """Record the outcome; move a rebooked booking on the manifest, so a later disruption of its
+    new flight finds it. If that flight was already cancelled when we hear of the move, disrupt
+    the booking again at once."""
     r: RebookingDecided = event.data
+    await conn.execute(
+        "UPDATE recovery SET outcome = $3, outcome_reason = $4"
+        " WHERE disruption_id = $1 AND booking_ref = $2",
+        r.disruption_id, r.booking_ref, r.outcome, r.reason)
     if r.outcome != "rebooked":
         return
     old = await conn.fetchval(
@@ -63,104 +226,112 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
             "INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)"
             " ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids",
             leg.flight_id, r.booking_ref, r.passenger_ids)
+        if old:
+            await conn.execute(
+                "UPDATE itineraries SET flight_ids = array_replace(flight_ids, $2, $3)"
+                " WHERE booking_ref = $1",
+                r.booking_ref, old, leg.flight_id)
         # The new flight may have been cancelled before we heard of the move: disrupt it now.
         cancelled = await conn.fetchrow(
-            """SELECT f.*, e.event_id AS cancelled_by, e.payload->>'reason' AS reason
-               FROM flights f
-               JOIN flight_events e ON e.flight_id = f.flight_id AND e.effect = 'cancelled'
-               WHERE f.flight_id = $1 AND f.status = 'cancelled'""", leg.flight_id)
+            "SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'", leg.flight_id)
         if cancelled:
-            await _record_disruptions(conn, cancelled["cancelled_by"], leg.flight_id, "cancelled",
-                                      [r.booking_ref])
-            _disrupt(outbox, event_id=cancelled["cancelled_by"], occurred_at=event.time,
-                     flight=cancelled, kind="cancelled", reason=cancelled["reason"],
-                     delay_minutes=0, bookings=[(r.booking_ref, r.passenger_ids)], facts_extra={})
+            cancellation = event.model_copy(update={"id": cancelled["cancelled_by"]})
+            await _disrupt(conn, outbox, cancellation, booking_ref=r.booking_ref,
+                           segments=[_leg(cancelled)], kind="cancelled", severity="major",
+                           reason=cancelled["cause"] or "other", delay_minutes=0, facts_extra={})
     log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref, "from": old})
 
 
-async def disrupt_passengers(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    """Update the flight's status; if its passengers' plans changed, emit one disruption per
-    booking and, in the same transaction, the first notice — before any rebooking is done."""
-    e: FlightCancelled | FlightDelayed = event.data
-    fid = e.flight.flight_id
-    flight = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1 FOR UPDATE", fid)
-    if flight is None:
-        await _record_event(conn, event, fid, "unmatched: flight not in the schedule")
-        log.warning("flight event for an unknown flight", extra={"flight_id": fid,
-                                                                  "event_id": event.id})
+async def record_entitlements(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    g: EntitlementsGranted = event.data
+    refunded = [grant.passenger_id for grant in g.grants if grant.kind == "refund"]
+    await conn.execute("UPDATE recovery SET refunded = true"
+                       " WHERE disruption_id = $1 AND passenger_id = ANY($2::text[])",
+                       g.disruption_id, refunded)
+
+
+async def record_delivery(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    d: NoticeDelivered = event.data
+    if d.stage != "first_notice":
         return
-    delay = 0
-    if isinstance(e, FlightDelayed):
-        delay = round((e.estimated_departure - flight["scheduled_departure"]).total_seconds() / 60)
-    state = domain.FlightState(flight["status"], flight["notified_delay_minutes"])
-    decision = domain.assess(state, e, delay)
+    if d.status == "sent":
+        await conn.execute("UPDATE recovery SET notified = true, unreachable = false"
+                           " WHERE disruption_id = $1 AND passenger_id = $2", d.disruption_id, d.passenger_id)
+    else:
+        await conn.execute("UPDATE recovery SET unreachable = true"
+                           " WHERE disruption_id = $1 AND passenger_id = $2 AND NOT notified",
+                           d.disruption_id, d.passenger_id)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+async def _resolve(conn: asyncpg.Connection, ref: FlightRef) -> list[asyncpg.Record]:
+    """The legs an event names, locked: by local or UTC date, origin or destination if given."""
+    return await conn.fetch(
+        """SELECT * FROM flights
+           WHERE carrier = $1 AND number = $2
+             AND CASE WHEN $4 = 'utc'
+                      THEN (scheduled_departure AT TIME ZONE 'UTC')::date = $3
+                      ELSE departure_date = $3 END
+             AND ($5::text IS NULL OR origin = $5) AND ($6::text IS NULL OR destination = $6)
+           ORDER BY scheduled_departure FOR UPDATE""",
+        ref.carrier, ref.number, ref.departure_date, ref.date_basis, ref.origin, ref.destination)
+
+
+def _state(row: asyncpg.Record) -> domain.FlightState:
+    return domain.FlightState(
+        status=row["status"], scheduled_departure=row["scheduled_departure"],
+        scheduled_arrival=row["scheduled_arrival"], destination=row["diverted_to"] or row["destination"],
+        estimated_departure=row["estimated_departure"], estimated_arrival=row["estimated_arrival"],
+        notified_delay_minutes=row["notified_delay_minutes"], as_of=row["as_of"],
+        as_of_source=row["as_of_source"], as_of_sequence=row["as_of_sequence"])
+
+
+async def _save(conn: asyncpg.Connection, flight_id: str, f: domain.FlightState, cause: str | None) -> None:
     await conn.execute(
-        """UPDATE flights SET status = $2, notified_delay_minutes = $3, updated_at = now()
+        """UPDATE flights SET status = $2, scheduled_departure = $3, scheduled_arrival = $4,
+               estimated_departure = $5, estimated_arrival = $6, notified_delay_minutes = $7,
+               diverted_to = CASE WHEN $2 = 'diverted' THEN $8 END,
+               cause = CASE WHEN $2 IN ('scheduled', 'departed', 'arrived') THEN cause
+                            ELSE coalesce($9, cause) END,
+               as_of = $10, as_of_source = $11, as_of_sequence = $12, updated_at = now()
            WHERE flight_id = $1""",
-        fid, decision.status, decision.notified_delay_minutes,
-    )
-    await _record_event(conn, event, fid, decision.effect)
-    if not decision.disrupts_passengers:
-        return
+        flight_id, f.status, f.scheduled_departure, f.scheduled_arrival, f.estimated_departure,
+        f.estimated_arrival, f.notified_delay_minutes, f.destination, cause, f.as_of, f.as_of_source,
+        f.as_of_sequence)
 
-    bookings = await conn.fetch(
+
+async def _on_board(conn: asyncpg.Connection, flight_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
         "SELECT booking_ref, passenger_ids FROM manifest WHERE flight_id = $1 ORDER BY booking_ref",
-        fid,
-    )
-    await _record_disruptions(conn, event.id, fid, decision.disruption,
-                              [b["booking_ref"] for b in bookings])
-    extra = {"estimated_departure": e.estimated_departure.isoformat()} \
-        if isinstance(e, FlightDelayed) else {}
-    _disrupt(outbox, event_id=event.id, occurred_at=event.time, flight=flight,
-             kind=decision.disruption, reason=e.reason, delay_minutes=decision.delay_minutes,
-             bookings=[(b["booking_ref"], list(b["passenger_ids"])) for b in bookings],
-             facts_extra=extra)
-    log.info("passengers disrupted", extra={"flight_id": fid, "event_id": event.id,
-                                            "kind": decision.disruption, "bookings": len(bookings)})
+        flight_id)
 
 
-async def _record_disruptions(conn: asyncpg.Connection, disruption_id: str, flight_id: str,
-                              kind: str, booking_refs: list[str]) -> None:
-    await conn.executemany(
-        "INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind) VALUES ($1,$2,$3,$4)"
-        " ON CONFLICT DO NOTHING",
-        [(disruption_id, ref, flight_id, kind) for ref in booking_refs],
-    )
+def _leg(row: asyncpg.Record) -> Leg:
+    return Leg(**{field: row[field] for field in Leg.model_fields})
 
 
-def _disrupt(outbox: Outbox, *, event_id: str, occurred_at: datetime, flight: asyncpg.Record,
-             kind: str, reason: str, delay_minutes: int, bookings: list[tuple[str, list[str]]],
-             facts_extra: dict) -> None:
-    """Per booking: the first notice and, in the same transaction, the disruption event."""
-    leg = Leg(**{field: flight[field] for field in Leg.model_fields})
-    facts = leg.notice_facts() | {"reason": reason, "delay_minutes": delay_minutes} | facts_extra
-    for ref, passenger_ids in bookings:
-        # The passenger hears first: the notice leaves in this same transaction.
-        outbox.publish(topics.NOTICES, NoticeRequested(
-            disruption_id=event_id, booking_ref=ref, passenger_ids=passenger_ids,
-            stage="first_notice", template=f"first_notice_{kind}", facts=facts,
-            occurred_at=occurred_at,
-        ), key=ref, id=derived_id(event_id, ref, "first_notice"))
-        outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
-            disruption_id=event_id, booking_ref=ref, passenger_ids=passenger_ids, flight=leg,
-            kind=kind, reason=reason, delay_minutes=delay_minutes,
-        ), key=ref, id=derived_id(event_id, ref, "disruption"), time=occurred_at)
+def _unmatched_id(ref: FlightRef) -> str:
+    return f"{ref.designator}/{ref.departure_date.isoformat()}/{ref.origin or ref.destination or '*'}"
 
 
-async def _record_event(conn: asyncpg.Connection, event: Envelope, flight_id: str,
-                        effect: str) -> None:
+async def _record_event(conn: asyncpg.Connection, event: Envelope, flight_id: str, effect: str) -> None:
     await conn.execute(
         """INSERT INTO flight_events (event_id, flight_id, type, source, occurred_at, payload, effect)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
-        event.id, flight_id, event.type, event.source, event.time,
+        event.id, flight_id, event.type, event.source, event.data.occurred_at or event.time,
         event.data.model_dump(mode="json"), effect,
     )
+    metrics.FLIGHT_EVENTS_APPLIED.labels(event.type, effect.split(":")[0].split(" ")[0]).inc()
 
 
 HANDLERS = {
     topics.SCHEDULE: {"flight.scheduled": record_schedule},
     topics.BOOKINGS: {"booking.confirmed": record_booking},
     topics.REBOOKINGS: {"rebooking.decided": follow_rebooking},
-    topics.FLIGHT_EVENTS: {"flight.cancelled": disrupt_passengers,
-                           "flight.delayed": disrupt_passengers},
+    topics.ENTITLEMENTS: {"entitlements.granted": record_entitlements},
+    topics.NOTICE_DELIVERIES: {"notice.delivered": record_delivery},
+    topics.FLIGHT_EVENTS: {t.model_fields["type"].default: apply_flight_event
+                           for t in FLIGHT_EVENT_TYPES},
 }

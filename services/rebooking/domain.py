@@ -3,26 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-# Airports a passenger can be moved between without asking: the same city.
-CO_TERMINALS: tuple[frozenset[str], ...] = (
-    frozenset({"JFK", "LGA", "EWR"}),
-    frozenset({"ORD", "MDW"}),
-    frozenset({"IAD", "DCA", "BWI"}),
-    frozenset({"SFO", "OAK", "SJC"}),
-    frozenset({"LAX", "BUR", "LGB", "SNA", "ONT"}),
-    frozenset({"MIA", "FLL"}),
-    frozenset({"DFW", "DAL"}),
-    frozenset({"IAH", "HOU"}),
-)
+from shared.airports import city_of
 
 DEFAULT_HORIZON = timedelta(hours=72)
-
-
-def city_of(airport: str) -> frozenset[str]:
-    for group in CO_TERMINALS:
-        if airport in group:
-            return group
-    return frozenset({airport})
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rebooking.domain import Flight, choose_alternatives, city_of
+from services.rebooking.domain import Flight, choose_alternatives
+from shared.airports import city_of
 
 T0 = datetime(2013, 2, 8, 22, 40, tzinfo=UTC)
 

@@ -1,0 +1,89 @@
+"""Who may send flight events: partner keys (stored as digests, two at once for rotation), the
+signature check, and a per-partner rate limit."""
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from starlette.exceptions import HTTPException
+
+from shared import signing
+
+# The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`.
+DEVELOPMENT_PARTNER_KEYS = \
+    "demo:demo-dev:8d7a975138f12017fa9324e0294374b5e2b2d367b9861fd074b9e0e59884a6e6"
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    partner: str
+    key_id: str
+    digest: str
+
+
+def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
+    """`partner:key_id:sha256hex,…` → keys by id. A partner may hold several (rotation)."""
+    keys: dict[str, PartnerKey] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        partner, key_id, digest = (entry.split(":") + ["", ""])[:3]
+        if not (partner and key_id and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise ValueError(f"partner key {entry[:40]!r}: expected partner:key_id:<sha256 hex>")
+        if key_id in keys:
+            raise ValueError(f"partner key id {key_id!r} appears twice")
+        keys[key_id] = PartnerKey(partner, key_id, digest)
+    return keys
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per partner: `rate` requests a second, bursts up to `burst`."""
+
+    rate: float
+    burst: int
+    clock: object = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, partner: str) -> float:
+        """0 when the request may go ahead, else the seconds to wait before trying again."""
+        now = self.clock()
+        tokens, then = self._buckets.get(partner, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens >= 1:
+            self._buckets[partner] = (tokens - 1, now)
+            return 0.0
+        self._buckets[partner] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+
+class Unauthenticated(HTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, detail, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="partners"'})
+
+
+async def authenticate_partner(
+    request: Request,
+    key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=signing.SIGNATURE_HEADER)] = None,
+) -> str:
+    """The partner a signed request comes from; 401 for anything else, 429 over its rate."""
+    settings = request.app.state.service.settings
+    if not key_id or not signature:
+        raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and "
+                              f"{signing.SIGNATURE_HEADER} headers (HMAC-SHA256 over timestamp and body)")
+    key = request.app.state.partner_keys.get(key_id)
+    if key is None:
+        raise Unauthenticated(f"Unknown partner key id {key_id[:64]!r}")
+    wrong = signing.verify(key.digest, signature, await request.body(), time.time(),
+                           settings.signature_tolerance_seconds)
+    if wrong:
+        raise Unauthenticated(wrong[0].upper() + wrong[1:])
+    wait = request.app.state.rate_limiter.take(key.partner)
+    if wait:
+        raise HTTPException(429, f"Partner {key.partner!r} is over its rate limit",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return key.partner
+
+
+Partner = Annotated[str, Depends(authenticate_partner)]

@@ -1,0 +1,51 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.disruption.partners import RateLimiter, parse_partner_keys
+from shared import signing
+
+DIGEST = signing.key_digest("s3cret")
+
+
+def header(body: bytes, t: int, secret: str = "s3cret") -> str:
+    return signing.sign("k1", secret, body, timestamp=t)[signing.SIGNATURE_HEADER]
+
+
+def test_a_good_signature_verifies():
+    assert signing.verify(DIGEST, header(b"{}", 1000), b"{}", now=1010, tolerance_seconds=300) is None
+
+
+def test_wrong_body_wrong_secret_stale_or_malformed_fail_with_a_reason():
+    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000), b"{ }", 1000, 300)
+    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000, "other"), b"{}", 1000, 300)
+    assert "more than 300 s" in signing.verify(DIGEST, header(b"{}", 1000), b"{}", 1301, 300)
+    assert "malformed" in signing.verify(DIGEST, "v1=abc", b"{}", 1000, 300)
+
+
+@given(st.binary(max_size=200), st.integers(0, 2**31))
+def test_signing_round_trip(body, t):
+    assert signing.verify(DIGEST, header(body, t), body, t, 0) is None
+
+
+def test_keys_parse_and_rotation_gives_a_partner_two():
+    keys = parse_partner_keys(f"acme:k1:{DIGEST},acme:k2:{signing.key_digest('new')}")
+    assert {k.partner for k in keys.values()} == {"acme"} and set(keys) == {"k1", "k2"}
+
+
+def test_a_bad_key_entry_is_refused():
+    for bad in ("acme:k1:short", f"acme:{DIGEST}", f"a:k:{DIGEST},b:k:{DIGEST}"):
+        try:
+            parse_partner_keys(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
+
+
+def test_rate_limit_refills_and_says_how_long_to_wait():
+    now = [0.0]
+    limiter = RateLimiter(rate=2, burst=3, clock=lambda: now[0])
+    assert [limiter.take("acme") for _ in range(3)] == [0, 0, 0]
+    assert limiter.take("acme") == 0.5
+    assert limiter.take("other") == 0  # each partner has its own bucket
+    now[0] = 0.5
+    assert limiter.take("acme") == 0
