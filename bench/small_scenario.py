@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from shared import topics
+from shared import signing, topics
 from shared.events import (
     BookingConfirmed,
     Envelope,
@@ -38,6 +38,9 @@ SOURCE = "reservations/small-scenario"
 EST = timedelta(hours=-5)
 FIRST_NAMES = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jon",
                "Kira", "Luis", "Maya", "Nils", "Omar", "Priya"]
+SURNAMES = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Reyes", "Kowalski", "Haddad", "Brennan"]
+# The development partner key (services.disruption.partners.DEVELOPMENT_PARTNER_KEYS).
+DEMO_PARTNER_KEY = ("demo-dev", "dev-only-partner-secret")
 
 
 @dataclass(frozen=True)
@@ -88,17 +91,19 @@ def build(run: int = 0, day: date = date(2013, 2, 8), seed: int = 2013) -> Scena
 
     def book(flight: FlightScheduled, party: int, with_contacts: bool) -> str:
         booking_ref = ref()
-        passengers = [Passenger(passenger_id=f"{booking_ref}-{i + 1}",
+        surname = rng.choice(SURNAMES)
+        given = [rng.choice(FIRST_NAMES) for _ in range(party)]
+        passengers = [Passenger(passenger_id=f"{booking_ref}-{i + 1}", name=f"{surname}/{given[i]}",
                                 fare=Decimal(rng.randrange(89, 420)))
                       for i in range(party)]
         bookings.append(BookingConfirmed(booking_ref=booking_ref, passengers=passengers,
                                          flight_ids=[flight.flight_id]))
         if with_contacts:
-            for p in passengers:
+            for p, given_name in zip(passengers, given, strict=True):
                 channels = rng.choice([["sms", "email"], ["email"], ["sms"]])
                 contacts.append({
                     "passenger_id": p.passenger_id, "booking_ref": booking_ref,
-                    "given_name": rng.choice(FIRST_NAMES),
+                    "given_name": given_name,
                     "email": f"{p.passenger_id.lower()}@example.com",
                     "phone": f"+1212555{rng.randrange(10**4):04d}",
                     "channels": channels, "locale": "en",
@@ -170,14 +175,19 @@ async def wait_until_loaded(database_url: str, scenario: Scenario, within_second
         await conn.close()
 
 
-async def cancel(disruption_url: str, api_key: str, event: FlightCancelled) -> list[str]:
-    async with httpx.AsyncClient() as client:
-        response = await client.post(
-            f"{disruption_url}/v1/flight-events", content=event.model_dump_json(),
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-        )
-        response.raise_for_status()
-        return response.json()["event_ids"]
+async def submit(disruption_url: str, body: bytes, *, path: str = "/v1/flight-events",
+                 content_type: str = "application/json",
+                 key: tuple[str, str] = DEMO_PARTNER_KEY) -> httpx.Response:
+    """POST to the partner ingest API, signed as a partner signs."""
+    headers = signing.sign(*key, body) | {"Content-Type": content_type}
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(f"{disruption_url}{path}", content=body, headers=headers)
+
+
+async def cancel(disruption_url: str, event: FlightCancelled) -> list[str]:
+    response = await submit(disruption_url, event.model_dump_json().encode())
+    response.raise_for_status()
+    return response.json()["event_ids"]
 
 
 async def outcomes(database_url: str, scenario: Scenario) -> list[dict]:
@@ -286,7 +296,7 @@ async def main() -> int:
     await load(settings, scenario, args.notify_url, api_key)
     await wait_until_loaded(settings.database_url, scenario)
     started = time.monotonic()
-    ids = await cancel(args.disruption_url, api_key, scenario.cancellation)
+    ids = await cancel(args.disruption_url, scenario.cancellation)
     print(f"Cancelled {flight.carrier} {flight.number} (event {ids[0]}); "
           "waiting for every passenger's outcome…")
     rows = await wait_until_settled(settings.database_url, scenario)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from shared.events import Grant
+from shared.events import DisruptionKind, Grant
 
 MEAL_VOUCHER_DELAY_MINUTES = 180
 MEAL_VOUCHER = Decimal("15.00")
@@ -22,7 +22,7 @@ class PassengerFare:
 
 @dataclass(frozen=True)
 class Case:
-    kind: Literal["cancelled", "delayed"]
+    kind: DisruptionKind
     delay_minutes: int
     outcome: Literal["rebooked", "no_alternative", "kept"]
     arrival_delay_minutes: int | None

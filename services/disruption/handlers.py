@@ -110,7 +110,7 @@ async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e:
         if change.flight.estimated_departure and change.disruption == "delayed":
             extra["estimated_departure"] = change.flight.estimated_departure.isoformat()
         if change.disruption == "diverted":
-            extra["new_destination"] = change.flight.destination
+            extra["diverted_to"] = change.flight.destination
         if change.disruption == "retimed":
             extra |= {"new_departure": change.flight.scheduled_departure.isoformat(),
                       "new_arrival": change.flight.scheduled_arrival.isoformat()}

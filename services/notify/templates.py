@@ -18,6 +18,7 @@ REASONS = {
     "crew": "because the crew could not be there in time",
     "air_traffic_control": "because of air traffic control restrictions",
     "security": "for security reasons",
+    "airport": "because of restrictions at the airport",
     "other": "",
 }
 

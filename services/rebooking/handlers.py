@@ -52,20 +52,31 @@ async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outb
         )
 
 
+# Disruptions after which the passengers keep their flight, and why.
+KEEP_THE_FLIGHT = {
+    "delayed": "the flight still operates",
+    "retimed": "the flight operates at its new time",
+    "diverted": "the flight landed elsewhere: staff at that airport arrange the onward trip",
+}
+
+
 async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     d: PassengerDisruption = event.data
-    if d.kind == "delayed":
+    if d.kind in KEEP_THE_FLIGHT:
         # The flight still goes: the passenger keeps it (choosing another is the choice page's job).
-        await _decide(conn, outbox, event, d, outcome="kept", reason="the flight still operates",
-                      to=None, arrival_delay=d.delay_minutes)
+        await _decide(conn, outbox, event, d, outcome="kept", reason=KEEP_THE_FLIGHT[d.kind],
+                      to=None, arrival_delay=max(d.delay_minutes, 0))
         return
 
     if await conn.fetchval("SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
                            d.disruption_id, d.booking_ref):
         return  # decided already: taking seats again would hold two for one passenger
     leg = d.flight
-    await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
-    disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, leg.scheduled_departure,
+    if d.kind == "cancelled":
+        await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
+    # A missed connection: any later flight the passengers can still reach will do.
+    earliest = max(d.earliest_departure or leg.scheduled_departure, leg.scheduled_departure)
+    disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, earliest,
                               leg.scheduled_arrival, 0)
     party = len(d.passenger_ids)
     rows = await conn.fetch(
@@ -76,7 +87,7 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
              AND scheduled_departure BETWEEN $3 AND $4 AND status = 'scheduled'
              AND capacity - seats_sold >= $5""",
         list(domain.city_of(leg.origin)), list(domain.city_of(leg.destination)),
-        leg.scheduled_departure, leg.scheduled_departure + domain.DEFAULT_HORIZON, party,
+        earliest, earliest + domain.DEFAULT_HORIZON, party,
     )
     candidates = [domain.Flight(**dict(r)) for r in rows]
     for alternative in domain.choose_alternatives(disrupted, candidates, party):
@@ -90,6 +101,10 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
         )
         if taken is None:
             continue
+        if d.kind == "connection_at_risk":
+            # The seat on the connection they will miss goes back on sale.
+            await conn.execute("UPDATE flights SET seats_sold = greatest(seats_sold - $2, 0)"
+                               " WHERE flight_id = $1", leg.flight_id, party)
         await conn.execute(
             "UPDATE bookings SET flight_ids = array_replace(flight_ids, $2, $3) WHERE booking_ref = $1",
             d.booking_ref, leg.flight_id, taken["flight_id"],

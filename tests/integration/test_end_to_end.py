@@ -13,45 +13,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import small_scenario
-from shared import topics
+from shared import signing, topics
 from shared.events import Envelope, FlightCancelled, FlightDelayed, FlightRef, event_id
 from shared.settings import Settings
+from tests.integration.conftest import API_KEY, eventually, sent_messages
 from tests.integration.harness import Stack
 
 pytestmark = pytest.mark.integration
-
-API_KEY = "integration-test-key"
-
-
-@pytest.fixture(scope="module")
-def stack(environment, tmp_path_factory):
-    stack = Stack(env=environment.as_env() | {"REBOUND_API_KEYS": API_KEY},
-                  logs=tmp_path_factory.mktemp("services"))
-    try:
-        yield stack.start()
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(environment) -> Settings:
-    return Settings(kafka_bootstrap=environment.kafka_bootstrap,
-                    database_url=environment.database_url, topic_prefix=environment.topic_prefix)
-
-
-async def sent_messages(stack: Stack) -> tuple[list[dict], list[dict]]:
-    async with httpx.AsyncClient(base_url=stack.url("sms")) as client:
-        return (await client.get("/v1/sms")).json(), (await client.get("/v1/mail")).json()
-
-
-async def eventually(check, within_seconds: float = 30, every: float = 0.2):
-    deadline = time.monotonic() + within_seconds
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(every)
-
 
 async def flight_event_effect(settings: Settings, event_id: str) -> str | None:
     """What disruption recorded for a flight event, once it has processed it."""
@@ -71,7 +39,7 @@ async def played(stack: Stack, settings: Settings):
     scenario = small_scenario.build(run=1)
     await small_scenario.load(settings, scenario, stack.url("notify"), API_KEY)
     await small_scenario.wait_until_loaded(settings.database_url, scenario)
-    ids = await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    ids = await small_scenario.cancel(stack.url("disruption"), scenario.cancellation)
     rows = await small_scenario.wait_until_settled(settings.database_url, scenario)
     return scenario, ids, rows
 
@@ -122,30 +90,30 @@ async def test_replaying_the_cancellation_changes_nothing(played, stack, setting
     sms_before, mail_before = await sent_messages(stack)
 
     # The partner sends it again over HTTP, and a direct partner puts it on the topic again.
-    again = await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    again = await small_scenario.cancel(stack.url("disruption"), scenario.cancellation)
     assert again == ids
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
     try:
-        source = "partner/default"
+        source = "partner/demo"
         flight = scenario.cancellation.flight
-        envelope = Envelope.wrap(scenario.cancellation, source=source, subject=flight.flight_id,
+        envelope = Envelope.wrap(scenario.cancellation, source=source, subject=flight.designator,
                                  id=ids[0])
         await producer.send_and_wait(topics.name(settings, topics.FLIGHT_EVENTS),
-                                     envelope.to_bytes(), key=flight.flight_id.encode())
-        # A marker on the same key (so the same partition, after the duplicates): a stale delay.
+                                     envelope.to_bytes(), key=flight.designator.encode())
+        # A marker on the same key (so the same partition, after the duplicates): a late delay.
         marker = FlightDelayed(partner_event_id="marker-after-replay", flight=flight,
                                estimated_departure=scenario.flights[0].scheduled_departure,
                                reason="weather")
-        marker_env = Envelope.wrap(marker, source=source, subject=flight.flight_id,
+        marker_env = Envelope.wrap(marker, source=source, subject=flight.designator,
                                    id=event_id(source, "marker-after-replay"))
         await producer.send_and_wait(topics.name(settings, topics.FLIGHT_EVENTS),
-                                     marker_env.to_bytes(), key=flight.flight_id.encode())
+                                     marker_env.to_bytes(), key=flight.designator.encode())
     finally:
         await producer.stop()
 
     effect = await flight_event_effect(settings, marker_env.id)
-    assert effect == "ignored: flight already cancelled"
+    assert effect == "ignored: the flight is cancelled"
     conn = await asyncpg.connect(settings.database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM disruption.outbox") == 0
@@ -203,25 +171,37 @@ async def test_malformed_messages_go_to_the_dead_letter_topic(played, stack, set
 
 
 async def test_partner_api_refuses_bad_requests(stack):
-    async with httpx.AsyncClient(base_url=stack.url("disruption")) as client:
-        event = {"type": "flight.cancelled", "partner_event_id": "p-1", "reason": "weather",
-                 "flight": {"carrier": "B6", "number": "1", "departure_date": "2013-02-08",
-                            "origin": "JFK"}}
-        unauthenticated = await client.post("/v1/flight-events", json=event)
-        assert unauthenticated.status_code == 401
-        assert unauthenticated.headers["content-type"] == "application/problem+json"
+    event = {"type": "flight.cancelled", "partner_event_id": "p-1", "reason": "weather",
+             "flight": {"carrier": "B6", "number": "1", "departure_date": "2013-02-08",
+                        "origin": "JFK"}}
+    body = json.dumps(event).encode()
+    url = f"{stack.url('disruption')}/v1/flight-events"
+    json_type = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient() as client:
+        async def post(headers, content=body):
+            return await client.post(url, content=content, headers=json_type | headers)
 
-        wrong_key = await client.post("/v1/flight-events", json=event,
-                                      headers={"Authorization": "Bearer nope"})
-        assert wrong_key.status_code == 401
+        refusals = {
+            "unsigned": await post({}),
+            "unknown key": await post(signing.sign("nobody", "x", body)),
+            "wrong secret": await post(signing.sign("demo-dev", "guess", body)),
+            "stale": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body,
+                                             timestamp=int(time.time()) - 301)),
+            "body changed": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body),
+                                       content=body.replace(b"p-1", b"p-2")),
+        }
+        for what, response in refusals.items():
+            assert response.status_code == 401, what
+            assert response.headers["content-type"] == "application/problem+json", what
+        assert "more than 300 s" in refusals["stale"].json()["title"]
 
-        bad = event | {"flight": event["flight"] | {"origin": "New York"}}
-        invalid = await client.post("/v1/flight-events", json=bad,
-                                    headers={"Authorization": f"Bearer {API_KEY}"})
+        bad = event | {"flight": event["flight"] | {"origin": "New York"}, "reason": "aliens"}
+        invalid = await small_scenario.submit(stack.url("disruption"), json.dumps(bad).encode())
         assert invalid.status_code == 422
         assert invalid.headers["content-type"] == "application/problem+json"
         fields = [e["field"] for e in invalid.json()["errors"]]
         assert any(f.endswith("flight.origin") for f in fields), fields
+        assert any(f.endswith("reason") for f in fields), fields
 
     async with httpx.AsyncClient(base_url=stack.url("notify")) as client:
         no_phone = [{"passenger_id": "P1", "booking_ref": "ABC123", "given_name": "Ana",
@@ -236,7 +216,7 @@ async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_aga
     scenario = small_scenario.build(run=2)
     await small_scenario.load(settings, scenario, stack.url("notify"), API_KEY)
     await small_scenario.wait_until_loaded(settings.database_url, scenario)
-    await small_scenario.cancel(stack.url("disruption"), API_KEY, scenario.cancellation)
+    await small_scenario.cancel(stack.url("disruption"), scenario.cancellation)
     first = await small_scenario.wait_until_settled(settings.database_url, scenario)
     assert small_scenario.settled(first)
     later = scenario.flights[1]
@@ -247,7 +227,7 @@ async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_aga
     second = FlightCancelled(partner_event_id=f"second-{later.flight_id}", reason="crew",
                              flight=FlightRef(carrier="B6", number=later.number,
                                               departure_date=date(2013, 2, 8), origin="JFK"))
-    [second_id] = await small_scenario.cancel(stack.url("disruption"), API_KEY, second)
+    [second_id] = await small_scenario.cancel(stack.url("disruption"), second)
 
     conn = await asyncpg.connect(settings.database_url)
     try:

@@ -37,7 +37,7 @@ def test_every_malformed_sample_says_what_and_where():
 def test_mvt_estimated_departure_with_delay_code():
     (e,) = one("MVT\nB61001/08.N623JB.JFK\nED081145\nDL72/0430")
     assert isinstance(e, FlightDelayed)
-    assert e.flight.origin == "JFK" and e.flight.date_basis == "utc" and e.flight.departure_date == date(2013, 2, 8)
+    assert (e.flight.origin, e.flight.date_basis, e.flight.departure_date) == ("JFK", "utc", date(2013, 2, 8))
     assert e.estimated_departure == datetime(2013, 2, 8, 11, 45, tzinfo=UTC)
     assert e.reason == "weather" and e.delay_codes[0].minutes == 270
 

@@ -1,11 +1,13 @@
 """Every notice kind renders in every channel, in plain words, short enough for its channel."""
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from services.notify.templates import local_time, money, render_notice
+from shared.events import DisruptionKind
 
 TEMPLATES = sorted({p.name.split(".")[0] for p in
                     (Path(__file__).parents[2] / "services/notify/templates").glob("*.j2")})
@@ -15,7 +17,9 @@ FACTS = {
     "arrival": "2013-02-08T23:55:00+00:00", "reason": "weather",
     "delay_minutes": 95, "estimated_departure": "2013-02-09T00:15:00+00:00",
     "new_flight": "B6 1005", "new_origin": "LGA", "new_destination": "BOS",
-    "new_departure": "2013-02-09T14:15:00+00:00", "new_arrival": "2013-02-09T15:35:00+00:00",
+    "new_departure": "2013-02-09T14:15:00+00:00", "diverted_to": "PVD",
+    "inbound_flight": "B6 88", "inbound_destination": "JFK", "estimated_arrival": "2013-02-08T22:05:00+00:00",
+    "new_arrival": "2013-02-09T15:35:00+00:00",
     "grants": [{"passenger_id": "P1", "rule": "r", "kind": "meal_voucher", "amount": "15.00",
                 "currency": "USD"}, {"passenger_id": "P1", "rule": "r2", "kind": "refund",
                                      "amount": "388.00", "currency": "USD"}],
@@ -25,8 +29,8 @@ JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|
 
 
 def test_there_are_templates():
-    assert {"first_notice_cancelled", "first_notice_delayed", "rebooked", "no_alternative",
-            "entitlements"} <= set(TEMPLATES)
+    assert {f"first_notice_{kind}" for kind in typing.get_args(DisruptionKind)} <= set(TEMPLATES)
+    assert {"rebooked", "no_alternative", "entitlements", "flight_reinstated"} <= set(TEMPLATES)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
