@@ -169,18 +169,25 @@ class Connection:
     onward_departure: datetime
 
 
-def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward: Connection,
-                       minimum_connecting: Mapping[str, int], same_city: bool = True) -> bool:
-    """Whether the passengers can no longer make their onward flight: arriving `expected_arrival`
-    leaves less than the airport's minimum connecting time (the crossing time between two
-    airports of one city), or the onward flight leaves from somewhere else entirely."""
-    if onward.onward_origin == arrival_airport:
+def earliest_onward_departure(expected_arrival: datetime, arrival_airport: str, onward_origin: str,
+                              minimum_connecting: Mapping[str, int], same_city: bool = True) -> datetime:
+    """The first moment passengers landing at `arrival_airport` can leave from `onward_origin`:
+    the airport's minimum connecting time, or the crossing time between two airports of one city.
+    (A flight landing in another city entirely leaves them no onward flight to reach: `max`.)"""
+    if onward_origin == arrival_airport:
         needed = minimum_connecting.get(arrival_airport, minimum_connecting["default"])
     elif same_city:
         needed = CROSS_AIRPORT_MINUTES
     else:
-        return True
-    return onward.onward_departure - expected_arrival < timedelta(minutes=needed)
+        return datetime.max.replace(tzinfo=expected_arrival.tzinfo)
+    return expected_arrival + timedelta(minutes=needed)
+
+
+def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward: Connection,
+                       minimum_connecting: Mapping[str, int], same_city: bool = True) -> bool:
+    """Whether the passengers can no longer make their onward flight."""
+    return onward.onward_departure < earliest_onward_departure(
+        expected_arrival, arrival_airport, onward.onward_origin, minimum_connecting, same_city)
 
 
 def parse_minimum_connecting(text: str) -> dict[str, int]:

@@ -146,11 +146,14 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
         await conn.execute("INSERT INTO connections_at_risk VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                            o["booking_ref"], o["flight_id"], disruption_id)
         arrival = flight.expected_arrival.isoformat()
+        earliest = domain.earliest_onward_departure(flight.expected_arrival, flight.destination,
+                                                    o["origin"], MINIMUM_CONNECTING, same_city)
         await _disrupt(conn, outbox, event, booking_ref=o["booking_ref"], segments=[_leg(onward_row)],
                        kind="connection_at_risk", severity="major",
                        reason=getattr(event.data, "reason", "other"), delay_minutes=0,
                        facts_extra=_leg(row).notice_facts("inbound_") | {"estimated_arrival": arrival},
-                       disruption_id=disruption_id, earliest_departure=flight.expected_arrival,
+                       disruption_id=disruption_id,
+                       earliest_departure=earliest if same_city else None,
                        cause_flight_id=row["flight_id"])
 
 

@@ -2,10 +2,10 @@
 `flight-events` before the 202."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -60,16 +60,27 @@ async def submit_flight_events(
 @router.post("/messages", status_code=202, response_model=Accepted, operation_id="submit_iata_messages",
              openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
                                             "required": True}, **_SIGNED})
-async def submit_iata_messages(request: Request, partner: Partner):
+async def submit_iata_messages(
+    request: Request,
+    partner: Partner,
+    sent_at: Annotated[datetime | None, Query(
+        description="When the messages were sent, for a replay of stored traffic (default: now). "
+                    "MVT names only a day of the month; this places it.")] = None,
+):
     """IATA MVT and ASM messages as text, separated by blank lines. All or nothing: if any
     message cannot be read, the answer names each one and its line, and nothing is published."""
+    now = datetime.now(UTC)
+    if sent_at is not None and sent_at.tzinfo is None:
+        raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
+    if sent_at is not None and sent_at > now + timedelta(minutes=5):
+        raise HTTPException(422, "sent_at is in the future")
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/plain":
         raise HTTPException(415, "Send the messages as text/plain")
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         return problem(422, "Invalid messages", "the body is not UTF-8 text")
-    parsed = iata.parse_text(text, datetime.now(UTC))
+    parsed = iata.parse_text(text, sent_at or now)
     errors = [{"message_line": p.line, "line": p.error.line, "message": p.error.reason}
               for p in parsed if p.error]
     if errors or not parsed:

@@ -75,7 +75,7 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
     if d.kind == "cancelled":
         await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
     # A missed connection: any later flight the passengers can still reach will do.
-    earliest = max(d.earliest_departure or leg.scheduled_departure, leg.scheduled_departure)
+    earliest = d.earliest_departure or leg.scheduled_departure
     disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, earliest,
                               leg.scheduled_arrival, 0)
     party = len(d.passenger_ids)

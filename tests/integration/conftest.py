@@ -16,11 +16,14 @@ API_KEY = "integration-test-key"
 # A second partner, to be throttled without throttling the first.
 FLOOD_PARTNER_KEY = ("flood-1", "flood-secret")
 RATE_PER_SECOND, BURST = 20, 60
+# The demo partner's next key, valid beside its current one while it rotates.
+ROTATED_DEMO_KEY = ("demo-next", "next-secret")
 
 
 @pytest.fixture(scope="session")
 def stack(environment, tmp_path_factory):
-    partner_keys = f"{DEVELOPMENT_PARTNER_KEYS},flood:flood-1:{signing.key_digest('flood-secret')}"
+    partner_keys = (f"{DEVELOPMENT_PARTNER_KEYS},flood:flood-1:{signing.key_digest('flood-secret')},"
+                    f"demo:{ROTATED_DEMO_KEY[0]}:{signing.key_digest(ROTATED_DEMO_KEY[1])}")
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": API_KEY, "REBOUND_PARTNER_KEYS": partner_keys,
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),

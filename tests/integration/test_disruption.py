@@ -1,0 +1,211 @@
+"""The disruption service on real Kafka and PostgreSQL: late, duplicate, out-of-order and
+malformed partner input; IATA text; connections at risk; the partner rate limit."""
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from bench import small_scenario
+from shared import topics
+from shared.events import (
+    BookingConfirmed,
+    Envelope,
+    FlightCancelled,
+    FlightDelayed,
+    FlightRef,
+    FlightScheduled,
+    Passenger,
+    event_id,
+    flight_id,
+)
+from tests.integration.conftest import API_KEY, BURST, FLOOD_PARTNER_KEY, ROTATED_DEMO_KEY, eventually
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2013, 2, 9)
+# Replayed traffic: the messages say when they were sent, so MVT day-of-month dates place right.
+MESSAGES = "/v1/messages?sent_at=2013-02-09T12:00:00Z"
+
+
+def scheduled(number: str, origin: str, destination: str, departs: str, minutes: int,
+              seats: int = 50) -> FlightScheduled:
+    departure = datetime.combine(DAY, datetime.strptime(departs, "%H:%M").time(), tzinfo=UTC)
+    return FlightScheduled(flight_id=flight_id("B6", number, DAY, origin), carrier="B6", number=number,
+                           origin=origin, destination=destination, scheduled_departure=departure,
+                           scheduled_arrival=departure + timedelta(minutes=minutes), seats=seats)
+
+
+async def publish(settings, topic: str, items: list) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for item in items:
+            subject = getattr(item, "flight_id", None) or item.booking_ref
+            env = Envelope.wrap(item, source="reservations/test", subject=subject,
+                                id=event_id("reservations/test", subject, item.type))
+            await producer.send(topics.name(settings, topic), env.to_bytes(), key=subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+async def db(settings):
+    conn = await asyncpg.connect(settings.database_url)
+    yield conn
+    await conn.close()
+
+
+async def flight_row(db, fid: str, until=lambda row: row is not None):
+    async def check():
+        row = await db.fetchrow("SELECT * FROM disruption.flights WHERE flight_id = $1", fid)
+        return row if row is not None and until(row) else None
+    return await eventually(check)
+
+
+async def history(db, fid: str) -> list[str]:
+    return [r["effect"] for r in await db.fetch(
+        "SELECT effect FROM disruption.flight_events WHERE flight_id = $1 ORDER BY recorded_at", fid)]
+
+
+async def test_late_duplicate_and_out_of_order_events(stack, settings, db):
+    flight = scheduled("2101", "JFK", "BOS", "18:00", 75)
+    await publish(settings, topics.SCHEDULE, [flight])
+    await flight_row(db, flight.flight_id)
+    ref = FlightRef(carrier="B6", number="2101", departure_date=DAY, origin="JFK")
+    t = datetime(2013, 2, 9, 12, 0, tzinfo=UTC)
+    url = stack.url("disruption")
+
+    cancel = FlightCancelled(partner_event_id="ooo-cancel", flight=ref, reason="weather",
+                             occurred_at=t + timedelta(minutes=10))
+    first = await small_scenario.cancel(url, cancel)
+    assert await small_scenario.cancel(url, cancel) == first  # sent twice, accepted once
+    await flight_row(db, flight.flight_id, lambda r: r["status"] == "cancelled")
+
+    # A delay known before the cancellation arrives after it: history, not news.
+    stale = FlightDelayed(partner_event_id="ooo-stale-delay", flight=ref, occurred_at=t,
+                          estimated_departure=flight.scheduled_departure + timedelta(hours=2))
+    response = await small_scenario.submit(url, stale.model_dump_json().encode())
+    assert response.status_code == 202
+    await eventually(lambda: _has(db, flight.flight_id, 2))
+    assert (await flight_row(db, flight.flight_id))["status"] == "cancelled"
+
+    # The schedule office reinstates the flight (IATA ASM, as text): newer, so it counts.
+    rin = f"ASM\nUTC\nRIN\nB62101/{DAY:%d%b%y}".upper()
+    response = await small_scenario.submit(url, rin.encode(), path=MESSAGES,
+                                           content_type="text/plain")
+    assert response.status_code == 202, response.text
+    row = await flight_row(db, flight.flight_id, lambda r: r["status"] == "scheduled")
+    assert row is not None, await history(db, flight.flight_id)
+    effects = await history(db, flight.flight_id)
+    assert effects[0] == "cancelled (weather)" and effects[1].startswith("stale:")
+    assert effects[2] == "reinstated: the flight operates" and len(effects) == 3
+
+
+async def _has(db, fid: str, n: int) -> bool:
+    return await db.fetchval("SELECT count(*) FROM disruption.flight_events WHERE flight_id = $1",
+                             fid) >= n
+
+
+async def test_malformed_text_is_refused_whole_with_its_lines(stack, settings, db):
+    flight = scheduled("2103", "JFK", "BOS", "19:00", 75)
+    await publish(settings, topics.SCHEDULE, [flight])
+    await flight_row(db, flight.flight_id)
+    good = f"MVT\nB62103/{DAY:%d}.N1.JFK\nED{DAY:%d}2000\nDL72/0100"
+    bad = "MVT\nB62103/09.N1.JFK\nED099960"
+    response = await small_scenario.submit(stack.url("disruption"), f"{good}\n\n{bad}".encode(),
+                                           path=MESSAGES, content_type="text/plain")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"message_line": 6, "line": 8,
+                                          "message": "time '9960' is not a valid hhmm"}]
+    # Nothing of the batch was published: the good message alone, sent next, is the first seen.
+    response = await small_scenario.submit(stack.url("disruption"), good.encode(),
+                                           path=MESSAGES, content_type="text/plain")
+    assert response.status_code == 202
+    row = await flight_row(db, flight.flight_id, lambda r: r["status"] == "delayed")
+    assert row["estimated_departure"] == flight.scheduled_departure + timedelta(hours=1)
+    assert row["cause"] == "weather"
+    assert await history(db, flight.flight_id) == ["delayed 60 min: passengers told"]
+
+
+async def test_a_connection_at_risk_is_found_told_and_rebooked(stack, settings, db):
+    inbound = scheduled("2111", "BOS", "JFK", "14:00", 75)       # lands 15:15
+    onward = scheduled("2113", "JFK", "ORD", "16:50", 150)       # 95 min to connect at JFK
+    later = scheduled("2115", "JFK", "ORD", "20:00", 150)
+    booking = BookingConfirmed(booking_ref="CX2111", flight_ids=[inbound.flight_id, onward.flight_id],
+                               passengers=[Passenger(passenger_id="CX2111-1", name="REYES/ANA",
+                                                     fare=Decimal("240")),
+                                           Passenger(passenger_id="CX2111-2", name="REYES/LUIS",
+                                                     fare=Decimal("240"))])
+    await publish(settings, topics.SCHEDULE, [inbound, onward, later])
+    await publish(settings, topics.BOOKINGS, [booking])
+    contacts = [{"passenger_id": p.passenger_id, "booking_ref": "CX2111", "given_name": "Ana",
+                 "email": f"{p.passenger_id.lower()}@example.com", "channels": ["email"]}
+                for p in booking.passengers]
+    async with httpx.AsyncClient() as client:
+        (await client.put(f"{stack.url('notify')}/v1/contacts", json=contacts,
+                          headers={"Authorization": f"Bearer {API_KEY}"})).raise_for_status()
+    await eventually(lambda: db.fetchval(
+        "SELECT 1 FROM rebooking.bookings b JOIN disruption.itineraries i USING (booking_ref)"
+        " WHERE booking_ref = 'CX2111'"))
+
+    # Twenty minutes late: too little for the passengers on board, too much for the connection.
+    mvt = f"MVT\nB62111/{DAY:%d}.N1.BOS\nED{DAY:%d}1420\nDL41/0020"
+    response = await small_scenario.submit(stack.url("disruption"), mvt.encode(), path=MESSAGES,
+                                           content_type="text/plain")
+    assert response.status_code == 202, response.text
+
+    async def decided():
+        return await db.fetchrow(
+            "SELECT d.kind, r.outcome, r.to_flight FROM disruption.disruptions d"
+            " JOIN rebooking.rebookings r USING (disruption_id, booking_ref)"
+            " WHERE d.booking_ref = 'CX2111'")
+    decision = await eventually(decided)
+    assert decision is not None, "the connection at risk was not found"
+    assert dict(decision) == {"kind": "connection_at_risk", "outcome": "rebooked",
+                              "to_flight": later.flight_id}
+
+    async def told():
+        rows = await db.fetch("SELECT passenger_id, template FROM notify.deliveries"
+                              " WHERE booking_ref = 'CX2111' AND status = 'sent' ORDER BY passenger_id")
+        return rows if len(rows) >= 4 else None
+    notices = {(r["passenger_id"], r["template"]) for r in await eventually(told)}
+    # Told first, then of the new connection (and, for a wait this long, of a meal voucher).
+    assert notices >= {(p, t) for p in ("CX2111-1", "CX2111-2")
+                       for t in ("first_notice_connection_at_risk", "rebooked")}
+    # The 20-minute delay itself told nobody: it is below the notice threshold.
+    assert await db.fetchval("SELECT count(*) FROM disruption.disruptions"
+                             " WHERE booking_ref = 'CX2111' AND kind = 'delayed'") == 0
+
+
+async def test_a_partner_over_its_rate_gets_429_with_retry_after(stack):
+    body = json.dumps({"type": "flight.cancelled"}).encode()  # invalid: cheap to refuse
+
+    async def one():
+        return await small_scenario.submit(stack.url("disruption"), body, key=FLOOD_PARTNER_KEY)
+    responses = await asyncio.gather(*(one() for _ in range(BURST + 30)))
+    codes = [r.status_code for r in responses]
+    assert codes.count(422) >= BURST and 429 in codes
+    limited = next(r for r in responses if r.status_code == 429)
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.headers["content-type"] == "application/problem+json"
+    # Another partner is not throttled by the first one's flood.
+    other = await small_scenario.submit(stack.url("disruption"), body)
+    assert other.status_code == 422
+
+
+async def test_keys_rotate_with_two_valid_at_once(stack, db):
+    event = FlightCancelled(partner_event_id="rotation-1", reason="crew",
+                            flight=FlightRef(carrier="B6", number="2199", departure_date=DAY, origin="JFK"))
+    body = event.model_dump_json().encode()
+    old = await small_scenario.submit(stack.url("disruption"), body)
+    new = await small_scenario.submit(stack.url("disruption"), body, key=ROTATED_DEMO_KEY)
+    assert old.status_code == new.status_code == 202
+    assert old.json() == new.json()  # one partner, one event, whichever key signed it
