@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test setup infra services stop status lint
+.PHONY: demo test setup infra services stop status lint browser bench
 
 setup: .venv/.synced
 
@@ -23,15 +23,23 @@ demo: services
 	$(PY) -m bench.small_scenario
 	@echo
 	@echo "Where to look:"
-	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (disruption; key: REBOUND_API_KEYS, dev default dev-only-key)"
+	@echo "  ops board           http://127.0.0.1:8001/ops    (ops token: REBOUND_API_KEYS, dev default dev-only-key)"
+	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (signed: dev key id demo-dev, secret dev-only-partner-secret)"
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
 	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
 	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms  http://127.0.0.1:8090/v1/mail"
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
 	@echo "  stop everything     make stop"
 
-test: infra
+# Debian's Chromium for the ops board's browser test (Playwright drives it; it downloads nothing).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: infra browser
 	$(PY) -m pytest
+
+bench: services
+	$(PY) -m bench.first_notice_latency
 
 lint: setup
 	$(PY) -m ruff check .
