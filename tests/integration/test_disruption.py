@@ -28,6 +28,7 @@ from tests.integration.conftest import API_KEY, BURST, FLOOD_PARTNER_KEY, ROTATE
 
 pytestmark = pytest.mark.integration
 
+# Routes no other test flies (PWM, ORD): tests share one database, and rebooking looks 72 h ahead.
 DAY = date(2013, 2, 9)
 # Replayed traffic: the messages say when they were sent, so MVT day-of-month dates place right.
 MESSAGES = "/v1/messages?sent_at=2013-02-09T12:00:00Z"
@@ -75,7 +76,7 @@ async def history(db, fid: str) -> list[str]:
 
 
 async def test_late_duplicate_and_out_of_order_events(stack, settings, db):
-    flight = scheduled("2101", "JFK", "BOS", "18:00", 75)
+    flight = scheduled("2101", "JFK", "PWM", "18:00", 75)
     await publish(settings, topics.SCHEDULE, [flight])
     await flight_row(db, flight.flight_id)
     ref = FlightRef(carrier="B6", number="2101", departure_date=DAY, origin="JFK")
@@ -114,7 +115,7 @@ async def _has(db, fid: str, n: int) -> bool:
 
 
 async def test_malformed_text_is_refused_whole_with_its_lines(stack, settings, db):
-    flight = scheduled("2103", "JFK", "BOS", "19:00", 75)
+    flight = scheduled("2103", "JFK", "PWM", "19:00", 75)
     await publish(settings, topics.SCHEDULE, [flight])
     await flight_row(db, flight.flight_id)
     good = f"MVT\nB62103/{DAY:%d}.N1.JFK\nED{DAY:%d}2000\nDL72/0100"
