@@ -54,7 +54,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     app = service.app(
         title="Rebound disruption",
         description="Partner flight events in (signed JSON or IATA MVT/ASM text); affected "
-                    "passengers and first notices out; the ops board at /ops.",
+                    "passengers and first notices out; the ops board at /ops. " + ingest.SIGNING,
     )
     app.state.partner_keys = parse_partner_keys(settings.partner_keys)
     app.state.rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)

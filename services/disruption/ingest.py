@@ -18,8 +18,8 @@ from shared.http import problem
 router = APIRouter(prefix="/v1", tags=["partner ingest"])
 
 MAX_BATCH = 500
-_SIGNED = {"description": "Sign with the partner's key: `Rebound-Key-Id` and `Rebound-Signature: "
-                          "t=<unix seconds>,v1=<hex HMAC-SHA256(SHA-256(secret), \"<t>.\" + body)>`"}
+SIGNING = ("Sign every request: `Rebound-Key-Id: <key id>` and `Rebound-Signature: t=<unix seconds>,"
+           "v1=<hex HMAC-SHA256(key=sha256hex(secret), msg=\"<t>.\" + body)>`.")
 
 
 class Accepted(BaseModel):
@@ -43,7 +43,7 @@ async def publish(request: Request, partner: str, events: list[FlightEventData],
 
 
 @router.post("/flight-events", status_code=202, response_model=Accepted,
-             operation_id="submit_flight_events", openapi_extra={"security": [], **_SIGNED})
+             operation_id="submit_flight_events")
 async def submit_flight_events(
     request: Request,
     partner: Partner,
@@ -59,7 +59,7 @@ async def submit_flight_events(
 
 @router.post("/messages", status_code=202, response_model=Accepted, operation_id="submit_iata_messages",
              openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                            "required": True}, **_SIGNED})
+                                            "required": True}})
 async def submit_iata_messages(
     request: Request,
     partner: Partner,
