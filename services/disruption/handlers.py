@@ -237,7 +237,7 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
         # The new flight may have been cancelled before we heard of the move: disrupt it now.
         cancelled = await conn.fetchrow(
             "SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'", leg.flight_id)
-        if cancelled:
+        if cancelled and cancelled["cancelled_by"]:
             cancellation = event.model_copy(update={"id": cancelled["cancelled_by"]})
             await _disrupt(conn, outbox, cancellation, booking_ref=r.booking_ref,
                            segments=[_leg(cancelled)], kind="cancelled", severity="major",
