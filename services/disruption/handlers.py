@@ -2,7 +2,6 @@
 finds whom it hurts; downstream outcomes feed the ops board's recovery view."""
 
 import logging
-from collections import defaultdict
 from datetime import UTC, datetime
 
 import asyncpg
@@ -82,7 +81,8 @@ async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: 
         log.warning("flight event for an unknown flight", extra={"flight": e.flight.designator,
                                                                   "event_id": event.id})
         return
-    disrupted: dict[str, list[tuple[asyncpg.Record, domain.Change]]] = defaultdict(list)
+    # Per booking: its passengers, and each of its legs this event disrupted.
+    disrupted: dict[str, tuple[list[str], list[tuple[asyncpg.Record, domain.Change]]]] = {}
     for row in flights:
         before = _state(row)
         change = domain.apply(before, e, occurred_at=occurred_at, source=event.source)
@@ -93,7 +93,8 @@ async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: 
                                row["flight_id"], event.id)
         if change.disruption:
             for booking in await _on_board(conn, row["flight_id"]):
-                disrupted[booking["booking_ref"]].append((row, change))
+                ids = list(booking["passenger_ids"])
+                disrupted.setdefault(booking["booking_ref"], (ids, []))[1].append((row, change))
         if change.reinstated:
             await _tell_reinstated(conn, outbox, event, row)
         if change.flight.expected_arrival > before.expected_arrival or change.disruption == "diverted":
@@ -102,8 +103,9 @@ async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: 
 
 
 async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e: FlightEventData,
-                   disrupted: dict[str, list[tuple[asyncpg.Record, domain.Change]]]) -> None:
-    for ref, legs in sorted(disrupted.items()):
+                   disrupted: dict[str, tuple[list[str], list[tuple[asyncpg.Record, domain.Change]]]]
+                   ) -> None:
+    for ref, (passenger_ids, legs) in sorted(disrupted.items()):
         row, change = legs[0]
         segments = [_leg(r) for r, _ in legs]
         extra = {}
@@ -114,7 +116,8 @@ async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e:
         if change.disruption == "retimed":
             extra |= {"new_departure": change.flight.scheduled_departure.isoformat(),
                       "new_arrival": change.flight.scheduled_arrival.isoformat()}
-        await _disrupt(conn, outbox, event, booking_ref=ref, segments=segments, kind=change.disruption,
+        await _disrupt(conn, outbox, event, booking_ref=ref, passenger_ids=passenger_ids,
+                       segments=segments, kind=change.disruption,
                        severity=change.severity, reason=getattr(e, "reason", "other"),
                        delay_minutes=change.delay_minutes, facts_extra=extra)
     if disrupted:
@@ -125,7 +128,7 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
                                     row: asyncpg.Record, flight: domain.FlightState) -> None:
     """Bookings whose next segment leaves too soon after this flight now lands."""
     onward = await conn.fetch(
-        """SELECT i.booking_ref, o.flight_id, o.origin, o.scheduled_departure, o.status
+        """SELECT i.booking_ref, i.passenger_ids, o.flight_id, o.origin, o.scheduled_departure, o.status
            FROM itineraries i
            JOIN manifest m ON m.booking_ref = i.booking_ref AND m.flight_id = $1
            JOIN flights o ON o.flight_id = i.flight_ids[array_position(i.flight_ids, $1) + 1]
@@ -148,7 +151,8 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
         arrival = flight.expected_arrival.isoformat()
         earliest = domain.earliest_onward_departure(flight.expected_arrival, flight.destination,
                                                     o["origin"], MINIMUM_CONNECTING, same_city)
-        await _disrupt(conn, outbox, event, booking_ref=o["booking_ref"], segments=[_leg(onward_row)],
+        await _disrupt(conn, outbox, event, booking_ref=o["booking_ref"],
+                       passenger_ids=list(o["passenger_ids"]), segments=[_leg(onward_row)],
                        kind="connection_at_risk", severity="major",
                        reason=getattr(event.data, "reason", "other"), delay_minutes=0,
                        facts_extra=_leg(row).notice_facts("inbound_") | {"estimated_arrival": arrival},
@@ -158,16 +162,13 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
 
 
 async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, *, booking_ref: str,
+                   passenger_ids: list[str],
                    segments: list[Leg], kind: str, severity: str, reason: str, delay_minutes: int,
                    facts_extra: dict, disruption_id: str | None = None,
                    earliest_departure: datetime | None = None, cause_flight_id: str | None = None) -> None:
     """One booking: record it, request the first notice and, in the same transaction, publish the
     disruption. The notice goes first and depends on nothing downstream."""
     disruption_id = disruption_id or event.id
-    itinerary = await conn.fetchrow("SELECT passenger_ids FROM itineraries WHERE booking_ref = $1",
-                                    booking_ref)
-    passenger_ids = list(itinerary["passenger_ids"]) if itinerary else await conn.fetchval(
-        "SELECT passenger_ids FROM manifest WHERE booking_ref = $1 LIMIT 1", booking_ref)
     flight = segments[0]
     inserted = await conn.fetchval(
         """INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind, severity, cause)
@@ -240,6 +241,7 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
         if cancelled and cancelled["cancelled_by"]:
             cancellation = event.model_copy(update={"id": cancelled["cancelled_by"]})
             await _disrupt(conn, outbox, cancellation, booking_ref=r.booking_ref,
+                           passenger_ids=r.passenger_ids,
                            segments=[_leg(cancelled)], kind="cancelled", severity="major",
                            reason=cancelled["cause"] or "other", delay_minutes=0, facts_extra={})
     log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref, "from": old})
