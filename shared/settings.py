@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.airports import parse_minimum_connecting
+
 DEVELOPMENT_API_KEY = "dev-only-key"
 
 
@@ -22,13 +24,20 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Bearer keys for the partner and ops APIs (comma-separated; two allow rotation).
     api_keys: str = DEVELOPMENT_API_KEY
+    # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
+    minimum_connecting_times: str = ""
 
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
+    @property
+    def minimum_connecting(self) -> dict[str, int]:
+        return parse_minimum_connecting(self.minimum_connecting_times)
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
         if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
             raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
+        parse_minimum_connecting(self.minimum_connecting_times)
         return self

@@ -6,7 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from pydantic import model_validator
 
-from services.disruption import domain, handlers, ingest, metrics, ops
+from services.disruption import handlers, ingest, metrics, ops
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS, RateLimiter, parse_partner_keys
 from shared.runtime import Service
 from shared.settings import Settings
@@ -23,15 +23,12 @@ class DisruptionSettings(Settings):
     signature_tolerance_seconds: int = 300
     partner_rate_per_second: float = 50.0
     partner_burst: int = 200
-    # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table.
-    minimum_connecting_times: str = ""
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":
         if self.environment == "production" and DEVELOPMENT_PARTNER_KEYS in self.partner_keys:
             raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
         parse_partner_keys(self.partner_keys)
-        domain.parse_minimum_connecting(self.minimum_connecting_times)
         return self
 
 
@@ -47,7 +44,7 @@ async def count_flights_by_status(service: Service) -> None:
 
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     settings = settings or DisruptionSettings()
-    handlers.MINIMUM_CONNECTING.update(domain.parse_minimum_connecting(settings.minimum_connecting_times))
+    handlers.MINIMUM_CONNECTING.update(settings.minimum_connecting)
     service = Service(name="disruption", settings=settings,
                       migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,
                       background=[count_flights_by_status])

@@ -25,9 +25,6 @@ from shared.events import (
 NOTIFIABLE_DELAY_MINUTES = 30
 # From this long a wait is a major disruption (and the airline's meal voucher applies).
 MAJOR_DELAY_MINUTES = 180
-# Minimum connecting times (minutes) by airport, when the operator configures none.
-DEFAULT_MINIMUM_CONNECTING_MINUTES = {"default": 60, "JFK": 90, "EWR": 75, "LGA": 60, "ATL": 55,
-                                      "ORD": 75, "LHR": 90, "CDG": 90, "FRA": 45}
 # A connection between two airports of a city (arrive JFK, leave LGA) needs the crossing time.
 CROSS_AIRPORT_MINUTES = 180
 
@@ -188,14 +185,3 @@ def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward:
     """Whether the passengers can no longer make their onward flight."""
     return onward.onward_departure < earliest_onward_departure(
         expected_arrival, arrival_airport, onward.onward_origin, minimum_connecting, same_city)
-
-
-def parse_minimum_connecting(text: str) -> dict[str, int]:
-    """`JFK=90,LGA=60,default=60` → a table; an airport not named uses `default`."""
-    table = dict(DEFAULT_MINIMUM_CONNECTING_MINUTES)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        airport, _, value = item.partition("=")
-        if not value.strip().isdigit():
-            raise ValueError(f"minimum connecting time {item!r}: expected AIRPORT=MINUTES")
-        table[airport.strip().upper() if airport.strip() != "default" else "default"] = int(value)
-    return table

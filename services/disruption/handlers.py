@@ -28,7 +28,7 @@ from shared.outbox import Outbox
 log = logging.getLogger(__name__)
 
 # Set at wiring time from the service's settings (airport → minutes, with a "default").
-MINIMUM_CONNECTING: dict[str, int] = dict(domain.DEFAULT_MINIMUM_CONNECTING_MINUTES)
+MINIMUM_CONNECTING: dict[str, int] = dict(airports.DEFAULT_MINIMUM_CONNECTING_MINUTES)
 
 
 # --- reservation side ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from services.disruption import domain
 from services.disruption.domain import Connection, FlightState, apply, connection_at_risk
+from shared.airports import parse_minimum_connecting
 from shared.events import (
     FlightArrived,
     FlightCancelled,
@@ -134,7 +135,7 @@ def test_connection_at_risk_by_minimum_connecting_time():
 
 
 def test_minimum_connecting_times_are_configurable():
-    table = domain.parse_minimum_connecting("BOS=50, default=70")
+    table = parse_minimum_connecting("BOS=50, default=70")
     assert table["BOS"] == 50 and table["default"] == 70 and table["JFK"] == 90
 
 
