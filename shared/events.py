@@ -49,9 +49,34 @@ class Leg(Model):
                 f"{prefix}arrival": self.scheduled_arrival.isoformat()}
 
 
+Cabin = Literal["economy", "premium_economy", "business", "first"]
+CABINS: tuple[Cabin, ...] = ("economy", "premium_economy", "business", "first")  # worst to best
+
+
 class FlightScheduled(Leg):
     type: Literal["flight.scheduled"] = "flight.scheduled"
     seats: int = Field(gt=0, le=1000)
+    cabins: dict[Cabin, int] = Field(default={}, description="Seats per cabin, adding up to `seats`; "
+                                                             "empty: every seat is economy")
+
+    @model_validator(mode="after")
+    def _cabins_add_up(self) -> "FlightScheduled":
+        if self.cabins and sum(self.cabins.values()) != self.seats:
+            raise ValueError(f"cabins hold {sum(self.cabins.values())} seats, not {self.seats}")
+        if any(n < 0 for n in self.cabins.values()):
+            raise ValueError("a cabin cannot hold fewer than 0 seats")
+        return self
+
+    @property
+    def seats_by_cabin(self) -> dict[Cabin, int]:
+        return {c: n for c, n in self.cabins.items() if n} if self.cabins else {"economy": self.seats}
+
+
+# Frequent-flyer status, lowest first.
+Tier = Literal["none", "silver", "gold", "platinum"]
+TIERS: tuple[Tier, ...] = ("none", "silver", "gold", "platinum")
+# Special service requests (IATA SSR codes) that put a passenger first in line.
+SpecialService = Literal["WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA", "MEDA"]
 
 
 class Passenger(Model):
@@ -59,6 +84,8 @@ class Passenger(Model):
     name: str | None = Field(default=None, max_length=80, description="As on the ticket: SURNAME/GIVEN")
     fare: Decimal = Field(ge=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    tier: Tier = "none"
+    special_services: list[SpecialService] = Field(default=[], max_length=4)
 
 
 class BookingConfirmed(Model):
@@ -66,6 +93,11 @@ class BookingConfirmed(Model):
     booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")
     passengers: list[Passenger] = Field(min_length=1, max_length=9)
     flight_ids: list[str] = Field(min_length=1, max_length=4)
+    cabin: Cabin = "economy"
+    booked_at: datetime | None = Field(default=None, description="When the booking was made: "
+                                                                 "earlier bookings go first")
+    may_split: bool = Field(default=False, description="The party may travel on different flights "
+                                                       "when no flight has seats for all of them")
 
 
 # --- partners: flight events -------------------------------------------------------------------
@@ -217,15 +249,25 @@ class PassengerDisruption(Model):
 # --- rebooking -> compensation, notify ---------------------------------------------------------
 
 
+# What became of a disrupted booking: first the service's decision (rebooked, no_alternative,
+# needs_agent, or kept for a flight that still operates), then the passenger's answer.
+RebookingOutcome = Literal["rebooked", "no_alternative", "needs_agent", "kept",
+                           "accepted", "changed", "refund_requested", "no_response"]
+
+
 class RebookingDecided(Model):
     type: Literal["rebooking.decided"] = "rebooking.decided"
     disruption_id: str
     booking_ref: str
     passenger_ids: list[str]
-    outcome: Literal["rebooked", "no_alternative", "kept"]
+    outcome: RebookingOutcome
     reason: str
-    segments: list[Leg] = []
+    segments: list[Leg] = Field(default=[], description="The booking's new flights for this trip")
+    cabin: Cabin | None = None
+    downgraded: bool = Field(default=False, description="Seated in a lower cabin than booked")
     arrival_delay_minutes: int | None = None
+    refund_due: bool = Field(default=False, description="The passengers will not fly this trip "
+                                                        "and are owed its fare")
 
 
 # --- compensation -> notify, ops ---------------------------------------------------------------

@@ -1,54 +1,421 @@
-"""Which flight a disrupted booking should move to. Pure: no I/O."""
+"""Where disrupted bookings go. Pure: no I/O.
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+Two decisions: which itineraries could carry a disrupted trip (`candidate_itineraries`), and which
+trip gets which seats when they compete for the same flights (`assign`). All trips disrupted
+together are placed together, by a solver that minimises the total arrival delay weighted by
+priority, never placing more passengers on a flight's cabin than it has free seats.
+"""
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ortools.sat.python import cp_model
 
 from shared.airports import city_of
+from shared.events import CABINS, TIERS, Cabin, SpecialService, Tier
 
-DEFAULT_HORIZON = timedelta(hours=72)
+# Special service requests that move a passenger up the line.
+PRIORITY_SERVICES: frozenset[SpecialService] = frozenset(
+    {"WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA", "MEDA"})
+# A passenger left without a seat counts as this long a delay: longer than any itinerary's.
+UNPLACED_MINUTES = 60 * 24 * 30
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What an alternative may be: the operator's settings."""
+
+    horizon: timedelta = timedelta(hours=72)
+    max_connection: timedelta = timedelta(hours=6)
+    minimum_connecting: Mapping[str, int] = field(default_factory=lambda: {"default": 60})
+    # Carrier → the carriers whose flights its passengers may be moved to (always itself).
+    partners: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    options_per_trip: int = 12
+    # What a worse itinerary costs, in minutes of arrival delay: a co-terminal airport, a stop,
+    # each cabin above the one booked (seats a paying passenger could have had).
+    airport_change_minutes: int = 45
+    stop_minutes: int = 30
+    upgrade_minutes: int = 20
+
+    def carriers_for(self, carrier: str) -> frozenset[str]:
+        return self.partners.get(carrier, frozenset()) | {carrier}
 
 
 @dataclass(frozen=True)
 class Flight:
     flight_id: str
+    carrier: str
+    number: str
     origin: str
     destination: str
-    scheduled_departure: datetime
-    scheduled_arrival: datetime
-    seats_free: int
+    departure: datetime
+    arrival: datetime
+    seats_free: Mapping[Cabin, int]
 
 
 @dataclass(frozen=True)
-class Alternative:
-    flight: Flight
+class Itinerary:
+    flights: tuple[Flight, ...]
+
+    @property
+    def origin(self) -> str:
+        return self.flights[0].origin
+
+    @property
+    def destination(self) -> str:
+        return self.flights[-1].destination
+
+    @property
+    def departure(self) -> datetime:
+        return self.flights[0].departure
+
+    @property
+    def arrival(self) -> datetime:
+        return self.flights[-1].arrival
+
+    @property
+    def flight_ids(self) -> tuple[str, ...]:
+        return tuple(f.flight_id for f in self.flights)
+
+    def seats_free(self, cabin: Cabin) -> int:
+        return min(f.seats_free.get(cabin, 0) for f in self.flights)
+
+
+@dataclass(frozen=True)
+class Trip:
+    """The part of one booking's journey that must be replaced: from where the passengers are
+    (or will be) to the end of that journey."""
+
+    booking_ref: str
+    passenger_ids: tuple[str, ...]
+    cabin: Cabin
+    carrier: str
+    origin: str
+    destination: str
+    earliest_departure: datetime
+    planned_arrival: datetime
+    replaced_flight_ids: tuple[str, ...]
+    onward_connection: bool = False
+    tier: Tier = "none"
+    special_services: frozenset[SpecialService] = frozenset()
+    booked_at: datetime | None = None
+    may_split: bool = False
+
+    @property
+    def party(self) -> int:
+        return len(self.passenger_ids)
+
+    @property
+    def unaccompanied_minor(self) -> bool:
+        return "UMNR" in self.special_services
+
+    @property
+    def priority(self) -> int:
+        """Onward connections at risk first, then status tier, then special service needs; each
+        step outweighs every step below it."""
+        return (1 + 2 * bool(self.special_services & PRIORITY_SERVICES)
+                + 4 * TIERS.index(self.tier) + 16 * self.onward_connection)
+
+
+def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -> list[Itinerary]:
+    """Direct and one-stop itineraries that could carry the trip, earliest arrival first.
+
+    They leave no earlier than the passengers can, within the horizon, from the trip's city to its
+    destination city (co-terminal airports count), on the booked carrier or its partners, and
+    connect at one airport with at least its minimum connecting time, with at least one free seat
+    in some cabin. Whose seats they become is the assignment's job."""
+    origins, destinations = city_of(trip.origin), city_of(trip.destination)
+    latest = trip.earliest_departure + rules.horizon
+    carriers = rules.carriers_for(trip.carrier)
+    usable = [f for f in flights
+              if f.carrier in carriers and any(f.seats_free.values())
+              and f.flight_id not in trip.replaced_flight_ids and f.departure >= trip.earliest_departure]
+    direct, first_legs = [], []
+    onward_from: dict[str, list[Flight]] = defaultdict(list)
+    for f in usable:
+        if f.origin in origins:
+            if f.destination in destinations:
+                if f.departure <= latest:
+                    direct.append(Itinerary((f,)))
+            elif f.destination not in origins and f.departure <= latest:
+                first_legs.append(f)
+        elif f.destination in destinations:
+            onward_from[f.origin].append(f)
+    connecting = []
+    if not trip.unaccompanied_minor:  # minors travel alone only on direct flights
+        for first in first_legs:
+            needed = timedelta(minutes=rules.minimum_connecting.get(
+                first.destination, rules.minimum_connecting.get("default", 60)))
+            connecting += [Itinerary((first, second)) for second in onward_from.get(first.destination, ())
+                           if first.arrival + needed <= second.departure
+                           <= first.arrival + rules.max_connection]
+    ranked = sorted(direct + connecting, key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
+    return ranked[:rules.options_per_trip]
+
+
+# --- assignment --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Some or all of a trip's passengers, placed on an itinerary in a cabin."""
+
+    trip: Trip
+    passenger_ids: tuple[str, ...]
+    itinerary: Itinerary
+    cabin: Cabin
     reason: str
 
+    @property
+    def downgraded(self) -> bool:
+        return CABINS.index(self.cabin) < CABINS.index(self.trip.cabin)
 
-def choose_alternatives(disrupted: Flight, candidates: list[Flight], party_size: int,
-                        horizon: timedelta = DEFAULT_HORIZON) -> list[Alternative]:
-    """The flights that could carry the whole party, best first: earliest arrival, then the
-    passenger's own airports over a co-terminal one.
-
-    A candidate leaves no earlier than the disrupted flight was due to, within `horizon`, from
-    the same city to the same city, with enough free seats for the party together."""
-    origins, destinations = city_of(disrupted.origin), city_of(disrupted.destination)
-    latest = disrupted.scheduled_departure + horizon
-    fitting = [
-        f for f in candidates
-        if f.flight_id != disrupted.flight_id
-        and f.origin in origins and f.destination in destinations
-        and disrupted.scheduled_departure <= f.scheduled_departure <= latest
-        and f.seats_free >= party_size
-    ]
-
-    def airport_change(f: Flight) -> int:
-        return (f.origin != disrupted.origin) + (f.destination != disrupted.destination)
-
-    fitting.sort(key=lambda f: (f.scheduled_arrival, airport_change(f), f.flight_id))
-    return [Alternative(f, _reason(disrupted, f, airport_change(f))) for f in fitting]
+    @property
+    def arrival_delay_minutes(self) -> int:
+        return round((self.itinerary.arrival - self.trip.planned_arrival) / timedelta(minutes=1))
 
 
-def _reason(disrupted: Flight, chosen: Flight, airport_change: int) -> str:
-    hours = (chosen.scheduled_arrival - disrupted.scheduled_arrival) / timedelta(hours=1)
-    where = "" if not airport_change else f", {chosen.origin}→{chosen.destination}"
-    return f"earliest arrival with seats for the whole party: {hours:+.1f} h later{where}"
+@dataclass
+class Assignment:
+    placements: dict[str, list[Placement]]  # booking → one placement, or several when split
+    unplaced: dict[str, str]  # booking → why no seats were found
+    method: str  # "optimal", "feasible" (the solver's best within its budget) or "greedy"
+    solve_seconds: float
+    objective: int
+
+
+@dataclass(frozen=True)
+class _Option:
+    itinerary: Itinerary
+    cabin: Cabin
+    cost: int  # per passenger, priority-weighted
+
+
+@dataclass(frozen=True)
+class _Unit:
+    trip: Trip
+    passenger_ids: tuple[str, ...]
+    options: tuple[_Option, ...]
+    weight: int
+
+    @property
+    def size(self) -> int:
+        return len(self.passenger_ids)
+
+
+Seats = dict[tuple[str, Cabin], int]
+Solver = Callable[[list[_Unit], list[list[int]], Seats, float], tuple[list[int | None], str]]
+
+
+def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
+           *, time_budget: float = 2.0) -> Assignment:
+    """Place every trip it can: all trips compete for the same seats and are placed together.
+
+    Four passes, each over what the earlier ones left: parties together in their cabin or better;
+    then split, where the booking allows; then, as the last resort, a lower cabin (together, then
+    split). Within a pass a CP-SAT model minimises the priority-weighted arrival delay; if it finds
+    no solution within `time_budget`, a greedy pass in priority order stands in."""
+    started = time.perf_counter()
+    seats: Seats = {}
+    for options in itineraries.values():
+        for itinerary in options:
+            for f in itinerary.flights:
+                for cabin, free in f.seats_free.items():
+                    seats[(f.flight_id, cabin)] = free
+    weights = priority_weights(trips)
+    order = sorted(trips, key=lambda t: -weights[t.booking_ref])
+    placements: dict[str, list[Placement]] = {}
+    methods: list[str] = []
+    for downgrade in (False, True):
+        for split in (False, True):
+            pending = [t for t in order if t.booking_ref not in placements
+                       and (not split or (t.may_split and t.party > 1))]
+            units, groups = [], []
+            for t in pending:
+                options = _options(t, itineraries.get(t.booking_ref, ()), rules, downgrade,
+                                   weights[t.booking_ref])
+                if not options:
+                    continue
+                members = [(p,) for p in t.passenger_ids] if split else [t.passenger_ids]
+                groups.append(list(range(len(units), len(units) + len(members))))
+                units += [_Unit(t, ps, options, weights[t.booking_ref]) for ps in members]
+            if not units:
+                continue
+            budget_left = time_budget - (time.perf_counter() - started)
+            chosen, method = _solve(units, groups, seats, budget_left)
+            methods.append(method)
+            for unit, pick in zip(units, chosen, strict=True):
+                if pick is None:
+                    continue
+                option = unit.options[pick]
+                for f in option.itinerary.flights:
+                    seats[(f.flight_id, option.cabin)] -= unit.size
+                placements.setdefault(unit.trip.booking_ref, []).append(Placement(
+                    unit.trip, unit.passenger_ids, option.itinerary, option.cabin,
+                    _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split)))
+    unplaced = {t.booking_ref: _why_unplaced(t, itineraries.get(t.booking_ref, ()), rules)
+                for t in order if t.booking_ref not in placements}
+    method = "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
+    return Assignment(placements, unplaced, method, time.perf_counter() - started,
+                      objective(trips, placements, rules))
+
+
+def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, downgrade: bool,
+             weight: int) -> tuple[_Option, ...]:
+    booked = CABINS.index(trip.cabin)
+    cabins = CABINS[:booked] if downgrade else CABINS[booked:]
+    options = []
+    for itinerary in itineraries:
+        for cabin in cabins:
+            if itinerary.seats_free(cabin) < 1:
+                continue
+            options.append(_Option(itinerary, cabin, weight * _minutes(trip, itinerary, cabin, rules)))
+    return tuple(options)
+
+
+def _minutes(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -> int:
+    minutes = max(0, round((itinerary.arrival - trip.planned_arrival) / timedelta(minutes=1)))
+    minutes += rules.stop_minutes * (len(itinerary.flights) - 1)
+    minutes += rules.airport_change_minutes * ((itinerary.origin != trip.origin)
+                                               + (itinerary.destination != trip.destination))
+    return minutes + rules.upgrade_minutes * abs(CABINS.index(cabin) - CABINS.index(trip.cabin))
+
+
+def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
+           budget: float) -> tuple[list[int | None], str]:
+    """Each unit's chosen option (or None). A group's units are all placed or none are."""
+    greedy = _greedy(units, groups, seats)
+    if budget <= 0:
+        return greedy, "greedy"
+    model = cp_model.CpModel()
+    picks = [[model.new_bool_var("") for _ in u.options] for u in units]
+    use: dict[tuple[str, Cabin], list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+    terms = []
+    for unit, vars_ in zip(units, picks, strict=True):
+        model.add_at_most_one(vars_)
+        for option, var in zip(unit.options, vars_, strict=True):
+            for f in option.itinerary.flights:
+                use[(f.flight_id, option.cabin)].append((unit.size, var))
+            terms.append(option.cost * unit.size * var)
+    for group in groups:
+        placed = [sum(picks[i]) for i in group]
+        for other in placed[1:]:
+            model.add(other == placed[0])
+    for key, users in use.items():
+        model.add(sum(size * var for size, var in users) <= seats.get(key, 0))
+    for unit, vars_ in zip(units, picks, strict=True):
+        terms.append(unit.weight * UNPLACED_MINUTES * unit.size * (1 - sum(vars_)))
+    model.minimize(sum(terms))
+    for unit_vars, pick in zip(picks, greedy, strict=True):
+        for i, var in enumerate(unit_vars):
+            model.add_hint(var, pick == i)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = budget
+    solver.parameters.num_workers = 2
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return greedy, "greedy"
+    chosen = [next((i for i, v in enumerate(vs) if solver.value(v)), None) for vs in picks]
+    return chosen, "optimal" if status == cp_model.OPTIMAL else "feasible"
+
+
+def _greedy(units: list[_Unit], groups: list[list[int]], seats: Seats) -> list[int | None]:
+    """Highest weight first, each group takes the cheapest options that fit all its units."""
+    left = dict(seats)
+    chosen: list[int | None] = [None] * len(units)
+    for group in sorted(groups, key=lambda g: -units[g[0]].weight):
+        trial = dict(left)
+        picks = []
+        for i in group:
+            unit = units[i]
+            fits = [j for j, o in enumerate(unit.options)
+                    if all(trial.get((f.flight_id, o.cabin), 0) >= unit.size for f in o.itinerary.flights)]
+            if not fits:
+                break
+            j = min(fits, key=lambda j: unit.options[j].cost)
+            for f in unit.options[j].itinerary.flights:
+                trial[(f.flight_id, unit.options[j].cabin)] -= unit.size
+            picks.append(j)
+        if len(picks) == len(group):
+            left = trial
+            for i, j in zip(group, picks, strict=True):
+                chosen[i] = j
+    return chosen
+
+
+def priority_weights(trips: Sequence[Trip]) -> dict[str, int]:
+    """Each booking's weight in the objective: its priority, with booking order (earlier first)
+    breaking ties within one priority."""
+    far = datetime.max.replace(tzinfo=UTC)
+    order = sorted(trips, key=lambda t: (-t.priority, t.booked_at or far, t.booking_ref))
+    return {t.booking_ref: t.priority * (len(order) + 1) + (len(order) - i) for i, t in enumerate(order)}
+
+
+def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement]], rules: Rules) -> int:
+    """What the assignment minimises: each passenger's priority-weighted arrival delay (plus the
+    minutes a worse itinerary counts for); a passenger left without a seat counts as
+    `UNPLACED_MINUTES`, longer than any delay, so as many as possible are placed."""
+    weights = priority_weights(trips)
+    total = 0
+    for t in trips:
+        placed = 0
+        for p in placements.get(t.booking_ref, ()):
+            total += weights[t.booking_ref] * _minutes(t, p.itinerary, p.cabin, rules) * len(p.passenger_ids)
+            placed += len(p.passenger_ids)
+        total += weights[t.booking_ref] * UNPLACED_MINUTES * (t.party - placed)
+    return total
+
+
+# --- reasons a person can read ----------------------------------------------------------------
+
+
+def _reason(trip: Trip, option: _Option, itineraries: Sequence[Itinerary], split: bool) -> str:
+    it = option.itinerary
+    parts = []
+    late = it.arrival - trip.planned_arrival
+    who = "you" if trip.party == 1 else f"all {trip.party} of you" if not split else "you"
+    if it.arrival == min(i.arrival for i in itineraries):
+        parts.append(f"The earliest arrival we could find with seats for {who}")
+    else:
+        parts.append(f"Earlier flights had no seats left for {who}; this is the next best")
+    parts[-1] += f": {_duration(late)} later than planned." if late > timedelta(0) else "."
+    if len(it.flights) > 1:
+        parts.append(f"One stop, in {it.flights[0].destination}.")
+    if it.origin != trip.origin:
+        parts.append(f"It leaves from {it.origin} instead of {trip.origin}.")
+    if it.destination != trip.destination:
+        parts.append(f"It lands at {it.destination} instead of {trip.destination}.")
+    booked, seated = CABINS.index(trip.cabin), CABINS.index(option.cabin)
+    if seated > booked:
+        parts.append(f"In {_cabin(option.cabin)}, at no extra cost: {_cabin(trip.cabin)} is full.")
+    elif seated < booked:
+        parts.append(f"In {_cabin(option.cabin)}: no {_cabin(trip.cabin)} seat was left on any "
+                     "flight. You are owed the difference.")
+    if split:
+        parts.append("No flight had seats for your whole party, so you travel on different flights.")
+    return " ".join(parts)
+
+
+def _why_unplaced(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules) -> str:
+    hours = round(rules.horizon / timedelta(hours=1))
+    if not itineraries:
+        return (f"No flight from {trip.origin} to {trip.destination} in the next {hours} hours "
+                f"on {' or '.join(sorted(rules.carriers_for(trip.carrier)))}.")
+    seats = "a seat" if trip.party == 1 else f"{trip.party} seats together"
+    return (f"Every flight from {trip.origin} to {trip.destination} in the next {hours} hours "
+            f"is full: none has {seats}.")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = round(delta / timedelta(minutes=1))
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
+def _cabin(cabin: Cabin) -> str:
+    return cabin.replace("_", " ")

@@ -1,0 +1,75 @@
+from datetime import UTC, datetime, timedelta
+
+from services.rebooking.domain import Flight, Rules, Trip, candidate_itineraries
+from shared.airports import city_of
+
+T0 = datetime(2013, 2, 8, 22, 40, tzinfo=UTC)
+RULES = Rules(minimum_connecting={"default": 60, "BOS": 45}, partners={"B6": frozenset({"AA"})})
+
+
+def flight(fid: str, origin="JFK", destination="PWM", hours=0.0, seats=10, block=75,
+           carrier="B6") -> Flight:
+    dep = T0 + timedelta(hours=hours)
+    return Flight(fid, carrier, "1", origin, destination, dep, dep + timedelta(minutes=block),
+                  {"economy": seats})
+
+
+def trip(**kw) -> Trip:
+    values = dict(booking_ref="ABC123", passenger_ids=("p1", "p2"), cabin="economy", carrier="B6",
+                  origin="JFK", destination="PWM", earliest_departure=T0,
+                  planned_arrival=T0 + timedelta(minutes=75), replaced_flight_ids=("cancelled",))
+    return Trip(**values | kw)
+
+
+def ids(itineraries) -> list[tuple[str, ...]]:
+    return [i.flight_ids for i in itineraries]
+
+
+def test_direct_flights_earliest_arrival_first_with_co_terminals():
+    flights = [flight("later", hours=5), flight("lga", origin="LGA", hours=1), flight("cancelled", hours=0)]
+    assert ids(candidate_itineraries(trip(), flights, RULES)) == [("lga",), ("later",)]
+
+
+def test_one_stop_respects_the_connecting_airports_minimum_time_and_the_longest_wait():
+    first = flight("jfk-bos", destination="BOS", hours=1, block=60)  # lands at +2 h
+    too_tight = flight("bos-pwm-tight", origin="BOS", hours=2.5, block=50)  # 30 min: under 45
+    fits = flight("bos-pwm", origin="BOS", hours=3, block=50)  # 60 min
+    too_long = flight("bos-pwm-next-day", origin="BOS", hours=20, block=50)  # beyond 6 h
+    found = candidate_itineraries(trip(), [first, too_tight, fits, too_long], RULES)
+    assert ids(found) == [("jfk-bos", "bos-pwm")]
+
+
+def test_partners_yes_strangers_no():
+    flights = [flight("aa", hours=1, carrier="AA"), flight("dl", hours=1, carrier="DL")]
+    assert ids(candidate_itineraries(trip(), flights, RULES)) == [("aa",)]
+
+
+def test_never_before_the_passengers_can_leave_nor_beyond_the_horizon_nor_elsewhere_nor_full():
+    flights = [flight("earlier", hours=-1), flight("too-late", hours=73),
+               flight("elsewhere", destination="PVD", hours=1), flight("full", hours=2, seats=0)]
+    assert candidate_itineraries(trip(), flights, RULES) == []
+
+
+def test_a_connection_at_risk_leaves_from_the_connecting_airport_after_it_lands():
+    at_risk = trip(origin="BOS", earliest_departure=T0 + timedelta(hours=3))
+    flights = [flight("bos-early", origin="BOS", hours=2), flight("bos-ok", origin="BOS", hours=4)]
+    assert ids(candidate_itineraries(at_risk, flights, RULES)) == [("bos-ok",)]
+
+
+def test_an_unaccompanied_minor_is_offered_direct_flights_only():
+    minor = trip(special_services=frozenset({"UMNR"}))
+    flights = [flight("jfk-bos", destination="BOS", hours=1, block=60),
+               flight("bos-pwm", origin="BOS", hours=3, block=50)]
+    assert candidate_itineraries(minor, flights, RULES) == []
+    assert candidate_itineraries(trip(), flights, RULES)
+
+
+def test_only_the_best_few_are_kept():
+    flights = [flight(f"f{h}", hours=h) for h in range(1, 40)]
+    found = candidate_itineraries(trip(), flights, RULES)
+    assert ids(found) == [(f"f{h}",) for h in range(1, 1 + RULES.options_per_trip)]
+
+
+def test_city_groups():
+    assert city_of("LGA") == {"JFK", "LGA", "EWR"}
+    assert city_of("BOS") == {"BOS"}
