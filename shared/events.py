@@ -263,6 +263,7 @@ class RebookingDecided(Model):
     outcome: RebookingOutcome
     reason: str
     segments: list[Leg] = Field(default=[], description="The booking's new flights for this trip")
+    released_flight_ids: list[str] = Field(default=[], description="Flights the booking no longer holds")
     cabin: Cabin | None = None
     downgraded: bool = Field(default=False, description="Seated in a lower cabin than booked")
     arrival_delay_minutes: int | None = None
@@ -292,7 +293,7 @@ class EntitlementsGranted(Model):
 # --- notices -----------------------------------------------------------------------------------
 
 
-Stage = Literal["first_notice", "rebooking", "entitlements"]
+Stage = Literal["first_notice", "rebooking", "choice", "entitlements"]
 
 
 class NoticeRequested(Model):

@@ -5,9 +5,8 @@ commitments as versioned data) replaces this module's rule list."""
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
 
-from shared.events import DisruptionKind, Grant
+from shared.events import DisruptionKind, Grant, RebookingOutcome
 
 MEAL_VOUCHER_DELAY_MINUTES = 180
 MEAL_VOUCHER = Decimal("15.00")
@@ -24,20 +23,22 @@ class PassengerFare:
 class Case:
     kind: DisruptionKind
     delay_minutes: int
-    outcome: Literal["rebooked", "no_alternative", "kept"]
+    outcome: RebookingOutcome
     arrival_delay_minutes: int | None
     passengers: list[PassengerFare]
+    # The passengers will not fly: no alternative, they asked for a refund, or silence counts so.
+    refund_due: bool = False
 
 
 def entitlements_for(case: Case) -> list[Grant]:
     owed: list[Grant] = []
     for p in case.passengers:
-        if case.outcome == "no_alternative":
+        if case.refund_due:
             owed.append(Grant(
                 passenger_id=p.passenger_id, rule="us_dot.refund", kind="refund", amount=p.fare,
                 currency=p.currency,
-                source="14 CFR 260.6: a cancelled flight with no acceptable alternative is "
-                       "refunded in full, automatically",
+                source="14 CFR 260.6(b): a cancelled flight with no alternative, or whose "
+                       "alternative the passenger turned down, is refunded in full, automatically",
             ))
         if _waits(case) >= MEAL_VOUCHER_DELAY_MINUTES:
             owed.append(Grant(
@@ -51,7 +52,7 @@ def entitlements_for(case: Case) -> list[Grant]:
 
 def _waits(case: Case) -> int:
     """How long the passenger waits beyond the plan, in minutes (0 when refunded: no wait)."""
-    if case.outcome == "no_alternative":
+    if case.refund_due:
         return 0
     if case.kind == "delayed":
         return case.delay_minutes

@@ -42,11 +42,13 @@ async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: O
 async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     r: RebookingDecided = event.data
     await conn.execute(
-        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes)
-           VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes,
+                              refund_due)
+           VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
-               outcome = EXCLUDED.outcome, arrival_delay_minutes = EXCLUDED.arrival_delay_minutes""",
-        r.disruption_id, r.booking_ref, r.passenger_ids, r.outcome, r.arrival_delay_minutes,
+               outcome = EXCLUDED.outcome, arrival_delay_minutes = EXCLUDED.arrival_delay_minutes,
+               refund_due = cases.refund_due OR EXCLUDED.refund_due""",
+        r.disruption_id, r.booking_ref, r.passenger_ids, r.outcome, r.arrival_delay_minutes, r.refund_due,
     )
     await _grant_when_complete(conn, outbox, event, r.disruption_id, r.booking_ref)
 
@@ -68,7 +70,7 @@ async def _grant_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: 
     case = domain.Case(
         kind=row["kind"], delay_minutes=row["delay_minutes"] or 0, outcome=row["outcome"],
         arrival_delay_minutes=row["arrival_delay_minutes"],
-        passengers=[domain.PassengerFare(**dict(f)) for f in fares],
+        passengers=[domain.PassengerFare(**dict(f)) for f in fares], refund_due=row["refund_due"],
     )
     granted = []
     for e in domain.entitlements_for(case):
@@ -83,16 +85,18 @@ async def _grant_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: 
             granted.append(e)
     if not granted:
         return
+    # A later answer (a refund asked for instead) can grant more: each set is its own event.
+    rules = sorted({g.rule for g in granted})
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
         disruption_id=disruption_id, booking_ref=booking_ref, grants=granted,
-    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements"))
+    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements", *rules))
     outbox.publish(topics.NOTICES, NoticeRequested(
         disruption_id=disruption_id, booking_ref=booking_ref,
         passenger_ids=sorted({g.passenger_id for g in granted}),
         stage="entitlements", template="entitlements",
         facts={"grants": [g.model_dump(mode="json", exclude={"source"}) for g in granted]},
         occurred_at=event.time,
-    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements_notice"))
+    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements_notice", *rules))
 
 
 HANDLERS = {

@@ -219,22 +219,27 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
         "UPDATE recovery SET outcome = $3, outcome_reason = $4"
         " WHERE disruption_id = $1 AND booking_ref = $2",
         r.disruption_id, r.booking_ref, r.outcome, r.reason)
-    if r.outcome != "rebooked":
+    if not r.segments and not r.released_flight_ids:
         return
-    old = await conn.fetchval(
-        "DELETE FROM manifest WHERE booking_ref = $1 AND flight_id = ("
-        " SELECT flight_id FROM disruptions WHERE disruption_id = $2 AND booking_ref = $1)"
-        " RETURNING flight_id", r.booking_ref, r.disruption_id)
+    await conn.execute("DELETE FROM manifest WHERE booking_ref = $1 AND flight_id = ANY($2::text[])",
+                       r.booking_ref, r.released_flight_ids)
+    # The itinerary, in flying order: what it held, less what was released, plus the new flights.
+    await conn.execute(
+        """UPDATE itineraries i SET flight_ids = coalesce((
+               SELECT array_agg(fid ORDER BY dep) FROM (
+                   SELECT u.fid, f.scheduled_departure AS dep
+                   FROM unnest(i.flight_ids) AS u(fid) LEFT JOIN flights f ON f.flight_id = u.fid
+                   WHERE u.fid <> ALL($2::text[]) AND u.fid <> ALL($3::text[])
+                   UNION ALL
+                   SELECT * FROM unnest($3::text[], $4::timestamptz[])) AS kept(fid, dep)), '{}')
+           WHERE booking_ref = $1""",
+        r.booking_ref, r.released_flight_ids, [leg.flight_id for leg in r.segments],
+        [leg.scheduled_departure for leg in r.segments])
     for leg in r.segments:
         await conn.execute(
             "INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)"
             " ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids",
             leg.flight_id, r.booking_ref, r.passenger_ids)
-        if old:
-            await conn.execute(
-                "UPDATE itineraries SET flight_ids = array_replace(flight_ids, $2, $3)"
-                " WHERE booking_ref = $1",
-                r.booking_ref, old, leg.flight_id)
         # The new flight may have been cancelled before we heard of the move: disrupt it now.
         cancelled = await conn.fetchrow(
             "SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'", leg.flight_id)
@@ -244,7 +249,8 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
                            passenger_ids=r.passenger_ids,
                            segments=[_leg(cancelled)], kind="cancelled", severity="major",
                            reason=cancelled["cause"] or "other", delay_minutes=0, facts_extra={})
-    log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref, "from": old})
+    log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref,
+                                                  "released": r.released_flight_ids})
 
 
 async def record_entitlements(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:

@@ -21,11 +21,13 @@ _PAGE = Path(__file__).parent / "static" / "ops.html"
 _PER_PASSENGER = """
     SELECT flight_id, passenger_id, booking_ref,
            bool_or(notified) AS notified, bool_or(unreachable) AND NOT bool_or(notified) AS unreachable,
-           bool_or(outcome = 'rebooked') AS rebooked, bool_or(refunded) AS refunded,
-           bool_or(outcome = 'no_alternative') AS no_alternative, bool_or(outcome = 'kept') AS kept,
+           bool_or(outcome IN ('rebooked', 'accepted', 'changed', 'no_response')) AS rebooked,
+           bool_or(refunded) AS refunded, bool_or(outcome = 'needs_agent') AS agent_asked,
+           bool_or(outcome IN ('no_alternative', 'refund_requested')) AS no_alternative,
+           bool_or(outcome = 'kept') AS kept,
            (array_agg(outcome_reason ORDER BY outcome_reason IS NULL))[1] AS outcome_reason
     FROM recovery GROUP BY flight_id, passenger_id, booking_ref"""
-_NEEDS_AGENT = "(p.unreachable OR (p.no_alternative AND NOT p.refunded))"
+_NEEDS_AGENT = "(p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.refunded))"
 
 
 @router.get("/ops", include_in_schema=False)
@@ -72,7 +74,7 @@ async def flight_detail(request: Request,
                coalesce(nullif(i.passenger_names[array_position(i.passenger_ids, p.passenger_id)], ''),
                         p.passenger_id) AS name,
                p.notified, p.rebooked, p.refunded, {_NEEDS_AGENT} AS needs_agent,
-               CASE WHEN p.rebooked THEN 'rebooked' WHEN p.refunded THEN 'refunded'
+               CASE WHEN p.refunded THEN 'refunded' WHEN p.rebooked THEN 'rebooked'
                     WHEN {_NEEDS_AGENT} THEN 'needs an agent' WHEN p.kept THEN 'keeps the flight'
                     ELSE 'in progress' END AS progress,
                CASE WHEN p.unreachable THEN 'no notice could be delivered'

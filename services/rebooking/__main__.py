@@ -1,6 +1,7 @@
 import uvicorn
 
-from services.rebooking.app import RebookingSettings, create_app
+from services.rebooking.app import create_app
+from services.rebooking.config import RebookingSettings
 
 settings = RebookingSettings()
 uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

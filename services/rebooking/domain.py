@@ -6,6 +6,7 @@ together are placed together, by a solver that minimises the total arrival delay
 priority, never placing more passengers on a flight's cabin than it has free seats.
 """
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -154,6 +155,50 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
                            <= first.arrival + rules.max_connection]
     ranked = sorted(direct + connecting, key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
     return ranked[:rules.options_per_trip]
+
+
+# A stay longer than this at a connecting point ends one journey (a stopover; the return trip).
+JOURNEY_BREAK = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class BookedLeg:
+    flight_id: str
+    carrier: str
+    origin: str
+    destination: str
+    departure: datetime
+    arrival: datetime
+
+
+def legs_to_replace(legs: Sequence[BookedLeg], disrupted: Iterable[str]) -> list[BookedLeg]:
+    """From the first disrupted leg to the end of its journey: the passengers cannot fly the
+    disrupted leg, and the legs after it connect from it (a return weeks later does not)."""
+    legs = sorted(legs, key=lambda leg: leg.departure)
+    disrupted = set(disrupted)
+    start = next((i for i, leg in enumerate(legs) if leg.flight_id in disrupted), None)
+    if start is None:
+        return []
+    end = start + 1
+    while end < len(legs) and legs[end].departure - legs[end - 1].arrival < JOURNEY_BREAK:
+        end += 1
+    return legs[start:end]
+
+
+def trip_to_json(trip: Trip) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else sorted(v) if isinstance(v, frozenset)
+                else list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(trip).items()}
+
+
+def trip_from_json(data: Mapping) -> Trip:
+    values = dict(data)
+    for k in ("earliest_departure", "planned_arrival", "booked_at"):
+        values[k] = values[k] and datetime.fromisoformat(values[k])
+    for k in ("passenger_ids", "replaced_flight_ids"):
+        values[k] = tuple(values[k])
+    values["special_services"] = frozenset(values["special_services"])
+    return Trip(**values)
 
 
 # --- assignment --------------------------------------------------------------------------------
@@ -419,3 +464,10 @@ def _duration(delta: timedelta) -> str:
 
 def _cabin(cabin: Cabin) -> str:
     return cabin.replace("_", " ")
+
+
+def answer_deadline(decided_at: datetime, departure: datetime, within: timedelta,
+                    at_least: timedelta) -> datetime:
+    """Until the passenger must answer a rebooking: an hour before the new flight leaves, and no
+    later than `within` from now — but never less than `at_least`, or there is no real choice."""
+    return max(min(decided_at + within, departure - timedelta(hours=1)), decided_at + at_least)

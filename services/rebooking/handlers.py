@@ -1,12 +1,21 @@
-"""Rebooking: inventory from the reservation side; a disrupted booking gets a new flight."""
+"""Rebooking: inventory from the reservation side; disrupted bookings assigned new flights together.
+
+A disruption is not rebooked on arrival: it waits (table `pending`) a short batching window, so
+every booking hurt by one event, and by events close to it, competes for the same seats in one
+assignment. `assign_pending` runs that assignment; replicas each claim their own pending rows."""
 
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.rebooking import domain
+from services.rebooking import domain, inventory, links, metrics
+from services.rebooking.config import RebookingSettings
 from shared import topics
+from shared.airports import city_of
 from shared.events import (
+    TIERS,
     BookingConfirmed,
     Envelope,
     FlightScheduled,
@@ -14,42 +23,51 @@ from shared.events import (
     NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
+    RebookingOutcome,
     event_id,
 )
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
+SOURCE = "rebound/rebooking"
 
 
 async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     f: FlightScheduled = event.data
-    # Bookings may have arrived before their flight: count them in when the flight appears.
     await conn.execute(
         """INSERT INTO flights (flight_id, carrier, number, origin, destination,
-                                scheduled_departure, scheduled_arrival, capacity, seats_sold)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-                   (SELECT coalesce(sum(cardinality(passenger_ids)), 0) FROM bookings
-                    WHERE flight_ids @> ARRAY[$1::text]))
+                                scheduled_departure, scheduled_arrival)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (flight_id) DO UPDATE SET
                scheduled_departure = EXCLUDED.scheduled_departure,
-               scheduled_arrival = EXCLUDED.scheduled_arrival, capacity = EXCLUDED.capacity""",
+               scheduled_arrival = EXCLUDED.scheduled_arrival""",
         f.flight_id, f.carrier, f.number, f.origin, f.destination,
-        f.scheduled_departure, f.scheduled_arrival, f.seats,
-    )
+        f.scheduled_departure, f.scheduled_arrival)
+    # Bookings may have arrived before their flight: count their seats in when it appears.
+    await conn.executemany(
+        """INSERT INTO cabins (flight_id, cabin, capacity, sold)
+           VALUES ($1, $2, $3, (SELECT count(*) FROM seats WHERE flight_id = $1 AND cabin = $2))
+           ON CONFLICT (flight_id, cabin) DO UPDATE SET capacity = EXCLUDED.capacity""",
+        [(f.flight_id, cabin, seats) for cabin, seats in f.seats_by_cabin.items()])
 
 
 async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     b: BookingConfirmed = event.data
     inserted = await conn.fetchval(
-        """INSERT INTO bookings (booking_ref, passenger_ids, flight_ids) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING RETURNING 1""",
-        b.booking_ref, [p.passenger_id for p in b.passengers], b.flight_ids,
-    )
-    if inserted:
-        await conn.execute(
-            "UPDATE flights SET seats_sold = seats_sold + $2 WHERE flight_id = ANY($1::text[])",
-            b.flight_ids, len(b.passengers),
-        )
+        """INSERT INTO bookings (booking_ref, passenger_ids, cabin, tier, special_services,
+                                 booked_at, may_split)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
+        b.booking_ref, [p.passenger_id for p in b.passengers], b.cabin,
+        max((p.tier for p in b.passengers), key=TIERS.index),
+        sorted({s for p in b.passengers for s in p.special_services}), b.booked_at, b.may_split)
+    if not inserted:
+        return
+    await conn.executemany(
+        "INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin) VALUES ($1, $2, $3, $4)",
+        [(b.booking_ref, p.passenger_id, f, b.cabin) for f in b.flight_ids for p in b.passengers])
+    await conn.execute(
+        "UPDATE cabins SET sold = sold + $3 WHERE flight_id = ANY($1::text[]) AND cabin = $2",
+        b.flight_ids, b.cabin, len(b.passengers))
 
 
 # Disruptions after which the passengers keep their flight, and why.
@@ -63,87 +81,218 @@ KEEP_THE_FLIGHT = {
 async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     d: PassengerDisruption = event.data
     if d.kind in KEEP_THE_FLIGHT:
-        # The flight still goes: the passenger keeps it (choosing another is the choice page's job).
-        await _decide(conn, outbox, event, d, outcome="kept", reason=KEEP_THE_FLIGHT[d.kind],
-                      to=None, arrival_delay=max(d.delay_minutes, 0))
+        # The flight still goes: the passengers keep it (the choice page is for rebookings).
+        await decide(conn, outbox, d, "kept", KEEP_THE_FLIGHT[d.kind],
+                     arrival_delay=max(d.delay_minutes, 0), occurred_at=event.time)
         return
-
+    if d.kind == "cancelled":
+        await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = ANY($1::text[])",
+                           [s.flight_id for s in d.segments or [d.flight]])
     if await conn.fetchval("SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
                            d.disruption_id, d.booking_ref):
         return  # decided already: taking seats again would hold two for one passenger
-    leg = d.flight
-    if d.kind == "cancelled":
-        await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = $1", leg.flight_id)
-    # A missed connection: any later flight the passengers can still reach will do.
-    earliest = d.earliest_departure or leg.scheduled_departure
-    disrupted = domain.Flight(leg.flight_id, leg.origin, leg.destination, earliest,
-                              leg.scheduled_arrival, 0)
-    party = len(d.passenger_ids)
+    await conn.execute(
+        "INSERT INTO pending (disruption_id, booking_ref, disruption) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        d.disruption_id, d.booking_ref, d.model_dump(mode="json"))
+    await conn.execute("NOTIFY rebooking_pending")
+
+
+# --- assignment of pending disruptions -------------------------------------------------------------
+
+
+async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) -> int:
+    """Assign one batch of pending disruptions together, in the caller's transaction; how many
+    were settled. A placement whose seats another replica sold meanwhile stays pending, for the
+    next round to place against the seats that are left."""
     rows = await conn.fetch(
-        """SELECT flight_id, origin, destination, scheduled_departure, scheduled_arrival,
-                  capacity - seats_sold AS seats_free
-           FROM flights
-           WHERE origin = ANY($1::text[]) AND destination = ANY($2::text[])
-             AND scheduled_departure BETWEEN $3 AND $4 AND status = 'scheduled'
-             AND capacity - seats_sold >= $5""",
-        list(domain.city_of(leg.origin)), list(domain.city_of(leg.destination)),
-        earliest, earliest + domain.DEFAULT_HORIZON, party,
-    )
-    candidates = [domain.Flight(**dict(r)) for r in rows]
-    for alternative in domain.choose_alternatives(disrupted, candidates, party):
-        # Atomic and conditional: a replica that got here first leaves us nothing to oversell.
-        taken = await conn.fetchrow(
-            """UPDATE flights SET seats_sold = seats_sold + $2
-               WHERE flight_id = $1 AND status = 'scheduled' AND seats_sold + $2 <= capacity
-               RETURNING flight_id, carrier, number, origin, destination,
-                         scheduled_departure, scheduled_arrival""",
-            alternative.flight.flight_id, party,
-        )
-        if taken is None:
+        """SELECT disruption FROM pending
+           WHERE received_at <= clock_timestamp() - make_interval(secs => $2)
+           ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        settings.assign_batch, settings.batch_window_ms / 1000)
+    if not rows:
+        return 0
+    rules = settings.rules
+    outbox = Outbox(settings, source=SOURCE)
+    trips: dict[str, domain.Trip] = {}
+    disruptions: dict[str, PassengerDisruption] = {}
+    settled = 0
+    for row in rows:
+        d = PassengerDisruption.model_validate(row["disruption"])
+        if d.booking_ref in trips:
+            continue  # a second disruption of one booking waits for the first to be settled
+        trip = await _trip(conn, d)
+        if trip is None:
+            await decide(conn, outbox, d, "kept", "the booking had already moved off this flight",
+                         occurred_at=d.noticed_at)
+            settled += await _settle(conn, d)
             continue
-        if d.kind == "connection_at_risk":
-            # The seat on the connection they will miss goes back on sale.
-            await conn.execute("UPDATE flights SET seats_sold = greatest(seats_sold - $2, 0)"
-                               " WHERE flight_id = $1", leg.flight_id, party)
-        await conn.execute(
-            "UPDATE bookings SET flight_ids = array_replace(flight_ids, $2, $3) WHERE booking_ref = $1",
-            d.booking_ref, leg.flight_id, taken["flight_id"],
-        )
-        delay = round((taken["scheduled_arrival"] - leg.scheduled_arrival).total_seconds() / 60)
-        await _decide(conn, outbox, event, d, outcome="rebooked", reason=alternative.reason,
-                      to=Leg(**dict(taken)), arrival_delay=delay)
-        return
-    await _decide(conn, outbox, event, d, outcome="no_alternative",
-                  reason="no flight to the same city within 72 hours has seats for the whole party",
-                  to=None, arrival_delay=None)
+        trips[d.booking_ref], disruptions[d.booking_ref] = trip, d
+    if trips:
+        earliest = min(t.earliest_departure for t in trips.values())
+        latest = max(t.earliest_departure for t in trips.values()) + rules.horizon + rules.max_connection
+        flights = await inventory.flights_around(
+            conn, {a for t in trips.values() for a in city_of(t.origin)},
+            {a for t in trips.values() for a in city_of(t.destination)}, earliest, latest)
+        options = {ref: domain.candidate_itineraries(t, flights, rules) for ref, t in trips.items()}
+        result = domain.assign(list(trips.values()), options, rules,
+                               time_budget=settings.solve_budget_seconds)
+        metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
+        log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
+                                    "method": result.method, "seconds": round(result.solve_seconds, 3)})
+        for ref, trip in trips.items():
+            d = disruptions[ref]
+            placements = result.placements.get(ref)
+            if placements:
+                if not await _seat(conn, trip, placements):
+                    metrics.SEAT_RACES_LOST.inc()
+                    await conn.execute("UPDATE pending SET attempts = attempts + 1"
+                                       " WHERE disruption_id = $1 AND booking_ref = $2",
+                                       d.disruption_id, ref)
+                    continue
+                await inventory.release_seats(conn, ref, trip.passenger_ids, trip.replaced_flight_ids)
+                await _rebooked(conn, outbox, settings, d, trip, placements)
+            elif trip.unaccompanied_minor:
+                await decide(conn, outbox, d, "needs_agent",
+                             "An unaccompanied minor can only be moved to a direct flight, and none "
+                             "has a seat: an agent will arrange the trip with the family.",
+                             occurred_at=d.noticed_at)
+            else:
+                # They will not fly this trip: its seats go back on sale, and its fare is owed.
+                await inventory.release_seats(conn, ref, trip.passenger_ids, trip.replaced_flight_ids)
+                await decide(conn, outbox, d, "no_alternative", result.unplaced[ref], refund_due=True,
+                             released=trip.replaced_flight_ids, occurred_at=d.noticed_at)
+            settled += await _settle(conn, d)
+    await outbox.flush(conn)
+    return settled
 
 
-async def _decide(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
-                  d: PassengerDisruption, *, outcome: str, reason: str,
-                  to: Leg | None, arrival_delay: int | None) -> None:
-    inserted = await conn.fetchval(
-        """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flight,
-                                   seats, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
-        d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, to and to.flight_id,
-        len(d.passenger_ids), reason,
-    )
-    if not inserted:
-        return
+async def _trip(conn: asyncpg.Connection, d: PassengerDisruption) -> domain.Trip | None:
+    """What must be replaced for this booking; None when it no longer holds the disrupted flight."""
+    disrupted = {s.flight_id for s in d.segments} | {d.flight.flight_id}
+    legs = await inventory.booked_legs(conn, d.booking_ref, d.passenger_ids)
+    if not legs:  # a booking the reservation side never told us of: replace what the event names
+        legs = [domain.BookedLeg(s.flight_id, s.carrier, s.origin, s.destination,
+                                 s.scheduled_departure, s.scheduled_arrival)
+                for s in d.segments or [d.flight]]
+    replaced = domain.legs_to_replace(legs, disrupted)
+    if not replaced:
+        return None
+    booking = await conn.fetchrow("SELECT * FROM bookings WHERE booking_ref = $1", d.booking_ref)
+    first = replaced[0]
+    earliest = d.earliest_departure if d.kind == "connection_at_risk" and d.earliest_departure \
+        else first.departure
+    return domain.Trip(
+        booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids),
+        cabin=booking["cabin"] if booking else "economy", carrier=first.carrier,
+        origin=first.origin, destination=replaced[-1].destination, earliest_departure=earliest,
+        planned_arrival=replaced[-1].arrival,
+        replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
+        onward_connection=d.kind == "connection_at_risk" or len(replaced) > 1,
+        tier=booking["tier"] if booking else "none",
+        special_services=frozenset(booking["special_services"]) if booking else frozenset(),
+        booked_at=booking["booked_at"] if booking else None,
+        may_split=booking["may_split"] if booking else False)
+
+
+async def _seat(conn: asyncpg.Connection, trip: domain.Trip, placements: list[domain.Placement]) -> bool:
+    """Every placement of the booking, or none."""
+    try:
+        async with conn.transaction():
+            for p in placements:
+                if not await inventory.take_seats(conn, trip.booking_ref, p.passenger_ids,
+                                                  p.itinerary.flight_ids, p.cabin):
+                    raise _Raced
+    except _Raced:
+        return False
+    return True
+
+
+class _Raced(Exception):
+    pass
+
+
+async def _settle(conn: asyncpg.Connection, d: PassengerDisruption) -> int:
+    await conn.execute("DELETE FROM pending WHERE disruption_id = $1 AND booking_ref = $2",
+                       d.disruption_id, d.booking_ref)
+    return 1
+
+
+async def _rebooked(conn: asyncpg.Connection, outbox: Outbox, settings: RebookingSettings,
+                    d: PassengerDisruption, trip: domain.Trip, placements: list[domain.Placement]) -> None:
+    now = datetime.now(UTC)
+    respond_by = domain.answer_deadline(
+        now, min(p.itinerary.departure for p in placements),
+        timedelta(hours=settings.answer_within_hours), timedelta(minutes=settings.answer_at_least_minutes))
+    link = links.sign(settings.choice_secret, links.Offer(d.disruption_id, d.booking_ref, respond_by))
+    segments = _legs(p for p in placements)
+    await decide(conn, outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
+                 segments=segments, cabin=placements[0].cabin,
+                 downgraded=any(p.downgraded for p in placements),
+                 arrival_delay=max(p.arrival_delay_minutes for p in placements),
+                 respond_by=respond_by, occurred_at=d.noticed_at, trip=trip,
+                 released=trip.replaced_flight_ids,
+                 notices=[(list(p.passenger_ids), _itinerary_facts(p) | {
+                     "choice_url": f"{settings.public_url}/choice/{link}",
+                     "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
+                     for p in placements])
+
+
+def _legs(placements) -> list[Leg]:
+    legs = {}
+    for p in placements:
+        for f in p.itinerary.flights:
+            legs[f.flight_id] = Leg(flight_id=f.flight_id, carrier=f.carrier, number=f.number,
+                                    origin=f.origin, destination=f.destination,
+                                    scheduled_departure=f.departure, scheduled_arrival=f.arrival)
+    return sorted(legs.values(), key=lambda leg: leg.scheduled_departure)
+
+
+def _itinerary_facts(p: domain.Placement) -> dict[str, object]:
+    """What a notice says about a new itinerary (times in UTC; notify localises)."""
+    it = p.itinerary
+    return {"new_flight": " and ".join(f"{f.carrier} {f.number}" for f in it.flights),
+            "new_origin": it.origin, "new_destination": it.destination,
+            "new_departure": it.departure.isoformat(), "new_arrival": it.arrival.isoformat(),
+            "new_via": it.flights[0].destination if len(it.flights) > 1 else None,
+            "cabin": p.cabin.replace("_", " "), "downgraded": p.downgraded}
+
+
+async def decide(conn: asyncpg.Connection, outbox: Outbox, d: PassengerDisruption,
+                 outcome: RebookingOutcome, reason: str, *, segments: list[Leg] = (),
+                 cabin: str | None = None, downgraded: bool = False, arrival_delay: int | None = None,
+                 refund_due: bool = False, released: Sequence[str] = (), respond_by: datetime | None = None,
+                 occurred_at: datetime | None = None, trip: domain.Trip | None = None,
+                 notices: list[tuple[list[str], dict[str, object]]] | None = None) -> None:
+    """Record the service's decision for one disrupted booking (once), and tell everyone."""
     decided = RebookingDecided(
         disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
-        outcome=outcome, reason=reason, segments=[to] if to else [],
-        arrival_delay_minutes=arrival_delay,
-    )
+        outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
+        arrival_delay_minutes=arrival_delay, refund_due=refund_due, released_flight_ids=list(released))
+    inserted = await conn.fetchval(
+        """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flights,
+                                   seats, reason, passenger_ids, cabin, downgraded,
+                                   arrival_delay_minutes, decided, respond_by, trip)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT DO NOTHING RETURNING 1""",
+        d.disruption_id, d.booking_ref, outcome, d.flight.flight_id,
+        [s.flight_id for s in segments], len(d.passenger_ids), reason, d.passenger_ids, cabin,
+        downgraded, arrival_delay, d.model_dump(mode="json"), respond_by,
+        trip and domain.trip_to_json(trip))
+    if not inserted:
+        return
+    metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
     outbox.publish(topics.REBOOKINGS, decided, key=d.booking_ref,
                    id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
     if outcome == "kept":
         return  # the first notice already told them everything that changed
-    facts = d.flight.notice_facts() | (to.notice_facts("new_") if to else {})
-    outbox.publish(topics.NOTICES, NoticeRequested(
-        disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
-        stage="rebooking", template=outcome, facts=facts, occurred_at=event.time,
-    ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice"))
+    for i, (passenger_ids, facts) in enumerate(notices or [(d.passenger_ids, {})]):
+        outbox.publish(topics.NOTICES, NoticeRequested(
+            disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=passenger_ids,
+            stage="rebooking", template=outcome,
+            facts=d.flight.notice_facts() | {"why": reason} | facts,
+            occurred_at=occurred_at or datetime.now(UTC),
+        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))
 
 
 HANDLERS = {

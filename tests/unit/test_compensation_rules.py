@@ -10,7 +10,7 @@ def kinds(case: Case) -> list[tuple[str, str, Decimal]]:
 
 
 def test_no_alternative_refunds_each_fare_in_full():
-    case = Case("cancelled", 0, "no_alternative", None, PARTY)
+    case = Case("cancelled", 0, "no_alternative", None, PARTY, refund_due=True)
     assert kinds(case) == [("P1", "refund", Decimal("250")), ("P2", "refund", Decimal("180"))]
     assert all("14 CFR 260" in e.source for e in entitlements_for(case))
 
@@ -27,3 +27,12 @@ def test_rebooked_soon_after_is_owed_nothing_here():
 def test_long_delay_gets_a_meal_voucher_and_short_one_does_not():
     assert len(kinds(Case("delayed", 200, "kept", 200, PARTY))) == 2
     assert kinds(Case("delayed", 90, "kept", 90, PARTY)) == []
+
+
+def test_a_refund_asked_for_instead_of_the_new_flight_is_paid_and_no_voucher_with_it():
+    case = Case("cancelled", 0, "refund_requested", None, PARTY, refund_due=True)
+    assert kinds(case) == [("P1", "refund", Decimal("250")), ("P2", "refund", Decimal("180"))]
+
+
+def test_accepting_the_new_flight_keeps_the_voucher_its_delay_earns():
+    assert len(kinds(Case("cancelled", 0, "accepted", 240, PARTY))) == 2

@@ -1,6 +1,16 @@
+import json
 from datetime import UTC, datetime, timedelta
 
-from services.rebooking.domain import Flight, Rules, Trip, candidate_itineraries
+from services.rebooking.domain import (
+    BookedLeg,
+    Flight,
+    Rules,
+    Trip,
+    candidate_itineraries,
+    legs_to_replace,
+    trip_from_json,
+    trip_to_json,
+)
 from shared.airports import city_of
 
 T0 = datetime(2013, 2, 8, 22, 40, tzinfo=UTC)
@@ -73,3 +83,22 @@ def test_only_the_best_few_are_kept():
 def test_city_groups():
     assert city_of("LGA") == {"JFK", "LGA", "EWR"}
     assert city_of("BOS") == {"BOS"}
+
+
+def leg(fid: str, origin: str, destination: str, hours: float) -> BookedLeg:
+    dep = T0 + timedelta(hours=hours)
+    return BookedLeg(fid, "B6", origin, destination, dep, dep + timedelta(hours=1))
+
+
+def test_the_disrupted_leg_and_the_rest_of_its_journey_are_replaced_not_the_return():
+    out1, out2 = leg("out1", "JFK", "BOS", 0), leg("out2", "BOS", "PWM", 2)
+    back = leg("back", "PWM", "JFK", 24 * 7)
+    assert legs_to_replace([back, out2, out1], {"out1"}) == [out1, out2]
+    assert legs_to_replace([out1, out2, back], {"out2"}) == [out2]
+    assert legs_to_replace([out1, out2, back], {"back"}) == [back]
+    assert legs_to_replace([out1], {"elsewhere"}) == []
+
+
+def test_a_trip_survives_its_round_trip_through_json():
+    t = trip(special_services=frozenset({"WCHR"}), booked_at=T0, onward_connection=True)
+    assert trip_from_json(json.loads(json.dumps(trip_to_json(t)))) == t

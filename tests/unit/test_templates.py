@@ -19,7 +19,10 @@ FACTS = {
     "new_flight": "B6 1005", "new_origin": "LGA", "new_destination": "BOS",
     "new_departure": "2013-02-09T14:15:00+00:00", "diverted_to": "PVD",
     "inbound_flight": "B6 88", "inbound_destination": "JFK", "estimated_arrival": "2013-02-08T22:05:00+00:00",
-    "new_arrival": "2013-02-09T15:35:00+00:00",
+    "new_arrival": "2013-02-09T15:35:00+00:00", "new_via": None, "cabin": "economy",
+    "choice_url": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
+    "respond_by": "2013-02-09T13:15:00+00:00", "split": False, "downgraded": False,
+    "why": "An unaccompanied minor can only be moved to a direct flight, and none has a seat.",
     "grants": [{"passenger_id": "P1", "rule": "r", "kind": "meal_voucher", "amount": "15.00",
                 "currency": "USD"}, {"passenger_id": "P1", "rule": "r2", "kind": "refund",
                                      "amount": "388.00", "currency": "USD"}],
@@ -30,7 +33,8 @@ JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|
 
 def test_there_are_templates():
     assert {f"first_notice_{kind}" for kind in typing.get_args(DisruptionKind)} <= set(TEMPLATES)
-    assert {"rebooked", "no_alternative", "entitlements", "flight_reinstated"} <= set(TEMPLATES)
+    assert {"rebooked", "no_alternative", "needs_agent", "changed", "entitlements",
+            "flight_reinstated"} <= set(TEMPLATES)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -58,3 +62,12 @@ def test_an_unknown_locale_falls_back_to_english():
 def test_formatting():
     assert local_time("2013-02-09T14:15:00+00:00", "LGA") == "9:15 am"
     assert money("15.00", "USD") == "$15" and money("1200.5", "EUR") == "€1,200.50"
+
+
+def test_a_rebooking_notice_carries_the_choice_link_and_a_connection_says_where():
+    facts = FACTS | {"new_via": "BOS", "new_destination": "PWM", "downgraded": True, "split": True}
+    sms = render_notice("rebooked", "sms", "en", facts, "Ana").body
+    assert FACTS["choice_url"] in sms and "Boston" in sms and "refund" in sms
+    email = render_notice("rebooked", "email", "en", facts, "Ana").body
+    assert FACTS["choice_url"] in email and "8:15 am" in email  # respond by, in New York time
+    assert "different flight" in email and "refund the difference" in email

@@ -1,0 +1,58 @@
+"""The rebooking service's settings (REBOUND_* environment variables)."""
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import model_validator
+
+from services.rebooking import domain
+from shared.settings import Settings
+
+DEVELOPMENT_CHOICE_SECRET = "dev-only-choice-secret"
+
+
+def parse_partners(text: str) -> dict[str, frozenset[str]]:
+    """`UA=EV+OO+YV;DL=9E+EV` → which carriers' flights each carrier's passengers may be moved to."""
+    table: dict[str, frozenset[str]] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        carrier, _, partners = item.partition("=")
+        names = [p.strip().upper() for p in partners.split("+") if p.strip()]
+        if not carrier.strip() or not names or any(len(n) != 2 for n in [carrier.strip(), *names]):
+            raise ValueError(f"rebooking partners {item!r}: expected CARRIER=PARTNER+PARTNER")
+        table[carrier.strip().upper()] = frozenset(names)
+    return table
+
+
+class RebookingSettings(Settings):
+    http_port: int = 8002
+    # Disruptions that arrive within this long of each other are assigned together.
+    batch_window_ms: int = 300
+    assign_batch: int = 2000
+    solve_budget_seconds: float = 3.0
+    horizon_hours: int = 72
+    max_connection_hours: int = 6
+    rebooking_partners: str = ""
+    # The passenger's choice page: its public address, the links' secret, how long they have.
+    public_url: str = "http://127.0.0.1:8002"
+    choice_secret: str = DEVELOPMENT_CHOICE_SECRET
+    answer_within_hours: float = 24
+    answer_at_least_minutes: float = 15
+    other_options_shown: int = 5
+    # What silence by the deadline means. 14 CFR 260.6(b)(4): where the airline said so, no answer
+    # to an offer counts as a refund request; otherwise the new booking stands.
+    silence_counts_as: Literal["accepted", "refund_requested"] = "accepted"
+
+    @property
+    def rules(self) -> domain.Rules:
+        return domain.Rules(
+            horizon=timedelta(hours=self.horizon_hours),
+            max_connection=timedelta(hours=self.max_connection_hours),
+            minimum_connecting=self.minimum_connecting,
+            partners=parse_partners(self.rebooking_partners))
+
+    @model_validator(mode="after")
+    def _refuse_development_secret(self) -> "RebookingSettings":
+        if self.environment == "production" and self.choice_secret == DEVELOPMENT_CHOICE_SECRET:
+            raise ValueError("REBOUND_CHOICE_SECRET must be set in production")
+        parse_partners(self.rebooking_partners)
+        return self
