@@ -206,7 +206,7 @@ async def outcomes(database_url: str, scenario: Scenario) -> list[dict]:
                        FROM compensation.grants g WHERE g.passenger_id = p.passenger_id) AS grants
                FROM unnest($1::text[], $2::text[]) AS p(passenger_id, booking_ref)
                LEFT JOIN rebooking.rebookings r ON r.booking_ref = p.booking_ref
-               LEFT JOIN rebooking.flights f ON f.flight_id = r.to_flight
+               LEFT JOIN rebooking.flights f ON f.flight_id = r.to_flights[1]
                ORDER BY p.passenger_id""",
             scenario.disrupted_passengers,
             [pid.rsplit("-", 1)[0] for pid in scenario.disrupted_passengers],

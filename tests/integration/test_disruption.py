@@ -165,13 +165,13 @@ async def test_a_connection_at_risk_is_found_told_and_rebooked(stack, settings, 
 
     async def decided():
         return await db.fetchrow(
-            "SELECT d.kind, r.outcome, r.to_flight FROM disruption.disruptions d"
+            "SELECT d.kind, r.outcome, r.to_flights FROM disruption.disruptions d"
             " JOIN rebooking.rebookings r USING (disruption_id, booking_ref)"
             " WHERE d.booking_ref = 'CX2111'")
     decision = await eventually(decided)
     assert decision is not None, "the connection at risk was not found"
     assert dict(decision) == {"kind": "connection_at_risk", "outcome": "rebooked",
-                              "to_flight": later.flight_id}
+                              "to_flights": [later.flight_id]}
 
     async def told():
         rows = await db.fetch("SELECT passenger_id, template FROM notify.deliveries"
