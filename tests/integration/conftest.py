@@ -2,13 +2,17 @@
 whole integration run, and helpers to watch it."""
 
 import asyncio
+import shutil
 import time
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from playwright.async_api import async_playwright
 
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS
-from shared import signing
+from shared import signing, topics
+from shared.events import Envelope, event_id
 from shared.settings import Settings
 from tests.integration.harness import Stack
 
@@ -34,6 +38,23 @@ def stack(environment, tmp_path_factory):
         stack.stop()
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# What this machine's closed network needs; see the project README.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser_page():
+    """A page in headless Chromium (Debian's, driven by Playwright)."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield await browser.new_page()
+        finally:
+            await browser.close()
+
+
 @pytest.fixture(scope="session")
 def settings(environment) -> Settings:
     return Settings(kafka_bootstrap=environment.kafka_bootstrap,
@@ -52,3 +73,17 @@ async def eventually(check, within_seconds: float = 30, every: float = 0.2):
         if result or time.monotonic() > deadline:
             return result
         await asyncio.sleep(every)
+
+
+async def publish(settings, topic: str, items: list) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for item in items:
+            subject = getattr(item, "flight_id", None) or item.booking_ref
+            env = Envelope.wrap(item, source="reservations/test", subject=subject,
+                                id=event_id("reservations/test", subject, item.type))
+            await producer.send(topics.name(settings, topic), env.to_bytes(), key=subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()

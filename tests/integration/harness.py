@@ -23,6 +23,7 @@ class Stack:
     env: dict[str, str]
     logs: Path
     ports: dict[str, int] = field(default_factory=dict)
+    _common: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -38,14 +39,30 @@ class Stack:
             "REBOUND_SMS_API_URL": f"http://127.0.0.1:{self.ports['sms']}",
             "REBOUND_SMTP_PORT": str(self.ports["smtp"]),
         }
+        self._common = common
         self._spawn("sandbox", "services.notify.sandbox", common)
         for name in ("disruption", "rebooking", "compensation", "notify"):
             self._spawn(name, f"services.{name}",
-                        common | {"REBOUND_HTTP_PORT": str(self.ports[name])})
+                        common | {"REBOUND_HTTP_PORT": str(self.ports[name]),
+                                  "REBOUND_PUBLIC_URL": self.url(name)})
         self._wait_ready("sandbox", f"{self.url('sms')}/v1/sms")
         for name in ("disruption", "rebooking", "compensation", "notify"):
             self._wait_ready(name, f"{self.url(name)}/readyz")
         return self
+
+    def add_replica(self, service: str, index: int) -> str:
+        """Another process of `service` in the same consumer group, on its own port."""
+        name = f"{service}-{index}"
+        self.ports[name] = free_port()
+        self._spawn(name, f"services.{service}", self._common | {
+            "REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name)})
+        self._wait_ready(name, f"{self.url(name)}/readyz")
+        return name
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        process.wait(timeout=15)
 
     def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -9,22 +9,26 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from bench import small_scenario
 from shared import topics
 from shared.events import (
     BookingConfirmed,
-    Envelope,
     FlightCancelled,
     FlightDelayed,
     FlightRef,
     FlightScheduled,
     Passenger,
-    event_id,
     flight_id,
 )
-from tests.integration.conftest import API_KEY, BURST, FLOOD_PARTNER_KEY, ROTATED_DEMO_KEY, eventually
+from tests.integration.conftest import (
+    API_KEY,
+    BURST,
+    FLOOD_PARTNER_KEY,
+    ROTATED_DEMO_KEY,
+    eventually,
+    publish,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +44,6 @@ def scheduled(number: str, origin: str, destination: str, departs: str, minutes:
     return FlightScheduled(flight_id=flight_id("B6", number, DAY, origin), carrier="B6", number=number,
                            origin=origin, destination=destination, scheduled_departure=departure,
                            scheduled_arrival=departure + timedelta(minutes=minutes), seats=seats)
-
-
-async def publish(settings, topic: str, items: list) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for item in items:
-            subject = getattr(item, "flight_id", None) or item.booking_ref
-            env = Envelope.wrap(item, source="reservations/test", subject=subject,
-                                id=event_id("reservations/test", subject, item.type))
-            await producer.send(topics.name(settings, topic), env.to_bytes(), key=subject.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @pytest.fixture
