@@ -35,6 +35,12 @@ def booking(ref: str, flight: FlightScheduled, party: int, **kw) -> BookingConfi
         Passenger(passenger_id=f"{ref}-{i}", fare=Decimal("180")) for i in range(party)], **kw)
 
 
+async def inventory_has(db: asyncpg.Connection, flights: list[FlightScheduled]) -> bool:
+    """Whether the rebooking service has these flights' seats (it reads the schedule on its own)."""
+    return await db.fetchval("SELECT count(*) FROM rebooking.cabins WHERE flight_id = ANY($1::text[])",
+                             [f.flight_id for f in flights]) == len(flights)
+
+
 async def cancel_all(stack, flights: list[FlightScheduled], day: date) -> list[str]:
     ids = await asyncio.gather(*[small_scenario.cancel(stack.url("disruption"), FlightCancelled(
         partner_event_id=f"race-{f.flight_id}", reason="weather",
@@ -58,7 +64,8 @@ async def test_replicas_racing_for_the_last_seats_never_oversell(stack, settings
     try:
         async def loaded():
             return await db.fetchval("SELECT count(*) FROM rebooking.bookings WHERE booking_ref LIKE 'RC%'") == 48 \
-                and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref LIKE 'RC%'") == 48
+                and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref LIKE 'RC%'") == 48 \
+                and await inventory_has(db, [*cancelled, alternative])
         assert await eventually(loaded)
         await cancel_all(stack, cancelled, day)
 
@@ -104,7 +111,7 @@ async def rebooked(stack, settings, prefix: str, day: date):
 
     async def loaded():
         return await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref LIKE $1",
-                                 f"{prefix}000%") == 3
+                                 f"{prefix}000%") == 3 and await inventory_has(db, [cancelled, soon, later])
     assert await eventually(loaded)
     await cancel_all(stack, [cancelled], day)
 
