@@ -138,21 +138,21 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
     onward_from: dict[str, list[Flight]] = defaultdict(list)
     for f in usable:
         if f.origin in origins:
-            if f.destination in destinations:
-                if f.departure <= latest:
-                    direct.append(Itinerary((f,)))
-            elif f.destination not in origins and f.departure <= latest:
-                first_legs.append(f)
+            if f.departure <= latest:
+                (direct if f.destination in destinations else first_legs).append(f)
         elif f.destination in destinations:
             onward_from[f.origin].append(f)
     connecting = []
     if not trip.unaccompanied_minor:  # minors travel alone only on direct flights
         for first in first_legs:
+            if first.destination not in onward_from or first.destination in origins:
+                continue
             needed = timedelta(minutes=rules.minimum_connecting.get(
                 first.destination, rules.minimum_connecting.get("default", 60)))
-            connecting += [Itinerary((first, second)) for second in onward_from.get(first.destination, ())
+            connecting += [Itinerary((first, second)) for second in onward_from[first.destination]
                            if first.arrival + needed <= second.departure
                            <= first.arrival + rules.max_connection]
+    direct = [Itinerary((f,)) for f in direct]
     ranked = sorted(direct + connecting, key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
     return ranked[:rules.options_per_trip]
 

@@ -134,7 +134,15 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
         flights = await inventory.flights_around(
             conn, {a for t in trips.values() for a in city_of(t.origin)},
             {a for t in trips.values() for a in city_of(t.destination)}, earliest, latest)
-        options = {ref: domain.candidate_itineraries(t, flights, rules) for ref, t in trips.items()}
+        # Bookings on one disrupted flight share their candidates: find them once per trip shape.
+        shapes: dict[tuple, list[domain.Itinerary]] = {}
+        options = {}
+        for ref, t in trips.items():
+            shape = (t.origin, t.destination, t.earliest_departure, t.carrier, t.replaced_flight_ids,
+                     t.unaccompanied_minor)
+            if shape not in shapes:
+                shapes[shape] = domain.candidate_itineraries(t, flights, rules)
+            options[ref] = shapes[shape]
         result = domain.assign(list(trips.values()), options, rules,
                                time_budget=settings.solve_budget_seconds)
         metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
