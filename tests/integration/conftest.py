@@ -10,11 +10,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import async_playwright
 
+from bench.stack import Stack
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS
 from shared import signing, topics
 from shared.events import Envelope, event_id
 from shared.settings import Settings
-from tests.integration.harness import Stack
 
 API_KEY = "integration-test-key"
 # A second partner, to be throttled without throttling the first.

@@ -13,11 +13,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import small_scenario
+from bench.stack import Stack
 from shared import signing, topics
 from shared.events import Envelope, FlightCancelled, FlightDelayed, FlightRef, event_id
 from shared.settings import Settings
 from tests.integration.conftest import API_KEY, eventually, sent_messages
-from tests.integration.harness import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
-"""Runs the four services and the sandbox providers as separate processes for a test."""
+"""Runs Rebound's services (and the sandbox providers) as separate processes, for the integration
+tests and the benchmarks."""
 
 import os
 import socket
@@ -9,7 +10,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("disruption", "rebooking", "compensation", "notify")
 
 
 def free_port() -> int:
@@ -22,6 +24,7 @@ def free_port() -> int:
 class Stack:
     env: dict[str, str]
     logs: Path
+    services: tuple[str, ...] = SERVICES
     ports: dict[str, int] = field(default_factory=dict)
     _common: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -41,12 +44,12 @@ class Stack:
         }
         self._common = common
         self._spawn("sandbox", "services.notify.sandbox", common)
-        for name in ("disruption", "rebooking", "compensation", "notify"):
+        for name in self.services:
             self._spawn(name, f"services.{name}",
                         common | {"REBOUND_HTTP_PORT": str(self.ports[name]),
                                   "REBOUND_PUBLIC_URL": self.url(name)})
         self._wait_ready("sandbox", f"{self.url('sms')}/v1/sms")
-        for name in ("disruption", "rebooking", "compensation", "notify"):
+        for name in self.services:
             self._wait_ready(name, f"{self.url(name)}/readyz")
         return self
 
