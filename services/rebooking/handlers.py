@@ -5,7 +5,7 @@ every booking hurt by one event, and by events close to it, competes for the sam
 assignment. `assign_pending` runs that assignment; replicas each claim their own pending rows."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -82,8 +82,9 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
     d: PassengerDisruption = event.data
     if d.kind in KEEP_THE_FLIGHT:
         # The flight still goes: the passengers keep it (the choice page is for rebookings).
-        await decide(conn, outbox, d, "kept", KEEP_THE_FLIGHT[d.kind],
-                     arrival_delay=max(d.delay_minutes, 0), occurred_at=event.time)
+        decisions = Decisions()
+        decisions.add(outbox, d, "kept", KEEP_THE_FLIGHT[d.kind], arrival_delay=max(d.delay_minutes, 0))
+        await decisions.flush(conn)
         return
     if d.kind == "cancelled":
         await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = ANY($1::text[])",
@@ -104,7 +105,8 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
 async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) -> int:
     """Assign one batch of pending disruptions together, in the caller's transaction; how many
     were settled. A placement whose seats another replica sold meanwhile stays pending, for the
-    next round to place against the seats that are left."""
+    next round to place against the seats that are left. The database work is done in bulk: a
+    round costs a handful of statements, not a handful per booking."""
     rows = await conn.fetch(
         """SELECT disruption FROM pending
            WHERE received_at <= clock_timestamp() - make_interval(secs => $2)
@@ -113,137 +115,130 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
     if not rows:
         return 0
     rules = settings.rules
-    outbox = Outbox(settings, source=SOURCE)
-    trips: dict[str, domain.Trip] = {}
+    outbox, decisions = Outbox(settings, source=SOURCE), Decisions()
     disruptions: dict[str, PassengerDisruption] = {}
-    settled = 0
     for row in rows:
         d = PassengerDisruption.model_validate(row["disruption"])
-        if d.booking_ref in trips:
-            continue  # a second disruption of one booking waits for the first to be settled
-        trip = await _trip(conn, d)
-        if trip is None:
-            await decide(conn, outbox, d, "kept", "the booking had already moved off this flight",
-                         occurred_at=d.noticed_at)
-            settled += await _settle(conn, d)
-            continue
-        trips[d.booking_ref], disruptions[d.booking_ref] = trip, d
+        # A second disruption of one booking waits for the first to be settled.
+        disruptions.setdefault(d.booking_ref, d)
+    trips = await _trips(conn, list(disruptions.values()))
+    settled = [d for ref, d in disruptions.items() if ref not in trips]
+    for d in settled:
+        decisions.add(outbox, d, "kept", "the booking had already moved off this flight")
+    release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     if trips:
-        earliest = min(t.earliest_departure for t in trips.values())
-        latest = max(t.earliest_departure for t in trips.values()) + rules.horizon + rules.max_connection
-        flights = await inventory.flights_around(
-            conn, {a for t in trips.values() for a in city_of(t.origin)},
-            {a for t in trips.values() for a in city_of(t.destination)}, earliest, latest)
-        # Bookings on one disrupted flight share their candidates: find them once per trip shape.
-        shapes: dict[tuple, list[domain.Itinerary]] = {}
-        options = {}
-        for ref, t in trips.items():
-            shape = (t.origin, t.destination, t.earliest_departure, t.carrier, t.replaced_flight_ids,
-                     t.unaccompanied_minor)
-            if shape not in shapes:
-                shapes[shape] = domain.candidate_itineraries(t, flights, rules)
-            options[ref] = shapes[shape]
-        result = domain.assign(list(trips.values()), options, rules,
-                               time_budget=settings.solve_budget_seconds)
-        metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
-        log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
-                                    "method": result.method, "seconds": round(result.solve_seconds, 3)})
+        result = _solve(trips, await _flights_for(conn, trips.values(), rules), settings)
+        placed = {ref: ps for ref, ps in result.placements.items()}
+        seated = await inventory.take_seats_for(
+            conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
+        raced = set(placed) - seated
+        if raced:
+            metrics.SEAT_RACES_LOST.inc(len(raced))
+            await conn.execute("UPDATE pending SET attempts = attempts + 1 WHERE booking_ref = ANY($1::text[])",
+                               sorted(raced))
         for ref, trip in trips.items():
             d = disruptions[ref]
-            placements = result.placements.get(ref)
-            if placements:
-                if not await _seat(conn, trip, placements):
-                    metrics.SEAT_RACES_LOST.inc()
-                    await conn.execute("UPDATE pending SET attempts = attempts + 1"
-                                       " WHERE disruption_id = $1 AND booking_ref = $2",
-                                       d.disruption_id, ref)
-                    continue
-                await inventory.release_seats(conn, ref, trip.passenger_ids, trip.replaced_flight_ids)
-                await _rebooked(conn, outbox, settings, d, trip, placements)
+            if ref in raced:
+                continue
+            if ref in placed:
+                release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
+                _rebooked(decisions, outbox, settings, d, trip, placed[ref])
             elif trip.unaccompanied_minor:
-                await decide(conn, outbox, d, "needs_agent",
-                             "An unaccompanied minor can only be moved to a direct flight, and none "
-                             "has a seat: an agent will arrange the trip with the family.",
-                             occurred_at=d.noticed_at)
+                decisions.add(outbox, d, "needs_agent",
+                              "An unaccompanied minor can only be moved to a direct flight, and none "
+                              "has a seat: an agent will arrange the trip with the family.")
             else:
                 # They will not fly this trip: its seats go back on sale, and its fare is owed.
-                await inventory.release_seats(conn, ref, trip.passenger_ids, trip.replaced_flight_ids)
-                await decide(conn, outbox, d, "no_alternative", result.unplaced[ref], refund_due=True,
-                             released=trip.replaced_flight_ids, occurred_at=d.noticed_at)
-            settled += await _settle(conn, d)
+                release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
+                decisions.add(outbox, d, "no_alternative", result.unplaced[ref], refund_due=True,
+                              released=trip.replaced_flight_ids)
+            settled.append(d)
+    await inventory.release_seats_for(conn, release)
+    await decisions.flush(conn)
+    await conn.execute(
+        "DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS s(disruption_id, booking_ref)"
+        " WHERE p.disruption_id = s.disruption_id AND p.booking_ref = s.booking_ref",
+        [d.disruption_id for d in settled], [d.booking_ref for d in settled])
     await outbox.flush(conn)
-    return settled
+    return len(settled)
 
 
-async def _trip(conn: asyncpg.Connection, d: PassengerDisruption) -> domain.Trip | None:
-    """What must be replaced for this booking; None when it no longer holds the disrupted flight."""
-    disrupted = {s.flight_id for s in d.segments} | {d.flight.flight_id}
-    legs = await inventory.booked_legs(conn, d.booking_ref, d.passenger_ids)
-    if not legs:  # a booking the reservation side never told us of: replace what the event names
-        legs = [domain.BookedLeg(s.flight_id, s.carrier, s.origin, s.destination,
-                                 s.scheduled_departure, s.scheduled_arrival)
-                for s in d.segments or [d.flight]]
-    replaced = domain.legs_to_replace(legs, disrupted)
-    if not replaced:
-        return None
-    booking = await conn.fetchrow("SELECT * FROM bookings WHERE booking_ref = $1", d.booking_ref)
-    first = replaced[0]
-    earliest = d.earliest_departure if d.kind == "connection_at_risk" and d.earliest_departure \
-        else first.departure
-    return domain.Trip(
-        booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids),
-        cabin=booking["cabin"] if booking else "economy", carrier=first.carrier,
-        origin=first.origin, destination=replaced[-1].destination, earliest_departure=earliest,
-        planned_arrival=replaced[-1].arrival,
-        replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
-        onward_connection=d.kind == "connection_at_risk" or len(replaced) > 1,
-        tier=booking["tier"] if booking else "none",
-        special_services=frozenset(booking["special_services"]) if booking else frozenset(),
-        booked_at=booking["booked_at"] if booking else None,
-        may_split=booking["may_split"] if booking else False)
+async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
+                       rules: domain.Rules) -> list[domain.Flight]:
+    trips = list(trips)
+    return await inventory.flights_around(
+        conn, {a for t in trips for a in city_of(t.origin)}, {a for t in trips for a in city_of(t.destination)},
+        min(t.earliest_departure for t in trips),
+        max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection)
 
 
-async def _seat(conn: asyncpg.Connection, trip: domain.Trip, placements: list[domain.Placement]) -> bool:
-    """Every placement of the booking, or none."""
-    try:
-        async with conn.transaction():
-            for p in placements:
-                if not await inventory.take_seats(conn, trip.booking_ref, p.passenger_ids,
-                                                  p.itinerary.flight_ids, p.cabin):
-                    raise _Raced
-    except _Raced:
-        return False
-    return True
+def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight],
+           settings: RebookingSettings) -> domain.Assignment:
+    rules = settings.rules
+    # Bookings on one disrupted flight share their candidates: find them once per trip shape.
+    shapes: dict[tuple, list[domain.Itinerary]] = {}
+    options = {}
+    for ref, t in trips.items():
+        shape = (t.origin, t.destination, t.earliest_departure, t.carrier, t.replaced_flight_ids,
+                 t.unaccompanied_minor)
+        if shape not in shapes:
+            shapes[shape] = domain.candidate_itineraries(t, flights, rules)
+        options[ref] = shapes[shape]
+    result = domain.assign(list(trips.values()), options, rules, time_budget=settings.solve_budget_seconds)
+    metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
+    log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
+                                "method": result.method, "seconds": round(result.solve_seconds, 3)})
+    return result
 
 
-class _Raced(Exception):
-    pass
+async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption]) -> dict[str, domain.Trip]:
+    """What must be replaced for each booking; a booking that no longer holds its disrupted flight
+    has nothing to replace."""
+    legs = await inventory.booked_legs_for(conn, [(d.booking_ref, d.passenger_ids) for d in disruptions])
+    bookings = {r["booking_ref"]: r for r in await conn.fetch(
+        "SELECT * FROM bookings WHERE booking_ref = ANY($1::text[])", [d.booking_ref for d in disruptions])}
+    trips = {}
+    for d in disruptions:
+        booked = legs.get(d.booking_ref) or [  # a booking the reservation side never told us of
+            domain.BookedLeg(s.flight_id, s.carrier, s.origin, s.destination, s.scheduled_departure,
+                             s.scheduled_arrival) for s in d.segments or [d.flight]]
+        replaced = domain.legs_to_replace(booked, {s.flight_id for s in d.segments} | {d.flight.flight_id})
+        if not replaced:
+            continue
+        booking = bookings.get(d.booking_ref)
+        first = replaced[0]
+        earliest = d.earliest_departure if d.kind == "connection_at_risk" and d.earliest_departure \
+            else first.departure
+        trips[d.booking_ref] = domain.Trip(
+            booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids),
+            cabin=booking["cabin"] if booking else "economy", carrier=first.carrier,
+            origin=first.origin, destination=replaced[-1].destination, earliest_departure=earliest,
+            planned_arrival=replaced[-1].arrival,
+            replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
+            onward_connection=d.kind == "connection_at_risk" or len(replaced) > 1,
+            tier=booking["tier"] if booking else "none",
+            special_services=frozenset(booking["special_services"]) if booking else frozenset(),
+            booked_at=booking["booked_at"] if booking else None,
+            may_split=booking["may_split"] if booking else False)
+    return trips
 
 
-async def _settle(conn: asyncpg.Connection, d: PassengerDisruption) -> int:
-    await conn.execute("DELETE FROM pending WHERE disruption_id = $1 AND booking_ref = $2",
-                       d.disruption_id, d.booking_ref)
-    return 1
-
-
-async def _rebooked(conn: asyncpg.Connection, outbox: Outbox, settings: RebookingSettings,
-                    d: PassengerDisruption, trip: domain.Trip, placements: list[domain.Placement]) -> None:
+def _rebooked(decisions: "Decisions", outbox: Outbox, settings: RebookingSettings,
+              d: PassengerDisruption, trip: domain.Trip, placements: list[domain.Placement]) -> None:
     now = datetime.now(UTC)
     respond_by = domain.answer_deadline(
         now, min(p.itinerary.departure for p in placements),
         timedelta(hours=settings.answer_within_hours), timedelta(minutes=settings.answer_at_least_minutes))
     link = links.sign(settings.choice_secret, links.Offer(d.disruption_id, d.booking_ref, respond_by))
-    segments = _legs(p for p in placements)
-    await decide(conn, outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
-                 segments=segments, cabin=placements[0].cabin,
-                 downgraded=any(p.downgraded for p in placements),
-                 arrival_delay=max(p.arrival_delay_minutes for p in placements),
-                 respond_by=respond_by, occurred_at=d.noticed_at, trip=trip,
-                 released=trip.replaced_flight_ids,
-                 notices=[(list(p.passenger_ids), _itinerary_facts(p) | {
-                     "choice_url": f"{settings.public_url}/choice/{link}",
-                     "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
-                     for p in placements])
+    decisions.add(outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
+                  segments=_legs(placements), cabin=placements[0].cabin,
+                  downgraded=any(p.downgraded for p in placements),
+                  arrival_delay=max(p.arrival_delay_minutes for p in placements),
+                  respond_by=respond_by, trip=trip, released=trip.replaced_flight_ids,
+                  notices=[(list(p.passenger_ids), _itinerary_facts(p) | {
+                      "choice_url": f"{settings.public_url}/choice/{link}",
+                      "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
+                      for p in placements])
 
 
 def _legs(placements) -> list[Leg]:
@@ -266,41 +261,48 @@ def _itinerary_facts(p: domain.Placement) -> dict[str, object]:
             "cabin": p.cabin.replace("_", " "), "downgraded": p.downgraded}
 
 
-async def decide(conn: asyncpg.Connection, outbox: Outbox, d: PassengerDisruption,
-                 outcome: RebookingOutcome, reason: str, *, segments: list[Leg] = (),
-                 cabin: str | None = None, downgraded: bool = False, arrival_delay: int | None = None,
-                 refund_due: bool = False, released: Sequence[str] = (), respond_by: datetime | None = None,
-                 occurred_at: datetime | None = None, trip: domain.Trip | None = None,
-                 notices: list[tuple[list[str], dict[str, object]]] | None = None) -> None:
-    """Record the service's decision for one disrupted booking (once), and tell everyone."""
-    decided = RebookingDecided(
-        disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
-        outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
-        arrival_delay_minutes=arrival_delay, refund_due=refund_due, released_flight_ids=list(released))
-    inserted = await conn.fetchval(
-        """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flights,
-                                   seats, reason, passenger_ids, cabin, downgraded,
-                                   arrival_delay_minutes, decided, respond_by, trip)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-           ON CONFLICT DO NOTHING RETURNING 1""",
-        d.disruption_id, d.booking_ref, outcome, d.flight.flight_id,
-        [s.flight_id for s in segments], len(d.passenger_ids), reason, d.passenger_ids, cabin,
-        downgraded, arrival_delay, d.model_dump(mode="json"), respond_by,
-        trip and domain.trip_to_json(trip))
-    if not inserted:
-        return
-    metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
-    outbox.publish(topics.REBOOKINGS, decided, key=d.booking_ref,
-                   id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
-    if outcome == "kept":
-        return  # the first notice already told them everything that changed
-    for i, (passenger_ids, facts) in enumerate(notices or [(d.passenger_ids, {})]):
-        outbox.publish(topics.NOTICES, NoticeRequested(
-            disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=passenger_ids,
-            stage="rebooking", template=outcome,
-            facts=d.flight.notice_facts() | {"why": reason} | facts,
-            occurred_at=occurred_at or datetime.now(UTC),
-        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))
+class Decisions:
+    """The service's decisions for disrupted bookings, recorded together (once each: a decision
+    already recorded is kept) with the events that tell everyone, in the caller's transaction."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple] = []
+
+    def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
+            segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
+            arrival_delay: int | None = None, refund_due: bool = False, released: Sequence[str] = (),
+            respond_by: datetime | None = None, trip: domain.Trip | None = None,
+            notices: list[tuple[list[str], dict[str, object]]] | None = None) -> None:
+        self._rows.append((
+            d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
+            len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
+            d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip)))
+        metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
+        # Deterministic ids: if this decision was somehow made before, consumers' inboxes drop these.
+        outbox.publish(topics.REBOOKINGS, RebookingDecided(
+            disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
+            outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
+            arrival_delay_minutes=arrival_delay, refund_due=refund_due, released_flight_ids=list(released),
+        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
+        if outcome == "kept":
+            return  # the first notice already told them everything that changed
+        for i, (passenger_ids, facts) in enumerate(notices or [(d.passenger_ids, {})]):
+            outbox.publish(topics.NOTICES, NoticeRequested(
+                disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=passenger_ids,
+                stage="rebooking", template=outcome,
+                facts=d.flight.notice_facts() | {"why": reason} | facts,
+                occurred_at=d.noticed_at or datetime.now(UTC),
+            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        if self._rows:
+            await conn.executemany(
+                """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flights,
+                                           seats, reason, passenger_ids, cabin, downgraded,
+                                           arrival_delay_minutes, decided, respond_by, trip)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                   ON CONFLICT DO NOTHING""", self._rows)
+            self._rows.clear()
 
 
 HANDLERS = {

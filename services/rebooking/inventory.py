@@ -2,8 +2,10 @@
 
 A seat is taken by a conditional update (`sold + n <= capacity`) inside the caller's transaction,
 so replicas racing for the last seats can never sell more than a cabin has; the table's CHECK
-constraint is the last line of defence."""
+constraint is the last line of defence. Each operation takes many bookings at once: an assignment
+round costs a few statements, however many bookings it places."""
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -11,62 +13,113 @@ import asyncpg
 
 from services.rebooking import domain, metrics
 
+Seating = tuple[str, Sequence[str], Sequence[str], str]  # booking, passengers, flights, cabin
 
-class _SeatsGone(Exception):
-    pass
+
+async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) -> set[str]:
+    """Seat each booking's passengers on all its flights, or on none; the bookings seated.
+
+    One conditional update takes every cabin's seats for the whole round at once. A cabin another
+    sale emptied meanwhile fails whole, and every booking that needed it gets nothing: the seats
+    it took elsewhere in this round go back."""
+    demand: Counter[tuple[str, str]] = Counter()
+    for _, passengers, flights, cabin in seatings:
+        for flight_id in flights:
+            demand[(flight_id, cabin)] += len(passengers)
+    if not demand:
+        return set()
+    keys = sorted(demand)  # one lock order for every replica
+    taken = {(r["flight_id"], r["cabin"]) for r in await conn.fetch(
+        """UPDATE cabins c SET sold = c.sold + d.n
+           FROM unnest($1::text[], $2::text[], $3::int[]) AS d(flight_id, cabin, n), flights f
+           WHERE c.flight_id = d.flight_id AND c.cabin = d.cabin AND f.flight_id = c.flight_id
+             AND f.status = 'scheduled' AND c.sold + d.n <= c.capacity
+           RETURNING c.flight_id, c.cabin""",
+        [k[0] for k in keys], [k[1] for k in keys], [demand[k] for k in keys])}
+    by_booking: dict[str, list[Seating]] = {}
+    for seating in seatings:
+        by_booking.setdefault(seating[0], []).append(seating)
+    seated = {ref for ref, ss in by_booking.items()
+              if all((f, cabin) in taken for _, _, flights, cabin in ss for f in flights)}
+    give_back: Counter[tuple[str, str]] = Counter()
+    for ref, ss in by_booking.items():
+        if ref not in seated:
+            for _, passengers, flights, cabin in ss:
+                for f in flights:
+                    if (f, cabin) in taken:
+                        give_back[(f, cabin)] += len(passengers)
+    await _unsell(conn, give_back)
+    rows = [(ref, p, f, cabin) for ref, passengers, flights, cabin in seatings if ref in seated
+            for f in flights for p in passengers]
+    await conn.execute(
+        """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
+        *[list(col) for col in zip(*rows, strict=True)] if rows else ([], [], [], []))
+    metrics.SEATS_TAKEN.inc(len(rows))
+    return seated
 
 
 async def take_seats(conn: asyncpg.Connection, booking_ref: str, passenger_ids: Sequence[str],
                      flight_ids: Sequence[str], cabin: str) -> bool:
     """Seat the passengers on every flight, or on none (False: another sale got there first)."""
-    try:
-        async with conn.transaction():
-            for flight_id in flight_ids:
-                taken = await conn.fetchval(
-                    """UPDATE cabins c SET sold = c.sold + $3
-                       FROM flights f
-                       WHERE c.flight_id = $1 AND c.cabin = $2 AND f.flight_id = c.flight_id
-                         AND f.status = 'scheduled' AND c.sold + $3 <= c.capacity
-                       RETURNING 1""",
-                    flight_id, cabin, len(passenger_ids))
-                if not taken:
-                    raise _SeatsGone
-            await conn.executemany(
-                """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
-                [(booking_ref, p, f, cabin) for f in flight_ids for p in passenger_ids])
-    except _SeatsGone:
-        return False
-    metrics.SEATS_TAKEN.inc(len(passenger_ids) * len(flight_ids))
-    return True
+    return booking_ref in await take_seats_for(conn, [(booking_ref, passenger_ids, flight_ids, cabin)])
+
+
+async def _unsell(conn: asyncpg.Connection, counts: Counter[tuple[str, str]]) -> None:
+    if counts:
+        keys = sorted(counts)
+        await conn.execute(
+            """UPDATE cabins c SET sold = c.sold - d.n
+               FROM unnest($1::text[], $2::text[], $3::int[]) AS d(flight_id, cabin, n)
+               WHERE c.flight_id = d.flight_id AND c.cabin = d.cabin""",
+            [k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys])
+
+
+async def release_seats_for(conn: asyncpg.Connection,
+                            releases: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> int:
+    """Give each booking's passengers' seats on these flights back to inventory; how many."""
+    rows = [(ref, p, f) for ref, passengers, flights in releases for p in passengers for f in flights]
+    if not rows:
+        return 0
+    gone = await conn.fetch(
+        """DELETE FROM seats s
+           USING unnest($1::text[], $2::text[], $3::text[]) AS r(booking_ref, passenger_id, flight_id)
+           WHERE s.booking_ref = r.booking_ref AND s.passenger_id = r.passenger_id
+             AND s.flight_id = r.flight_id
+           RETURNING s.flight_id, s.cabin""",
+        *[list(col) for col in zip(*rows, strict=True)])
+    await _unsell(conn, Counter((r["flight_id"], r["cabin"]) for r in gone))
+    metrics.SEATS_RELEASED.inc(len(gone))
+    return len(gone)
 
 
 async def release_seats(conn: asyncpg.Connection, booking_ref: str, passenger_ids: Iterable[str],
                         flight_ids: Iterable[str]) -> int:
-    """Give the passengers' seats on these flights back to inventory; how many were given back."""
-    released = await conn.fetchval(
-        """WITH gone AS (
-               DELETE FROM seats WHERE booking_ref = $1 AND passenger_id = ANY($2::text[])
-                                   AND flight_id = ANY($3::text[])
-               RETURNING flight_id, cabin),
-           counted AS (SELECT flight_id, cabin, count(*)::int AS n FROM gone GROUP BY 1, 2),
-           updated AS (UPDATE cabins c SET sold = c.sold - counted.n FROM counted
-                       WHERE c.flight_id = counted.flight_id AND c.cabin = counted.cabin)
-           SELECT coalesce(sum(n), 0) FROM counted""",
-        booking_ref, list(passenger_ids), list(flight_ids))
-    metrics.SEATS_RELEASED.inc(released)
-    return released
+    return await release_seats_for(conn, [(booking_ref, list(passenger_ids), list(flight_ids))])
+
+
+async def booked_legs_for(conn: asyncpg.Connection, bookings: Sequence[tuple[str, Sequence[str]]]
+                          ) -> dict[str, list[domain.BookedLeg]]:
+    """The flights each booking's passengers hold seats on."""
+    pairs = [(ref, p) for ref, passengers in bookings for p in passengers]
+    rows = await conn.fetch(
+        """SELECT DISTINCT s.booking_ref, f.flight_id, f.carrier, f.origin, f.destination,
+                  f.scheduled_departure AS departure, f.scheduled_arrival AS arrival
+           FROM unnest($1::text[], $2::text[]) AS b(booking_ref, passenger_id)
+           JOIN seats s ON s.booking_ref = b.booking_ref AND s.passenger_id = b.passenger_id
+           JOIN flights f ON f.flight_id = s.flight_id""",
+        [p[0] for p in pairs], [p[1] for p in pairs])
+    legs: dict[str, list[domain.BookedLeg]] = {}
+    for r in rows:
+        values = dict(r)
+        legs.setdefault(values.pop("booking_ref"), []).append(domain.BookedLeg(**values))
+    return legs
 
 
 async def booked_legs(conn: asyncpg.Connection, booking_ref: str,
                       passenger_ids: Sequence[str]) -> list[domain.BookedLeg]:
-    rows = await conn.fetch(
-        """SELECT DISTINCT f.flight_id, f.carrier, f.origin, f.destination,
-                  f.scheduled_departure AS departure, f.scheduled_arrival AS arrival
-           FROM seats s JOIN flights f USING (flight_id)
-           WHERE s.booking_ref = $1 AND s.passenger_id = ANY($2::text[])""",
-        booking_ref, list(passenger_ids))
-    return [domain.BookedLeg(**dict(r)) for r in rows]
+    return (await booked_legs_for(conn, [(booking_ref, passenger_ids)])).get(booking_ref, [])
 
 
 async def flights_around(conn: asyncpg.Connection, origins: Iterable[str], destinations: Iterable[str],
