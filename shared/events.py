@@ -224,6 +224,18 @@ FlightEvent = Annotated[FlightEventData, Field(discriminator="type")]
 
 # --- disruption -> rebooking, compensation -----------------------------------------------------
 
+FlightStatus = Literal["scheduled", "delayed", "cancelled", "diverted", "departed", "arrived"]
+
+
+class FlightStatusChanged(Model):
+    """A flight's operational status, as the disruption service settled it (compacted by flight):
+    rebooking never offers a seat on a flight that is cancelled, gone or elsewhere."""
+
+    type: Literal["flight.status_changed"] = "flight.status_changed"
+    flight_id: str
+    status: FlightStatus
+
+
 DisruptionKind = Literal["cancelled", "delayed", "retimed", "diverted", "connection_at_risk"]
 
 
@@ -331,6 +343,7 @@ Payload = Annotated[
     | FlightRetimed
     | FlightDeparted
     | FlightArrived
+    | FlightStatusChanged
     | PassengerDisruption
     | RebookingDecided
     | EntitlementsGranted

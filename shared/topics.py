@@ -13,14 +13,15 @@ SCHEDULE = "schedule"
 BOOKINGS = "bookings"
 FLIGHT_EVENTS = "flight-events"
 PASSENGER_DISRUPTIONS = "passenger-disruptions"
+FLIGHT_STATUS = "flight-status"
 REBOOKINGS = "rebookings"
 ENTITLEMENTS = "entitlements"
 NOTICES = "notices"
 NOTICE_DELIVERIES = "notice-deliveries"
 
 # Reservation data is state, keyed by flight or booking: only the latest value per key matters.
-COMPACTED = {SCHEDULE, BOOKINGS}
-ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
+COMPACTED = {SCHEDULE, BOOKINGS, FLIGHT_STATUS}
+ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
        NOTICES, NOTICE_DELIVERIES]
 
 

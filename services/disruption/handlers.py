@@ -16,6 +16,7 @@ from shared.events import (
     FlightEventData,
     FlightRef,
     FlightScheduled,
+    FlightStatusChanged,
     Leg,
     NoticeDelivered,
     NoticeRequested,
@@ -88,6 +89,12 @@ async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: 
         change = domain.apply(before, e, occurred_at=occurred_at, source=event.source)
         await _save(conn, row["flight_id"], change.flight, getattr(e, "reason", None))
         await _record_event(conn, event, row["flight_id"], change.effect)
+        if change.flight.status != before.status:
+            # Before the fan-out, in the same transaction: rebooking hears the flight is gone
+            # before it hears of the passengers it must move.
+            outbox.publish(topics.FLIGHT_STATUS, FlightStatusChanged(
+                flight_id=row["flight_id"], status=change.flight.status), key=row["flight_id"],
+                id=derived_id(event.id, row["flight_id"], "status"))
         if change.disruption == "cancelled":
             await conn.execute("UPDATE flights SET cancelled_by = $2 WHERE flight_id = $1",
                                row["flight_id"], event.id)

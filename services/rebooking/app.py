@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 
 async def assign_disruptions(service: Service) -> None:
-    """Wake when a disruption is pending, let the batching window gather its neighbours, then
-    assign batch after batch until none is left."""
+    """Wake when a disruption is pending, let the batching window gather its neighbours, assign
+    them together, and again: a full round goes straight on; any other waits one window more, so
+    a burst is assigned in few large rounds rather than many small ones."""
     settings: RebookingSettings = service.settings  # type: ignore[assignment]
     async with db.notifications(settings.database_url, "rebooking_pending") as woken:
         while True:
@@ -31,8 +32,9 @@ async def assign_disruptions(service: Service) -> None:
                 log.warning("assignment round rolled back; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(0.5)
                 continue
-            if not settled:
-                await woken(1.0)
+            if settled < settings.assign_batch:
+                if not settled:
+                    await woken(1.0)
                 await asyncio.sleep(settings.batch_window_ms / 1000)
 
 

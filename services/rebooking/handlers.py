@@ -19,6 +19,7 @@ from shared.events import (
     BookingConfirmed,
     Envelope,
     FlightScheduled,
+    FlightStatusChanged,
     Leg,
     NoticeRequested,
     PassengerDisruption,
@@ -70,6 +71,11 @@ async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outb
         b.flight_ids, b.cabin, len(b.passengers))
 
 
+async def record_status(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    s: FlightStatusChanged = event.data
+    await conn.execute("UPDATE flights SET status = $2 WHERE flight_id = $1", s.flight_id, s.status)
+
+
 # Disruptions after which the passengers keep their flight, and why.
 KEEP_THE_FLIGHT = {
     "delayed": "the flight still operates",
@@ -86,17 +92,20 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
         decisions.add(outbox, d, "kept", KEEP_THE_FLIGHT[d.kind], arrival_delay=max(d.delay_minutes, 0))
         await decisions.flush(conn)
         return
-    if d.kind == "cancelled":
-        await conn.execute("UPDATE flights SET status = 'cancelled' WHERE flight_id = ANY($1::text[])",
-                           [s.flight_id for s in d.segments or [d.flight]])
-    if await conn.fetchval("SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
-                           d.disruption_id, d.booking_ref):
-        return  # decided already: taking seats again would hold two for one passenger
+    # One round trip: the flight is gone (if the status feed has not said so yet); the booking
+    # waits for the next assignment round, unless it was decided already (taking seats again
+    # would hold two for one passenger); and the assigner is woken.
     await conn.execute(
-        "INSERT INTO pending (disruption_id, booking_ref, disruption) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        d.disruption_id, d.booking_ref, d.model_dump(mode="json"))
-    await conn.execute("NOTIFY rebooking_pending")
+        """WITH cancelled AS (
+               UPDATE flights SET status = 'cancelled'
+               WHERE $4 AND flight_id = ANY($5::text[]) AND status <> 'cancelled'),
+           woken AS (SELECT pg_notify('rebooking_pending', ''))
+           INSERT INTO pending (disruption_id, booking_ref, disruption)
+           SELECT $1, $2, $3 FROM woken
+           WHERE NOT EXISTS (SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2)
+           ON CONFLICT DO NOTHING""",
+        d.disruption_id, d.booking_ref, d.model_dump(mode="json"), d.kind == "cancelled",
+        [s.flight_id for s in d.segments or [d.flight]])
 
 
 # --- assignment of pending disruptions -------------------------------------------------------------
@@ -308,5 +317,6 @@ class Decisions:
 HANDLERS = {
     topics.SCHEDULE: {"flight.scheduled": record_schedule},
     topics.BOOKINGS: {"booking.confirmed": record_booking},
+    topics.FLIGHT_STATUS: {"flight.status_changed": record_status},
     topics.PASSENGER_DISRUPTIONS: {"passenger.disrupted": rebook},
 }

@@ -33,7 +33,7 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
         """UPDATE cabins c SET sold = c.sold + d.n
            FROM unnest($1::text[], $2::text[], $3::int[]) AS d(flight_id, cabin, n), flights f
            WHERE c.flight_id = d.flight_id AND c.cabin = d.cabin AND f.flight_id = c.flight_id
-             AND f.status = 'scheduled' AND c.sold + d.n <= c.capacity
+             AND f.status IN ('scheduled', 'delayed') AND c.sold + d.n <= c.capacity
            RETURNING c.flight_id, c.cabin""",
         [k[0] for k in keys], [k[1] for k in keys], [demand[k] for k in keys])}
     by_booking: dict[str, list[Seating]] = {}
@@ -131,7 +131,7 @@ async def flights_around(conn: asyncpg.Connection, origins: Iterable[str], desti
                   f.scheduled_departure AS departure, f.scheduled_arrival AS arrival,
                   jsonb_object_agg(c.cabin, c.capacity - c.sold) AS seats_free
            FROM flights f JOIN cabins c USING (flight_id)
-           WHERE f.status = 'scheduled' AND f.scheduled_departure BETWEEN $3 AND $4
+           WHERE f.status IN ('scheduled', 'delayed') AND f.scheduled_departure BETWEEN $3 AND $4
              AND (f.origin = ANY($1::text[]) OR f.destination = ANY($2::text[]))
            GROUP BY f.flight_id""",
         sorted(origins), sorted(destinations), start, end)
