@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test setup infra services stop status lint browser bench
+.PHONY: demo test setup infra services stop status lint browser bench bench-rebooking
 
 setup: .venv/.synced
 
@@ -40,6 +40,10 @@ test: infra browser
 
 bench: services
 	$(PY) -m bench.first_notice_latency
+
+# Starts its own disruption and rebooking processes on a fresh database and topic prefix.
+bench-rebooking: infra
+	$(PY) -m bench.rebooking_nemo
 
 lint: setup
 	$(PY) -m ruff check .

@@ -12,15 +12,31 @@ CO_TERMINALS: tuple[frozenset[str], ...] = (
     frozenset({"IAH", "HOU"}),
 )
 
-def city_of(airport: str) -> frozenset[str]:
-    for group in CO_TERMINALS:
+CoTerminals = tuple[frozenset[str], ...]
+
+
+def parse_co_terminals(text: str) -> CoTerminals:
+    """`JFK+LGA+EWR;ORD+MDW` → groups of airports serving one city; empty: the built-in groups."""
+    if not text.strip():
+        return CO_TERMINALS
+    groups = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        airports = frozenset(a.strip().upper() for a in item.split("+") if a.strip())
+        if len(airports) < 2 or any(len(a) != 3 or not a.isalpha() for a in airports):
+            raise ValueError(f"co-terminal group {item!r}: expected two or more airports, AAA+BBB")
+        groups.append(airports)
+    return tuple(groups)
+
+
+def city_of(airport: str, groups: CoTerminals = CO_TERMINALS) -> frozenset[str]:
+    for group in groups:
         if airport in group:
             return group
     return frozenset({airport})
 
 
-def same_city(a: str, b: str) -> bool:
-    return b in city_of(a)
+def same_city(a: str, b: str, groups: CoTerminals = CO_TERMINALS) -> bool:
+    return b in city_of(a, groups)
 
 
 # Minimum connecting times (minutes) by airport, when the operator configures none.

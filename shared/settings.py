@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.airports import parse_minimum_connecting
+from shared.airports import CoTerminals, parse_co_terminals, parse_minimum_connecting
 
 DEVELOPMENT_API_KEY = "dev-only-key"
 
@@ -26,10 +26,16 @@ class Settings(BaseSettings):
     api_keys: str = DEVELOPMENT_API_KEY
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
     minimum_connecting_times: str = ""
+    # Airports serving one city, `JFK+LGA+EWR;ORD+MDW` (empty: the built-in groups).
+    co_terminals: str = ""
 
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def co_terminal_groups(self) -> CoTerminals:
+        return parse_co_terminals(self.co_terminals)
 
     @property
     def minimum_connecting(self) -> dict[str, int]:
@@ -40,4 +46,5 @@ class Settings(BaseSettings):
         if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
             raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
         parse_minimum_connecting(self.minimum_connecting_times)
+        parse_co_terminals(self.co_terminals)
         return self

@@ -45,6 +45,7 @@ async def count_flights_by_status(service: Service) -> None:
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     settings = settings or DisruptionSettings()
     handlers.MINIMUM_CONNECTING.update(settings.minimum_connecting)
+    handlers.CO_TERMINALS[:] = settings.co_terminal_groups
     service = Service(name="disruption", settings=settings,
                       migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,
                       background=[count_flights_by_status])

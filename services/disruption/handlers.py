@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # Set at wiring time from the service's settings (airport → minutes, with a "default").
 MINIMUM_CONNECTING: dict[str, int] = dict(airports.DEFAULT_MINIMUM_CONNECTING_MINUTES)
+CO_TERMINALS: list[frozenset[str]] = list(airports.CO_TERMINALS)
 
 
 # --- reservation side ---------------------------------------------------------------------------
@@ -147,7 +148,7 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
             continue  # that flight's own cancellation already disrupted them
         connection = domain.Connection(o["booking_ref"], o["flight_id"], o["origin"],
                                        o["scheduled_departure"])
-        same_city = airports.same_city(flight.destination, o["origin"])
+        same_city = airports.same_city(flight.destination, o["origin"], CO_TERMINALS)
         if not domain.connection_at_risk(flight.expected_arrival, flight.destination, connection,
                                          MINIMUM_CONNECTING, same_city):
             continue

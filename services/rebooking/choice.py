@@ -69,7 +69,7 @@ async def _load(conn: asyncpg.Connection, settings: RebookingSettings, token: st
     except links.InvalidLink as exc:
         raise ChoiceProblem(403, "Link not valid", str(exc)) from exc
     except links.ExpiredLink as exc:
-        raise ChoiceProblem(410, "Link expired", f"{exc}; your new booking stands. Contact us for help.") from exc
+        raise ChoiceProblem(410, "Link expired", f"{exc}. Contact us if you need help.") from exc
     row = await conn.fetchrow(
         "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2"
         + (" FOR UPDATE" if lock else ""), offer.disruption_id, offer.booking_ref)
@@ -86,7 +86,7 @@ async def _options(conn: asyncpg.Connection, settings: RebookingSettings, row: a
                    trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, str, int]]:
     rules = settings.rules
     flights = await inventory.flights_around(
-        conn, domain.city_of(trip.origin), domain.city_of(trip.destination), trip.earliest_departure,
+        conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
         trip.earliest_departure + rules.horizon + rules.max_connection)
     current = tuple(row["to_flights"])
     found = {}
@@ -198,26 +198,30 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
         ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"))
 
 
+async def settle_silences(conn: asyncpg.Connection, settings: RebookingSettings, limit: int = 500) -> int:
+    """Rebookings nobody answered by their deadline, settled as the policy says, once each (in the
+    caller's transaction); how many."""
+    rows = await conn.fetch(
+        """SELECT * FROM rebookings WHERE outcome = 'rebooked' AND answer IS NULL AND respond_by < now()
+           ORDER BY respond_by LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+    outbox = Outbox(settings, source=handlers.SOURCE)
+    refund = settings.silence_counts_as == "refund_requested"
+    for row in rows:
+        d = PassengerDisruption.model_validate(row["decided"])
+        if refund:
+            await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"], row["to_flights"])
+        await _record(conn, outbox, row, d, "no_response", [] if refund else await _current(conn, row),
+                      row["cabin"], row["arrival_delay_minutes"], refund, "deadline")
+    await outbox.flush(conn)
+    return len(rows)
+
+
 async def count_silences(service: Service) -> None:
-    """Rebookings nobody answered by their deadline: settled as the policy says, once."""
     settings: RebookingSettings = service.settings  # type: ignore[assignment]
     while True:
         async with service.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """SELECT * FROM rebookings WHERE outcome = 'rebooked' AND answer IS NULL
-                   AND respond_by < now() ORDER BY respond_by LIMIT 500 FOR UPDATE SKIP LOCKED""")
-            outbox = Outbox(settings, source=handlers.SOURCE)
-            for row in rows:
-                d = PassengerDisruption.model_validate(row["decided"])
-                refund = settings.silence_counts_as == "refund_requested"
-                if refund:
-                    await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"],
-                                                  row["to_flights"])
-                await _record(conn, outbox, row, d, "no_response",
-                              [] if refund else await _current(conn, row), row["cabin"],
-                              row["arrival_delay_minutes"], refund, "deadline")
-            await outbox.flush(conn)
-        await asyncio.sleep(5 if rows else 30)
+            settled = await settle_silences(conn, settings)
+        await asyncio.sleep(1 if settled else 15)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class RebookingSettings(Settings):
         return domain.Rules(
             horizon=timedelta(hours=self.horizon_hours),
             max_connection=timedelta(hours=self.max_connection_hours),
-            minimum_connecting=self.minimum_connecting,
+            minimum_connecting=self.minimum_connecting, co_terminals=self.co_terminal_groups,
             partners=parse_partners(self.rebooking_partners))
 
     @model_validator(mode="after")

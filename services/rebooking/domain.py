@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from ortools.sat.python import cp_model
 
-from shared.airports import city_of
+from shared.airports import CO_TERMINALS, CoTerminals, city_of
 from shared.events import CABINS, TIERS, Cabin, SpecialService, Tier
 
 # Special service requests that move a passenger up the line.
@@ -32,6 +32,7 @@ class Rules:
     horizon: timedelta = timedelta(hours=72)
     max_connection: timedelta = timedelta(hours=6)
     minimum_connecting: Mapping[str, int] = field(default_factory=lambda: {"default": 60})
+    co_terminals: CoTerminals = CO_TERMINALS
     # Carrier → the carriers whose flights its passengers may be moved to (always itself).
     partners: Mapping[str, frozenset[str]] = field(default_factory=dict)
     options_per_trip: int = 12
@@ -43,6 +44,9 @@ class Rules:
 
     def carriers_for(self, carrier: str) -> frozenset[str]:
         return self.partners.get(carrier, frozenset()) | {carrier}
+
+    def city_of(self, airport: str) -> frozenset[str]:
+        return city_of(airport, self.co_terminals)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
     destination city (co-terminal airports count), on the booked carrier or its partners, and
     connect at one airport with at least its minimum connecting time, with at least one free seat
     in some cabin. Whose seats they become is the assignment's job."""
-    origins, destinations = city_of(trip.origin), city_of(trip.destination)
+    origins, destinations = rules.city_of(trip.origin), rules.city_of(trip.destination)
     latest = trip.earliest_departure + rules.horizon
     carriers = rules.carriers_for(trip.carrier)
     usable = [f for f in flights

@@ -13,7 +13,6 @@ import asyncpg
 from services.rebooking import domain, inventory, links, metrics
 from services.rebooking.config import RebookingSettings
 from shared import topics
-from shared.airports import city_of
 from shared.events import (
     TIERS,
     BookingConfirmed,
@@ -176,7 +175,8 @@ async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
                        rules: domain.Rules) -> list[domain.Flight]:
     trips = list(trips)
     return await inventory.flights_around(
-        conn, {a for t in trips for a in city_of(t.origin)}, {a for t in trips for a in city_of(t.destination)},
+        conn, {a for t in trips for a in rules.city_of(t.origin)},
+        {a for t in trips for a in rules.city_of(t.destination)},
         min(t.earliest_departure for t in trips),
         max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection)
 

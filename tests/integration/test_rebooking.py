@@ -12,8 +12,10 @@ import pytest
 from playwright.async_api import expect
 
 from bench import small_scenario
-from services.rebooking.config import DEVELOPMENT_CHOICE_SECRET
+from services.rebooking import choice
+from services.rebooking.config import DEVELOPMENT_CHOICE_SECRET, RebookingSettings
 from services.rebooking.links import Offer, sign
+from shared import db as shared_db
 from shared import topics
 from shared.events import BookingConfirmed, FlightCancelled, FlightRef, FlightScheduled, Passenger, flight_id
 from tests.integration.conftest import eventually, publish
@@ -190,3 +192,34 @@ async def test_the_choice_api_is_idempotent_and_refuses_forged_expired_and_confl
     audit = await db.fetchval("SELECT count(*) FROM rebooking.choices WHERE booking_ref = 'CJ0001'")
     await db.close()
     assert audit == 1  # the repeat changed nothing
+
+
+async def test_silence_by_the_deadline_counts_as_the_policy_says(stack, settings):
+    db, urls, soon, later = await rebooked(stack, settings, "CS", date(2013, 3, 19))
+    await db.execute("UPDATE rebooking.rebookings SET respond_by = now() - interval '1 minute'"
+                     " WHERE booking_ref LIKE 'CS000%'")
+    pool = await shared_db.create_pool(settings.database_url, "rebooking")
+    try:
+        for booking_ref, policy in (("CS0001", "accepted"), ("CS0002", "refund_requested")):
+            policy_settings = RebookingSettings(database_url=settings.database_url,
+                                                topic_prefix=settings.topic_prefix, silence_counts_as=policy)
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("UPDATE rebookings SET respond_by = now() + interval '1 hour'"
+                                   " WHERE booking_ref LIKE 'CS000%' AND booking_ref <> $1 AND answer IS NULL",
+                                   booking_ref)
+                assert await choice.settle_silences(conn, policy_settings) == 1
+                assert await choice.settle_silences(conn, policy_settings) == 0  # once
+                await conn.execute("UPDATE rebookings SET respond_by = now() - interval '1 minute'"
+                                   " WHERE booking_ref LIKE 'CS000%' AND answer IS NULL")
+    finally:
+        await pool.close()
+    rows = await db.fetch("SELECT booking_ref, answer, to_flights FROM rebooking.rebookings"
+                          " WHERE booking_ref IN ('CS0001', 'CS0002') ORDER BY booking_ref")
+    sold = await db.fetchval("SELECT sold FROM rebooking.cabins WHERE flight_id = $1", soon.flight_id)
+    async with httpx.AsyncClient(base_url=stack.url("rebooking")) as client:
+        late = await client.post(f"/v1/choices/{urls['0001'].rsplit('/', 1)[1]}", json={"answer": "refund"})
+    await db.close()
+    assert [(r["booking_ref"], r["answer"], r["to_flights"]) for r in rows] == [
+        ("CS0001", "no_response", [soon.flight_id]), ("CS0002", "no_response", [])]
+    assert sold == 4  # CS0002's two seats went back; CS0001 and CS0003 keep theirs
+    assert late.status_code == 409  # answered already, by the deadline

@@ -1,17 +1,20 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.rebooking.domain import (
     BookedLeg,
     Flight,
     Rules,
     Trip,
+    answer_deadline,
     candidate_itineraries,
     legs_to_replace,
     trip_from_json,
     trip_to_json,
 )
-from shared.airports import city_of
+from shared.airports import city_of, parse_co_terminals
 
 T0 = datetime(2013, 2, 8, 22, 40, tzinfo=UTC)
 RULES = Rules(minimum_connecting={"default": 60, "BOS": 45}, partners={"B6": frozenset({"AA"})})
@@ -102,3 +105,23 @@ def test_the_disrupted_leg_and_the_rest_of_its_journey_are_replaced_not_the_retu
 def test_a_trip_survives_its_round_trip_through_json():
     t = trip(special_services=frozenset({"WCHR"}), booked_at=T0, onward_connection=True)
     assert trip_from_json(json.loads(json.dumps(trip_to_json(t)))) == t
+
+
+def test_the_answer_deadline_is_before_the_new_flight_but_never_too_short():
+    now = T0
+    assert answer_deadline(now, now + timedelta(days=3), timedelta(hours=24), timedelta(minutes=15)) == \
+        now + timedelta(hours=24)
+    assert answer_deadline(now, now + timedelta(hours=5), timedelta(hours=24), timedelta(minutes=15)) == \
+        now + timedelta(hours=4)
+    assert answer_deadline(now, now + timedelta(minutes=30), timedelta(hours=24), timedelta(minutes=15)) == \
+        now + timedelta(minutes=15)
+
+
+def test_co_terminal_groups_are_configurable():
+    groups = parse_co_terminals("BOS+PVD; jfk+lga")
+    assert groups == (frozenset({"BOS", "PVD"}), frozenset({"JFK", "LGA"}))
+    rules = Rules(co_terminals=groups)
+    flights = [flight("pvd", destination="PVD", hours=1), flight("ewr", origin="EWR", hours=1)]
+    assert ids(candidate_itineraries(trip(destination="BOS"), flights, rules)) == [("pvd",)]
+    with pytest.raises(ValueError):
+        parse_co_terminals("JFK")
