@@ -335,29 +335,82 @@ def _minutes(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -> in
 
 def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
            budget: float) -> tuple[list[int | None], str]:
-    """Each unit's chosen option (or None). A group's units are all placed or none are."""
+    """Each unit's chosen option (or None). A group's units are all placed or none are.
+
+    Groups that can never want the same seats (other routes, other cabins) are solved apart:
+    many small models solve to optimality where one large one would run out of time."""
+    chosen: list[int | None] = [None] * len(units)
+    methods = set()
+    components = _components(units, groups)
+    total = sum(len(c) for c in components)
+    started = time.perf_counter()
+    for component in sorted(components, key=len):
+        members = [i for g in component for i in groups[g]]
+        local = {i: n for n, i in enumerate(members)}
+        share = budget * len(component) / total if budget > 0 else 0.0
+        # Budget a component has not used passes on to the larger ones after it.
+        left = budget - (time.perf_counter() - started)
+        picks, method = _solve_component(
+            [units[i] for i in members], [[local[i] for i in groups[g]] for g in component], seats,
+            max(share, min(left, 2 * share)) if budget > 0 else 0.0)
+        methods.add(method)
+        for i, pick in zip(members, picks, strict=True):
+            chosen[i] = pick
+        total -= len(component)
+    return chosen, "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
+
+
+def _components(units: list[_Unit], groups: list[list[int]]) -> list[list[int]]:
+    """Groups joined (transitively) by a cabin of a flight that some option of each could use."""
+    parent = list(range(len(groups)))
+
+    def root(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    first_user: dict[tuple[str, Cabin], int] = {}
+    for g, group in enumerate(groups):
+        for i in group:
+            for option in units[i].options:
+                for f in option.itinerary.flights:
+                    other = first_user.setdefault((f.flight_id, option.cabin), g)
+                    parent[root(other)] = root(g)
+    components: dict[int, list[int]] = defaultdict(list)
+    for g in range(len(groups)):
+        components[root(g)].append(g)
+    return list(components.values())
+
+
+def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
+                     budget: float) -> tuple[list[int | None], str]:
     greedy = _greedy(units, groups, seats)
+    if len(units) == 1 and groups == [[0]]:
+        return greedy, "optimal"  # alone: its cheapest option that fits is the best there is
     if budget <= 0:
         return greedy, "greedy"
     model = cp_model.CpModel()
     picks = [[model.new_bool_var("") for _ in u.options] for u in units]
-    use: dict[tuple[str, Cabin], list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
-    terms = []
+    use: dict[tuple[str, Cabin], tuple[list, list]] = defaultdict(lambda: ([], []))
+    variables, coefficients = [], []
     for unit, vars_ in zip(units, picks, strict=True):
         model.add_at_most_one(vars_)
         for option, var in zip(unit.options, vars_, strict=True):
             for f in option.itinerary.flights:
-                use[(f.flight_id, option.cabin)].append((unit.size, var))
-            terms.append(option.cost * unit.size * var)
+                users, sizes = use[(f.flight_id, option.cabin)]
+                users.append(var)
+                sizes.append(unit.size)
+            # A passenger placed saves the cost of leaving them unplaced (a constant otherwise).
+            variables.append(var)
+            coefficients.append((option.cost - unit.weight * UNPLACED_MINUTES) * unit.size)
     for group in groups:
-        placed = [sum(picks[i]) for i in group]
+        placed = [cp_model.LinearExpr.sum(picks[i]) for i in group]
         for other in placed[1:]:
             model.add(other == placed[0])
-    for key, users in use.items():
-        model.add(sum(size * var for size, var in users) <= seats.get(key, 0))
-    for unit, vars_ in zip(units, picks, strict=True):
-        terms.append(unit.weight * UNPLACED_MINUTES * unit.size * (1 - sum(vars_)))
-    model.minimize(sum(terms))
+    for key, (users, sizes) in use.items():
+        model.add(cp_model.LinearExpr.weighted_sum(users, sizes) <= seats.get(key, 0))
+    model.minimize(cp_model.LinearExpr.weighted_sum(variables, coefficients))
     for unit_vars, pick in zip(picks, greedy, strict=True):
         for i, var in enumerate(unit_vars):
             model.add_hint(var, pick == i)

@@ -4,6 +4,7 @@ A disruption is not rebooked on arrival: it waits (table `pending`) a short batc
 every booking hurt by one event, and by events close to it, competes for the same seats in one
 assignment. `assign_pending` runs that assignment; replicas each claim their own pending rows."""
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -135,7 +136,8 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
         decisions.add(outbox, d, "kept", "the booking had already moved off this flight")
     release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     if trips:
-        result = _solve(trips, await _flights_for(conn, trips.values(), rules), settings)
+        # In a thread: the solver must not stall this process's consumer and heartbeats.
+        result = await asyncio.to_thread(_solve, trips, await _flights_for(conn, trips.values(), rules), settings)
         placed = {ref: ps for ref, ps in result.placements.items()}
         seated = await inventory.take_seats_for(
             conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])

@@ -148,8 +148,7 @@ many_flights = st.lists(
 @given(many_trips, many_flights, st.sampled_from([2.0, 0.0]))
 def test_never_oversold_every_passenger_once_and_parties_whole_unless_they_may_split(trips, flights, budget):
     result = solve(trips, flights, time_budget=budget)
-    if result.placements:  # out of time, the greedy placement stands in
-        assert (result.method == "greedy") == (budget == 0)
+    assert result.method != "greedy" or budget == 0  # out of time, the greedy placement stands in
     free = {(f.flight_id, c): n for f in flights for c, n in f.seats_free.items()}
     taken = Counter()
     for t in trips:
@@ -164,3 +163,22 @@ def test_never_oversold_every_passenger_once_and_parties_whole_unless_they_may_s
             for f in pl.itinerary.flights:
                 taken[(f.flight_id, pl.cabin)] += len(pl.passenger_ids)
     assert all(taken[k] <= free.get(k, 0) for k in taken)
+
+
+def test_out_of_time_the_greedy_placement_stands_in_and_still_fits():
+    contenders = [trip(f"G{i:05d}", 2) for i in range(6)]
+    result = solve(contenders, [flight("soon", 1, seats=5), flight("later", 4, seats=4)], time_budget=0)
+    assert result.method == "greedy"
+    assert sorted(where(result, t.booking_ref)[0] for t in contenders if t.booking_ref in result.placements) == [
+        "later", "later", "soon", "soon"]
+
+
+def test_routes_that_share_no_flight_are_solved_apart():
+    boston = [trip(f"B{i:05d}") for i in range(3)]
+    chicago = [trip(f"C{i:05d}", destination="ORD") for i in range(3)]
+    flights = [flight("bos", 1, seats=2), flight("ord", 1, seats=2)]
+    flights[1] = Flight("ord", "B6", "1", "JFK", "ORD", flights[1].departure, flights[1].arrival, {"economy": 2})
+    result = solve(boston + chicago, flights)
+    assert result.method == "optimal"
+    assert sum(1 for t in boston if t.booking_ref in result.placements) == 2
+    assert sum(1 for t in chicago if t.booking_ref in result.placements) == 2
