@@ -23,6 +23,8 @@ PRIORITY_SERVICES: frozenset[SpecialService] = frozenset(
     {"WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA", "MEDA"})
 # A passenger left without a seat counts as this long a delay: longer than any itinerary's.
 UNPLACED_MINUTES = 60 * 24 * 30
+# The least time the solver is given for one independent part of an assignment.
+MIN_COMPONENT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -347,12 +349,13 @@ def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
     for component in sorted(components, key=len):
         members = [i for g in component for i in groups[g]]
         local = {i: n for n, i in enumerate(members)}
-        share = budget * len(component) / total if budget > 0 else 0.0
-        # Budget a component has not used passes on to the larger ones after it.
+        share = budget * len(component) / total
+        # Budget a small component does not use passes on to the larger ones after it; and each
+        # gets a floor, as a time limit (a small model is solved in far less).
         left = budget - (time.perf_counter() - started)
         picks, method = _solve_component(
             [units[i] for i in members], [[local[i] for i in groups[g]] for g in component], seats,
-            max(share, min(left, 2 * share)) if budget > 0 else 0.0)
+            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0)
         methods.add(method)
         for i, pick in zip(members, picks, strict=True):
             chosen[i] = pick
