@@ -27,8 +27,8 @@ class RebookingSettings(Settings):
     http_port: int = 8002
     # Disruptions that arrive within this long of each other are assigned together.
     batch_window_ms: int = 300
-    assign_batch: int = 5000
-    solve_budget_seconds: float = 5.0
+    assign_batch: int = 2000
+    solve_budget_seconds: float = 3.0
     horizon_hours: int = 72
     max_connection_hours: int = 6
     rebooking_partners: str = ""

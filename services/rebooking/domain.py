@@ -21,10 +21,8 @@ from shared.events import CABINS, TIERS, Cabin, SpecialService, Tier
 # Special service requests that move a passenger up the line.
 PRIORITY_SERVICES: frozenset[SpecialService] = frozenset(
     {"WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA", "MEDA"})
-# A passenger left without a seat counts as this long a delay: longer than any itinerary's.
-UNPLACED_MINUTES = 60 * 24 * 30
 # The least time the solver is given for one independent part of an assignment.
-MIN_COMPONENT_SECONDS = 0.5
+MIN_COMPONENT_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,12 @@ class Rules:
     airport_change_minutes: int = 45
     stop_minutes: int = 30
     upgrade_minutes: int = 20
+
+    @property
+    def unplaced_minutes(self) -> int:
+        """A passenger left without a seat counts as this long a delay: longer than any
+        itinerary within the horizon, with every penalty."""
+        return round(2 * self.horizon / timedelta(minutes=1)) + 24 * 60
 
     def carriers_for(self, carrier: str) -> frozenset[str]:
         return self.partners.get(carrier, frozenset()) | {carrier}
@@ -296,7 +300,7 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
             if not units:
                 continue
             budget_left = time_budget - (time.perf_counter() - started)
-            chosen, method = _solve(units, groups, seats, budget_left)
+            chosen, method = _solve(units, groups, seats, budget_left, rules.unplaced_minutes)
             methods.append(method)
             for unit, pick in zip(units, chosen, strict=True):
                 if pick is None:
@@ -336,7 +340,7 @@ def _minutes(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -> in
 
 
 def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
-           budget: float) -> tuple[list[int | None], str]:
+           budget: float, unplaced_minutes: int) -> tuple[list[int | None], str]:
     """Each unit's chosen option (or None). A group's units are all placed or none are.
 
     Groups that can never want the same seats (other routes, other cabins) are solved apart:
@@ -355,7 +359,7 @@ def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
         left = budget - (time.perf_counter() - started)
         picks, method = _solve_component(
             [units[i] for i in members], [[local[i] for i in groups[g]] for g in component], seats,
-            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0)
+            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0, unplaced_minutes)
         methods.add(method)
         for i, pick in zip(members, picks, strict=True):
             chosen[i] = pick
@@ -387,7 +391,7 @@ def _components(units: list[_Unit], groups: list[list[int]]) -> list[list[int]]:
 
 
 def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
-                     budget: float) -> tuple[list[int | None], str]:
+                     budget: float, unplaced_minutes: int) -> tuple[list[int | None], str]:
     greedy = _greedy(units, groups, seats)
     if len(units) == 1 and groups == [[0]]:
         return greedy, "optimal"  # alone: its cheapest option that fits is the best there is
@@ -406,7 +410,7 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
                 sizes.append(unit.size)
             # A passenger placed saves the cost of leaving them unplaced (a constant otherwise).
             variables.append(var)
-            coefficients.append((option.cost - unit.weight * UNPLACED_MINUTES) * unit.size)
+            coefficients.append((option.cost - unit.weight * unplaced_minutes) * unit.size)
     for group in groups:
         placed = [cp_model.LinearExpr.sum(picks[i]) for i in group]
         for other in placed[1:]:
@@ -453,16 +457,17 @@ def _greedy(units: list[_Unit], groups: list[list[int]], seats: Seats) -> list[i
 
 def priority_weights(trips: Sequence[Trip]) -> dict[str, int]:
     """Each booking's weight in the objective: its priority, with booking order (earlier first)
-    breaking ties within one priority."""
+    breaking ties within one priority, in up to 100 steps (small coefficients keep the solver
+    fast)."""
     far = datetime.max.replace(tzinfo=UTC)
     order = sorted(trips, key=lambda t: (-t.priority, t.booked_at or far, t.booking_ref))
-    return {t.booking_ref: t.priority * (len(order) + 1) + (len(order) - i) for i, t in enumerate(order)}
+    return {t.booking_ref: t.priority * 100 + (99 * (len(order) - i)) // len(order) for i, t in enumerate(order)}
 
 
 def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement]], rules: Rules) -> int:
     """What the assignment minimises: each passenger's priority-weighted arrival delay (plus the
     minutes a worse itinerary counts for); a passenger left without a seat counts as
-    `UNPLACED_MINUTES`, longer than any delay, so as many as possible are placed."""
+    `rules.unplaced_minutes`, longer than any delay, so as many as possible are placed."""
     weights = priority_weights(trips)
     total = 0
     for t in trips:
@@ -470,7 +475,7 @@ def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement
         for p in placements.get(t.booking_ref, ()):
             total += weights[t.booking_ref] * _minutes(t, p.itinerary, p.cabin, rules) * len(p.passenger_ids)
             placed += len(p.passenger_ids)
-        total += weights[t.booking_ref] * UNPLACED_MINUTES * (t.party - placed)
+        total += weights[t.booking_ref] * rules.unplaced_minutes * (t.party - placed)
     return total
 
 
