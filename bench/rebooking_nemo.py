@@ -229,7 +229,7 @@ def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: dateti
     print(f"seats taken on alternatives: {seats_taken}; oversold cabins: {oversold}")
     results.update({
         "passengers_by_outcome": dict(by_outcome),
-        "rebooked_one_stop": sum(r["seats"] for r in rebooked if len(r["to_flights"]) > 1),
+        "rebooked_on_two_flights": sum(r["seats"] for r in rebooked if len(r["to_flights"]) > 1),
         "rebooked_downgraded": sum(r["seats"] for r in rebooked if r["downgraded"]),
         "arrival_delay_hours": {"median": statistics.median(delays) if delays else None,
                                 "p90": percentile(delays, 90) if delays else None},
