@@ -25,8 +25,10 @@ def parse_partners(text: str) -> dict[str, frozenset[str]]:
 
 class RebookingSettings(Settings):
     http_port: int = 8002
-    # Disruptions that arrive within this long of each other are assigned together.
+    # Disruptions that arrive within this long of each other are assigned together, for at most
+    # the longest wait while they keep coming.
     batch_window_ms: int = 300
+    batch_max_wait_ms: int = 5000
     assign_batch: int = 2000
     solve_budget_seconds: float = 3.0
     horizon_hours: int = 72

@@ -113,14 +113,17 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
 
 async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) -> int:
     """Assign one batch of pending disruptions together, in the caller's transaction; how many
-    were settled. A placement whose seats another replica sold meanwhile stays pending, for the
+    were settled. A round starts once disruptions have stopped arriving for the batching window
+    (or the oldest has waited the longest wait): a burst of cancellations is assigned knowing
+    all of them, not flight by flight. A placement whose seats another replica sold meanwhile stays pending, for the
     next round to place against the seats that are left. The database work is done in bulk: a
     round costs a handful of statements, not a handful per booking."""
     rows = await conn.fetch(
         """SELECT disruption FROM pending
-           WHERE received_at <= clock_timestamp() - make_interval(secs => $2)
+           WHERE (SELECT max(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $2)
+              OR (SELECT min(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $3)
            ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
-        settings.assign_batch, settings.batch_window_ms / 1000)
+        settings.assign_batch, settings.batch_window_ms / 1000, settings.batch_max_wait_ms / 1000)
     if not rows:
         return 0
     rules = settings.rules
