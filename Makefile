@@ -28,6 +28,7 @@ demo: services
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
 	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
 	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms  http://127.0.0.1:8090/v1/mail"
+	@echo "  choice page         the link in each \"new plan\" message: keep, change or refund"
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
 	@echo "  stop everything     make stop"
 
