@@ -99,11 +99,6 @@ async def _options(conn: asyncpg.Connection, settings: RebookingSettings, row: a
     return found
 
 
-def _leg(f: domain.Flight) -> Leg:
-    return Leg(flight_id=f.flight_id, carrier=f.carrier, number=f.number, origin=f.origin,
-               destination=f.destination, scheduled_departure=f.departure, scheduled_arrival=f.arrival)
-
-
 async def _current(conn: asyncpg.Connection, row: asyncpg.Record) -> list[Leg]:
     rows = await conn.fetch(
         "SELECT flight_id, carrier, number, origin, destination, scheduled_departure, scheduled_arrival"
@@ -118,7 +113,7 @@ async def view(pool: asyncpg.Pool, settings: RebookingSettings, token: str) -> O
         return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
                      reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
                      cabin=row["cabin"],
-                     options=[Option(option_id=k, flights=[_leg(f) for f in it.flights], cabin=cabin,
+                     options=[Option(option_id=k, flights=[handlers.leg_of(f) for f in it.flights], cabin=cabin,
                                      seats_free=free) for k, (it, cabin, free) in options.items()])
 
 
@@ -149,7 +144,7 @@ async def answer(pool: asyncpg.Pool, settings: RebookingSettings, token: str, gi
                 raise ChoiceProblem(409, "Seats just taken",
                                     "Someone has just taken the last seats on that flight: please pick another.")
             await inventory.release_seats(conn, ref, passengers, set(row["to_flights"]) - set(it.flight_ids))
-            segments = [_leg(f) for f in it.flights]
+            segments = [handlers.leg_of(f) for f in it.flights]
             delay = round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
         elif given.answer == "refund":
             await inventory.release_seats(conn, ref, passengers, row["to_flights"])

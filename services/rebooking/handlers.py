@@ -1,7 +1,7 @@
 """Rebooking: inventory from the reservation side; disrupted bookings assigned new flights together.
 
-A disruption is not rebooked on arrival: it waits (table `pending`) a short batching window, so
-every booking hurt by one event, and by events close to it, competes for the same seats in one
+A disruption is not rebooked on arrival: it waits (table `pending`) for a short batching window,
+so every booking hurt by one event, and by events close to it, competes for the same seats in one
 assignment. `assign_pending` runs that assignment; replicas each claim their own pending rows."""
 
 import asyncio
@@ -114,10 +114,10 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
 async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) -> int:
     """Assign one batch of pending disruptions together, in the caller's transaction; how many
     were settled. A round starts once disruptions have stopped arriving for the batching window
-    (or the oldest has waited the longest wait): a burst of cancellations is assigned knowing
-    all of them, not flight by flight. A placement whose seats another replica sold meanwhile stays pending, for the
-    next round to place against the seats that are left. The database work is done in bulk: a
-    round costs a handful of statements, not a handful per booking."""
+    (or the oldest has waited the longest wait): a burst of cancellations is assigned knowing all
+    of them, not flight by flight. A placement whose seats another replica sold meanwhile stays
+    pending, for the next round to place against the seats that are left. The database work is
+    done in bulk: a round costs a handful of statements, not a handful per booking."""
     rows = await conn.fetch(
         """SELECT disruption FROM pending
            WHERE (SELECT max(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $2)
@@ -140,8 +140,9 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
     release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     if trips:
         # In a thread: the solver must not stall this process's consumer and heartbeats.
-        result = await asyncio.to_thread(_solve, trips, await _flights_for(conn, trips.values(), rules), settings)
-        placed = {ref: ps for ref, ps in result.placements.items()}
+        flights = await _flights_for(conn, trips.values(), rules)
+        result = await asyncio.to_thread(_solve, trips, flights, settings)
+        placed = result.placements
         seated = await inventory.take_seats_for(
             conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
         raced = set(placed) - seated
@@ -255,13 +256,14 @@ def _rebooked(decisions: "Decisions", outbox: Outbox, settings: RebookingSetting
                       for p in placements])
 
 
-def _legs(placements) -> list[Leg]:
-    legs = {}
-    for p in placements:
-        for f in p.itinerary.flights:
-            legs[f.flight_id] = Leg(flight_id=f.flight_id, carrier=f.carrier, number=f.number,
-                                    origin=f.origin, destination=f.destination,
-                                    scheduled_departure=f.departure, scheduled_arrival=f.arrival)
+def leg_of(f: domain.Flight) -> Leg:
+    return Leg(flight_id=f.flight_id, carrier=f.carrier, number=f.number, origin=f.origin,
+               destination=f.destination, scheduled_departure=f.departure, scheduled_arrival=f.arrival)
+
+
+def _legs(placements: list[domain.Placement]) -> list[Leg]:
+    """Every flight of the booking's placements (one, or several for a split party), in order."""
+    legs = {f.flight_id: leg_of(f) for p in placements for f in p.itinerary.flights}
     return sorted(legs.values(), key=lambda leg: leg.scheduled_departure)
 
 
