@@ -141,7 +141,7 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
     if trips:
         # In a thread: the solver must not stall this process's consumer and heartbeats.
         flights = await _flights_for(conn, trips.values(), rules)
-        result = await asyncio.to_thread(_solve, trips, flights, settings)
+        result = await asyncio.to_thread(_solve, trips, flights, rules, settings.solve_budget_seconds)
         placed = result.placements
         seated = await inventory.take_seats_for(
             conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
@@ -187,9 +187,8 @@ async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
         max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection)
 
 
-def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight],
-           settings: RebookingSettings) -> domain.Assignment:
-    rules = settings.rules
+def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
+           budget: float) -> domain.Assignment:
     # Bookings on one disrupted flight share their candidates: find them once per trip shape.
     shapes: dict[tuple, list[domain.Itinerary]] = {}
     options = {}
@@ -199,7 +198,7 @@ def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight],
         if shape not in shapes:
             shapes[shape] = domain.candidate_itineraries(t, flights, rules)
         options[ref] = shapes[shape]
-    result = domain.assign(list(trips.values()), options, rules, time_budget=settings.solve_budget_seconds)
+    result = domain.assign(list(trips.values()), options, rules, time_budget=budget)
     metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
     log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
                                 "method": result.method, "seconds": round(result.solve_seconds, 3)})

@@ -51,12 +51,13 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
     await _unsell(conn, give_back)
     rows = [(ref, p, f, cabin) for ref, passengers, flights, cabin in seatings if ref in seated
             for f in flights for p in passengers]
-    await conn.execute(
-        """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-           ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
-        *[list(col) for col in zip(*rows, strict=True)] if rows else ([], [], [], []))
-    metrics.SEATS_TAKEN.inc(len(rows))
+    if rows:
+        await conn.execute(
+            """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+               ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
+            *[list(col) for col in zip(*rows, strict=True)])
+        metrics.SEATS_TAKEN.inc(len(rows))
     return seated
 
 
