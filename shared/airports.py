@@ -1,5 +1,11 @@
 """Airports that serve one city (co-terminals: a passenger can be moved between them), and the
-time a passenger needs to change planes at each."""
+time a passenger needs to change planes at each; where each airport is (country, zone, distance)."""
+
+import functools
+import math
+from zoneinfo import ZoneInfo
+
+import airportsdata
 
 CO_TERMINALS: tuple[frozenset[str], ...] = (
     frozenset({"JFK", "LGA", "EWR"}),
@@ -53,3 +59,32 @@ def parse_minimum_connecting(text: str) -> dict[str, int]:
             raise ValueError(f"minimum connecting time {item!r}: expected AIRPORT=MINUTES")
         table[airport.strip().upper() if airport.strip() != "default" else "default"] = int(value)
     return table
+
+
+@functools.cache
+def _airports() -> dict[str, dict]:
+    return airportsdata.load("IATA")
+
+
+def known(airport: str) -> bool:
+    return airport in _airports()
+
+
+def country_of(airport: str) -> str:
+    """ISO 3166-1 alpha-2 country (or territory, e.g. RE for Réunion) of an IATA airport."""
+    return _airports()[airport]["country"]
+
+
+def zone_of(airport: str) -> ZoneInfo:
+    return ZoneInfo(_airports()[airport]["tz"])
+
+
+EARTH_RADIUS_KM = 6371.0  # the mean radius, as great-circle distances are usually reckoned
+
+
+def great_circle_km(a: str, b: str) -> float:
+    """Great-circle (haversine) distance between two IATA airports."""
+    pa, pb = _airports()[a], _airports()[b]
+    lat1, lon1, lat2, lon2 = map(math.radians, (pa["lat"], pa["lon"], pb["lat"], pb["lon"]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))

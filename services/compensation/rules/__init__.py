@@ -1,0 +1,277 @@
+"""The rule book: each regime's rules as data (the TOML files beside this module), versioned.
+
+A regime's files are read in order of `effective_from`; each later file amends the one before
+(key by key), and a case is judged by the version in force on its flight's date."""
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HERE = Path(__file__).parent
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cited(_Rules):
+    source: str = Field(min_length=1)
+
+
+class Distance(Cited):
+    bands_km: list[int] = Field(min_length=2, max_length=2)
+    intra_territory_over_km: int
+
+
+class Amounts(Cited):
+    amounts: list[int] = Field(min_length=3, max_length=3)
+
+
+class Threshold(Cited):
+    arrival_delay_hours: float
+
+
+class Reduction(Cited):
+    within_hours: list[float] = Field(min_length=3, max_length=3)
+    percent: int
+
+
+class Notice(Cited):
+    no_compensation_days: int
+    short_days: int
+    rerouted_early_hours: list[float] = Field(min_length=2, max_length=2)
+    rerouted_late_hours: list[float] = Field(min_length=2, max_length=2)
+
+
+class Causes(Cited):
+    causes: list[str]
+
+
+class Grounds(Cited):
+    reasonable_grounds: list[str]
+
+
+class Meals(Cited):
+    after_hours: list[float] = Field(min_length=3, max_length=3)
+    amount: int
+    hours_per_meal: float
+    valid_hours: int
+
+
+class PerNight(Cited):
+    amount_per_night: int
+    valid_days: int
+
+
+class Refund(Cited):
+    delay_hours: float
+    due_days: int
+
+
+class Downgrade(Cited):
+    percent: list[int] = Field(min_length=3, max_length=3)
+    due_days: int
+
+
+class EuStyleRules(_Rules):
+    coverage: Cited
+    distance: Distance
+    compensation: Amounts
+    delay_compensation: Threshold
+    reduction: Reduction
+    cancellation_notice: Notice
+    extraordinary: Causes
+    denied_boarding: Grounds
+    meals: Meals
+    hotel: PerNight
+    transport: PerNight
+    refund: Refund
+    downgrade: Downgrade
+
+
+class _Version(_Rules):
+    regime: str
+    version: str
+    effective_from: date
+    title: str
+
+
+class EuStyle(_Version):
+    """EU261, and UK261 (the same Regulation retained in UK law)."""
+
+    regime: Literal["EU261", "UK261"]
+    currency: str
+    territory: frozenset[str]
+    carrier_countries: frozenset[str]
+    overseas_departments: frozenset[str]
+    rules: EuStyleRules
+
+
+class SignificantChange(Cited):
+    domestic_hours: float
+    international_hours: float
+
+
+class RefundDeadline(Cited):
+    card_business_days: int
+    other_calendar_days: int
+
+
+class UsDotRules(_Rules):
+    coverage: Cited
+    significant_change: SignificantChange
+    refund: Cited
+    refund_deadline: RefundDeadline
+
+
+class UsDot(_Version):
+    regime: Literal["US_DOT"]
+    territory: frozenset[str]
+    rules: UsDotRules
+
+
+class Control(Cited):
+    outside_control: list[str]
+
+
+class Tiers(Cited):
+    from_hours: list[float] = Field(min_length=3, max_length=3)
+    large: list[int] = Field(min_length=3, max_length=3)
+    small: list[int] = Field(min_length=3, max_length=3)
+    due_days: int
+
+
+class AppNotice(Cited):
+    no_compensation_days: int
+
+
+class RefundCompensation(Cited):
+    large: int
+    small: int
+    due_days: int
+
+
+class ApprRules(_Rules):
+    coverage: Cited
+    control: Control
+    compensation: Tiers
+    cancellation_notice: AppNotice
+    refund_compensation: RefundCompensation
+    refund: Refund
+
+
+class Appr(_Version):
+    regime: Literal["APPR"]
+    currency: str
+    territory: frozenset[str]
+    rules: ApprRules
+
+
+class AirlineMeal(_Rules):
+    after_hours: float
+    amount: int
+    valid_hours: int
+
+
+class AirlineNight(_Rules):
+    amount_per_night: int
+    valid_days: int
+
+
+class AirlineCredit(_Rules):
+    from_hours: list[float] = Field(min_length=1)
+    amounts: list[int] = Field(min_length=1)
+    cancellation_within_hours: float
+    cancellation_amount: int
+    valid_days: int
+
+
+class Commitments(_Rules):
+    """One airline's customer service plan."""
+
+    name: str
+    currency: str
+    controllable: list[str]
+    source: str
+    meal: AirlineMeal
+    hotel: AirlineNight
+    transport: AirlineNight
+    credit: AirlineCredit
+
+
+class Airlines(_Version):
+    regime: Literal["AIRLINE"]
+    airlines: dict[str, Commitments]
+
+    def plan_of(self, carrier: str) -> Commitments:
+        return self.airlines.get(carrier, self.airlines["default"])
+
+
+class Carrier(_Rules):
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    size: Literal["large", "small"]
+
+
+RegimeRules = EuStyle | UsDot | Appr | Airlines
+_MODELS: dict[str, type[RegimeRules]] = {"EU261": EuStyle, "UK261": EuStyle, "US_DOT": UsDot, "APPR": Appr,
+                                         "AIRLINE": Airlines}
+
+
+class RuleBook:
+    def __init__(self, versions: dict[str, list[RegimeRules]], carriers: dict[str, Carrier]) -> None:
+        self.versions = versions
+        self.carriers = carriers
+
+    def in_force(self, regime: str, on: date) -> RegimeRules | None:
+        current = None
+        for version in self.versions.get(regime, []):
+            if version.effective_from <= on:
+                current = version
+        return current
+
+    def carrier(self, code: str) -> Carrier | None:
+        return self.carriers.get(code)
+
+
+def _amend(base: dict[str, Any], amendment: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in amendment.items():
+        merged[key] = _amend(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
+
+
+def _with_default_airline(raw: dict[str, Any]) -> dict[str, Any]:
+    """Each airline's plan is the default plan amended by the airline's own keys."""
+    airlines = raw.get("airlines", {})
+    default = airlines.get("default", {})
+    return raw | {"airlines": {code: default if code == "default" else _amend(default, plan)
+                               for code, plan in airlines.items()}}
+
+
+def load(directory: Path = HERE) -> RuleBook:
+    """Read every regime file (and the carrier table) in `directory`; a file that does not
+    describe its regime completely fails here, at start-up, not in the middle of a case."""
+    raw: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(directory.glob("*.toml")):
+        if path.name == "carriers.toml":
+            continue
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+        if data.get("regime") not in _MODELS:
+            raise ValueError(f"{path.name}: regime must be one of {sorted(_MODELS)}")
+        raw.setdefault(data["regime"], []).append(data)
+    versions: dict[str, list[RegimeRules]] = {}
+    for regime, files in raw.items():
+        files.sort(key=lambda d: d["effective_from"])
+        merged: dict[str, Any] = {}
+        for data in files:
+            merged = _amend(merged, data)
+            full = _with_default_airline(merged) if regime == "AIRLINE" else merged
+            versions.setdefault(regime, []).append(_MODELS[regime].model_validate(full))
+    with (directory / "carriers.toml").open("rb") as f:
+        carriers = {code: Carrier.model_validate(c) for code, c in tomllib.load(f)["carriers"].items()}
+    return RuleBook(versions, carriers)
