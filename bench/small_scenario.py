@@ -201,8 +201,8 @@ async def outcomes(database_url: str, scenario: Scenario) -> list[dict]:
                        FROM notify.deliveries d WHERE d.passenger_id = p.passenger_id) AS notices,
                       r.outcome, f.carrier || ' ' || f.number AS new_flight,
                       f.origin AS new_origin, f.scheduled_departure AS new_departure,
-                      (SELECT array_agg(g.kind || ' ' || g.amount || ' ' || g.currency
-                                        ORDER BY g.rule)
+                      (SELECT array_agg(g.kind || ' ' || (g.amount_minor / 100.0)::numeric(12, 2) || ' '
+                                        || g.currency ORDER BY g.kind)
                        FROM compensation.grants g WHERE g.passenger_id = p.passenger_id) AS grants
                FROM unnest($1::text[], $2::text[]) AS p(passenger_id, booking_ref)
                LEFT JOIN rebooking.rebookings r ON r.booking_ref = p.booking_ref
@@ -222,13 +222,16 @@ UNFINISHED = ("pending", "sending", "retrying")
 
 def settled(rows: list[dict]) -> bool:
     """Every passenger has an outcome, and each notice due to them has been dealt with: the
-    first notice, the rebooking notice, and one about entitlements if anything was granted."""
+    first notice, the rebooking notice, and one about entitlements if anything was granted; and
+    whoever will not fly has their refund granted."""
     def finished(r: dict) -> bool:
         notices = [n.split(":") for n in r["notices"] or []]
         done = {stage for stage, _, status in notices if status not in UNFINISHED}
         due = {"first_notice", "rebooking"} | ({"entitlements"} if r["grants"] else set())
         unfinished = any(status in UNFINISHED for _, _, status in notices)
-        return r["outcome"] is not None and due <= done and not unfinished
+        refunded = any(g.startswith("refund") for g in r["grants"] or [])
+        return r["outcome"] is not None and due <= done and not unfinished \
+            and (refunded or r["outcome"] not in ("no_alternative", "refund_requested"))
     return bool(rows) and all(finished(r) for r in rows)
 
 

@@ -34,21 +34,25 @@ class Stack:
 
     def start(self) -> "Stack":
         self.ports = {name: free_port() for name in
-                      ("disruption", "rebooking", "compensation", "notify", "sms", "smtp")}
+                      ("disruption", "rebooking", "compensation", "notify", "sms", "smtp", "payments")}
         common = os.environ | self.env | {
             "REBOUND_SANDBOX_SMS_PORT": str(self.ports["sms"]),
             "REBOUND_SANDBOX_SMTP_PORT": str(self.ports["smtp"]),
             "REBOUND_SANDBOX_DIR": str(self.logs / "sandbox"),
             "REBOUND_SMS_API_URL": f"http://127.0.0.1:{self.ports['sms']}",
             "REBOUND_SMTP_PORT": str(self.ports["smtp"]),
+            "REBOUND_SANDBOX_PAYMENTS_PORT": str(self.ports["payments"]),
+            "REBOUND_PAYMENT_API_URL": f"http://127.0.0.1:{self.ports['payments']}",
         }
         self._common = common
         self._spawn("sandbox", "services.notify.sandbox", common)
+        self._spawn("payments", "services.compensation.sandbox", common)
         for name in self.services:
             self._spawn(name, f"services.{name}",
                         common | {"REBOUND_HTTP_PORT": str(self.ports[name]),
                                   "REBOUND_PUBLIC_URL": self.url(name)})
         self._wait_ready("sandbox", f"{self.url('sms')}/v1/sms")
+        self._wait_ready("payments", f"{self.url('payments')}/v1/payouts")
         for name in self.services:
             self._wait_ready(name, f"{self.url(name)}/readyz")
         return self

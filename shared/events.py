@@ -98,6 +98,8 @@ class BookingConfirmed(Model):
                                                                  "earlier bookings go first")
     may_split: bool = Field(default=False, description="The party may travel on different flights "
                                                        "when no flight has seats for all of them")
+    payment: Literal["credit_card", "debit_card", "cash", "other"] = Field(
+        default="credit_card", description="How the booking was paid: refunds go back the same way")
 
 
 # --- partners: flight events -------------------------------------------------------------------
@@ -286,13 +288,25 @@ class RebookingDecided(Model):
 # --- compensation -> notify, ops ---------------------------------------------------------------
 
 
+EntitlementKind = Literal["compensation", "refund", "meal", "hotel", "transport", "credit"]
+
+
 class Grant(Model):
+    """One entitlement in the ledger, as it stands after this change."""
+
     passenger_id: str
+    regime: Literal["EU261", "UK261", "US_DOT", "APPR", "AIRLINE"]
+    kind: EntitlementKind
     rule: str
-    kind: Literal["refund", "meal_voucher"]
-    amount: Decimal
-    currency: str
+    rule_version: str
+    amount: Decimal = Field(ge=0, description="The grant's whole amount now, in major units")
+    added: Decimal = Field(ge=0, description="What this change adds: the whole amount for a new grant")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    reason: str
     source: str
+    due_by: datetime | None = None
+    code: str | None = Field(default=None, description="Vouchers and credits: the code to show or type")
+    expires_at: datetime | None = None
 
 
 class EntitlementsGranted(Model):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the four services and the sandbox providers in the background, on this machine.
+# Runs the four services and the sandbox providers (SMS and email; payments) in the background, on this machine.
 #   deploy/local/services.sh start|stop|status
 # Logs: .local/logs/<name>.log (JSON lines). A second `start` leaves running ones alone.
 set -euo pipefail
@@ -15,6 +15,7 @@ export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"
 # name module port
 UNITS=(
   "sandbox services.notify.sandbox 8090"
+  "payments services.compensation.sandbox 8091"
   "disruption services.disruption 8001"
   "rebooking services.rebooking 8002"
   "compensation services.compensation 8003"
@@ -34,7 +35,7 @@ start() {
   done
   for unit in "${UNITS[@]}"; do
     read -r name module port <<<"$unit"
-    local path=/readyz; [ "$name" = sandbox ] && path=/v1/sms
+    local path=/readyz; [ "$name" = sandbox ] && path=/v1/sms; [ "$name" = payments ] && path=/v1/payouts
     local deadline=$((SECONDS + 90))
     until "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port$path', timeout=2)" 2>/dev/null; do
       running "$name" || { echo "[services] $name exited; see $LOGS/$name.log" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1; }

@@ -3,9 +3,19 @@ Pure: no I/O."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from shared import airports
 
@@ -119,6 +129,11 @@ class Case(_In):
     @property
     def disrupted_leg(self) -> CaseLeg:
         return next((leg for leg in self.itinerary if leg.flight == self.disruption.flight), self.itinerary[0])
+
+
+# One case, or a list of them; an error names the case by its place in the list.
+CaseOrCases = Annotated[Annotated[Case, Tag("case")] | Annotated[list[Case], Tag("cases")],
+                        Discriminator(lambda v: "cases" if isinstance(v, list) else "case")]
 
 
 class Entitlement(BaseModel):

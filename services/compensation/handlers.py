@@ -1,14 +1,22 @@
-"""Compensation: each disrupted booking's case is evaluated once its outcome is known, and every
-entitlement is written to the ledger exactly once."""
+"""Compensation's consumer: it keeps the schedule, the bookings and each disruption's two halves
+(what happened, from disruption; what was decided, from rebooking), and whenever a disruption is
+complete it evaluates the whole journey and writes what changed to the ledger."""
+
+import logging
+import time
+from datetime import datetime
 
 import asyncpg
 
-from services.compensation import domain
+from services.compensation import engine, journey, ledger, metrics
+from services.compensation.rules import RuleBook
 from shared import topics
 from shared.events import (
     BookingConfirmed,
     EntitlementsGranted,
     Envelope,
+    FlightScheduled,
+    Leg,
     NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
@@ -16,91 +24,151 @@ from shared.events import (
 )
 from shared.outbox import Outbox
 
+log = logging.getLogger(__name__)
+
+
+async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+    f: FlightScheduled = event.data
+    await conn.execute(
+        """INSERT INTO flights (flight_id, carrier, number, origin, destination, scheduled_departure,
+                                scheduled_arrival)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (flight_id) DO UPDATE SET scheduled_departure = EXCLUDED.scheduled_departure,
+               scheduled_arrival = EXCLUDED.scheduled_arrival""",
+        f.flight_id, f.carrier, f.number, f.origin, f.destination, f.scheduled_departure, f.scheduled_arrival)
+
 
 async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     b: BookingConfirmed = event.data
-    await conn.executemany(
-        """INSERT INTO passengers (booking_ref, passenger_id, fare, currency) VALUES ($1,$2,$3,$4)
-           ON CONFLICT (booking_ref, passenger_id) DO UPDATE
-           SET fare = EXCLUDED.fare, currency = EXCLUDED.currency""",
-        [(b.booking_ref, p.passenger_id, p.fare, p.currency) for p in b.passengers],
-    )
-
-
-async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    d: PassengerDisruption = event.data
     await conn.execute(
-        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, kind, reason, delay_minutes)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO bookings (booking_ref, flight_ids, payment) VALUES ($1, $2, $3)
+           ON CONFLICT (booking_ref) DO UPDATE SET flight_ids = EXCLUDED.flight_ids, payment = EXCLUDED.payment""",
+        b.booking_ref, b.flight_ids, b.payment)
+    await conn.executemany(
+        """INSERT INTO passengers (booking_ref, passenger_id, fare, currency, special_services)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (booking_ref, passenger_id) DO UPDATE
+           SET fare = EXCLUDED.fare, currency = EXCLUDED.currency, special_services = EXCLUDED.special_services""",
+        [(b.booking_ref, p.passenger_id, p.fare, p.currency, list(p.special_services)) for p in b.passengers])
+
+
+async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:
+    d: PassengerDisruption = event.data
+    legs = [leg.model_dump(mode="json") for leg in (d.segments or [d.flight])]
+    await conn.execute(
+        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, kind, reason, delay_minutes, flight_id, legs,
+                              noticed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
-               kind = EXCLUDED.kind, reason = EXCLUDED.reason, delay_minutes = EXCLUDED.delay_minutes""",
-        d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.reason, d.delay_minutes,
-    )
-    await _grant_when_complete(conn, outbox, event, d.disruption_id, d.booking_ref)
+               kind = EXCLUDED.kind, reason = EXCLUDED.reason, delay_minutes = EXCLUDED.delay_minutes,
+               flight_id = EXCLUDED.flight_id, legs = EXCLUDED.legs, noticed_at = EXCLUDED.noticed_at""",
+        d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.reason, d.delay_minutes, d.flight.flight_id, legs,
+        d.noticed_at or event.time)
+    await _evaluate_when_complete(conn, outbox, event, book, d.disruption_id, d.booking_ref)
 
 
-async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:
     r: RebookingDecided = event.data
     await conn.execute(
-        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes,
-                              refund_due)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes, refund_due,
+                              segments, downgraded, decided_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
                outcome = EXCLUDED.outcome, arrival_delay_minutes = EXCLUDED.arrival_delay_minutes,
-               refund_due = cases.refund_due OR EXCLUDED.refund_due""",
+               refund_due = cases.refund_due OR EXCLUDED.refund_due,
+               segments = COALESCE(NULLIF(EXCLUDED.segments, '[]'::jsonb), cases.segments),
+               downgraded = EXCLUDED.downgraded, decided_at = EXCLUDED.decided_at""",
         r.disruption_id, r.booking_ref, r.passenger_ids, r.outcome, r.arrival_delay_minutes, r.refund_due,
-    )
-    await _grant_when_complete(conn, outbox, event, r.disruption_id, r.booking_ref)
+        [s.model_dump(mode="json") for s in r.segments], r.downgraded, event.time)
+    await _evaluate_when_complete(conn, outbox, event, book, r.disruption_id, r.booking_ref)
 
 
-async def _grant_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: Envelope,
-                               disruption_id: str, booking_ref: str) -> None:
-    # The two halves arrive on different topics in either order; whichever is second decides.
-    row = await conn.fetchrow(
-        "SELECT * FROM cases WHERE disruption_id = $1 AND booking_ref = $2 FOR UPDATE",
-        disruption_id, booking_ref,
-    )
-    if row["kind"] is None or row["outcome"] is None:
+def _flight(leg: dict | Leg | asyncpg.Record) -> journey.Flight:
+    if isinstance(leg, dict):
+        leg = Leg.model_validate(leg)
+    if isinstance(leg, Leg):
+        return journey.Flight(leg.flight_id, leg.carrier, leg.number, leg.origin, leg.destination,
+                              leg.scheduled_departure, leg.scheduled_arrival)
+    return journey.Flight(leg["flight_id"], leg["carrier"], leg["number"], leg["origin"], leg["destination"],
+                          leg["scheduled_departure"], leg["scheduled_arrival"])
+
+
+async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, book: RuleBook,
+                                  disruption_id: str, booking_ref: str) -> None:
+    # The two halves arrive on different topics in either order; whichever is second evaluates.
+    # One booking's evaluations take turns, so two replicas never write one journey at once.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('compensation:' || $1))", booking_ref)
+    rows = await conn.fetch("SELECT * FROM cases WHERE booking_ref = $1 AND kind IS NOT NULL AND outcome IS NOT NULL",
+                            booking_ref)
+    this = next((r for r in rows if r["disruption_id"] == disruption_id), None)
+    if this is None:
         return
-    fares = await conn.fetch(
-        "SELECT passenger_id, fare, currency FROM passengers"
-        " WHERE booking_ref = $1 AND passenger_id = ANY($2::text[])",
-        booking_ref, row["passenger_ids"],
-    )
-    case = domain.Case(
-        kind=row["kind"], delay_minutes=row["delay_minutes"] or 0, outcome=row["outcome"],
-        arrival_delay_minutes=row["arrival_delay_minutes"],
-        passengers=[domain.PassengerFare(**dict(f)) for f in fares], refund_due=row["refund_due"],
-    )
-    granted = []
-    for e in domain.entitlements_for(case):
-        inserted = await conn.fetchval(
-            """INSERT INTO grants (booking_ref, passenger_id, disruption_id, rule, kind, amount,
-                                   currency, source)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1""",
-            booking_ref, e.passenger_id, disruption_id, e.rule, e.kind, e.amount, e.currency,
-            e.source,
-        )
-        if inserted:
-            granted.append(e)
-    if not granted:
+    booking = await conn.fetchrow("SELECT * FROM bookings WHERE booking_ref = $1", booking_ref)
+    legs = [_flight(r) for r in await conn.fetch(
+        "SELECT * FROM flights WHERE flight_id = ANY($1::text[])", booking["flight_ids"])] if booking else []
+    known = {leg.flight_id for leg in legs}
+    for r in rows:  # a flight the schedule never told us of is known from the disruption itself
+        for leg in map(_flight, r["legs"] or []):
+            if leg.flight_id not in known:
+                known.add(leg.flight_id)
+                legs.append(leg)
+    if this["flight_id"] not in known:
+        log.warning("disrupted flight unknown to the schedule: nothing to evaluate",
+                    extra={"booking_ref": booking_ref, "flight_id": this["flight_id"]})
         return
-    # A later answer (a refund asked for instead) can grant more: each set is its own event.
-    rules = sorted({g.rule for g in granted})
+    travellers = [journey.Traveller(p["passenger_id"], p["fare"], p["currency"], tuple(p["special_services"]))
+                  for p in await conn.fetch(
+                      "SELECT * FROM passengers WHERE booking_ref = $1 AND passenger_id = ANY($2::text[])",
+                      booking_ref, this["passenger_ids"])]
+    if not travellers:
+        log.warning("no fares for a disrupted booking: nothing to evaluate", extra={"booking_ref": booking_ref})
+        return
+    reports = [journey.Report(
+        disruption_id=r["disruption_id"], kind=r["kind"], cause=r["reason"], flight_id=r["flight_id"],
+        noticed_at=r["noticed_at"] or r["decided_at"], delay_minutes=r["delay_minutes"] or 0, outcome=r["outcome"],
+        decided_at=r["decided_at"] or r["noticed_at"], segments=tuple(map(_flight, r["segments"] or [])),
+        arrival_delay_minutes=r["arrival_delay_minutes"], downgraded=r["downgraded"], refund_due=r["refund_due"],
+    ) for r in rows if r["flight_id"] is not None]
+    found = journey.cases_for(booking_ref, legs, reports, travellers, booking["payment"] if booking else "other",
+                              this["flight_id"])
+    evaluated = []
+    for passenger_id, cases in found.cases.items():
+        for case in cases:
+            started = time.perf_counter()
+            result = engine.evaluate(case, book)
+            metrics.EVALUATION_SECONDS.labels("consumer").observe(time.perf_counter() - started)
+            evaluated += [ledger.Evaluated(passenger_id, case, e) for e in result.entitlements]
+    changed = await ledger.record(conn, booking_ref, found.disruption, found.disruption_ids, evaluated)
+    if changed:
+        _announce(outbox, event.time, disruption_id, booking_ref, changed)
+
+
+def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking_ref: str, changed: list) -> None:
+    # Deterministic ids: the same change announced twice (a redelivery) is dropped by the inboxes.
+    change = sorted(f"{g.passenger_id}:{g.kind}:{g.amount}" for g in changed)
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
-        disruption_id=disruption_id, booking_ref=booking_ref, grants=granted,
-    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements", *rules))
+        disruption_id=disruption_id, booking_ref=booking_ref, grants=changed,
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change))
     outbox.publish(topics.NOTICES, NoticeRequested(
         disruption_id=disruption_id, booking_ref=booking_ref,
-        passenger_ids=sorted({g.passenger_id for g in granted}),
-        stage="entitlements", template="entitlements",
-        facts={"grants": [g.model_dump(mode="json", exclude={"source"}) for g in granted]},
-        occurred_at=event.time,
-    ), key=booking_ref, id=event_id(disruption_id, booking_ref, "entitlements_notice", *rules))
+        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", template="entitlements",
+        facts={"grants": [g.model_dump(mode="json", include={"passenger_id", "kind", "amount", "added", "currency",
+                                                              "reason", "due_by", "code", "expires_at", "regime"})
+                          for g in changed]},
+        occurred_at=occurred_at,
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change))
 
 
-HANDLERS = {
-    topics.BOOKINGS: {"booking.confirmed": record_booking},
-    topics.PASSENGER_DISRUPTIONS: {"passenger.disrupted": record_disruption},
-    topics.REBOOKINGS: {"rebooking.decided": record_outcome},
-}
+def handlers(book: RuleBook) -> dict:
+    async def on_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+        await record_disruption(conn, event, outbox, book)
+
+    async def on_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
+        await record_outcome(conn, event, outbox, book)
+
+    return {
+        topics.SCHEDULE: {"flight.scheduled": record_schedule},
+        topics.BOOKINGS: {"booking.confirmed": record_booking},
+        topics.PASSENGER_DISRUPTIONS: {"passenger.disrupted": on_disruption},
+        topics.REBOOKINGS: {"rebooking.decided": on_outcome},
+    }

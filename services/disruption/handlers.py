@@ -263,7 +263,8 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
 
 async def record_entitlements(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
     g: EntitlementsGranted = event.data
-    refunded = [grant.passenger_id for grant in g.grants if grant.kind == "refund"]
+    refunded = [grant.passenger_id for grant in g.grants if grant.kind == "refund"
+                and not grant.rule.endswith(".downgrade")]  # part of a fare back for a lower class
     await conn.execute("UPDATE recovery SET refunded = true"
                        " WHERE disruption_id = $1 AND passenger_id = ANY($2::text[])",
                        g.disruption_id, refunded)

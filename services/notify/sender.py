@@ -119,7 +119,7 @@ class Sender:
         address = d["phone"] if d["channel"] == "sms" else d["email"]
         try:
             notice = templates.render_notice(d["template"], d["channel"], d["locale"],
-                                             d["facts"], d["given_name"])
+                                             d["facts"], d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"]})
             return Result(d["id"], "failed", None, f"could not render: {type(exc).__name__}")

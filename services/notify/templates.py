@@ -57,6 +57,12 @@ def local_date(iso: str, airport: str) -> str:
     return f"{t:%A} {t.day} {t:%B}"
 
 
+def long_date(iso: str) -> str:
+    """'12 March 2025'."""
+    t = datetime.fromisoformat(iso)
+    return f"{t.day} {t:%B %Y}"
+
+
 def money(amount: str | float, currency: str) -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$"}.get(currency, currency + " ")
     return f"{symbol}{float(amount):,.2f}".removesuffix(".00")
@@ -70,15 +76,16 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters |= {"city": city, "local_time": local_time, "local_date": local_date,
-                    "money": money, "reason_words": lambda r: REASONS.get(r, "")}
+                    "money": money, "long_date": long_date, "reason_words": lambda r: REASONS.get(r, "")}
     return env
 
 
 def render_notice(template: str, channel: Channel, locale: str, facts: dict[str, Any],
-                  given_name: str) -> RenderedNotice:
-    """Render one notice; an email template sets `subject`, an SMS has none."""
+                  given_name: str, passenger_id: str | None = None) -> RenderedNotice:
+    """Render one notice for one passenger (facts may cover the whole booking); an email template
+    sets `subject`, an SMS has none."""
     tmpl = _environment().select_template(
         [f"{template}.{channel}.{locale}.j2", f"{template}.{channel}.en.j2"])
-    module = tmpl.make_module({"facts": facts, "name": given_name})
+    module = tmpl.make_module({"facts": facts, "name": given_name, "passenger_id": passenger_id})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())
     return RenderedNotice(subject=getattr(module, "subject", ""), body=body)

@@ -23,9 +23,15 @@ FACTS = {
     "choice_url": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
     "respond_by": "2013-02-09T13:15:00+00:00", "split": False, "downgraded": False,
     "why": "An unaccompanied minor can only be moved to a direct flight, and none has a seat.",
-    "grants": [{"passenger_id": "P1", "rule": "r", "kind": "meal_voucher", "amount": "15.00",
-                "currency": "USD"}, {"passenger_id": "P1", "rule": "r2", "kind": "refund",
-                                     "amount": "388.00", "currency": "USD"}],
+    "grants": [{"passenger_id": "P1", "regime": "AIRLINE", "kind": "meal", "amount": "15.00", "added": "15.00",
+                "currency": "USD", "code": "RB-ABCD-EFGH-IJKL-MNOP", "expires_at": "2013-02-10T22:40:00+00:00",
+                "due_by": None, "reason": "You wait 3 h because of a crew problem, so we give you a meal voucher."},
+               {"passenger_id": "P1", "regime": "US_DOT", "kind": "refund", "amount": "388.00", "added": "388.00",
+                "currency": "USD", "code": None, "expires_at": None, "due_by": "2013-02-19T22:40:00+00:00",
+                "reason": "Your flight was cancelled and no alternative was offered, so US rules refund it."},
+               {"passenger_id": "P2", "regime": "AIRLINE", "kind": "credit", "amount": "75", "added": "75",
+                "currency": "USD", "code": "RB-QRST-UVWX-YZ23-4567", "expires_at": "2014-02-08T22:40:00+00:00",
+                "due_by": None, "reason": "You arrive 3 h late because of a crew problem, so we add a credit."}],
 }
 JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|"
                     r"involuntary|irregular operations?)\b", re.IGNORECASE)
@@ -71,3 +77,11 @@ def test_a_rebooking_notice_carries_the_choice_link_and_a_connection_says_where(
     email = render_notice("rebooked", "email", "en", facts, "Ana").body
     assert FACTS["choice_url"] in email and "8:15 am" in email  # respond by, in New York time
     assert "different flight" in email and "refund the difference" in email
+
+
+def test_entitlements_name_only_the_passengers_own():
+    email = render_notice("entitlements", "email", "en", FACTS, "Ana", "P1").body
+    assert "RB-ABCD-EFGH-IJKL-MNOP" in email and "refund of $388," in email and "19 February 2013" in email
+    assert "RB-QRST" not in email
+    sms = render_notice("entitlements", "sms", "en", FACTS, "Ben", "P2").body
+    assert "$75 travel credit, code RB-QRST-UVWX-YZ23-4567" in sms and "$388" not in sms

@@ -1,0 +1,22 @@
+"""The compensation service's settings (REBOUND_* environment variables)."""
+
+from pathlib import Path
+
+from services.compensation import rules
+from shared.settings import Settings
+
+
+class CompensationSettings(Settings):
+    http_port: int = 8003
+    # The rule files (TOML), one or more versions per regime; the shipped ones by default.
+    rules_dir: Path = rules.HERE
+    # The payment provider that pays refunds and compensation back to the original form of payment.
+    payment_api_url: str = "http://127.0.0.1:8091"
+    payment_api_key: str = "sandbox-payments-key"
+    payment_timeout_seconds: float = 10.0
+    # A payout claimed by a worker that then dies is retried (same idempotency key) after this long.
+    payout_lease_seconds: float = 60.0
+    payout_max_attempts: int = 12
+    payout_concurrency: int = 8
+    payout_backoff_seconds: float = 2.0
+    payout_backoff_max_seconds: float = 300.0

@@ -1,0 +1,133 @@
+"""From what the events told us (the booking's flights, each disruption of it and what rebooking
+decided) to one case per passenger for the policy engine. Pure: no I/O.
+
+Entitlements are owed per journey, not per flight event: a delay that grows, or a delay and then
+the missed connection it causes, is one disruption of one journey."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from services.compensation.case import Case
+
+# A stop of more than 24 hours ends a journey (the industry's stopover rule).
+STOPOVER = timedelta(hours=24)
+# Special services that make a passenger a person with a disability or reduced mobility.
+REDUCED_MOBILITY = {"WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "MEDA"}
+# Partners' cause categories in the engine's words; an unknown cause is the carrier's to prove.
+CAUSES = {"weather": "weather", "air_traffic_control": "air_traffic_control", "security": "security",
+          "airport": "airport", "crew": "crew", "technical": "technical"}
+
+
+@dataclass(frozen=True)
+class Flight:
+    flight_id: str
+    carrier: str
+    number: str
+    origin: str
+    destination: str
+    departure: datetime
+    arrival: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.carrier} {self.number}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One disruption of the booking, once both halves are in: what happened, what was decided."""
+
+    disruption_id: str
+    kind: str  # the disruption service's: cancelled, delayed, retimed, diverted, connection_at_risk
+    cause: str
+    flight_id: str
+    noticed_at: datetime
+    delay_minutes: int
+    outcome: str
+    decided_at: datetime
+    segments: tuple[Flight, ...] = ()
+    arrival_delay_minutes: int | None = None
+    downgraded: bool = False
+    refund_due: bool = False
+
+
+@dataclass(frozen=True)
+class Traveller:
+    passenger_id: str
+    fare: Decimal
+    currency: str
+    special_services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JourneyCases:
+    disruption: str  # the ledger's key for this journey
+    disruption_ids: list[str]
+    cases: dict[str, list[Case]]  # by passenger: the disruption's case, and a downgrade's
+
+
+def journey_of(legs: list[Flight], flight_id: str) -> list[Flight]:
+    """The booking's flights that make one journey with `flight_id`: connections of 24 h or less."""
+    legs = sorted(legs, key=lambda leg: leg.departure)
+    at = next(i for i, leg in enumerate(legs) if leg.flight_id == flight_id)
+    start = at
+    while start > 0 and legs[start].departure - legs[start - 1].arrival <= STOPOVER:
+        start -= 1
+    end = at
+    while end + 1 < len(legs) and legs[end + 1].departure - legs[end].arrival <= STOPOVER:
+        end += 1
+    return legs[start:end + 1]
+
+
+def cases_for(booking_ref: str, legs: list[Flight], reports: list[Report], travellers: list[Traveller],
+              payment: str, flight_id: str) -> JourneyCases:
+    """The cases of the journey that holds `flight_id`, from every decided report about it."""
+    journey = journey_of(legs, flight_id)
+    ids = {leg.flight_id for leg in journey}
+    reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.noticed_at, r.decided_at))
+    cancellations = [r for r in reports if r.kind == "cancelled"]
+    governing = cancellations[0] if cancellations else reports[-1]
+    latest = max(reports, key=lambda r: r.decided_at)
+    moved = [r for r in reports if r.segments]
+    refunds = [r for r in reports if r.refund_due]
+    disrupted = next(leg for leg in journey if leg.flight_id == governing.flight_id)
+    disruption: dict = {"kind": "cancellation" if cancellations else "delay",
+                        "cause": CAUSES.get(governing.cause, "operational"),
+                        "announced_at": governing.noticed_at.isoformat(), "flight": disrupted.label}
+    if not cancellations and latest.outcome == "kept" and latest.arrival_delay_minutes is not None:
+        disruption["actual_arrival"] = (journey[-1].arrival + timedelta(minutes=latest.arrival_delay_minutes)
+                                        ).isoformat()
+        disruption["expected_departure"] = (disrupted.departure + timedelta(minutes=max(governing.delay_minutes, 0))
+                                            ).isoformat()
+    alternative = None
+    if moved:
+        new = max(moved, key=lambda r: r.decided_at).segments
+        alternative = {"departure": new[0].departure.isoformat(), "arrival": new[-1].arrival.isoformat(),
+                       "accepted": not refunds, "origin": new[0].origin, "destination": new[-1].destination,
+                       "connections": len({f.flight_id for f in new}) - 1}
+    if refunds:
+        choice = "refund"
+    elif latest.outcome in ("accepted", "changed", "needs_agent"):
+        choice = "rebook"  # an agent arranges the trip of a passenger who needs one: not a refund
+    else:
+        choice = None
+    base = {"booking": booking_ref, "operating_carrier": disrupted.carrier,
+            "itinerary": [{"flight": leg.label, "origin": leg.origin, "destination": leg.destination,
+                           "scheduled_departure": leg.departure.isoformat(),
+                           "scheduled_arrival": leg.arrival.isoformat()} for leg in journey],
+            "disruption": disruption, "alternative": alternative, "passenger_choice": choice,
+            "answered_at": min(r.decided_at for r in refunds).isoformat() if refunds else None}
+    downgraded = [r for r in reports if r.downgraded and not r.refund_due]
+    cases: dict[str, list[Case]] = {}
+    for t in travellers:
+        person = base | {"passenger": {"id": t.passenger_id,
+                                       "disability": bool(REDUCED_MOBILITY & set(t.special_services))},
+                         "fare": {"amount": str(t.fare), "currency": t.currency, "payment": payment}}
+        cases[t.passenger_id] = [Case.model_validate(person)]
+        if downgraded and not refunds:
+            cases[t.passenger_id].append(Case.model_validate(person | {
+                "disruption": disruption | {"kind": "downgrade", "announced_at": downgraded[-1].decided_at.isoformat()},
+                "alternative": None, "passenger_choice": None}))
+    return JourneyCases(disruption=f"{booking_ref}/{journey[0].flight_id}",
+                        disruption_ids=[r.disruption_id for r in reports], cases=cases)
