@@ -66,6 +66,18 @@ class Stack:
         self._wait_ready(name, f"{self.url(name)}/readyz")
         return name
 
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown, no cleanup, as a crash."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait(timeout=15)
+
+    def restart(self, service: str) -> None:
+        """Start `service` again on its own port (after `kill` or `stop_process`)."""
+        self._spawn(service, f"services.{service}", self._common | {
+            "REBOUND_HTTP_PORT": str(self.ports[service]), "REBOUND_PUBLIC_URL": self.url(service)})
+        self._wait_ready(service, f"{self.url(service)}/readyz")
+
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name)
         process.terminate()

@@ -74,7 +74,8 @@ async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outb
                               segments, downgraded, decided_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
-               outcome = EXCLUDED.outcome, arrival_delay_minutes = EXCLUDED.arrival_delay_minutes,
+               outcome = EXCLUDED.outcome,
+               arrival_delay_minutes = COALESCE(EXCLUDED.arrival_delay_minutes, cases.arrival_delay_minutes),
                refund_due = cases.refund_due OR EXCLUDED.refund_due,
                segments = COALESCE(NULLIF(EXCLUDED.segments, '[]'::jsonb), cases.segments),
                downgraded = EXCLUDED.downgraded, decided_at = EXCLUDED.decided_at""",

@@ -95,8 +95,10 @@ def cases_for(booking_ref: str, legs: list[Flight], reports: list[Report], trave
     disruption: dict = {"kind": "cancellation" if cancellations else "delay",
                         "cause": CAUSES.get(governing.cause, "operational"),
                         "announced_at": governing.noticed_at.isoformat(), "flight": disrupted.label}
-    if not cancellations and latest.outcome == "kept" and latest.arrival_delay_minutes is not None:
-        disruption["actual_arrival"] = (journey[-1].arrival + timedelta(minutes=latest.arrival_delay_minutes)
+    # The latest word on a flight that still goes, even if the passenger then chose not to fly it.
+    kept = [r for r in reports if not r.segments and r.arrival_delay_minutes is not None]
+    if not cancellations and kept:
+        disruption["actual_arrival"] = (journey[-1].arrival + timedelta(minutes=kept[-1].arrival_delay_minutes)
                                         ).isoformat()
         disruption["expected_departure"] = (disrupted.departure + timedelta(minutes=max(governing.delay_minutes, 0))
                                             ).isoformat()

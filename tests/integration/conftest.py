@@ -31,6 +31,8 @@ def stack(environment, tmp_path_factory):
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": API_KEY, "REBOUND_PARTNER_KEYS": partner_keys,
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),
+        # Payouts retry fast, and a payout whose worker died is taken up again soon.
+        "REBOUND_PAYOUT_BACKOFF_SECONDS": "0.2", "REBOUND_PAYOUT_LEASE_SECONDS": "3",
     }, logs=tmp_path_factory.mktemp("services"))
     try:
         yield stack.start()
