@@ -169,7 +169,8 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
               due_by=f.due_from + timedelta(days=rules.refund.due_days), pay_to="original form of payment")
     if f.kind == "downgrade":
         _eu_downgrade(f, r, g, law)
-    if not f.refund_chosen and f.notice < rules.cancellation_notice.no_compensation_days * 24 * HOUR:
+    told_ahead = f.kind == "cancellation" and f.notice >= rules.cancellation_notice.no_compensation_days * 24 * HOUR
+    if not f.refund_chosen and not told_ahead:  # care is for passengers who have set out
         _eu_care(f, r, g, band, law)
     return g
 

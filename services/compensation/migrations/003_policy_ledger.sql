@@ -29,7 +29,9 @@ ALTER TABLE cases
 -- The ledger: what each passenger is granted for one disrupted journey, at most one grant of each
 -- kind (a delay that grows, or turns into a cancellation, is still one compensation). Amounts in
 -- the currency's minor units.
-ALTER TABLE grants RENAME TO grants_walking_skeleton;
+-- The walking skeleton's grants were keyed per flight event, in major units: nothing had been paid
+-- out from them, so they are not carried over.
+DROP TABLE grants;
 CREATE TABLE grants (
     grant_id      uuid PRIMARY KEY,
     booking_ref   text NOT NULL,

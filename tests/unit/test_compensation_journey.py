@@ -1,0 +1,137 @@
+"""From events to cases (pure), the payout backoff, and invariants of the engine over random cases."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.compensation import engine, journey, rules
+from services.compensation.case import Case
+from services.compensation.payouts import Backoff
+
+BOOK = rules.load()
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def flight(fid: str, origin: str, destination: str, departs: timedelta, hours: float = 2) -> journey.Flight:
+    return journey.Flight(fid, "B6", fid[2:].split("/")[0], origin, destination, T0 + departs,
+                          T0 + departs + hours * H)
+
+
+OUT1 = flight("B6100/2026-12-01/JFK", "JFK", "BOS", 0 * H, 1.25)
+OUT2 = flight("B6200/2026-12-01/BOS", "BOS", "ORD", 3 * H, 2.5)
+BACK = flight("B6300/2026-12-08/ORD", "ORD", "JFK", 7 * 24 * H, 2.5)
+TRAVELLERS = [journey.Traveller("P1", Decimal("300"), "USD"), journey.Traveller("P2", Decimal("200"), "USD", ("WCHR",))]
+
+
+def report(flight_id: str, kind: str = "cancelled", outcome: str = "no_alternative", **kw) -> journey.Report:
+    return journey.Report(disruption_id=kw.pop("disruption_id", "d1"), kind=kind, cause=kw.pop("cause", "technical"),
+                          flight_id=flight_id, noticed_at=kw.pop("noticed_at", T0 - 2 * H),
+                          delay_minutes=kw.pop("delay_minutes", 0), outcome=outcome,
+                          decided_at=kw.pop("decided_at", T0 - H), **kw)
+
+
+def test_a_stopover_of_more_than_a_day_ends_the_journey():
+    legs = [BACK, OUT2, OUT1]
+    assert journey.journey_of(legs, OUT2.flight_id) == [OUT1, OUT2]
+    assert journey.journey_of(legs, BACK.flight_id) == [BACK]
+
+
+def test_a_cancellation_with_no_alternative_is_a_refund_case_for_the_whole_journey():
+    found = journey.cases_for("ABC123", [OUT1, OUT2, BACK], [report(OUT1.flight_id, refund_due=True)],
+                              TRAVELLERS, "credit_card", OUT1.flight_id)
+    assert found.disruption == f"ABC123/{OUT1.flight_id}"
+    case = found.cases["P1"][0]
+    assert [leg.destination for leg in case.itinerary] == ["BOS", "ORD"]
+    assert case.disruption.kind == "cancellation" and case.passenger_choice == "refund"
+    assert found.cases["P2"][0].passenger.disability
+    owed = {e.kind: e.amount for e in engine.evaluate(case, BOOK).entitlements}
+    assert owed["refund"] == 300
+
+
+def test_a_rebooking_is_the_alternative_and_a_downgrade_its_own_case():
+    new = (flight("B6104/2026-12-01/JFK", "JFK", "BOS", 5 * H, 1.25), flight("B6204/2026-12-01/BOS", "BOS", "ORD",
+                                                                              8 * H, 2.5))
+    found = journey.cases_for("ABC123", [OUT1, OUT2], [report(OUT1.flight_id, outcome="rebooked", segments=new,
+                                                              downgraded=True, arrival_delay_minutes=300)],
+                              TRAVELLERS, "cash", OUT1.flight_id)
+    cancellation, downgrade = found.cases["P1"]
+    assert cancellation.alternative.accepted and cancellation.alternative.connections == 1
+    assert cancellation.alternative.arrival == new[-1].arrival and cancellation.passenger_choice is None
+    assert downgrade.disruption.kind == "downgrade"
+
+
+def test_a_growing_delay_is_one_disruption_judged_on_its_latest_estimate():
+    first = report(OUT1.flight_id, "delayed", "kept", disruption_id="d1", delay_minutes=60, arrival_delay_minutes=60)
+    second = report(OUT1.flight_id, "delayed", "kept", disruption_id="d2", delay_minutes=200, arrival_delay_minutes=200,
+                    noticed_at=T0 - H, decided_at=T0 - H / 2)
+    found = journey.cases_for("ABC123", [OUT1, OUT2], [first, second], TRAVELLERS, "credit_card", OUT1.flight_id)
+    case = found.cases["P1"][0]
+    assert found.disruption_ids == ["d1", "d2"]
+    assert case.disruption.actual_arrival == OUT2.arrival + 200 * timedelta(minutes=1)
+    assert case.disruption.expected_departure == OUT1.departure + 200 * timedelta(minutes=1)
+
+
+def test_a_passenger_who_needs_an_agent_is_not_refunded_automatically():
+    found = journey.cases_for("ABC123", [OUT1], [report(OUT1.flight_id, outcome="needs_agent")], TRAVELLERS,
+                              "credit_card", OUT1.flight_id)
+    case = found.cases["P1"][0]
+    assert case.passenger_choice == "rebook"
+    assert not [e for e in engine.evaluate(case, BOOK).entitlements if e.kind == "refund"]
+
+
+def test_backoff_grows_and_is_capped():
+    backoff, rand = Backoff(base=2, cap=60), random.Random(7)
+    for attempt in range(1, 12):
+        assert 0 <= backoff.delay(attempt, rand) <= min(60, 2 * 2 ** (attempt - 1))
+    assert max(backoff.delay(10, rand) for _ in range(200)) > 30  # jitter spreads over the whole window
+
+
+AIRPORTS = ["JFK", "LAX", "BOS", "FRA", "CDG", "LHR", "YYZ", "YVR", "HEL", "TFS", "MAD", "ORD"]
+
+
+@st.composite
+def cases(draw) -> Case:
+    origin, destination = draw(st.lists(st.sampled_from(AIRPORTS), min_size=2, max_size=2, unique=True))
+    departure = datetime(draw(st.integers(2012, 2026)), draw(st.integers(1, 12)), draw(st.integers(1, 28)),
+                         draw(st.integers(0, 23)), tzinfo=UTC)
+    arrival = departure + timedelta(minutes=draw(st.integers(45, 900)))
+    kind = draw(st.sampled_from(["cancellation", "delay", "downgrade", "denied_boarding"]))
+    data = {"booking": "ABC123", "passenger": {"id": "P1"},
+            "fare": {"amount": str(draw(st.decimals(0, 5000, places=2))), "currency": "USD",
+                     "payment": draw(st.sampled_from(["credit_card", "debit_card", "cash", "other"]))},
+            "operating_carrier": draw(st.sampled_from(["LH", "BA", "AC", "B6", "PB", "XX"])),
+            "itinerary": [{"flight": "XX 1", "origin": origin, "destination": destination,
+                           "scheduled_departure": departure.isoformat(), "scheduled_arrival": arrival.isoformat()}],
+            "disruption": {"kind": kind, "cause": draw(st.sampled_from(["weather", "technical", "crew", "security",
+                                                                        "commercial"])),
+                           "announced_at": (departure - timedelta(minutes=draw(st.integers(0, 40 * 24 * 60))))
+                           .isoformat()},
+            "passenger_choice": draw(st.sampled_from([None, "rebook", "refund"]))}
+    if kind == "delay" and draw(st.booleans()):
+        data["disruption"]["actual_arrival"] = (arrival + timedelta(minutes=draw(st.integers(0, 2000)))).isoformat()
+    if kind != "downgrade" and draw(st.booleans()):
+        shift = timedelta(minutes=draw(st.integers(-300, 3000)))
+        data["alternative"] = {"departure": (departure + shift).isoformat(),
+                               "arrival": (arrival + shift + timedelta(minutes=draw(st.integers(0, 120)))).isoformat(),
+                               "accepted": draw(st.booleans())}
+    return Case.model_validate(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_never_paid_twice_for_one_thing(case):
+    evaluation = engine.evaluate(case, BOOK)
+    kinds = [e.kind for e in evaluation.entitlements]
+    assert len(kinds) == len(set(kinds))  # one compensation, one refund, one of each care
+    for e in evaluation.entitlements:
+        assert e.amount >= 0 and e.source and e.reason
+        if e.kind == "refund":
+            assert e.amount <= case.fare.amount
+        if e.kind == "compensation":
+            assert e.amount <= {"EUR": 600, "GBP": 520, "CAD": 1000}[e.currency]
+    if case.passenger_choice == "rebook":
+        assert "refund" not in kinds or case.disruption.kind == "downgrade"
