@@ -3,6 +3,7 @@ applies where regimes overlap. Pure: no I/O (the rule book is data handed in).
 
 Every entitlement says its rule, the rule's version, its legal source and, in one sentence, why."""
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -264,9 +265,14 @@ def _eu_care(f: Facts, r: rb.EuStyle, g: Grants, band: int, law: str) -> None:
 # --- US DOT ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _us_federal_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("US", years=[year, year + 1]))
+
+
 def _business_days_after(start: datetime, days: int) -> datetime:
     """`days` US business days after `start` (weekends and federal holidays not counted)."""
-    off = holidays.country_holidays("US", years=range(start.year, start.year + 2))
+    off = _us_federal_holidays(start.year)
     day, left = start, days
     while left:
         day += timedelta(days=1)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.compensation import engine, journey, rules
 from services.compensation.case import Case
@@ -135,3 +136,28 @@ def test_never_paid_twice_for_one_thing(case):
             assert e.amount <= {"EUR": 600, "GBP": 520, "CAD": 1000}[e.currency]
     if case.passenger_choice == "rebook":
         assert "refund" not in kinds or case.disruption.kind == "downgrade"
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(), st.data())
+def test_a_damaged_case_is_refused_with_a_named_field_or_evaluated(case, data):
+    """Take a valid case, damage one field anywhere in it: the engine either refuses it with a
+    validation error that names the field, or evaluates it; it never fails any other way."""
+    raw = case.model_dump(mode="json")
+    node = raw
+    while isinstance(node, dict | list) and node:
+        key = data.draw(st.sampled_from(list(node) if isinstance(node, dict) else list(range(len(node)))))
+        if not isinstance(node[key], dict | list) or data.draw(st.booleans()):
+            node[key] = data.draw(JUNK)
+            break
+        node = node[key]
+    try:
+        damaged = Case.model_validate(raw)
+    except ValidationError as exc:
+        assert all(e["loc"] for e in exc.errors()), exc
+        return
+    engine.evaluate(damaged, BOOK)
