@@ -26,6 +26,8 @@ demo: services
 	@echo "  ops board           http://127.0.0.1:8001/ops    (ops token: REBOUND_API_KEYS, dev default dev-only-key)"
 	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (signed: dev key id demo-dev, secret dev-only-partner-secret)"
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
+	@echo "  entitlements API    http://127.0.0.1:8003/docs   (evaluate a case; bearer dev-only-key)"
+	@echo "  refunds paid        http://127.0.0.1:8091/v1/payouts  (sandbox payment provider)"
 	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
 	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms  http://127.0.0.1:8090/v1/mail"
 	@echo "  choice page         the link in each \"new plan\" message: keep, change or refund"
