@@ -84,14 +84,8 @@ async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outb
     await _evaluate_when_complete(conn, outbox, event, book, r.disruption_id, r.booking_ref)
 
 
-def _flight(leg: dict | Leg | asyncpg.Record) -> journey.Flight:
-    if isinstance(leg, dict):
-        leg = Leg.model_validate(leg)
-    if isinstance(leg, Leg):
-        return journey.Flight(leg.flight_id, leg.carrier, leg.number, leg.origin, leg.destination,
-                              leg.scheduled_departure, leg.scheduled_arrival)
-    return journey.Flight(leg["flight_id"], leg["carrier"], leg["number"], leg["origin"], leg["destination"],
-                          leg["scheduled_departure"], leg["scheduled_arrival"])
+def _leg(row: dict | asyncpg.Record) -> Leg:
+    return Leg.model_validate(dict(row))
 
 
 async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, book: RuleBook,
@@ -105,11 +99,11 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, even
     if this is None:
         return
     booking = await conn.fetchrow("SELECT * FROM bookings WHERE booking_ref = $1", booking_ref)
-    legs = [_flight(r) for r in await conn.fetch(
+    legs = [_leg(r) for r in await conn.fetch(
         "SELECT * FROM flights WHERE flight_id = ANY($1::text[])", booking["flight_ids"])] if booking else []
     known = {leg.flight_id for leg in legs}
     for r in rows:  # a flight the schedule never told us of is known from the disruption itself
-        for leg in map(_flight, r["legs"] or []):
+        for leg in map(_leg, r["legs"] or []):
             if leg.flight_id not in known:
                 known.add(leg.flight_id)
                 legs.append(leg)
@@ -127,7 +121,7 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, even
     reports = [journey.Report(
         disruption_id=r["disruption_id"], kind=r["kind"], cause=r["reason"], flight_id=r["flight_id"],
         noticed_at=r["noticed_at"] or r["decided_at"], delay_minutes=r["delay_minutes"] or 0, outcome=r["outcome"],
-        decided_at=r["decided_at"] or r["noticed_at"], segments=tuple(map(_flight, r["segments"] or [])),
+        decided_at=r["decided_at"] or r["noticed_at"], segments=tuple(map(_leg, r["segments"] or [])),
         arrival_delay_minutes=r["arrival_delay_minutes"], downgraded=r["downgraded"], refund_due=r["refund_due"],
     ) for r in rows if r["flight_id"] is not None]
     found = journey.cases_for(booking_ref, legs, reports, travellers, booking["payment"] if booking else "other",

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from services.compensation.case import Case
+from shared.events import Leg
 
 # A stop of more than 24 hours ends a journey (the industry's stopover rule).
 STOPOVER = timedelta(hours=24)
@@ -17,21 +18,6 @@ REDUCED_MOBILITY = {"WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "MEDA"}
 # Partners' cause categories in the engine's words; an unknown cause is the carrier's to prove.
 CAUSES = {"weather": "weather", "air_traffic_control": "air_traffic_control", "security": "security",
           "airport": "airport", "crew": "crew", "technical": "technical"}
-
-
-@dataclass(frozen=True)
-class Flight:
-    flight_id: str
-    carrier: str
-    number: str
-    origin: str
-    destination: str
-    departure: datetime
-    arrival: datetime
-
-    @property
-    def label(self) -> str:
-        return f"{self.carrier} {self.number}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,7 @@ class Report:
     delay_minutes: int
     outcome: str
     decided_at: datetime
-    segments: tuple[Flight, ...] = ()
+    segments: tuple[Leg, ...] = ()
     arrival_delay_minutes: int | None = None
     downgraded: bool = False
     refund_due: bool = False
@@ -67,20 +53,24 @@ class JourneyCases:
     cases: dict[str, list[Case]]  # by passenger: the disruption's case, and a downgrade's
 
 
-def journey_of(legs: list[Flight], flight_id: str) -> list[Flight]:
+def _label(leg: Leg) -> str:
+    return f"{leg.carrier} {leg.number}"
+
+
+def journey_of(legs: list[Leg], flight_id: str) -> list[Leg]:
     """The booking's flights that make one journey with `flight_id`: connections of 24 h or less."""
-    legs = sorted(legs, key=lambda leg: leg.departure)
+    legs = sorted(legs, key=lambda leg: leg.scheduled_departure)
     at = next(i for i, leg in enumerate(legs) if leg.flight_id == flight_id)
     start = at
-    while start > 0 and legs[start].departure - legs[start - 1].arrival <= STOPOVER:
+    while start > 0 and legs[start].scheduled_departure - legs[start - 1].scheduled_arrival <= STOPOVER:
         start -= 1
     end = at
-    while end + 1 < len(legs) and legs[end + 1].departure - legs[end].arrival <= STOPOVER:
+    while end + 1 < len(legs) and legs[end + 1].scheduled_departure - legs[end].scheduled_arrival <= STOPOVER:
         end += 1
     return legs[start:end + 1]
 
 
-def cases_for(booking_ref: str, legs: list[Flight], reports: list[Report], travellers: list[Traveller],
+def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travellers: list[Traveller],
               payment: str, flight_id: str) -> JourneyCases:
     """The cases of the journey that holds `flight_id`, from every decided report about it."""
     journey = journey_of(legs, flight_id)
@@ -94,18 +84,20 @@ def cases_for(booking_ref: str, legs: list[Flight], reports: list[Report], trave
     disrupted = next(leg for leg in journey if leg.flight_id == governing.flight_id)
     disruption: dict = {"kind": "cancellation" if cancellations else "delay",
                         "cause": CAUSES.get(governing.cause, "operational"),
-                        "announced_at": governing.noticed_at.isoformat(), "flight": disrupted.label}
+                        "announced_at": governing.noticed_at.isoformat(), "flight": _label(disrupted)}
     # The latest word on a flight that still goes, even if the passenger then chose not to fly it.
     kept = [r for r in reports if not r.segments and r.arrival_delay_minutes is not None]
     if not cancellations and kept:
-        disruption["actual_arrival"] = (journey[-1].arrival + timedelta(minutes=kept[-1].arrival_delay_minutes)
+        minute = timedelta(minutes=1)
+        disruption["actual_arrival"] = (journey[-1].scheduled_arrival + kept[-1].arrival_delay_minutes * minute
                                         ).isoformat()
-        disruption["expected_departure"] = (disrupted.departure + timedelta(minutes=max(governing.delay_minutes, 0))
+        disruption["expected_departure"] = (disrupted.scheduled_departure + max(governing.delay_minutes, 0) * minute
                                             ).isoformat()
     alternative = None
     if moved:
         new = max(moved, key=lambda r: r.decided_at).segments
-        alternative = {"departure": new[0].departure.isoformat(), "arrival": new[-1].arrival.isoformat(),
+        alternative = {"departure": new[0].scheduled_departure.isoformat(),
+                       "arrival": new[-1].scheduled_arrival.isoformat(),
                        "accepted": not refunds, "origin": new[0].origin, "destination": new[-1].destination,
                        "connections": len({f.flight_id for f in new}) - 1}
     if refunds:
@@ -115,9 +107,9 @@ def cases_for(booking_ref: str, legs: list[Flight], reports: list[Report], trave
     else:
         choice = None
     base = {"booking": booking_ref, "operating_carrier": disrupted.carrier,
-            "itinerary": [{"flight": leg.label, "origin": leg.origin, "destination": leg.destination,
-                           "scheduled_departure": leg.departure.isoformat(),
-                           "scheduled_arrival": leg.arrival.isoformat()} for leg in journey],
+            "itinerary": [{"flight": _label(leg), "origin": leg.origin, "destination": leg.destination,
+                           "scheduled_departure": leg.scheduled_departure.isoformat(),
+                           "scheduled_arrival": leg.scheduled_arrival.isoformat()} for leg in journey],
             "disruption": disruption, "alternative": alternative, "passenger_choice": choice,
             "answered_at": min(r.decided_at for r in refunds).isoformat() if refunds else None}
     downgraded = [r for r in reports if r.downgraded and not r.refund_due]

@@ -11,15 +11,16 @@ from pydantic import ValidationError
 from services.compensation import engine, journey, rules
 from services.compensation.case import Case
 from services.compensation.payouts import Backoff
+from shared.events import Leg
 
 BOOK = rules.load()
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
-def flight(fid: str, origin: str, destination: str, departs: timedelta, hours: float = 2) -> journey.Flight:
-    return journey.Flight(fid, "B6", fid[2:].split("/")[0], origin, destination, T0 + departs,
-                          T0 + departs + hours * H)
+def flight(fid: str, origin: str, destination: str, departs: timedelta, hours: float = 2) -> Leg:
+    return Leg(flight_id=fid, carrier="B6", number=fid[2:].split("/")[0], origin=origin, destination=destination,
+               scheduled_departure=T0 + departs, scheduled_arrival=T0 + departs + hours * H)
 
 
 OUT1 = flight("B6100/2026-12-01/JFK", "JFK", "BOS", 0 * H, 1.25)
@@ -61,7 +62,7 @@ def test_a_rebooking_is_the_alternative_and_a_downgrade_its_own_case():
                               TRAVELLERS, "cash", OUT1.flight_id)
     cancellation, downgrade = found.cases["P1"]
     assert cancellation.alternative.accepted and cancellation.alternative.connections == 1
-    assert cancellation.alternative.arrival == new[-1].arrival and cancellation.passenger_choice is None
+    assert cancellation.alternative.arrival == new[-1].scheduled_arrival and cancellation.passenger_choice is None
     assert downgrade.disruption.kind == "downgrade"
 
 
@@ -72,8 +73,8 @@ def test_a_growing_delay_is_one_disruption_judged_on_its_latest_estimate():
     found = journey.cases_for("ABC123", [OUT1, OUT2], [first, second], TRAVELLERS, "credit_card", OUT1.flight_id)
     case = found.cases["P1"][0]
     assert found.disruption_ids == ["d1", "d2"]
-    assert case.disruption.actual_arrival == OUT2.arrival + 200 * timedelta(minutes=1)
-    assert case.disruption.expected_departure == OUT1.departure + 200 * timedelta(minutes=1)
+    assert case.disruption.actual_arrival == OUT2.scheduled_arrival + 200 * timedelta(minutes=1)
+    assert case.disruption.expected_departure == OUT1.scheduled_departure + 200 * timedelta(minutes=1)
 
 
 def test_a_passenger_who_needs_an_agent_is_not_refunded_automatically():
