@@ -108,7 +108,7 @@ class Case(_In):
     booking: str = Field(min_length=1, max_length=16)
     passenger: CasePassenger
     fare: Fare
-    operating_carrier: str = Field(pattern=r"^[A-Z0-9]{2}$")
+    operating_carrier: str = Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) designator")
     operating_carrier_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     carrier_size: Literal["large", "small"] | None = None
     itinerary: list[CaseLeg] = Field(min_length=1, max_length=8)

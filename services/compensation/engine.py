@@ -162,7 +162,8 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
     band = _eu_band(r, f.distance_km, f.countries)
     km = f"{f.distance_km:,.0f} km"
     _eu_compensation(f, r, g, band, km, law)
-    if f.refund_chosen and (f.kind != "delay" or (f.arrival_delay or f.wait or timedelta(0))
+    # A delay gives the choice of a refund from 5 h at departure (Art. 6(1)(iii)).
+    if f.refund_chosen and (f.kind != "delay" or (f.wait or f.arrival_delay or timedelta(0))
                             >= rules.refund.delay_hours * HOUR):
         g.add("refund", "refund", f.case.fare.amount, f.case.fare.currency, rules.refund.source,
               f"You are not taking the flight, so {law} refunds the full ticket within "
