@@ -458,10 +458,6 @@ def _one_of(kind: str, candidates: list[tuple[Grants, Entitlement]]) -> tuple[En
         # The fare is refunded once: the largest refund, by the earliest deadline any regime sets.
         ranked = sorted(candidates, key=lambda c: (-c[1].amount, c[1].due_by.timestamp() if c[1].due_by
                                                    else math.inf, LAW.index(c[1].regime)))
-        best = ranked[0][1]
-        deadlines = [e.due_by for _, e in candidates if e.due_by and e.amount == best.amount]
-        if deadlines and best.due_by and min(deadlines) < best.due_by:
-            ranked[0] = (ranked[0][0], best.model_copy(update={"due_by": min(deadlines)}))
     else:
         # Care is given once: the law's before the airline's own.
         ranked = sorted(candidates, key=lambda c: (c[1].regime == "AIRLINE",
