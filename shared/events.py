@@ -333,6 +333,11 @@ class NoticeRequested(Model):
     template: str
     facts: dict[str, Any]
     occurred_at: datetime = Field(description="When the underlying event was accepted")
+    about: str | None = Field(default=None, description="What the notice is about (a flight, a journey): a "
+                                                        "newer notice of the same stage about the same thing "
+                                                        "replaces one not yet sent")
+    revision: int = Field(default=0, ge=0, description="A later notice of the same stage for the same "
+                                                       "disruption (e.g. more granted): sent as well")
 
 
 class NoticeDelivered(Model):
@@ -341,8 +346,8 @@ class NoticeDelivered(Model):
     booking_ref: str
     passenger_id: str
     stage: Stage
-    channel: Literal["sms", "email", "none"]
-    status: Literal["sent", "failed", "undeliverable"]
+    channel: Literal["sms", "email", "push", "none"]
+    status: Literal["sent", "delivered", "failed", "undeliverable", "superseded", "fallen_back"]
     provider_id: str | None = None
     detail: str | None = None
 

@@ -27,10 +27,14 @@ class Service:
     settings: Settings
     migrations: Path
     handlers: Mapping[str, Mapping[str, Handler]]
+    # Topics consumed by a consumer group of their own, so nothing on `handlers`' topics is ever
+    # ahead of them (notify's first notices).
+    priority_handlers: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)
     # Extra background work of the service's own (e.g. notify's sender), started after the pool.
     background: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
     pool: asyncpg.Pool | None = None
     consumer: ConsumerLoop | None = None
+    priority_consumer: ConsumerLoop | None = None
     relay: OutboxRelay | None = None
     # The one idempotent acks=all producer: the outbox relay's, and the ingest API's where a
     # caller must hear "durably accepted".
@@ -40,6 +44,8 @@ class Service:
         return {
             "database": self.pool is not None and not self.pool.is_closing(),
             "consumer": bool(self.consumer and self.consumer.running),
+            **({"priority_consumer": bool(self.priority_consumer and self.priority_consumer.running)}
+               if self.priority_handlers else {}),
             "outbox_relay": bool(self.relay and self.relay.running),
         }
 
@@ -57,6 +63,10 @@ class Service:
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
         tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
                  asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
+        if self.priority_handlers:
+            self.priority_consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}-priority",
+                                                  handlers=self.priority_handlers)
+            tasks.append(asyncio.create_task(self._supervise(self.priority_consumer.run), name="priority-consumer"))
         tasks += [asyncio.create_task(self._supervise(lambda b=b: b(self)), name="background")
                   for b in self.background]
         app.state.service = self

@@ -17,12 +17,14 @@ FLIGHT_STATUS = "flight-status"
 REBOOKINGS = "rebookings"
 ENTITLEMENTS = "entitlements"
 NOTICES = "notices"
+# First notices travel apart, so no flood of later notices is ever ahead of one.
+FIRST_NOTICES = "first-notices"
 NOTICE_DELIVERIES = "notice-deliveries"
 
 # Reservation data is state, keyed by flight or booking: only the latest value per key matters.
 COMPACTED = {SCHEDULE, BOOKINGS, FLIGHT_STATUS}
 ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
-       NOTICES, NOTICE_DELIVERIES]
+       FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES]
 
 
 def dead_letter(topic: str) -> str:

@@ -135,10 +135,15 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, even
             evaluated += [ledger.Evaluated(passenger_id, case, e) for e in result.entitlements]
     changed = await ledger.record(conn, booking_ref, found.disruption, found.disruption_ids, evaluated)
     if changed:
-        _announce(outbox, event.time, disruption_id, booking_ref, changed)
+        # Each announcement for this journey is a new revision of its entitlements notice.
+        revision = await conn.fetchval(
+            "SELECT count(DISTINCT c.changed_at) FROM grant_changes c JOIN grants g USING (grant_id)"
+            " WHERE g.booking_ref = $1 AND g.disruption = $2 AND c.delta_minor > 0", booking_ref, found.disruption)
+        _announce(outbox, event.time, disruption_id, booking_ref, changed, found.disruption, revision)
 
 
-def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking_ref: str, changed: list) -> None:
+def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking_ref: str, changed: list,
+              journey_key: str, revision: int) -> None:
     # Deterministic ids: the same change announced twice (a redelivery) is dropped by the inboxes.
     change = sorted(f"{g.passenger_id}:{g.kind}:{g.amount}" for g in changed)
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
@@ -150,7 +155,7 @@ def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking
         facts={"grants": [g.model_dump(mode="json", include={"passenger_id", "kind", "amount", "added", "currency",
                                                               "reason", "due_by", "code", "expires_at", "regime"})
                           for g in changed]},
-        occurred_at=occurred_at,
+        occurred_at=occurred_at, revision=revision,
     ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change))
 
 

@@ -190,9 +190,10 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, *,
         [(disruption_id, p, booking_ref, cause_flight_id or flight.flight_id) for p in passenger_ids])
     facts = flight.notice_facts() | {"reason": reason, "delay_minutes": delay_minutes} | facts_extra
     # The passenger hears first: the notice leaves in this same transaction.
-    outbox.publish(topics.NOTICES, NoticeRequested(
+    outbox.publish(topics.FIRST_NOTICES, NoticeRequested(
         disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
         stage="first_notice", template=f"first_notice_{kind}", facts=facts, occurred_at=event.time,
+        about=flight.flight_id,
     ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "first_notice"))
     outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
         disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
@@ -208,10 +209,10 @@ async def _tell_reinstated(conn: asyncpg.Connection, outbox: Outbox, event: Enve
     """Everyone still booked on a reinstated flight hears that it operates after all."""
     for booking in await _on_board(conn, row["flight_id"]):
         ref = booking["booking_ref"]
-        outbox.publish(topics.NOTICES, NoticeRequested(
+        outbox.publish(topics.FIRST_NOTICES, NoticeRequested(
             disruption_id=event.id, booking_ref=ref, passenger_ids=list(booking["passenger_ids"]),
             stage="first_notice", template="flight_reinstated", facts=_leg(row).notice_facts(),
-            occurred_at=event.time,
+            occurred_at=event.time, about=row["flight_id"],
         ), key=ref, id=derived_id(event.id, ref, "reinstated"))
 
 
@@ -274,10 +275,10 @@ async def record_delivery(conn: asyncpg.Connection, event: Envelope, outbox: Out
     d: NoticeDelivered = event.data
     if d.stage != "first_notice":
         return
-    if d.status == "sent":
+    if d.status in ("sent", "delivered"):
         await conn.execute("UPDATE recovery SET notified = true, unreachable = false"
                            " WHERE disruption_id = $1 AND passenger_id = $2", d.disruption_id, d.passenger_id)
-    else:
+    elif d.status in ("failed", "undeliverable"):  # superseded or sent by another channel: not a failure
         await conn.execute("UPDATE recovery SET unreachable = true"
                            " WHERE disruption_id = $1 AND passenger_id = $2 AND NOT notified",
                            d.disruption_id, d.passenger_id)

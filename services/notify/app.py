@@ -1,19 +1,22 @@
 """Wiring for the notify service."""
 
+import asyncio
+import time
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
-from services.notify import contacts, handlers
-from services.notify.providers import EmailChannel, SmsChannel
-from services.notify.sender import Sender
+from services.notify import contacts, handlers, policy, status
+from services.notify.providers import EmailChannel, PushChannel, SmsChannel
+from services.notify.sender import Provider, Sender
 from shared.runtime import Service
 from shared.settings import Settings
 
 
 class NotifySettings(Settings):
     http_port: int = 8004
+    public_url: str = "http://127.0.0.1:8004"  # where providers call back with delivery status
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_username: str | None = None
@@ -24,31 +27,57 @@ class NotifySettings(Settings):
     sms_account: str = "ACsandbox"
     sms_token: str = "sandbox-token"
     sms_from: str = "+15550000000"
-    send_concurrency: int = 32
+    push_webhook_url: str = "http://127.0.0.1:8090/v1/push"
+    push_key_id: str = "notify"
+    push_secret: str = "sandbox-push-secret"
+    # Each provider's rate (messages per second) and burst, as its contract allows.
+    sms_rate_per_second: float = 100.0
+    email_rate_per_second: float = 100.0
+    push_rate_per_second: float = 500.0
+    provider_burst: int = 200
+    # Concurrent calls per provider, for each path (first notices; everything else).
+    first_notice_concurrency: int = 32
+    bulk_concurrency: int = 16
+    # Share of each provider's burst the bulk path leaves for first notices.
+    bulk_reserve: float = 0.25
+    max_attempts: int = 6
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 15.0
+    breaker_max_cooldown_seconds: float = 300.0
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
+    rates = {"sms": settings.sms_rate_per_second, "email": settings.email_rate_per_second,
+             "push": settings.push_rate_per_second}
+    providers = {c: Provider(c, rate, settings.provider_burst, policy.CircuitBreaker(
+        threshold=settings.breaker_failures, cooldown=settings.breaker_cooldown_seconds,
+        max_cooldown=settings.breaker_max_cooldown_seconds, clock=time.monotonic)) for c, rate in rates.items()}
 
     async def send_notices(service: Service) -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as client:
             channels = {
                 "email": EmailChannel(settings.smtp_host, settings.smtp_port, settings.email_from,
-                                      username=settings.smtp_username,
-                                      password=settings.smtp_password,
+                                      username=settings.smtp_username, password=settings.smtp_password,
                                       start_tls=settings.smtp_start_tls),
-                "sms": SmsChannel(client, settings.sms_api_url, settings.sms_account,
-                                  settings.sms_token, settings.sms_from),
+                "sms": SmsChannel(client, settings.sms_api_url, settings.sms_account, settings.sms_token,
+                                  settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
+                "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
             }
-            await Sender(settings, service.pool, channels,
-                         concurrency=settings.send_concurrency).run()
+            first = Sender(settings, service.pool, channels, providers, first_notices=True,
+                           concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts)
+            bulk = Sender(settings, service.pool, channels, providers, first_notices=False,
+                          concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
+                          reserve=settings.bulk_reserve * settings.provider_burst)
+            await asyncio.gather(first.run(), bulk.run())
 
     service = Service(name="notify", settings=settings,
                       migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,
-                      background=[send_notices])
+                      priority_handlers=handlers.FIRST_NOTICE_HANDLERS, background=[send_notices])
     app = service.app(
         title="Rebound notify",
-        description="Passenger notices by SMS and email, each sent once. Holds contact details.",
+        description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
     )
     app.include_router(contacts.router)
+    app.include_router(status.router)
     return app

@@ -19,8 +19,12 @@ class Contact(BaseModel):
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$",
                               description="E.164, e.g. +12125550123")
-    channels: list[Literal["sms", "email"]] = Field(min_length=1, max_length=2)
-    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    channels: list[Literal["sms", "email", "push"]] = Field(
+        min_length=1, max_length=3, description="In order of preference; `push` reaches the airline's app")
+    opted_out: list[Literal["sms", "email", "push"]] = Field(
+        default=[], max_length=3, description="Channels never to use, not even when another fails")
+    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$",
+                        description="Notices in this language where we have it (en, es), else English")
 
     @model_validator(mode="after")
     def _channels_have_addresses(self) -> "Contact":
@@ -28,6 +32,10 @@ class Contact(BaseModel):
             raise ValueError("channel 'sms' needs a phone number")
         if "email" in self.channels and not self.email:
             raise ValueError("channel 'email' needs an email address")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("a channel is named twice")
+        if refused := set(self.channels) & set(self.opted_out):
+            raise ValueError(f"channel {sorted(refused)[0]!r} is both chosen and opted out of")
         return self
 
 
@@ -43,13 +51,23 @@ async def put_contacts(request: Request,
     pool = request.app.state.service.pool
     await pool.executemany(
         """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
-                                 locale)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                 opted_out, locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (passenger_id) DO UPDATE SET
                booking_ref = EXCLUDED.booking_ref, given_name = EXCLUDED.given_name,
                email = EXCLUDED.email, phone = EXCLUDED.phone, channels = EXCLUDED.channels,
-               locale = EXCLUDED.locale, updated_at = now()""",
-        [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.locale)
+               opted_out = EXCLUDED.opted_out, locale = EXCLUDED.locale, updated_at = now()""",
+        [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.opted_out, c.locale)
          for c in contacts],
     )
     return Stored(stored=len(contacts))
+
+
+@router.delete("/contacts/{passenger_id}", status_code=204, operation_id="delete_contact")
+async def delete_contact(request: Request, passenger_id: str) -> None:
+    """Forget a passenger's contact details (erasure on request); their notices' records remain,
+    by id only."""
+    async with request.app.state.service.pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM contacts WHERE passenger_id = $1", passenger_id)
+        await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
+                           " WHERE passenger_id = $1 AND status IN ('pending', 'retrying')", passenger_id)

@@ -1,7 +1,9 @@
-"""Notify: a notice request becomes one delivery per passenger per chosen channel, at most once."""
+"""Notify: a notice request becomes one delivery per passenger per chosen channel, at most once; a
+newer notice about the same thing replaces one not yet sent."""
 
 import asyncpg
 
+from services.notify import policy
 from shared import topics
 from shared.events import Envelope, NoticeDelivered, NoticeRequested
 from shared.outbox import Outbox
@@ -11,13 +13,13 @@ async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Out
     n: NoticeRequested = event.data
     contacts = {
         r["passenger_id"]: r for r in await conn.fetch(
-            "SELECT passenger_id, email, phone, channels FROM contacts"
+            "SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
             " WHERE passenger_id = ANY($1::text[])", n.passenger_ids)
     }
     rows = []
     for passenger_id in n.passenger_ids:
-        contact = contacts.get(passenger_id)
-        channels = _reachable_channels(contact) if contact else []
+        c = contacts.get(passenger_id)
+        channels = policy.reachable(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else []
         for channel in channels:
             rows.append((passenger_id, channel, "pending", None))
         if not channels:
@@ -25,15 +27,21 @@ async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Out
             rows.append((passenger_id, "none", "undeliverable", "no usable contact details on file"))
     if not rows:
         return
+    newer: set[tuple[str, str]] = set()
+    if n.about is not None:
+        newer = await _supersede(conn, outbox, n, rows)
+    rows = [(p, c, "superseded" if (p, c) in newer else status,
+             "a newer notice about the same thing is already on its way" if (p, c) in newer else detail)
+            for p, c, status, detail in rows]
     inserted = await conn.fetch(
-        """INSERT INTO deliveries (passenger_id, disruption_id, stage, channel, booking_ref,
-                                   template, facts, occurred_at, status, detail)
-           SELECT r.passenger_id, $1, $2, r.channel, $3, $4, $5, $6, r.status, r.detail
-           FROM unnest($7::text[], $8::text[], $9::text[], $10::text[])
+        """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                   template, facts, occurred_at, about, status, detail)
+           SELECT r.passenger_id, $1, $2, $3, r.channel, $4, $5, $6, $7, $8, r.status, r.detail
+           FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
                 AS r(passenger_id, channel, status, detail)
-           ON CONFLICT (passenger_id, disruption_id, stage, channel) DO NOTHING
+           ON CONFLICT (passenger_id, disruption_id, stage, revision, channel) DO NOTHING
            RETURNING passenger_id, channel, status, detail""",
-        n.disruption_id, n.stage, n.booking_ref, n.template, n.facts, n.occurred_at,
+        n.disruption_id, n.stage, n.revision, n.booking_ref, n.template, n.facts, n.occurred_at, n.about,
         *[list(col) for col in zip(*rows, strict=True)],
     )
     for r in inserted:
@@ -45,9 +53,33 @@ async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Out
             ), key=n.booking_ref)
 
 
-def _reachable_channels(contact: asyncpg.Record) -> list[str]:
-    address = {"sms": contact["phone"], "email": contact["email"]}
-    return [c for c in contact["channels"] if address.get(c)]
+async def _supersede(conn: asyncpg.Connection, outbox: Outbox, n: NoticeRequested,
+                     rows: list[tuple]) -> set[tuple[str, str]]:
+    """Replace older unsent notices of this stage about the same thing (a delay that grew from 40
+    to 90 minutes before the first word went out is told once, as 90); return the passengers and
+    channels that already have a newer one, for which this notice is stale."""
+    passengers, channels = [r[0] for r in rows], [r[1] for r in rows]
+    replaced = await conn.fetch(
+        """UPDATE deliveries d SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
+           FROM unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
+           WHERE d.passenger_id = r.passenger_id AND d.channel = r.channel AND d.stage = $3 AND d.about = $4
+             AND d.status IN ('pending', 'retrying') AND d.occurred_at < $5
+             AND (d.disruption_id, d.revision) <> ($6, $7)
+           RETURNING d.passenger_id, d.channel, d.disruption_id, d.booking_ref""",
+        passengers, channels, n.stage, n.about, n.occurred_at, n.disruption_id, n.revision)
+    for r in replaced:
+        outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+            disruption_id=r["disruption_id"], booking_ref=r["booking_ref"], passenger_id=r["passenger_id"],
+            stage=n.stage, channel=r["channel"], status="superseded", detail="replaced by a newer notice",
+        ), key=r["booking_ref"])
+    stale = await conn.fetch(
+        """SELECT DISTINCT d.passenger_id, d.channel FROM deliveries d
+           JOIN unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
+             ON d.passenger_id = r.passenger_id AND d.channel = r.channel
+           WHERE d.stage = $3 AND d.about = $4 AND d.occurred_at > $5 AND d.status <> 'superseded'""",
+        passengers, channels, n.stage, n.about, n.occurred_at)
+    return {(r["passenger_id"], r["channel"]) for r in stale}
 
 
 HANDLERS = {topics.NOTICES: {"notice.requested": plan_deliveries}}
+FIRST_NOTICE_HANDLERS = {topics.FIRST_NOTICES: {"notice.requested": plan_deliveries}}

@@ -1,10 +1,19 @@
-"""Adapters to the outside world's messengers: an SMTP server and a Twilio-style SMS API."""
+"""Adapters to the outside world's messengers: an SMTP server, a Twilio-style SMS API, and a signed
+webhook to the airline's app push gateway. All three send one `Outgoing` and return the
+provider's id for it."""
 
+import base64
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Protocol
 
 import aiosmtplib
 import httpx
+
+from shared import signing
 
 
 class TransientFailure(Exception):
@@ -18,9 +27,20 @@ class PermanentFailure(Exception):
 @dataclass(frozen=True)
 class Outgoing:
     key: str  # idempotency key: the same key is the same notice
-    to: str
+    to: str  # a phone number, an email address, or (push) the passenger id
     subject: str
     body: str
+
+
+class Channel(Protocol):
+    async def send(self, message: Outgoing) -> str: ...
+
+
+def _classify(response: httpx.Response) -> None:
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        raise TransientFailure(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise PermanentFailure(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
 class EmailChannel:
@@ -50,25 +70,50 @@ class EmailChannel:
 
 
 class SmsChannel:
-    """A Twilio-style REST API: form POST with basic auth, idempotency token header."""
+    """A Twilio-style REST API: form POST with basic auth, idempotency token header, and a status
+    callback URL the provider reports delivery to."""
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, account: str, token: str,
-                 sender: str) -> None:
-        self._client, self._sender = client, sender
+                 sender: str, status_callback: str | None = None) -> None:
+        self._client, self._sender, self._status_callback = client, sender, status_callback
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
         self._auth = (account, token)
 
     async def send(self, message: Outgoing) -> str:
+        form = {"To": message.to, "From": self._sender, "Body": message.body}
+        if self._status_callback:
+            form["StatusCallback"] = self._status_callback
         try:
-            response = await self._client.post(
-                self._url, auth=self._auth, timeout=10,
-                data={"To": message.to, "From": self._sender, "Body": message.body},
-                headers={"I-Twilio-Idempotency-Token": message.key},
-            )
+            response = await self._client.post(self._url, auth=self._auth, timeout=10, data=form,
+                                               headers={"I-Twilio-Idempotency-Token": message.key})
         except httpx.HTTPError as exc:
             raise TransientFailure(type(exc).__name__) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientFailure(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentFailure(f"HTTP {response.status_code}: {response.text[:200]}")
+        _classify(response)
         return response.json()["sid"]
+
+
+def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
+    """What a Twilio-style provider signs its callbacks with: base64 HMAC-SHA1 over the URL and
+    the form's keys and values in key order."""
+    data = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+class PushChannel:
+    """The airline's app push gateway: a JSON webhook signed like Rebound's partner requests
+    (`Rebound-Signature: t=…,v1=HMAC-SHA256`), with an idempotency key."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, key_id: str, secret: str) -> None:
+        self._client, self._url, self._key_id, self._secret = client, url, key_id, secret
+
+    async def send(self, message: Outgoing) -> str:
+        body = json.dumps({"passenger_id": message.to, "title": message.subject, "body": message.body},
+                          ensure_ascii=False).encode()
+        headers = signing.sign(self._key_id, self._secret, body) | {
+            "Content-Type": "application/json", "Idempotency-Key": message.key}
+        try:
+            response = await self._client.post(self._url, content=body, headers=headers, timeout=10)
+        except httpx.HTTPError as exc:
+            raise TransientFailure(type(exc).__name__) from exc
+        _classify(response)
+        return response.json()["id"]

@@ -1,6 +1,7 @@
-"""Local stand-ins for notify's providers, for the demo and the tests:
-a Twilio-style SMS API and an SMTP server. Each records what it received (in memory, and as JSON
-lines under REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms and GET /v1/mail.
+"""Local stand-ins for notify's providers, for the demo and the tests: a Twilio-style SMS API
+(with status callbacks, and a control to make it fail or slow down), an SMTP server and an app
+push gateway. Each records what it received (in memory, and as JSON lines under
+REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms, /v1/mail and /v1/push.
 
     python -m services.notify.sandbox            # SMS API on :8090, SMTP on :2525
 """
@@ -8,17 +9,23 @@ lines under REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms and GET /v1/mail.
 import asyncio
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import uvicorn
 from aiosmtpd.controller import Controller
-from fastapi import Depends, FastAPI, Form, Header, HTTPException
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.notify.providers import twilio_signature
+from shared import signing
 
 
 class SandboxSettings(BaseSettings):
@@ -29,6 +36,7 @@ class SandboxSettings(BaseSettings):
     smtp_port: int = 2525
     account: str = "ACsandbox"
     token: str = "sandbox-token"
+    push_secret: str = "sandbox-push-secret"
     dir: Path = Path(".local/sandbox")
 
 
@@ -62,31 +70,90 @@ class _MailHandler:
         return "250 Message accepted for delivery"
 
 
-def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder) -> FastAPI:
+class SmsControl(BaseModel):
+    """How the fake SMS API behaves from now on."""
+
+    down: bool = Field(default=False, description="Answer every message with 503")
+    fail_next: int = Field(default=0, ge=0, description="Answer the next N messages with 503")
+    delay_ms: int = Field(default=0, ge=0, le=60_000, description="Take this long over each message")
+    undeliverable: list[str] = Field(default=[], description="Numbers the network reports as undelivered")
+
+
+def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, push: Recorder) -> FastAPI:
     app = FastAPI(title="Rebound sandbox providers")
     basic = HTTPBasic()
     by_token: dict[str, dict] = {}
+    pushed: dict[str, dict] = {}
+    control = {"sms": SmsControl()}
+    callbacks: set[asyncio.Task] = set()
 
     def authorised(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> None:
         if not (secrets.compare_digest(credentials.username, settings.account)
                 and secrets.compare_digest(credentials.password, settings.token)):
             raise HTTPException(401, "bad credentials")
 
+    async def report(url: str, sid: str, state: str) -> None:
+        """Call the sender back with the message's fate, signed as Twilio signs its callbacks."""
+        form = {"MessageSid": sid, "MessageStatus": state, "AccountSid": settings.account}
+        await asyncio.sleep(0.05)
+        async with httpx.AsyncClient() as client:
+            try:
+                await client.post(url, data=form, timeout=5,
+                                  headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
+            except httpx.HTTPError:
+                pass  # a real provider retries a few times and gives up; so does the sandbox, at once
+
     @app.post("/2010-04-01/Accounts/{account}/Messages.json", status_code=201,
               dependencies=[Depends(authorised)])
     async def send_sms(account: str, to: Annotated[str, Form(alias="To")],
                        sender: Annotated[str, Form(alias="From")],
                        body: Annotated[str, Form(alias="Body")],
+                       status_callback: Annotated[str | None, Form(alias="StatusCallback")] = None,
                        token: Annotated[str | None, Header(alias="I-Twilio-Idempotency-Token")] = None,
                        ) -> dict:
         if token and token in by_token:
             return by_token[token]  # like the real API: the same token is the same message
+        state = control["sms"]
+        if state.down or state.fail_next:
+            control["sms"] = state.model_copy(update={"fail_next": max(0, state.fail_next - 1)})
+            raise HTTPException(503, "sandbox SMS API told to fail")
+        if state.delay_ms:
+            await asyncio.sleep(state.delay_ms / 1000)
+            if token and token in by_token:
+                return by_token[token]
         message = {"sid": "SM" + secrets.token_hex(16), "to": to, "from": sender, "body": body,
                    "idempotency_token": token, "received_at": datetime.now(UTC).isoformat(),
                    "status": "queued"}
         sms.add(message)
         if token:
             by_token[token] = message
+        if status_callback:
+            fate = "undelivered" if to in state.undeliverable else "delivered"
+            task = asyncio.create_task(report(status_callback, message["sid"], fate))
+            callbacks.add(task)
+            task.add_done_callback(callbacks.discard)
+        return message
+
+    @app.post("/v1/control", dependencies=[Depends(authorised)])
+    async def set_control(new: SmsControl) -> SmsControl:
+        control["sms"] = new
+        return new
+
+    @app.post("/v1/push", status_code=201)
+    async def receive_push(request: Request, key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
+                           ) -> dict:
+        body = await request.body()
+        problem = signing.verify(signing.key_digest(settings.push_secret),
+                                 request.headers.get(signing.SIGNATURE_HEADER, ""), body, time.time(), 300)
+        if problem:
+            raise HTTPException(401, problem)
+        if key and key in pushed:
+            return pushed[key]
+        message = json.loads(body) | {"id": "push_" + secrets.token_hex(8), "idempotency_key": key,
+                                      "received_at": datetime.now(UTC).isoformat()}
+        push.add(message)
+        if key:
+            pushed[key] = message
         return message
 
     @app.get("/v1/sms")
@@ -97,6 +164,10 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder) -> 
     async def list_mail() -> list[dict]:
         return mail.items
 
+    @app.get("/v1/push")
+    async def list_push() -> list[dict]:
+        return push.items
+
     return app
 
 
@@ -104,10 +175,11 @@ async def main() -> None:
     settings = SandboxSettings()
     sms = Recorder(settings.dir / "sms.jsonl")
     mail = Recorder(settings.dir / "mail.jsonl")
+    push = Recorder(settings.dir / "push.jsonl")
     smtp = Controller(_MailHandler(mail), hostname=settings.host, port=settings.smtp_port)
     smtp.start()
     try:
-        server = uvicorn.Server(uvicorn.Config(create_sms_app(settings, sms, mail),
+        server = uvicorn.Server(uvicorn.Config(create_sms_app(settings, sms, mail, push),
                                                host=settings.host, port=settings.sms_port,
                                                log_level="warning"))
         await server.serve()

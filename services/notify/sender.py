@@ -1,20 +1,26 @@
-"""The delivery loop: claim due deliveries, send them outside any transaction, record the result.
+"""The delivery loops: claim due deliveries, send them outside any transaction, record the result.
+
+Two senders run side by side: one for first notices only, one for everything else, each with its
+own connections to each provider, so a flood of later notices never holds a first notice back.
+Both share each provider's rate limit (the bulk sender leaves a reserve for first notices) and
+its circuit breaker: after repeated failures a provider is left alone for a while, and notices
+for it go by another of the passenger's channels where there is one.
 
 A delivery is claimed (status 'sending') in a committed transaction before the provider is called,
 so two replicas never send the same one. A claim left by a crash is taken again after a lease; the
-provider call then carries the same idempotency key (SMS) or Message-ID (email)."""
+provider call then carries the same idempotency key (SMS, push) or Message-ID (email)."""
 
 import asyncio
 import logging
-import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-from services.notify import templates
-from services.notify.providers import Outgoing, PermanentFailure, TransientFailure
+from services.notify import policy, templates
+from services.notify.providers import Channel, Outgoing, PermanentFailure, TransientFailure
 from shared import db, topics
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
@@ -24,65 +30,103 @@ log = logging.getLogger(__name__)
 
 NOTICES_SENT = Counter("rebound_notices_total", "Notice deliveries finished, by result.",
                        ["stage", "channel", "status"])
+RETRIES = Counter("rebound_notice_retries_total", "Deliveries to try again later, by channel and why.",
+                  ["channel", "why"])  # provider_error | circuit_open
 NOTICE_LATENCY = Histogram(
     "rebound_notice_latency_seconds",
     "From the disruption's acceptance to the provider accepting the notice.",
     ["stage", "channel"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
 )
+FIRST_NOTICE_SECONDS = Histogram(
+    "rebound_first_notice_seconds",
+    "The headline: from the disruption event's acceptance to each passenger's first notice handed "
+    "to the provider.", buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 1800))
+QUEUE_DEPTH = Gauge("rebound_notice_queue", "Deliveries waiting, by path and status.", ["path", "status"])
+BREAKER = Gauge("rebound_provider_circuit_open", "1 while a provider's circuit breaker is open.", ["channel"])
 
-MAX_ATTEMPTS = 6
 CLAIM_LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
 class Result:
     delivery_id: int
-    status: str  # sent | retrying | failed
-    provider_id: str | None
-    detail: str | None
+    status: str  # sent | retrying | failed | fallen_back | held (circuit open, no other channel)
+    provider_id: str | None = None
+    detail: str | None = None
+    fallback: str | None = None
+    retry_in: float = 0.0
 
 
-def retry_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter: about 1 s, 2 s, 4 s … capped at 5 minutes."""
-    return random.uniform(0, min(300.0, 2.0 ** attempt))
+class Provider:
+    """One provider, shared by both senders: its token bucket and its circuit breaker."""
+
+    def __init__(self, channel: str, rate_per_second: float, burst: int, breaker: policy.CircuitBreaker) -> None:
+        self.channel, self.breaker = channel, breaker
+        self._rate, self._burst = rate_per_second, burst
+        self._tokens, self._at = float(burst), time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self, reserve: float = 0.0) -> None:
+        """Wait for a send slot within the provider's rate; leave `reserve` slots for others."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+                self._at = now
+                if self._tokens - 1 >= reserve:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 + reserve - self._tokens) / self._rate)
 
 
 class Sender:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, channels: dict, *,
-                 concurrency: int = 32, batch_size: int = 200) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, channels: dict[str, Channel],
+                 providers: dict[str, Provider], *, first_notices: bool, concurrency: int,
+                 batch_size: int = 200, reserve: float = 0.0, max_attempts: int = 6) -> None:
         self._settings = settings
         self._pool = pool
         self._channels = channels
-        self._limit = asyncio.Semaphore(concurrency)
+        self._providers = providers
+        self._first = first_notices
+        self._path = "first_notice" if first_notices else "bulk"
+        self._limits = {c: asyncio.Semaphore(concurrency) for c in channels}
         self._batch_size = batch_size
+        self._reserve = reserve
+        self._max_attempts = max_attempts
 
     async def run(self) -> None:
         async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
+            passes = 0
             while True:
                 claimed = await self._claim()
                 if claimed:
                     await self._deliver(claimed)
                 else:
                     await woken(0.5)  # also when a retry falls due
+                passes += 1
+                if passes % 20 == 1:
+                    await self._measure()
 
     async def _claim(self) -> list[asyncpg.Record]:
-        # First notices go first: a flood of later notices never holds one back.
         return await self._pool.fetch(
             """WITH due AS (
                    SELECT id FROM deliveries
-                   WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= now())
-                      OR (status = 'sending' AND claimed_at < now() - $2::interval)
-                   ORDER BY (stage = 'first_notice') DESC, next_attempt_at, id
+                   WHERE (stage = 'first_notice') = $3
+                     AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                          OR (status = 'sending' AND claimed_at < now() - $2::interval))
+                   ORDER BY next_attempt_at, id
                    LIMIT $1 FOR UPDATE SKIP LOCKED)
-               UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
-                                       claimed_at = now()
+               UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
                FROM due, contacts c
                WHERE d.id = due.id AND c.passenger_id = d.passenger_id
-               RETURNING d.id, d.passenger_id, d.disruption_id, d.stage, d.channel,
+               RETURNING d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
                          d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts,
-                         c.given_name, c.email, c.phone, c.locale""",
-            self._batch_size, CLAIM_LEASE,
+                         c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
+                         ARRAY(SELECT o.channel FROM deliveries o
+                               WHERE o.passenger_id = d.passenger_id AND o.disruption_id = d.disruption_id
+                                 AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
+            self._batch_size, CLAIM_LEASE, self._first,
         )
 
     async def _deliver(self, claimed: list[asyncpg.Record]) -> None:
@@ -90,17 +134,26 @@ class Sender:
         by_id = {d["id"]: d for d in claimed}
         outbox = Outbox(self._settings, source="rebound/notify")
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """UPDATE deliveries SET status = $2, provider_id = $3, detail = $4,
+                       sent_at = CASE WHEN $2 = 'sent' THEN now() END,
+                       next_attempt_at = now() + make_interval(secs => $5),
+                       attempts = attempts - $6
+                   WHERE id = $1""",
+                [(r.delivery_id, "retrying" if r.status == "held" else r.status, r.provider_id, r.detail,
+                  r.retry_in, 1 if r.status == "held" else 0) for r in results])
+            fallbacks = [r for r in results if r.status == "fallen_back"]
+            if fallbacks:
+                await conn.executemany(
+                    """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                               template, facts, occurred_at, about, fallback_of)
+                       SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
+                              occurred_at, about, id
+                       FROM deliveries WHERE id = $1
+                       ON CONFLICT DO NOTHING""", [(r.delivery_id, r.fallback) for r in fallbacks])
             for r in results:
                 d = by_id[r.delivery_id]
-                await conn.execute(
-                    """UPDATE deliveries SET status = $2, provider_id = $3, detail = $4,
-                           sent_at = CASE WHEN $2 = 'sent' THEN now() END,
-                           next_attempt_at = now() + $5::interval
-                       WHERE id = $1""",
-                    r.delivery_id, r.status, r.provider_id, r.detail,
-                    timedelta(seconds=retry_delay(d["attempts"])),
-                )
-                if r.status != "retrying":
+                if r.status in ("sent", "failed", "fallen_back"):
                     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
                         disruption_id=d["disruption_id"], booking_ref=d["booking_ref"],
                         passenger_id=d["passenger_id"], stage=d["stage"], channel=d["channel"],
@@ -112,28 +165,54 @@ class Sender:
             d = by_id[r.delivery_id]
             NOTICES_SENT.labels(d["stage"], d["channel"], r.status).inc()
             if r.status == "sent":
-                NOTICE_LATENCY.labels(d["stage"], d["channel"]).observe(
-                    (now - d["occurred_at"]).total_seconds())
+                age = (now - d["occurred_at"]).total_seconds()
+                NOTICE_LATENCY.labels(d["stage"], d["channel"]).observe(age)
+                if d["stage"] == "first_notice":
+                    FIRST_NOTICE_SECONDS.observe(age)
 
     async def _send_one(self, d: asyncpg.Record) -> Result:
-        address = d["phone"] if d["channel"] == "sms" else d["email"]
+        channel = d["channel"]
         try:
-            notice = templates.render_notice(d["template"], d["channel"], d["locale"],
-                                             d["facts"], d["given_name"], d["passenger_id"])
+            notice = templates.render_notice(d["template"], "sms" if channel == "push" else channel,
+                                             d["locale"], d["facts"], d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"]})
-            return Result(d["id"], "failed", None, f"could not render: {type(exc).__name__}")
-        key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['channel']}"
-        async with self._limit:
+            return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
+        provider = self._providers[channel]
+        if not provider.breaker.allows():
+            other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"],
+                                        d["siblings"])
+            RETRIES.labels(channel, "circuit_open").inc()
+            if other:
+                return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}",
+                              fallback=other)
+            return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
+                          retry_in=provider.breaker.reopens_in() + policy.retry_delay(0))
+        to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
+        key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['revision']}.{channel}"
+        await provider.take(self._reserve)
+        async with self._limits[channel]:
             try:
-                provider_id = await self._channels[d["channel"]].send(
-                    Outgoing(key=key, to=address, subject=notice.subject, body=notice.body))
+                provider_id = await self._channels[channel].send(
+                    Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body))
             except PermanentFailure as exc:
-                return Result(d["id"], "failed", None, str(exc))
+                provider.breaker.succeeded()  # the provider answered: it is this message it refuses
+                return Result(d["id"], "failed", detail=str(exc))
             except TransientFailure as exc:
-                status = "retrying" if d["attempts"] < MAX_ATTEMPTS else "failed"
-                log.warning("notice delivery failed", extra={"delivery_id": d["id"],
-                                                             "channel": d["channel"],
+                provider.breaker.failed()
+                BREAKER.labels(channel).set(1 if provider.breaker.state != "closed" else 0)
+                RETRIES.labels(channel, "provider_error").inc()
+                status = "retrying" if d["attempts"] < self._max_attempts else "failed"
+                log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
                                                              "error": str(exc), "status": status})
-                return Result(d["id"], status, None, str(exc))
-        return Result(d["id"], "sent", provider_id, None)
+                return Result(d["id"], status, detail=str(exc), retry_in=policy.retry_delay(d["attempts"]))
+        provider.breaker.succeeded()
+        BREAKER.labels(channel).set(0)
+        return Result(d["id"], "sent", provider_id=provider_id)
+
+    async def _measure(self) -> None:
+        counts = {r["status"]: r["n"] for r in await self._pool.fetch(
+            "SELECT status, count(*) AS n FROM deliveries WHERE (stage = 'first_notice') = $1"
+            " AND status IN ('pending', 'retrying', 'sending') GROUP BY status", self._first)}
+        for status in ("pending", "retrying", "sending"):
+            QUEUE_DEPTH.labels(self._path, status).set(counts.get(status, 0))

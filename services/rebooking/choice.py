@@ -189,7 +189,7 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
                    "new_origin": segments[0].origin, "new_destination": segments[-1].destination,
                    "new_departure": segments[0].scheduled_departure.isoformat(),
                    "new_arrival": segments[-1].scheduled_arrival.isoformat()},
-            occurred_at=datetime.now(UTC),
+            occurred_at=datetime.now(UTC), about=d.flight.flight_id,
         ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"))
 
 

@@ -306,7 +306,7 @@ class Decisions:
                 disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=passenger_ids,
                 stage="rebooking", template=outcome,
                 facts=d.flight.notice_facts() | {"why": reason} | facts,
-                occurred_at=d.noticed_at or datetime.now(UTC),
+                occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
             ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))
 
     async def flush(self, conn: asyncpg.Connection) -> None:

@@ -1,0 +1,79 @@
+"""How notices find passengers: which channels to use, when to fall back to another, when to stop
+calling a provider that keeps failing, and how long to wait before trying again. Pure: no I/O."""
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+CHANNELS = ("sms", "email", "push")
+
+
+def reachable(channels: Sequence[str], opted_out: Sequence[str], email: str | None, phone: str | None
+              ) -> list[str]:
+    """The chosen channels that can carry a notice: an address on file and not refused.
+    Push goes to the airline's app by passenger id, so it needs no address."""
+    address = {"sms": phone, "email": email, "push": "app"}
+    return [c for c in channels if address.get(c) and c not in opted_out]
+
+
+def fallback_for(channel: str, channels: Sequence[str], opted_out: Sequence[str], email: str | None,
+                 phone: str | None, already: Sequence[str]) -> str | None:
+    """Another channel for a notice that cannot go by `channel`: the passenger's next preference,
+    else any channel with an address on file they have not refused; never one the notice
+    already goes by."""
+    order = [*channels, *(c for c in CHANNELS if c not in channels and c != "push")]
+    for other in reachable(order, opted_out, email, phone):
+        if other != channel and other not in already:
+            return other
+    return None
+
+
+def retry_delay(attempt: int, *, base: float = 1.0, cap: float = 300.0,
+                rand: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]."""
+    return (rand or random).uniform(0, min(cap, base * 2 ** attempt))
+
+
+@dataclass
+class CircuitBreaker:
+    """Stops calling a provider after `threshold` failures in a row, for `cooldown` seconds; then
+    lets one call through, and closes again if it succeeds (or opens for twice as long)."""
+
+    threshold: int
+    cooldown: float
+    max_cooldown: float
+    clock: Callable[[], float]
+    failures: int = 0
+    opened_at: float | None = None
+    current_cooldown: float = field(default=0.0)
+    probing: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if self.clock() - self.opened_at >= self.current_cooldown else "open"
+
+    def allows(self) -> bool:
+        """May a call go to the provider now? In half-open state, only one call at a time."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def reopens_in(self) -> float:
+        return 0.0 if self.opened_at is None else max(0.0, self.opened_at + self.current_cooldown - self.clock())
+
+    def succeeded(self) -> None:
+        self.failures, self.opened_at, self.probing, self.current_cooldown = 0, None, False, 0.0
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.probing:  # the probe failed: wait longer before the next one
+            self.current_cooldown = min(self.max_cooldown, self.current_cooldown * 2)
+            self.opened_at, self.probing = self.clock(), False
+        elif self.opened_at is None and self.failures >= self.threshold:
+            self.opened_at, self.current_cooldown = self.clock(), self.cooldown

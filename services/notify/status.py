@@ -1,0 +1,66 @@
+"""Delivery status from providers: the SMS provider calls back when a message reaches the handset
+or does not. A message the network could not deliver is tried by the passenger's other channel."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+
+from services.notify import policy
+from services.notify.providers import twilio_signature
+from shared import topics
+from shared.events import NoticeDelivered
+from shared.outbox import Outbox
+
+SMS_STATUS_PATH = "/v1/delivery-status/sms"
+# Twilio's message states: the last two mean the passenger did not get it.
+SMS_STATES = {"accepted", "queued", "sending", "sent", "delivered", "receiving", "received", "read",
+              "failed", "undelivered"}
+
+router = APIRouter(tags=["delivery status"])
+
+
+@router.post(SMS_STATUS_PATH, status_code=204, response_class=Response)
+async def sms_status(request: Request,
+                     signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None) -> None:
+    """The SMS provider's status callback (form-encoded, signed with the account's token)."""
+    settings = request.app.state.service.settings
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    expected = twilio_signature(settings.sms_token, f"{settings.public_url}{SMS_STATUS_PATH}", form)
+    if not signature or not hmac.compare_digest(expected, signature):
+        raise HTTPException(401, "The X-Twilio-Signature header is missing or does not match")
+    sid, state = form.get("MessageSid"), form.get("MessageStatus")
+    if not sid or state not in SMS_STATES:
+        raise HTTPException(422, f"MessageSid and a MessageStatus of {sorted(SMS_STATES)} are required")
+    outbox = Outbox(settings, source="rebound/notify")
+    async with request.app.state.service.pool.acquire() as conn, conn.transaction():
+        d = await conn.fetchrow(
+            """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
+               WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", sid, state)
+        if d is None:
+            return  # not ours, or not yet recorded: nothing to do
+        if state == "delivered":
+            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+                disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
+                stage=d["stage"], channel="sms", status="delivered", provider_id=sid), key=d["booking_ref"])
+        elif state in ("failed", "undelivered") and d["status"] == "sent":
+            await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
+                               d["id"], f"the network reported the text {state}")
+            c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])
+            siblings = [r["channel"] for r in await conn.fetch(
+                "SELECT channel FROM deliveries WHERE passenger_id = $1 AND disruption_id = $2 AND stage = $3"
+                " AND revision = $4", d["passenger_id"], d["disruption_id"], d["stage"], d["revision"])]
+            other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
+            if other:
+                await conn.execute(
+                    """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                               template, facts, occurred_at, about, fallback_of)
+                       SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
+                              occurred_at, about, id FROM deliveries WHERE id = $1
+                       ON CONFLICT DO NOTHING""", d["id"], other)
+            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+                disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
+                stage=d["stage"], channel="sms", status="failed", provider_id=sid,
+                detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
+                key=d["booking_ref"])
+        await outbox.flush(conn)
