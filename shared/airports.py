@@ -88,3 +88,8 @@ def great_circle_km(a: str, b: str) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (pa["lat"], pa["lon"], pb["lat"], pb["lon"]))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+
+
+def city_name(airport: str) -> str:
+    """The city an IATA airport serves, as passengers say it ("Boston" for BOS)."""
+    return _airports()[airport].get("city") or airport

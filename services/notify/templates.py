@@ -1,26 +1,49 @@
-"""The words passengers read. Pure apart from loading the template files."""
+"""The words passengers read, in their language. Pure apart from loading the template files.
 
+Templates are `<kind>.<channel>.<locale>.j2` (channel `sms` or `email`; app push uses the SMS
+text); a locale without a template of its own falls back to English. Times are shown on the
+airport's own clock, in the locale's way."""
+
+import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-import airportsdata
 import jinja2
 
+from shared import airports
+
 Channel = Literal["sms", "email"]
+LOCALES = ("en", "es")
 
 REASONS = {
-    "weather": "because of the weather",
-    "technical": "because of a technical problem with the aircraft",
-    "crew": "because the crew could not be there in time",
-    "air_traffic_control": "because of air traffic control restrictions",
-    "security": "for security reasons",
-    "airport": "because of restrictions at the airport",
-    "other": "",
+    "en": {"weather": "because of the weather",
+           "technical": "because of a technical problem with the aircraft",
+           "crew": "because the crew could not be there in time",
+           "air_traffic_control": "because of air traffic control restrictions",
+           "security": "for security reasons",
+           "airport": "because of restrictions at the airport"},
+    "es": {"weather": "por el mal tiempo",
+           "technical": "por un problema técnico del avión",
+           "crew": "porque la tripulación no pudo llegar a tiempo",
+           "air_traffic_control": "por restricciones del control aéreo",
+           "security": "por motivos de seguridad",
+           "airport": "por restricciones en el aeropuerto"},
 }
+CABINS = {"es": {"economy": "turista", "premium economy": "turista superior", "business": "business",
+                 "first": "primera"}}
+_ES_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_ES_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+              "octubre", "noviembre", "diciembre")
+
+# GSM 03.38: the characters one 160-character SMS segment can carry (the extension table's
+# characters take two).
+_GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+           "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM_EXTENDED = set("^{}\\[~]|€")
 
 
 @dataclass(frozen=True)
@@ -29,43 +52,86 @@ class RenderedNotice:
     body: str
 
 
-@cache
-def _airports() -> dict[str, dict[str, Any]]:
-    return airportsdata.load("IATA")
-
-
 def city(code: str) -> str:
-    airport = _airports().get(code)
-    return airport["city"] if airport and airport.get("city") else code
+    try:
+        return airports.city_name(code) or code
+    except KeyError:
+        return code
 
 
 def _local(iso: str, airport: str) -> datetime:
     moment = datetime.fromisoformat(iso)
-    tz = _airports().get(airport, {}).get("tz")
-    return moment.astimezone(ZoneInfo(tz)) if tz else moment
+    try:
+        return moment.astimezone(airports.zone_of(airport))
+    except KeyError:
+        return moment
 
 
-def local_time(iso: str, airport: str) -> str:
-    """'6:40 pm' at the airport's own clock."""
+@jinja2.pass_context
+def local_time(ctx: jinja2.runtime.Context, iso: str, airport: str) -> str:
+    """'6:40 pm' (English) or '18:40' (Spanish) at the airport's own clock."""
     t = _local(iso, airport)
+    if ctx.get("locale") == "es":
+        return f"{t.hour}:{t.minute:02d}"
     return f"{t.hour % 12 or 12}:{t.minute:02d} {'am' if t.hour < 12 else 'pm'}"
 
 
-def local_date(iso: str, airport: str) -> str:
-    """'Friday 8 February' at the airport's own clock."""
+@jinja2.pass_context
+def local_date(ctx: jinja2.runtime.Context, iso: str, airport: str) -> str:
+    """'Friday 8 February' or 'viernes 8 de febrero' at the airport's own clock."""
     t = _local(iso, airport)
+    if ctx.get("locale") == "es":
+        return f"{_ES_DAYS[t.weekday()]} {t.day} de {_ES_MONTHS[t.month - 1]}"
     return f"{t:%A} {t.day} {t:%B}"
 
 
-def long_date(iso: str) -> str:
-    """'12 March 2025'."""
+@jinja2.pass_context
+def long_date(ctx: jinja2.runtime.Context, iso: str) -> str:
+    """'12 March 2025' or '12 de marzo de 2025'."""
     t = datetime.fromisoformat(iso)
+    if ctx.get("locale") == "es":
+        return f"{t.day} de {_ES_MONTHS[t.month - 1]} de {t.year}"
     return f"{t.day} {t:%B %Y}"
+
+
+@jinja2.pass_context
+def reason_words(ctx: jinja2.runtime.Context, reason: str) -> str:
+    return REASONS.get(ctx.get("locale"), REASONS["en"]).get(reason, "")
+
+
+@jinja2.pass_context
+def cabin_words(ctx: jinja2.runtime.Context, cabin: str) -> str:
+    return CABINS.get(ctx.get("locale"), {}).get(cabin, cabin)
 
 
 def money(amount: str | float, currency: str) -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$"}.get(currency, currency + " ")
     return f"{symbol}{float(amount):,.2f}".removesuffix(".00")
+
+
+def gsm_safe(text: str) -> str:
+    """The text in the SMS alphabet where it can be: accented letters the alphabet lacks lose
+    their accent (á → a), as carriers' "smart encoding" does, so a Spanish text stays one
+    160-character segment instead of 70-character ones. Other scripts are left alone."""
+    out = []
+    for ch in text:
+        if ch in _GSM or ch in _GSM_EXTENDED:
+            out.append(ch)
+            continue
+        plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+        out.append(plain if plain and all(c in _GSM for c in plain) else
+                   {"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "..."}.get(ch, ch))
+    return "".join(out)
+
+
+def sms_segments(text: str) -> int:
+    """How many segments a text takes: 160 GSM-7 characters in one (153 each when split), else
+    70 UCS-2 code units (67 each when split)."""
+    if all(ch in _GSM or ch in _GSM_EXTENDED for ch in text):
+        units, single, multi = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text), 160, 153
+    else:
+        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else math.ceil(units / multi)
 
 
 @cache
@@ -75,8 +141,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date,
-                    "money": money, "long_date": long_date, "reason_words": lambda r: REASONS.get(r, "")}
+    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "long_date": long_date,
+                    "money": money, "reason_words": reason_words, "cabin": cabin_words}
     return env
 
 
@@ -84,8 +150,16 @@ def render_notice(template: str, channel: Channel, locale: str, facts: dict[str,
                   given_name: str, passenger_id: str | None = None) -> RenderedNotice:
     """Render one notice for one passenger (facts may cover the whole booking); an email template
     sets `subject`, an SMS has none."""
-    tmpl = _environment().select_template(
-        [f"{template}.{channel}.{locale}.j2", f"{template}.{channel}.en.j2"])
-    module = tmpl.make_module({"facts": facts, "name": given_name, "passenger_id": passenger_id})
+    language = locale.split("-")[0]
+    language = language if language in LOCALES else "en"
+    try:
+        tmpl = _environment().get_template(f"{template}.{channel}.{language}.j2")
+    except jinja2.TemplateNotFound:
+        language = "en"
+        tmpl = _environment().get_template(f"{template}.{channel}.en.j2")
+    module = tmpl.make_module({"facts": facts, "name": given_name, "passenger_id": passenger_id,
+                               "locale": language})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())
+    if channel == "sms":
+        body = gsm_safe(body)
     return RenderedNotice(subject=getattr(module, "subject", ""), body=body)

@@ -5,8 +5,10 @@ import typing
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.notify.templates import local_time, money, render_notice
+from services.notify.templates import LOCALES, gsm_safe, money, render_notice, sms_segments
 from shared.events import DisruptionKind
 
 TEMPLATES = sorted({p.name.split(".")[0] for p in
@@ -33,8 +35,11 @@ FACTS = {
                 "currency": "USD", "code": "RB-QRST-UVWX-YZ23-4567", "expires_at": "2014-02-08T22:40:00+00:00",
                 "due_by": None, "reason": "You arrive 3 h late because of a crew problem, so we add a credit."}],
 }
-JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|"
-                    r"involuntary|irregular operations?)\b", re.IGNORECASE)
+JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|ETA|"
+                    r"involuntary|irregular operations?|EU261|APPR|DOT|"
+                    r"reubicaci\w*|irregularidad\w*|pasajero involuntario)\b", re.IGNORECASE)
+APOLOGY = {"en": ("sorry",), "es": ("sentimos", "lo sentimos")}
+FIRST_NOTICES = [t for t in TEMPLATES if t.startswith("first_notice")]
 
 
 def test_there_are_templates():
@@ -45,14 +50,31 @@ def test_there_are_templates():
 
 @pytest.mark.parametrize("template", TEMPLATES)
 @pytest.mark.parametrize("channel", ["sms", "email"])
-def test_renders_in_plain_words(template, channel):
-    notice = render_notice(template, channel, "en", FACTS, "Christopher")
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_kind_renders_in_every_channel_and_language_in_plain_words(template, channel, locale):
+    path = Path(__file__).parents[2] / f"services/notify/templates/{template}.{channel}.{locale}.j2"
+    assert path.exists(), f"{path.name} is missing"
+    notice = render_notice(template, channel, locale, FACTS, "Christopher", "P1")
     assert notice.body and "{" not in notice.body and "None" not in notice.body
-    assert not JARGON.search(notice.body + notice.subject)
+    assert not JARGON.search(notice.body + notice.subject), JARGON.search(notice.body + notice.subject)
     if channel == "sms":
-        assert len(notice.body) <= 306, (len(notice.body), notice.body)  # two segments at most
+        assert sms_segments(notice.body) <= 2, (sms_segments(notice.body), notice.body)
     else:
         assert notice.subject and len(notice.subject) <= 78
+
+
+@pytest.mark.parametrize("template", FIRST_NOTICES)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_first_notice_apologises_and_says_what_happened(template, locale):
+    email = render_notice(template, "email", locale, FACTS, "Ana").body.lower()
+    assert any(word in email for word in APOLOGY[locale]) or "reinstated" in template
+    assert FACTS["flight"].lower() in email
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_cancellation_text_fits_one_segment(locale):
+    sms = render_notice("first_notice_cancelled", "sms", locale, FACTS, "Christopher").body
+    assert sms_segments(sms) == 1, (len(sms), sms)
 
 
 def test_first_notice_says_what_happened_and_apologises():
@@ -66,8 +88,24 @@ def test_an_unknown_locale_falls_back_to_english():
 
 
 def test_formatting():
-    assert local_time("2013-02-09T14:15:00+00:00", "LGA") == "9:15 am"
+    assert "at 9:15 am on Saturday 9 February" in render_notice("changed", "email", "en", FACTS, "Ana").body
+    spanish = render_notice("changed", "email", "es", FACTS, "Ana").body
+    assert "a las 9:15 del sábado 9 de febrero" in spanish  # 24-hour clock, New York time
     assert money("15.00", "USD") == "$15" and money("1200.5", "EUR") == "€1,200.50"
+
+
+def test_a_spanish_text_stays_in_the_sms_alphabet():
+    sms = render_notice("first_notice_cancelled", "sms", "es", FACTS | {"reason": "technical"}, "Ana").body
+    # é is in the SMS alphabet and stays; á and ó are not, and lose their accents
+    assert "técnico" in sms and "esta cancelado" in sms and "del avion" in sms
+    assert sms == gsm_safe(sms)
+    assert sms_segments("á" * 70) == 1 and sms_segments("a" * 160) == 1 and sms_segments("a" * 161) == 2
+    assert sms_segments("€" * 80) == 1 and sms_segments("€" * 81) == 2  # extension characters count twice
+
+
+@given(st.text(max_size=400))
+def test_gsm_safe_never_lengthens_the_segments(text):
+    assert sms_segments(gsm_safe(text)) <= sms_segments(text) or len(gsm_safe(text)) > len(text)
 
 
 def test_a_rebooking_notice_carries_the_choice_link_and_a_connection_says_where():
