@@ -123,7 +123,7 @@ class Case(_In):
     def _disrupted_flight_is_on_the_itinerary(self) -> "Case":
         flight = self.disruption.flight
         if flight is not None and flight not in {leg.flight for leg in self.itinerary}:
-            raise ValueError(f"disruption.flight {flight} is not on the itinerary")
+            raise ValueError(f"disruption.flight {flight!r} is not on the itinerary")
         return self
 
     @property

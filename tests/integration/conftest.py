@@ -33,6 +33,8 @@ def stack(environment, tmp_path_factory):
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),
         # Payouts retry fast, and a payout whose worker died is taken up again soon.
         "REBOUND_PAYOUT_BACKOFF_SECONDS": "0.2", "REBOUND_PAYOUT_LEASE_SECONDS": "3",
+        # A failing SMS provider is left alone briefly, so the tests see it recover.
+        "REBOUND_BREAKER_COOLDOWN_SECONDS": "2",
     }, logs=tmp_path_factory.mktemp("services"))
     try:
         yield stack.start()

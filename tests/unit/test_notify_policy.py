@@ -1,0 +1,66 @@
+"""Which channels carry a notice, when to fall back, when to stop calling a failing provider, and
+how long to wait: pure rules, no I/O."""
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.notify.policy import CircuitBreaker, fallback_for, reachable, retry_delay
+
+
+def test_reachable_channels_need_an_address_and_consent():
+    assert reachable(["sms", "email"], [], "a@b.c", "+12125550123") == ["sms", "email"]
+    assert reachable(["sms", "email"], [], "a@b.c", None) == ["email"]
+    assert reachable(["push", "sms"], ["sms"], None, "+12125550123") == ["push"]
+
+
+def test_fallback_takes_the_next_preference_then_any_address_on_file_never_a_refused_one():
+    assert fallback_for("sms", ["sms", "email"], [], "a@b.c", "+1212", already=["sms"]) == "email"
+    # chose SMS only, but an email address is on file and was not refused
+    assert fallback_for("sms", ["sms"], [], "a@b.c", "+1212", already=["sms"]) == "email"
+    assert fallback_for("sms", ["sms"], ["email"], "a@b.c", "+1212", already=["sms"]) is None
+    # both chosen: the email is already going, so there is nothing to fall back to
+    assert fallback_for("sms", ["sms", "email"], [], "a@b.c", "+1212", already=["sms", "email"]) is None
+    assert fallback_for("email", ["email", "push"], [], "a@b.c", None, already=["email"]) == "push"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_repeated_failures_probes_and_closes():
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, cooldown=10, max_cooldown=60, clock=clock)
+    for _ in range(2):
+        assert breaker.allows()
+        breaker.failed()
+    assert breaker.state == "closed"
+    breaker.failed()
+    assert breaker.state == "open" and not breaker.allows() and breaker.reopens_in() == 10
+    clock.now = 10
+    assert breaker.allows() and not breaker.allows()  # one probe at a time
+    breaker.failed()  # the probe failed: open for twice as long
+    assert breaker.state == "open" and breaker.reopens_in() == 20
+    clock.now = 30
+    assert breaker.allows()
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.allows()
+
+
+def test_a_success_resets_the_count():
+    breaker = CircuitBreaker(threshold=2, cooldown=10, max_cooldown=60, clock=Clock())
+    breaker.failed()
+    breaker.succeeded()
+    breaker.failed()
+    assert breaker.state == "closed"
+
+
+@given(st.integers(0, 30), st.integers(0, 2 ** 32))
+def test_retry_delay_is_jittered_within_an_exponential_bound(attempt, seed):
+    delay = retry_delay(attempt, rand=random.Random(seed))
+    assert 0 <= delay <= min(300.0, 2.0 ** attempt)
