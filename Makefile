@@ -41,10 +41,10 @@ browser:
 test: infra browser
 	$(PY) -m pytest
 
-bench: services
+bench: infra
 	$(PY) -m bench.first_notice_latency
 
-# Starts its own disruption and rebooking processes on a fresh database and topic prefix.
+# Each starts its own service processes on a fresh database and topic prefix.
 bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
 

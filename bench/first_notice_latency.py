@@ -1,26 +1,30 @@
-"""Ingest → first-notice-request latency for a 200-passenger cancellation, with this machine's
-raw Kafka and PostgreSQL figures measured in the same run.
+"""Event → first notice at the provider: for 200-passenger cancellations one at a time, and for 50
+flights cancelled at once, with this machine's raw Kafka and PostgreSQL figures in the same run.
 
-    make services && python -m bench.first_notice_latency [--rounds 5] [--passengers 200]
+    make bench        (python -m bench.first_notice_latency [--rounds 5] [--passengers 200] [--simultaneous 50])
 
-Each round loads a fresh 200-seat flight, full, and cancels it through the signed partner API.
-For every passenger, the latency is from the event's acceptance (its CloudEvents time, set by
-the ingest API before the 202) to its first-notice request landing on the `notices` topic (the
-Kafka record's timestamp, set as the outbox relay publishes it)."""
+Runs its own four services and sandbox providers (separate processes) on a fresh database and
+topic prefix. Each flight is full and has no alternative, so every cancellation also sets off
+rebooking and entitlement notices: the bulk the first notices must not wait behind. For every
+passenger and chosen channel, the latency runs from the cancellation's acceptance (its CloudEvents
+time, set by the ingest API before the 202) to the sandbox SMS API or SMTP server accepting the
+first notice (its `received_at`). Provider rates are set to 1,000 messages/s each."""
 
 import argparse
 import asyncio
 import random
 import statistics
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+import httpx
+from aiokafka import AIOKafkaConsumer
 
-from bench import small_scenario
+from bench import measure, small_scenario
+from bench.stack import ROOT, Stack
 from shared import topics
 from shared.events import (
     BookingConfirmed,
@@ -34,16 +38,7 @@ from shared.events import (
 from shared.settings import Settings
 
 DAY = date(2013, 2, 10)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
-def describe(values: list[float], unit: str = "ms") -> str:
-    return (f"n={len(values)} p50={statistics.median(values):.1f} {unit} "
-            f"p99={percentile(values, 99):.1f} {unit} max={max(values):.1f} {unit}")
+API_KEY = "bench-key"
 
 
 def base36(n: int, width: int) -> str:
@@ -69,8 +64,8 @@ def full_flight(number: int, passengers: int, rng: random.Random) -> small_scena
         bookings.append(BookingConfirmed(booking_ref=ref, passengers=people, flight_ids=[flight.flight_id]))
         contacts += [{"passenger_id": p.passenger_id, "booking_ref": ref, "given_name": "Sam",
                       "email": f"{p.passenger_id.lower()}@example.com",
-                      "phone": f"+1212555{rng.randrange(10**4):04d}",
-                      "channels": rng.choice([["sms", "email"], ["email"], ["sms"]])} for p in people]
+                      "phone": f"+1212{number:04d}{len(contacts) + i:03d}",
+                      "channels": rng.choice([["sms", "email"], ["email"], ["sms"]])} for i, p in enumerate(people)]
         left -= party
     cancellation = FlightCancelled(partner_event_id=f"bench-{flight.flight_id}", reason="weather",
                                    flight=FlightRef(carrier="B6", number=str(number), departure_date=DAY,
@@ -79,114 +74,141 @@ def full_flight(number: int, passengers: int, rng: random.Random) -> small_scena
                                    [b.booking_ref for b in bookings])
 
 
-async def round_trip_baseline(settings: Settings, n: int = 300) -> list[float]:
-    """aiokafka produce (acks=all, idempotent) → consume, one message at a time."""
-    topic = topics.name(settings, "bench-baseline")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            await admin.create_topics([NewTopic(topic, 1, settings.topic_replication)])
-            await asyncio.sleep(1)  # let the new partition's leader settle
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="latest")
-    await producer.start()
-    await consumer.start()
-    try:
-        await producer.send_and_wait(topic, b"warm-up")
-        await consumer.getmany(timeout_ms=1000)
-        times = []
-        for i in range(n):
-            start = time.perf_counter()
-            await producer.send_and_wait(topic, str(i).encode())
-            while not any((await consumer.getmany(timeout_ms=1000)).values()):
-                pass
-            times.append((time.perf_counter() - start) * 1000)
-        return times
-    finally:
-        await consumer.stop()
-        await producer.stop()
+async def load(settings: Settings, stack: Stack, scenarios: list[small_scenario.Scenario]) -> None:
+    whole = small_scenario.Scenario(
+        [f for s in scenarios for f in s.flights], [b for s in scenarios for b in s.bookings],
+        [c for s in scenarios for c in s.contacts], scenarios[0].cancellation,
+        [r for s in scenarios for r in s.disrupted_refs])
+    for i in range(0, len(whole.contacts), 1000):  # the contacts API takes 1,000 at a time
+        part = small_scenario.Scenario(whole.flights if i == 0 else [], whole.bookings if i == 0 else [],
+                                       whole.contacts[i:i + 1000], whole.cancellation, [])
+        await small_scenario.load(settings, part, stack.url("notify"), API_KEY)
+    await small_scenario.wait_until_loaded(settings.database_url, whole, within_seconds=120)
 
 
-async def postgres_baseline(database_url: str, seconds: float = 3) -> tuple[float, list[float]]:
-    """Single-row INSERT transactions, committed one by one: rate and per-transaction time."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("CREATE TEMP TABLE bench (id bigserial PRIMARY KEY, at timestamptz)")
-        times, deadline = [], time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            async with conn.transaction():
-                await conn.execute("INSERT INTO bench (at) VALUES (now())")
-            times.append((time.perf_counter() - start) * 1000)
-        return len(times) / seconds, times
-    finally:
-        await conn.close()
-
-
-async def first_notice_latencies(settings: Settings, scenario: small_scenario.Scenario,
-                                 disruption_url: str) -> tuple[list[float], float]:
-    topic = topics.name(settings, topics.NOTICES)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="latest")
+async def cancel_and_measure(settings: Settings, stack: Stack, scenarios: list[small_scenario.Scenario]
+                             ) -> tuple[dict[str, list[float]], float]:
+    """Cancel every flight of `scenarios` in one signed batch; return each first notice's latency
+    to the provider, by channel, and how long the partner waited for the 202."""
+    accepted_at: dict[str, datetime] = {}
+    consumer = AIOKafkaConsumer(topics.name(settings, topics.FIRST_NOTICES), bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=None, auto_offset_reset="latest")
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=500)  # assigned, positioned at the end
+        body = "[" + ",".join(s.cancellation.model_dump_json() for s in scenarios) + "]"
         start = time.perf_counter()
-        [disruption_id] = await small_scenario.cancel(disruption_url, scenario.cancellation)
-        accepted_ms = (time.perf_counter() - start) * 1000
-        want = len(scenario.disrupted_passengers)
-        latencies: list[float] = []
-        deadline = time.monotonic() + 60
-        while len(latencies) < want and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    notice = Envelope.from_bytes(r.value).data
-                    if notice.disruption_id != disruption_id or notice.stage != "first_notice":
-                        continue
-                    took = r.timestamp - notice.occurred_at.timestamp() * 1000
-                    latencies += [took] * len(notice.passenger_ids)
-        if len(latencies) < want:
-            raise TimeoutError(f"only {len(latencies)} of {want} first notices were requested")
-        return latencies, accepted_ms
+        response = await small_scenario.submit(stack.url("disruption"), body.encode())
+        response.raise_for_status()
+        waited_ms = (time.perf_counter() - start) * 1000
+        contacts = [c for s in scenarios for c in s.contacts]
+        want = {("sms", c["phone"]) for c in contacts if "sms" in c["channels"]} | \
+               {("email", c["email"]) for c in contacts if "email" in c["channels"]}
+        by_address = {("sms", c["phone"]): c["passenger_id"] for c in contacts} | \
+                     {("email", c["email"]): c["passenger_id"] for c in contacts}
+        deadline = time.monotonic() + 300
+        latencies: dict[str, list[float]] = {"sms": [], "email": []}
+        got: dict[tuple[str, str], str] = {}
+        read = {"sms": 0, "mail": 0}
+        async with httpx.AsyncClient(base_url=stack.url("sms"), timeout=30) as sandbox:
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for r in records:
+                        notice = Envelope.from_bytes(r.value).data
+                        accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
+                # Only what is new since the last look: the measurement must not load the provider.
+                sms = (await sandbox.get("/v1/sms", params={"since": read["sms"]})).json()
+                mail = (await sandbox.get("/v1/mail", params={"since": read["mail"]})).json()
+                read["sms"] += len(sms)
+                read["mail"] += len(mail)
+                got |= {("sms", m["to"]): m["received_at"] for m in sms if "cancelled" in m["body"]} | \
+                       {("email", m["rcpt_tos"][0]): m["received_at"] for m in mail if "cancelled" in m["subject"]}
+                if want <= got.keys() and all(by_address[k] in accepted_at for k in want):
+                    for channel, address in want:
+                        at = datetime.fromisoformat(got[(channel, address)])
+                        latencies[channel].append((at - accepted_at[by_address[(channel, address)]]
+                                                   ).total_seconds() * 1000)
+                    return latencies, waited_ms
+                await asyncio.sleep(1)
+        raise TimeoutError(f"only {len(want & got.keys())} of {len(want)} first notices reached the providers")
     finally:
         await consumer.stop()
+
+
+def report(label: str, latencies: dict[str, list[float]]) -> list[float]:
+    everyone = latencies["sms"] + latencies["email"]
+    print(f"{label}: event → first notice at the provider {measure.describe(everyone)}")
+    for channel, values in latencies.items():
+        if values:
+            print(f"    {channel:<5} {measure.describe(values)}")
+    return everyone
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--disruption-url", default="http://127.0.0.1:8001")
-    parser.add_argument("--notify-url", default="http://127.0.0.1:8004")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--passengers", type=int, default=200)
+    parser.add_argument("--simultaneous", type=int, default=50, help="flights cancelled in one batch")
+    parser.add_argument("--keep", action="store_true", help="keep the database, topics and services' logs")
     args = parser.parse_args()
-    settings = Settings()
-    api_key = settings.api_key_list[0]
+    async with measure.fresh_run(args.keep) as (run, settings):
+        await run_benchmark(args, run, settings)
+
+
+async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) -> None:
+    database_url = settings.database_url
+    stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "REBOUND_DATABASE_URL": database_url,
+                       "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
+                       "REBOUND_API_KEYS": API_KEY, "REBOUND_PARTNER_RATE_PER_SECOND": "100000",
+                       "REBOUND_PARTNER_BURST": "100000", "REBOUND_SMS_RATE_PER_SECOND": "1000",
+                       "REBOUND_EMAIL_RATE_PER_SECOND": "1000", "REBOUND_LOG_LEVEL": "WARNING"},
+                  logs=ROOT / ".local" / "bench" / run)
     rng = random.Random(2013)
-    first = 5000 + int(time.time()) % 4000  # fresh flight numbers on every run
+    try:
+        stack.start()
+        print("baseline (this machine, this run):")
+        rtt = await measure.round_trip_baseline(settings)
+        print(f"  kafka produce→consume round trip (acks=all): {measure.describe(rtt)}")
+        rate, tx = await measure.postgres_baseline(database_url)
+        print(f"  postgresql single-row transactions: {rate:.0f}/s, {measure.describe(tx)}")
 
-    print("baseline (this machine, this run):")
-    rtt = await round_trip_baseline(settings)
-    print(f"  kafka produce→consume round trip (acks=all): {describe(rtt)}")
-    rate, tx = await postgres_baseline(settings.database_url)
-    print(f"  postgresql single-row transactions: {rate:.0f}/s, {describe(tx)}")
+        number = 5000
+        one_at_a_time: dict[str, list[float]] = {"sms": [], "email": []}
+        for n in range(args.rounds):
+            scenario = full_flight(number, args.passengers, rng)
+            number += 1
+            await load(settings, stack, [scenario])
+            latencies, waited = await cancel_and_measure(settings, stack, [scenario])
+            for channel, values in latencies.items():
+                one_at_a_time[channel] += values
+            report(f"round {n + 1}, {args.passengers} passengers (202 after {waited:.0f} ms)", latencies)
+        single = report(f"all {args.rounds} rounds", one_at_a_time)
 
-    everyone, accepts = [], []
-    for n in range(args.rounds):
-        scenario = full_flight(first + n, args.passengers, rng)
-        await small_scenario.load(settings, scenario, args.notify_url, api_key)
-        await small_scenario.wait_until_loaded(settings.database_url, scenario)
-        latencies, accepted_ms = await first_notice_latencies(settings, scenario, args.disruption_url)
-        everyone += latencies
-        accepts.append(accepted_ms)
-        print(f"round {n + 1}: {args.passengers} passengers, 202 after {accepted_ms:.1f} ms; "
-              f"first-notice requests {describe(latencies)}")
-    print(f"all rounds: ingest → first-notice request {describe(everyone)}")
-    print(f"  partner's wait for the 202 (acks=all): {describe(accepts)}")
+        scenarios = [full_flight(number + i, args.passengers, rng) for i in range(args.simultaneous)]
+        await load(settings, stack, scenarios)
+        latencies, waited = await cancel_and_measure(settings, stack, scenarios)
+        passengers = sum(len(s.contacts) for s in scenarios)
+        burst = report(f"{args.simultaneous} cancellations at once, {passengers} passengers "
+                       f"(202 after {waited:.0f} ms)", latencies)
+        span = max(burst) / 1000
+        print(f"    {len(burst)} first notices in {span:.1f} s: {len(burst) / span:.0f} notices/s")
+        print("summary: first notice at the provider, "
+              f"single 200-passenger cancellation p50 {statistics.median(single):.0f} ms, "
+              f"p99 {measure.percentile(single, 99):.0f} ms, max {max(single):.0f} ms; "
+              f"{args.simultaneous} at once p50 {statistics.median(burst):.0f} ms, "
+              f"p99 {measure.percentile(burst, 99):.0f} ms, max {max(burst):.0f} ms")
+        outcomes = Counter(m for m in await deliveries_by_status(database_url))
+        print(f"  deliveries by stage and status at the end: {dict(outcomes)}")
+    finally:
+        stack.stop()
+
+
+async def deliveries_by_status(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [f"{r['stage']}:{r['status']}" for r in await conn.fetch("SELECT stage, status FROM notify.deliveries")]
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":

@@ -20,17 +20,15 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import nycflights, small_scenario
-from bench.first_notice_latency import describe, percentile, postgres_baseline, round_trip_baseline
+from bench.measure import describe, fresh_run, percentile, postgres_baseline, round_trip_baseline
 from bench.stack import ROOT, Stack
 from shared import topics
 from shared.events import Envelope, FlightCancelled, FlightRef, event_id
@@ -94,15 +92,12 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database, topics and services' logs")
     args = parser.parse_args()
 
-    base = Settings()
-    run = uuid.uuid4().hex[:8]
-    database = f"rebound_bench_{run}"
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    database_url = f"{base.database_url.rsplit('/', 1)[0]}/{database}"
-    settings = Settings(kafka_bootstrap=base.kafka_bootstrap, database_url=database_url,
-                        topic_prefix=f"bench-{run}.")
+    async with fresh_run(args.keep) as (run, settings):
+        await run_benchmark(args, run, settings)
+
+
+async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) -> None:
+    database_url = settings.database_url
     logs = ROOT / ".local" / "bench" / run
     stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "REBOUND_DATABASE_URL": database_url,
                        "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
@@ -196,8 +191,6 @@ async def main() -> None:
         print(f"results: {out}")
     finally:
         stack.stop()
-        if not args.keep:
-            await _remove(settings, database)
 
 
 def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: datetime, rounds: list[dict]) -> None:
@@ -241,22 +234,6 @@ def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: dateti
         "makespan_seconds": makespan, "passengers_per_second": passengers / makespan,
         "seats_taken": seats_taken, "oversold_cabins": oversold,
     })
-
-
-async def _remove(settings: Settings, database: str) -> None:
-    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await kafka.start()
-    try:
-        ours = [t for t in await kafka.list_topics() if t.startswith(settings.topic_prefix)]
-        if ours:
-            await kafka.delete_topics(ours)
-    finally:
-        await kafka.close()
-    admin = await asyncpg.connect(Settings().database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class NotifySettings(Settings):
     # Concurrent calls per provider, for each path (first notices; everything else).
     first_notice_concurrency: int = 32
     bulk_concurrency: int = 16
+    http_connections: int = 16  # to the SMS API and the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.
     bulk_reserve: float = 0.25
     max_attempts: int = 6
@@ -55,20 +56,27 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         max_cooldown=settings.breaker_max_cooldown_seconds, clock=time.monotonic)) for c, rate in rates.items()}
 
     async def send_notices(service: Service) -> None:
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as client:
+        # Few connections, kept alive: httpcore checks every pooled connection on each request, so a
+        # large pool costs more CPU than it saves in waiting.
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.http_connections,
+                                                         max_keepalive_connections=settings.http_connections)) as client:
             channels = {
                 "email": EmailChannel(settings.smtp_host, settings.smtp_port, settings.email_from,
                                       username=settings.smtp_username, password=settings.smtp_password,
-                                      start_tls=settings.smtp_start_tls),
+                                      start_tls=settings.smtp_start_tls,
+                                      connections=settings.first_notice_concurrency + settings.bulk_concurrency),
                 "sms": SmsChannel(client, settings.sms_api_url, settings.sms_account, settings.sms_token,
                                   settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
                 "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
             }
+            first_notices_due = asyncio.Event()
             first = Sender(settings, service.pool, channels, providers, first_notices=True,
-                           concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts)
+                           concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
+                           first_notices_due=first_notices_due)
             bulk = Sender(settings, service.pool, channels, providers, first_notices=False,
                           concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
-                          reserve=settings.bulk_reserve * settings.provider_burst)
+                          reserve=settings.bulk_reserve * settings.provider_burst,
+                          first_notices_due=first_notices_due)
             await asyncio.gather(first.run(), bulk.run())
 
     service = Service(name="notify", settings=settings,

@@ -2,6 +2,7 @@
 webhook to the airline's app push gateway. All three send one `Outgoing` and return the
 provider's id for it."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -44,10 +45,22 @@ def _classify(response: httpx.Response) -> None:
 
 
 class EmailChannel:
+    """SMTP, over a small pool of connections kept open between messages (a new connection per
+    message costs both ends a handshake; mail servers expect senders to reuse them)."""
+
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
-                 password: str | None = None, start_tls: bool = False) -> None:
+                 password: str | None = None, start_tls: bool = False, connections: int = 8) -> None:
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password, self._start_tls = username, password, start_tls
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(connections)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=10, start_tls=self._start_tls)
+        await client.connect()
+        if self._username:
+            await client.login(self._username, self._password or "")
+        return client
 
     async def send(self, message: Outgoing) -> str:
         email = EmailMessage()
@@ -58,14 +71,20 @@ class EmailChannel:
         message_id = f"<{message.key}@rebound.notify>"
         email["Message-ID"] = message_id
         email.set_content(message.body)
-        try:
-            await aiosmtplib.send(email, hostname=self._host, port=self._port,
-                                  username=self._username, password=self._password,
-                                  start_tls=self._start_tls, timeout=10)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise PermanentFailure(f"recipient refused: {exc.recipients[0].code}") from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise TransientFailure(type(exc).__name__) from exc
+        async with self._slots:
+            client = self._idle.get_nowait() if not self._idle.empty() else None
+            try:
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                await client.send_message(email)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                self._idle.put_nowait(client)  # the connection is fine; this address is not
+                raise PermanentFailure(f"recipient refused: {exc.recipients[0].code}") from exc
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                if client is not None:
+                    client.close()
+                raise TransientFailure(type(exc).__name__) from exc
+            self._idle.put_nowait(client)
         return message_id
 
 

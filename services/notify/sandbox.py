@@ -18,6 +18,7 @@ from typing import Annotated
 
 import httpx
 import uvicorn
+import uvloop
 from aiosmtpd.controller import Controller
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -86,6 +87,7 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
     pushed: dict[str, dict] = {}
     control = {"sms": SmsControl()}
     callbacks: set[asyncio.Task] = set()
+    callback_client: dict[str, httpx.AsyncClient] = {}  # one client: making one per call costs a TLS setup
 
     def authorised(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> None:
         if not (secrets.compare_digest(credentials.username, settings.account)
@@ -96,12 +98,13 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         """Call the sender back with the message's fate, signed as Twilio signs its callbacks."""
         form = {"MessageSid": sid, "MessageStatus": state, "AccountSid": settings.account}
         await asyncio.sleep(0.05)
-        async with httpx.AsyncClient() as client:
-            try:
-                await client.post(url, data=form, timeout=5,
-                                  headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
-            except httpx.HTTPError:
-                pass  # a real provider retries a few times and gives up; so does the sandbox, at once
+        client = callback_client.get("client") or callback_client.setdefault(
+            "client", httpx.AsyncClient(limits=httpx.Limits(max_connections=4, max_keepalive_connections=4)))
+        try:
+            await client.post(url, data=form, timeout=5,
+                              headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
+        except httpx.HTTPError:
+            pass  # a real provider retries a few times and gives up; so does the sandbox, at once
 
     @app.post("/2010-04-01/Accounts/{account}/Messages.json", status_code=201,
               dependencies=[Depends(authorised)])
@@ -157,16 +160,19 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         return message
 
     @app.get("/v1/sms")
-    async def list_sms() -> list[dict]:
-        return sms.items
+    async def list_sms(since: int = 0) -> list[dict]:
+        """What was received, oldest first; `since` skips that many (to read only what is new)."""
+        return sms.items[since:]
 
     @app.get("/v1/mail")
-    async def list_mail() -> list[dict]:
-        return mail.items
+    async def list_mail(since: int = 0) -> list[dict]:
+        """What was received, oldest first; `since` skips that many (to read only what is new)."""
+        return mail.items[since:]
 
     @app.get("/v1/push")
-    async def list_push() -> list[dict]:
-        return push.items
+    async def list_push(since: int = 0) -> list[dict]:
+        """What was received, oldest first; `since` skips that many (to read only what is new)."""
+        return push.items[since:]
 
     return app
 
@@ -188,4 +194,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

@@ -39,11 +39,9 @@ async def sms_status(request: Request,
                WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", sid, state)
         if d is None:
             return  # not ours, or not yet recorded: nothing to do
-        if state == "delivered":
-            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-                disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
-                stage=d["stage"], channel="sms", status="delivered", provider_id=sid), key=d["booking_ref"])
-        elif state in ("failed", "undelivered") and d["status"] == "sent":
+        # A delivery report is recorded; only a failure is news to anyone else (the ops board
+        # already counts the passenger as told when the provider took the text).
+        if state in ("failed", "undelivered") and d["status"] == "sent":
             await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
                                d["id"], f"the network reported the text {state}")
             c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])

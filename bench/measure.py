@@ -1,0 +1,110 @@
+"""What both benchmarks share: percentiles, this machine's raw Kafka and PostgreSQL figures, and a
+fresh database and topic prefix for a run (removed after it)."""
+
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared import topics
+from shared.settings import Settings
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def describe(values: list[float], unit: str = "ms") -> str:
+    return (f"n={len(values)} p50={statistics.median(values):.1f} {unit} "
+            f"p99={percentile(values, 99):.1f} {unit} max={max(values):.1f} {unit}")
+
+
+async def round_trip_baseline(settings: Settings, n: int = 300) -> list[float]:
+    """aiokafka produce (acks=all, idempotent) → consume, one message at a time."""
+    topic = topics.name(settings, "bench-baseline")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            await admin.create_topics([NewTopic(topic, 1, settings.topic_replication)])
+            await asyncio.sleep(1)  # let the new partition's leader settle
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="latest")
+    await producer.start()
+    await consumer.start()
+    try:
+        await producer.send_and_wait(topic, b"warm-up")
+        await consumer.getmany(timeout_ms=1000)
+        times = []
+        for i in range(n):
+            start = time.perf_counter()
+            await producer.send_and_wait(topic, str(i).encode())
+            while not any((await consumer.getmany(timeout_ms=1000)).values()):
+                pass
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def postgres_baseline(database_url: str, seconds: float = 3) -> tuple[float, list[float]]:
+    """Single-row INSERT transactions, committed one by one: rate and per-transaction time."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TEMP TABLE bench (id bigserial PRIMARY KEY, at timestamptz)")
+        times, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("INSERT INTO bench (at) VALUES (now())")
+            times.append((time.perf_counter() - start) * 1000)
+        return len(times) / seconds, times
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_run(keep: bool = False) -> AsyncIterator[tuple[str, Settings]]:
+    """A run id and settings with a database and topic prefix of the run's own."""
+    base = Settings()
+    run = uuid.uuid4().hex[:8]
+    database = f"rebound_bench_{run}"
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    settings = Settings(kafka_bootstrap=base.kafka_bootstrap,
+                        database_url=f"{base.database_url.rsplit('/', 1)[0]}/{database}",
+                        topic_prefix=f"bench-{run}.")
+    try:
+        yield run, settings
+    finally:
+        if not keep:
+            await _remove(settings, database)
+
+
+async def _remove(settings: Settings, database: str) -> None:
+    kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await kafka.start()
+    try:
+        ours = [t for t in await kafka.list_topics() if t.startswith(settings.topic_prefix)]
+        if ours:
+            await kafka.delete_topics(ours)
+    finally:
+        await kafka.close()
+    admin = await asyncpg.connect(Settings().database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
