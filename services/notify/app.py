@@ -58,8 +58,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def send_notices(service: Service) -> None:
         # Few connections, kept alive: httpcore checks every pooled connection on each request, so a
         # large pool costs more CPU than it saves in waiting.
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.http_connections,
-                                                         max_keepalive_connections=settings.http_connections)) as client:
+        pool = httpx.Limits(max_connections=settings.http_connections,
+                            max_keepalive_connections=settings.http_connections)
+        async with httpx.AsyncClient(limits=pool) as client:
             channels = {
                 "email": EmailChannel(settings.smtp_host, settings.smtp_port, settings.email_from,
                                       username=settings.smtp_username, password=settings.smtp_password,
