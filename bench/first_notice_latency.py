@@ -182,6 +182,7 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
             for channel, values in latencies.items():
                 one_at_a_time[channel] += values
             report(f"round {n + 1}, {args.passengers} passengers (202 after {waited:.0f} ms)", latencies)
+            await quiet(database_url)  # each cancellation meets a system at rest
         single = report(f"all {args.rounds} rounds", one_at_a_time)
 
         scenarios = [full_flight(number + i, args.passengers, rng) for i in range(args.simultaneous)]
@@ -201,6 +202,21 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
         print(f"  deliveries by stage and status at the end: {dict(outcomes)}")
     finally:
         stack.stop()
+
+
+async def quiet(database_url: str, within_seconds: float = 300) -> None:
+    """Wait until every notice has been dealt with (the rebooking and entitlement notices too)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + within_seconds
+        while time.monotonic() < deadline:
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM notify.deliveries WHERE status IN ('pending', 'retrying', 'sending')")
+            await asyncio.sleep(0.5 if busy else 1)  # once idle, a second more for whatever those set off
+            if not busy:
+                return
+    finally:
+        await conn.close()
 
 
 async def deliveries_by_status(database_url: str) -> list[str]:

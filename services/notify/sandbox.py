@@ -12,8 +12,9 @@ import json
 import secrets
 import time
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.policy import default as default_policy
+from email.header import decode_header, make_header
+from email.parser import BytesParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -61,15 +62,16 @@ class _MailHandler:
         self._recorder = recorder
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        message = message_from_bytes(envelope.original_content or envelope.content,
-                                     policy=default_policy)
+        received_at = datetime.now(UTC).isoformat()
+        message = BytesParser(policy=compat32).parsebytes(envelope.original_content or envelope.content)
+        part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
         self._recorder.add({
-            "received_at": datetime.now(UTC).isoformat(),
+            "received_at": received_at,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "message_id": message["Message-ID"],
-            "subject": message["Subject"],
-            "body": message.get_body(("plain",)).get_content(),
+            "subject": str(make_header(decode_header(message["Subject"] or ""))),
+            "body": part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8"),
         })
         return "250 Message accepted for delivery"
 
