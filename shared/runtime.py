@@ -4,6 +4,7 @@ schema, opens the pool, and runs the consumer loop and the outbox relay beside t
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         logs.configure(self.name, self.settings.log_level)
+        if self.settings.nice:
+            os.nice(self.settings.nice)
         await topics.ensure_topics(self.settings)
         await db.migrate(self.settings.database_url, self.name, self.migrations)
         self.pool = await db.create_pool(self.settings.database_url, self.name)

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     topic_replication: int = 1
     http_host: str = "127.0.0.1"
     log_level: str = "INFO"
+    # CPU priority on a shared machine (as `nice`): work that can wait a few seconds yields to
+    # the first notices and the rebooking.
+    nice: int = 0
     # Bearer keys for the partner and ops APIs (comma-separated; two allow rotation).
     api_keys: str = DEVELOPMENT_API_KEY
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.

@@ -7,6 +7,7 @@ REBOUND_SANDBOX_DIR), and can be told to fail or slow down.
 
 import asyncio
 import json
+import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,5 +96,6 @@ def create_app(settings: PaymentsSandboxSettings) -> FastAPI:
 
 
 if __name__ == "__main__":
+    os.nice(10)  # a stand-in for someone else's machine: it must not slow this one's notices
     settings = PaymentsSandboxSettings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.payments_port, log_level="warning")
