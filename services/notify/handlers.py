@@ -58,27 +58,24 @@ async def _supersede(conn: asyncpg.Connection, outbox: Outbox, n: NoticeRequeste
     """Replace older unsent notices of this stage about the same thing (a delay that grew from 40
     to 90 minutes before the first word went out is told once, as 90); return the passengers and
     channels that already have a newer one, for which this notice is stale."""
-    passengers, channels = [r[0] for r in rows], [r[1] for r in rows]
-    replaced = await conn.fetch(
-        """UPDATE deliveries d SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
-           FROM unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
-           WHERE d.passenger_id = r.passenger_id AND d.channel = r.channel AND d.stage = $3 AND d.about = $4
-             AND d.status IN ('pending', 'retrying') AND d.occurred_at < $5
-             AND (d.disruption_id, d.revision) <> ($6, $7)
-           RETURNING d.passenger_id, d.channel, d.disruption_id, d.booking_ref""",
-        passengers, channels, n.stage, n.about, n.occurred_at, n.disruption_id, n.revision)
-    for r in replaced:
-        outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-            disruption_id=r["disruption_id"], booking_ref=r["booking_ref"], passenger_id=r["passenger_id"],
-            stage=n.stage, channel=r["channel"], status="superseded", detail="replaced by a newer notice",
-        ), key=r["booking_ref"])
-    stale = await conn.fetch(
-        """SELECT DISTINCT d.passenger_id, d.channel FROM deliveries d
-           JOIN unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
+    planned = [policy.Planned(r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
+                              (r["disruption_id"], r["revision"])) for r in await conn.fetch(
+        """SELECT d.id, d.passenger_id, d.channel, d.status, d.occurred_at, d.disruption_id, d.revision
+           FROM deliveries d JOIN unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
              ON d.passenger_id = r.passenger_id AND d.channel = r.channel
-           WHERE d.stage = $3 AND d.about = $4 AND d.occurred_at > $5 AND d.status <> 'superseded'""",
-        passengers, channels, n.stage, n.about, n.occurred_at)
-    return {(r["passenger_id"], r["channel"]) for r in stale}
+           WHERE d.stage = $3 AND d.about = $4""",
+        [r[0] for r in rows], [r[1] for r in rows], n.stage, n.about)]
+    replaced, stale = policy.supersede(planned, n.occurred_at, (n.disruption_id, n.revision))
+    if replaced:
+        for r in await conn.fetch(
+                """UPDATE deliveries SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
+                   WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'retrying')
+                   RETURNING passenger_id, channel, disruption_id, booking_ref""", replaced):
+            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+                disruption_id=r["disruption_id"], booking_ref=r["booking_ref"], passenger_id=r["passenger_id"],
+                stage=n.stage, channel=r["channel"], status="superseded", detail="replaced by a newer notice",
+            ), key=r["booking_ref"])
+    return stale
 
 
 HANDLERS = {topics.NOTICES: {"notice.requested": plan_deliveries}}

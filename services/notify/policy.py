@@ -4,6 +4,7 @@ calling a provider that keeps failing, and how long to wait before trying again.
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 CHANNELS = ("sms", "email", "push")
 
@@ -77,3 +78,28 @@ class CircuitBreaker:
             self.opened_at, self.probing = self.clock(), False
         elif self.opened_at is None and self.failures >= self.threshold:
             self.opened_at, self.current_cooldown = self.clock(), self.cooldown
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A delivery already planned for a passenger and channel, of the same stage and about the
+    same thing as an incoming notice."""
+
+    id: int
+    passenger_id: str
+    channel: str
+    status: str
+    occurred_at: datetime
+    notice: tuple[str, int]  # (disruption, revision): the notice it belongs to
+
+
+def supersede(planned: Sequence[Planned], occurred_at: datetime, notice: tuple[str, int]
+              ) -> tuple[list[int], set[tuple[str, str]]]:
+    """What a newer notice replaces: the ids of older ones not yet sent (pending or waiting to
+    retry; one being sent is past recall). And the (passenger, channel) pairs for which this
+    notice is itself stale: a newer one is already planned or gone."""
+    replaced = [p.id for p in planned if p.notice != notice and p.occurred_at < occurred_at
+                and p.status in ("pending", "retrying")]
+    stale = {(p.passenger_id, p.channel) for p in planned
+             if p.notice != notice and p.occurred_at > occurred_at and p.status != "superseded"}
+    return replaced, stale

@@ -2,11 +2,12 @@
 how long to wait: pure rules, no I/O."""
 
 import random
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.policy import CircuitBreaker, fallback_for, reachable, retry_delay
+from services.notify.policy import CircuitBreaker, Planned, fallback_for, reachable, retry_delay, supersede
 
 
 def test_reachable_channels_need_an_address_and_consent():
@@ -64,3 +65,27 @@ def test_a_success_resets_the_count():
 def test_retry_delay_is_jittered_within_an_exponential_bound(attempt, seed):
     delay = retry_delay(attempt, rand=random.Random(seed))
     assert 0 <= delay <= min(300.0, 2.0 ** attempt)
+
+
+T = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+
+def planned(id: int, status: str, minutes: int, notice: str = "old", channel: str = "sms") -> Planned:
+    return Planned(id, "P1", channel, status, T + timedelta(minutes=minutes), (notice, 0))
+
+
+def test_a_newer_notice_replaces_unsent_older_ones_only():
+    replaced, stale = supersede([planned(1, "pending", 0), planned(2, "retrying", 1), planned(3, "sending", 2),
+                                 planned(4, "sent", 3)], T + timedelta(minutes=10), ("new", 0))
+    assert replaced == [1, 2] and not stale  # one on its way, or gone, is past recall
+
+
+def test_an_older_notice_arriving_late_is_stale():
+    replaced, stale = supersede([planned(1, "sent", 10, "newer")], T, ("older", 0))
+    assert not replaced and stale == {("P1", "sms")}
+    # unless the newer one was itself superseded
+    assert supersede([planned(1, "superseded", 10, "newer")], T, ("older", 0)) == ([], set())
+
+
+def test_a_redelivered_notice_neither_replaces_nor_is_replaced_by_itself():
+    assert supersede([planned(1, "pending", 0, "same")], T, ("same", 0)) == ([], set())
