@@ -140,6 +140,20 @@ async def test_a_growing_delay_then_a_refund_is_granted_and_paid_exactly_once(st
         (p["passenger_id"], p["kind"], p["amount_minor"]) for p in payouts)
     assert len({p["idempotency_key"] for p in paid}) == len(paid) == 6  # 2 × (300 + 300 + refund)
 
+    # Each change was announced as a revision of its own: notify plans all three, not just the first.
+    async def announced():
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await conn.fetchval("SELECT count(DISTINCT revision) FROM notify.deliveries"
+                                       " WHERE passenger_id = $1 AND stage = 'entitlements'", f"{ref}-1")
+        finally:
+            await conn.close()
+    assert await eventually(lambda: _at_least(announced, 3))
+
+
+async def _at_least(count, n: int) -> bool:
+    return (await count()) >= n
+
 
 async def test_a_failing_provider_is_retried_without_paying_twice(stack, settings):
     ref = "CMP002"
