@@ -27,11 +27,11 @@ async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Out
             rows.append((passenger_id, "none", "undeliverable", "no usable contact details on file"))
     if not rows:
         return
-    newer: set[tuple[str, str]] = set()
+    stale: set[str] = set()
     if n.about is not None:
-        newer = await _supersede(conn, outbox, n, rows)
-    rows = [(p, c, "superseded" if (p, c) in newer else status,
-             "a newer notice about the same thing is already on its way" if (p, c) in newer else detail)
+        stale = await _supersede(conn, outbox, n)
+    rows = [(p, c, "superseded" if p in stale else status,
+             "a newer notice about the same thing is already on its way" if p in stale else detail)
             for p, c, status, detail in rows]
     inserted = await conn.fetch(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
@@ -53,18 +53,15 @@ async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Out
             ), key=n.booking_ref)
 
 
-async def _supersede(conn: asyncpg.Connection, outbox: Outbox, n: NoticeRequested,
-                     rows: list[tuple]) -> set[tuple[str, str]]:
+async def _supersede(conn: asyncpg.Connection, outbox: Outbox, n: NoticeRequested) -> set[str]:
     """Replace older unsent notices of this stage about the same thing (a delay that grew from 40
-    to 90 minutes before the first word went out is told once, as 90); return the passengers and
-    channels that already have a newer one, for which this notice is stale."""
+    to 90 minutes before the first word went out is told once, as 90); return the passengers who
+    already have a newer one, for whom this notice is stale."""
     planned = [policy.Planned(r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
                               (r["disruption_id"], r["revision"])) for r in await conn.fetch(
-        """SELECT d.id, d.passenger_id, d.channel, d.status, d.occurred_at, d.disruption_id, d.revision
-           FROM deliveries d JOIN unnest($1::text[], $2::text[]) AS r(passenger_id, channel)
-             ON d.passenger_id = r.passenger_id AND d.channel = r.channel
-           WHERE d.stage = $3 AND d.about = $4""",
-        [r[0] for r in rows], [r[1] for r in rows], n.stage, n.about)]
+        """SELECT id, passenger_id, channel, status, occurred_at, disruption_id, revision FROM deliveries
+           WHERE passenger_id = ANY($1::text[]) AND stage = $2 AND about = $3""",
+        n.passenger_ids, n.stage, n.about)]
     replaced, stale = policy.supersede(planned, n.occurred_at, (n.disruption_id, n.revision))
     if replaced:
         for r in await conn.fetch(

@@ -94,12 +94,12 @@ class Planned:
 
 
 def supersede(planned: Sequence[Planned], occurred_at: datetime, notice: tuple[str, int]
-              ) -> tuple[list[int], set[tuple[str, str]]]:
-    """What a newer notice replaces: the ids of older ones not yet sent (pending or waiting to
-    retry; one being sent is past recall). And the (passenger, channel) pairs for which this
-    notice is itself stale: a newer one is already planned or gone."""
+              ) -> tuple[list[int], set[str]]:
+    """What a newer notice replaces: the ids of older ones not yet sent, on any channel (pending,
+    waiting to retry, or a fallback not yet gone; one being sent is past recall). And the
+    passengers for whom this notice is itself stale: a newer one is already planned or gone."""
     replaced = [p.id for p in planned if p.notice != notice and p.occurred_at < occurred_at
                 and p.status in ("pending", "retrying")]
-    stale = {(p.passenger_id, p.channel) for p in planned
+    stale = {p.passenger_id for p in planned
              if p.notice != notice and p.occurred_at > occurred_at and p.status != "superseded"}
     return replaced, stale

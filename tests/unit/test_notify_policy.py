@@ -76,13 +76,14 @@ def planned(id: int, status: str, minutes: int, notice: str = "old", channel: st
 
 def test_a_newer_notice_replaces_unsent_older_ones_only():
     replaced, stale = supersede([planned(1, "pending", 0), planned(2, "retrying", 1), planned(3, "sending", 2),
-                                 planned(4, "sent", 3)], T + timedelta(minutes=10), ("new", 0))
-    assert replaced == [1, 2] and not stale  # one on its way, or gone, is past recall
+                                 planned(4, "sent", 3), planned(5, "pending", 1, channel="email")],
+                                T + timedelta(minutes=10), ("new", 0))
+    assert replaced == [1, 2, 5] and not stale  # on any channel; one on its way, or gone, is past recall
 
 
 def test_an_older_notice_arriving_late_is_stale():
     replaced, stale = supersede([planned(1, "sent", 10, "newer")], T, ("older", 0))
-    assert not replaced and stale == {("P1", "sms")}
+    assert not replaced and stale == {"P1"}
     # unless the newer one was itself superseded
     assert supersede([planned(1, "superseded", 10, "newer")], T, ("older", 0)) == ([], set())
 
