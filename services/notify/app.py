@@ -70,14 +70,14 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                                   settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
                 "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
             }
-            first_notices_due = asyncio.Event()
+            first_notices_idle = asyncio.Event()
             first = Sender(settings, service.pool, channels, providers, first_notices=True,
                            concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
-                           first_notices_due=first_notices_due)
+                           first_notices_idle=first_notices_idle)
             bulk = Sender(settings, service.pool, channels, providers, first_notices=False,
                           concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
                           reserve=settings.bulk_reserve * settings.provider_burst,
-                          first_notices_due=first_notices_due)
+                          first_notices_idle=first_notices_idle)
             await asyncio.gather(first.run(), bulk.run())
 
     service = Service(name="notify", settings=settings,

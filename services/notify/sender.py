@@ -11,6 +11,7 @@ so two replicas never send the same one. A claim left by a crash is taken again 
 provider call then carries the same idempotency key (SMS, push) or Message-ID (email)."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -83,9 +84,9 @@ class Provider:
 class Sender:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, channels: dict[str, Channel],
                  providers: dict[str, Provider], *, first_notices: bool, concurrency: int,
-                 first_notices_due: asyncio.Event, batch_size: int = 200, reserve: float = 0.0,
+                 first_notices_idle: asyncio.Event, batch_size: int = 200, reserve: float = 0.0,
                  max_attempts: int = 6) -> None:
-        """`first_notices_due` is set while the first-notice sender has work: the bulk sender
+        """`first_notices_idle` is clear while the first-notice sender has work: the bulk sender
         stands back meanwhile (for at most a second at a time), so first notices get the CPU and
         the providers' capacity."""
         self._settings = settings
@@ -98,21 +99,18 @@ class Sender:
         self._batch_size = batch_size
         self._reserve = reserve
         self._max_attempts = max_attempts
-        self._first_due = first_notices_due
+        self._first_idle = first_notices_idle
 
     async def run(self) -> None:
         async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
             passes = 0
             while True:
-                if not self._first and self._first_due.is_set():
-                    await asyncio.sleep(0.05)
-                    waited = 0.05
-                    while self._first_due.is_set() and waited < 1.0:
-                        await asyncio.sleep(0.05)
-                        waited += 0.05
+                if not self._first:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
                 claimed = await self._claim()
                 if self._first:
-                    (self._first_due.set if claimed else self._first_due.clear)()
+                    (self._first_idle.clear if claimed else self._first_idle.set)()
                 if claimed:
                     await self._deliver(claimed)
                 else:
