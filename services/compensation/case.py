@@ -128,7 +128,9 @@ class Case(_In):
 
     @property
     def disrupted_leg(self) -> CaseLeg:
-        return next((leg for leg in self.itinerary if leg.flight == self.disruption.flight), self.itinerary[0])
+        """The flight named as disrupted, else the first to leave."""
+        return next((leg for leg in self.itinerary if leg.flight == self.disruption.flight),
+                    min(self.itinerary, key=lambda leg: leg.scheduled_departure))
 
 
 # One case, or a list of them; an error names the case by its place in the list.

@@ -69,7 +69,8 @@ class Facts:
 
 
 def facts_of(case: Case, book: rb.RuleBook) -> Facts:
-    first, last, disrupted = case.itinerary[0], case.itinerary[-1], case.disrupted_leg
+    legs = sorted(case.itinerary, key=lambda leg: leg.scheduled_departure)  # in flying order, however given
+    first, last, disrupted = legs[0], legs[-1], case.disrupted_leg
     d, alt = case.disruption, case.alternative
     arrival_delay = None
     if d.kind == "delay" and d.actual_arrival:
@@ -250,9 +251,10 @@ def _eu_care(f: Facts, r: rb.EuStyle, g: Grants, band: int, law: str) -> None:
     if wait >= meals.after_hours[band] * HOUR:
         count = max(1, math.ceil(wait / (meals.hours_per_meal * HOUR)))
         g.add("meal", "meals", meals.amount * count, r.currency, meals.source,
-              f"You wait {_hours(wait)} for your flight, so {law} gives you "
-              f"{'a meal voucher' if count == 1 else f'{count} meal vouchers'} worth "
-              f"{_money(Decimal(meals.amount), r.currency)} each.", valid_hours=meals.valid_hours)
+              f"You wait {_hours(wait)} for your flight, so {law} gives you " + (
+                  f"a meal voucher worth {_money(Decimal(meals.amount), r.currency)}." if count == 1 else
+                  f"{count} meal vouchers worth {_money(Decimal(meals.amount), r.currency)} each."),
+              valid_hours=meals.valid_hours)
     if f.nights:
         nights = f"{f.nights} night{'s' if f.nights > 1 else ''}"
         g.add("hotel", "hotel", rules.hotel.amount_per_night * f.nights, r.currency, rules.hotel.source,
