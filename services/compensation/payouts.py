@@ -16,6 +16,7 @@ import httpx
 from services.compensation import metrics
 from services.compensation.config import CompensationSettings
 from shared import db
+from shared.pacing import backoff
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class Backoff:
     cap: float
 
     def delay(self, attempt: int, rand: random.Random | None = None) -> float:
-        """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(attempt−1))]."""
-        return (rand or random).uniform(0, min(self.cap, self.base * 2 ** max(attempt - 1, 0)))
+        """Full jitter over base·2^(attempt−1), capped: the first retry waits up to `base`."""
+        return backoff(max(attempt - 1, 0), base=self.base, cap=self.cap, rand=rand)
 
 
 class PaymentProvider:

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from starlette.exceptions import HTTPException
 
 from shared import signing
+from shared.pacing import TokenBucket
 
 # The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`.
 DEVELOPMENT_PARTNER_KEYS = \
@@ -43,18 +44,13 @@ class RateLimiter:
     rate: float
     burst: int
     clock: object = time.monotonic
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def take(self, partner: str) -> float:
         """0 when the request may go ahead, else the seconds to wait before trying again."""
-        now = self.clock()
-        tokens, then = self._buckets.get(partner, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
-        if tokens >= 1:
-            self._buckets[partner] = (tokens - 1, now)
-            return 0.0
-        self._buckets[partner] = (tokens, now)
-        return (1 - tokens) / self.rate
+        if partner not in self._buckets:
+            self._buckets[partner] = TokenBucket(self.rate, self.burst, self.clock)
+        return self._buckets[partner].take()
 
 
 class Unauthenticated(HTTPException):

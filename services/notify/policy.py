@@ -1,7 +1,6 @@
 """How notices find passengers: which channels to use, when to fall back to another, when to stop
-calling a provider that keeps failing, and how long to wait before trying again. Pure: no I/O."""
+calling a provider that keeps failing, and which older notices a newer one replaces. Pure: no I/O."""
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,12 +26,6 @@ def fallback_for(channel: str, channels: Sequence[str], opted_out: Sequence[str]
         if other != channel and other not in already:
             return other
     return None
-
-
-def retry_delay(attempt: int, *, base: float = 1.0, cap: float = 300.0,
-                rand: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]."""
-    return (rand or random).uniform(0, min(cap, base * 2 ** attempt))
 
 
 @dataclass

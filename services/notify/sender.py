@@ -25,6 +25,7 @@ from services.notify.providers import Channel, Outgoing, PermanentFailure, Trans
 from shared import db, topics
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
+from shared.pacing import TokenBucket, backoff
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,25 +61,18 @@ class Result:
 
 
 class Provider:
-    """One provider, shared by both senders: its token bucket and its circuit breaker."""
+    """One provider, shared by both senders: its rate (a token bucket) and its circuit breaker."""
 
     def __init__(self, channel: str, rate_per_second: float, burst: int, breaker: policy.CircuitBreaker) -> None:
         self.channel, self.breaker = channel, breaker
-        self._rate, self._burst = rate_per_second, burst
-        self._tokens, self._at = float(burst), time.monotonic()
+        self._bucket = TokenBucket(rate_per_second, burst, time.monotonic)
         self._lock = asyncio.Lock()
 
     async def take(self, reserve: float = 0.0) -> None:
         """Wait for a send slot within the provider's rate; leave `reserve` slots for others."""
         async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-                self._at = now
-                if self._tokens - 1 >= reserve:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 + reserve - self._tokens) / self._rate)
+            while wait := self._bucket.take(reserve):  # noqa: ASYNC110 (waiting out a rate, not an event)
+                await asyncio.sleep(wait)
 
 
 class Sender:
@@ -198,7 +192,7 @@ class Sender:
                 return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}",
                               fallback=other)
             return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
-                          retry_in=provider.breaker.reopens_in() + policy.retry_delay(0))
+                          retry_in=provider.breaker.reopens_in() + backoff(0))
         to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
         key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['revision']}.{channel}"
         await provider.take(self._reserve)
@@ -216,7 +210,7 @@ class Sender:
                 status = "retrying" if d["attempts"] < self._max_attempts else "failed"
                 log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
                                                              "error": str(exc), "status": status})
-                return Result(d["id"], status, detail=str(exc), retry_in=policy.retry_delay(d["attempts"]))
+                return Result(d["id"], status, detail=str(exc), retry_in=backoff(d["attempts"]))
         provider.breaker.succeeded()
         BREAKER.labels(channel).set(0)
         return Result(d["id"], "sent", provider_id=provider_id)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.policy import CircuitBreaker, Planned, fallback_for, reachable, retry_delay, supersede
+from services.notify.policy import CircuitBreaker, Planned, fallback_for, reachable, supersede
+from shared.pacing import backoff as retry_delay
 
 
 def test_reachable_channels_need_an_address_and_consent():

@@ -1,0 +1,36 @@
+"""How fast to go: a token bucket for rates, and exponential backoff with full jitter for retries.
+Pure: the clock and the random source are handed in."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TokenBucket:
+    """`rate` tokens a second, holding at most `burst`."""
+
+    rate: float
+    burst: int
+    clock: Callable[[], float]
+    tokens: float = field(init=False)
+    at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens, self.at = float(self.burst), self.clock()
+
+    def take(self, reserve: float = 0.0) -> float:
+        """Take a token, leaving `reserve` in the bucket: 0 when taken, else the seconds to wait
+        before one can be."""
+        now = self.clock()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens - 1 >= reserve:
+            self.tokens -= 1
+            return 0.0
+        return (1 + reserve - self.tokens) / self.rate
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0, rand: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]."""
+    return (rand or random).uniform(0, min(cap, base * 2 ** attempt))
