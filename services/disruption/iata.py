@@ -19,10 +19,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-import airportsdata
-
+from shared import airports
 from shared.events import (
     Cause,
     DelayCode,
@@ -37,7 +35,6 @@ from shared.events import (
 )
 
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
-_AIRPORTS = airportsdata.load("IATA")
 
 _DESIGNATOR = r"(?P<carrier>[A-Z0-9]{2})(?P<number>\d{1,4}[A-Z]?)"
 _MVT_FLIGHT = re.compile(_DESIGNATOR
@@ -293,10 +290,9 @@ def _leg_times(leg: re.Match[str], day: date, mode: str, line: int) -> tuple[dat
         naive = datetime.combine(day + timedelta(days=days), _hhmm(hhmm, line))
         if mode == "UTC":
             return naive.replace(tzinfo=UTC)
-        airport = _AIRPORTS.get(station)
-        if airport is None:
+        if not airports.known(station):
             raise MessageError(line, f"unknown airport {station!r}: local times need its time zone")
-        return naive.replace(tzinfo=ZoneInfo(airport["tz"])).astimezone(UTC)
+        return naive.replace(tzinfo=airports.zone_of(station)).astimezone(UTC)
 
     departure = at(leg["dep"], leg["std"], leg["dd"])
     arrival = at(leg["arr"], leg["sta"], leg["ad"])

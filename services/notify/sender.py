@@ -60,6 +60,19 @@ class Result:
     retry_in: float = 0.0
 
 
+async def fall_back(conn: asyncpg.Connection, deliveries: list[tuple[int, str]]) -> None:
+    """Plan each (delivery, other channel): the same notice again by the other channel, naming
+    the delivery it stands in for (once: a second fallback to the same channel is a duplicate)."""
+    if deliveries:
+        await conn.executemany(
+            """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                       template, facts, occurred_at, about, fallback_of)
+               SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
+                      occurred_at, about, id
+               FROM deliveries WHERE id = $1
+               ON CONFLICT DO NOTHING""", deliveries)
+
+
 class Provider:
     """One provider, shared by both senders: its rate (a token bucket) and its circuit breaker."""
 
@@ -147,15 +160,7 @@ class Sender:
                    WHERE id = $1""",
                 [(r.delivery_id, "retrying" if r.status == "held" else r.status, r.provider_id, r.detail,
                   r.retry_in, 1 if r.status == "held" else 0) for r in results])
-            fallbacks = [r for r in results if r.status == "fallen_back"]
-            if fallbacks:
-                await conn.executemany(
-                    """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                               template, facts, occurred_at, about, fallback_of)
-                       SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
-                              occurred_at, about, id
-                       FROM deliveries WHERE id = $1
-                       ON CONFLICT DO NOTHING""", [(r.delivery_id, r.fallback) for r in fallbacks])
+            await fall_back(conn, [(r.delivery_id, r.fallback) for r in results if r.status == "fallen_back"])
             for r in results:
                 d = by_id[r.delivery_id]
                 if r.status in ("sent", "failed", "fallen_back"):

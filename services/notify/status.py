@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 
 from services.notify import policy
 from services.notify.providers import twilio_signature
+from services.notify.sender import fall_back
 from shared import topics
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
@@ -50,12 +51,7 @@ async def sms_status(request: Request,
                 " AND revision = $4", d["passenger_id"], d["disruption_id"], d["stage"], d["revision"])]
             other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
             if other:
-                await conn.execute(
-                    """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                               template, facts, occurred_at, about, fallback_of)
-                       SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
-                              occurred_at, about, id FROM deliveries WHERE id = $1
-                       ON CONFLICT DO NOTHING""", d["id"], other)
+                await fall_back(conn, [(d["id"], other)])
             outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
                 disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
                 stage=d["stage"], channel="sms", status="failed", provider_id=sid,
