@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test setup infra services stop status lint browser bench bench-rebooking
+.PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small
 
 setup: .venv/.synced
 
@@ -19,20 +19,34 @@ infra: setup
 services: infra
 	deploy/local/services.sh start
 
-demo: services
-	$(PY) -m bench.small_scenario
+# The real day: 8 February 2013 (the "Nemo" blizzard) replayed at 60× through the local services,
+# from a clean slate; the ops board shows it unfold. SPEED=burst or SPEED=1, DATE=2013-… also work.
+DATE ?= 2013-02-08
+SEED ?= 2013
+demo: SPEED ?= 60
+demo: infra
+	deploy/local/services.sh stop
+	$(PY) -m bench.reset
+	REBOUND_REBOOKING_PARTNERS="$$($(PY) -c 'from bench.scenario import PARTNERS_2013; print(PARTNERS_2013)')" \
+		deploy/local/services.sh start
 	@echo
-	@echo "Where to look:"
+	@echo "Where to look while it runs:"
 	@echo "  ops board           http://127.0.0.1:8001/ops    (ops token: REBOUND_API_KEYS, dev default dev-only-key)"
 	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (signed: dev key id demo-dev, secret dev-only-partner-secret)"
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
 	@echo "  entitlements API    http://127.0.0.1:8003/docs   (evaluate a case; bearer dev-only-key)"
 	@echo "  refunds paid        http://127.0.0.1:8091/v1/payouts  (sandbox payment provider)"
 	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
-	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms  http://127.0.0.1:8090/v1/mail"
+	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms?since=0  http://127.0.0.1:8090/v1/mail?since=0"
 	@echo "  choice page         the link in each \"new plan\" message: keep, change or refund"
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
 	@echo "  stop everything     make stop"
+	@echo
+	$(PY) -m bench.run --running --date $(DATE) --speed $(SPEED) --seed $(SEED)
+
+# A small scenario (one cancelled flight, 26 passengers) against the running services.
+demo-small: services
+	$(PY) -m bench.small_scenario
 
 # Debian's Chromium for the ops board's browser test (Playwright drives it; it downloads nothing).
 browser:
@@ -41,10 +55,15 @@ browser:
 test: infra browser
 	$(PY) -m pytest
 
+# Each benchmark starts its own service processes on a fresh database and topic prefix.
+# The real-data replay, audited: bench/results/<date>-<speed>-<seed>.json and .html.
+bench: SPEED ?= burst
 bench: infra
+	$(PY) -m bench.run --date $(DATE) --speed $(SPEED) --seed $(SEED)
+
+bench-first-notice: infra
 	$(PY) -m bench.first_notice_latency
 
-# Each starts its own service processes on a fresh database and topic prefix.
 bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
 

@@ -1,4 +1,4 @@
-"""What both benchmarks share: percentiles, this machine's raw Kafka and PostgreSQL figures, and a
+"""What the benchmarks share: percentiles, this machine's raw Kafka and PostgreSQL figures, and a
 fresh database and topic prefix for a run (removed after it)."""
 
 import asyncio
@@ -71,6 +71,66 @@ async def postgres_baseline(database_url: str, seconds: float = 3) -> tuple[floa
                 await conn.execute("INSERT INTO bench (at) VALUES (now())")
             times.append((time.perf_counter() - start) * 1000)
         return len(times) / seconds, times
+    finally:
+        await conn.close()
+
+
+async def kafka_throughput(settings: Settings, messages: int = 30_000, size: int = 700) -> float:
+    """Messages per second through one topic of 12 partitions, produced (acks=all, idempotent,
+    batched as the services' producers are) and consumed by one consumer: produce start → last
+    message consumed. `size` is about a Rebound event's."""
+    topic = topics.name(settings, "bench-ceiling")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            await admin.create_topics([NewTopic(topic, settings.topic_partitions, settings.topic_replication)])
+            await asyncio.sleep(1)
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="latest")
+    await producer.start()
+    await consumer.start()
+    try:
+        await producer.send_and_wait(topic, b"warm-up", key=b"0")
+        while not any((await consumer.getmany(timeout_ms=1000)).values()):
+            pass
+        payload = b"x" * size
+        start = time.perf_counter()
+
+        async def produce() -> None:
+            pending = [await producer.send(topic, payload, key=str(i).encode()) for i in range(messages)]
+            await asyncio.gather(*pending)
+
+        producing = asyncio.create_task(produce())
+        received = 0
+        while received < messages:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            received += sum(len(records) for records in batches.values())
+        await producing
+        return messages / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def postgres_rows(database_url: str, rows: int = 100_000, batch: int = 1000) -> float:
+    """Rows per second inserted in batches of `batch` (one statement and transaction each), rows
+    shaped like a delivery record."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TEMP TABLE bench_rows (id bigserial PRIMARY KEY, passenger_id text,"
+                           " stage text, status text, at timestamptz DEFAULT now())")
+        ids = [f"ABC{i:06d}-1" for i in range(batch)]
+        start = time.perf_counter()
+        for _ in range(rows // batch):
+            async with conn.transaction():
+                await conn.execute("INSERT INTO bench_rows (passenger_id, stage, status)"
+                                   " SELECT p, 'first_notice', 'pending' FROM unnest($1::text[]) AS p", ids)
+        return rows / (time.perf_counter() - start)
     finally:
         await conn.close()
 

@@ -21,42 +21,17 @@ import json
 import statistics
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
-from bench import nycflights, small_scenario
+from bench import replay, scenario, small_scenario
 from bench.measure import describe, fresh_run, percentile, postgres_baseline, round_trip_baseline
 from bench.stack import ROOT, Stack
 from shared import topics
-from shared.events import Envelope, FlightCancelled, FlightRef, event_id
+from shared.events import FlightCancelled, FlightRef
 from shared.settings import Settings
-
-SOURCE = "reservations/nycflights13"
-# Who may carry whose passengers in 2013: the regional airlines flying for the majors, and the
-# American–US Airways merger. Each carrier may always use its own flights.
-PARTNERS_2013 = ("UA=EV+OO+YV;DL=9E+EV+OO;AA=MQ+US;US=AA+MQ+YV;EV=UA+DL;9E=DL;MQ=AA+US;"
-                 "OO=UA+DL;YV=US+UA")
-
-
-async def publish_all(settings: Settings, topic: str, items: list, subject) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=20, max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        pending = []
-        for item in items:
-            key = subject(item)
-            env = Envelope.wrap(item, source=SOURCE, subject=key, id=event_id(SOURCE, key))
-            pending.append(await producer.send(topics.name(settings, topic), env.to_bytes(), key=key.encode()))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
 
 
 async def wait_for(db: asyncpg.Connection, what: str, query: str, want: int, within: float,
@@ -88,7 +63,6 @@ def solve_rounds(log: Path) -> list[dict]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--day", type=date.fromisoformat, default=date(2013, 2, 8))
-    parser.add_argument("--days", type=int, default=4, help="days of schedule loaded, from --day")
     parser.add_argument("--keep", action="store_true", help="keep the database, topics and services' logs")
     args = parser.parse_args()
 
@@ -102,9 +76,9 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
     stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "REBOUND_DATABASE_URL": database_url,
                        "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
                        "REBOUND_PARTNER_RATE_PER_SECOND": "100000", "REBOUND_PARTNER_BURST": "100000",
-                       "REBOUND_REBOOKING_PARTNERS": PARTNERS_2013, "REBOUND_LOG_LEVEL": "INFO"},
+                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013, "REBOUND_LOG_LEVEL": "INFO"},
                   logs=logs, services=("disruption", "rebooking"))
-    results: dict = {"run": run, "day": args.day.isoformat(), "schedule_days": args.days}
+    results: dict = {"run": run, "day": args.day.isoformat()}
     try:
         print("baseline (this machine, this run):")
         rtt = await round_trip_baseline(settings)
@@ -114,13 +88,11 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
         results["baseline"] = {"kafka_round_trip_ms": {"p50": statistics.median(rtt), "p99": percentile(rtt, 99)},
                                "postgres_tx_per_second": rate}
 
-        print(f"scenario: the real schedule of {args.days} days from {args.day}, bookings synthesized")
-        days = [nycflights.day_of(args.day + timedelta(days=i)) for i in range(args.days)]
-        flights = [f for d in days for f in d.flights]
-        distance = {k: v for d in days for k, v in d.distance.items()}
-        bookings = nycflights.bookings_for(flights, distance)
-        cancelled = days[0].cancelled
-        cancelled_ids = {f.flight_id for f in cancelled}
+        print(f"scenario: the real schedule of {args.day} and the 3 days after, bookings synthesized")
+        whole = scenario.build(args.day)
+        flights, bookings = whole.flights, whole.bookings
+        cancelled_ids = set(whole.cancelled)
+        cancelled = [whole.flight_by_id[f] for f in sorted(cancelled_ids)]
         disrupted = [b for b in bookings if b.flight_ids[0] in cancelled_ids]
         passengers = sum(len(b.passengers) for b in disrupted)
         print(f"  {len(flights)} flights, {len(bookings)} bookings, "
@@ -132,8 +104,8 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
 
         stack.start()
         started = time.monotonic()
-        await publish_all(settings, topics.SCHEDULE, flights, lambda f: f.flight_id)
-        await publish_all(settings, topics.BOOKINGS, bookings, lambda b: b.booking_ref)
+        await replay.publish(settings, topics.SCHEDULE, flights, lambda f: f.flight_id, replay.RESERVATIONS)
+        await replay.publish(settings, topics.BOOKINGS, bookings, lambda b: b.booking_ref, replay.RESERVATIONS)
         db = await asyncpg.connect(database_url)
         try:
             await wait_for(db, "rebooking: bookings", "SELECT count(*) FROM rebooking.bookings", len(bookings), 900)

@@ -258,6 +258,9 @@ class PassengerDisruption(Model):
     earliest_departure: datetime | None = Field(
         default=None, description="For a connection at risk: when the passengers can first leave")
     noticed_at: datetime | None = Field(default=None, description="When the flight event was accepted")
+    announced_at: datetime | None = Field(
+        default=None, description="When the airline made it known: the partner's `occurred_at` (in a replay of "
+                                  "a past day, that day's time), else `noticed_at`. Notice periods count from it")
 
 
 # --- rebooking -> compensation, notify ---------------------------------------------------------

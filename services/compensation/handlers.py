@@ -63,7 +63,7 @@ async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: O
                kind = EXCLUDED.kind, reason = EXCLUDED.reason, delay_minutes = EXCLUDED.delay_minutes,
                flight_id = EXCLUDED.flight_id, legs = EXCLUDED.legs, noticed_at = EXCLUDED.noticed_at""",
         d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.reason, d.delay_minutes, d.flight.flight_id, legs,
-        d.noticed_at or event.time)
+        d.announced_at or d.noticed_at or event.time)  # notice periods run from the announcement
     await _evaluate_when_complete(conn, outbox, event, book, d.disruption_id, d.booking_ref)
 
 

@@ -199,6 +199,7 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, *,
         disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
         flight=flight, segments=segments, kind=kind, severity=severity, reason=reason,
         delay_minutes=delay_minutes, earliest_departure=earliest_departure, noticed_at=event.time,
+        announced_at=getattr(event.data, "occurred_at", None) or event.time,
     ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "disruption"), time=event.time)
     metrics.PASSENGERS_AFFECTED.labels(kind).inc(len(passenger_ids))
     metrics.FIRST_NOTICE_REQUEST_SECONDS.observe(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))

@@ -1,0 +1,375 @@
+"""The independent audit of a replay: every promise checked from the data itself, not from the
+services' own counters.
+
+    python -m bench.audit [--date 2013-02-08] [--seed 2013] [--sample N]    (against `make services`)
+
+Who was affected comes from rebuilding the scenario (same date, seed and sample), not from the
+services. What passengers were sent comes from the providers' own records: the sandbox SMS API's
+log, the SMTP sink's mailbox and the push gateway's log (each message carries its notice's
+idempotency key: disruption, passenger, stage, revision, channel), and the payment sandbox's log
+of payouts. Outcomes, seats and grants come from the services' tables; the topics are read end to
+end for contact details.
+
+Invariants, each reported with its count of violations (0 is clean):
+- first_notice_missing: an affected passenger with a usable channel has no first notice on it
+  (unless notify recorded that channel as fallen back and another channel carried it);
+- unreachable_not_recorded: an affected passenger with no usable contact is not recorded as
+  undeliverable (an agent must see them);
+- duplicate_notices: the same notice (disruption, passenger, stage, revision, channel) reached a
+  provider more than once;
+- outcome_missing: an affected passenger is neither rebooked, refunded, handed to an agent, nor
+  kept on a flight that still operates;
+- outcome_notice_missing: a passenger rebooked, refunded or handed to an agent was not told so;
+- oversold_cabins: a cabin with more seats sold than it has, or a count that disagrees with the
+  seats held;
+- duplicate_grants: a passenger granted the same kind of entitlement twice under one regime;
+- overpaid: more paid out to a passenger for a kind than was granted, or a payout paid twice;
+- events_not_processed: an announcement accepted but not recorded by the disruption service;
+- outbox_not_drained: an event written but never published;
+- contact_details_on_topics (and _in_logs): a phone number or email address of a passenger found
+  in a Kafka message (or a service's log).
+"""
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench import scenario as scenarios
+from bench.measure import percentile
+from shared import topics
+from shared.settings import Settings
+
+INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
+              "outcome_notice_missing", "oversold_cabins", "duplicate_grants", "overpaid", "events_not_processed",
+              "outbox_not_drained", "contact_details_on_topics", "contact_details_in_logs")
+OUTCOMES = ("rebooked", "refunded", "needs_agent", "kept", "none")
+SCHEMAS = ("disruption", "rebooking", "compensation", "notify")
+EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+PHONE = re.compile(rb"\+[1-9][0-9]{6,14}")
+CHANNELS = {"sms": "phone", "email": "email"}
+
+
+# --- pure: what the records say -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message as a provider received it."""
+
+    disruption_id: str
+    passenger_id: str
+    stage: str
+    revision: int
+    channel: str
+    received_at: datetime
+
+
+def parse_key(key: str | None, received_at: str) -> Sent | None:
+    """A notice's idempotency key, `<disruption>.<passenger>.<stage>.<revision>.<channel>`, as the
+    provider logged it (an email's Message-ID wraps it in <…@rebound.notify>)."""
+    if not key:
+        return None
+    key = key.strip("<>").split("@", 1)[0]
+    parts = key.rsplit(".", 4)
+    if len(parts) != 5 or not parts[3].isdigit():
+        return None
+    disruption, passenger, stage, revision, channel = parts
+    return Sent(disruption, passenger, stage, int(revision), channel, datetime.fromisoformat(received_at))
+
+
+def final_outcome(decisions: list[tuple[str, datetime]], refunded_at: datetime | None
+                  ) -> tuple[str, datetime | None]:
+    """A passenger's outcome from the rebooking decisions about their booking (any order) and the
+    time of their refund grant, if any: the latest decision that moved, refunded or handed them on
+    (a later `kept` only says the new flight still operates), else `kept`; `no_alternative` counts
+    as refunded once the refund is granted."""
+    ordered = sorted(decisions, key=lambda d: d[1])
+    acting = [d for d in ordered if d[0] != "kept"]
+    if not acting:
+        return ("kept", ordered[-1][1]) if ordered else ("none", None)
+    outcome, at = acting[-1]
+    if outcome in ("rebooked", "accepted", "changed"):
+        return "rebooked", at
+    if outcome == "needs_agent":
+        return "needs_agent", at
+    if outcome in ("no_alternative", "refund_requested", "no_response"):
+        return ("refunded", max(at, refunded_at)) if refunded_at else ("none", None)
+    return "none", None
+
+
+def usable_channels(contact: dict) -> list[str]:
+    """The channels a notice can go by: chosen, with an address, not refused."""
+    return [c for c in contact["channels"]
+            if c not in contact.get("opted_out", []) and (c == "push" or contact.get(CHANNELS[c]))]
+
+
+def notice_findings(sent: list[Sent], affected: dict[str, str], contacts: dict[str, dict],
+                    fallen_back: set[tuple[str, str]]) -> dict[str, list]:
+    """Duplicates, and affected passengers missing a first notice on a usable channel."""
+    copies = Counter((s.disruption_id, s.passenger_id, s.stage, s.revision, s.channel) for s in sent)
+    first = defaultdict(set)
+    for s in sent:
+        if s.stage == "first_notice":
+            first[s.passenger_id].add(s.channel)
+    missing = []
+    for passenger in affected:
+        contact = contacts.get(passenger)
+        for channel in usable_channels(contact) if contact else []:
+            excused = (passenger, channel) in fallen_back and first[passenger]
+            if channel not in first[passenger] and not excused:
+                missing.append((passenger, channel))
+    return {"duplicate_notices": [k for k, n in copies.items() for _ in range(n - 1)],
+            "first_notice_missing": missing}
+
+
+def first_notice_latency_ms(sent: list[Sent], affected: dict[str, str], sent_at: dict[str, datetime]
+                            ) -> list[float]:
+    """For each affected passenger and channel: the event's sending → the provider's acceptance of
+    the passenger's first first notice on that channel."""
+    earliest: dict[tuple[str, str], datetime] = {}
+    for s in sent:
+        if s.stage == "first_notice" and s.passenger_id in affected:
+            key = (s.passenger_id, s.channel)
+            if key not in earliest or s.received_at < earliest[key]:
+                earliest[key] = s.received_at
+    return [(at - sent_at[affected[p]]).total_seconds() * 1000 for (p, _), at in earliest.items()
+            if affected[p] in sent_at]
+
+
+def contact_strings(contacts: list[dict]) -> set[bytes]:
+    return {c[field].encode() for c in contacts for field in ("email", "phone") if c.get(field)}
+
+
+def leaked(blob: bytes, known: set[bytes]) -> list[bytes]:
+    """The passengers' phone numbers and email addresses found in `blob`."""
+    found = [m.group() for pattern in (EMAIL, PHONE) for m in pattern.finditer(blob)]
+    return [f for f in found if f in known]
+
+
+# --- reading the records --------------------------------------------------------------------------
+
+
+def read_sandbox(directory: Path) -> list[Sent]:
+    sent = []
+    for name, key in (("sms.jsonl", "idempotency_token"), ("mail.jsonl", "message_id"),
+                      ("push.jsonl", "idempotency_key")):
+        path = directory / name
+        if not path.exists():
+            continue
+        with path.open() as f:
+            for line in f:
+                record = json.loads(line)
+                parsed = parse_key(record.get(key), record["received_at"])
+                if parsed:
+                    sent.append(parsed)
+    return sent
+
+
+def read_payouts(directory: Path) -> list[dict]:
+    path = directory / "payouts.jsonl"
+    return [json.loads(line) for line in path.open()] if path.exists() else []
+
+
+@dataclass
+class Progress:
+    affected: int
+    told: int
+    with_outcome: int
+    queued: int
+    settled: bool
+
+
+async def _outcomes(conn: asyncpg.Connection, s: scenarios.Scenario) -> dict[str, tuple[str, datetime | None]]:
+    booking_of = {p.passenger_id: b.booking_ref for b in s.bookings for p in b.passengers if p.passenger_id in
+                  s.affected}
+    passengers = list(s.affected)
+    decisions: dict[str, list] = defaultdict(list)
+    for r in await conn.fetch(
+            """SELECT a.passenger_id, r.outcome, r.decided_at
+               FROM unnest($1::text[], $2::text[]) AS a(passenger_id, booking_ref)
+               JOIN rebooking.rebookings r ON r.booking_ref = a.booking_ref
+                AND (cardinality(r.passenger_ids) = 0 OR a.passenger_id = ANY(r.passenger_ids))""",
+            passengers, [booking_of[p] for p in passengers]):
+        decisions[r["passenger_id"]].append((r["outcome"], r["decided_at"]))
+    refunds = {r["passenger_id"]: r["at"] for r in await conn.fetch(
+        """SELECT passenger_id, max(granted_at) AS at FROM compensation.grants
+           WHERE kind = 'refund' AND passenger_id = ANY($1::text[]) GROUP BY passenger_id""", passengers)}
+    return {p: final_outcome(decisions.get(p, []), refunds.get(p)) for p in passengers}
+
+
+async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
+    """How far the replay has got, from the services' tables (for the progress bar only)."""
+    passengers = list(s.affected)
+    told = await conn.fetchval(
+        """SELECT count(DISTINCT passenger_id) FROM notify.deliveries
+           WHERE stage = 'first_notice' AND status IN ('sent', 'undeliverable', 'fallen_back')
+             AND passenger_id = ANY($1::text[])""", passengers)
+    outcomes = await _outcomes(conn, s)
+    with_outcome = sum(1 for o, _ in outcomes.values() if o != "none")
+    queued = await conn.fetchval("SELECT count(*) FROM notify.deliveries WHERE status IN ('pending', 'retrying', "
+                                 "'sending')")
+    busy = await conn.fetchval(
+        "SELECT (SELECT count(*) FROM rebooking.pending) + (SELECT count(*) FROM compensation.payouts"
+        " WHERE status = 'pending') + " + " + ".join(f"(SELECT count(*) FROM {s}.outbox)" for s in SCHEMAS))
+    settled = told == len(passengers) and with_outcome == len(passengers) and not queued and not busy
+    return Progress(len(passengers), told, with_outcome, queued, settled)
+
+
+async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str]]:
+    """Read every topic of this deployment end to end; return messages read and leaks found."""
+    names = [topics.name(settings, t) for topic in topics.ALL for t in (topic, topics.dead_letter(topic))]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    read, found = 0, []
+    try:
+        # Every topic is created with the configured partition count (shared.topics).
+        partitions = [TopicPartition(t, p) for t in names for p in range(settings.topic_partitions)]
+        if not partitions:
+            return 0, []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
+                for r in records:
+                    read += 1
+                    blob = (r.value or b"") + (r.key or b"")
+                    if b"@" in blob or b"+" in blob:
+                        found += [f"{tp.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return read, found
+
+
+def _scan_logs(logs: Path, known: set[bytes]) -> list[str]:
+    found = []
+    for path in sorted(logs.glob("*.log")):
+        with path.open("rb") as f:
+            for n, line in enumerate(f, 1):
+                if b"@" in line or b"+" in line:
+                    found += [f"{path.name}:{n}: {x.decode()[:3]}…" for x in leaked(line, known)]
+    return found
+
+
+async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, datetime], sandbox: Path,
+                logs: Path | None = None) -> dict:
+    """Check every invariant; return the counts of violations, a few examples of each, the
+    outcomes, and the latencies measured from the providers' records."""
+    contacts = {c["passenger_id"]: c for c in s.contacts}
+    sent = read_sandbox(sandbox)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        fallen_back = {(r["passenger_id"], r["channel"]) for r in await conn.fetch(
+            "SELECT passenger_id, channel FROM notify.deliveries WHERE status = 'fallen_back'"
+            " AND stage = 'first_notice'")}
+        findings = notice_findings(sent, s.affected, contacts, fallen_back)
+        unreachable = [p for p in s.affected if not (contacts.get(p) and usable_channels(contacts[p]))]
+        recorded = {r["passenger_id"] for r in await conn.fetch(
+            """SELECT passenger_id FROM notify.deliveries WHERE stage = 'first_notice' AND status = 'undeliverable'
+               AND passenger_id = ANY($1::text[])""", unreachable)}
+        findings["unreachable_not_recorded"] = [p for p in unreachable if p not in recorded]
+        outcomes = await _outcomes(conn, s)
+        findings["outcome_missing"] = [p for p, (o, _) in outcomes.items() if o == "none"]
+        told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
+        findings["outcome_notice_missing"] = [
+            p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
+            and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome]
+        findings["oversold_cabins"] = [f"{r['flight_id']}/{r['cabin']}: {r['sold']} of {r['capacity']}" for r in
+                                       await conn.fetch(
+            """SELECT c.flight_id, c.cabin, c.sold, c.capacity FROM rebooking.cabins c
+               LEFT JOIN (SELECT flight_id, cabin, count(*) AS held FROM rebooking.seats GROUP BY 1, 2) s
+                 USING (flight_id, cabin)
+               WHERE c.sold > c.capacity OR c.sold <> coalesce(s.held, 0)""")]
+        findings["duplicate_grants"] = [f"{r['passenger_id']} {r['regime']} {r['kind']} ×{r['n']}" for r in
+                                        await conn.fetch(
+            """SELECT passenger_id, regime, kind, count(*) AS n FROM compensation.grants
+               GROUP BY 1, 2, 3 HAVING count(*) > 1""")]
+        granted = {(r["passenger_id"], r["kind"]): r["amount"] for r in await conn.fetch(
+            "SELECT passenger_id, kind, sum(amount_minor) AS amount FROM compensation.grants GROUP BY 1, 2")}
+        grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))
+        recorded_events = {r["flight_id"] for r in await conn.fetch(
+            "SELECT DISTINCT flight_id FROM disruption.flight_events WHERE flight_id = ANY($1::text[])",
+            [a.flight_id for a in s.announcements])}
+        findings["events_not_processed"] = [a.flight_id for a in s.announcements if a.flight_id not in recorded_events]
+        findings["outbox_not_drained"] = [f"{schema}: {n}" for schema in SCHEMAS
+                                          if (n := await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))]
+    finally:
+        await conn.close()
+    payouts = read_payouts(sandbox)
+    paid = Counter()
+    for p in payouts:
+        paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
+    keys = Counter(p["idempotency_key"] for p in payouts)
+    findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
+                             if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
+    known = contact_strings(s.contacts)
+    messages_read, findings["contact_details_on_topics"] = await _scan_topics(settings, known)
+    findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
+
+    by_outcome = Counter(o for o, _ in outcomes.values())
+    by_carrier: dict[str, Counter] = defaultdict(Counter)
+    for p, (o, _) in outcomes.items():
+        by_carrier[s.flight_by_id[s.affected[p]].carrier][o] += 1
+    latency = first_notice_latency_ms(sent, s.affected, sent_at) if sent_at else []
+    outcome_at = [at for o, at in outcomes.values() if at is not None]
+    return {
+        "clean": not any(findings[i] for i in INVARIANTS),
+        "invariants": {i: len(findings[i]) for i in INVARIANTS},
+        "examples": {i: [str(x) for x in findings[i][:5]] for i in INVARIANTS if findings[i]},
+        "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
+        "outcomes_by_carrier": {c: dict(v) for c, v in sorted(by_carrier.items())},
+        "notices_at_providers": dict(Counter(f"{x.stage}/{x.channel}" for x in sent)),
+        "grants": dict(grants_by_kind),
+        "payouts": len(payouts),
+        "topic_messages_read": messages_read,
+        "first_notice_ms": latency,
+        "first_notice_received": sorted(x.received_at for x in sent if x.stage == "first_notice"),
+        "outcome_at": sorted(outcome_at),
+    }
+
+
+def describe(found: dict) -> str:
+    lines = [f"audit: {'clean' if found['clean'] else 'VIOLATIONS'}"]
+    for name, n in found["invariants"].items():
+        lines.append(f"  {name:<28} {n}" + (f"   e.g. {', '.join(found['examples'][name][:3])}" if n else ""))
+    lines.append("  outcomes: " + ", ".join(f"{o} {n}" for o, n in found["outcomes"].items()))
+    lines.append(f"  notices at the providers: {sum(found['notices_at_providers'].values())}; "
+                 f"grants: {found['grants']}; payouts: {found['payouts']}; "
+                 f"topic messages read: {found['topic_messages_read']}")
+    if found["first_notice_ms"]:
+        ms = found["first_notice_ms"]
+        lines.append(f"  first notice, event sent → provider: p50 {statistics.median(ms):.0f} ms, "
+                     f"p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms (n={len(ms)})")
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2013, 2, 8))
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=scenarios.SEED)
+    parser.add_argument("--sample", type=int, default=None)
+    parser.add_argument("--sandbox", type=Path, default=Path(".local/sandbox"))
+    parser.add_argument("--logs", type=Path, default=Path(".local/logs"))
+    args = parser.parse_args()
+    s = scenarios.build(args.date, args.days, args.seed, args.sample)
+    found = await audit(Settings(), s, {}, args.sandbox, args.logs)
+    print(describe(found))
+    return 0 if found["clean"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

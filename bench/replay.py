@@ -1,0 +1,233 @@
+"""The replay driver: loads a scenario into running Rebound services and plays its announcements
+(`bench.run` is the command that uses it).
+
+The reservation data enters as a reservation system would send it: schedule and bookings on the
+`schedule` and `bookings` topics, contact details through notify's contacts API. Then each
+announcement goes out at its time on the scenario's clock, scaled by the speed (60: an hour a
+minute; burst: all at once, the pre-emptive mass cancellation), through the signed partner API
+(or straight onto `flight-events`, as a partner on the bus would publish). A progress bar shows
+events sent and passengers told and with an outcome.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+from tqdm import tqdm
+
+from bench import audit, scenario
+from bench.small_scenario import DEMO_PARTNER_KEY
+from shared import signing, topics
+from shared.events import Envelope, event_id
+from shared.settings import Settings
+
+RESERVATIONS = "reservations/nycflights13"
+OPERATIONS = "operations/nycflights13"
+CONTACTS_PER_REQUEST = 1000  # the contacts API's limit
+EVENTS_PER_REQUEST = 500  # the ingest API's limit
+
+
+@dataclass
+class Endpoints:
+    disruption: str = "http://127.0.0.1:8001"
+    notify: str = "http://127.0.0.1:8004"
+    api_key: str = "dev-only-key"
+    partner_key: tuple[str, str] = DEMO_PARTNER_KEY
+
+
+@dataclass
+class Played:
+    """When each announcement was sent (wall clock, just before the request) and accepted (202)."""
+
+    sent_at: dict[str, datetime] = field(default_factory=dict)  # flight id → sent
+    accepted_at: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def first_sent(self) -> datetime:
+        return min(self.sent_at.values())
+
+
+async def publish(settings: Settings, topic: str, items: Iterable, subject: Callable, source: str) -> int:
+    """Publish reservation data as its system of record would: keyed, idempotent, acks=all."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    sent = 0
+    try:
+        pending = []
+        for item in items:
+            key = subject(item)
+            env = Envelope.wrap(item, source=source, subject=key, id=event_id(source, key))
+            pending.append(await producer.send(topics.name(settings, topic), env.to_bytes(), key=key.encode()))
+            sent += 1
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def load(settings: Settings, s: scenario.Scenario, endpoints: Endpoints) -> float:
+    """Schedule and bookings onto their topics, contacts into notify; wait until every service has
+    taken them in. Returns the seconds it took."""
+    started = time.monotonic()
+    await publish(settings, topics.SCHEDULE, s.flights, lambda f: f.flight_id, RESERVATIONS)
+    await publish(settings, topics.BOOKINGS, s.bookings, lambda b: b.booking_ref, RESERVATIONS)
+    limit = asyncio.Semaphore(4)
+    async with httpx.AsyncClient(base_url=endpoints.notify, timeout=60,
+                                 headers={"Authorization": f"Bearer {endpoints.api_key}"}) as client:
+        async def put(part: list[dict]) -> None:
+            async with limit:
+                response = await client.put("/v1/contacts", json=part)
+                response.raise_for_status()
+        await asyncio.gather(*(put(s.contacts[i:i + CONTACTS_PER_REQUEST])
+                               for i in range(0, len(s.contacts), CONTACTS_PER_REQUEST)))
+    passengers = sum(len(b.passengers) for b in s.bookings)
+    checks = [("disruption: bookings", "SELECT count(DISTINCT booking_ref) FROM disruption.manifest", len(s.bookings)),
+              ("rebooking: passengers", "SELECT coalesce(sum(cardinality(passenger_ids)), 0) FROM rebooking.bookings",
+               passengers),
+              ("rebooking: flights", "SELECT count(DISTINCT flight_id) FROM rebooking.cabins", len(s.flights)),
+              ("compensation: passengers", "SELECT count(*) FROM compensation.passengers", passengers)]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        with tqdm(total=len(checks) * 100, desc="loading", unit="%", bar_format="{desc}: {bar} {postfix}") as bar:
+            while True:
+                counts = [await conn.fetchval(sql) for _, sql, _ in checks]
+                done = [min(100, 100 * have // max(want, 1)) for have, (_, _, want) in zip(counts, checks, strict=True)]
+                bar.n = sum(done)
+                bar.set_postfix_str(", ".join(f"{what} {have}/{want}" for have, (what, _, want)
+                                              in zip(counts, checks, strict=True)))
+                if all(have >= want for have, (_, _, want) in zip(counts, checks, strict=True)):
+                    break
+                if time.monotonic() - started > 1800:
+                    raise TimeoutError("the services did not take in the schedule and bookings in 30 minutes")
+                await asyncio.sleep(2)
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
+async def play(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
+               via: str = "api", progress: Callable[[int], None] = lambda n: None) -> Played:
+    """Send each announcement at its time on the scenario's clock divided by `speed` (None: all at
+    once, in full batches)."""
+    played = Played()
+    if not s.announcements:
+        return played
+    start_wall, start_scenario = time.monotonic(), s.announcements[0].at
+    due: list[list[scenario.Announcement]] = []
+    for a in s.announcements:
+        if speed is None and due and len(due[-1]) < EVENTS_PER_REQUEST:
+            due[-1].append(a)
+        elif speed is not None and due and due[-1][0].at == a.at and len(due[-1]) < EVENTS_PER_REQUEST:
+            due[-1].append(a)
+        else:
+            due.append([a])
+    send = _sender(settings, endpoints, via)
+    async with send as deliver:
+        in_flight: set[asyncio.Task] = set()
+        for batch in due:
+            if speed is not None:
+                wait = (batch[0].at - start_scenario).total_seconds() / speed - (time.monotonic() - start_wall)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            now = datetime.now(UTC)
+            played.sent_at |= {a.flight_id: now for a in batch}
+            task = asyncio.create_task(deliver(batch))
+            task.add_done_callback(lambda t, batch=batch: (
+                played.accepted_at.update({a.flight_id: datetime.now(UTC) for a in batch}) if not t.exception()
+                else None, progress(len(batch))))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        for task in list(in_flight):
+            await task  # raises what a failed delivery raised
+    return played
+
+
+class _sender:
+    """Delivers a batch of announcements by the partner API or onto the topic."""
+
+    def __init__(self, settings: Settings, endpoints: Endpoints, via: str) -> None:
+        self._settings, self._endpoints, self._via = settings, endpoints, via
+
+    async def __aenter__(self):
+        if self._via == "topic":
+            self._producer = AIOKafkaProducer(bootstrap_servers=self._settings.kafka_bootstrap, acks="all",
+                                              enable_idempotence=True)
+            await self._producer.start()
+            return self._to_topic
+        self._client = httpx.AsyncClient(base_url=self._endpoints.disruption, timeout=60)
+        return self._to_api
+
+    async def __aexit__(self, *exc) -> None:
+        if self._via == "topic":
+            await self._producer.stop()
+        else:
+            await self._client.aclose()
+
+    async def _to_api(self, batch: list[scenario.Announcement]) -> None:
+        body = ("[" + ",".join(a.event.model_dump_json(exclude_none=True) for a in batch) + "]").encode()
+        for _ in range(30):
+            headers = signing.sign(*self._endpoints.partner_key, body) | {"Content-Type": "application/json"}
+            response = await self._client.post("/v1/flight-events", content=body, headers=headers)
+            if response.status_code != 429:
+                break
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+        if response.status_code != 202:
+            raise RuntimeError(f"the partner API refused a batch: {response.status_code} {response.text[:500]}")
+
+    async def _to_topic(self, batch: list[scenario.Announcement]) -> None:
+        sends = []
+        for a in batch:
+            key = a.event.flight.designator
+            env = Envelope.wrap(a.event, source=OPERATIONS, subject=key,
+                                id=event_id(OPERATIONS, a.event.partner_event_id))
+            sends.append(await self._producer.send(topics.name(self._settings, topics.FLIGHT_EVENTS),
+                                                   env.to_bytes(), key=key.encode()))
+        await asyncio.gather(*sends)
+
+
+async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_settled: bool,
+                bar: tqdm, within_seconds: float = 3600) -> float | None:
+    """Keep the progress bar's passenger counts fresh; with `until_settled`, return once every
+    affected passenger is told and has an outcome and nothing is left to send (seconds waited)."""
+    conn = await asyncpg.connect(settings.database_url)
+    started = time.monotonic()
+    try:
+        while True:
+            progress = await audit.progress(conn, s)
+            bar.set_postfix_str(f"told {progress.told}/{progress.affected}, "
+                                f"with an outcome {progress.with_outcome}/{progress.affected}, "
+                                f"notices queued {progress.queued}")
+            if until_settled and progress.settled and len(played.accepted_at) == len(s.announcements):
+                return time.monotonic() - started
+            if time.monotonic() - started > within_seconds:
+                raise TimeoutError(f"not settled after {within_seconds:.0f} s: {progress}")
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+
+
+async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
+                 via: str = "api") -> Played:
+    """Play the announcements with a progress bar, and wait until everything has settled."""
+    label = "burst" if speed is None else f"×{speed:g}"
+    with tqdm(total=len(s.announcements), desc=f"replay {s.first_day} {label}", unit="event") as bar:
+        watcher = asyncio.create_task(watch(settings, s, Played(), False, bar))
+        try:
+            played = await play(settings, s, speed, endpoints, via, bar.update)
+        finally:
+            watcher.cancel()
+        await watch(settings, s, played, True, bar)
+    return played
+
+
+def parse_speed(text: str) -> float | None:
+    return None if text == "burst" else float(text)

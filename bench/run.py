@@ -1,0 +1,220 @@
+"""The benchmark: a real day replayed end to end, audited, against this machine's own ceiling.
+
+    make bench DATE=2013-02-08 SPEED=burst SEED=2013     (python -m bench.run --date … --speed … --seed …)
+    make demo                                            (… --speed 60 --running)
+
+Runs its own four services and sandbox providers (separate processes, as `make services` does) on
+a fresh database and topic prefix, so every run starts from nothing; with `--running`, it plays
+against the services `make services` runs instead (the demo: `make demo` resets their data first,
+and the ops board shows the day unfolding). In order:
+1. the ceiling of this machine, in the same run: aiokafka produce→consume round trip (latency)
+   and throughput with messages the size of Rebound's events; PostgreSQL single-row transactions
+   and batched rows per second;
+2. the scenario (`bench.scenario`) loaded as a reservation system would send it;
+3. the replay (`bench.replay`) at the chosen speed, until every affected passenger is told, has
+   an outcome, and nothing is left to send;
+4. the independent audit (`bench.audit`);
+5. `bench/results/<date>-<speed>-<seed>.json` and a `.html` report beside it.
+
+The throughput bound: per affected passenger, the run counts the Kafka messages produced, the
+PostgreSQL transactions committed and the rows written between the first event and the end; the
+machine allows at most ceiling ÷ cost passengers a second on each resource, and the bound is the
+smallest of the three. The result is the measured throughput as a fraction of that bound.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench import audit, measure, replay, report, scenario
+from bench.stack import ROOT, Stack
+from shared import topics
+from shared.settings import Settings
+
+API_KEY = "bench-key"
+RESULTS = ROOT / "bench" / "results"
+# The sandbox providers stand in for contracted SMS and email throughput; high, so that Rebound
+# itself, not a configured rate, is what is measured.
+PROVIDER_RATE = "5000"
+
+
+async def offsets(settings: Settings) -> int:
+    """Messages ever produced to this run's topics."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        # Every topic is created with the configured partition count (shared.topics).
+        partitions = [TopicPartition(topics.name(settings, t), p) for t in topics.ALL
+                      for p in range(settings.topic_partitions)]
+        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+    finally:
+        await consumer.stop()
+
+
+async def database_work(database_url: str) -> tuple[int, int]:
+    """Transactions committed and rows written in this run's database so far."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT xact_commit, tup_inserted + tup_updated + tup_deleted AS rows"
+                                  " FROM pg_stat_database WHERE datname = current_database()")
+        return row["xact_commit"], row["rows"]
+    finally:
+        await conn.close()
+
+
+def machine() -> dict:
+    memory = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    return {"cores": os.cpu_count(), "memory_gib": round(int(memory.split()[1]) / 2**20, 1),
+            "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("model name")), None)}
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    return {"p50": round(statistics.median(values), 1), "p99": round(measure.percentile(values, 99), 1),
+            "max": round(max(values), 1), "n": len(values)}
+
+
+@contextlib.contextmanager
+def profiles(stack: Stack | None, directory: Path, enabled: bool):
+    """py-spy flame graphs of each service (of a stack of the run's own) while the replay runs."""
+    spies = []
+    if enabled and stack:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in ("disruption", "rebooking", "compensation", "notify", "sandbox"):
+            spies.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(stack.processes[name].pid),
+                 "--rate", "50", "--nonblocking", "--output", str(directory / f"{name}.svg")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2013, 2, 8))
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--speed", default="burst", help="burst, 60, 1 …")
+    parser.add_argument("--seed", type=int, default=scenario.SEED)
+    parser.add_argument("--sample", type=int, default=None, help="only this many disrupted flights")
+    parser.add_argument("--via", choices=("api", "topic"), default="api",
+                        help="the signed partner API, or straight onto the flight-events topic")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of each service")
+    parser.add_argument("--keep", action="store_true", help="keep the database, topics and logs")
+    parser.add_argument("--running", action="store_true",
+                        help="play against the services of `make services` (ports 8001–8004)")
+    args = parser.parse_args()
+    speed = replay.parse_speed(args.speed)
+    if args.running:
+        settings = Settings()
+        print(f"Ops board: http://127.0.0.1:8001/ops (token {settings.api_key_list[0]}): watch the day there.",
+              flush=True)
+        results = await benchmark(args, speed, "local", settings, None)
+    else:
+        async with measure.fresh_run(args.keep) as (run, settings):
+            results = await benchmark(args, speed, run, settings, ROOT / ".local" / "bench" / run)
+    return 0 if results["audit"]["clean"] else 1
+
+
+async def benchmark(args: argparse.Namespace, speed: float | None, run: str, settings: Settings,
+                    logs: Path | None) -> dict:
+    """With `logs`, on a stack of its own logging there; without, on the running services."""
+    stack = logs and Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                       "REBOUND_DATABASE_URL": settings.database_url, "REBOUND_TOPIC_PREFIX": settings.topic_prefix,
+                       "REBOUND_ENVIRONMENT": "test", "REBOUND_API_KEYS": API_KEY,
+                       "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
+                       "REBOUND_SMS_RATE_PER_SECOND": PROVIDER_RATE, "REBOUND_EMAIL_RATE_PER_SECOND": PROVIDER_RATE,
+                       "REBOUND_PUSH_RATE_PER_SECOND": PROVIDER_RATE,
+                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013, "REBOUND_LOG_LEVEL": "WARNING"},
+                  logs=logs)
+    try:
+        print("ceiling (this machine, this run):", flush=True)
+        rtt = await measure.round_trip_baseline(settings)
+        kafka_rate = await measure.kafka_throughput(settings)
+        tx_rate, _ = await measure.postgres_baseline(settings.database_url)
+        rows_rate = await measure.postgres_rows(settings.database_url)
+        ceiling = {"kafka_roundtrip_ms": summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
+                   "pg_tx_per_s": round(tx_rate), "pg_rows_per_s": round(rows_rate)}
+        print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; "
+              f"postgresql {tx_rate:,.0f} tx/s, {rows_rate:,.0f} rows/s (batched)", flush=True)
+
+        s = scenario.build(args.date, args.days, args.seed, args.sample)
+        print(scenario.summary(s), flush=True)
+        if stack:
+            stack.start()
+            endpoints = replay.Endpoints(disruption=stack.url("disruption"), notify=stack.url("notify"),
+                                         api_key=API_KEY)
+            sandbox = logs / "sandbox"
+        else:
+            endpoints = replay.Endpoints(api_key=settings.api_key_list[0])
+            logs, sandbox = ROOT / ".local" / "logs", ROOT / ".local" / "sandbox"
+        load_s = await replay.load(settings, s, endpoints)
+        messages_before, (tx_before, rows_before) = await offsets(settings), await database_work(settings.database_url)
+        with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
+            played = await replay.replay(settings, s, speed, endpoints, args.via)
+        messages = await offsets(settings) - messages_before
+        tx_after, rows_after = await database_work(settings.database_url)
+        print("auditing…", flush=True)
+        found = await audit.audit(settings, s, played.sent_at, sandbox, logs)
+        print(audit.describe(found), flush=True)
+    finally:
+        if stack:
+            stack.stop()
+
+    affected = len(s.affected)
+    complete_s = (max(found["outcome_at"]) - played.first_sent).total_seconds() if found["outcome_at"] else None
+    throughput = affected / complete_s if complete_s else None
+    cost = {"kafka_messages": messages / max(affected, 1), "pg_transactions": (tx_after - tx_before) / max(affected, 1),
+            "pg_rows": (rows_after - rows_before) / max(affected, 1)}
+    bound = min(kafka_rate / max(cost["kafka_messages"], 1e-9), tx_rate / max(cost["pg_transactions"], 1e-9),
+                rows_rate / max(cost["pg_rows"], 1e-9))
+    outcome_s = [(at - played.first_sent).total_seconds() for at in found["outcome_at"]]
+    results = {
+        "scenario": {"date": args.date.isoformat(), "days": args.days, "speed": args.speed, "seed": args.seed,
+                     "sample": args.sample, "run": run},
+        "flights": s.replayed_flights, "cancelled": len(s.cancelled), "delayed": len(s.delayed),
+        "delays_announced": len(s.delays), "passengers_affected": affected,
+        "bookings_loaded": len(s.bookings), "load_s": round(load_s, 1),
+        "first_notice_ms": summary(found["first_notice_ms"]),
+        "outcome_complete_s": round(complete_s, 1) if complete_s else None,
+        "outcome_s_after_first_event": summary(outcome_s),
+        "outcomes": found["outcomes"],
+        "throughput_pax_per_s": round(throughput, 1) if throughput else None,
+        "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},
+        "throughput_bound_pax_per_s": round(bound, 1),
+        "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None,
+        "audit": {"clean": found["clean"], **found["invariants"], "examples": found["examples"]},
+        "notices_at_providers": found["notices_at_providers"], "grants": found["grants"],
+        "payouts": found["payouts"], "topic_messages_audited": found["topic_messages_read"],
+        "ceiling": ceiling, "machine": machine(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{args.date}-{args.speed}-{args.seed}" if args.sample is None else \
+        RESULTS / f"{args.date}-{args.speed}-{args.seed}-sample{args.sample}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    report.write(stem.with_suffix(".html"), results, played.first_sent, found)
+    print(json.dumps({k: results[k] for k in ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s",
+                                              "throughput_share_of_bound", "outcomes")}), flush=True)
+    print(f"results: {stem}.json, {stem}.html", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
