@@ -136,9 +136,10 @@ async def postgres_rows(database_url: str, rows: int = 100_000, batch: int = 100
 
 
 @contextlib.asynccontextmanager
-async def fresh_run(keep: bool = False) -> AsyncIterator[tuple[str, Settings]]:
-    """A run id and settings with a database and topic prefix of the run's own."""
-    base = Settings()
+async def fresh_run(keep: bool = False, base: Settings | None = None) -> AsyncIterator[tuple[str, Settings]]:
+    """A run id and settings with a database and topic prefix of the run's own, on the Kafka and
+    PostgreSQL of `base` (default: the environment's)."""
+    base = base or Settings()
     run = uuid.uuid4().hex[:8]
     database = f"rebound_bench_{run}"
     admin = await asyncpg.connect(base.database_url)
@@ -151,10 +152,10 @@ async def fresh_run(keep: bool = False) -> AsyncIterator[tuple[str, Settings]]:
         yield run, settings
     finally:
         if not keep:
-            await _remove(settings, database)
+            await _remove(settings, database, base.database_url)
 
 
-async def _remove(settings: Settings, database: str) -> None:
+async def _remove(settings: Settings, database: str, admin_url: str) -> None:
     kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await kafka.start()
     try:
@@ -163,7 +164,7 @@ async def _remove(settings: Settings, database: str) -> None:
             await kafka.delete_topics(ours)
     finally:
         await kafka.close()
-    admin = await asyncpg.connect(Settings().database_url)
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:

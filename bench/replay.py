@@ -203,14 +203,14 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
     try:
         while True:
             progress = await audit.progress(conn, s)
-            bar.set_postfix_str(f"told {progress.told}/{progress.affected}, "
-                                f"with an outcome {progress.with_outcome}/{progress.affected}, "
+            bar.set_postfix_str(f"passengers told {progress.told}/{progress.affected}, "
+                                f"bookings decided {progress.bookings_decided}/{progress.bookings}, "
                                 f"notices queued {progress.queued}")
             if until_settled and progress.settled and len(played.accepted_at) == len(s.announcements):
                 return time.monotonic() - started
             if time.monotonic() - started > within_seconds:
                 raise TimeoutError(f"not settled after {within_seconds:.0f} s: {progress}")
-            await asyncio.sleep(1)
+            await asyncio.sleep(2)
     finally:
         await conn.close()
 

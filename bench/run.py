@@ -206,13 +206,12 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "ceiling": ceiling, "machine": machine(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"{args.date}-{args.speed}-{args.seed}" if args.sample is None else \
-        RESULTS / f"{args.date}-{args.speed}-{args.seed}-sample{args.sample}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    report.write(stem.with_suffix(".html"), results, played.first_sent, found)
+    stem = f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    report.write(RESULTS / f"{stem}.html", results, played.first_sent, found)
     print(json.dumps({k: results[k] for k in ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s",
                                               "throughput_share_of_bound", "outcomes")}), flush=True)
-    print(f"results: {stem}.json, {stem}.html", flush=True)
+    print(f"results: {RESULTS / stem}.json and .html", flush=True)
     return results
 
 

@@ -2,6 +2,7 @@
 finds whom it hurts; downstream outcomes feed the ops board's recovery view."""
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -113,6 +114,7 @@ async def apply_flight_event(conn: asyncpg.Connection, event: Envelope, outbox: 
 async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e: FlightEventData,
                    disrupted: dict[str, tuple[list[str], list[tuple[asyncpg.Record, domain.Change]]]]
                    ) -> None:
+    hurt = []
     for ref, (passenger_ids, legs) in sorted(disrupted.items()):
         row, change = legs[0]
         segments = [_leg(r) for r, _ in legs]
@@ -124,10 +126,10 @@ async def _fan_out(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, e:
         if change.disruption == "retimed":
             extra |= {"new_departure": change.flight.scheduled_departure.isoformat(),
                       "new_arrival": change.flight.scheduled_arrival.isoformat()}
-        await _disrupt(conn, outbox, event, booking_ref=ref, passenger_ids=passenger_ids,
-                       segments=segments, kind=change.disruption,
-                       severity=change.severity, reason=getattr(e, "reason", "other"),
-                       delay_minutes=change.delay_minutes, facts_extra=extra)
+        hurt.append(Hurt(booking_ref=ref, passenger_ids=passenger_ids, segments=segments, kind=change.disruption,
+                         severity=change.severity, reason=getattr(e, "reason", "other"),
+                         delay_minutes=change.delay_minutes, facts_extra=extra))
+    await _disrupt(conn, outbox, event, hurt)
     if disrupted:
         log.info("passengers disrupted", extra={"event_id": event.id, "bookings": len(disrupted)})
 
@@ -159,49 +161,73 @@ async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, ev
         arrival = flight.expected_arrival.isoformat()
         earliest = domain.earliest_onward_departure(flight.expected_arrival, flight.destination,
                                                     o["origin"], MINIMUM_CONNECTING, same_city)
-        await _disrupt(conn, outbox, event, booking_ref=o["booking_ref"],
-                       passenger_ids=list(o["passenger_ids"]), segments=[_leg(onward_row)],
-                       kind="connection_at_risk", severity="major",
-                       reason=getattr(event.data, "reason", "other"), delay_minutes=0,
-                       facts_extra=_leg(row).notice_facts("inbound_") | {"estimated_arrival": arrival},
-                       disruption_id=disruption_id,
-                       earliest_departure=earliest if same_city else None,
-                       cause_flight_id=row["flight_id"])
+        await _disrupt(conn, outbox, event, [Hurt(
+            booking_ref=o["booking_ref"], passenger_ids=list(o["passenger_ids"]), segments=[_leg(onward_row)],
+            kind="connection_at_risk", severity="major", reason=getattr(event.data, "reason", "other"),
+            delay_minutes=0, facts_extra=_leg(row).notice_facts("inbound_") | {"estimated_arrival": arrival},
+            disruption_id=disruption_id, earliest_departure=earliest if same_city else None,
+            cause_flight_id=row["flight_id"])])
 
 
-async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, *, booking_ref: str,
-                   passenger_ids: list[str],
-                   segments: list[Leg], kind: str, severity: str, reason: str, delay_minutes: int,
-                   facts_extra: dict, disruption_id: str | None = None,
-                   earliest_departure: datetime | None = None, cause_flight_id: str | None = None) -> None:
-    """One booking: record it, request the first notice and, in the same transaction, publish the
-    disruption. The notice goes first and depends on nothing downstream."""
-    disruption_id = disruption_id or event.id
-    flight = segments[0]
-    inserted = await conn.fetchval(
+@dataclass(frozen=True)
+class Hurt:
+    """One booking hurt by one event, and what its passengers are told."""
+
+    booking_ref: str
+    passenger_ids: list[str]
+    segments: list[Leg]
+    kind: str
+    severity: str
+    reason: str
+    delay_minutes: int
+    facts_extra: dict
+    disruption_id: str | None = None  # default: the event's id
+    earliest_departure: datetime | None = None
+    cause_flight_id: str | None = None
+
+
+async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, hurt: list[Hurt]) -> None:
+    """Record each booking's disruption and, in the same transaction, request its first notice and
+    publish the disruption: the notice goes first and depends on nothing downstream. A booking
+    that heard of this disruption already is left alone. Two statements for the whole fan-out, so
+    a full aircraft costs no more round trips than one passenger."""
+    if not hurt:
+        return
+    ids = [h.disruption_id or event.id for h in hurt]
+    inserted = {(r["disruption_id"], r["booking_ref"]) for r in await conn.fetch(
         """INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind, severity, cause)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1""",
-        disruption_id, booking_ref, flight.flight_id, kind, severity, reason)
-    if not inserted:
-        return  # this booking heard of this disruption already
-    await conn.executemany(
-        "INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id) VALUES ($1,$2,$3,$4)"
-        " ON CONFLICT DO NOTHING",
-        [(disruption_id, p, booking_ref, cause_flight_id or flight.flight_id) for p in passenger_ids])
-    facts = flight.notice_facts() | {"reason": reason, "delay_minutes": delay_minutes} | facts_extra
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           ON CONFLICT DO NOTHING RETURNING disruption_id, booking_ref""",
+        ids, [h.booking_ref for h in hurt], [h.segments[0].flight_id for h in hurt], [h.kind for h in hurt],
+        [h.severity for h in hurt], [h.reason for h in hurt])}
+    fresh = [(i, h) for i, h in zip(ids, hurt, strict=True) if (i, h.booking_ref) in inserted]
+    recovery = [(i, p, h.booking_ref, h.cause_flight_id or h.segments[0].flight_id)
+                for i, h in fresh for p in h.passenger_ids]
+    if recovery:
+        await conn.execute(
+            """INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING""",
+            *(list(column) for column in zip(*recovery, strict=True)))
+    for disruption_id, h in fresh:
+        _announce(outbox, event, disruption_id, h)
+
+
+def _announce(outbox: Outbox, event: Envelope, disruption_id: str, h: Hurt) -> None:
+    flight = h.segments[0]
+    facts = flight.notice_facts() | {"reason": h.reason, "delay_minutes": h.delay_minutes} | h.facts_extra
     # The passenger hears first: the notice leaves in this same transaction.
     outbox.publish(topics.FIRST_NOTICES, NoticeRequested(
-        disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
-        stage="first_notice", template=f"first_notice_{kind}", facts=facts, occurred_at=event.time,
+        disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
+        stage="first_notice", template=f"first_notice_{h.kind}", facts=facts, occurred_at=event.time,
         about=flight.flight_id,
-    ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "first_notice"))
+    ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "first_notice"))
     outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
-        disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
-        flight=flight, segments=segments, kind=kind, severity=severity, reason=reason,
-        delay_minutes=delay_minutes, earliest_departure=earliest_departure, noticed_at=event.time,
+        disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
+        flight=flight, segments=h.segments, kind=h.kind, severity=h.severity, reason=h.reason,
+        delay_minutes=h.delay_minutes, earliest_departure=h.earliest_departure, noticed_at=event.time,
         announced_at=getattr(event.data, "occurred_at", None) or event.time,
-    ), key=booking_ref, id=derived_id(disruption_id, booking_ref, "disruption"), time=event.time)
-    metrics.PASSENGERS_AFFECTED.labels(kind).inc(len(passenger_ids))
+    ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "disruption"), time=event.time)
+    metrics.PASSENGERS_AFFECTED.labels(h.kind).inc(len(h.passenger_ids))
     metrics.FIRST_NOTICE_REQUEST_SECONDS.observe(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))
 
 
@@ -255,10 +281,10 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Envelope, outbox: Ou
             "SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled'", leg.flight_id)
         if cancelled and cancelled["cancelled_by"]:
             cancellation = event.model_copy(update={"id": cancelled["cancelled_by"]})
-            await _disrupt(conn, outbox, cancellation, booking_ref=r.booking_ref,
-                           passenger_ids=r.passenger_ids,
-                           segments=[_leg(cancelled)], kind="cancelled", severity="major",
-                           reason=cancelled["cause"] or "other", delay_minutes=0, facts_extra={})
+            await _disrupt(conn, outbox, cancellation, [Hurt(
+                booking_ref=r.booking_ref, passenger_ids=r.passenger_ids, segments=[_leg(cancelled)],
+                kind="cancelled", severity="major", reason=cancelled["cause"] or "other", delay_minutes=0,
+                facts_extra={})])
     log.info("manifest follows rebooking", extra={"booking_ref": r.booking_ref,
                                                   "released": r.released_flight_ids})
 

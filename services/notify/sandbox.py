@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.notify.providers import twilio_signature
 from shared import signing
 
+CALLBACK_WORKERS = 4
+
 
 class SandboxSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REBOUND_SANDBOX_", extra="ignore")
@@ -91,25 +93,34 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
     by_token: dict[str, dict] = {}
     pushed: dict[str, dict] = {}
     control = {"sms": SmsControl()}
-    callbacks: set[asyncio.Task] = set()
-    callback_client: dict[str, httpx.AsyncClient] = {}  # one client: making one per call costs a TLS setup
+    # Status callbacks wait in a queue for a few workers, as a provider's do: a task and a pooled
+    # request each would leave thousands queued inside the HTTP client's pool, whose bookkeeping
+    # grows with every waiting request.
+    reports: asyncio.Queue[tuple[float, str, str, str]] = asyncio.Queue()
+    workers: list[asyncio.Task] = []
 
     def authorised(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> None:
         if not (secrets.compare_digest(credentials.username, settings.account)
                 and secrets.compare_digest(credentials.password, settings.token)):
             raise HTTPException(401, "bad credentials")
 
-    async def report(url: str, sid: str, state: str) -> None:
-        """Call the sender back with the message's fate, signed as Twilio signs its callbacks."""
-        form = {"MessageSid": sid, "MessageStatus": state, "AccountSid": settings.account}
-        await asyncio.sleep(0.05)
-        client = callback_client.get("client") or callback_client.setdefault(
-            "client", httpx.AsyncClient(limits=httpx.Limits(max_connections=4, max_keepalive_connections=4)))
-        try:
-            await client.post(url, data=form, timeout=5,
-                              headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
-        except httpx.HTTPError:
-            pass  # a real provider retries a few times and gives up; so does the sandbox, at once
+    async def report_statuses() -> None:
+        """Call the sender back with each message's fate, signed as Twilio signs its callbacks."""
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as client:
+            while True:
+                due, url, sid, state = await reports.get()
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                form = {"MessageSid": sid, "MessageStatus": state, "AccountSid": settings.account}
+                try:
+                    await client.post(url, data=form, timeout=5,
+                                      headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
+                except httpx.HTTPError:
+                    pass  # a real provider retries a few times and gives up; so does the sandbox, at once
+
+    def report(url: str, sid: str, state: str) -> None:
+        if not workers:
+            workers.extend(asyncio.create_task(report_statuses()) for _ in range(CALLBACK_WORKERS))
+        reports.put_nowait((time.monotonic() + 0.05, url, sid, state))
 
     @app.post("/2010-04-01/Accounts/{account}/Messages.json", status_code=201)
     async def send_sms(request: Request) -> JSONResponse:
@@ -141,10 +152,8 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         if token:
             by_token[token] = message
         if form.get("StatusCallback"):
-            fate = "undelivered" if form["To"] in state.undeliverable else "delivered"
-            task = asyncio.create_task(report(form["StatusCallback"], message["sid"], fate))
-            callbacks.add(task)
-            task.add_done_callback(callbacks.discard)
+            report(form["StatusCallback"], message["sid"],
+                   "undelivered" if form["To"] in state.undeliverable else "delivered")
         return JSONResponse(message, status_code=201)
 
     @app.post("/v1/control", dependencies=[Depends(authorised)])

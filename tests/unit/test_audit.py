@@ -1,0 +1,84 @@
+"""The audit's own logic: reading the providers' records, a passenger's outcome, and what counts
+as a violation. An auditor that cannot find a fault proves nothing, so each check is shown one."""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import audit
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def sent(passenger: str, stage: str = "first_notice", channel: str = "sms", seconds: float = 1.0,
+         disruption: str = "d1", revision: int = 0) -> audit.Sent:
+    return audit.Sent(disruption, passenger, stage, revision, channel, T0 + timedelta(seconds=seconds))
+
+
+def test_a_key_is_read_from_each_providers_record():
+    assert audit.parse_key("d-1.ABC123-2.first_notice.0.sms", T0.isoformat()) == \
+        audit.Sent("d-1", "ABC123-2", "first_notice", 0, "sms", T0)
+    email = audit.parse_key("<d.1.ABC123-1.entitlements.2.email@rebound.notify>", T0.isoformat())
+    assert (email.disruption_id, email.passenger_id, email.stage, email.revision, email.channel) == \
+        ("d.1", "ABC123-1", "entitlements", 2, "email")
+    assert audit.parse_key(None, T0.isoformat()) is None
+    assert audit.parse_key("<random@example.org>", T0.isoformat()) is None
+
+
+@given(st.text(max_size=40))
+def test_any_key_is_read_or_refused_without_crashing(key):
+    audit.parse_key(key, T0.isoformat())
+
+
+def test_outcome_is_the_latest_decision_that_acted():
+    t = [T0 + timedelta(seconds=i) for i in range(4)]
+    assert audit.final_outcome([("rebooked", t[0])], None) == ("rebooked", t[0])
+    # Moved to a flight that was then only delayed: still rebooked.
+    assert audit.final_outcome([("kept", t[1]), ("rebooked", t[0])], None) == ("rebooked", t[0])
+    # Moved, then that flight was cancelled and no seat was left: refunded once the refund is granted.
+    assert audit.final_outcome([("rebooked", t[0]), ("no_alternative", t[1])], t[3]) == ("refunded", t[3])
+    assert audit.final_outcome([("rebooked", t[0]), ("no_alternative", t[1])], None) == ("none", None)
+    assert audit.final_outcome([("kept", t[2])], None) == ("kept", t[2])
+    assert audit.final_outcome([("needs_agent", t[2])], None) == ("needs_agent", t[2])
+    assert audit.final_outcome([], None) == ("none", None)
+
+
+def test_usable_channels_need_an_address_and_no_refusal():
+    assert audit.usable_channels({"channels": ["sms", "email"], "phone": "+12125550100", "email": "a@b.example"}) \
+        == ["sms", "email"]
+    assert audit.usable_channels({"channels": ["push"], "opted_out": ["sms"]}) == ["push"]
+    assert audit.usable_channels({"channels": ["sms"], "phone": None}) == []
+
+
+def test_a_duplicate_and_a_missing_first_notice_are_found():
+    contacts = {"P-1": {"channels": ["sms", "email"], "phone": "+1", "email": "e"},
+                "P-2": {"channels": ["sms"], "phone": "+1"}}
+    affected = {"P-1": "F1", "P-2": "F1"}
+    clean = [sent("P-1"), sent("P-1", channel="email"), sent("P-2"), sent("P-2", stage="rebooking")]
+    assert audit.notice_findings(clean, affected, contacts, set()) == \
+        {"duplicate_notices": [], "first_notice_missing": []}
+    doubled = audit.notice_findings(clean + [sent("P-2", seconds=9)], affected, contacts, set())
+    assert doubled["duplicate_notices"] == [("d1", "P-2", "first_notice", 0, "sms")]
+    # A second revision of a stage is a new notice, not a duplicate.
+    assert not audit.notice_findings(clean + [sent("P-2", revision=1)], affected, contacts, set())["duplicate_notices"]
+    missing = audit.notice_findings(clean[1:], affected, contacts, set())
+    assert missing["first_notice_missing"] == [("P-1", "sms")]
+    # The SMS provider failed and notify recorded the fallback: email carried it.
+    assert not audit.notice_findings(clean[1:], affected, contacts, {("P-1", "sms")})["first_notice_missing"]
+
+
+def test_latency_runs_from_the_event_to_each_channels_first_first_notice():
+    affected = {"P-1": "F1", "P-2": "F2"}
+    sent_at = {"F1": T0, "F2": T0 + timedelta(seconds=10)}
+    records = [sent("P-1", seconds=2), sent("P-1", seconds=5, disruption="d2"), sent("P-1", channel="email", seconds=3),
+               sent("P-2", seconds=12.5), sent("P-2", stage="rebooking", seconds=20), sent("P-9", seconds=1)]
+    assert sorted(audit.first_notice_latency_ms(records, affected, sent_at)) == [2000, 2500, 3000]
+
+
+def test_leaks_are_the_passengers_own_details_only():
+    known = audit.contact_strings([{"email": "abc123-1@example.com", "phone": "+12125550123"}])
+    assert audit.leaked(b'{"to": "+12125550123"}', known) == [b"+12125550123"]
+    assert audit.leaked(b'{"provider_id": "<d.P.first_notice.0.email@rebound.notify>"}', known) == []
+    assert audit.leaked(b"mail abc123-1@example.com failed", known) == [b"abc123-1@example.com"]
+    assert audit.leaked(b'"time": "2013-02-08T12:00:00+00:00", "n": +12125550199', known) == []
