@@ -37,8 +37,11 @@ class NotifySettings(Settings):
     provider_burst: int = 200
     # Concurrent calls per provider, for each path (first notices; everything else).
     first_notice_concurrency: int = 32
+    # Senders of first notices, each claiming its own batch: while one waits for its batch's
+    # slowest provider answer, another is already sending the next.
+    first_notice_senders: int = 2
     bulk_concurrency: int = 16
-    http_connections: int = 16  # to the SMS API and the push gateway
+    http_connections: int = 32  # to the SMS API and the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.
     bulk_reserve: float = 0.25
     max_attempts: int = 6
@@ -71,14 +74,14 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                 "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
             }
             first_notices_idle = asyncio.Event()
-            first = Sender(settings, service.pool, channels, providers, first_notices=True,
-                           concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
-                           first_notices_idle=first_notices_idle)
+            first = [Sender(settings, service.pool, channels, providers, first_notices=True,
+                            concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
+                            first_notices_idle=first_notices_idle) for _ in range(settings.first_notice_senders)]
             bulk = Sender(settings, service.pool, channels, providers, first_notices=False,
                           concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
                           reserve=settings.bulk_reserve * settings.provider_burst,
                           first_notices_idle=first_notices_idle)
-            await asyncio.gather(first.run(), bulk.run())
+            await asyncio.gather(*(sender.run() for sender in first), bulk.run())
 
     service = Service(name="notify", settings=settings,
                       migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import httpx
 import uvicorn
 import uvloop
-from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -201,15 +201,18 @@ async def main() -> None:
     sms = Recorder(settings.dir / "sms.jsonl")
     mail = Recorder(settings.dir / "mail.jsonl")
     push = Recorder(settings.dir / "push.jsonl")
-    smtp = Controller(_MailHandler(mail), hostname=settings.host, port=settings.smtp_port)
-    smtp.start()
+    # The SMTP server on the same event loop as the HTTP API, not in a thread of its own: two
+    # busy threads in one process take turns at the GIL and slow each other's every answer.
+    handler = _MailHandler(mail)
+    smtp = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler, hostname=settings.host), host=settings.host, port=settings.smtp_port)
     try:
         server = uvicorn.Server(uvicorn.Config(create_sms_app(settings, sms, mail, push),
                                                host=settings.host, port=settings.sms_port,
                                                log_level="warning"))
         await server.serve()
     finally:
-        smtp.stop()
+        smtp.close()
 
 
 if __name__ == "__main__":

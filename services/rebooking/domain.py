@@ -423,7 +423,9 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
             model.add_hint(var, pick == i)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = budget
-    solver.parameters.num_workers = 2
+    # One search worker: on a machine shared with the other services, a second one takes the CPU
+    # that first notices need, and a round's quality comes from its time budget more than its workers.
+    solver.parameters.num_workers = 1
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return greedy, "greedy"
