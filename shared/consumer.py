@@ -25,6 +25,20 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope, Outbox], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Envelope], Outbox], Awaitable[None]]
+
+
+def batched(handler: BatchHandler) -> Handler:
+    """Mark a handler that takes all the new messages of its kind in a consumer batch at once, in
+    their order (a full aircraft's notices in a few statements rather than a few per booking). It
+    runs where the first of them stood. If it fails, the batch runs again one message at a time,
+    each in a list of one, so the failing message alone is dead-lettered."""
+    handler.takes_batches = True  # type: ignore[attr-defined]
+    return handler  # type: ignore[return-value]
+
+
+def _takes_batches(handler: Handler) -> bool:
+    return getattr(handler, "takes_batches", False)
 
 # Failures that say nothing about the message: roll back, wait, and try the batch again.
 TRANSIENT = (
@@ -145,6 +159,7 @@ class ConsumerLoop:
                 """INSERT INTO inbox (event_id, topic) SELECT * FROM unnest($1::text[], $2::text[])
                    ON CONFLICT DO NOTHING RETURNING event_id""",
                 [e.id for _, e, _ in decoded], [r.topic for r, _, _ in decoded])}
+            fresh: list[tuple[ConsumerRecord, Envelope, Handler]] = []
             for record, envelope, handler in decoded:
                 if envelope.id not in new:
                     outcomes.append((record.topic, "duplicate"))
@@ -152,29 +167,60 @@ class ConsumerLoop:
                 new.discard(envelope.id)  # the same event twice in one batch: once
                 metrics.EVENT_AGE_SECONDS.labels(self._service, record.topic).observe(
                     (datetime.now(UTC) - envelope.time).total_seconds())
-                outcomes.append((record.topic, await self._handle(conn, outbox, record, envelope, handler,
-                                                                  isolate=isolate)))
+                fresh.append((record, envelope, handler))
+            together: dict[Handler, list[tuple[ConsumerRecord, Envelope]]] = {}
+            if not isolate:
+                for record, envelope, handler in fresh:
+                    if _takes_batches(handler):
+                        together.setdefault(handler, []).append((record, envelope))
+            for record, envelope, handler in fresh:
+                if handler in together:
+                    group = together.pop(handler)
+                    await self._run(conn, outbox, handler, [e for _, e in group], isolate=False)
+                    outcomes += [(r.topic, "processed") for r, _ in group]
+                elif not (_takes_batches(handler) and not isolate):
+                    outcomes.append((record.topic, await self._handle(conn, outbox, record, envelope, handler,
+                                                                      isolate=isolate)))
             await outbox.flush(conn)
         return outcomes
 
-    async def _handle(self, conn: asyncpg.Connection, outbox: Outbox, record: ConsumerRecord,
-                      envelope: Envelope, handler: Handler, *, isolate: bool) -> str:
-        origin = f"{record.topic}/{record.partition}/{record.offset}"
+    async def _run(self, conn: asyncpg.Connection, outbox: Outbox, handler: Handler, envelopes: list[Envelope],
+                   *, isolate: bool) -> None:
         message_outbox = Outbox(self._settings, source=f"rebound/{self._service}")
         try:
             if isolate:
                 # A savepoint: a handler that fails undoes only its own message.
                 async with conn.transaction():
-                    await handler(conn, envelope, message_outbox)
+                    await self._call(conn, handler, envelopes, message_outbox)
                     await message_outbox.flush(conn)
             else:
-                await handler(conn, envelope, message_outbox)
+                await self._call(conn, handler, envelopes, message_outbox)
                 await message_outbox.flush(conn)
         except TRANSIENT:
             raise
-        except Exception as exc:  # a defect or a bad message: park it, keep going
+        except Exception as exc:
             if not isolate:
                 raise _HandlerFailed from exc
+            raise
+
+    @staticmethod
+    async def _call(conn: asyncpg.Connection, handler: Handler, envelopes: list[Envelope], outbox: Outbox) -> None:
+        if _takes_batches(handler):
+            await handler(conn, envelopes, outbox)  # type: ignore[arg-type]
+        else:
+            for envelope in envelopes:
+                await handler(conn, envelope, outbox)
+
+    async def _handle(self, conn: asyncpg.Connection, outbox: Outbox, record: ConsumerRecord,
+                      envelope: Envelope, handler: Handler, *, isolate: bool) -> str:
+        origin = f"{record.topic}/{record.partition}/{record.offset}"
+        try:
+            await self._run(conn, outbox, handler, [envelope], isolate=isolate)
+        except TRANSIENT:
+            raise
+        except _HandlerFailed:
+            raise
+        except Exception as exc:  # a defect or a bad message: park it, keep going
             log.exception("handler failed; message dead-lettered",
                           extra={"event_id": envelope.id, "origin": origin})
             return self._dead_letter(outbox, record, f"handler failed: {_short(exc)}", origin)

@@ -2,6 +2,7 @@
 (what happened, from disruption; what was decided, from rebooking), and whenever a disruption is
 complete it evaluates the whole journey and writes what changed to the ledger."""
 
+import json
 import logging
 import time
 from datetime import datetime
@@ -11,6 +12,7 @@ import asyncpg
 from services.compensation import engine, journey, ledger, metrics
 from services.compensation.rules import RuleBook
 from shared import topics
+from shared.consumer import batched
 from shared.events import (
     BookingConfirmed,
     EntitlementsGranted,
@@ -38,18 +40,28 @@ async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Out
         f.flight_id, f.carrier, f.number, f.origin, f.destination, f.scheduled_departure, f.scheduled_arrival)
 
 
-async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    b: BookingConfirmed = event.data
+@batched
+async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+    """A batch of bookings in two statements (a reservation system's initial load is hundreds of
+    thousands); the latest version of a booking in the batch is the one kept."""
+    latest: dict[str, BookingConfirmed] = {e.data.booking_ref: e.data for e in events}
+    bookings = list(latest.values())
     await conn.execute(
-        """INSERT INTO bookings (booking_ref, flight_ids, payment) VALUES ($1, $2, $3)
+        """INSERT INTO bookings (booking_ref, flight_ids, payment)
+           SELECT b.ref, ARRAY(SELECT jsonb_array_elements_text(b.flights::jsonb)), b.payment
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS b(ref, flights, payment)
            ON CONFLICT (booking_ref) DO UPDATE SET flight_ids = EXCLUDED.flight_ids, payment = EXCLUDED.payment""",
-        b.booking_ref, b.flight_ids, b.payment)
-    await conn.executemany(
+        [b.booking_ref for b in bookings], [json.dumps(b.flight_ids) for b in bookings], [b.payment for b in bookings])
+    passengers = [(b.booking_ref, p) for b in bookings for p in b.passengers]
+    await conn.execute(
         """INSERT INTO passengers (booking_ref, passenger_id, fare, currency, special_services)
-           VALUES ($1, $2, $3, $4, $5)
+           SELECT p.ref, p.id, p.fare, p.currency, ARRAY(SELECT jsonb_array_elements_text(p.services::jsonb))
+           FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[])
+                AS p(ref, id, fare, currency, services)
            ON CONFLICT (booking_ref, passenger_id) DO UPDATE
            SET fare = EXCLUDED.fare, currency = EXCLUDED.currency, special_services = EXCLUDED.special_services""",
-        [(b.booking_ref, p.passenger_id, p.fare, p.currency, list(p.special_services)) for p in b.passengers])
+        [r for r, _ in passengers], [p.passenger_id for _, p in passengers], [p.fare for _, p in passengers],
+        [p.currency for _, p in passengers], [json.dumps(list(p.special_services)) for _, p in passengers])
 
 
 async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:

@@ -1,76 +1,112 @@
 """Notify: a notice request becomes one delivery per passenger per chosen channel, at most once; a
 newer notice about the same thing replaces one not yet sent."""
 
+import json
+
 import asyncpg
 
 from services.notify import policy
 from shared import topics
+from shared.consumer import batched
 from shared.events import Envelope, NoticeDelivered, NoticeRequested
 from shared.outbox import Outbox
 
 
-async def plan_deliveries(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    n: NoticeRequested = event.data
+@batched
+async def plan_deliveries(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+    """All the notice requests of a consumer batch in a few statements: a cancelled aircraft's
+    first notices cost the database no more round trips than one booking's."""
+    notices: list[NoticeRequested] = [e.data for e in events]
+    subjects = [(p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
+    if len(subjects) != len(set(subjects)):
+        # Two notices about the same thing for the same passenger: the second must see the first.
+        for n in notices:
+            await _plan(conn, outbox, [n])
+    else:
+        await _plan(conn, outbox, notices)
+
+
+async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> None:
     contacts = {
         r["passenger_id"]: r for r in await conn.fetch(
             "SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
-            " WHERE passenger_id = ANY($1::text[])", n.passenger_ids)
+            " WHERE passenger_id = ANY($1::text[])", sorted({p for n in notices for p in n.passenger_ids}))
     }
+    stale = await _supersede(conn, outbox, [n for n in notices if n.about is not None])
     rows = []
-    for passenger_id in n.passenger_ids:
-        c = contacts.get(passenger_id)
-        channels = policy.reachable(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else []
-        for channel in channels:
-            rows.append((passenger_id, channel, "pending", None))
-        if not channels:
-            # Visible, not silent: an agent must reach this passenger another way.
-            rows.append((passenger_id, "none", "undeliverable", "no usable contact details on file"))
+    for i, n in enumerate(notices):
+        for passenger_id in n.passenger_ids:
+            c = contacts.get(passenger_id)
+            channels = policy.reachable(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else []
+            if (i, passenger_id) in stale:
+                status, detail = "superseded", "a newer notice about the same thing is already on its way"
+            else:
+                status, detail = "pending", None
+            for channel in channels:
+                rows.append((i, passenger_id, channel, status, detail))
+            if not channels:
+                # Visible, not silent: an agent must reach this passenger another way.
+                rows.append((i, passenger_id, "none", "superseded" if status == "superseded" else "undeliverable",
+                             detail or "no usable contact details on file"))
     if not rows:
         return
-    stale: set[str] = set()
-    if n.about is not None:
-        stale = await _supersede(conn, outbox, n)
-    rows = [(p, c, "superseded" if p in stale else status,
-             "a newer notice about the same thing is already on its way" if p in stale else detail)
-            for p, c, status, detail in rows]
+    n_of = [notices[i] for i, *_ in rows]
     inserted = await conn.fetch(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
                                    template, facts, occurred_at, about, status, detail)
-           SELECT r.passenger_id, $1, $2, $3, r.channel, $4, $5, $6, $7, $8, r.status, r.detail
-           FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
-                AS r(passenger_id, channel, status, detail)
+           SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
+                  r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+                AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
+                     occurred_at, about, status, detail)
            ON CONFLICT (passenger_id, disruption_id, stage, revision, channel) DO NOTHING
-           RETURNING passenger_id, channel, status, detail""",
-        n.disruption_id, n.stage, n.revision, n.booking_ref, n.template, n.facts, n.occurred_at, n.about,
-        *[list(col) for col in zip(*rows, strict=True)],
+           RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail""",
+        [r[1] for r in rows], [n.disruption_id for n in n_of], [n.stage for n in n_of],
+        [n.revision for n in n_of], [r[2] for r in rows], [n.booking_ref for n in n_of],
+        [n.template for n in n_of], [json.dumps(n.facts) for n in n_of], [n.occurred_at for n in n_of],
+        [n.about for n in n_of], [r[3] for r in rows], [r[4] for r in rows],
     )
     for r in inserted:
         if r["status"] == "undeliverable":
             outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-                disruption_id=n.disruption_id, booking_ref=n.booking_ref,
-                passenger_id=r["passenger_id"], stage=n.stage, channel="none",
+                disruption_id=r["disruption_id"], booking_ref=r["booking_ref"],
+                passenger_id=r["passenger_id"], stage=r["stage"], channel="none",
                 status="undeliverable", detail=r["detail"],
-            ), key=n.booking_ref)
+            ), key=r["booking_ref"])
 
 
-async def _supersede(conn: asyncpg.Connection, outbox: Outbox, n: NoticeRequested) -> set[str]:
-    """Replace older unsent notices of this stage about the same thing (a delay that grew from 40
-    to 90 minutes before the first word went out is told once, as 90); return the passengers who
-    already have a newer one, for whom this notice is stale."""
-    planned = [policy.Planned(r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
-                              (r["disruption_id"], r["revision"])) for r in await conn.fetch(
-        """SELECT id, passenger_id, channel, status, occurred_at, disruption_id, revision FROM deliveries
-           WHERE passenger_id = ANY($1::text[]) AND stage = $2 AND about = $3""",
-        n.passenger_ids, n.stage, n.about)]
-    replaced, stale = policy.supersede(planned, n.occurred_at, (n.disruption_id, n.revision))
-    if replaced:
+async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> set[tuple[int, str]]:
+    """Replace older unsent notices of each notice's stage about the same thing (a delay that grew
+    from 40 to 90 minutes before the first word went out is told once, as 90); return the
+    (notice, passenger) pairs for whom a newer notice exists already, so this one is stale."""
+    if not notices:
+        return set()
+    keys = [(p, n.stage, n.about) for n in notices for p in n.passenger_ids]
+    planned: dict[tuple[str, str, str], list[policy.Planned]] = {}
+    for r in await conn.fetch(
+            """SELECT d.id, d.passenger_id, d.stage, d.about, d.channel, d.status, d.occurred_at, d.disruption_id,
+                      d.revision
+               FROM deliveries d JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(passenger_id, stage, about)
+                 ON d.passenger_id = k.passenger_id AND d.stage = k.stage AND d.about = k.about""",
+            *(list(column) for column in zip(*keys, strict=True))):
+        planned.setdefault((r["passenger_id"], r["stage"], r["about"]), []).append(policy.Planned(
+            r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
+            (r["disruption_id"], r["revision"])))
+    replaced_ids, stale = [], set()
+    for i, n in enumerate(notices):
+        mine = [p for passenger in n.passenger_ids for p in planned.get((passenger, n.stage, n.about), [])]
+        replaced, old = policy.supersede(mine, n.occurred_at, (n.disruption_id, n.revision))
+        replaced_ids += replaced
+        stale |= {(i, passenger) for passenger in old}
+    if replaced_ids:
         for r in await conn.fetch(
                 """UPDATE deliveries SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
                    WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'retrying')
-                   RETURNING passenger_id, channel, disruption_id, booking_ref""", replaced):
+                   RETURNING passenger_id, channel, disruption_id, booking_ref, stage""", replaced_ids):
             outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
                 disruption_id=r["disruption_id"], booking_ref=r["booking_ref"], passenger_id=r["passenger_id"],
-                stage=n.stage, channel=r["channel"], status="superseded", detail="replaced by a newer notice",
+                stage=r["stage"], channel=r["channel"], status="superseded", detail="replaced by a newer notice",
             ), key=r["booking_ref"])
     return stale
 
