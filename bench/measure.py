@@ -117,6 +117,29 @@ async def kafka_throughput(settings: Settings, messages: int = 30_000, size: int
         await producer.stop()
 
 
+async def postgres_transactions(database_url: str, connections: int = 8, seconds: float = 3) -> float:
+    """Single-row INSERT transactions per second from `connections` connections at once (as the
+    services' pools commit): what this PostgreSQL commits at all, group commit included."""
+    conns = [await asyncpg.connect(database_url) for _ in range(connections)]
+    try:
+        await conns[0].execute("CREATE TABLE IF NOT EXISTS bench_tx (id bigserial PRIMARY KEY, at timestamptz)")
+        deadline = time.monotonic() + seconds
+
+        async def commit_all(conn: asyncpg.Connection) -> int:
+            n = 0
+            while time.monotonic() < deadline:
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO bench_tx (at) VALUES (now())")
+                n += 1
+            return n
+
+        return sum(await asyncio.gather(*(commit_all(c) for c in conns))) / seconds
+    finally:
+        await conns[0].execute("DROP TABLE IF EXISTS bench_tx")
+        for c in conns:
+            await c.close()
+
+
 async def postgres_rows(database_url: str, rows: int = 100_000, batch: int = 1000) -> float:
     """Rows per second inserted in batches of `batch` (one statement and transaction each), rows
     shaped like a delivery record."""

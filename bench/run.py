@@ -9,7 +9,7 @@ against the services `make services` runs instead (the demo: `make demo` resets 
 and the ops board shows the day unfolding). In order:
 1. the ceiling of this machine, in the same run: aiokafka produce→consume round trip (latency)
    and throughput with messages the size of Rebound's events; PostgreSQL single-row transactions
-   and batched rows per second;
+   per second (8 connections at once, and one alone) and batched rows per second;
 2. the scenario (`bench.scenario`) loaded as a reservation system would send it;
 3. the replay (`bench.replay`) at the chosen speed, until every affected passenger is told, has
    an outcome, and nothing is left to send;
@@ -148,12 +148,15 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         print("ceiling (this machine, this run):", flush=True)
         rtt = await measure.round_trip_baseline(settings)
         kafka_rate = await measure.kafka_throughput(settings)
-        tx_rate, _ = await measure.postgres_baseline(settings.database_url)
+        serial_tx_rate, tx_ms = await measure.postgres_baseline(settings.database_url)
+        tx_rate = await measure.postgres_transactions(settings.database_url)
         rows_rate = await measure.postgres_rows(settings.database_url)
         ceiling = {"kafka_roundtrip_ms": summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
-                   "pg_tx_per_s": round(tx_rate), "pg_rows_per_s": round(rows_rate)}
-        print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; "
-              f"postgresql {tx_rate:,.0f} tx/s, {rows_rate:,.0f} rows/s (batched)", flush=True)
+                   "pg_tx_per_s": round(tx_rate), "pg_tx_per_s_one_connection": round(serial_tx_rate),
+                   "pg_tx_ms": summary(tx_ms), "pg_rows_per_s": round(rows_rate)}
+        print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; postgresql "
+              f"{tx_rate:,.0f} tx/s (8 connections; {serial_tx_rate:,.0f} on one), {rows_rate:,.0f} rows/s "
+              "(batched)", flush=True)
 
         s = scenario.build(args.date, args.days, args.seed, args.sample)
         print(scenario.summary(s), flush=True)

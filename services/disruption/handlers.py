@@ -9,6 +9,7 @@ import asyncpg
 
 from services.disruption import domain, metrics
 from shared import airports, topics
+from shared.consumer import batched
 from shared.events import (
     FLIGHT_EVENT_TYPES,
     BookingConfirmed,
@@ -51,22 +52,25 @@ async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Out
     )
 
 
-async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    b: BookingConfirmed = event.data
-    passenger_ids = [p.passenger_id for p in b.passengers]
-    await conn.execute(
+@batched
+async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+    """A batch of bookings (the latest version of each wins), pipelined: the manifests of every
+    flight they hold, for the fan-out when one is disrupted."""
+    latest: dict[str, BookingConfirmed] = {e.data.booking_ref: e.data for e in events}
+    bookings = list(latest.values())
+    await conn.executemany(
         """INSERT INTO itineraries (booking_ref, flight_ids, passenger_ids, passenger_names)
            VALUES ($1, $2, $3, $4) ON CONFLICT (booking_ref) DO UPDATE SET
                flight_ids = EXCLUDED.flight_ids, passenger_ids = EXCLUDED.passenger_ids,
                passenger_names = EXCLUDED.passenger_names""",
-        b.booking_ref, b.flight_ids, passenger_ids, [p.name or "" for p in b.passengers])
-    await conn.execute("DELETE FROM manifest WHERE booking_ref = $1 AND NOT flight_id = ANY($2::text[])",
-                       b.booking_ref, b.flight_ids)
+        [(b.booking_ref, b.flight_ids, [p.passenger_id for p in b.passengers], [p.name or "" for p in b.passengers])
+         for b in bookings])
+    await conn.executemany("DELETE FROM manifest WHERE booking_ref = $1 AND NOT flight_id = ANY($2::text[])",
+                           [(b.booking_ref, b.flight_ids) for b in bookings])
     await conn.executemany(
         """INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)
            ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids""",
-        [(fid, b.booking_ref, passenger_ids) for fid in b.flight_ids],
-    )
+        [(fid, b.booking_ref, [p.passenger_id for p in b.passengers]) for b in bookings for fid in b.flight_ids])
 
 
 # --- flight events ------------------------------------------------------------------------------
@@ -298,17 +302,30 @@ async def record_entitlements(conn: asyncpg.Connection, event: Envelope, outbox:
                        g.disruption_id, refunded)
 
 
-async def record_delivery(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    d: NoticeDelivered = event.data
-    if d.stage != "first_notice":
-        return
-    if d.status in ("sent", "delivered"):
-        await conn.execute("UPDATE recovery SET notified = true, unreachable = false"
-                           " WHERE disruption_id = $1 AND passenger_id = $2", d.disruption_id, d.passenger_id)
-    elif d.status in ("failed", "undeliverable"):  # superseded or sent by another channel: not a failure
-        await conn.execute("UPDATE recovery SET unreachable = true"
-                           " WHERE disruption_id = $1 AND passenger_id = $2 AND NOT notified",
-                           d.disruption_id, d.passenger_id)
+@batched
+async def record_delivery(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+    """The ops board's view of first notices: told, or unreachable (a failure after a success
+    changes nothing; superseded, or sent by another channel, is no failure). A batch at a time:
+    these arrive one per passenger and channel."""
+    told, failed = [], []
+    for e in events:
+        d: NoticeDelivered = e.data
+        if d.stage == "first_notice" and d.status in ("sent", "delivered"):
+            told.append((d.disruption_id, d.passenger_id))
+        elif d.stage == "first_notice" and d.status in ("failed", "undeliverable"):
+            failed.append((d.disruption_id, d.passenger_id))
+    if told:
+        await conn.execute(
+            """UPDATE recovery r SET notified = true, unreachable = false
+               FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
+               WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id""",
+            *(list(column) for column in zip(*told, strict=True)))
+    if failed:
+        await conn.execute(
+            """UPDATE recovery r SET unreachable = true
+               FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
+               WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id AND NOT r.notified""",
+            *(list(column) for column in zip(*failed, strict=True)))
 
 
 # --- helpers ------------------------------------------------------------------------------------

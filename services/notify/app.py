@@ -4,7 +4,7 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 from fastapi import FastAPI
 
 from services.notify import contacts, handlers, policy, status
@@ -39,7 +39,8 @@ class NotifySettings(Settings):
     first_notice_concurrency: int = 32
     # Senders of first notices, each claiming its own batch: while one waits for its batch's
     # slowest provider answer, another is already sending the next.
-    first_notice_senders: int = 2
+    first_notice_senders: int = 3
+    first_notice_claim: int = 64
     bulk_concurrency: int = 16
     http_connections: int = 32  # to the SMS API and the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.
@@ -59,11 +60,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         max_cooldown=settings.breaker_max_cooldown_seconds, clock=time.monotonic)) for c, rate in rates.items()}
 
     async def send_notices(service: Service) -> None:
-        # Few connections, kept alive: httpcore checks every pooled connection on each request, so a
-        # large pool costs more CPU than it saves in waiting.
-        pool = httpx.Limits(max_connections=settings.http_connections,
-                            max_keepalive_connections=settings.http_connections)
-        async with httpx.AsyncClient(limits=pool) as client:
+        connector = aiohttp.TCPConnector(limit=settings.http_connections)
+        async with aiohttp.ClientSession(connector=connector) as client:
             channels = {
                 "email": EmailChannel(settings.smtp_host, settings.smtp_port, settings.email_from,
                                       username=settings.smtp_username, password=settings.smtp_password,
@@ -74,9 +72,11 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                 "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
             }
             first_notices_idle = asyncio.Event()
+            # Small claims, so that one aircraft's notices are shared among the senders at once.
             first = [Sender(settings, service.pool, channels, providers, first_notices=True,
                             concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
-                            first_notices_idle=first_notices_idle) for _ in range(settings.first_notice_senders)]
+                            first_notices_idle=first_notices_idle, batch_size=settings.first_notice_claim)
+                     for _ in range(settings.first_notice_senders)]
             bulk = Sender(settings, service.pool, channels, providers, first_notices=False,
                           concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
                           reserve=settings.bulk_reserve * settings.provider_burst,

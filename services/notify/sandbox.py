@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
 
-import httpx
+import aiohttp
 import uvicorn
 import uvloop
 from aiosmtpd.smtp import SMTP
@@ -106,15 +106,16 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
 
     async def report_statuses() -> None:
         """Call the sender back with each message's fate, signed as Twilio signs its callbacks."""
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as client:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as client:
             while True:
                 due, url, sid, state = await reports.get()
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
                 form = {"MessageSid": sid, "MessageStatus": state, "AccountSid": settings.account}
                 try:
-                    await client.post(url, data=form, timeout=5,
-                                      headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)})
-                except httpx.HTTPError:
+                    async with client.post(url, data=form, timeout=aiohttp.ClientTimeout(total=5),
+                                           headers={"X-Twilio-Signature": twilio_signature(settings.token, url, form)}):
+                        pass
+                except (aiohttp.ClientError, TimeoutError):
                     pass  # a real provider retries a few times and gives up; so does the sandbox, at once
 
     def report(url: str, sid: str, state: str) -> None:

@@ -33,16 +33,22 @@ async def sms_status(request: Request,
     sid, state = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or state not in SMS_STATES:
         raise HTTPException(422, f"MessageSid and a MessageStatus of {sorted(SMS_STATES)} are required")
+    pool = request.app.state.service.pool
+    if state not in ("failed", "undelivered"):
+        # Most reports are good news: recorded in one statement, news to no one else.
+        await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
+                           " WHERE provider_id = $1 AND channel = 'sms'", sid, state)
+        return
     outbox = Outbox(settings, source="rebound/notify")
-    async with request.app.state.service.pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         d = await conn.fetchrow(
             """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
                WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", sid, state)
         if d is None:
             return  # not ours, or not yet recorded: nothing to do
-        # A delivery report is recorded; only a failure is news to anyone else (the ops board
-        # already counts the passenger as told when the provider took the text).
-        if state in ("failed", "undelivered") and d["status"] == "sent":
+        # Only a failure is news to anyone else (the ops board already counts the passenger as told
+        # when the provider took the text).
+        if d["status"] == "sent":
             await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
                                d["id"], f"the network reported the text {state}")
             c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])

@@ -6,6 +6,7 @@ assignment. `assign_pending` runs that assignment; replicas each claim their own
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ import asyncpg
 from services.rebooking import domain, inventory, links, metrics
 from services.rebooking.config import RebookingSettings
 from shared import topics
+from shared.consumer import batched
 from shared.events import (
     TIERS,
     BookingConfirmed,
@@ -52,23 +54,36 @@ async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Out
         [(f.flight_id, cabin, seats) for cabin, seats in f.seats_by_cabin.items()])
 
 
-async def record_booking(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-    b: BookingConfirmed = event.data
-    inserted = await conn.fetchval(
-        """INSERT INTO bookings (booking_ref, passenger_ids, cabin, tier, special_services,
-                                 booked_at, may_split)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
-        b.booking_ref, [p.passenger_id for p in b.passengers], b.cabin,
-        max((p.tier for p in b.passengers), key=TIERS.index),
-        sorted({s for p in b.passengers for s in p.special_services}), b.booked_at, b.may_split)
-    if not inserted:
+@batched
+async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+    """A batch of new bookings: their seats held and counted, a booking already known left as it
+    is (its seats are this service's to move now). Statements pipelined for the whole batch: a
+    reservation system's initial load is hundreds of thousands."""
+    first: dict[str, BookingConfirmed] = {}
+    for e in events:
+        first.setdefault(e.data.booking_ref, e.data)
+    known = {r["booking_ref"] for r in await conn.fetch(
+        "SELECT booking_ref FROM bookings WHERE booking_ref = ANY($1::text[])", list(first))}
+    new = [b for ref, b in first.items() if ref not in known]
+    if not new:
         return
     await conn.executemany(
-        "INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin) VALUES ($1, $2, $3, $4)",
-        [(b.booking_ref, p.passenger_id, f, b.cabin) for f in b.flight_ids for p in b.passengers])
+        """INSERT INTO bookings (booking_ref, passenger_ids, cabin, tier, special_services, booked_at, may_split)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+        [(b.booking_ref, [p.passenger_id for p in b.passengers], b.cabin,
+          max((p.tier for p in b.passengers), key=TIERS.index),
+          sorted({s for p in b.passengers for s in p.special_services}), b.booked_at, b.may_split) for b in new])
+    seats = [(b.booking_ref, p.passenger_id, f, b.cabin) for b in new for f in b.flight_ids for p in b.passengers]
     await conn.execute(
-        "UPDATE cabins SET sold = sold + $3 WHERE flight_id = ANY($1::text[]) AND cabin = $2",
-        b.flight_ids, b.cabin, len(b.passengers))
+        """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])""",
+        *(list(column) for column in zip(*seats, strict=True)))
+    sold = Counter((f, b.cabin) for b in new for f in b.flight_ids for _ in b.passengers)
+    await conn.execute(
+        """UPDATE cabins c SET sold = c.sold + t.n
+           FROM unnest($1::text[], $2::text[], $3::int[]) AS t(flight_id, cabin, n)
+           WHERE c.flight_id = t.flight_id AND c.cabin = t.cabin""",
+        [f for f, _ in sold], [c for _, c in sold], list(sold.values()))
 
 
 async def record_status(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
