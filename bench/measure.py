@@ -189,6 +189,15 @@ async def _remove(settings: Settings, database: str, admin_url: str) -> None:
         await kafka.close()
     admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for attempt in range(30):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                # An autovacuum worker (the server's own, not ours to end) is still in it: it soon
+                # finishes. Anything else is a real failure.
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(1)
     finally:
         await admin.close()
