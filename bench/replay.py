@@ -48,8 +48,8 @@ class Played:
     accepted_at: dict[str, datetime] = field(default_factory=dict)
 
     @property
-    def first_sent(self) -> datetime:
-        return min(self.sent_at.values())
+    def first_sent(self) -> datetime | None:
+        return min(self.sent_at.values(), default=None)
 
 
 async def publish(settings: Settings, topic: str, items: Iterable, subject: Callable, source: str) -> int:
@@ -130,9 +130,13 @@ async def play(settings: Settings, s: scenario.Scenario, speed: float | None, en
             due[-1].append(a)
         else:
             due.append([a])
-    send = _sender(settings, endpoints, via)
-    async with send as deliver:
-        in_flight: set[asyncio.Task] = set()
+    async with AnnouncementSender(settings, endpoints, via) as deliver:
+        async def send(batch: list[scenario.Announcement]) -> None:
+            await deliver(batch)  # a refusal raises, and ends the replay
+            played.accepted_at.update({a.flight_id: datetime.now(UTC) for a in batch})
+            progress(len(batch))
+
+        sending = []
         for batch in due:
             if speed is not None:
                 wait = (batch[0].at - start_scenario).total_seconds() / speed - (time.monotonic() - start_wall)
@@ -140,18 +144,12 @@ async def play(settings: Settings, s: scenario.Scenario, speed: float | None, en
                     await asyncio.sleep(wait)
             now = datetime.now(UTC)
             played.sent_at |= {a.flight_id: now for a in batch}
-            task = asyncio.create_task(deliver(batch))
-            task.add_done_callback(lambda t, batch=batch: (
-                played.accepted_at.update({a.flight_id: datetime.now(UTC) for a in batch}) if not t.exception()
-                else None, progress(len(batch))))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-        for task in list(in_flight):
-            await task  # raises what a failed delivery raised
+            sending.append(asyncio.create_task(send(batch)))  # the next batch does not wait for this one's 202
+        await asyncio.gather(*sending)
     return played
 
 
-class _sender:
+class AnnouncementSender:
     """Delivers a batch of announcements by the partner API or onto the topic."""
 
     def __init__(self, settings: Settings, endpoints: Endpoints, via: str) -> None:

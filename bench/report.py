@@ -27,11 +27,11 @@ def _png(figure) -> str:
 def over_time(start: datetime, notices: list[datetime], outcomes: list[datetime]) -> str:
     figure, left = plt.subplots(figsize=(9, 3.6))
     seconds = [(t - start).total_seconds() for t in notices]
+    width = max(1.0, max(seconds, default=0) / 120)
     if seconds:
-        width = max(1.0, max(seconds) / 120)
         left.hist(seconds, bins=max(1, round(max(seconds) / width) + 1), color="#264653")
     left.set_xlabel("seconds since the first event was sent")
-    left.set_ylabel("first notices at the providers", color="#264653")
+    left.set_ylabel(f"first notices at the providers per {width:.3g} s", color="#264653")
     right = left.twinx()
     done = sorted((t - start).total_seconds() for t in outcomes)
     right.plot(done, range(1, len(done) + 1), color="#e76f51")
@@ -65,6 +65,10 @@ def by_carrier(outcomes: dict[str, dict[str, int]]) -> str:
     return _png(figure)
 
 
+def _figure(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:,.0f} {unit}"
+
+
 def write(path: Path, results: dict, start: datetime, found: dict) -> None:
     charts = [over_time(start, found["first_notice_received"], found["outcome_at"]),
               latency(found["first_notice_ms"]), by_carrier(found["outcomes_by_carrier"])]
@@ -78,8 +82,8 @@ img{{max-width:100%;display:block;margin:1em 0}}pre{{background:#f6f6f6;padding:
 </head><body><h1>{html.escape(title)}</h1>
 <p>Audit: <strong>{"clean" if results["audit"]["clean"] else "violations found"}</strong>.
 {results["passengers_affected"]} passengers affected on {results["cancelled"]} cancelled and {results["delayed"]}
-delayed flights of {results["flights"]}. First notice p99 {results["first_notice_ms"]["p99"]:.0f} ms;
-every outcome {results["outcome_complete_s"]:.1f} s after the first event.</p>
+delayed flights of {results["flights"]}. First notice p99 {_figure(results["first_notice_ms"]["p99"], "ms")};
+every outcome {_figure(results["outcome_complete_s"], "s")} after the first event.</p>
 {images}
 <h2>Figures</h2><pre>{html.escape(json.dumps(results, indent=2))}</pre></body></html>
 """)

@@ -31,7 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -182,13 +182,14 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
             stack.stop()
 
     affected = len(s.affected)
-    complete_s = (max(found["outcome_at"]) - played.first_sent).total_seconds() if found["outcome_at"] else None
+    start = played.first_sent or datetime.now(UTC)  # a day with nothing to announce has no first event
+    complete_s = (max(found["outcome_at"]) - start).total_seconds() if found["outcome_at"] else None
     throughput = affected / complete_s if complete_s else None
     cost = {"kafka_messages": messages / max(affected, 1), "pg_transactions": (tx_after - tx_before) / max(affected, 1),
             "pg_rows": (rows_after - rows_before) / max(affected, 1)}
     bound = min(kafka_rate / max(cost["kafka_messages"], 1e-9), tx_rate / max(cost["pg_transactions"], 1e-9),
                 rows_rate / max(cost["pg_rows"], 1e-9))
-    outcome_s = [(at - played.first_sent).total_seconds() for at in found["outcome_at"]]
+    outcome_s = [(at - start).total_seconds() for at in found["outcome_at"]]
     results = {
         "scenario": {"date": args.date.isoformat(), "days": args.days, "speed": args.speed, "seed": args.seed,
                      "sample": args.sample, "run": run},
@@ -211,7 +212,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    report.write(RESULTS / f"{stem}.html", results, played.first_sent, found)
+    report.write(RESULTS / f"{stem}.html", results, start, found)
     print(json.dumps({k: results[k] for k in ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s",
                                               "throughput_share_of_bound", "outcomes")}), flush=True)
     print(f"results: {RESULTS / stem}.json and .html", flush=True)
