@@ -168,17 +168,18 @@ class ConsumerLoop:
                 metrics.EVENT_AGE_SECONDS.labels(self._service, record.topic).observe(
                     (datetime.now(UTC) - envelope.time).total_seconds())
                 fresh.append((record, envelope, handler))
-            together: dict[Handler, list[tuple[ConsumerRecord, Envelope]]] = {}
+            # A batched handler's messages, together, where the first of them stands.
+            groups: dict[Handler, list[tuple[ConsumerRecord, Envelope]]] = {}
             if not isolate:
                 for record, envelope, handler in fresh:
                     if _takes_batches(handler):
-                        together.setdefault(handler, []).append((record, envelope))
+                        groups.setdefault(handler, []).append((record, envelope))
             for record, envelope, handler in fresh:
-                if handler in together:
-                    group = together.pop(handler)
+                if handler in groups:
+                    group = groups.pop(handler)
                     await self._run(conn, outbox, handler, [e for _, e in group], isolate=False)
                     outcomes += [(r.topic, "processed") for r, _ in group]
-                elif not (_takes_batches(handler) and not isolate):
+                elif isolate or not _takes_batches(handler):
                     outcomes.append((record.topic, await self._handle(conn, outbox, record, envelope, handler,
                                                                       isolate=isolate)))
             await outbox.flush(conn)
@@ -196,12 +197,10 @@ class ConsumerLoop:
             else:
                 await self._call(conn, handler, envelopes, message_outbox)
                 await message_outbox.flush(conn)
-        except TRANSIENT:
-            raise
         except Exception as exc:
-            if not isolate:
-                raise _HandlerFailed from exc
-            raise
+            if isolate or isinstance(exc, TRANSIENT):
+                raise
+            raise _HandlerFailed from exc
 
     @staticmethod
     async def _call(conn: asyncpg.Connection, handler: Handler, envelopes: list[Envelope], outbox: Outbox) -> None:
