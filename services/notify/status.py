@@ -28,7 +28,8 @@ async def sms_status(request: Request,
     """The SMS provider's status callback (form-encoded, signed with the account's token)."""
     settings = request.app.state.service.settings
     # Parsed by hand: one of these arrives for every text sent, and the form parser costs more.
-    form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    body = (await request.body()).decode(errors="replace")
+    form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
     expected = twilio_signature(settings.sms_token, f"{settings.public_url}{SMS_STATUS_PATH}", form)
     if not signature or not hmac.compare_digest(expected, signature):
         raise HTTPException(401, "The X-Twilio-Signature header is missing or does not match")
