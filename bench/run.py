@@ -210,7 +210,8 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "ceiling": ceiling, "machine": machine(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
+    stem = (f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
+            + ("-demo" if stack is None else ""))  # the demo's never overwrites the benchmark's
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(RESULTS / f"{stem}.html", results, start, found)
     print(json.dumps({k: results[k] for k in ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s",
