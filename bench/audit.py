@@ -11,8 +11,9 @@ of payouts. Outcomes, seats and grants come from the services' tables; the topic
 end for contact details.
 
 Invariants, each reported with its count of violations (0 is clean):
-- first_notice_missing: an affected passenger with a usable channel has no first notice on it
-  (unless notify recorded that channel as fallen back and another channel carried it);
+- first_notice_missing: an affected passenger with a usable channel has no first notice about
+  their own disruption on it (unless notify recorded that channel as fallen back and another
+  channel carried it);
 - unreachable_not_recorded: an affected passenger with no usable contact is not recorded as
   undeliverable (an agent must see them);
 - duplicate_notices: the same notice (disruption, passenger, stage, revision, channel) reached a
@@ -112,20 +113,33 @@ def usable_channels(contact: dict) -> list[str]:
             if c not in contact.get("opted_out", []) and (c == "push" or contact.get(CHANNELS[c]))]
 
 
+def original_first_notices(sent: list[Sent], affected: dict[str, str]) -> dict[str, list[Sent]]:
+    """Each affected passenger's first notices about their own disruption: the disruption of the
+    earliest first notice they were sent (a later one is about a flight they were moved to)."""
+    first: dict[str, list[Sent]] = defaultdict(list)
+    for s in sent:
+        if s.stage == "first_notice" and s.passenger_id in affected:
+            first[s.passenger_id].append(s)
+    original = {}
+    for passenger, notices in first.items():
+        disruption = min(notices, key=lambda s: s.received_at).disruption_id
+        original[passenger] = [s for s in notices if s.disruption_id == disruption]
+    return original
+
+
 def notice_findings(sent: list[Sent], affected: dict[str, str], contacts: dict[str, dict],
                     fallen_back: set[tuple[str, str]]) -> dict[str, list]:
-    """Duplicates, and affected passengers missing a first notice on a usable channel."""
+    """Duplicates; and affected passengers without a first notice about their own disruption on a
+    usable channel (unless notify recorded that channel as fallen back and another carried it)."""
     copies = Counter((s.disruption_id, s.passenger_id, s.stage, s.revision, s.channel) for s in sent)
-    first = defaultdict(set)
-    for s in sent:
-        if s.stage == "first_notice":
-            first[s.passenger_id].add(s.channel)
+    original = original_first_notices(sent, affected)
     missing = []
     for passenger in affected:
         contact = contacts.get(passenger)
+        channels = {s.channel for s in original.get(passenger, [])}
         for channel in usable_channels(contact) if contact else []:
-            excused = (passenger, channel) in fallen_back and first[passenger]
-            if channel not in first[passenger] and not excused:
+            excused = (passenger, channel) in fallen_back and channels
+            if channel not in channels and not excused:
                 missing.append((passenger, channel))
     return {"duplicate_notices": [k for k, n in copies.items() for _ in range(n - 1)],
             "first_notice_missing": missing}
@@ -133,16 +147,17 @@ def notice_findings(sent: list[Sent], affected: dict[str, str], contacts: dict[s
 
 def first_notice_latency_ms(sent: list[Sent], affected: dict[str, str], sent_at: dict[str, datetime]
                             ) -> list[float]:
-    """For each affected passenger and channel: the event's sending → the provider's acceptance of
-    the passenger's first first notice on that channel."""
-    earliest: dict[tuple[str, str], datetime] = {}
-    for s in sent:
-        if s.stage == "first_notice" and s.passenger_id in affected:
-            key = (s.passenger_id, s.channel)
-            if key not in earliest or s.received_at < earliest[key]:
-                earliest[key] = s.received_at
-    return [(at - sent_at[affected[p]]).total_seconds() * 1000 for (p, _), at in earliest.items()
-            if affected[p] in sent_at]
+    """For each affected passenger and channel that carried their first notice: the event's sending
+    → the provider's acceptance of it."""
+    latencies = []
+    for passenger, notices in original_first_notices(sent, affected).items():
+        if affected[passenger] not in sent_at:
+            continue
+        earliest: dict[str, datetime] = {}
+        for s in notices:
+            earliest[s.channel] = min(earliest.get(s.channel, s.received_at), s.received_at)
+        latencies += [(at - sent_at[affected[passenger]]).total_seconds() * 1000 for at in earliest.values()]
+    return latencies
 
 
 def contact_strings(contacts: list[dict]) -> set[bytes]:

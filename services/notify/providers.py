@@ -52,6 +52,27 @@ async def _answer(response: aiohttp.ClientResponse) -> dict:
 # is tens of thousands of calls and httpx's connection pool costs several times more CPU a call.
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+# A kept-alive connection the server has meanwhile closed fails on first use. The same request
+# goes again at once on a new one: safe, as every request carries its idempotency key.
+STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+async def _post(client: aiohttp.ClientSession, url: str, **request) -> dict:
+    try:
+        return await _post_once(client, url, **request)
+    except STALE_CONNECTION:
+        pass
+    except TRANSPORT_ERRORS as exc:
+        raise TransientFailure(type(exc).__name__) from exc
+    try:
+        return await _post_once(client, url, **request)
+    except TRANSPORT_ERRORS as exc:
+        raise TransientFailure(type(exc).__name__) from exc
+
+
+async def _post_once(client: aiohttp.ClientSession, url: str, **request) -> dict:
+    async with client.post(url, timeout=TIMEOUT, **request) as response:
+        return await _answer(response)
 
 
 def plain_text_email(sender: str, to: str, subject: str, message_id: str, body: str) -> bytes:
@@ -120,12 +141,9 @@ class SmsChannel:
         form = {"To": message.to, "From": self._sender, "Body": message.body}
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
-        try:
-            async with self._client.post(self._url, auth=self._auth, timeout=TIMEOUT, data=form,
-                                         headers={"I-Twilio-Idempotency-Token": message.key}) as response:
-                return (await _answer(response))["sid"]
-        except TRANSPORT_ERRORS as exc:
-            raise TransientFailure(type(exc).__name__) from exc
+        answer = await _post(self._client, self._url, auth=self._auth, data=form,
+                             headers={"I-Twilio-Idempotency-Token": message.key})
+        return answer["sid"]
 
 
 def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
@@ -147,8 +165,4 @@ class PushChannel:
                           ensure_ascii=False).encode()
         headers = signing.sign(self._key_id, self._secret, body) | {
             "Content-Type": "application/json", "Idempotency-Key": message.key}
-        try:
-            async with self._client.post(self._url, data=body, headers=headers, timeout=TIMEOUT) as response:
-                return (await _answer(response))["id"]
-        except TRANSPORT_ERRORS as exc:
-            raise TransientFailure(type(exc).__name__) from exc
+        return (await _post(self._client, self._url, data=body, headers=headers))["id"]

@@ -66,13 +66,17 @@ def test_a_duplicate_and_a_missing_first_notice_are_found():
     assert missing["first_notice_missing"] == [("P-1", "sms")]
     # The SMS provider failed and notify recorded the fallback: email carried it.
     assert not audit.notice_findings(clean[1:], affected, contacts, {("P-1", "sms")})["first_notice_missing"]
+    # A text about a later disruption (a flight they were moved to) does not make up for this one.
+    later = audit.notice_findings(clean[1:] + [sent("P-1", seconds=60, disruption="d2")], affected, contacts, set())
+    assert later["first_notice_missing"] == [("P-1", "sms")]
 
 
 def test_latency_runs_from_the_event_to_each_channels_first_first_notice():
     affected = {"P-1": "F1", "P-2": "F2"}
     sent_at = {"F1": T0, "F2": T0 + timedelta(seconds=10)}
     records = [sent("P-1", seconds=2), sent("P-1", seconds=5, disruption="d2"), sent("P-1", channel="email", seconds=3),
-               sent("P-2", seconds=12.5), sent("P-2", stage="rebooking", seconds=20), sent("P-9", seconds=1)]
+               sent("P-2", seconds=12.5), sent("P-2", stage="rebooking", seconds=20), sent("P-9", seconds=1),
+               sent("P-2", channel="email", seconds=900, disruption="d3")]  # about a later flight: not this one
     assert sorted(audit.first_notice_latency_ms(records, affected, sent_at)) == [2000, 2500, 3000]
 
 
