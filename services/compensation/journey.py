@@ -70,6 +70,15 @@ def journey_of(legs: list[Leg], flight_id: str) -> list[Leg]:
     return legs[start:end + 1]
 
 
+def connections(segments: list[Leg]) -> int:
+    """Changes of plane on the way: a party split over several flights holds every part's legs, so
+    each leg that starts a part (from the trip's origin) is not a connection."""
+    origin = segments[0].origin
+    flights = {leg.flight_id for leg in segments}
+    starts = {leg.flight_id for leg in segments if leg.origin == origin}
+    return len(flights) - len(starts)
+
+
 def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travellers: list[Traveller],
               payment: str, flight_id: str) -> JourneyCases:
     """The cases of the journey that holds `flight_id`, from every decided report about it."""
@@ -99,7 +108,7 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
         alternative = {"departure": new[0].scheduled_departure.isoformat(),
                        "arrival": new[-1].scheduled_arrival.isoformat(),
                        "accepted": not refunds, "origin": new[0].origin, "destination": new[-1].destination,
-                       "connections": len({f.flight_id for f in new}) - 1}
+                       "connections": connections(new)}
     if refunds:
         choice = "refund"
     elif latest.outcome in ("accepted", "changed", "needs_agent"):

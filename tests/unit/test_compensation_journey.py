@@ -66,6 +66,18 @@ def test_a_rebooking_is_the_alternative_and_a_downgrade_its_own_case():
     assert downgrade.disruption.kind == "downgrade"
 
 
+def test_a_party_split_over_flights_counts_only_its_changes_of_plane():
+    direct = [flight(f"B6{n}/2026-12-01/JFK", "JFK", "ORD", n * H, 2.5) for n in (1, 2, 3, 4, 5, 6)]
+    via_boston = [flight("B6105/2026-12-01/JFK", "JFK", "BOS", 5 * H, 1.25),
+                  flight("B6205/2026-12-01/BOS", "BOS", "ORD", 8 * H, 2.5)]
+    assert journey.connections(direct) == 0  # six parts of the party, each on its own direct flight
+    assert journey.connections(direct[:2] + via_boston) == 1
+    found = journey.cases_for("ABC123", [OUT1, OUT2], [report(OUT1.flight_id, outcome="rebooked",
+                                                              segments=direct + via_boston)],
+                              TRAVELLERS, "cash", OUT1.flight_id)
+    assert found.cases["P1"][0].alternative.connections == 1
+
+
 def test_a_growing_delay_is_one_disruption_judged_on_its_latest_estimate():
     first = report(OUT1.flight_id, "delayed", "kept", disruption_id="d1", delay_minutes=60, arrival_delay_minutes=60)
     second = report(OUT1.flight_id, "delayed", "kept", disruption_id="d2", delay_minutes=200, arrival_delay_minutes=200,
