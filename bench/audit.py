@@ -27,6 +27,8 @@ Invariants, each reported with its count of violations (0 is clean):
 - overpaid: more paid out to a passenger for a kind than was granted, or a payout paid twice;
 - events_not_processed: an announcement accepted but not recorded by the disruption service;
 - outbox_not_drained: an event written but never published;
+- dead_lettered: a message on a dead-letter topic (the replay sends nothing malformed, so each one
+  is a message a service could not handle);
 - contact_details_on_topics (and _in_logs): a phone number or email address of a passenger found
   in a Kafka message (or a service's log).
 """
@@ -51,7 +53,7 @@ from shared.settings import Settings
 
 INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
               "outcome_notice_missing", "oversold_cabins", "duplicate_grants", "overpaid", "events_not_processed",
-              "outbox_not_drained", "contact_details_on_topics", "contact_details_in_logs")
+              "outbox_not_drained", "dead_lettered", "contact_details_on_topics", "contact_details_in_logs")
 OUTCOMES = ("rebooked", "refunded", "needs_agent", "kept", "none")
 SCHEMAS = ("disruption", "rebooking", "compensation", "notify")
 EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -239,18 +241,19 @@ async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
     return Progress(len(s.affected), told, bookings, decided, queued, settled)
 
 
-async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str]]:
-    """Read every topic of this deployment end to end; return messages read and leaks found."""
+async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str], list[str]]:
+    """Read every topic of this deployment end to end; return messages read, leaks found, and the
+    dead-lettered messages with their reasons."""
     names = [topics.name(settings, t) for topic in topics.ALL for t in (topic, topics.dead_letter(topic))]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
-    read, found = 0, []
+    read, found, dead = 0, [], []
     try:
         # Every topic is created with the configured partition count (shared.topics).
         partitions = [TopicPartition(t, p) for t in names for p in range(settings.topic_partitions)]
         if not partitions:
-            return 0, []
+            return 0, [], []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -259,6 +262,8 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
             for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
                 for r in records:
                     read += 1
+                    if tp.topic.endswith(".dlq"):
+                        dead.append(f"{tp.topic}@{r.offset}: {dict(r.headers or []).get('reason', b'').decode()[:160]}")
                     blob = (r.value or b"") + (r.key or b"")
                     if b"@" in blob or b"+" in blob:
                         found += [f"{tp.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
@@ -266,7 +271,7 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
                     remaining.discard(tp)
     finally:
         await consumer.stop()
-    return read, found
+    return read, found, dead
 
 
 def _scan_logs(logs: Path, known: set[bytes]) -> list[str]:
@@ -331,7 +336,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
                              if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
     known = contact_strings(s.contacts)
-    messages_read, findings["contact_details_on_topics"] = await _scan_topics(settings, known)
+    messages_read, findings["contact_details_on_topics"], findings["dead_lettered"] = await _scan_topics(settings,
+                                                                                                        known)
     findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
 
     by_outcome = Counter(o for o, _ in outcomes.values())
