@@ -197,8 +197,7 @@ def read_payouts(directory: Path) -> list[dict]:
 
 
 async def _outcomes(conn: asyncpg.Connection, s: scenarios.Scenario) -> dict[str, tuple[str, datetime | None]]:
-    booking_of = {p.passenger_id: b.booking_ref for b in s.bookings for p in b.passengers if p.passenger_id in
-                  s.affected}
+    booking_of = s.booking_of
     passengers = list(s.affected)
     decisions: dict[str, list] = defaultdict(list)
     for r in await conn.fetch(
@@ -235,7 +234,7 @@ async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
     busy = await conn.fetchval(
         "SELECT (SELECT count(*) FROM rebooking.pending) + (SELECT count(*) FROM compensation.payouts"
         " WHERE status = 'pending') + " + " + ".join(f"(SELECT count(*) FROM {s}.outbox)" for s in SCHEMAS))
-    bookings = len({b.booking_ref for b in s.bookings if any(p.passenger_id in s.affected for p in b.passengers)})
+    bookings = len(set(s.booking_of.values()))
     settled = (told >= len(s.affected) and decided >= bookings and not queued and not busy
                and all(o != "none" for o, _ in (await _outcomes(conn, s)).values()))
     return Progress(len(s.affected), told, bookings, decided, queued, settled)

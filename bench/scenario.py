@@ -145,6 +145,12 @@ class Scenario:
         return found
 
     @cached_property
+    def booking_of(self) -> dict[str, str]:
+        """Affected passenger id → their booking reference."""
+        return {p.passenger_id: b.booking_ref for b in self.bookings for p in b.passengers
+                if p.passenger_id in self.affected}
+
+    @cached_property
     def flight_by_id(self) -> dict[str, FlightScheduled]:
         return {f.flight_id: f for f in self.flights}
 
