@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from shared import metrics, topics
+from shared import failpoints, metrics, topics
 from shared.events import Envelope
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -111,6 +111,7 @@ class ConsumerLoop:
                     backoff = min(backoff * 2, 10.0)
                     continue
                 backoff = 0.2
+                failpoints.reach("after_db_commit")
                 try:
                     await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
                 except (CommitFailedError, IllegalStateError, KafkaError) as exc:
@@ -183,6 +184,7 @@ class ConsumerLoop:
                     outcomes.append((record.topic, await self._handle(conn, outbox, record, envelope, handler,
                                                                       isolate=isolate)))
             await outbox.flush(conn)
+            failpoints.reach("mid_batch")
         return outcomes
 
     async def _run(self, conn: asyncpg.Connection, outbox: Outbox, handler: Handler, envelopes: list[Envelope],

@@ -59,10 +59,23 @@ async def notifications(database_url: str, channel: str) -> AsyncIterator[Callab
     """Yields `wait(at_most)`, which returns as soon as PostgreSQL NOTIFYs `channel` (or has since
     the last wait), or after `at_most` seconds: a polling loop that reacts at once."""
     woken = asyncio.Event()
-    conn = await asyncpg.connect(database_url)
-    await conn.add_listener(channel, lambda *_: woken.set())
+    conn: asyncpg.Connection | None = None
+
+    async def listen() -> None:
+        nonlocal conn
+        conn = await asyncpg.connect(database_url)
+        await conn.add_listener(channel, lambda *_: woken.set())
+
+    await listen()
 
     async def wait(at_most: float) -> None:
+        if conn is None or conn.is_closed():
+            # PostgreSQL restarted: listen again, and look once now for what was missed meanwhile.
+            try:
+                await listen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(min(at_most, 1.0))
+            return
         try:
             await asyncio.wait_for(woken.wait(), timeout=at_most)
         except TimeoutError:
@@ -72,4 +85,5 @@ async def notifications(database_url: str, channel: str) -> AsyncIterator[Callab
     try:
         yield wait
     finally:
-        await conn.close()
+        if conn is not None and not conn.is_closed():
+            await conn.close()

@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from shared import db, metrics, topics
+from shared import db, failpoints, metrics, topics
 from shared.events import Envelope, Model
 from shared.settings import Settings
 
@@ -97,6 +97,7 @@ class OutboxRelay:
                 for r in rows
             ]
             await asyncio.gather(*sends)
+            failpoints.reach("outbox_relay")
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
                                [r["id"] for r in rows])
         for r in rows:

@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from shared import db, logs, topics
+from shared import db, failpoints, logs, topics
 from shared.consumer import ConsumerLoop, Handler
 from shared.http import install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
@@ -53,6 +53,7 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         logs.configure(self.name, self.settings.log_level)
+        failpoints.install(asyncio.get_running_loop())
         if self.settings.nice:
             os.nice(self.settings.nice)
         await topics.ensure_topics(self.settings)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local Kafka (KRaft, single node) and PostgreSQL for machines without a Docker engine.
 #   deploy/local/infra.sh start|stop|status|wait
+#   deploy/local/infra.sh start|stop|crash kafka|postgres     (one of them; the fault harness's restarts)
 # Idempotent: `start` reuses whatever already answers on the configured ports.
 # Logs: .local/kafka/kafka.log and .local/postgres/postgres.log (under the repository).
 set -euo pipefail
@@ -127,6 +128,13 @@ L4J
   log "Kafka $KAFKA_VERSION starting on $KAFKA_PORT (log: $KAFKA_DIR/kafka.log)"
 }
 
+wait_port() {
+  local deadline=$((SECONDS + 120))
+  until port_open "$1"; do
+    [ $SECONDS -lt $deadline ] || { log "$2 did not answer on $1"; exit 1; }; sleep 0.2
+  done
+}
+
 wait_ready() {
   local deadline=$((SECONDS + 120))
   until port_open "$PG_PORT"; do
@@ -138,27 +146,38 @@ wait_ready() {
   log "ready: Kafka 127.0.0.1:$KAFKA_PORT, PostgreSQL 127.0.0.1:$PG_PORT"
 }
 
-stop_all() {
+stop_kafka() {  # $1: TERM (a clean shutdown) or KILL (a crash)
   if [ -f "$KAFKA_DIR/kafka.pid" ] && kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; then
-    kill "$(cat "$KAFKA_DIR/kafka.pid")"
-    while kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; do sleep 0.5; done
-    log "Kafka stopped"
+    kill -"${1:-TERM}" "$(cat "$KAFKA_DIR/kafka.pid")"
+    while kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; do sleep 0.2; done
+    log "Kafka stopped (SIG${1:-TERM})"
   fi
   rm -f "$KAFKA_DIR/kafka.pid"
+}
+
+stop_postgres() {  # $1: fast (a clean shutdown) or immediate (a crash: recovery on the next start)
   if [ -f "$PG_DIR/data/postmaster.pid" ]; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null && log "PostgreSQL stopped"
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m "${1:-fast}" -w stop >/dev/null && log "PostgreSQL stopped (${1:-fast})"
   fi
 }
+
+stop_all() { stop_kafka TERM; stop_postgres fast; }
 
 status() {
   port_open "$KAFKA_PORT" && echo "kafka: up on 127.0.0.1:$KAFKA_PORT" || echo "kafka: down"
   port_open "$PG_PORT" && echo "postgres: up on 127.0.0.1:$PG_PORT" || echo "postgres: down"
 }
 
-case "${1:-}" in
-  start) start_postgres; start_kafka; wait_ready ;;
-  wait) wait_ready ;;
-  stop) stop_all ;;
-  status) status ;;
-  *) echo "usage: $0 start|stop|status|wait" >&2; exit 2 ;;
+case "${1:-} ${2:-}" in
+  "start ") start_postgres; start_kafka; wait_ready ;;
+  "start kafka") start_kafka; wait_port "$KAFKA_PORT" Kafka ;;
+  "start postgres") start_postgres ;;
+  "wait ") wait_ready ;;
+  "stop ") stop_all ;;
+  "stop kafka") stop_kafka TERM ;;
+  "stop postgres") stop_postgres fast ;;
+  "crash kafka") stop_kafka KILL ;;
+  "crash postgres") stop_postgres immediate ;;
+  "status ") status ;;
+  *) echo "usage: $0 start|stop|status|wait, or $0 start|stop|crash kafka|postgres" >&2; exit 2 ;;
 esac
