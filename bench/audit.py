@@ -27,8 +27,9 @@ Invariants, each reported with its count of violations (0 is clean):
 - overpaid: more paid out to a passenger for a kind than was granted, or a payout paid twice;
 - events_not_processed: an announcement accepted but not recorded by the disruption service;
 - outbox_not_drained: an event written but never published;
-- dead_lettered: a message on a dead-letter topic (the replay sends nothing malformed, so each one
-  is a message a service could not handle);
+- dead_lettered: a message on a dead-letter topic that is not a poison message the run injected
+  on purpose (the replay itself sends nothing malformed, so each one is a message a service could
+  not handle);
 - contact_details_on_topics (and _in_logs): a phone number or email address of a passenger found
   in a Kafka message (or a service's log).
 """
@@ -240,7 +241,18 @@ async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
     return Progress(len(s.affected), told, bookings, decided, queued, settled)
 
 
-async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str], list[str]]:
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    offset: int
+    key: bytes | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}@{self.offset}: {self.reason[:160]}"
+
+
+async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str], list[DeadLetter]]:
     """Read every topic of this deployment end to end; return messages read, leaks found, and the
     dead-lettered messages with their reasons."""
     names = [topics.name(settings, t) for topic in topics.ALL for t in (topic, topics.dead_letter(topic))]
@@ -262,7 +274,8 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
                 for r in records:
                     read += 1
                     if tp.topic.endswith(".dlq"):
-                        dead.append(f"{tp.topic}@{r.offset}: {dict(r.headers or []).get('reason', b'').decode()[:160]}")
+                        dead.append(DeadLetter(tp.topic, r.offset, r.key,
+                                               dict(r.headers or []).get("reason", b"").decode()))
                     blob = (r.value or b"") + (r.key or b"")
                     if b"@" in blob or b"+" in blob:
                         found += [f"{tp.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
@@ -284,9 +297,10 @@ def _scan_logs(logs: Path, known: set[bytes]) -> list[str]:
 
 
 async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, datetime], sandbox: Path,
-                logs: Path | None = None) -> dict:
+                logs: Path | None = None, poison: frozenset[bytes] = frozenset()) -> dict:
     """Check every invariant; return the counts of violations, a few examples of each, the
-    outcomes, and the latencies measured from the providers' records."""
+    outcomes, and the latencies measured from the providers' records. `poison`: the keys of the
+    malformed messages injected on purpose, which belong on the dead-letter topics."""
     contacts = {c["passenger_id"]: c for c in s.contacts}
     sent = read_sandbox(sandbox)
     conn = await asyncpg.connect(settings.database_url)
@@ -335,8 +349,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
                              if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
     known = contact_strings(s.contacts)
-    messages_read, findings["contact_details_on_topics"], findings["dead_lettered"] = await _scan_topics(settings,
-                                                                                                        known)
+    messages_read, findings["contact_details_on_topics"], dead = await _scan_topics(settings, known)
+    findings["dead_lettered"] = [d for d in dead if d.key not in poison]
     findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
 
     by_outcome = Counter(o for o, _ in outcomes.values())
@@ -355,6 +369,7 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         "grants": dict(grants_by_kind),
         "payouts": len(payouts),
         "topic_messages_read": messages_read,
+        "poison_dead_lettered": [d for d in dead if d.key in poison],
         "first_notice_ms": latency,
         "first_notice_received": sorted(x.received_at for x in sent if x.stage == "first_notice"),
         "outcome_at": sorted(outcome_at),

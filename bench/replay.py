@@ -35,6 +35,8 @@ EVENTS_PER_REQUEST = 500  # the ingest API's limit
 @dataclass
 class Endpoints:
     disruption: str = "http://127.0.0.1:8001"
+    # Further replicas of the ingest API, tried in turn when one is down (as a load balancer would).
+    disruption_replicas: tuple[str, ...] = ()
     notify: str = "http://127.0.0.1:8004"
     api_key: str = "dev-only-key"
     partner_key: tuple[str, str] = DEMO_PARTNER_KEY
@@ -161,7 +163,7 @@ class AnnouncementSender:
                                               enable_idempotence=True)
             await self._producer.start()
             return self._to_topic
-        self._client = httpx.AsyncClient(base_url=self._endpoints.disruption, timeout=60)
+        self._client = httpx.AsyncClient(timeout=60)
         return self._to_api
 
     async def __aexit__(self, *exc) -> None:
@@ -170,16 +172,34 @@ class AnnouncementSender:
         else:
             await self._client.aclose()
 
-    async def _to_api(self, batch: list[scenario.Announcement]) -> None:
+    async def _to_api(self, batch: list[scenario.Announcement], within_seconds: float = 600) -> None:
+        """As a partner's integration would: on 429 wait as told; on a connection failure or a 5xx
+        try the next replica, backing off; the same events again are harmless (their ids)."""
         body = ("[" + ",".join(a.event.model_dump_json(exclude_none=True) for a in batch) + "]").encode()
-        for _ in range(30):
+        urls = [self._endpoints.disruption, *self._endpoints.disruption_replicas]
+        deadline, attempt, backoff = time.monotonic() + within_seconds, 0, 0.2
+        while True:
             headers = signing.sign(*self._endpoints.partner_key, body) | {"Content-Type": "application/json"}
-            response = await self._client.post("/v1/flight-events", content=body, headers=headers)
-            if response.status_code != 429:
-                break
-            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
-        if response.status_code != 202:
-            raise RuntimeError(f"the partner API refused a batch: {response.status_code} {response.text[:500]}")
+            try:
+                response = await self._client.post(f"{urls[attempt % len(urls)]}/v1/flight-events", content=body,
+                                                   headers=headers)
+            except httpx.TransportError as exc:
+                failure = repr(exc)
+            else:
+                if response.status_code == 202:
+                    return
+                if response.status_code == 429:
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    continue
+                if response.status_code < 500:
+                    raise RuntimeError(f"the partner API refused a batch: {response.status_code} "
+                                       f"{response.text[:500]}")
+                failure = f"{response.status_code} {response.text[:200]}"
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the partner API did not accept a batch in {within_seconds:.0f} s: {failure}")
+            attempt += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
 
     async def _to_topic(self, batch: list[scenario.Announcement]) -> None:
         sends = []

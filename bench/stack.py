@@ -28,6 +28,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     _common: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    modules: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -73,11 +74,11 @@ class Stack:
         process.kill()
         process.wait(timeout=15)
 
-    def restart(self, service: str) -> None:
-        """Start `service` again on its own port (after `kill` or `stop_process`)."""
-        self._spawn(service, f"services.{service}", self._common | {
-            "REBOUND_HTTP_PORT": str(self.ports[service]), "REBOUND_PUBLIC_URL": self.url(service)})
-        self._wait_ready(service, f"{self.url(service)}/readyz")
+    def restart(self, name: str, within_seconds: float = 90) -> None:
+        """Start a service or replica again on its own port (after `kill` or `stop_process`)."""
+        self._spawn(name, self.modules[name], self._common | {
+            "REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name)})
+        self._wait_ready(name, f"{self.url(name)}/readyz", within_seconds)
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -87,6 +88,7 @@ class Stack:
     def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.log").open("ab")
+        self.modules[name] = module
         self.processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
                                                 stdout=log, stderr=subprocess.STDOUT)
 

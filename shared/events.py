@@ -375,6 +375,11 @@ Payload = Annotated[
 ]
 
 
+# Far above any real event (a booking of nine passengers is a few kilobytes): anything bigger is a
+# broken or hostile producer, refused before it is parsed.
+MAX_EVENT_BYTES = 256 * 1024
+
+
 class Envelope(BaseModel):
     """CloudEvents 1.0, JSON structured mode."""
 
@@ -406,6 +411,8 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Envelope":
+        if len(raw) > MAX_EVENT_BYTES:
+            raise ValueError(f"an event of {len(raw):,} bytes is over the {MAX_EVENT_BYTES:,}-byte limit")
         envelope = cls.model_validate_json(raw)
         if envelope.type != envelope.data.type:
             raise ValueError(f"envelope type {envelope.type!r} does not match data {envelope.data.type!r}")

@@ -1,0 +1,5 @@
+import asyncio
+
+from faults.harness import main
+
+raise SystemExit(asyncio.run(main()))

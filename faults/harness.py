@@ -1,0 +1,463 @@
+"""The fault harness: a real day replayed while Rebound's parts crash, restart and misbehave, and
+partners' garbage arrives on every topic; then the independent audit.
+
+    make faults          (python -m faults --per-kind 20)        every kind of fault at least 20 times
+    make faults-short    (python -m faults --per-kind 2 --sample 8)   the same, briefly: CI runs it
+
+It runs on a Kafka and a PostgreSQL of its own (ports 29092 and 25432, state in .local/faults),
+which it restarts, so nothing else on the machine is disturbed. Two replicas of each service run
+in one consumer group each, with fail points on (`shared.failpoints`). While the sampled day's
+announcements are sent through the signed partner API, spread over the run, seeded lanes of
+faults run at once:
+- one lane per service: `kill` (SIGKILL at a random moment, then restart), `crash_mid_batch`,
+  `crash_after_db_commit`, `crash_outbox_relay` (a fail point armed; the process dies there,
+  then restarts) and `replica_kill` (one replica killed: the other takes its partitions over
+  in a rebalance; once its backlog is drained the replica returns, another rebalance);
+- infrastructure: `kafka_restart` (alternately a clean stop and a SIGKILL of the broker) and
+  `postgres_restart` (alternately a fast shutdown and an immediate one, which recovers from WAL);
+- providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
+  few seconds;
+- poison: malformed messages of every kind in `faults.poison` on every topic.
+Each fault's recovery is timed from the restart (the process ready, the broker or the database
+answering) to its backlog drained: the consumer groups' lag 0 and the outboxes empty (every
+group's and outbox for the infrastructure; the service's own for a service). Then the harness
+sends what is left of the day, waits until everything has settled, and audits: every invariant
+of `bench.audit`, with the dead-letter topics holding the injected poison and nothing else, and
+each poison message sent to a topic that a service consumes found there with its reason.
+
+Writes faults/results/<date>-<seed>-<per kind>x.json, and exits 1 if any invariant is broken.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from tqdm import tqdm
+
+from bench import audit, measure, replay, scenario
+from bench.run import API_KEY
+from bench.stack import ROOT, SERVICES, Stack
+from faults import poison
+from services.compensation.sandbox import PaymentsSandboxSettings
+from services.notify.sandbox import SandboxSettings
+from shared import failpoints, topics
+from shared.settings import Settings
+
+RESULTS = ROOT / "faults" / "results"
+STATE = ROOT / ".local" / "faults"
+INFRA = {"REBOUND_LOCAL_STATE": str(STATE), "REBOUND_KAFKA_PORT": "29092", "REBOUND_KAFKA_CONTROLLER_PORT": "29093",
+         "REBOUND_PG_PORT": "25432"}
+SERVICE_KINDS = ("kill", "crash_mid_batch", "crash_after_db_commit", "crash_outbox_relay", "replica_kill")
+INFRA_KINDS = ("kafka_restart", "postgres_restart")
+PROVIDER_KINDS = ("sms_slow", "sms_failing", "payments_slow", "payments_failing")
+KINDS = SERVICE_KINDS + INFRA_KINDS + PROVIDER_KINDS + tuple(f"poison_{k}" for k in poison.KINDS)
+CRASH_POINT = {"crash_mid_batch": "mid_batch", "crash_after_db_commit": "after_db_commit",
+               "crash_outbox_relay": "outbox_relay"}
+# A fail point is reached only when the service has work: an armed process that has not died in
+# this long is killed anyway (recorded as not fired), and the fail point is tried again.
+ARM_WAIT_S = 30
+MISSES_ALLOWED = 5
+RECOVERY_LIMIT_S = 180
+
+
+@dataclass
+class Fault:
+    kind: str
+    target: str
+    at_s: float  # since the faults began
+    fired: bool = True
+    down_s: float | None = None  # injection → restart begun (or the window's length)
+    restart_s: float | None = None  # restart begun → ready
+    recovery_s: float | None = None  # ready → backlog drained
+    note: str = ""
+
+
+@dataclass
+class Run:
+    settings: Settings
+    stack: Stack
+    began: float = field(default_factory=time.monotonic)
+    faults: list[Fault] = field(default_factory=list)
+    poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic
+    planned: int = 0  # faults to inject, poison apart
+
+    def remaining_s(self, guess: float) -> float:
+        """How long the faults will still take, judged by how long the ones so far took."""
+        done = sum(1 for f in self.faults if not f.kind.startswith("poison"))
+        if not done:
+            return guess
+        return max(0.0, (time.monotonic() - self.began) / done * (self.planned - done))
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.began, 2)
+
+
+def infra(*args: str) -> None:
+    subprocess.run([str(ROOT / "deploy" / "local" / "infra.sh"), *args], env=os.environ | INFRA, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Backlog:
+    """Consumer-group lag and outbox rows, read from Kafka and PostgreSQL as an operator would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.kafka_bootstrap, group_id=None)
+            await self._consumer.start()
+        return self._admin, self._consumer
+
+    async def close(self) -> None:
+        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
+        for client in (admin, consumer):
+            if client is not None:
+                try:
+                    await (client.close() if client is admin else client.stop())
+                except Exception:  # a client of a broker that went away: nothing to keep
+                    pass
+
+    async def size(self, services: tuple[str, ...]) -> int | None:
+        """Messages not yet consumed by these services' groups plus their outbox rows; None while
+        Kafka or PostgreSQL does not answer."""
+        try:
+            return await asyncio.wait_for(self._size(services), timeout=10)
+        except Exception:
+            await self.close()
+            return None
+
+    async def _size(self, services: tuple[str, ...]) -> int:
+        admin, consumer = await self._clients()
+        groups = [self._settings.topic_prefix + s for s in services]
+        if "notify" in services:
+            groups.append(self._settings.topic_prefix + "notify-priority")
+        lag = 0
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            if committed:
+                ends = await consumer.end_offsets(list(committed))
+                lag += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
+        conn = await asyncpg.connect(self._settings.database_url)
+        try:
+            rows = sum([await conn.fetchval(f"SELECT count(*) FROM {s}.outbox") for s in services])
+        finally:
+            await conn.close()
+        return lag + rows
+
+    async def drained(self, services: tuple[str, ...], limit_s: float = RECOVERY_LIMIT_S) -> float | None:
+        """Seconds until the backlog is empty (None: not within the limit)."""
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            if await self.size(services) == 0:
+                return round(time.monotonic() - started, 2)
+            await asyncio.sleep(0.2)
+        return None
+
+
+async def restart(run: Run, name: str) -> float:
+    """Start the process again, as a supervisor would, until it is ready: while Kafka or
+    PostgreSQL is down (the infrastructure lane), a starting service exits and is started again."""
+    started = time.monotonic()
+    for attempt in range(30):
+        try:
+            await asyncio.to_thread(run.stack.restart, name, 60)
+            break
+        except RuntimeError:
+            if name in run.stack.processes:
+                await asyncio.to_thread(run.stack.kill, name)
+            if attempt == 29:
+                raise
+            await asyncio.sleep(1)
+    return round(time.monotonic() - started, 2)
+
+
+async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Random, backlog: Backlog) -> None:
+    """Faults on one service's two processes, one at a time, in a seeded order."""
+    names = [service, f"{service}-2"]
+    misses: Counter = Counter()
+    while kinds:
+        kind = kinds.pop(0)
+        await asyncio.sleep(rng.uniform(0.5, 3))
+        name = rng.choice(names)
+        fault = Fault(kind, name, run.now())
+        process = run.stack.processes[name]
+        began = time.monotonic()
+        if kind == "kill":
+            await asyncio.to_thread(run.stack.kill, name)
+        elif kind in CRASH_POINT:
+            os.kill(process.pid, failpoints.signal_for(CRASH_POINT[kind]))
+            try:
+                await asyncio.to_thread(process.wait, ARM_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass
+            fault.fired = process.poll() == -signal.SIGKILL
+            await asyncio.to_thread(run.stack.kill, name)  # if not fired: the armed point must not stay armed
+            if not fault.fired:
+                misses[kind] += 1
+                fault.note = f"{CRASH_POINT[kind]} not reached in {ARM_WAIT_S} s; killed instead"
+                if misses[kind] <= MISSES_ALLOWED:
+                    kinds.append(kind)
+                    fault.note += ", and tried again"
+        elif kind == "replica_kill":
+            await asyncio.to_thread(run.stack.kill, name)
+            taken_over = await backlog.drained((service,))
+            fault.note = (f"the other replica drained the backlog alone in {taken_over} s" if taken_over is not None
+                          else "the other replica had not drained the backlog alone")
+        fault.down_s = round(time.monotonic() - began, 2)
+        fault.restart_s = await restart(run, name)
+        fault.recovery_s = await backlog.drained((service,))
+        run.faults.append(fault)
+
+
+async def infra_lane(run: Run, kinds: list[str], rng: random.Random, backlog: Backlog) -> None:
+    counts: Counter = Counter()
+    for kind in kinds:
+        await asyncio.sleep(rng.uniform(1, 4))
+        component = "kafka" if kind == "kafka_restart" else "postgres"
+        hard = counts[kind] % 2 == 1
+        counts[kind] += 1
+        fault = Fault(kind, component, run.now(), note="crash (SIGKILL / immediate)" if hard else "clean stop")
+        began = time.monotonic()
+        await asyncio.to_thread(infra, "crash" if hard else "stop", component)
+        await asyncio.sleep(rng.uniform(0.5, 3))  # down for a moment
+        fault.down_s = round(time.monotonic() - began, 2)
+        began = time.monotonic()
+        await asyncio.to_thread(infra, "start", component)
+        fault.restart_s = round(time.monotonic() - began, 2)
+        await backlog.close()  # its connections were to the old broker
+        fault.recovery_s = await backlog.drained(SERVICES)
+        run.faults.append(fault)
+
+
+async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
+    sms, payments = SandboxSettings(), PaymentsSandboxSettings()
+    async with httpx.AsyncClient(timeout=10) as client:
+        async def control(kind: str, body: dict) -> None:
+            if kind.startswith("sms"):
+                response = await client.post(f"{run.stack.url('sms')}/v1/control", json=body,
+                                             auth=(sms.account, sms.token))
+            else:
+                response = await client.post(f"{run.stack.url('payments')}/v1/control", json=body,
+                                             headers={"Authorization": f"Bearer {payments.payments_key}"})
+            response.raise_for_status()
+
+        for kind in kinds:
+            await asyncio.sleep(rng.uniform(1, 4))
+            delay_ms = rng.randrange(1000, 4000)
+            body = {"sms_slow": {"delay_ms": delay_ms}, "sms_failing": {"down": True},
+                    "payments_slow": {"delay_ms": delay_ms}, "payments_failing": {"fail_next": 1_000_000}}[kind]
+            fault = Fault(kind, "sms" if kind.startswith("sms") else "payments", run.now(),
+                          note=f"{delay_ms} ms a request" if "slow" in kind else "every request refused (503)")
+            await control(kind, body)
+            hold = rng.uniform(2, 6)
+            await asyncio.sleep(hold)
+            await control(kind, {})
+            fault.down_s = round(hold, 2)
+            run.faults.append(fault)
+
+
+async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float) -> None:
+    """`rounds` poison messages of each kind on each topic, spread over the run."""
+    plan = [(kind, topic) for _ in range(rounds) for kind in poison.KINDS for topic in topics.ALL]
+    rng.shuffle(plan)
+    producer = AIOKafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n, (kind, topic) in enumerate(plan):
+            await asyncio.sleep(spread_s / len(plan))
+            key, value = poison.message(kind, n)
+            full = topics.name(run.settings, topic)
+            while True:  # the broker may be restarting
+                try:
+                    await asyncio.wait_for(producer.send_and_wait(full, value, key=key), timeout=30)
+                    break
+                except Exception:
+                    await asyncio.sleep(1)
+            run.poison_sent[key] = full
+            run.faults.append(Fault(f"poison_{kind}", topic, run.now()))
+    finally:
+        await producer.stop()
+
+
+async def send_announcements(run: Run, s: scenario.Scenario, endpoints: replay.Endpoints, guess_s: float,
+                             faults_over: asyncio.Event) -> replay.Played:
+    """One announcement at a time, spread evenly over the time the faults will still take (so work
+    flows through every fault), then the rest at once when the faults are over."""
+    played = replay.Played()
+    async with replay.AnnouncementSender(run.settings, endpoints, "api") as deliver:
+        for n, a in enumerate(s.announcements):
+            if not faults_over.is_set():
+                gap = run.remaining_s(guess_s) / (len(s.announcements) - n)
+                try:
+                    await asyncio.wait_for(faults_over.wait(), timeout=min(max(gap, 0.5), 30))
+                except TimeoutError:
+                    pass
+            played.sent_at[a.flight_id] = datetime.now(UTC)
+            await deliver([a])
+            played.accepted_at[a.flight_id] = datetime.now(UTC)
+    return played
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50": round(statistics.median(values), 2),
+            "p99": round(measure.percentile(values, 99), 2), "max": round(max(values), 2)}
+
+
+async def consumed_topics(settings: Settings) -> set[str]:
+    """Topics some service's consumer group has committed offsets on."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        found = set()
+        for group, _ in await admin.list_consumer_groups():
+            if group.startswith(settings.topic_prefix):
+                found |= {tp.topic for tp in await admin.list_consumer_group_offsets(group)}
+        return found
+    finally:
+        await admin.close()
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2013, 2, 8))
+    parser.add_argument("--seed", type=int, default=scenario.SEED)
+    parser.add_argument("--sample", type=int, default=60, help="disrupted flights of the day to announce")
+    parser.add_argument("--per-kind", type=int, default=20, help="faults of each kind, at least")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    per_service = -(-args.per_kind // len(SERVICES))  # each service's share, rounded up
+    poison_rounds = -(-args.per_kind // len(topics.ALL))
+
+    await asyncio.to_thread(infra, "start")
+    base = Settings(kafka_bootstrap=f"127.0.0.1:{INFRA['REBOUND_KAFKA_PORT']}",
+                    database_url=f"postgresql://rebound:rebound@127.0.0.1:{INFRA['REBOUND_PG_PORT']}/rebound")
+    try:
+        async with measure.fresh_run(base=base) as (run_id, settings):
+            return await faults_run(args, rng, per_service, poison_rounds, run_id, settings)
+    finally:
+        await asyncio.to_thread(infra, "stop")
+
+
+async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: int, poison_rounds: int,
+                     run_id: str, settings: Settings) -> int:
+    logs = STATE / "runs" / run_id
+    stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                       "REBOUND_DATABASE_URL": settings.database_url,
+                       "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
+                       "REBOUND_API_KEYS": API_KEY, "REBOUND_FAILPOINTS": "on",
+                       "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
+                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013,
+                       "REBOUND_PAYOUT_BACKOFF_SECONDS": "0.5", "REBOUND_PAYOUT_LEASE_SECONDS": "5",
+                       "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=logs)
+    s = scenario.build(args.date, 1, args.seed, args.sample)
+    print(scenario.summary(s), flush=True)
+    await asyncio.to_thread(stack.start)
+    run = Run(settings, stack)
+    backlog = Backlog(settings)
+    try:
+        for service in SERVICES:
+            await asyncio.to_thread(stack.add_replica, service, 2)
+        endpoints = replay.Endpoints(disruption=stack.url("disruption"),
+                                     disruption_replicas=(stack.url("disruption-2"),),
+                                     notify=stack.url("notify"), api_key=API_KEY)
+        load_s = await replay.load(settings, s, endpoints)
+        print(f"loaded in {load_s:.0f} s; faults begin ({args.per_kind} or more of each kind)", flush=True)
+        # Roughly how long the faults take on this machine, until their own pace is known.
+        spread_s = args.per_kind * 25.0
+        run.began = time.monotonic()
+        run.planned = (len(SERVICES) * len(SERVICE_KINDS) * per_service
+                       + (len(INFRA_KINDS) + len(PROVIDER_KINDS)) * args.per_kind)
+        faults_over = asyncio.Event()
+        sending = asyncio.create_task(send_announcements(run, s, endpoints, spread_s, faults_over))
+        lanes = [service_lane(run, service, rng.sample(list(SERVICE_KINDS) * per_service,
+                                                       len(SERVICE_KINDS) * per_service),
+                              random.Random(rng.random()), backlog) for service in SERVICES]
+        lanes += [infra_lane(run, rng.sample(list(INFRA_KINDS) * args.per_kind, len(INFRA_KINDS) * args.per_kind),
+                             random.Random(rng.random()), Backlog(settings)),
+                  provider_lane(run, rng.sample(list(PROVIDER_KINDS) * args.per_kind,
+                                                len(PROVIDER_KINDS) * args.per_kind), random.Random(rng.random())),
+                  poison_lane(run, poison_rounds, random.Random(rng.random()), spread_s)]
+        with tqdm(total=run.planned, desc="faults", unit="fault", mininterval=5) as bar:
+            async def tick() -> None:
+                while True:
+                    bar.n = sum(1 for f in run.faults if not f.kind.startswith("poison"))
+                    bar.set_postfix_str(", ".join(f"{k} {n}" for k, n in sorted(Counter(
+                        f.kind for f in run.faults if f.fired).items()) if not k.startswith("poison")))
+                    bar.refresh()
+                    await asyncio.sleep(5)
+            ticking = asyncio.create_task(tick())
+            try:
+                await asyncio.gather(*lanes)
+            finally:
+                ticking.cancel()
+        faults_s = run.now()
+        faults_over.set()
+        played = await sending
+        with tqdm(total=len(s.announcements), initial=len(s.announcements), desc="settling") as bar:
+            settle_s = await replay.watch(settings, s, played, True, bar, within_seconds=1200)
+        print("auditing…", flush=True)
+        found = await audit.audit(settings, s, played.sent_at, logs / "sandbox", logs, frozenset(run.poison_sent))
+    finally:
+        await backlog.close()
+        stack.stop()
+    consumed = await consumed_topics(settings)
+    caught = {d.key for d in found["poison_dead_lettered"] if d.reason}
+    missed = [f"{key.decode()} on {topic}" for key, topic in run.poison_sent.items()
+              if topic in consumed and key not in caught]
+    invariants = found["invariants"] | {"poison_not_dead_lettered": len(missed)}
+    clean = found["clean"] and not missed
+    fired = [f for f in run.faults if f.fired]
+    results = {
+        "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
+                     "per_kind": args.per_kind},
+        "passengers_affected": len(s.affected), "announcements": len(s.announcements),
+        "faults_s": faults_s, "settle_s": round(settle_s, 1),
+        "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
+        "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
+        "recovery_s": {k: summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None])
+                       for k in SERVICE_KINDS + INFRA_KINDS},
+        "recovery_not_within_limit": sum(1 for f in fired if f.kind in SERVICE_KINDS + INFRA_KINDS
+                                         and f.recovery_s is None),
+        "restart_s": {k: summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None])
+                      for k in SERVICE_KINDS + INFRA_KINDS},
+        "audit": {"clean": clean, **invariants,
+                  "examples": found["examples"] | ({"poison_not_dead_lettered": missed[:5]} if missed else {})},
+        "poison": {"injected": len(run.poison_sent), "dead_letter_copies": len(found["poison_dead_lettered"]),
+                   "reasons": sorted({d.reason.split(":")[0] for d in found["poison_dead_lettered"]}),
+                   "topics_consumed": sorted(t.removeprefix(settings.topic_prefix) for t in consumed)},
+        "outcomes": found["outcomes"], "notices_at_providers": found["notices_at_providers"],
+        "grants": found["grants"], "payouts": found["payouts"], "topic_messages_audited": found["topic_messages_read"],
+        "faults": [asdict(f) for f in run.faults if not f.kind.startswith("poison")],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{args.date}-{args.seed}-{args.per_kind}x.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(audit.describe(found))
+    print(f"  poison_not_dead_lettered     {len(missed)}")
+    print(json.dumps({k: results[k] for k in ("faults_injected", "recovery_s", "faults_s", "settle_s")}, indent=1))
+    print(f"{'clean' if clean else 'VIOLATIONS'}; results: {path}", flush=True)
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
