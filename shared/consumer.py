@@ -41,14 +41,13 @@ def _takes_batches(handler: Handler) -> bool:
     return getattr(handler, "takes_batches", False)
 
 # Failures that say nothing about the message: roll back, wait, and try the batch again.
+CONFLICTS = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 TRANSIENT = (
     OSError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
+    *CONFLICTS,
+    asyncpg.exceptions.PostgresConnectionError,  # class 08: the connection failed or was lost
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shut down, crashed, starting up
 )
 
 
@@ -103,12 +102,16 @@ class ConsumerLoop:
                 except TRANSIENT as exc:
                     metrics.BATCH_RETRIES.labels(self._service).inc()
                     log.warning("batch rolled back; retrying", extra={"error": repr(exc)})
+                    if not isinstance(exc, CONFLICTS):
+                        # PostgreSQL went away: replace every pooled connection now, rather than
+                        # meet each dead one in a failed batch of its own.
+                        await self._pool.expire_connections()
                     assigned = consumer.assignment()
                     for tp, records in batch.items():
                         if tp in assigned:  # a partition lost meanwhile restarts at its commit
                             consumer.seek(tp, records[0].offset)
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
+                    backoff = min(backoff * 2, 2.0)
                     continue
                 backoff = 0.2
                 failpoints.reach("after_db_commit")

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -28,6 +29,13 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 2,
     return pool
 
 
+def identifier(name: str) -> str:
+    """A schema name (a service's, from code) for SQL text, where no parameter can stand."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return f'"{name}"'
+
+
 async def migrate(database_url: str, schema: str, migrations: Path) -> None:
     """Create the schema and apply, once each and in name order, the shared messaging tables and
     the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once."""
@@ -35,8 +43,8 @@ async def migrate(database_url: str, schema: str, migrations: Path) -> None:
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+            await conn.execute(f"SET LOCAL search_path TO {identifier(schema)}")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

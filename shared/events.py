@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
@@ -21,6 +21,17 @@ def event_id(*parts: object) -> str:
 def flight_id(carrier: str, number: str | int, departure_date: date, origin: str) -> str:
     """A flight as the industry names it: carrier, number, local departure date, origin."""
     return f"{carrier}{number}/{departure_date.isoformat()}/{origin}"
+
+
+def _not_a_number(value: Any) -> Any:
+    """A time on the wire is an ISO 8601 string: a bare number (seconds? milliseconds?) is refused,
+    not guessed at."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("a time is an ISO 8601 string such as 2013-02-08T15:00:00Z, not a number")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 class Model(BaseModel):
@@ -38,8 +49,8 @@ class Leg(Model):
     number: str = Field(pattern=r"^[0-9]{1,4}[A-Z]?$")
     origin: str = Field(pattern=r"^[A-Z]{3}$")
     destination: str = Field(pattern=r"^[A-Z]{3}$")
-    scheduled_departure: datetime
-    scheduled_arrival: datetime
+    scheduled_departure: Instant
+    scheduled_arrival: Instant
 
     def notice_facts(self, prefix: str = "") -> dict[str, str]:
         """What a passenger notice says about this flight (times in UTC; notify localises)."""
@@ -94,7 +105,7 @@ class BookingConfirmed(Model):
     passengers: list[Passenger] = Field(min_length=1, max_length=9)
     flight_ids: list[str] = Field(min_length=1, max_length=4)
     cabin: Cabin = "economy"
-    booked_at: datetime | None = Field(default=None, description="When the booking was made: "
+    booked_at: Instant | None = Field(default=None, description="When the booking was made: "
                                                                  "earlier bookings go first")
     may_split: bool = Field(default=False, description="The party may travel on different flights "
                                                        "when no flight has seats for all of them")
@@ -150,7 +161,7 @@ class _FlightEventBase(Model):
     partner_event_id: str = Field(min_length=1, max_length=128,
                                   description="The partner's own id: sent twice, accepted once")
     flight: FlightRef
-    occurred_at: datetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None, description="When the partner learned of it (defaults to acceptance time); "
                                   "an older event never overrides a newer one")
     sequence: int | None = Field(default=None, ge=0,
@@ -170,9 +181,9 @@ class FlightReinstated(_FlightEventBase):
 
 class FlightDelayed(_FlightEventBase):
     type: Literal["flight.delayed"] = "flight.delayed"
-    estimated_departure: datetime | None = None
-    estimated_arrival: datetime | None = None
-    next_information_at: datetime | None = Field(
+    estimated_departure: Instant | None = None
+    estimated_arrival: Instant | None = None
+    next_information_at: Instant | None = Field(
         default=None, description="No estimate yet: the partner will say more at this time")
     returned: Literal["ramp", "airborne"] | None = Field(
         default=None, description="The aircraft came back to the gate (MVT `RR`) or landed back (`FR`)")
@@ -191,7 +202,7 @@ class FlightDelayed(_FlightEventBase):
 class FlightDiverted(_FlightEventBase):
     type: Literal["flight.diverted"] = "flight.diverted"
     new_destination: str = Field(pattern=r"^[A-Z]{3}$")
-    estimated_arrival: datetime | None = None
+    estimated_arrival: Instant | None = None
     reason: Cause = "other"
 
 
@@ -199,22 +210,22 @@ class FlightRetimed(_FlightEventBase):
     """A schedule change (IATA ASM `TIM`): new scheduled times, the same flight."""
 
     type: Literal["flight.retimed"] = "flight.retimed"
-    scheduled_departure: datetime
-    scheduled_arrival: datetime
+    scheduled_departure: Instant
+    scheduled_arrival: Instant
 
 
 class FlightDeparted(_FlightEventBase):
     type: Literal["flight.departed"] = "flight.departed"
-    actual_departure: datetime = Field(description="Off-block time")
-    airborne_at: datetime | None = None
-    estimated_arrival: datetime | None = None
+    actual_departure: Instant = Field(description="Off-block time")
+    airborne_at: Instant | None = None
+    estimated_arrival: Instant | None = None
     delay_codes: list[DelayCode] = Field(default=[], max_length=4)
 
 
 class FlightArrived(_FlightEventBase):
     type: Literal["flight.arrived"] = "flight.arrived"
-    actual_arrival: datetime = Field(description="Touchdown time")
-    on_block_at: datetime | None = None
+    actual_arrival: Instant = Field(description="Touchdown time")
+    on_block_at: Instant | None = None
 
 
 FLIGHT_EVENT_TYPES = (FlightCancelled, FlightReinstated, FlightDelayed, FlightDiverted,
@@ -255,10 +266,10 @@ class PassengerDisruption(Model):
     severity: Literal["minor", "major"] = "major"
     reason: str = Field(description="The cause category")
     delay_minutes: int = 0
-    earliest_departure: datetime | None = Field(
+    earliest_departure: Instant | None = Field(
         default=None, description="For a connection at risk: when the passengers can first leave")
-    noticed_at: datetime | None = Field(default=None, description="When the flight event was accepted")
-    announced_at: datetime | None = Field(
+    noticed_at: Instant | None = Field(default=None, description="When the flight event was accepted")
+    announced_at: Instant | None = Field(
         default=None, description="When the airline made it known: the partner's `occurred_at` (in a replay of "
                                   "a past day, that day's time), else `noticed_at`. Notice periods count from it")
 
@@ -307,9 +318,9 @@ class Grant(Model):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     reason: str
     source: str
-    due_by: datetime | None = None
+    due_by: Instant | None = None
     code: str | None = Field(default=None, description="Vouchers and credits: the code to show or type")
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class EntitlementsGranted(Model):
@@ -335,7 +346,7 @@ class NoticeRequested(Model):
     stage: Stage
     template: str
     facts: dict[str, Any]
-    occurred_at: datetime = Field(description="When the underlying event was accepted")
+    occurred_at: Instant = Field(description="When the underlying event was accepted")
     about: str | None = Field(default=None, description="What the notice is about (a flight, a journey): a "
                                                         "newer notice of the same stage about the same thing "
                                                         "replaces one not yet sent")
@@ -390,7 +401,7 @@ class Envelope(BaseModel):
     source: str = Field(min_length=1)
     type: str
     subject: str = Field(description="The aggregate: a flight id or a booking reference")
-    time: datetime
+    time: Instant
     datacontenttype: Literal["application/json"] = "application/json"
     data: Payload
 

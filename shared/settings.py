@@ -1,6 +1,6 @@
 """Settings common to every service, read from REBOUND_* environment variables."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +12,9 @@ DEVELOPMENT_API_KEY = "dev-only-key"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REBOUND_", extra="ignore")
+    # Secrets whose defaults only suit development and the sandboxes: production refuses to start
+    # unless each comes from the environment.
+    DEVELOPMENT_SECRETS: ClassVar[tuple[str, ...]] = ()
 
     environment: Literal["development", "test", "production"] = "development"
     kafka_bootstrap: str = "127.0.0.1:19092"
@@ -48,6 +51,12 @@ class Settings(BaseSettings):
     def _refuse_unsafe_defaults(self) -> "Settings":
         if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
             raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
+        if self.environment == "production":
+            unset = [name for name in self.DEVELOPMENT_SECRETS
+                     if getattr(self, name) == type(self).model_fields[name].default]
+            if unset:
+                raise ValueError("in production these must be set, not left at their development defaults: "
+                                 + ", ".join(f"REBOUND_{name.upper()}" for name in unset))
         parse_minimum_connecting(self.minimum_connecting_times)
         parse_co_terminals(self.co_terminals)
         return self

@@ -7,6 +7,7 @@ from shared.settings import Settings
 
 
 class CompensationSettings(Settings):
+    DEVELOPMENT_SECRETS = ("payment_api_key",)
     http_port: int = 8003
     # Refunds are due in days, not seconds: on a shared machine, compensation yields the CPU to
     # the first notices and the rebooking during a burst.

@@ -15,6 +15,7 @@ from shared.settings import Settings
 
 
 class NotifySettings(Settings):
+    DEVELOPMENT_SECRETS = ("sms_token", "push_secret")
     http_port: int = 8004
     public_url: str = "http://127.0.0.1:8004"  # where providers call back with delivery status
     smtp_host: str = "127.0.0.1"

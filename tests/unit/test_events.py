@@ -43,3 +43,12 @@ def test_envelope_type_must_match_its_data():
 def test_ids_are_deterministic():
     assert event_id("partner", "e-1") == event_id("partner", "e-1") != event_id("partner", "e-2")
     assert flight_id("B6", "1001", date(2013, 2, 8), "JFK") == "B61001/2013-02-08/JFK"
+
+
+@given(st.integers() | st.floats(allow_nan=False))
+def test_a_time_as_a_bare_number_is_refused_not_guessed(number):
+    body = json.loads(Envelope.wrap(FlightCancelled(partner_event_id="p", reason="weather", flight=FlightRef(
+        carrier="B6", number="1", departure_date=date(2013, 2, 8), origin="JFK")), source="s", subject="x").to_bytes())
+    body["data"]["occurred_at"] = number
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        Envelope.from_bytes(json.dumps(body).encode())
