@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small
+.PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small \
+	faults faults-short
 
 setup: .venv/.synced
 
@@ -66,6 +67,17 @@ bench-first-notice: infra
 
 bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
+
+# The fault harness, on a Kafka and PostgreSQL of its own (ports 29092, 25432) that it restarts:
+# a sampled real day replayed while every kind of fault is injected PER_KIND times or more, then
+# the audit; faults/results/<date>-<seed>-<per kind>x.json. faults-short is CI's brief form.
+PER_KIND ?= 20
+SAMPLE ?= 60
+faults: setup
+	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind $(PER_KIND) --sample $(SAMPLE)
+
+faults-short: setup
+	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --sample 8
 
 lint: setup
 	$(PY) -m ruff check .

@@ -1,0 +1,54 @@
+"""Every endpoint that is not public refuses a request without credentials or with wrong ones,
+read from each service's own OpenAPI description, so a new endpoint is covered the day it is
+added. (Signed choice links — forged, expired, answered again differently — are refused in
+test_rebooking; contact details on topics and in logs are looked for by every audited replay.)"""
+
+import httpx
+import pytest
+
+from shared import signing
+
+pytestmark = pytest.mark.integration
+SERVICES = ("disruption", "rebooking", "compensation", "notify")
+# Public on purpose, each with a credential of its own: the passenger's choice link carries a
+# signed token in its path, and the SMS provider signs its status callbacks.
+OWN_CREDENTIAL = {("GET", "/v1/choices/{token}"), ("POST", "/v1/choices/{token}"),
+                  ("POST", "/v1/delivery-status/sms")}
+WRONG = [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic d3Jvbmc6d3Jvbmc="},
+         {signing.KEY_ID_HEADER: "demo-dev", signing.SIGNATURE_HEADER: "t=1,v1=" + "0" * 64}]
+
+
+def operations(openapi: dict) -> list[tuple[str, str]]:
+    return [(method.upper(), path) for path, item in openapi["paths"].items() for method in item
+            if method in ("get", "post", "put", "patch", "delete")]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_non_public_endpoint_refuses_missing_or_wrong_credentials(stack, service):
+    async with httpx.AsyncClient(base_url=stack.url(service), timeout=10) as client:
+        guarded = [op for op in operations((await client.get("/openapi.json")).json()) if op not in OWN_CREDENTIAL]
+        assert guarded or service == "rebooking"
+        for method, path in guarded:
+            url = path.replace("{", "").replace("}", "")  # any value for a path parameter
+            for headers in WRONG:
+                response = await client.request(method, url, headers=headers | {"Content-Type": "application/json"},
+                                                content=b"{}")
+                assert response.status_code in (401, 403), f"{service} {method} {path} with {headers}: " \
+                                                           f"{response.status_code}"
+                assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_ops_api_behind_the_board_refuses_without_the_key(stack):
+    async with httpx.AsyncClient(base_url=stack.url("disruption"), timeout=10) as client:
+        paths = [p for _, p in operations((await client.get("/openapi.json")).json()) if p.startswith("/ops/api")]
+        assert paths
+        for path in paths:
+            assert (await client.get(path.replace("{", "").replace("}", ""))).status_code == 401
+
+
+async def test_a_status_callback_without_the_providers_signature_is_refused(stack):
+    async with httpx.AsyncClient(base_url=stack.url("notify"), timeout=10) as client:
+        for headers in ({}, {"X-Twilio-Signature": "forged"}):
+            response = await client.post("/v1/delivery-status/sms", data={"MessageSid": "SM1", "MessageStatus": "delivered"},
+                                         headers=headers)
+            assert response.status_code in (401, 403)
