@@ -49,6 +49,6 @@ async def test_the_ops_api_behind_the_board_refuses_without_the_key(stack):
 async def test_a_status_callback_without_the_providers_signature_is_refused(stack):
     async with httpx.AsyncClient(base_url=stack.url("notify"), timeout=10) as client:
         for headers in ({}, {"X-Twilio-Signature": "forged"}):
-            response = await client.post("/v1/delivery-status/sms", data={"MessageSid": "SM1", "MessageStatus": "delivered"},
-                                         headers=headers)
+            response = await client.post("/v1/delivery-status/sms", headers=headers,
+                                         data={"MessageSid": "SM1", "MessageStatus": "delivered"})
             assert response.status_code in (401, 403)

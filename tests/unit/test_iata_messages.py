@@ -115,3 +115,19 @@ def test_day_of_month_is_placed_within_a_month(near, day):
 def test_delay_codes_map_to_causes():
     assert [iata.cause_of_delay_code(c) for c in ("72", "81", "85", "87", "41", "64", "93")] == [
         "weather", "air_traffic_control", "security", "airport", "technical", "crew", "other"]
+
+
+SAMPLE_MESSAGES = (SAMPLES / "iata_messages.txt").read_text()
+
+
+@given(st.lists(st.tuples(st.integers(0, len(SAMPLE_MESSAGES)), st.integers(0, 8),
+                          st.text(alphabet=st.characters(codec="utf-8"), max_size=6)), max_size=6))
+def test_real_messages_spoiled_anywhere_give_events_or_clear_errors(edits):
+    """Real MVT and ASM text with characters cut out and anything put in their place: every
+    message still reads, or says what is wrong and on which line; nothing else is raised."""
+    text = SAMPLE_MESSAGES
+    for at, cut, put in edits:
+        text = text[:at] + put + text[at + cut:]
+    lines = text.count("\n") + 1
+    for parsed in iata.parse_text(text, RECEIVED):
+        assert parsed.events or (parsed.error and 1 <= parsed.error.line <= lines and parsed.error.reason)
