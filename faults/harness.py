@@ -96,6 +96,9 @@ class Run:
     faults: list[Fault] = field(default_factory=list)
     poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic
     planned: int = 0  # faults to inject, poison apart
+    # An armed fail point waits for work to pass it: a lane sets this, and the sender sends the
+    # next announcement at once (it keeps a few in reserve for that).
+    need_traffic: asyncio.Event = field(default_factory=asyncio.Event)
 
     def remaining_s(self, guess: float) -> float:
         """How long the faults will still take, judged by how long the ones so far took."""
@@ -213,10 +216,12 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
             await asyncio.to_thread(run.stack.kill, name)
         elif kind in CRASH_POINT:
             os.kill(process.pid, failpoints.signal_for(CRASH_POINT[kind]))
-            try:
-                await asyncio.to_thread(process.wait, ARM_WAIT_S)
-            except subprocess.TimeoutExpired:
-                pass
+            for wait_s in (5, ARM_WAIT_S - 5):
+                try:
+                    await asyncio.to_thread(process.wait, wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    run.need_traffic.set()
             fault.fired = process.poll() == -signal.SIGKILL
             await asyncio.to_thread(run.stack.kill, name)  # if not fired: the armed point must not stay armed
             if not fault.fired:
@@ -224,6 +229,7 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
                 fault.note = f"{CRASH_POINT[kind]} not reached in {ARM_WAIT_S} s; killed instead"
                 if misses[kind] <= MISSES_ALLOWED:
                     kinds.append(kind)
+                    run.planned += 1
                     fault.note += ", and tried again"
         elif kind == "replica_kill":
             await asyncio.to_thread(run.stack.kill, name)
@@ -309,16 +315,22 @@ async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float
 async def send_announcements(run: Run, s: scenario.Scenario, endpoints: replay.Endpoints, guess_s: float,
                              faults_over: asyncio.Event) -> replay.Played:
     """One announcement at a time, spread evenly over the time the faults will still take (so work
-    flows through every fault), then the rest at once when the faults are over."""
+    flows through every fault); a reserve of them only when a lane needs traffic to reach a fail
+    point; the rest at once when the faults are over."""
     played = replay.Played()
+    reserve = max(3, len(s.announcements) // 6)
     async with replay.AnnouncementSender(run.settings, endpoints, "api") as deliver:
         for n, a in enumerate(s.announcements):
+            left = len(s.announcements) - n
             if not faults_over.is_set():
-                gap = run.remaining_s(guess_s) / (len(s.announcements) - n)
-                try:
-                    await asyncio.wait_for(faults_over.wait(), timeout=min(max(gap, 0.5), 30))
-                except TimeoutError:
-                    pass
+                paced = left > reserve
+                gap = run.remaining_s(guess_s) / max(left - reserve, 1) if paced else None
+                wake = [asyncio.create_task(faults_over.wait()), asyncio.create_task(run.need_traffic.wait())]
+                await asyncio.wait(wake, timeout=min(max(gap, 0.5), 30) if paced else None,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for task in wake:
+                    task.cancel()
+                run.need_traffic.clear()
             played.sent_at[a.flight_id] = datetime.now(UTC)
             await deliver([a])
             played.accepted_at[a.flight_id] = datetime.now(UTC)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from shared import failpoints, metrics, topics
+from shared import db, failpoints, metrics, topics
 from shared.events import Envelope
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -39,16 +39,6 @@ def batched(handler: BatchHandler) -> Handler:
 
 def _takes_batches(handler: Handler) -> bool:
     return getattr(handler, "takes_batches", False)
-
-# Failures that say nothing about the message: roll back, wait, and try the batch again.
-CONFLICTS = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
-TRANSIENT = (
-    OSError,
-    asyncpg.InterfaceError,
-    *CONFLICTS,
-    asyncpg.exceptions.PostgresConnectionError,  # class 08: the connection failed or was lost
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shut down, crashed, starting up
-)
 
 
 class _HandlerFailed(Exception):
@@ -99,10 +89,10 @@ class ConsumerLoop:
                     continue
                 try:
                     await self._process(batch)
-                except TRANSIENT as exc:
+                except db.TRANSIENT as exc:
                     metrics.BATCH_RETRIES.labels(self._service).inc()
                     log.warning("batch rolled back; retrying", extra={"error": repr(exc)})
-                    if not isinstance(exc, CONFLICTS):
+                    if not isinstance(exc, db.CONFLICTS):
                         # PostgreSQL went away: replace every pooled connection now, rather than
                         # meet each dead one in a failed batch of its own.
                         await self._pool.expire_connections()
@@ -203,7 +193,7 @@ class ConsumerLoop:
                 await self._call(conn, handler, envelopes, message_outbox)
                 await message_outbox.flush(conn)
         except Exception as exc:
-            if isolate or isinstance(exc, TRANSIENT):
+            if isolate or isinstance(exc, db.TRANSIENT):
                 raise
             raise _HandlerFailed from exc
 
@@ -220,7 +210,7 @@ class ConsumerLoop:
         origin = f"{record.topic}/{record.partition}/{record.offset}"
         try:
             await self._run(conn, outbox, handler, [envelope], isolate=isolate)
-        except TRANSIENT:
+        except db.TRANSIENT:
             raise
         except _HandlerFailed:
             raise

@@ -7,12 +7,25 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 
 _MESSAGING_SQL = Path(__file__).parent / "sql" / "messaging.sql"
+T = TypeVar("T")
+
+# Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
+# transactions met. The work is rolled back and can be tried again as it is.
+CONFLICTS = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
+TRANSIENT = (
+    OSError,
+    asyncpg.InterfaceError,
+    *CONFLICTS,
+    asyncpg.exceptions.PostgresConnectionError,  # class 08: the connection failed or was lost
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shut down, crashed, starting up
+)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -27,6 +40,23 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 2,
     )
     assert pool is not None
     return pool
+
+
+async def until_committed(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work` in a transaction, again through transient failures until it commits. For the
+    record of something already done outside (a message a provider accepted, a payout paid): lost
+    with a connection, it would be done again."""
+    pause = 0.2
+    while True:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except TRANSIENT as exc:
+            log.warning("recording failed; trying again", extra={"error": repr(exc)})
+            if not isinstance(exc, CONFLICTS):
+                await pool.expire_connections()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def identifier(name: str) -> str:

@@ -118,10 +118,11 @@ class PayoutWorker:
         if status == "failed":
             log.error("payout failed for good", extra={"payout_id": str(payout["payout_id"]),
                                                        "booking_ref": payout["booking_ref"], "error": error})
-        await self._pool.execute(
+        # The provider has answered: its answer must be kept through a PostgreSQL restart.
+        await db.until_committed(self._pool, lambda conn: conn.execute(
             "UPDATE payouts SET status = $2, provider_id = $3, last_error = $4,"
             " paid_at = CASE WHEN $2 = 'paid' THEN now() END WHERE payout_id = $1 AND status = 'pending'",
-            payout["payout_id"], status, provider_id, error)
+            payout["payout_id"], status, provider_id, error))
 
     async def _count(self) -> None:
         for row in await self._pool.fetch("SELECT status, kind, count(*) AS n FROM payouts GROUP BY status, kind"):

@@ -150,8 +150,9 @@ class Sender:
     async def _deliver(self, claimed: list[asyncpg.Record]) -> None:
         results = await asyncio.gather(*(self._send_one(d) for d in claimed))
         by_id = {d["id"]: d for d in claimed}
-        outbox = Outbox(self._settings, source="rebound/notify")
-        async with self._pool.acquire() as conn, conn.transaction():
+
+        async def record(conn: asyncpg.Connection) -> None:
+            outbox = Outbox(self._settings, source="rebound/notify")
             await conn.executemany(
                 """UPDATE deliveries SET status = $2, provider_id = $3, detail = $4,
                        sent_at = CASE WHEN $2 = 'sent' THEN now() END,
@@ -170,6 +171,10 @@ class Sender:
                         status=r.status, provider_id=r.provider_id, detail=r.detail,
                     ), key=d["booking_ref"])
             await outbox.flush(conn)
+
+        # The messages went out: were their record lost with PostgreSQL restarting, the claims'
+        # lease would send them all again (an email has no idempotency key at the provider).
+        await db.until_committed(self._pool, record)
         now = datetime.now(UTC)
         for r in results:
             d = by_id[r.delivery_id]

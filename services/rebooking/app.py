@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.rebooking import choice, handlers
 from services.rebooking.config import RebookingSettings
 from shared import db
-from shared.consumer import TRANSIENT
+from shared.db import TRANSIENT
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)

@@ -47,12 +47,24 @@ async def record_schedule(conn: asyncpg.Connection, event: Envelope, outbox: Out
                scheduled_arrival = EXCLUDED.scheduled_arrival""",
         f.flight_id, f.carrier, f.number, f.origin, f.destination,
         f.scheduled_departure, f.scheduled_arrival)
-    # Bookings may have arrived before their flight: count their seats in when it appears.
+    # Bookings may have arrived before their flight: count their seats in when it appears. The
+    # flight's lock keeps a booking being recorded at this moment (another replica) from being
+    # counted by neither this count nor its own increment.
+    await lock_flights(conn, [f.flight_id])
     await conn.executemany(
         """INSERT INTO cabins (flight_id, cabin, capacity, sold)
            VALUES ($1, $2, $3, (SELECT count(*) FROM seats WHERE flight_id = $1 AND cabin = $2))
            ON CONFLICT (flight_id, cabin) DO UPDATE SET capacity = EXCLUDED.capacity""",
         [(f.flight_id, cabin, seats) for cabin, seats in f.seats_by_cabin.items()])
+
+
+async def lock_flights(conn: asyncpg.Connection, flight_ids: list[str]) -> None:
+    """Serialise the counting of these flights' seats sold, until the transaction ends (in one
+    order for everyone, so two batches never wait on each other)."""
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(hashtext('rebooking.cabins'), k)
+           FROM (SELECT DISTINCT hashtext(f) AS k FROM unnest($1::text[]) AS f ORDER BY 1) AS keys""",
+        flight_ids)
 
 
 @batched
@@ -81,6 +93,7 @@ async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbo
     if not new:
         return
     seats = [(b.booking_ref, p.passenger_id, f, b.cabin) for b in new for f in b.flight_ids for p in b.passengers]
+    await lock_flights(conn, [f for _, _, f, _ in seats])
     await conn.execute(
         """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])""",
