@@ -11,6 +11,7 @@ PY="$ROOT/.venv/bin/python"
 export REBOUND_KAFKA_BOOTSTRAP="${REBOUND_KAFKA_BOOTSTRAP:-127.0.0.1:${REBOUND_KAFKA_PORT:-19092}}"
 export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-postgresql://rebound:rebound@127.0.0.1:${REBOUND_PG_PORT:-15432}/rebound}"
 export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"
+export REBOUND_EMAIL_LOOKUP_URL="${REBOUND_EMAIL_LOOKUP_URL:-http://127.0.0.1:8090/v1/mail}"  # the sandbox email provider's lookup
 
 # name module port
 UNITS=(

@@ -31,6 +31,11 @@ class NotifySettings(Settings):
     push_webhook_url: str = "http://127.0.0.1:8090/v1/push"
     push_key_id: str = "notify"
     push_secret: str = "sandbox-push-secret"
+    # The email provider's message lookup by Message-ID (`<url>/<Message-ID>`: 200 if accepted,
+    # 404 if not), asked before resending an email whose sending a crash interrupted. Unset, such
+    # an email is sent again.
+    email_lookup_url: str | None = None
+    email_lookup_token: str | None = None
     # Each provider's rate (messages per second) and burst, as its contract allows.
     sms_rate_per_second: float = 100.0
     email_rate_per_second: float = 100.0
@@ -67,7 +72,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                 "email": EmailChannel(settings.smtp_host, settings.smtp_port, settings.email_from,
                                       username=settings.smtp_username, password=settings.smtp_password,
                                       start_tls=settings.smtp_start_tls,
-                                      connections=settings.first_notice_concurrency + settings.bulk_concurrency),
+                                      connections=settings.first_notice_concurrency + settings.bulk_concurrency,
+                                      lookup=(client, settings.email_lookup_url, settings.email_lookup_token)
+                                      if settings.email_lookup_url else None),
                 "sms": SmsChannel(client, settings.sms_api_url, settings.sms_account, settings.sms_token,
                                   settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
                 "push": PushChannel(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
 from typing import Protocol
+from urllib.parse import quote
 
 import aiohttp
 import aiosmtplib
@@ -37,6 +38,10 @@ class Outgoing:
 
 class Channel(Protocol):
     async def send(self, message: Outgoing) -> str: ...
+
+    async def accepted(self, key: str) -> str | None:
+        """The provider's id for the message with this key if it has already accepted it, where
+        the provider could not tell a copy sent again (None: unknown, or safe to send again)."""
 
 
 async def _answer(response: aiohttp.ClientResponse) -> dict:
@@ -92,8 +97,12 @@ class EmailChannel:
     message costs both ends a handshake; mail servers expect senders to reuse them)."""
 
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
-                 password: str | None = None, start_tls: bool = False, connections: int = 8) -> None:
+                 password: str | None = None, start_tls: bool = False, connections: int = 8,
+                 lookup: tuple[aiohttp.ClientSession, str, str | None] | None = None) -> None:
+        """`lookup`: (client, URL, bearer token) of the provider's message lookup by Message-ID,
+        asked before a message whose sending a crash interrupted is sent again."""
         self._host, self._port, self._sender = host, port, sender
+        self._lookup = lookup
         self._username, self._password, self._start_tls = username, password, start_tls
         self._envelope_from = parseaddr(sender)[1]
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
@@ -106,9 +115,30 @@ class EmailChannel:
             await client.login(self._username, self._password or "")
         return client
 
+    @staticmethod
+    def message_id(key: str) -> str:
+        return f"<{key}@rebound.notify>"
+
+    async def accepted(self, key: str) -> str | None:
+        """SMTP has no idempotency key: after a crash between the server's acceptance and its
+        record, only the provider can say whether the message went."""
+        if self._lookup is None:
+            return None
+        client, url, token = self._lookup
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with client.get(f"{url}/{quote(self.message_id(key), safe='')}", headers=headers,
+                                  timeout=aiohttp.ClientTimeout(total=10)) as response:
+                if response.status == 404:
+                    return None
+                await _answer(response)
+                return self.message_id(key)
+        except aiohttp.ClientError as exc:
+            raise TransientFailure(f"message lookup: {type(exc).__name__}") from exc
+
     async def send(self, message: Outgoing) -> str:
         # A deterministic Message-ID lets mail systems drop a copy resent after a crash.
-        message_id = f"<{message.key}@rebound.notify>"
+        message_id = self.message_id(message.key)
         raw = plain_text_email(self._sender, message.to, message.subject, message_id, message.body)
         async with self._slots:
             client = self._idle.get_nowait() if not self._idle.empty() else None
@@ -137,6 +167,9 @@ class SmsChannel:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
         self._auth = aiohttp.BasicAuth(account, token)
 
+    async def accepted(self, key: str) -> None:
+        return None  # the provider honours the idempotency key: a copy sent again is dropped there
+
     async def send(self, message: Outgoing) -> str:
         form = {"To": message.to, "From": self._sender, "Body": message.body}
         if self._status_callback:
@@ -159,6 +192,9 @@ class PushChannel:
 
     def __init__(self, client: aiohttp.ClientSession, url: str, key_id: str, secret: str) -> None:
         self._client, self._url, self._key_id, self._secret = client, url, key_id, secret
+
+    async def accepted(self, key: str) -> None:
+        return None  # the provider honours the idempotency key: a copy sent again is dropped there
 
     async def send(self, message: Outgoing) -> str:
         body = json.dumps({"passenger_id": message.to, "title": message.subject, "body": message.body},

@@ -189,6 +189,14 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         """What was received, oldest first; `since` skips that many (to read only what is new)."""
         return mail.items[since:]
 
+    @app.get("/v1/mail/{message_id}")
+    async def find_mail(message_id: str) -> dict:
+        """A message by its Message-ID, if it was accepted (as an email provider's message lookup)."""
+        found = next((m for m in reversed(mail.items) if m["message_id"] == message_id), None)
+        if found is None:
+            raise HTTPException(404, "no message with this Message-ID was accepted")
+        return found
+
     @app.get("/v1/push")
     async def list_push(since: int = 0) -> list[dict]:
         """What was received, oldest first; `since` skips that many (to read only what is new)."""

@@ -8,7 +8,8 @@ for it go by another of the passenger's channels where there is one.
 
 A delivery is claimed (status 'sending') in a committed transaction before the provider is called,
 so two replicas never send the same one. A claim left by a crash is taken again after a lease; the
-provider call then carries the same idempotency key (SMS, push) or Message-ID (email)."""
+provider call then carries the same idempotency key (SMS, push: the provider drops a copy), and
+an email, which SMTP cannot deduplicate, is first looked up at the provider by its Message-ID."""
 
 import asyncio
 import contextlib
@@ -129,7 +130,7 @@ class Sender:
     async def _claim(self) -> list[asyncpg.Record]:
         return await self._pool.fetch(
             """WITH due AS (
-                   SELECT id FROM deliveries
+                   SELECT id, status = 'sending' AS reclaimed FROM deliveries
                    WHERE (stage = 'first_notice') = $3
                      AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
                           OR (status = 'sending' AND claimed_at < now() - $2::interval))
@@ -138,7 +139,7 @@ class Sender:
                UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
                FROM due, contacts c
                WHERE d.id = due.id AND c.passenger_id = d.passenger_id
-               RETURNING d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
+               RETURNING due.reclaimed, d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
                          d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts,
                          c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
                          ARRAY(SELECT o.channel FROM deliveries o
@@ -208,6 +209,9 @@ class Sender:
         await provider.take(self._reserve)
         async with self._limits[channel]:
             try:
+                if d["reclaimed"] and (provider_id := await self._channels[channel].accepted(key)):
+                    # A crash came between the provider's acceptance and our record of it.
+                    return Result(d["id"], "sent", provider_id=provider_id)
                 provider_id = await self._channels[channel].send(
                     Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body))
             except PermanentFailure as exc:
