@@ -188,3 +188,33 @@ async def test_an_undelivered_text_goes_by_email_push_is_signed_and_spanish_is_s
     letter = next(m for m in mail if m["rcpt_tos"][0] == spanish["email"])
     assert "va con retraso" in letter["subject"] and "Sentimos la espera" in letter["body"]
     assert "a las 18:25" in letter["body"]  # 45 minutes late, on New York's 24-hour clock
+
+
+async def test_an_email_interrupted_by_a_crash_is_looked_up_not_sent_twice(stack, settings):
+    """As if notify died between the SMTP server's acceptance and the record of it: the claims are
+    left 'sending' past their lease. The one the provider accepted is recorded sent without a
+    second copy; one it never got (a revision it has not seen) is sent, once."""
+    ref, disruption = "NTF005", "notify-crash"
+    people = [contact(f"{ref}-{i}", ref, ["email"], phone=False) for i in range(2)]
+    await put_contacts(stack, people)
+    await publish(settings, [(notice(disruption, ref, [p["passenger_id"] for p in people], 45, datetime.now(UTC)),
+                              event_id("test", disruption))])
+
+    async def sent():
+        rows = await deliveries(settings, disruption)
+        return rows if len(rows) == 2 and all(r["status"] == "sent" for r in rows) else None
+    rows = await eventually(sent)
+    assert rows
+    by_passenger = {r["passenger_id"]: r for r in rows}
+    accepted, lost = (by_passenger[p["passenger_id"]] for p in people)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute("UPDATE notify.deliveries SET status = 'sending', claimed_at = now() - interval '1 hour',"
+                           " sent_at = NULL, revision = revision + CASE WHEN id = $2 THEN 1 ELSE 0 END"
+                           " WHERE id = ANY($1::bigint[])", [accepted["id"], lost["id"]], lost["id"])
+    finally:
+        await conn.close()
+    assert await eventually(sent)
+    _, mail = await sent_messages(stack)
+    assert len([m for m in mail if m["rcpt_tos"][0] == people[0]["email"]]) == 1  # looked up, not sent again
+    assert len([m for m in mail if m["rcpt_tos"][0] == people[1]["email"]]) == 2  # the new revision, once
