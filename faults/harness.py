@@ -72,7 +72,7 @@ CRASH_POINT = {"crash_mid_batch": "mid_batch", "crash_after_db_commit": "after_d
 # A fail point is reached only when the service has work: an armed process that has not died in
 # this long is killed anyway (recorded as not fired), and the fail point is tried again.
 ARM_WAIT_S = 30
-MISSES_ALLOWED = 5
+TOP_UPS_ALLOWED = 60  # further fail-point attempts, all lanes together, to reach the quota
 RECOVERY_LIMIT_S = 180
 
 
@@ -96,9 +96,19 @@ class Run:
     faults: list[Fault] = field(default_factory=list)
     poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic
     planned: int = 0  # faults to inject, poison apart
+    per_kind: int = 0
+    top_ups: int = 0
     # An armed fail point waits for work to pass it: a lane sets this, and the sender sends the
     # next announcement at once (it keeps a few in reserve for that).
     need_traffic: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def fail_point_short(self) -> str | None:
+        """A fail point reached fewer than `per_kind` times so far (an armed one is not reached
+        when no work passes it in time), while attempts remain."""
+        if self.top_ups >= TOP_UPS_ALLOWED:
+            return None
+        fired = Counter(f.kind for f in self.faults if f.fired)
+        return next((kind for kind in CRASH_POINT if fired[kind] < self.per_kind), None)
 
     def remaining_s(self, guess: float) -> float:
         """How long the faults will still take, judged by how long the ones so far took."""
@@ -204,9 +214,14 @@ async def restart(run: Run, name: str) -> float:
 async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Random, backlog: Backlog) -> None:
     """Faults on one service's two processes, one at a time, in a seeded order."""
     names = [service, f"{service}-2"]
-    misses: Counter = Counter()
-    while kinds:
-        kind = kinds.pop(0)
+    while True:
+        if kinds:
+            kind = kinds.pop(0)
+        elif kind := run.fail_point_short():  # lanes done with their own share help the others
+            run.top_ups += 1
+            run.planned += 1
+        else:
+            break
         await asyncio.sleep(rng.uniform(0.5, 3))
         name = rng.choice(names)
         fault = Fault(kind, name, run.now())
@@ -225,12 +240,7 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
             fault.fired = process.poll() == -signal.SIGKILL
             await asyncio.to_thread(run.stack.kill, name)  # if not fired: the armed point must not stay armed
             if not fault.fired:
-                misses[kind] += 1
                 fault.note = f"{CRASH_POINT[kind]} not reached in {ARM_WAIT_S} s; killed instead"
-                if misses[kind] <= MISSES_ALLOWED:
-                    kinds.append(kind)
-                    run.planned += 1
-                    fault.note += ", and tried again"
         elif kind == "replica_kill":
             await asyncio.to_thread(run.stack.kill, name)
             taken_over = await backlog.drained((service,), members=1)
@@ -408,6 +418,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         # Roughly how long the faults take on this machine, until their own pace is known.
         spread_s = args.per_kind * 25.0
         run.began = time.monotonic()
+        run.per_kind = args.per_kind
         run.planned = (len(SERVICES) * len(SERVICE_KINDS) * per_service
                        + (len(INFRA_KINDS) + len(PROVIDER_KINDS)) * args.per_kind)
         faults_over = asyncio.Event()
