@@ -106,7 +106,7 @@ class BookingConfirmed(Model):
     flight_ids: list[str] = Field(min_length=1, max_length=4)
     cabin: Cabin = "economy"
     booked_at: Instant | None = Field(default=None, description="When the booking was made: "
-                                                                 "earlier bookings go first")
+                                                              "earlier bookings go first")
     may_split: bool = Field(default=False, description="The party may travel on different flights "
                                                        "when no flight has seats for all of them")
     payment: Literal["credit_card", "debit_card", "cash", "other"] = Field(
