@@ -128,12 +128,12 @@ class EmailChannel:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with client.get(f"{url}/{quote(self.message_id(key), safe='')}", headers=headers,
-                                  timeout=aiohttp.ClientTimeout(total=10)) as response:
+                                  timeout=TIMEOUT) as response:
                 if response.status == 404:
                     return None
                 await _answer(response)
                 return self.message_id(key)
-        except aiohttp.ClientError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise TransientFailure(f"message lookup: {type(exc).__name__}") from exc
 
     async def send(self, message: Outgoing) -> str:
