@@ -93,11 +93,16 @@ def parse_text(text: str, received_at: datetime) -> list[Parsed]:
     return results
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def split_messages(text: str) -> list[tuple[int, list[str]]]:
     messages: list[tuple[int, list[str]]] = []
     current: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Type B lines end in CR LF; str.splitlines would also break on control characters such as
+    # \x1e, and the line numbers in errors would then not match the sender's text.
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
         line = raw.strip().upper()
         if not line or line == "NNNN" or line.startswith("="):
             if current:

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -120,6 +121,13 @@ def test_delay_codes_map_to_causes():
 SAMPLE_MESSAGES = (SAMPLES / "iata_messages.txt").read_text()
 
 
+def test_lines_break_only_at_cr_and_lf():
+    """A control character such as \\x1e is not a line break: the error names the sender's line."""
+    text = "MVT\r\nAA1234/14.N12345.JFK\x1e\r\nZZ 1\r\n"
+    [parsed] = iata.parse_text(text, RECEIVED)
+    assert parsed.line == 1 and parsed.error and parsed.error.line in (2, 3)
+
+
 @given(st.lists(st.tuples(st.integers(0, len(SAMPLE_MESSAGES)), st.integers(0, 8),
                           st.text(alphabet=st.characters(codec="utf-8"), max_size=6)), max_size=6))
 def test_real_messages_spoiled_anywhere_give_events_or_clear_errors(edits):
@@ -128,6 +136,6 @@ def test_real_messages_spoiled_anywhere_give_events_or_clear_errors(edits):
     text = SAMPLE_MESSAGES
     for at, cut, put in edits:
         text = text[:at] + put + text[at + cut:]
-    lines = text.count("\n") + 1
+    lines = len(re.split(r"\r\n|\r|\n", text))
     for parsed in iata.parse_text(text, RECEIVED):
         assert parsed.events or (parsed.error and 1 <= parsed.error.line <= lines and parsed.error.reason)
