@@ -3,6 +3,7 @@
 Events carry ids, never contact details: phone numbers and email addresses live only in notify.
 """
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -138,7 +139,8 @@ class FlightRef(Model):
     @classmethod
     def _strip_leading_zeros(cls, number: object) -> object:
         # "B60123" and "B6123" are the same flight; schedules carry the short form.
-        return number.lstrip("0") or "0" if isinstance(number, str) and number[:1] == "0" else number
+        # A lone zero before a suffix letter ("0A") stays: it is the whole number.
+        return re.sub(r"^0+(?=[0-9])", "", number) if isinstance(number, str) else number
 
     @property
     def flight_id(self) -> str | None:

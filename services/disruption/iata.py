@@ -36,28 +36,29 @@ from shared.events import (
 
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
+# Type B text is ASCII: re.ASCII keeps \d from matching other scripts' digits.
 _DESIGNATOR = r"(?P<carrier>[A-Z0-9]{2})(?P<number>\d{1,4}[A-Z]?)"
 _MVT_FLIGHT = re.compile(_DESIGNATOR
-                         + r"/(?P<day>\d{2})(?:\.(?P<reg>[A-Z0-9-]{1,10}))?\.(?P<station>[A-Z]{3})$")
+                         + r"/(?P<day>\d{2})(?:\.(?P<reg>[A-Z0-9-]{1,10}))?\.(?P<station>[A-Z]{3})$", re.ASCII)
 _TIME = r"(\d{4}|\d{6})"
 _MOVEMENTS = {
-    "AD": re.compile(rf"AD ?{_TIME}(?:/{_TIME})?(?: +EA ?{_TIME} +([A-Z]{{3}}))?$"),
-    "AA": re.compile(rf"AA ?{_TIME}(?:/{_TIME})?$"),
-    "ED": re.compile(rf"ED ?{_TIME}$"),
-    "EO": re.compile(rf"EO ?{_TIME}$"),
-    "EA": re.compile(rf"EA ?{_TIME}(?: +([A-Z]{{3}}))?$"),
-    "NI": re.compile(rf"NI ?{_TIME}$"),
-    "RR": re.compile(rf"RR ?{_TIME}$"),
-    "FR": re.compile(rf"FR ?{_TIME}(?:/{_TIME})?$"),
+    "AD": re.compile(rf"AD ?{_TIME}(?:/{_TIME})?(?: +EA ?{_TIME} +([A-Z]{{3}}))?$", re.ASCII),
+    "AA": re.compile(rf"AA ?{_TIME}(?:/{_TIME})?$", re.ASCII),
+    "ED": re.compile(rf"ED ?{_TIME}$", re.ASCII),
+    "EO": re.compile(rf"EO ?{_TIME}$", re.ASCII),
+    "EA": re.compile(rf"EA ?{_TIME}(?: +([A-Z]{{3}}))?$", re.ASCII),
+    "NI": re.compile(rf"NI ?{_TIME}$", re.ASCII),
+    "RR": re.compile(rf"RR ?{_TIME}$", re.ASCII),
+    "FR": re.compile(rf"FR ?{_TIME}(?:/{_TIME})?$", re.ASCII),
 }
-_DELAY = re.compile(r"E?DL ?(\d{2}[A-Z]?(?:/\d{2}[A-Z]?)?)((?:/\d{4}){0,2})$")
+_DELAY = re.compile(r"E?DL ?(\d{2}[A-Z]?(?:/\d{2}[A-Z]?)?)((?:/\d{4}){0,2})$", re.ASCII)
 _READ_PAST = ("SI", "PX", "TOB", "EB", "FLD", "DLA", "COR", "PAX")
 
-_ASM_REFERENCE = re.compile(r"\d{2}[A-Z]{3}(?P<group>\d{5})E(?P<serial>\d{3})(?:/.*)?$")
-_ASM_FLIGHT = re.compile(_DESIGNATOR + r"/(?P<dates>\d{2}[A-Z]{3}(?:\d{2})?(?: +\d{2}[A-Z]{3}(?:\d{2})?)*)$")
+_ASM_REFERENCE = re.compile(r"\d{2}[A-Z]{3}(?P<group>\d{5})E(?P<serial>\d{3})(?:/.*)?$", re.ASCII)
+_ASM_FLIGHT = re.compile(_DESIGNATOR + r"/(?P<dates>\d{2}[A-Z]{3}(?:\d{2})?(?: +\d{2}[A-Z]{3}(?:\d{2})?)*)$", re.ASCII)
 _ASM_LEG = re.compile(r"(?P<dep>[A-Z]{3})(?P<std>\d{4})?(?:/(?P<dd>M?\d))? +"
-                      r"(?P<arr>[A-Z]{3})(?P<sta>\d{4})?(?:/(?P<ad>M?\d))?$")
-_ORIGIN_LINE = re.compile(r"\.[A-Z0-9]{7}(?: +(?P<stamp>\d{6}))?")
+                      r"(?P<arr>[A-Z]{3})(?P<sta>\d{4})?(?:/(?P<ad>M?\d))?$", re.ASCII)
+_ORIGIN_LINE = re.compile(r"\.[A-Z0-9]{7}(?: +(?P<stamp>\d{6}))?", re.ASCII)
 _CAUSE_WORDS: dict[str, Cause] = {
     "WEATHER": "weather", "WX": "weather", "SNOW": "weather", "STORM": "weather", "FOG": "weather",
     "ICE": "weather", "TECH": "technical", "TECHNICAL": "technical", "CREW": "crew",

@@ -11,7 +11,7 @@ from shared.events import Envelope, FlightCancelled, FlightRef, event_id, flight
 refs = st.builds(
     FlightRef,
     carrier=st.from_regex(r"[A-Z0-9]{2}", fullmatch=True),
-    number=st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+    number=st.from_regex(r"[0-9]{1,4}[A-Z]?", fullmatch=True),
     departure_date=st.dates(date(2000, 1, 1), date(2100, 1, 1)),
     origin=st.from_regex(r"[A-Z]{3}", fullmatch=True),
 )
@@ -23,6 +23,13 @@ cancellations = st.builds(FlightCancelled, partner_event_id=st.text(min_size=1, 
 def test_envelopes_survive_the_wire(event):
     envelope = Envelope.wrap(event, source="partner/x", subject=event.flight.flight_id)
     assert Envelope.from_bytes(envelope.to_bytes()) == envelope
+
+
+@given(st.from_regex(r"[0-9]{1,4}[A-Z]?", fullmatch=True))
+def test_flight_numbers_lose_leading_zeros_and_nothing_else(number):
+    ref = FlightRef(carrier="B6", number=number, departure_date=date(2013, 2, 8))
+    digits, suffix = number.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), number[-1] if number[-1].isalpha() else ""
+    assert ref.number == f"{int(digits)}{suffix}"
 
 
 @given(st.binary(max_size=300))
