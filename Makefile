@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small \
-	faults faults-short
+	faults faults-short fuzz
 
 setup: .venv/.synced
 
@@ -55,6 +55,10 @@ browser:
 
 test: infra browser
 	$(PY) -m pytest
+
+# The property tests of the pure code with fresh random examples, thousands each (no infrastructure).
+fuzz: setup
+	$(PY) -m pytest tests/unit --hypothesis-profile=fuzz
 
 # Each benchmark starts its own service processes on a fresh database and topic prefix.
 # The real-data replay, audited: bench/results/<date>-<speed>-<seed>.json and .html.

@@ -17,8 +17,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `make test` draws the same examples every run, so a red build points at a change, not at luck;
+# `make fuzz` (--hypothesis-profile=fuzz) draws fresh ones, many more, to find what those miss.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=True)
+hypothesis_settings.load_profile("repeatable")
 
 
 @dataclass(frozen=True)
