@@ -64,13 +64,10 @@ STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 async def _post(client: aiohttp.ClientSession, url: str, **request) -> dict:
     try:
-        return await _post_once(client, url, **request)
-    except STALE_CONNECTION:
-        pass
-    except TRANSPORT_ERRORS as exc:
-        raise TransientFailure(type(exc).__name__) from exc
-    try:
-        return await _post_once(client, url, **request)
+        try:
+            return await _post_once(client, url, **request)
+        except STALE_CONNECTION:
+            return await _post_once(client, url, **request)
     except TRANSPORT_ERRORS as exc:
         raise TransientFailure(type(exc).__name__) from exc
 
