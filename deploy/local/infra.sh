@@ -128,21 +128,16 @@ L4J
   log "Kafka $KAFKA_VERSION starting on $KAFKA_PORT (log: $KAFKA_DIR/kafka.log)"
 }
 
-wait_port() {
+wait_port() {  # $1 port, $2 what answers there, $3 where to look if it does not
   local deadline=$((SECONDS + 120))
   until port_open "$1"; do
-    [ $SECONDS -lt $deadline ] || { log "$2 did not answer on $1"; exit 1; }; sleep 0.2
+    [ $SECONDS -lt $deadline ] || { log "$2 did not answer on $1${3:+; see $3}"; exit 1; }; sleep 0.2
   done
 }
 
 wait_ready() {
-  local deadline=$((SECONDS + 120))
-  until port_open "$PG_PORT"; do
-    [ $SECONDS -lt $deadline ] || { log "PostgreSQL did not answer on $PG_PORT"; exit 1; }; sleep 0.5
-  done
-  until port_open "$KAFKA_PORT"; do
-    [ $SECONDS -lt $deadline ] || { log "Kafka did not answer on $KAFKA_PORT; see $KAFKA_DIR/kafka.log"; exit 1; }; sleep 0.5
-  done
+  wait_port "$PG_PORT" PostgreSQL
+  wait_port "$KAFKA_PORT" Kafka "$KAFKA_DIR/kafka.log"
   log "ready: Kafka 127.0.0.1:$KAFKA_PORT, PostgreSQL 127.0.0.1:$PG_PORT"
 }
 
@@ -170,7 +165,7 @@ status() {
 
 case "${1:-} ${2:-}" in
   "start ") start_postgres; start_kafka; wait_ready ;;
-  "start kafka") start_kafka; wait_port "$KAFKA_PORT" Kafka ;;
+  "start kafka") start_kafka; wait_port "$KAFKA_PORT" Kafka "$KAFKA_DIR/kafka.log" ;;
   "start postgres") start_postgres ;;
   "wait ") wait_ready ;;
   "stop ") stop_all ;;
