@@ -21,6 +21,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def summary(values: list[float], digits: int = 1) -> dict:
+    """p50, p99, max and n of `values`, rounded, for a report."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    return {"p50": round(statistics.median(values), digits), "p99": round(percentile(values, 99), digits),
+            "max": round(max(values), digits), "n": len(values)}
+
+
 def describe(values: list[float], unit: str = "ms") -> str:
     return (f"n={len(values)} p50={statistics.median(values):.1f} {unit} "
             f"p99={percentile(values, 99):.1f} {unit} max={max(values):.1f} {unit}")

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -78,13 +77,6 @@ def machine() -> dict:
     return {"cores": os.cpu_count(), "memory_gib": round(int(memory.split()[1]) / 2**20, 1),
             "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                          if line.startswith("model name")), None)}
-
-
-def summary(values: list[float]) -> dict:
-    if not values:
-        return {"p50": None, "p99": None, "max": None, "n": 0}
-    return {"p50": round(statistics.median(values), 1), "p99": round(measure.percentile(values, 99), 1),
-            "max": round(max(values), 1), "n": len(values)}
 
 
 @contextlib.contextmanager
@@ -151,9 +143,9 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         serial_tx_rate, tx_ms = await measure.postgres_baseline(settings.database_url)
         tx_rate = await measure.postgres_transactions(settings.database_url)
         rows_rate = await measure.postgres_rows(settings.database_url)
-        ceiling = {"kafka_roundtrip_ms": summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
+        ceiling = {"kafka_roundtrip_ms": measure.summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
                    "pg_tx_per_s": round(tx_rate), "pg_tx_per_s_one_connection": round(serial_tx_rate),
-                   "pg_tx_ms": summary(tx_ms), "pg_rows_per_s": round(rows_rate)}
+                   "pg_tx_ms": measure.summary(tx_ms), "pg_rows_per_s": round(rows_rate)}
         print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; postgresql "
               f"{tx_rate:,.0f} tx/s (8 connections; {serial_tx_rate:,.0f} on one), {rows_rate:,.0f} rows/s "
               "(batched)", flush=True)
@@ -196,9 +188,9 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "flights": s.replayed_flights, "cancelled": len(s.cancelled), "delayed": len(s.delayed),
         "delays_announced": len(s.delays), "passengers_affected": affected,
         "bookings_loaded": len(s.bookings), "load_s": round(load_s, 1),
-        "first_notice_ms": summary(found["first_notice_ms"]),
+        "first_notice_ms": measure.summary(found["first_notice_ms"]),
         "outcome_complete_s": round(complete_s, 1) if complete_s else None,
-        "outcome_s_after_first_event": summary(outcome_s),
+        "outcome_s_after_first_event": measure.summary(outcome_s),
         "outcomes": found["outcomes"],
         "throughput_pax_per_s": round(throughput, 1) if throughput else None,
         "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},

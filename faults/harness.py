@@ -38,7 +38,6 @@ import logging
 import os
 import random
 import signal
-import statistics
 import subprocess
 import time
 from collections import Counter
@@ -348,13 +347,6 @@ async def send_announcements(run: Run, s: scenario.Scenario, endpoints: replay.E
     return played
 
 
-def summary(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0}
-    return {"n": len(values), "p50": round(statistics.median(values), 2),
-            "p99": round(measure.percentile(values, 99), 2), "max": round(max(values), 2)}
-
-
 async def consumed_topics(settings: Settings) -> set[str]:
     """Topics some service's consumer group has committed offsets on."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -469,11 +461,11 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         "faults_s": faults_s, "settle_s": round(settle_s, 1),
         "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
-        "recovery_s": {k: summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None])
+        "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)
                        for k in SERVICE_KINDS + INFRA_KINDS},
         "recovery_not_within_limit": sum(1 for f in fired if f.kind in SERVICE_KINDS + INFRA_KINDS
                                          and f.recovery_s is None),
-        "restart_s": {k: summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None])
+        "restart_s": {k: measure.summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None], 2)
                       for k in SERVICE_KINDS + INFRA_KINDS},
         "audit": {"clean": clean, **invariants,
                   "examples": found["examples"] | ({"poison_not_dead_lettered": missed[:5]} if missed else {})},
