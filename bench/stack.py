@@ -1,23 +1,65 @@
 """Runs Rebound's services (and the sandbox providers) as separate processes, for the integration
 tests and the benchmarks."""
 
+import fcntl
 import os
+import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
+# Ports the project's own scripts use (demo services, sandbox, local and fault-harness Kafka and
+# PostgreSQL): never handed to a test stack.
+FIXED_PORTS = frozenset({2525, 8001, 8002, 8003, 8004, 8090, 8091, 15432, 19092, 25432, 29092, 29093})
+LOWEST_PORT = 10000
+_PORT_LOCKS = Path(tempfile.gettempdir()) / "rebound-ports"
+_held: dict[int, IO[bytes]] = {}
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing else will take before our process binds it.
+
+    A port from the kernel's ephemeral range (what binding port 0 gives) can be taken by any
+    outgoing connection between the moment it is picked and the moment the service binds it. So
+    ports come from below that range, where only an explicit bind lands, and each is reserved by an
+    advisory lock on a file of its own, held until this process exits (the kernel drops the lock
+    even on SIGKILL): two stacks on one machine never pick the same port."""
+    low, _ = _ephemeral_range()
+    _PORT_LOCKS.mkdir(parents=True, exist_ok=True)
+    candidates = [p for p in range(LOWEST_PORT, low) if p not in FIXED_PORTS and p not in _held]
+    random.SystemRandom().shuffle(candidates)
+    for port in candidates:
+        lock = (_PORT_LOCKS / str(port)).open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use by something that is not ours
+                lock.close()
+                continue
+        _held[port] = lock
+        return port
+    raise RuntimeError(f"no free port between {LOWEST_PORT} and {low}")
 
 
 @dataclass
@@ -34,6 +76,15 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self) -> "Stack":
+        """Start the sandbox providers and the services; if any fails to start, every process
+        started so far is stopped before the error is raised."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "Stack":
         self.ports = {name: free_port() for name in
                       ("disruption", "rebooking", "compensation", "notify", "sms", "smtp", "payments")}
         common = os.environ | self.env | {
@@ -117,3 +168,5 @@ class Stack:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+        self.processes.clear()

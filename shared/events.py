@@ -299,6 +299,9 @@ class RebookingDecided(Model):
     arrival_delay_minutes: int | None = None
     refund_due: bool = Field(default=False, description="The passengers will not fly this trip "
                                                         "and are owed its fare")
+    whole_trip: bool = Field(default=False, description="With `refund_due`: the passengers never set "
+                                                        "out, so the booking's later journeys (the return) "
+                                                        "are refunded and given up too")
 
 
 # --- compensation -> notify, ops ---------------------------------------------------------------

@@ -132,8 +132,8 @@ async def answer(pool: asyncpg.Pool, settings: RebookingSettings, token: str, gi
         d = PassengerDisruption.model_validate(row["decided"])
         ref, passengers = row["booking_ref"], row["passenger_ids"]
         outbox = Outbox(settings, source=handlers.SOURCE)
-        segments, cabin, delay, refund_due = await _current(conn, row), row["cabin"], \
-            row["arrival_delay_minutes"], False
+        segments, cabin, delay, refund_due, refund = await _current(conn, row), row["cabin"], \
+            row["arrival_delay_minutes"], False, None
         if given.answer == "change":
             options = await _options(conn, settings, row, trip)
             if given.option not in options:
@@ -147,13 +147,25 @@ async def answer(pool: asyncpg.Pool, settings: RebookingSettings, token: str, gi
             segments = [handlers.leg_of(f) for f in it.flights]
             delay = round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
         elif given.answer == "refund":
-            await inventory.release_seats(conn, ref, passengers, row["to_flights"])
+            refund = await _give_up(conn, settings, row, trip)
             segments, refund_due = [], True
-        await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client)
+        await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
         await outbox.flush(conn)
         return await _after(conn, await conn.fetchrow(
             "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
             row["disruption_id"], ref))
+
+
+async def _give_up(conn: asyncpg.Connection, settings: RebookingSettings, row: asyncpg.Record,
+                   trip: domain.Trip) -> domain.Refund:
+    """A refund instead of the new flights: every seat the refund covers goes back on sale — the
+    new flights, and the booking's other coupons of that journey and, where the passengers never
+    set out, of the journeys after it (the return)."""
+    refund = (await handlers.refunds_for(conn, [(row["booking_ref"], trip, row["to_flights"])],
+                                         settings.rules))[row["booking_ref"]]
+    await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"],
+                                  [*row["to_flights"], *refund.released])
+    return refund
 
 
 async def _after(conn: asyncpg.Connection, row: asyncpg.Record) -> Offer:
@@ -164,7 +176,7 @@ async def _after(conn: asyncpg.Connection, row: asyncpg.Record) -> Offer:
 
 async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record, d: PassengerDisruption,
                   outcome: str, segments: list[Leg], cabin: str | None, delay: int | None,
-                  refund_due: bool, client: str) -> None:
+                  refund_due: bool, client: str, refund: domain.Refund | None = None) -> None:
     ref = row["booking_ref"]
     await conn.execute(
         """UPDATE rebookings SET answer = $3, answered_at = now(), to_flights = $4,
@@ -179,7 +191,9 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
         disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
         outcome=outcome, reason=row["reason"], segments=segments, cabin=cabin,
         downgraded=row["downgraded"], arrival_delay_minutes=delay, refund_due=refund_due,
-        released_flight_ids=sorted(set(row["to_flights"]) - {s.flight_id for s in segments}),
+        whole_trip=bool(refund and refund.whole_trip),
+        released_flight_ids=sorted(set(row["to_flights"]) - {s.flight_id for s in segments}
+                                   | set(refund.released if refund else ())),
     ), key=ref, id=event_id(d.disruption_id, ref, "answer"))
     if outcome == "changed":
         outbox.publish(topics.NOTICES, NoticeRequested(
@@ -203,10 +217,9 @@ async def settle_silences(conn: asyncpg.Connection, settings: RebookingSettings,
     refund = settings.silence_counts_as == "refund_requested"
     for row in rows:
         d = PassengerDisruption.model_validate(row["decided"])
-        if refund:
-            await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"], row["to_flights"])
+        given_up = await _give_up(conn, settings, row, domain.trip_from_json(row["trip"])) if refund else None
         await _record(conn, outbox, row, d, "no_response", [] if refund else await _current(conn, row),
-                      row["cabin"], row["arrival_delay_minutes"], refund, "deadline")
+                      row["cabin"], row["arrival_delay_minutes"], refund, "deadline", given_up)
     await outbox.flush(conn)
     return len(rows)
 

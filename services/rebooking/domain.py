@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from ortools.sat.python import cp_model
 
-from shared.airports import CO_TERMINALS, CoTerminals, city_of
+from shared import journeys
+from shared.airports import CO_TERMINALS, CoTerminals, city_of, same_city
 from shared.events import CABINS, TIERS, Cabin, SpecialService, Tier
 
 # Special service requests that move a passenger up the line.
@@ -167,10 +168,6 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
     return ranked[:rules.options_per_trip]
 
 
-# A stay longer than this at a connecting point ends one journey (a stopover; the return trip).
-JOURNEY_BREAK = timedelta(hours=24)
-
-
 @dataclass(frozen=True)
 class BookedLeg:
     flight_id: str
@@ -181,18 +178,59 @@ class BookedLeg:
     arrival: datetime
 
 
-def legs_to_replace(legs: Sequence[BookedLeg], disrupted: Iterable[str]) -> list[BookedLeg]:
-    """From the first disrupted leg to the end of its journey: the passengers cannot fly the
-    disrupted leg, and the legs after it connect from it (a return weeks later does not)."""
+def booked_journeys(legs: Sequence[BookedLeg], co_terminals: CoTerminals = CO_TERMINALS) -> list[list[BookedLeg]]:
+    """The booking's journeys in flying order (shared.journeys: a stopover or a turnaround ends one)."""
     legs = sorted(legs, key=lambda leg: leg.departure)
+    spans = journeys.journey_spans([(leg.origin, leg.destination, leg.departure, leg.arrival) for leg in legs],
+                                   lambda a, b: same_city(a, b, co_terminals))
+    return [legs[span.start:span.stop] for span in spans]
+
+
+def legs_to_replace(legs: Sequence[BookedLeg], disrupted: Iterable[str],
+                    co_terminals: CoTerminals = CO_TERMINALS) -> list[BookedLeg]:
+    """From the first disrupted leg to the end of its journey: the passengers cannot fly the
+    disrupted leg, and the legs after it connect from it (the return flight does not)."""
     disrupted = set(disrupted)
-    start = next((i for i, leg in enumerate(legs) if leg.flight_id in disrupted), None)
-    if start is None:
-        return []
-    end = start + 1
-    while end < len(legs) and legs[end].departure - legs[end - 1].arrival < JOURNEY_BREAK:
-        end += 1
-    return legs[start:end]
+    for journey in booked_journeys(legs, co_terminals):
+        start = next((i for i, leg in enumerate(journey) if leg.flight_id in disrupted), None)
+        if start is not None:
+            return journey[start:]
+    return []
+
+
+@dataclass(frozen=True)
+class Refund:
+    """What a refund for one disrupted journey covers: the coupons whose fare is owed, and the
+    seats the booking gives back."""
+
+    coupons: tuple[str, ...]  # the booking's own flights whose fare is refunded
+    released: tuple[str, ...]  # of those, the ones not flown: their seats go back on sale
+    whole_trip: bool  # the later journeys (the return) are refunded too: the passengers never set out
+    stranded: bool = False  # the passengers flew part of the journey: they are at a connecting airport
+    connection_lost: bool = False  # the journey's first flights still go, but it cannot be completed
+
+
+def refund_for(coupons: Sequence[BookedLeg], replaced: Sequence[str], flown: Iterable[str] = (),
+               co_terminals: CoTerminals = CO_TERMINALS) -> Refund:
+    """The coupons a refund covers when the passengers will not make a disrupted journey.
+
+    `coupons` are the booking's own flights (those the disruption took away included, not the
+    flights it was moved to), `replaced` the ones the disruption took away, `flown` those already
+    gone with the passengers on board. The unused part of the journey is refunded, and the part
+    already flown too, since the journey no longer serves its purpose (EU261 Art. 8(1)(a); US rules
+    refund the ticket, 14 CFR 260.6). Where the passengers have not set out at all, the later
+    journeys go with it: a return from a place they never reach is of no use to them."""
+    flown, replaced = set(flown), set(replaced)
+    trips = booked_journeys(coupons, co_terminals)
+    at = next((i for i, legs in enumerate(trips) if any(leg.flight_id in replaced for leg in legs)), None)
+    if at is None:
+        return Refund(tuple(sorted(replaced)), tuple(sorted(replaced - flown)), False)
+    stranded = any(leg.flight_id in flown for leg in trips[at])
+    set_out = stranded or any(leg.flight_id in flown for legs in trips[:at] for leg in legs)
+    ours = [leg for legs in (trips[at:] if not set_out else trips[at:at + 1]) for leg in legs]
+    ids = tuple(leg.flight_id for leg in ours)
+    return Refund(ids, tuple(f for f in ids if f not in flown), not set_out and at + 1 < len(trips), stranded,
+                  connection_lost=trips[at][0].flight_id not in replaced)
 
 
 def trip_to_json(trip: Trip) -> dict:
@@ -519,6 +557,25 @@ def _why_unplaced(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules) ->
     seats = "a seat" if trip.party == 1 else f"{trip.party} seats together"
     return (f"Every flight from {trip.origin} to {trip.destination} in the next {hours} hours "
             f"is full: none has {seats}.")
+
+
+def why_no_alternative(trip: Trip, refund: Refund, unplaced: str) -> str:
+    """Why a journey is refunded, in a sentence the passenger can read."""
+    if refund.connection_lost:
+        return f"{unplaced} So this trip cannot go ahead as booked: please do not set out."
+    return unplaced
+
+
+def refund_notice(trip: Trip, refund: Refund) -> str:
+    """The notice for a refunded journey: a lost connection tells them not to set out."""
+    return "no_onward" if refund.connection_lost else "no_alternative"
+
+
+def why_stranded(trip: Trip, rules: Rules) -> str:
+    hours = round(rules.horizon / timedelta(hours=1))
+    return (f"You are on your way, and no flight can take you on from {trip.origin} to {trip.destination} "
+            f"in the next {hours} hours: an agent will arrange your way on or home, and your meals and "
+            "hotel while you wait.")
 
 
 def _duration(delta: timedelta) -> str:

@@ -168,7 +168,7 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
         d = PassengerDisruption.model_validate(row["disruption"])
         # A second disruption of one booking waits for the first to be settled.
         disruptions.setdefault(d.booking_ref, d)
-    trips = await _trips(conn, list(disruptions.values()))
+    trips = await _trips(conn, list(disruptions.values()), rules)
     settled = [d for ref, d in disruptions.items() if ref not in trips]
     for d in settled:
         decisions.add(outbox, d, "kept", "the booking had already moved off this flight")
@@ -178,6 +178,7 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
         flights = await _flights_for(conn, trips.values(), rules)
         result = await asyncio.to_thread(_solve, trips, flights, rules, settings.solve_budget_seconds)
         placed = result.placements
+        refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
         seated = await inventory.take_seats_for(
             conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
         raced = set(placed) - seated
@@ -196,11 +197,18 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
                 decisions.add(outbox, d, "needs_agent",
                               "An unaccompanied minor can only be moved to a direct flight, and none "
                               "has a seat: an agent will arrange the trip with the family.")
+            elif (refund := refunds[ref]).stranded:
+                # Part of the journey is flown: they wait at a connecting airport, where an agent
+                # arranges their way on or home, and their care meanwhile.
+                decisions.add(outbox, d, "needs_agent", domain.why_stranded(trip, rules))
             else:
-                # They will not fly this trip: its seats go back on sale, and its fare is owed.
-                release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
-                decisions.add(outbox, d, "no_alternative", result.unplaced[ref], refund_due=True,
-                              released=trip.replaced_flight_ids)
+                # They will not fly this journey: its seats go back on sale, and its fare is owed.
+                release.append((ref, trip.passenger_ids, refund.released))
+                decisions.add(outbox, d, "no_alternative", domain.why_no_alternative(trip, refund,
+                              result.unplaced[ref]), refund_due=True, whole_trip=refund.whole_trip,
+                              released=refund.released, template=domain.refund_notice(trip, refund),
+                              notices=[(d.passenger_ids, {"whole_trip": refund.whole_trip,
+                                                          "via": trip.origin, "to": trip.destination})])
             settled.append(d)
     await inventory.release_seats_for(conn, release)
     await decisions.flush(conn)
@@ -240,7 +248,8 @@ def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: d
     return result
 
 
-async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption]) -> dict[str, domain.Trip]:
+async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption],
+                 rules: domain.Rules) -> dict[str, domain.Trip]:
     """What must be replaced for each booking; a booking that no longer holds its disrupted flight
     has nothing to replace."""
     legs = await inventory.booked_legs_for(conn, [(d.booking_ref, d.passenger_ids) for d in disruptions])
@@ -251,7 +260,8 @@ async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption
         booked = legs.get(d.booking_ref) or [  # a booking the reservation side never told us of
             domain.BookedLeg(s.flight_id, s.carrier, s.origin, s.destination, s.scheduled_departure,
                              s.scheduled_arrival) for s in d.segments or [d.flight]]
-        replaced = domain.legs_to_replace(booked, {s.flight_id for s in d.segments} | {d.flight.flight_id})
+        replaced = domain.legs_to_replace(booked, {s.flight_id for s in d.segments} | {d.flight.flight_id},
+                                          rules.co_terminals)
         if not replaced:
             continue
         booking = bookings.get(d.booking_ref)
@@ -270,6 +280,30 @@ async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption
             booked_at=booking["booked_at"] if booking else None,
             may_split=booking["may_split"] if booking else False)
     return trips
+
+
+async def refunds_for(conn: asyncpg.Connection, trips: Sequence[tuple[str, domain.Trip, Sequence[str]]],
+                      rules: domain.Rules) -> dict[str, domain.Refund]:
+    """What a refund would cover for each (booking, trip, flights the trip was moved to): the
+    booking's own coupons are what it holds now, less the new flights, plus the ones the trip
+    replaced; a flight counts as flown once the status feed says it departed."""
+    if not trips:
+        return {}
+    held = await inventory.booked_legs_for(conn, [(ref, t.passenger_ids) for ref, t, _ in trips])
+    replaced_ids = sorted({f for _, t, _ in trips for f in t.replaced_flight_ids})
+    replaced = {r["flight_id"]: domain.BookedLeg(**{k: r[k] for k in (
+        "flight_id", "carrier", "origin", "destination", "departure", "arrival")}) for r in await conn.fetch(
+        """SELECT flight_id, carrier, origin, destination, scheduled_departure AS departure,
+                  scheduled_arrival AS arrival FROM flights WHERE flight_id = ANY($1::text[])""", replaced_ids)}
+    ids = sorted({leg.flight_id for legs in held.values() for leg in legs} | set(replaced))
+    flown = {r["flight_id"] for r in await conn.fetch(
+        "SELECT flight_id FROM flights WHERE flight_id = ANY($1::text[]) AND status IN ('departed', 'arrived')", ids)}
+    found = {}
+    for ref, trip, moved_to in trips:
+        coupons = {leg.flight_id: leg for leg in held.get(ref, []) if leg.flight_id not in moved_to}
+        coupons |= {f: replaced[f] for f in trip.replaced_flight_ids if f in replaced}
+        found[ref] = domain.refund_for(list(coupons.values()), trip.replaced_flight_ids, flown, rules.co_terminals)
+    return found
 
 
 def _rebooked(decisions: "Decisions", outbox: Outbox, settings: RebookingSettings,
@@ -320,9 +354,9 @@ class Decisions:
 
     def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
             segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
-            arrival_delay: int | None = None, refund_due: bool = False, released: Sequence[str] = (),
-            respond_by: datetime | None = None, trip: domain.Trip | None = None,
-            notices: list[tuple[list[str], dict[str, object]]] | None = None) -> None:
+            arrival_delay: int | None = None, refund_due: bool = False, whole_trip: bool = False,
+            released: Sequence[str] = (), respond_by: datetime | None = None, trip: domain.Trip | None = None,
+            notices: list[tuple[list[str], dict[str, object]]] | None = None, template: str | None = None) -> None:
         self._rows.append((
             d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
             len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
@@ -332,14 +366,15 @@ class Decisions:
         outbox.publish(topics.REBOOKINGS, RebookingDecided(
             disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
             outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
-            arrival_delay_minutes=arrival_delay, refund_due=refund_due, released_flight_ids=list(released),
+            arrival_delay_minutes=arrival_delay, refund_due=refund_due, whole_trip=whole_trip,
+            released_flight_ids=list(released),
         ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
         if outcome == "kept":
             return  # the first notice already told them everything that changed
         for i, (passenger_ids, facts) in enumerate(notices or [(d.passenger_ids, {})]):
             outbox.publish(topics.NOTICES, NoticeRequested(
                 disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=passenger_ids,
-                stage="rebooking", template=outcome,
+                stage="rebooking", template=template or outcome,
                 facts=d.flight.notice_facts() | {"why": reason} | facts,
                 occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
             ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))

@@ -22,6 +22,7 @@ FACTS = {
     "new_departure": "2013-02-09T14:15:00+00:00", "diverted_to": "PVD",
     "inbound_flight": "B6 88", "inbound_destination": "JFK", "estimated_arrival": "2013-02-08T22:05:00+00:00",
     "new_arrival": "2013-02-09T15:35:00+00:00", "new_via": None, "cabin": "economy",
+    "via": "ORD", "to": "LAX", "whole_trip": True,
     "choice_url": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
     "respond_by": "2013-02-09T13:15:00+00:00", "split": False, "downgraded": False,
     "why": "An unaccompanied minor can only be moved to a direct flight, and none has a seat.",
@@ -44,8 +45,18 @@ FIRST_NOTICES = [t for t in TEMPLATES if t.startswith("first_notice")]
 
 def test_there_are_templates():
     assert {f"first_notice_{kind}" for kind in typing.get_args(DisruptionKind)} <= set(TEMPLATES)
-    assert {"rebooked", "no_alternative", "needs_agent", "changed", "entitlements",
+    assert {"rebooked", "no_alternative", "no_onward", "needs_agent", "changed", "entitlements",
             "flight_reinstated"} <= set(TEMPLATES)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_refund_notice_says_which_part_is_refunded(locale):
+    words = {"en": ("return included", "this part of your trip"), "es": ("con la vuelta", "esta parte del viaje")}
+    whole, part = words[locale]
+    assert whole in render_notice("no_alternative", "sms", locale, FACTS, "Ana").body
+    assert part in render_notice("no_alternative", "sms", locale, FACTS | {"whole_trip": False}, "Ana").body
+    told = render_notice("no_onward", "email", locale, FACTS, "Ana").body
+    assert "Chicago" in told and "Los Angeles" in told
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
