@@ -44,18 +44,19 @@ def _split_at_turnaround(legs: Sequence[Stop], start: int, end: int,
     return [range(start, turn + 1), range(turn + 1, end)]
 
 
-def prorate(fare: Decimal, legs: Sequence[tuple[str, str]], exponent: int = 2) -> list[Decimal]:
-    """Each flight's share of one passenger's fare, in proportion to its great-circle distance
-    (straight-rate mileage proration: the simplest of the methods of IATA's Prorate Manual, used
-    where no prorate agreement applies). Shares are rounded down to the currency's minor unit and
-    the cents left over go to the longest flights first, so they add up to the fare exactly."""
-    if not legs:
+def prorate(fare: Decimal, distances: Sequence[float], exponent: int = 2) -> list[Decimal]:
+    """Each flight's share of one passenger's fare, in proportion to its distance: mileage
+    proration, as the CJEU prices one flight of a ticket that shows no price per flight (Mennens,
+    C-255/15: the fare times the flight's share of the distance the ticket covers). Shares are
+    rounded down to the currency's minor unit and the units left over go to the longest flights
+    first, so they add up to the fare exactly."""
+    if not distances:
         return []
     unit = Decimal(1).scaleb(-exponent)
-    km = [max(great_circle_km(a, b), 1.0) for a, b in legs]
+    km = [Decimal(max(d, 1.0)) for d in distances]
     total = sum(km)
-    shares = [(fare * Decimal(k / total)).quantize(unit, rounding=ROUND_DOWN) for k in km]
+    shares = [(fare * k / total).quantize(unit, rounding=ROUND_DOWN) for k in km]
     left = int((fare - sum(shares)) / unit)
-    for i in sorted(range(len(legs)), key=lambda i: (-km[i], i))[:left]:
+    for i in sorted(range(len(km)), key=lambda i: (-km[i], i))[:left]:
         shares[i] += unit
     return shares

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from services.compensation import engine, journey, ledger, metrics
+from services.compensation.case import to_minor
 from services.compensation.rules import RuleBook
 from shared import topics
 from shared.consumer import batched
@@ -54,14 +55,16 @@ async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbo
         [b.booking_ref for b in bookings], [json.dumps(b.flight_ids) for b in bookings], [b.payment for b in bookings])
     passengers = [(b.booking_ref, p) for b in bookings for p in b.passengers]
     await conn.execute(
-        """INSERT INTO passengers (booking_ref, passenger_id, fare, currency, special_services)
-           SELECT p.ref, p.id, p.fare, p.currency, ARRAY(SELECT jsonb_array_elements_text(p.services::jsonb))
-           FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[])
-                AS p(ref, id, fare, currency, services)
+        """INSERT INTO passengers (booking_ref, passenger_id, fare, currency, special_services, paid_minor)
+           SELECT p.ref, p.id, p.fare, p.currency, ARRAY(SELECT jsonb_array_elements_text(p.services::jsonb)), p.paid
+           FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::bigint[])
+                AS p(ref, id, fare, currency, services, paid)
            ON CONFLICT (booking_ref, passenger_id) DO UPDATE
-           SET fare = EXCLUDED.fare, currency = EXCLUDED.currency, special_services = EXCLUDED.special_services""",
+           SET fare = EXCLUDED.fare, currency = EXCLUDED.currency, special_services = EXCLUDED.special_services,
+               paid_minor = EXCLUDED.paid_minor""",
         [r for r, _ in passengers], [p.passenger_id for _, p in passengers], [p.fare for _, p in passengers],
-        [p.currency for _, p in passengers], [json.dumps(list(p.special_services)) for _, p in passengers])
+        [p.currency for _, p in passengers], [json.dumps(list(p.special_services)) for _, p in passengers],
+        [to_minor(p.fare, p.currency) for _, p in passengers])
 
 
 async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:
@@ -83,16 +86,17 @@ async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outb
     r: RebookingDecided = event.data
     await conn.execute(
         """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes, refund_due,
-                              segments, downgraded, decided_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                              segments, downgraded, decided_at, whole_trip)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
                outcome = EXCLUDED.outcome,
                arrival_delay_minutes = COALESCE(EXCLUDED.arrival_delay_minutes, cases.arrival_delay_minutes),
                refund_due = cases.refund_due OR EXCLUDED.refund_due,
+               whole_trip = cases.whole_trip OR EXCLUDED.whole_trip,
                segments = COALESCE(NULLIF(EXCLUDED.segments, '[]'::jsonb), cases.segments),
                downgraded = EXCLUDED.downgraded, decided_at = EXCLUDED.decided_at""",
         r.disruption_id, r.booking_ref, r.passenger_ids, r.outcome, r.arrival_delay_minutes, r.refund_due,
-        [s.model_dump(mode="json") for s in r.segments], r.downgraded, event.time)
+        [s.model_dump(mode="json") for s in r.segments], r.downgraded, event.time, r.whole_trip)
     await _evaluate_when_complete(conn, outbox, event, book, r.disruption_id, r.booking_ref)
 
 
@@ -135,9 +139,10 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, even
         noticed_at=r["noticed_at"] or r["decided_at"], delay_minutes=r["delay_minutes"] or 0, outcome=r["outcome"],
         decided_at=r["decided_at"] or r["noticed_at"], segments=tuple(map(_leg, r["segments"] or [])),
         arrival_delay_minutes=r["arrival_delay_minutes"], downgraded=r["downgraded"], refund_due=r["refund_due"],
+        whole_trip=r["whole_trip"],
     ) for r in rows if r["flight_id"] is not None]
     found = journey.cases_for(booking_ref, legs, reports, travellers, booking["payment"] if booking else "other",
-                              this["flight_id"])
+                              this["flight_id"], booked=booking["flight_ids"] if booking else None)
     evaluated = []
     for passenger_id, cases in found.cases.items():
         for case in cases:

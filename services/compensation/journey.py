@@ -2,17 +2,24 @@
 decided) to one case per passenger for the policy engine. Pure: no I/O.
 
 Entitlements are owed per journey, not per flight event: a delay that grows, or a delay and then
-the missed connection it causes, is one disruption of one journey."""
+the missed connection it causes, is one disruption of one journey. Where a journey ends is
+`shared.journeys`' rule, the same one rebooking follows.
 
+The fare a case carries is what the passenger paid for that journey: their ticket prorated over
+the booking's flights by distance (`shared.journeys.prorate`), the journey's flights' shares
+added up — and the later journeys' too, when a refund gives them up because the passengers never
+set out. So a round trip's two journeys can never each be refunded the whole ticket."""
+
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from services.compensation.case import Case
+from services.compensation.case import Case, minor_digits
+from shared import journeys
+from shared.airports import great_circle_km
 from shared.events import Leg
 
-# A stop of more than 24 hours ends a journey (the industry's stopover rule).
-STOPOVER = timedelta(hours=24)
 # Special services that make a passenger a person with a disability or reduced mobility.
 REDUCED_MOBILITY = {"WCHR", "WCHS", "WCHC", "BLND", "DEAF", "DPNA", "MEDA"}
 # Partners' cause categories in the engine's words; an unknown cause is the carrier's to prove.
@@ -36,6 +43,7 @@ class Report:
     arrival_delay_minutes: int | None = None
     downgraded: bool = False
     refund_due: bool = False
+    whole_trip: bool = False  # the refund gives up the booking's later journeys too
 
 
 @dataclass(frozen=True)
@@ -58,16 +66,23 @@ def _label(leg: Leg) -> str:
 
 
 def journey_of(legs: list[Leg], flight_id: str) -> list[Leg]:
-    """The booking's flights that make one journey with `flight_id`: connections of 24 h or less."""
+    """The booking's flights that make one journey with `flight_id` (`shared.journeys`)."""
     legs = sorted(legs, key=lambda leg: leg.scheduled_departure)
+    spans = journeys.journey_spans([(leg.origin, leg.destination, leg.scheduled_departure, leg.scheduled_arrival)
+                                    for leg in legs])
     at = next(i for i, leg in enumerate(legs) if leg.flight_id == flight_id)
-    start = at
-    while start > 0 and legs[start].scheduled_departure - legs[start - 1].scheduled_arrival <= STOPOVER:
-        start -= 1
-    end = at
-    while end + 1 < len(legs) and legs[end + 1].scheduled_departure - legs[end].scheduled_arrival <= STOPOVER:
-        end += 1
-    return legs[start:end + 1]
+    span = next(span for span in spans if at in span)
+    return legs[span.start:span.stop]
+
+
+def fare_for(fare: Decimal, currency: str, coupons: list[Leg], covered: Iterable[str]) -> Decimal:
+    """The part of a passenger's fare that pays for the `covered` flights among the booking's
+    `coupons` (its own flights, in any order), by distance."""
+    coupons = sorted(coupons, key=lambda leg: leg.scheduled_departure)
+    shares = journeys.prorate(fare, [great_circle_km(leg.origin, leg.destination) for leg in coupons],
+                              minor_digits(currency))
+    covered = set(covered)
+    return sum((share for leg, share in zip(coupons, shares, strict=True) if leg.flight_id in covered), Decimal(0))
 
 
 def connections(segments: list[Leg]) -> int:
@@ -80,12 +95,16 @@ def connections(segments: list[Leg]) -> int:
 
 
 def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travellers: list[Traveller],
-              payment: str, flight_id: str) -> JourneyCases:
-    """The cases of the journey that holds `flight_id`, from every decided report about it."""
+              payment: str, flight_id: str, booked: Iterable[str] | None = None) -> JourneyCases:
+    """The cases of the journey that holds `flight_id`, from every decided report about it.
+    `booked`: the booking's own flights, as the reservation system sold them (by default, `legs`)."""
     journey = journey_of(legs, flight_id)
     ids = {leg.flight_id for leg in journey}
     reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.noticed_at, r.decided_at))
-    cancellations = [r for r in reports if r.kind == "cancelled"]
+    # A connection lost with no onward flight at all is, for the passenger, the onward journey
+    # cancelled: they cannot complete it and are owed what a cancellation owes.
+    cancellations = [r for r in reports if r.kind == "cancelled"
+                     or (r.kind == "connection_at_risk" and r.outcome == "no_alternative")]
     governing = cancellations[0] if cancellations else reports[-1]
     latest = max(reports, key=lambda r: r.decided_at)
     moved = [r for r in reports if r.segments]
@@ -122,11 +141,17 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
             "disruption": disruption, "alternative": alternative, "passenger_choice": choice,
             "answered_at": min(r.decided_at for r in refunds).isoformat() if refunds else None}
     downgraded = [r for r in reports if r.downgraded and not r.refund_due]
+    booked = set(booked) if booked is not None else {leg.flight_id for leg in legs}
+    coupons = [leg for leg in legs if leg.flight_id in booked]
+    covered = {leg.flight_id for leg in journey} & booked
+    if any(r.whole_trip for r in refunds):
+        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey[-1].scheduled_departure}
     cases: dict[str, list[Case]] = {}
     for t in travellers:
+        fare = fare_for(t.fare, t.currency, coupons, covered) if covered else t.fare
         person = base | {"passenger": {"id": t.passenger_id,
                                        "disability": bool(REDUCED_MOBILITY & set(t.special_services))},
-                         "fare": {"amount": str(t.fare), "currency": t.currency, "payment": payment}}
+                         "fare": {"amount": str(fare), "currency": t.currency, "payment": payment}}
         cases[t.passenger_id] = [Case.model_validate(person)]
         if downgraded and not refunds:
             cases[t.passenger_id].append(Case.model_validate(person | {

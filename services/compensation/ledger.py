@@ -5,7 +5,8 @@ payout (paid later, outside the transaction, by the payout worker)."""
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -35,71 +36,141 @@ class Evaluated:
     entitlement: Entitlement
 
 
-async def record(conn: asyncpg.Connection, booking_ref: str, disruption: str, disruption_ids: list[str],
-                 evaluated: list[Evaluated]) -> list[Grant]:
-    """Write what changed since the last evaluation of this journey; return the new and raised grants.
+@dataclass(frozen=True)
+class Standing:
+    """A grant as the ledger holds it."""
 
-    A grant already given stands: a later evaluation that owes less (the passenger then took a
-    refund, so no meal) records why, and takes nothing back."""
-    now = datetime.now(UTC)
-    existing = {(r["passenger_id"], r["kind"]): r for r in await conn.fetch(
-        "SELECT * FROM grants WHERE booking_ref = $1 AND disruption = $2 FOR UPDATE", booking_ref, disruption)}
-    new_grants, raised, changes, payouts, changed = [], [], [], [], []
+    grant_id: uuid.UUID
+    passenger_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    rule: str
+    code: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What one passenger paid for the booking, and how much of it has been refunded so far."""
+
+    currency: str
+    paid_minor: int
+    refunded_minor: int = 0
+
+
+@dataclass
+class Plan:
+    """What one evaluation writes: rows for each table, the grants announced, and how much more of
+    each passenger's ticket is refunded."""
+
+    new_grants: list[tuple] = field(default_factory=list)
+    raised: list[tuple] = field(default_factory=list)
+    changes: list[tuple] = field(default_factory=list)
+    payouts: list[tuple] = field(default_factory=list)
+    changed: list[Grant] = field(default_factory=list)
+    refunded: dict[str, int] = field(default_factory=dict)
+
+
+def plan(booking_ref: str, disruption: str, disruption_ids: list[str], existing: Mapping[tuple[str, str], Standing],
+         tickets: Mapping[str, Ticket], evaluated: list[Evaluated], now: datetime,
+         code: Callable[[], str] = voucher_code) -> Plan:
+    """What changed since the last evaluation of this journey. Pure: the caller reads and writes.
+
+    A grant already given stands: a later evaluation that owes less records why and takes nothing
+    back. A refund is never more than is left of the passenger's ticket: another journey of the
+    booking may have refunded part or all of it already (the database's constraint stands behind
+    this; the plan keeps a correct evaluation from ever meeting it)."""
+    out = Plan()
     for item in evaluated:
         e, key = item.entitlement, (item.passenger_id, item.entitlement.kind)
         case_json = item.case.model_dump(mode="json")
-        amount = e.amount_minor
         old = existing.get(key)
+        base = old.amount_minor if old is not None and old.currency == e.currency else 0
+        amount, capped = e.amount_minor, False
+        ticket = tickets.get(item.passenger_id)
+        if e.kind == "refund" and ticket is not None and ticket.currency == e.currency and amount > base:
+            room = ticket.paid_minor - ticket.refunded_minor - out.refunded.get(item.passenger_id, 0)
+            if amount - base > room:
+                amount, capped = base + max(room, 0), True
         if old is None:
+            if amount == 0 and capped:
+                continue  # the ticket was refunded in full for another journey of the booking
             grant_id = _id(booking_ref, item.passenger_id, disruption, e.kind)
-            code = voucher_code() if e.kind not in MONEY else None
+            voucher = code() if e.kind not in MONEY else None
             expires = now + timedelta(hours=e.valid_hours) if e.valid_hours else None
-            new_grants.append((grant_id, booking_ref, item.passenger_id, disruption, e.kind, e.regime, e.rule,
-                               e.rule_version, e.source, e.reason, amount, e.currency, e.due_by, code, expires,
+            out.new_grants.append((grant_id, booking_ref, item.passenger_id, disruption, e.kind, e.regime, e.rule,
+                                   e.rule_version, e.source, e.reason, amount, e.currency, e.due_by, voucher,
+                                   expires, case_json, disruption_ids))
+            delta, note = amount, "granted" + (" (all that was left of the ticket)" if capped else "")
+        elif old.currency == e.currency and amount > old.amount_minor:
+            grant_id, voucher, expires = old.grant_id, old.code, old.expires_at
+            delta, note = amount - old.amount_minor, f"raised from {old.amount_minor}"
+            out.raised.append((grant_id, e.regime, e.rule, e.rule_version, e.source, e.reason, amount, e.due_by,
                                case_json, disruption_ids))
-            delta, note = amount, "granted"
-        elif old["currency"] == e.currency and amount > old["amount_minor"]:
-            grant_id, code, expires = old["grant_id"], old["code"], old["expires_at"]
-            delta, note = amount - old["amount_minor"], f"raised from {old['amount_minor']}"
-            raised.append((grant_id, e.regime, e.rule, e.rule_version, e.source, e.reason, amount, e.due_by,
-                           case_json, disruption_ids))
         else:
-            if amount != old["amount_minor"] or e.currency != old["currency"] or e.rule != old["rule"]:
-                changes.append((_id(old["grant_id"], "stands", amount, e.currency, e.rule, len(disruption_ids)),
-                                old["grant_id"], 0, old["amount_minor"], e.rule, e.rule_version, case_json,
-                                f"re-evaluated as {amount} {e.currency} under {e.rule}; the grant stands"))
+            if e.amount_minor != old.amount_minor or e.currency != old.currency or e.rule != old.rule:
+                why = "the ticket is refunded in full already" if capped else "the grant stands"
+                out.changes.append((_id(old.grant_id, "stands", e.amount_minor, e.currency, e.rule,
+                                        len(disruption_ids)),
+                                    old.grant_id, 0, old.amount_minor, e.rule, e.rule_version, case_json,
+                                    f"re-evaluated as {e.amount_minor} {e.currency} under {e.rule}; {why}"))
             continue
         change_id = _id(grant_id, "change", amount)
-        changes.append((change_id, grant_id, delta, amount, e.rule, e.rule_version, case_json, note))
+        out.changes.append((change_id, grant_id, delta, amount, e.rule, e.rule_version, case_json, note))
         if e.kind in MONEY and delta > 0:
-            payouts.append((_id(change_id, "payout"), grant_id, change_id, booking_ref, item.passenger_id, e.kind,
-                            delta, e.currency))
-        changed.append(Grant(passenger_id=item.passenger_id, regime=e.regime, kind=e.kind, rule=e.rule,
-                             rule_version=e.rule_version, amount=from_minor(amount, e.currency),
-                             added=from_minor(delta, e.currency), currency=e.currency, reason=e.reason,
-                             source=e.source, due_by=e.due_by, code=code, expires_at=expires))
-        metrics.GRANTS.labels(e.regime, e.kind).inc()
-        metrics.GRANTED_AMOUNT.labels(e.currency, e.kind).inc(float(from_minor(delta, e.currency)))
-    if new_grants:
+            out.payouts.append((_id(change_id, "payout"), grant_id, change_id, booking_ref, item.passenger_id,
+                                e.kind, delta, e.currency))
+        if e.kind == "refund":
+            out.refunded[item.passenger_id] = out.refunded.get(item.passenger_id, 0) + delta
+        out.changed.append(Grant(passenger_id=item.passenger_id, regime=e.regime, kind=e.kind, rule=e.rule,
+                                 rule_version=e.rule_version, amount=from_minor(amount, e.currency),
+                                 added=from_minor(delta, e.currency), currency=e.currency, reason=e.reason,
+                                 source=e.source, due_by=e.due_by, code=voucher, expires_at=expires))
+    return out
+
+
+async def record(conn: asyncpg.Connection, booking_ref: str, disruption: str, disruption_ids: list[str],
+                 evaluated: list[Evaluated]) -> list[Grant]:
+    """Write what changed since the last evaluation of this journey; return the new and raised grants."""
+    existing = {(r["passenger_id"], r["kind"]): Standing(
+        r["grant_id"], r["passenger_id"], r["kind"], r["amount_minor"], r["currency"].strip(), r["rule"], r["code"],
+        r["expires_at"]) for r in await conn.fetch(
+        "SELECT * FROM grants WHERE booking_ref = $1 AND disruption = $2 FOR UPDATE", booking_ref, disruption)}
+    tickets = {r["passenger_id"]: Ticket(r["currency"], r["paid_minor"], r["refunded_minor"]) for r in await conn.fetch(
+        """SELECT passenger_id, currency, paid_minor, refunded_minor FROM passengers
+           WHERE booking_ref = $1 AND passenger_id = ANY($2::text[]) FOR UPDATE""",
+        booking_ref, sorted({e.passenger_id for e in evaluated}))}
+    done = plan(booking_ref, disruption, disruption_ids, existing, tickets, evaluated, datetime.now(UTC))
+    for g in done.changed:
+        metrics.GRANTS.labels(g.regime, g.kind).inc()
+        metrics.GRANTED_AMOUNT.labels(g.currency, g.kind).inc(float(g.added))
+    if done.new_grants:
         await conn.executemany(
             """INSERT INTO grants (grant_id, booking_ref, passenger_id, disruption, kind, regime, rule, rule_version,
                                    source, reason, amount_minor, currency, due_by, code, expires_at, evaluated,
                                    disruption_ids)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""", new_grants)
-    if raised:
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
+            done.new_grants)
+    if done.raised:
         await conn.executemany(
             """UPDATE grants SET regime = $2, rule = $3, rule_version = $4, source = $5, reason = $6,
                                  amount_minor = $7, due_by = $8, evaluated = $9, disruption_ids = $10,
                                  updated_at = now()
-               WHERE grant_id = $1""", raised)
-    if changes:
+               WHERE grant_id = $1""", done.raised)
+    if done.changes:
         await conn.executemany(
             """INSERT INTO grant_changes (change_id, grant_id, delta_minor, amount_minor, rule, rule_version,
                                           evaluated, note)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""", changes)
-    if payouts:
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""", done.changes)
+    if done.payouts:
         await conn.executemany(
             """INSERT INTO payouts (payout_id, grant_id, change_id, booking_ref, passenger_id, kind, amount_minor,
                                     currency)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""", payouts)
-    return changed
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""", done.payouts)
+    if done.refunded:
+        # The constraint `refunds_within_fare` fails the transaction rather than let this pass the fare.
+        await conn.executemany(
+            "UPDATE passengers SET refunded_minor = refunded_minor + $3 WHERE booking_ref = $1 AND passenger_id = $2",
+            [(booking_ref, p, n) for p, n in done.refunded.items() if n])
+    return done.changed

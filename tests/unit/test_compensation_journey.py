@@ -42,7 +42,7 @@ def test_a_stopover_of_more_than_a_day_ends_the_journey():
     assert journey.journey_of(legs, BACK.flight_id) == [BACK]
 
 
-def test_a_cancellation_with_no_alternative_is_a_refund_case_for_the_whole_journey():
+def test_a_cancellation_with_no_alternative_refunds_the_journey_not_the_whole_ticket():
     found = journey.cases_for("ABC123", [OUT1, OUT2, BACK], [report(OUT1.flight_id, refund_due=True)],
                               TRAVELLERS, "credit_card", OUT1.flight_id)
     assert found.disruption == f"ABC123/{OUT1.flight_id}"
@@ -50,8 +50,37 @@ def test_a_cancellation_with_no_alternative_is_a_refund_case_for_the_whole_journ
     assert [leg.destination for leg in case.itinerary] == ["BOS", "ORD"]
     assert case.disruption.kind == "cancellation" and case.passenger_choice == "refund"
     assert found.cases["P2"][0].passenger.disability
-    owed = {e.kind: e.amount for e in engine.evaluate(case, BOOK).entitlements}
-    assert owed["refund"] == 300
+    outward = {e.kind: e.amount for e in engine.evaluate(case, BOOK).entitlements}["refund"]
+    # JFK–BOS–ORD is 300 + 1,391 km of the ticket's 2,879 km (with ORD–JFK, 1,188 km): 59 % of $300.
+    assert Decimal("175") < outward < Decimal("178")
+    back = journey.cases_for("ABC123", [OUT1, OUT2, BACK], [report(BACK.flight_id, refund_due=True)],
+                             TRAVELLERS, "credit_card", BACK.flight_id).cases["P1"][0]
+    home = {e.kind: e.amount for e in engine.evaluate(back, BOOK).entitlements}["refund"]
+    assert outward + home == 300  # the two journeys' refunds add up to the ticket, to the cent
+
+
+def test_passengers_who_never_set_out_are_refunded_the_whole_ticket():
+    found = journey.cases_for("ABC123", [OUT1, OUT2, BACK], [report(OUT1.flight_id, refund_due=True,
+                                                                    whole_trip=True)],
+                              TRAVELLERS, "credit_card", OUT1.flight_id)
+    owed = {e.kind: e.amount for e in engine.evaluate(found.cases["P2"][0], BOOK).entitlements}
+    assert owed["refund"] == 200
+
+
+def test_a_connection_lost_with_no_onward_flight_is_the_onward_journey_cancelled():
+    """A first flight 90 minutes late: the passenger would miss the onward flight, and there is
+    none in the horizon. A 90-minute delay is no "significant change" by itself (14 CFR 260.2:
+    3 hours domestic), but arriving never is: the journey is refunded."""
+    delayed = report(OUT1.flight_id, kind="delayed", outcome="kept", disruption_id="d1", delay_minutes=90,
+                     arrival_delay_minutes=90)
+    lost = report(OUT2.flight_id, kind="connection_at_risk", outcome="no_alternative", disruption_id="d2",
+                  refund_due=True)
+    found = journey.cases_for("ABC123", [OUT1, OUT2, BACK], [delayed, lost], TRAVELLERS, "credit_card",
+                              OUT2.flight_id)
+    case = found.cases["P1"][0]
+    assert case.disruption.kind == "cancellation" and case.passenger_choice == "refund"
+    owed = {e.kind: e for e in engine.evaluate(case, BOOK).entitlements}
+    assert owed["refund"].regime == "US_DOT" and Decimal("175") < owed["refund"].amount < Decimal("178")
 
 
 def test_a_rebooking_is_the_alternative_and_a_downgrade_its_own_case():
