@@ -18,13 +18,16 @@ Invariants, each reported with its count of violations (0 is clean):
   undeliverable (an agent must see them);
 - duplicate_notices: the same notice (disruption, passenger, stage, revision, channel) reached a
   provider more than once;
-- outcome_missing: an affected passenger is neither rebooked, refunded, handed to an agent, nor
-  kept on a flight that still operates;
+- outcome_missing: once the pipeline is quiet, an affected passenger is neither rebooked,
+  refunded, handed to an agent, nor kept on a flight that still operates (each example names the
+  booking's last decision);
 - outcome_notice_missing: a passenger rebooked, refunded or handed to an agent was not told so;
 - oversold_cabins: a cabin with more seats sold than it has, or a count that disagrees with the
   seats held;
 - duplicate_grants: a passenger granted the same kind of entitlement twice under one regime;
 - overpaid: more paid out to a passenger for a kind than was granted, or a payout paid twice;
+- refunds_exceed_fare: refunds granted or paid for a booking add up to more than its passengers
+  paid (the fares come from the scenario, the payments from the payment provider's log);
 - events_not_processed: an announcement accepted but not recorded by the disruption service;
 - outbox_not_drained: an event written but never published;
 - dead_lettered: a message on a dead-letter topic that is not a poison message the run injected
@@ -53,7 +56,8 @@ from shared import topics
 from shared.settings import Settings
 
 INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
-              "outcome_notice_missing", "oversold_cabins", "duplicate_grants", "overpaid", "events_not_processed",
+              "outcome_notice_missing", "oversold_cabins", "duplicate_grants", "overpaid", "refunds_exceed_fare",
+              "events_not_processed",
               "outbox_not_drained", "dead_lettered", "contact_details_on_topics", "contact_details_in_logs")
 OUTCOMES = ("rebooked", "refunded", "needs_agent", "kept", "none")
 SCHEMAS = ("disruption", "rebooking", "compensation", "notify")
@@ -220,8 +224,11 @@ class Progress:
     told: int
     bookings: int
     bookings_decided: int
-    queued: int
+    queued: int  # notices waiting to be sent
+    busy: int  # bookings waiting for a rebooking round, payouts due, outbox rows unpublished
+    outcomes: int  # affected passengers with an outcome
     settled: bool
+
 
 async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
     """How far the replay has got, for the progress bar: cheap counts from the services' tables
@@ -236,9 +243,11 @@ async def progress(conn: asyncpg.Connection, s: scenarios.Scenario) -> Progress:
         "SELECT (SELECT count(*) FROM rebooking.pending) + (SELECT count(*) FROM compensation.payouts"
         " WHERE status = 'pending') + " + " + ".join(f"(SELECT count(*) FROM {s}.outbox)" for s in SCHEMAS))
     bookings = len(set(s.booking_of.values()))
-    settled = (told >= len(s.affected) and decided >= bookings and not queued and not busy
-               and all(o != "none" for o, _ in (await _outcomes(conn, s)).values()))
-    return Progress(len(s.affected), told, bookings, decided, queued, settled)
+    outcomes = 0
+    if told >= len(s.affected) and decided >= bookings and not queued and not busy:
+        outcomes = sum(o != "none" for o, _ in (await _outcomes(conn, s)).values())
+    return Progress(len(s.affected), told, bookings, decided, queued, busy, outcomes,
+                    settled=outcomes == len(s.affected))
 
 
 @dataclass(frozen=True)
@@ -315,7 +324,20 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
                AND passenger_id = ANY($1::text[])""", unreachable)}
         findings["unreachable_not_recorded"] = [p for p in unreachable if p not in recorded]
         outcomes = await _outcomes(conn, s)
-        findings["outcome_missing"] = [p for p, (o, _) in outcomes.items() if o == "none"]
+        missing = [p for p, (o, _) in outcomes.items() if o == "none"]
+        last = {r["booking_ref"]: f"{r['outcome']}: {r['reason']}" for r in await conn.fetch(
+            """SELECT DISTINCT ON (booking_ref) booking_ref, coalesce(answer, outcome) AS outcome, reason
+               FROM rebooking.rebookings WHERE booking_ref = ANY($1::text[])
+               ORDER BY booking_ref, decided_at DESC""", sorted({s.booking_of[p] for p in missing}))}
+        findings["outcome_missing"] = [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing]
+        stranded = {p for p in s.affected if s.booking_of[p] in {r["booking_ref"] for r in await conn.fetch(
+            """SELECT DISTINCT booking_ref FROM rebooking.rebookings
+               WHERE decided->>'kind' = 'connection_at_risk' AND booking_ref = ANY($1::text[])""",
+            sorted(set(s.booking_of.values())))}}
+        refunds_granted = Counter()
+        for r in await conn.fetch("SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants"
+                                  " WHERE kind = 'refund' GROUP BY 1"):
+            refunds_granted[r["booking_ref"]] = r["n"]
         told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
         findings["outcome_notice_missing"] = [
             p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
@@ -346,6 +368,16 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     for p in payouts:
         paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
     keys = Counter(p["idempotency_key"] for p in payouts)
+    fares = {b.booking_ref: sum(round(p.fare * 100) for p in b.passengers) for b in s.bookings}
+    booking_of = {p.passenger_id: b.booking_ref for b in s.bookings for p in b.passengers}
+    refunds_paid = Counter()
+    for p in payouts:
+        if p["kind"] == "refund":
+            refunds_paid[booking_of.get(p["passenger_id"])] += p["amount_minor"]
+    findings["refunds_exceed_fare"] = [
+        f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
+        for ref in sorted(set(refunds_granted) | set(refunds_paid))
+        if max(refunds_granted[ref], refunds_paid[ref]) > fares.get(ref, 0)]
     findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
                              if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
     known = contact_strings(s.contacts)
@@ -365,6 +397,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         "examples": {i: [str(x) for x in findings[i][:5]] for i in INVARIANTS if findings[i]},
         "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
         "outcomes_by_carrier": {c: dict(v) for c, v in sorted(by_carrier.items())},
+        "stranded_at_connection": {"passengers": len(stranded),
+                                   "outcomes": dict(Counter(outcomes[p][0] for p in stranded))},
         "notices_at_providers": dict(Counter(f"{x.stage}/{x.channel}" for x in sent)),
         "grants": dict(grants_by_kind),
         "payouts": len(payouts),
@@ -381,6 +415,9 @@ def describe(found: dict) -> str:
     for name, n in found["invariants"].items():
         lines.append(f"  {name:<28} {n}" + (f"   e.g. {', '.join(found['examples'][name][:3])}" if n else ""))
     lines.append("  outcomes: " + ", ".join(f"{o} {n}" for o, n in found["outcomes"].items()))
+    stranded = found["stranded_at_connection"]
+    lines.append(f"  connection lost: {stranded['passengers']} passengers; "
+                 + ", ".join(f"{o} {n}" for o, n in sorted(stranded["outcomes"].items())))
     lines.append(f"  notices at the providers: {sum(found['notices_at_providers'].values())}; "
                  f"grants: {found['grants']}; payouts: {found['payouts']}; "
                  f"topic messages read: {found['topic_messages_read']}")

@@ -209,3 +209,32 @@ async def _remove(settings: Settings, database: str, admin_url: str) -> None:
                 await asyncio.sleep(1)
     finally:
         await admin.close()
+
+
+# Every consumer group of a deployment (notify's first notices have a group of their own).
+CONSUMER_GROUPS = ("disruption", "rebooking", "compensation", "notify", "notify-priority")
+
+
+async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group_id: str) -> tuple[str, int]:
+    """A consumer group's state and its lag: messages on its topics it has not committed yet."""
+    # One group a request: aiokafka 0.14 misreads an answer about several.
+    # (error_code, group_id, state, protocol_type, protocol, members, …)
+    states = [group[2] for group in (await admin.describe_consumer_groups([group_id]))[0].groups]
+    committed = await admin.list_consumer_group_offsets(group_id)
+    ends = await consumer.end_offsets(list(committed)) if committed else {}
+    return (states[0] if states else "Dead"), sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items())
+
+
+async def deployment_lag(settings: Settings) -> int:
+    """Messages every consumer group of this deployment has yet to work through."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        await consumer.start()
+        try:
+            return sum([(await group_lag(admin, consumer, settings.topic_prefix + g))[1] for g in CONSUMER_GROUPS])
+        finally:
+            await consumer.stop()
+    finally:
+        await admin.close()

@@ -20,7 +20,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from bench import audit, scenario
+from bench import audit, measure, scenario
 from bench.small_scenario import DEMO_PARTNER_KEY
 from shared import signing, topics
 from shared.events import Envelope, event_id
@@ -212,22 +212,42 @@ class AnnouncementSender:
         await asyncio.gather(*sends)
 
 
+# How long the pipeline must stay quiet, with work left undone, before the replay stops waiting for
+# it: longer than any pause in normal work (a rebooking round's batching window, a payout's back-off).
+QUIET_SECONDS = 30
+
+
 async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_settled: bool,
-                bar: tqdm, within_seconds: float = 3600) -> float | None:
+                bar: tqdm, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS) -> float | None:
     """Keep the progress bar's passenger counts fresh; with `until_settled`, return once every
-    affected passenger is told and has an outcome and nothing is left to send (seconds waited)."""
+    affected passenger is told and has an outcome and nothing is left to send (seconds waited) —
+    or once the pipeline has been quiet for `quiet_seconds` (nothing pending, nothing queued, no
+    consumer lag, no count moving) or `within_seconds` have passed: then whatever is missing is
+    the audit's to report, and the replay still ends and writes its results."""
     conn = await asyncpg.connect(settings.database_url)
     started = time.monotonic()
+    quiet_since, last = None, None
     try:
         while True:
             progress = await audit.progress(conn, s)
             bar.set_postfix_str(f"passengers told {progress.told}/{progress.affected}, "
                                 f"bookings decided {progress.bookings_decided}/{progress.bookings}, "
                                 f"notices queued {progress.queued}")
-            if until_settled and progress.settled and len(played.accepted_at) == len(s.announcements):
-                return time.monotonic() - started
-            if time.monotonic() - started > within_seconds:
-                raise TimeoutError(f"not settled after {within_seconds:.0f} s: {progress}")
+            waited = time.monotonic() - started
+            if until_settled and len(played.accepted_at) == len(s.announcements):
+                if progress.settled:
+                    return waited
+                counts = (progress.told, progress.bookings_decided, progress.outcomes)
+                idle = not progress.queued and not progress.busy and not await measure.deployment_lag(settings)
+                quiet_since = (quiet_since or time.monotonic()) if idle and counts == last else None
+                last = counts
+                if quiet_since is not None and time.monotonic() - quiet_since >= quiet_seconds:
+                    bar.write(f"quiet for {quiet_seconds:.0f} s with work undone ({progress}): "
+                              "the audit reports what is missing")
+                    return waited
+            if until_settled and waited > within_seconds:
+                bar.write(f"not settled after {within_seconds:.0f} s ({progress}): the audit reports what is missing")
+                return waited
             await asyncio.sleep(2)
     finally:
         await conn.close()

@@ -191,7 +191,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "first_notice_ms": measure.summary(found["first_notice_ms"]),
         "outcome_complete_s": round(complete_s, 1) if complete_s else None,
         "outcome_s_after_first_event": measure.summary(outcome_s),
-        "outcomes": found["outcomes"],
+        "outcomes": found["outcomes"], "stranded_at_connection": found["stranded_at_connection"],
         "throughput_pax_per_s": round(throughput, 1) if throughput else None,
         "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},
         "throughput_bound_pax_per_s": round(bound, 1),

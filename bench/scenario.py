@@ -11,7 +11,9 @@ prints what a scenario holds; `bench.replay` loads and plays it.
   itineraries connect.
 - Bookings, synthesized from the seed: each cabin filled to 80–90 %, parties of 1–5, status tiers,
   special service requests, fares by distance and cabin, payment by card (mostly), cash or other;
-  about one in eight bookings to a hub connects onward.
+  about one in eight bookings to a hub connects onward; about one in six of the others is a round
+  trip home to New York within the horizon (a third of those the same day), on return flights
+  synthesized for them.
 - Contacts (for the passengers of the replayed days): channels in order of preference, a few
   opt-outs, English or Spanish, and about one passenger in a hundred with no contact on file.
 - Events: the real cancellations, and the real delays of 15 minutes or more (`dep_delay`, with
@@ -69,6 +71,11 @@ ONWARD = ("LAX", "SEA", "SAN", "PDX", "AUS", "MSY", "RDU", "TPA", "PIT", "STL", 
           "OMA", "BOI", "ELP", "TUS", "OKC", "BNA")
 ONWARD_DEPARTURES = (time(9, 30), time(13, 30), time(17, 30), time(21, 0))
 ONWARD_SEATS = 150
+# Round trips: the share of direct bookings that fly home again, on which day after the outbound
+# (0: the same day), and when the return flights leave (the destination's local time).
+RETURN_SHARE = 0.16
+RETURN_DAYS, RETURN_DAY_WEIGHTS = (0, 1, 2), (33, 40, 27)
+RETURN_DEPARTURES = (time(7, 0), time(12, 0), time(16, 30), time(20, 30))
 PARTNER_SOURCE = "nycflights13"
 # Who may carry whose passengers in 2013 (for the rebooking service): the regional airlines flying
 # for the majors, and the American–US Airways merger. Each carrier may always use its own flights.
@@ -172,8 +179,9 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
                   for d, deps in by_day.items()}
     new_york = [dep for d in schedule_days for dep in by_day[d]]
     onward = _onward_flights(schedule_days, {(dep.flight.carrier, dep.flight.destination) for dep in new_york})
-    flights = [dep.flight for dep in new_york] + onward
-    bookings = _bookings(new_york, onward, rng)
+    returns = Returns(schedule_days[-1])
+    bookings = _bookings(new_york, onward, returns, rng)
+    flights = [dep.flight for dep in new_york] + onward + returns.flights
     replayed_ids = {dep.flight.flight_id for d in replayed for dep in by_day[d]}
     contacts = _contacts([b for b in bookings if b.flight_ids[0] in replayed_ids], rng)
     announcements = sorted((_announce(dep, rng) for dep in outcomes), key=lambda a: (a.at, a.flight_id))
@@ -236,7 +244,56 @@ def _onward_flights(days: list[date], served: set[tuple[str, str]]) -> list[Flig
     return flights
 
 
-def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled],
+class Returns:
+    """Return flights home to New York, synthesized as round trips need them (the data holds New
+    York departures only): four a day on each route, numbered from 8000 per carrier."""
+
+    def __init__(self, last_day: date) -> None:
+        self.last_day = last_day
+        self._flights: dict[tuple[str, str, str, date, int], FlightScheduled] = {}
+        self._numbers: dict[tuple[str, str, str, int], str] = {}
+        self._left: dict[tuple[str, str], int] = {}
+
+    @property
+    def flights(self) -> list[FlightScheduled]:
+        return sorted(self._flights.values(), key=lambda f: (f.scheduled_departure, f.flight_id))
+
+    def book(self, outbound: FlightScheduled, cabin: str, party: int, rng: random.Random) -> FlightScheduled | None:
+        """A return on the chosen day at least three hours after the outbound lands, with seats for
+        the party in its cabin (up to 85 % of them), or None (past the horizon, or full)."""
+        day_after = rng.choices(RETURN_DAYS, RETURN_DAY_WEIGHTS)[0]
+        zone = airports.zone_of(outbound.destination)
+        arrived = outbound.scheduled_arrival.astimezone(zone)
+        day = arrived.date() + timedelta(days=day_after)
+        if day > self.last_day:
+            return None
+        for slot, leaves in enumerate(RETURN_DEPARTURES):
+            departure = datetime.combine(day, leaves, tzinfo=zone).astimezone(UTC)
+            if departure - outbound.scheduled_arrival < timedelta(hours=3):
+                continue
+            f = self._flight(outbound, day, slot, departure)
+            if self._left.get((f.flight_id, cabin), 0) >= party:
+                self._left[(f.flight_id, cabin)] -= party
+                return f
+        return None
+
+    def _flight(self, outbound: FlightScheduled, day: date, slot: int, departure: datetime) -> FlightScheduled:
+        key = (outbound.carrier, outbound.destination, outbound.origin, day, slot)
+        if key not in self._flights:
+            route = key[:3] + (slot,)
+            number = self._numbers.setdefault(route, str(8000 + sum(r[0] == outbound.carrier for r in self._numbers)))
+            block = timedelta(minutes=35 + round(airports.great_circle_km(outbound.destination, outbound.origin)
+                                                 / 780 * 60))
+            self._flights[key] = f = FlightScheduled(
+                flight_id=flight_id(outbound.carrier, number, day, outbound.destination), carrier=outbound.carrier,
+                number=number, origin=outbound.destination, destination=outbound.origin,
+                scheduled_departure=departure, scheduled_arrival=departure + block, seats=ONWARD_SEATS,
+                cabins=nycflights.cabins_for(ONWARD_SEATS))
+            self._left |= {(f.flight_id, c): int(n * 0.85) for c, n in f.seats_by_cabin.items()}
+        return self._flights[key]
+
+
+def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled], returns: Returns,
               rng: random.Random) -> list[BookingConfirmed]:
     """Each cabin of each flight filled to 80–90 %; some parties to a hub connect onward (within
     the onward flight's own seats), and the onward flights are then filled with their own."""
@@ -280,6 +337,9 @@ def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled
                         legs.append(onward_flight)
                         left[(onward_flight.flight_id, cabin)] -= party
                         miles += airports.great_circle_km(onward_flight.origin, onward_flight.destination) / 1.609
+                elif rng.random() < RETURN_SHARE and (home := returns.book(f, cabin, party, rng)):
+                    legs.append(home)
+                    miles *= 2
                 book(legs, cabin, party, miles)
     for f in onward:
         miles = airports.great_circle_km(f.origin, f.destination) / 1.609
@@ -330,13 +390,17 @@ def _contacts(bookings: list[BookingConfirmed], rng: random.Random) -> list[dict
 def summary(s: Scenario) -> str:
     causes = Counter(a.event.reason for a in s.announcements)
     passengers = sum(len(b.passengers) for b in s.bookings)
-    connecting = sum(1 for b in s.bookings if len(b.flight_ids) > 1)
+    by_id = s.flight_by_id
+    round_trips = sum(1 for b in s.bookings if len(b.flight_ids) > 1
+                      and by_id[b.flight_ids[-1]].destination == by_id[b.flight_ids[0]].origin)
+    connecting = sum(1 for b in s.bookings if len(b.flight_ids) > 1) - round_trips
     span = (s.announcements[-1].at - s.announcements[0].at) if s.announcements else timedelta(0)
     return "\n".join([
         f"{s.first_day} ({s.days} day{'s' * (s.days > 1)}), seed {s.seed}"
         + (f", sample of {s.sample} disrupted flights" if s.sample else ""),
         f"  schedule: {len(s.flights)} flights ({s.replayed_flights} departures from New York replayed)",
-        f"  bookings: {len(s.bookings)} ({connecting} connecting onward), {passengers} passengers, "
+        f"  bookings: {len(s.bookings)} ({connecting} connecting onward, {round_trips} round trips), "
+        f"{passengers} passengers, "
         f"{len(s.contacts)} contacts",
         f"  events: {len(s.cancelled)} cancellations, {len(s.delays)} delays of {ANNOUNCED_DELAY_MINUTES}+ min "
         f"({len(s.delayed)} of {NOTICE_DELAY_MINUTES}+), over {span}; causes {dict(causes.most_common())}",

@@ -160,16 +160,13 @@ class Backlog:
         admin, consumer = await self._clients()
         groups = [service] + (["notify-priority"] if service == "notify" else [])
         for group_id in (self._settings.topic_prefix + g for g in groups):
-            # One group a request: aiokafka 0.14 misreads an answer about several.
-            # (error_code, group_id, state, protocol_type, protocol, members, …)
-            for group in (await admin.describe_consumer_groups([group_id]))[0].groups:
-                if group[2] != "Stable" or (members is not None and len(group[5]) != members):
+            if members is not None:
+                described = (await admin.describe_consumer_groups([group_id]))[0].groups
+                if any(len(group[5]) != members for group in described):
                     return False
-            committed = await admin.list_consumer_group_offsets(group_id)
-            if committed:
-                ends = await consumer.end_offsets(list(committed))
-                if any(ends[tp] > meta.offset for tp, meta in committed.items()):
-                    return False
+            state, lag = await measure.group_lag(admin, consumer, group_id)
+            if state != "Stable" or lag:
+                return False
         conn = await asyncpg.connect(self._settings.database_url)
         try:
             return not await conn.fetchval(f"SELECT count(*) FROM {service}.outbox")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bench import nycflights, scenario
 from services.notify.contacts import Contact
+from shared import journeys
 
 NEMO = date(2013, 2, 8)
 
@@ -81,13 +82,35 @@ def test_no_cabin_is_booked_beyond_its_seats(nemo_sample):
     for f in nemo_sample.flights:
         for cabin, seats in f.seats_by_cabin.items():
             assert held[(f.flight_id, cabin)] <= seats * 0.9 + 5  # filled to 80–90 %, never over
+    returns = {f for b in nemo_sample.bookings for f in b.flight_ids[1:] if is_round_trip(nemo_sample, b)}
     assert all(held[(f.flight_id, c)] >= 0.7 * n for f in nemo_sample.flights for c, n in f.seats_by_cabin.items()
-               if n >= 50)
+               if n >= 50 and f.flight_id not in returns)  # return flights carry only the round trips
+
+
+def is_round_trip(s: scenario.Scenario, b) -> bool:
+    first, last = s.flight_by_id[b.flight_ids[0]], s.flight_by_id[b.flight_ids[-1]]
+    return len(b.flight_ids) > 1 and last.destination == first.origin
+
+
+def test_round_trips_come_home_within_the_horizon_some_the_same_day(nemo_sample):
+    round_trips = [b for b in nemo_sample.bookings if is_round_trip(nemo_sample, b)]
+    direct = [b for b in nemo_sample.bookings if len(b.flight_ids) == 1]
+    assert 0.05 <= len(round_trips) / (len(round_trips) + len(direct)) <= 0.25
+    same_day = 0
+    for b in round_trips:
+        out, home = (nemo_sample.flight_by_id[f] for f in b.flight_ids)
+        assert (home.origin, home.carrier) == (out.destination, out.carrier)
+        assert timedelta(hours=3) <= home.scheduled_departure - out.scheduled_arrival <= timedelta(days=3)
+        # the return is a journey of its own, even the same day (Emirates v Schenkel, C-173/07)
+        assert len(journeys.journey_spans([(f.origin, f.destination, f.scheduled_departure, f.scheduled_arrival)
+                                           for f in (out, home)])) == 2
+        same_day += home.scheduled_departure - out.scheduled_arrival < timedelta(hours=12)
+    assert 0.15 * len(round_trips) <= same_day <= 0.6 * len(round_trips)
 
 
 def test_connections_leave_an_hour_to_five_after_landing(nemo_sample):
     flights = nemo_sample.flight_by_id
-    connecting = [b for b in nemo_sample.bookings if len(b.flight_ids) == 2]
+    connecting = [b for b in nemo_sample.bookings if len(b.flight_ids) == 2 and not is_round_trip(nemo_sample, b)]
     assert connecting
     for b in connecting:
         first, onward = (flights[f] for f in b.flight_ids)
