@@ -98,8 +98,8 @@ def final_outcome(decisions: list[tuple[str, datetime]], refunded_at: datetime |
                   ) -> tuple[str, datetime | None]:
     """A passenger's outcome from the rebooking decisions about their booking (any order) and the
     time of their refund grant, if any: the latest decision that moved, refunded or handed them on
-    (a later `kept` only says the new flight still operates), else `kept`; `no_alternative` counts
-    as refunded once the refund is granted."""
+    (a later `kept` only says the new flight still operates), else `kept`; `no_alternative` and
+    `returned` (flown back to where the journey began) count as refunded once the refund is granted."""
     ordered = sorted(decisions, key=lambda d: d[1])
     acting = [d for d in ordered if d[0] != "kept"]
     if not acting:
@@ -109,7 +109,7 @@ def final_outcome(decisions: list[tuple[str, datetime]], refunded_at: datetime |
         return "rebooked", at
     if outcome == "needs_agent":
         return "needs_agent", at
-    if outcome in ("no_alternative", "refund_requested", "no_response"):
+    if outcome in ("no_alternative", "returned", "refund_requested", "no_response"):
         return ("refunded", max(at, refunded_at)) if refunded_at else ("none", None)
     return "none", None
 

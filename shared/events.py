@@ -280,8 +280,10 @@ class PassengerDisruption(Model):
 
 
 # What became of a disrupted booking: first the service's decision (rebooked, no_alternative,
-# needs_agent, or kept for a flight that still operates), then the passenger's answer.
-RebookingOutcome = Literal["rebooked", "no_alternative", "needs_agent", "kept",
+# returned — flown back to where the journey began, from a connecting airport they cannot go on
+# from, and refunded — needs_agent, or kept for a flight that still operates), then the
+# passenger's answer.
+RebookingOutcome = Literal["rebooked", "no_alternative", "returned", "needs_agent", "kept",
                            "accepted", "changed", "refund_requested", "no_response"]
 
 
@@ -299,9 +301,9 @@ class RebookingDecided(Model):
     arrival_delay_minutes: int | None = None
     refund_due: bool = Field(default=False, description="The passengers will not fly this trip "
                                                         "and are owed its fare")
-    whole_trip: bool = Field(default=False, description="With `refund_due`: the passengers never set "
-                                                        "out, so the booking's later journeys (the return) "
-                                                        "are refunded and given up too")
+    whole_trip: bool = Field(default=False, description="With `refund_due`: the booking's later journeys "
+                                                        "(the return) are refunded and given up too, since "
+                                                        "they leave from where the passengers will not be")
 
 
 # --- compensation -> notify, ops ---------------------------------------------------------------

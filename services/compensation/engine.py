@@ -51,6 +51,13 @@ class Facts:
         return self.new_departure - self.disrupted.scheduled_departure if self.new_departure else None
 
     @property
+    def waiting(self) -> bool:
+        """Waiting at the airport for a flight: not refunded, or refunded and flown back to where the
+        journey began (EU261 Art. 8(1)(a)): care is for passengers who wait."""
+        alt = self.case.alternative
+        return not self.refund_chosen or (alt is not None and alt.accepted)
+
+    @property
     def nights(self) -> int:
         """Nights the passenger must stay: the new departure is on a later day than planned."""
         if self.new_departure is None:
@@ -75,7 +82,9 @@ def facts_of(case: Case, book: rb.RuleBook) -> Facts:
     arrival_delay = None
     if d.kind == "delay" and d.actual_arrival:
         arrival_delay = d.actual_arrival - last.scheduled_arrival
-    elif alt is not None and d.kind != "downgrade":
+    elif alt is not None and d.kind != "downgrade" and (
+            alt.destination is None or airports.same_city(alt.destination, last.destination)):
+        # (a flight back to where the journey began is no re-routing: the passenger never arrives)
         arrival_delay = alt.arrival - last.scheduled_arrival
     new_departure = None
     if d.kind == "delay":
@@ -173,7 +182,7 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
     if f.kind == "downgrade":
         _eu_downgrade(f, r, g, law)
     told_ahead = f.kind == "cancellation" and f.notice >= rules.cancellation_notice.no_compensation_days * 24 * HOUR
-    if not f.refund_chosen and not told_ahead:  # care is for passengers who have set out
+    if f.waiting and not told_ahead:  # care is for passengers who have set out
         _eu_care(f, r, g, band, law)
     return g
 
@@ -305,7 +314,8 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
     if f.kind == "downgrade":
         changes.append("you were moved to a lower class")
     if f.kind == "cancellation":
-        why = "no alternative was offered" if alt is None else "you did not take the alternative"
+        why = ("no alternative was offered" if alt is None
+               else "we fly you back to where you started" if alt.accepted else "you did not take the alternative")
         what = "Your flight was cancelled and " + why
     elif changes and f.kind in ("delay", "downgrade"):
         what = f"Your trip changed significantly ({changes[0]}) and you chose not to fly"
@@ -382,7 +392,7 @@ def _airline(f: Facts, r: rb.Airlines) -> Grants:
     if f.cause not in plan.controllable:
         return g
     cause, wait = CAUSE_WORDS[f.cause], f.wait
-    if not f.refund_chosen and wait is not None and f.kind != "downgrade":
+    if f.waiting and wait is not None and f.kind != "downgrade":
         if wait >= plan.meal.after_hours * HOUR:
             g.add("meal", "meal", plan.meal.amount, plan.currency, plan.source,
                   f"You wait {_hours(wait)} because of {cause}, so we give you a meal voucher.",

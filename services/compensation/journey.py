@@ -104,7 +104,7 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     # A connection lost with no onward flight at all is, for the passenger, the onward journey
     # cancelled: they cannot complete it and are owed what a cancellation owes.
     cancellations = [r for r in reports if r.kind == "cancelled"
-                     or (r.kind == "connection_at_risk" and r.outcome == "no_alternative")]
+                     or (r.kind == "connection_at_risk" and r.outcome in ("no_alternative", "returned"))]
     governing = cancellations[0] if cancellations else reports[-1]
     latest = max(reports, key=lambda r: r.decided_at)
     moved = [r for r in reports if r.segments]
@@ -123,11 +123,13 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
                                             ).isoformat()
     alternative = None
     if moved:
-        new = max(moved, key=lambda r: r.decided_at).segments
+        last = max(moved, key=lambda r: r.decided_at)
+        new = last.segments
+        # A flight home with the refund (EU261 Art. 8(1)(a)) is taken: the passengers wait for it.
         alternative = {"departure": new[0].scheduled_departure.isoformat(),
                        "arrival": new[-1].scheduled_arrival.isoformat(),
-                       "accepted": not refunds, "origin": new[0].origin, "destination": new[-1].destination,
-                       "connections": connections(new)}
+                       "accepted": not refunds or last.outcome == "returned", "origin": new[0].origin,
+                       "destination": new[-1].destination, "connections": connections(new)}
     if refunds:
         choice = "refund"
     elif latest.outcome in ("accepted", "changed", "needs_agent"):

@@ -23,7 +23,7 @@ _PER_PASSENGER = """
            bool_or(notified) AS notified, bool_or(unreachable) AND NOT bool_or(notified) AS unreachable,
            bool_or(outcome IN ('rebooked', 'accepted', 'changed', 'no_response')) AS rebooked,
            bool_or(refunded) AS refunded, bool_or(outcome = 'needs_agent') AS agent_asked,
-           bool_or(outcome IN ('no_alternative', 'refund_requested')) AS no_alternative,
+           bool_or(outcome IN ('no_alternative', 'returned', 'refund_requested')) AS no_alternative,
            bool_or(outcome = 'kept') AS kept,
            (array_agg(outcome_reason ORDER BY outcome_reason IS NULL))[1] AS outcome_reason
     FROM recovery GROUP BY flight_id, passenger_id, booking_ref"""

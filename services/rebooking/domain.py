@@ -205,9 +205,10 @@ class Refund:
 
     coupons: tuple[str, ...]  # the booking's own flights whose fare is refunded
     released: tuple[str, ...]  # of those, the ones not flown: their seats go back on sale
-    whole_trip: bool  # the later journeys (the return) are refunded too: the passengers never set out
+    whole_trip: bool  # the later journeys (the return) are refunded and given up too
     stranded: bool = False  # the passengers flew part of the journey: they are at a connecting airport
     connection_lost: bool = False  # the journey's first flights still go, but it cannot be completed
+    home: str = ""  # where the journey began
 
 
 def refund_for(coupons: Sequence[BookedLeg], replaced: Sequence[str], flown: Iterable[str] = (),
@@ -218,19 +219,17 @@ def refund_for(coupons: Sequence[BookedLeg], replaced: Sequence[str], flown: Ite
     flights it was moved to), `replaced` the ones the disruption took away, `flown` those already
     gone with the passengers on board. The unused part of the journey is refunded, and the part
     already flown too, since the journey no longer serves its purpose (EU261 Art. 8(1)(a); US rules
-    refund the ticket, 14 CFR 260.6). Where the passengers have not set out at all, the later
-    journeys go with it: a return from a place they never reach is of no use to them."""
+    refund the ticket, 14 CFR 260.6). The later journeys go with it: they leave from a place the
+    passengers will not reach (a round trip's return)."""
     flown, replaced = set(flown), set(replaced)
     trips = booked_journeys(coupons, co_terminals)
     at = next((i for i, legs in enumerate(trips) if any(leg.flight_id in replaced for leg in legs)), None)
     if at is None:
         return Refund(tuple(sorted(replaced)), tuple(sorted(replaced - flown)), False)
-    stranded = any(leg.flight_id in flown for leg in trips[at])
-    set_out = stranded or any(leg.flight_id in flown for legs in trips[:at] for leg in legs)
-    ours = [leg for legs in (trips[at:] if not set_out else trips[at:at + 1]) for leg in legs]
-    ids = tuple(leg.flight_id for leg in ours)
-    return Refund(ids, tuple(f for f in ids if f not in flown), not set_out and at + 1 < len(trips), stranded,
-                  connection_lost=trips[at][0].flight_id not in replaced)
+    ids = tuple(leg.flight_id for legs in trips[at:] for leg in legs)
+    return Refund(ids, tuple(f for f in ids if f not in flown), whole_trip=at + 1 < len(trips),
+                  stranded=any(leg.flight_id in flown for leg in trips[at]),
+                  connection_lost=trips[at][0].flight_id not in replaced, home=trips[at][0].origin)
 
 
 def trip_to_json(trip: Trip) -> dict:
@@ -571,10 +570,24 @@ def refund_notice(trip: Trip, refund: Refund) -> str:
     return "no_onward" if refund.connection_lost else "no_alternative"
 
 
+def homeward(trip: Trip, home: str) -> Trip:
+    """The way back for passengers stranded at a connecting airport: from there to where their
+    journey began, as soon as they can leave (EU261 Art. 8(1)(a): "a return flight to the first
+    point of departure, at the earliest opportunity")."""
+    return dataclasses.replace(trip, destination=home, planned_arrival=trip.earliest_departure,
+                               replaced_flight_ids=(), onward_connection=True)
+
+
+def why_flown_home(trip: Trip, home: str) -> str:
+    return (f"No flight can take you on from {trip.origin} to {trip.destination} in time, so we fly you back "
+            f"to {home}, where your journey began, and refund all of this journey, the flights you took "
+            "included.")
+
+
 def why_stranded(trip: Trip, rules: Rules) -> str:
     hours = round(rules.horizon / timedelta(hours=1))
     return (f"You are on your way, and no flight can take you on from {trip.origin} to {trip.destination} "
-            f"in the next {hours} hours: an agent will arrange your way on or home, and your meals and "
+            f"or back home in the next {hours} hours: an agent will arrange your way, and your meals and "
             "hotel while you wait.")
 
 

@@ -182,6 +182,10 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
         seated = await inventory.take_seats_for(
             conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
         raced = set(placed) - seated
+        home_trips = {ref: domain.homeward(trips[ref], r.home) for ref, r in refunds.items()
+                      if r.stranded and not trips[ref].unaccompanied_minor}
+        flown_home, raced_home = await _fly_home(conn, home_trips, settings) if home_trips else ({}, set())
+        raced |= raced_home
         if raced:
             metrics.SEAT_RACES_LOST.inc(len(raced))
             await conn.execute("UPDATE pending SET attempts = attempts + 1 WHERE booking_ref = ANY($1::text[])",
@@ -193,6 +197,17 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
             if ref in placed:
                 release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
                 _rebooked(decisions, outbox, settings, d, trip, placed[ref])
+            elif ref in flown_home:
+                # Stranded part of the way: flown back to where they began, the journey refunded.
+                refund = refunds[ref]
+                release.append((ref, trip.passenger_ids, refund.released))
+                decisions.add(outbox, d, "returned", domain.why_flown_home(trip, refund.home),
+                              segments=_legs(flown_home[ref]), cabin=flown_home[ref][0].cabin,
+                              downgraded=any(p.downgraded for p in flown_home[ref]), refund_due=True,
+                              whole_trip=refund.whole_trip, released=refund.released,
+                              notices=[(list(p.passenger_ids), _itinerary_facts(p) | {"via": trip.origin,
+                                                                                      "to": trip.destination})
+                                       for p in flown_home[ref]])
             elif trip.unaccompanied_minor:
                 decisions.add(outbox, d, "needs_agent",
                               "An unaccompanied minor can only be moved to a direct flight, and none "
@@ -280,6 +295,17 @@ async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption
             booked_at=booking["booked_at"] if booking else None,
             may_split=booking["may_split"] if booking else False)
     return trips
+
+
+async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], settings: RebookingSettings
+                    ) -> tuple[dict[str, list[domain.Placement]], set[str]]:
+    """Seats home for passengers stranded at a connecting airport, from what this round left: the
+    bookings flown home, and those whose seats another replica sold meanwhile (placed next round)."""
+    flights = await _flights_for(conn, trips.values(), settings.rules)
+    result = await asyncio.to_thread(_solve, trips, flights, settings.rules, settings.solve_budget_seconds / 2)
+    seated = await inventory.take_seats_for(conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin)
+                                                   for ref, ps in result.placements.items() for p in ps])
+    return {ref: ps for ref, ps in result.placements.items() if ref in seated}, set(result.placements) - seated
 
 
 async def refunds_for(conn: asyncpg.Connection, trips: Sequence[tuple[str, domain.Trip, Sequence[str]]],

@@ -12,7 +12,7 @@ import pytest
 
 from bench import small_scenario
 from shared import topics
-from shared.events import BookingConfirmed, FlightDelayed, FlightRef, Passenger
+from shared.events import BookingConfirmed, FlightDelayed, FlightDeparted, FlightRef, Passenger
 from tests.integration.conftest import eventually, publish
 from tests.integration.test_rebooking import cancel_all, inventory_has, scheduled
 
@@ -147,5 +147,58 @@ async def test_a_connection_lost_with_no_onward_flight_is_told_not_to_travel_and
         assert notice == "no_onward"
         payouts = await eventually(lambda: paid(stack, "LC0001"))
         assert [(p["kind"], p["amount_minor"]) for p in payouts] == [("refund", 50000)]
+    finally:
+        await db.close()
+
+
+async def test_a_passenger_stranded_at_the_connection_is_flown_home_and_refunded(stack, settings):
+    """The first flight left on time, then lost two hours in the air: the passenger, on board,
+    will miss the only flight on from Chicago. They are flown back to Newark on the next flight
+    home (EU261 Art. 8(1)(a): a return to the first point of departure), the trip is refunded in
+    full (the flight taken included, and the return from Los Angeles they will never fly), and
+    the seats they will not use go back on sale."""
+    day = date(2013, 4, 8)
+    first = scheduled("UA", "3201", day, "EWR", "ORD", 13, 50)
+    onward = scheduled("UA", "7201", day, "ORD", "LAX", 16.5, 50)
+    back = scheduled("UA", "7202", day + timedelta(days=2), "LAX", "EWR", 15, 50)
+    home = scheduled("UA", "3202", day, "ORD", "EWR", 19, 10)
+    trip = BookingConfirmed(booking_ref="SH0001", flight_ids=[first.flight_id, onward.flight_id, back.flight_id],
+                            payment="credit_card", passengers=[Passenger(passenger_id="SH0001-1", fare=Decimal("500"))])
+    await publish(settings, topics.SCHEDULE, [first, onward, back, home])
+    await publish(settings, topics.BOOKINGS, [trip])
+    ref = FlightRef(carrier="UA", number="3201", departure_date=day, origin="EWR")
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        async def loaded():
+            return await inventory_has(db, [first, onward, back, home]) and len(await seats_held(db, "SH0001")) == 3 \
+                and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref = 'SH0001'") == 3 \
+                and await db.fetchval("SELECT count(*) FROM compensation.passengers WHERE booking_ref = 'SH0001'") == 1
+        assert await eventually(loaded)
+        gone = FlightDeparted(partner_event_id="sh-off", flight=ref, actual_departure=first.scheduled_departure,
+                              occurred_at=first.scheduled_departure)
+        (await small_scenario.submit(stack.url("disruption"), gone.model_dump_json().encode())).raise_for_status()
+
+        async def airborne():
+            return await db.fetchval("SELECT status FROM rebooking.flights WHERE flight_id = $1",
+                                     first.flight_id) == "departed"
+        assert await eventually(airborne)
+        late = FlightDelayed(partner_event_id="sh-late", flight=ref, reason="technical",
+                             occurred_at=first.scheduled_departure + timedelta(hours=1),
+                             estimated_arrival=first.scheduled_arrival + timedelta(hours=2))
+        (await small_scenario.submit(stack.url("disruption"), late.model_dump_json().encode())).raise_for_status()
+
+        async def decided():
+            return await db.fetchrow("SELECT outcome, reason, to_flights FROM rebooking.rebookings"
+                                     " WHERE booking_ref = 'SH0001' AND decided->>'kind' = 'connection_at_risk'")
+        decision = await eventually(decided)
+        assert decision and decision["outcome"] == "returned", decision
+        assert decision["to_flights"] == [home.flight_id] and "back to EWR" in decision["reason"]
+        assert await seats_held(db, "SH0001") == sorted([first.flight_id, home.flight_id])  # the one flown stays
+        assert await sold(db, onward.flight_id) == 0 and await sold(db, back.flight_id) == 0
+        got = await eventually(lambda: refunds(db, "SH0001"))
+        assert got == {"SH0001-1": 50000}
+        notice = await db.fetchval("SELECT DISTINCT template FROM notify.deliveries WHERE booking_ref = 'SH0001'"
+                                   " AND stage = 'rebooking'")
+        assert notice == "returned"
     finally:
         await db.close()

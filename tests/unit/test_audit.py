@@ -38,6 +38,8 @@ def test_outcome_is_the_latest_decision_that_acted():
     assert audit.final_outcome([("kept", t[1]), ("rebooked", t[0])], None) == ("rebooked", t[0])
     # Moved, then that flight was cancelled and no seat was left: refunded once the refund is granted.
     assert audit.final_outcome([("rebooked", t[0]), ("no_alternative", t[1])], t[3]) == ("refunded", t[3])
+    assert audit.final_outcome([("returned", t[1])], t[2]) == ("refunded", t[2])
+    assert audit.final_outcome([("returned", t[1])], None) == ("none", None)  # flown home, refund not yet granted
     assert audit.final_outcome([("rebooked", t[0]), ("no_alternative", t[1])], None) == ("none", None)
     assert audit.final_outcome([("kept", t[2])], None) == ("kept", t[2])
     assert audit.final_outcome([("needs_agent", t[2])], None) == ("needs_agent", t[2])

@@ -204,3 +204,26 @@ def test_a_damaged_case_is_refused_with_a_named_field_or_evaluated(case, data):
         assert all(e["loc"] or e["msg"].removeprefix("Value error, ").split()[0].count(".") for e in exc.errors()), exc
         return
     engine.evaluate(damaged, BOOK)
+
+
+def test_a_passenger_flown_home_from_a_lost_connection_is_refunded_compensated_and_cared_for():
+    """Munich–Frankfurt flown, Frankfurt–New York cancelled for a technical fault with no seat on
+    any later flight: EU261 Art. 8(1)(a) gives a refund of the journey, the flight flown included,
+    with a return flight to the first point of departure; Art. 5(1) and 9 care while waiting for
+    it (the return leaves the next day: meals, a hotel and the transfer); and Art. 7 compensation
+    for the 6,500-km journey, not halved, since the return is no re-routing to New York."""
+    muc = Leg(flight_id="LH100/2026-12-01/MUC", carrier="LH", number="100", origin="MUC", destination="FRA",
+              scheduled_departure=T0, scheduled_arrival=T0 + H)
+    fra = Leg(flight_id="LH400/2026-12-01/FRA", carrier="LH", number="400", origin="FRA", destination="JFK",
+              scheduled_departure=T0 + 3 * H, scheduled_arrival=T0 + 12 * H)
+    home = Leg(flight_id="LH101/2026-12-02/FRA", carrier="LH", number="101", origin="FRA", destination="MUC",
+               scheduled_departure=T0 + 24 * H, scheduled_arrival=T0 + 25 * H)
+    cancelled = report(fra.flight_id, kind="cancelled", outcome="returned", segments=(home,), refund_due=True,
+                       noticed_at=T0 + 2 * H, decided_at=T0 + 2 * H)
+    traveller = [journey.Traveller("P1", Decimal("900"), "EUR")]
+    case = journey.cases_for("LH0001", [muc, fra], [cancelled], traveller, "credit_card", fra.flight_id,
+                             booked=[muc.flight_id, fra.flight_id]).cases["P1"][0]
+    owed = {e.kind: e for e in engine.evaluate(case, BOOK).entitlements if e.regime == "EU261"}
+    assert owed["refund"].amount == 900  # both flights of the journey: it no longer serves its purpose
+    assert owed["compensation"].amount == 600 and "halved" not in owed["compensation"].reason
+    assert {"meal", "hotel", "transport"} <= set(owed)

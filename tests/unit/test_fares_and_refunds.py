@@ -104,11 +104,12 @@ def test_a_lost_connection_before_setting_out_refunds_the_flight_that_still_goes
     assert refund.connection_lost and refund.whole_trip and not refund.stranded
 
 
-def test_passengers_who_flew_the_first_leg_are_stranded_and_keep_their_return():
+def test_passengers_who_flew_the_first_leg_are_stranded_and_will_not_fly_home_from_los_angeles():
     refund = domain.refund_for([OUT, ONWARD, HOME1, HOME2], [ONWARD.flight_id], flown={OUT.flight_id})
-    assert refund.stranded and not refund.whole_trip
-    assert set(refund.coupons) == {OUT.flight_id, ONWARD.flight_id}  # the journey flown in part: all of it
-    assert set(refund.released) == {ONWARD.flight_id}  # a flight gone is not put back on sale
+    assert refund.stranded and refund.whole_trip
+    # the journey flown in part, all of it, and the return from a city they will not reach
+    assert set(refund.coupons) == {OUT.flight_id, ONWARD.flight_id, HOME1.flight_id, HOME2.flight_id}
+    assert OUT.flight_id not in refund.released  # a flight gone is not put back on sale
 
 
 def test_a_return_refunded_after_the_outbound_was_flown_is_the_return_only():
@@ -189,3 +190,15 @@ def test_no_sequence_of_refunds_changes_and_redeliveries_pays_a_ticket_more_than
         refunded = sum(p[6] for p in books.payouts.values() if p[4] == passenger and p[5] == "refund")
         granted = sum(g.amount_minor for (_, p, k), g in books.grants.items() if p == passenger and k == "refund")
         assert refunded == granted == books.tickets[passenger].refunded_minor <= fare
+
+
+def test_the_way_home_runs_from_the_connecting_airport_to_where_the_journey_began():
+    refund = domain.refund_for([OUT, ONWARD, HOME1, HOME2], [ONWARD.flight_id], flown={OUT.flight_id})
+    assert refund.home == "EWR"
+    stranded = domain.Trip("ABC123", ("P1",), "economy", "UA", "ORD", "LAX", T0 + 5 * H, T0 + 9 * H,
+                           (ONWARD.flight_id,))
+    home = domain.homeward(stranded, refund.home)
+    assert (home.origin, home.destination, home.replaced_flight_ids) == ("ORD", "EWR", ())
+    # co-terminal airports count as home: a flight to LGA is a flight home to New York
+    back = domain.Flight("UA8/2013-02-08/ORD", "UA", "8", "ORD", "LGA", T0 + 8 * H, T0 + 10.5 * H, {"economy": 3})
+    assert [i.flight_ids for i in domain.candidate_itineraries(home, [back], domain.Rules())] == [(back.flight_id,)]

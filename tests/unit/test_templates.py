@@ -45,13 +45,14 @@ FIRST_NOTICES = [t for t in TEMPLATES if t.startswith("first_notice")]
 
 def test_there_are_templates():
     assert {f"first_notice_{kind}" for kind in typing.get_args(DisruptionKind)} <= set(TEMPLATES)
-    assert {"rebooked", "no_alternative", "no_onward", "needs_agent", "changed", "entitlements",
+    assert {"rebooked", "no_alternative", "no_onward", "returned", "needs_agent", "changed", "entitlements",
             "flight_reinstated"} <= set(TEMPLATES)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_refund_notice_says_which_part_is_refunded(locale):
-    words = {"en": ("return included", "this part of your trip"), "es": ("con la vuelta", "esta parte del viaje")}
+    words = {"en": ("this trip and your return", "this part of your trip"),
+             "es": ("este viaje y la vuelta", "esta parte del viaje")}
     whole, part = words[locale]
     assert whole in render_notice("no_alternative", "sms", locale, FACTS, "Ana").body
     assert part in render_notice("no_alternative", "sms", locale, FACTS | {"whole_trip": False}, "Ana").body
