@@ -7,8 +7,9 @@ the missed connection it causes, is one disruption of one journey. Where a journ
 
 The fare a case carries is what the passenger paid for that journey: their ticket prorated over
 the booking's flights by distance (`shared.journeys.prorate`), the journey's flights' shares
-added up — and the later journeys' too, when a refund gives them up because the passengers never
-set out. So a round trip's two journeys can never each be refunded the whole ticket."""
+added up — and the later journeys' too, when a refund gives them up (they leave from where the
+passengers will not be). So a round trip's two journeys can never each be refunded the whole
+ticket."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass

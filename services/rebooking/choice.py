@@ -159,8 +159,8 @@ async def answer(pool: asyncpg.Pool, settings: RebookingSettings, token: str, gi
 async def _give_up(conn: asyncpg.Connection, settings: RebookingSettings, row: asyncpg.Record,
                    trip: domain.Trip) -> domain.Refund:
     """A refund instead of the new flights: every seat the refund covers goes back on sale — the
-    new flights, and the booking's other coupons of that journey and, where the passengers never
-    set out, of the journeys after it (the return)."""
+    new flights, and the booking's other coupons of that journey and of the journeys after it
+    (the return)."""
     refund = (await handlers.refunds_for(conn, [(row["booking_ref"], trip, row["to_flights"])],
                                          settings.rules))[row["booking_ref"]]
     await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"],

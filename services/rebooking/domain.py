@@ -558,14 +558,14 @@ def _why_unplaced(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules) ->
             f"is full: none has {seats}.")
 
 
-def why_no_alternative(trip: Trip, refund: Refund, unplaced: str) -> str:
+def why_no_alternative(refund: Refund, unplaced: str) -> str:
     """Why a journey is refunded, in a sentence the passenger can read."""
     if refund.connection_lost:
         return f"{unplaced} So this trip cannot go ahead as booked: please do not set out."
     return unplaced
 
 
-def refund_notice(trip: Trip, refund: Refund) -> str:
+def refund_notice(refund: Refund) -> str:
     """The notice for a refunded journey: a lost connection tells them not to set out."""
     return "no_onward" if refund.connection_lost else "no_alternative"
 

@@ -219,9 +219,9 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
             else:
                 # They will not fly this journey: its seats go back on sale, and its fare is owed.
                 release.append((ref, trip.passenger_ids, refund.released))
-                decisions.add(outbox, d, "no_alternative", domain.why_no_alternative(trip, refund,
-                              result.unplaced[ref]), refund_due=True, whole_trip=refund.whole_trip,
-                              released=refund.released, template=domain.refund_notice(trip, refund),
+                decisions.add(outbox, d, "no_alternative", domain.why_no_alternative(refund, result.unplaced[ref]),
+                              refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
+                              template=domain.refund_notice(refund),
                               notices=[(d.passenger_ids, {"whole_trip": refund.whole_trip,
                                                           "via": trip.origin, "to": trip.destination})])
             settled.append(d)
