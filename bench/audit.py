@@ -24,7 +24,8 @@ Invariants, each reported with its count of violations (0 is clean):
 - outcome_notice_missing: a passenger rebooked, refunded or handed to an agent was not told so;
 - oversold_cabins: a cabin with more seats sold than it has, or a count that disagrees with the
   seats held;
-- duplicate_grants: a passenger granted the same kind of entitlement twice under one regime;
+- duplicate_grants: a passenger granted the same kind of entitlement twice under one regime for one
+  journey, or under a journey their booking does not have (journeys rebuilt from the scenario);
 - overpaid: more paid out to a passenger for a kind than was granted, or a payout paid twice;
 - refunds_exceed_fare: refunds granted or paid for a booking add up to more than its passengers
   paid (the fares come from the scenario, the payments from the payment provider's log);
@@ -52,7 +53,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import scenario as scenarios
 from bench.measure import percentile
-from shared import topics
+from shared import journeys, topics
 from shared.settings import Settings
 
 INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
@@ -112,6 +113,23 @@ def final_outcome(decisions: list[tuple[str, datetime]], refunded_at: datetime |
     if outcome in ("no_alternative", "returned", "refund_requested", "no_response"):
         return ("refunded", max(at, refunded_at)) if refunded_at else ("none", None)
     return "none", None
+
+
+def duplicate_grants(s: scenarios.Scenario, grants: list[dict]) -> list[str]:
+    """Grants given twice for one disrupted journey: the same kind twice under one regime, or a
+    grant filed under a journey the booking does not have (a journey is keyed by its first flight;
+    the booking's journeys are rebuilt from the scenario: a stopover or a turnaround ends one)."""
+    starts: dict[str, set[str]] = {}
+    for b in s.bookings:
+        legs = sorted((s.flight_by_id[f] for f in b.flight_ids), key=lambda f: f.scheduled_departure)
+        spans = journeys.journey_spans([(f.origin, f.destination, f.scheduled_departure, f.scheduled_arrival)
+                                        for f in legs])
+        starts[b.booking_ref] = {legs[span.start].flight_id for span in spans}
+    copies = Counter((g["passenger_id"], g["regime"], g["kind"], g["disruption"]) for g in grants)
+    found = [f"{p} {regime} {kind} ×{n} for {journey}" for (p, regime, kind, journey), n in copies.items() if n > 1]
+    return found + [f"{g['passenger_id']} {g['regime']} {g['kind']} under {g['disruption']}, not a journey of it"
+                    for g in grants if g["booking_ref"] in starts
+                    and g["disruption"].split("/", 1)[-1] not in starts[g["booking_ref"]]]
 
 
 def usable_channels(contact: dict) -> list[str]:
@@ -330,10 +348,9 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
                FROM rebooking.rebookings WHERE booking_ref = ANY($1::text[])
                ORDER BY booking_ref, decided_at DESC""", sorted({s.booking_of[p] for p in missing}))}
         findings["outcome_missing"] = [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing]
-        stranded = {p for p in s.affected if s.booking_of[p] in {r["booking_ref"] for r in await conn.fetch(
-            """SELECT DISTINCT booking_ref FROM rebooking.rebookings
-               WHERE decided->>'kind' = 'connection_at_risk' AND booking_ref = ANY($1::text[])""",
-            sorted(set(s.booking_of.values())))}}
+        lost = {r["booking_ref"] for r in await conn.fetch(
+            "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
+        stranded = {p for p in s.affected if s.booking_of[p] in lost}
         refunds_granted = Counter()
         for r in await conn.fetch("SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants"
                                   " WHERE kind = 'refund' GROUP BY 1"):
@@ -348,10 +365,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
                LEFT JOIN (SELECT flight_id, cabin, count(*) AS held FROM rebooking.seats GROUP BY 1, 2) s
                  USING (flight_id, cabin)
                WHERE c.sold > c.capacity OR c.sold <> coalesce(s.held, 0)""")]
-        findings["duplicate_grants"] = [f"{r['passenger_id']} {r['regime']} {r['kind']} ×{r['n']}" for r in
-                                        await conn.fetch(
-            """SELECT passenger_id, regime, kind, count(*) AS n FROM compensation.grants
-               GROUP BY 1, 2, 3 HAVING count(*) > 1""")]
+        findings["duplicate_grants"] = duplicate_grants(s, [dict(r) for r in await conn.fetch(
+            "SELECT booking_ref, passenger_id, regime, kind, disruption FROM compensation.grants")])
         granted = {(r["passenger_id"], r["kind"]): r["amount"] for r in await conn.fetch(
             "SELECT passenger_id, kind, sum(amount_minor) AS amount FROM compensation.grants GROUP BY 1, 2")}
         grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))

@@ -86,6 +86,19 @@ def fare_for(fare: Decimal, currency: str, coupons: list[Leg], covered: Iterable
     return sum((share for leg, share in zip(coupons, shares, strict=True) if leg.flight_id in covered), Decimal(0))
 
 
+def _booked_flight_for(flight_id: str, reports: list[Report], booked: set[str]) -> str:
+    """The booking's own flight that `flight_id` stands in for: a flight the passengers were moved
+    to leads back, through the decisions that moved them, to the flight they booked."""
+    seen = set()
+    while flight_id not in booked and flight_id not in seen:
+        seen.add(flight_id)
+        moved_from = next((r.flight_id for r in reports if any(s.flight_id == flight_id for s in r.segments)), None)
+        if moved_from is None:
+            break
+        flight_id = moved_from
+    return flight_id
+
+
 def connections(segments: list[Leg]) -> int:
     """Changes of plane on the way: a party split over several flights holds every part's legs, so
     each leg that starts a part (from the trip's origin) is not a connection."""
@@ -98,9 +111,19 @@ def connections(segments: list[Leg]) -> int:
 def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travellers: list[Traveller],
               payment: str, flight_id: str, booked: Iterable[str] | None = None) -> JourneyCases:
     """The cases of the journey that holds `flight_id`, from every decided report about it.
-    `booked`: the booking's own flights, as the reservation system sold them (by default, `legs`)."""
-    journey = journey_of(legs, flight_id)
-    ids = {leg.flight_id for leg in journey}
+    `booked`: the booking's own flights, as the reservation system sold them (by default, `legs`).
+
+    Journeys are found among the booking's own flights; a flight the passengers were moved to
+    belongs to the journey of the flight it replaced, so the ledger's key for a journey (its first
+    booked flight) stays the same however often they are moved."""
+    booked = set(booked) if booked is not None else {leg.flight_id for leg in legs}
+    coupons = [leg for leg in legs if leg.flight_id in booked]
+    anchor = _booked_flight_for(flight_id, reports, booked)
+    booked_journey = journey_of(coupons, anchor) if anchor in booked else journey_of(legs, flight_id)
+    ids = {leg.flight_id for leg in booked_journey}
+    while more := {s.flight_id for r in reports if r.flight_id in ids for s in r.segments} - ids:
+        ids |= more  # the flights the journey's passengers were moved to, and the ones after those
+    journey = sorted((leg for leg in legs if leg.flight_id in ids), key=lambda leg: leg.scheduled_departure)
     reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.noticed_at, r.decided_at))
     # A connection lost with no onward flight at all is, for the passenger, the onward journey
     # cancelled: they cannot complete it and are owed what a cancellation owes.
@@ -110,7 +133,7 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     latest = max(reports, key=lambda r: r.decided_at)
     moved = [r for r in reports if r.segments]
     refunds = [r for r in reports if r.refund_due]
-    disrupted = next(leg for leg in journey if leg.flight_id == governing.flight_id)
+    disrupted = next((leg for leg in journey if leg.flight_id == governing.flight_id), journey[0])
     disruption: dict = {"kind": "cancellation" if cancellations else "delay",
                         "cause": CAUSES.get(governing.cause, "operational"),
                         "announced_at": governing.noticed_at.isoformat(), "flight": _label(disrupted)}
@@ -144,11 +167,10 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
             "disruption": disruption, "alternative": alternative, "passenger_choice": choice,
             "answered_at": min(r.decided_at for r in refunds).isoformat() if refunds else None}
     downgraded = [r for r in reports if r.downgraded and not r.refund_due]
-    booked = set(booked) if booked is not None else {leg.flight_id for leg in legs}
-    coupons = [leg for leg in legs if leg.flight_id in booked]
-    covered = {leg.flight_id for leg in journey} & booked
+    covered = {leg.flight_id for leg in booked_journey} & booked
     if any(r.whole_trip for r in refunds):
-        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey[-1].scheduled_departure}
+        last = booked_journey[-1].scheduled_departure
+        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > last}
     cases: dict[str, list[Case]] = {}
     for t in travellers:
         fare = fare_for(t.fare, t.currency, coupons, covered) if covered else t.fare
@@ -160,5 +182,5 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
             cases[t.passenger_id].append(Case.model_validate(person | {
                 "disruption": disruption | {"kind": "downgrade", "announced_at": downgraded[-1].decided_at.isoformat()},
                 "alternative": None, "passenger_choice": None}))
-    return JourneyCases(disruption=f"{booking_ref}/{journey[0].flight_id}",
+    return JourneyCases(disruption=f"{booking_ref}/{booked_journey[0].flight_id}",
                         disruption_ids=[r.disruption_id for r in reports], cases=cases)

@@ -115,6 +115,8 @@ class Trip:
     special_services: frozenset[SpecialService] = frozenset()
     booked_at: datetime | None = None
     may_split: bool = False
+    # The latest a new itinerary may arrive: in time for the booking's next journey (the return).
+    arrive_by: datetime | None = None
 
     @property
     def party(self) -> int:
@@ -164,7 +166,8 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
                            if first.arrival + needed <= second.departure
                            <= first.arrival + rules.max_connection]
     direct = [Itinerary((f,)) for f in direct]
-    ranked = sorted(direct + connecting, key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
+    ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
+                    key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
     return ranked[:rules.options_per_trip]
 
 
@@ -184,6 +187,19 @@ def booked_journeys(legs: Sequence[BookedLeg], co_terminals: CoTerminals = CO_TE
     spans = journeys.journey_spans([(leg.origin, leg.destination, leg.departure, leg.arrival) for leg in legs],
                                    lambda a, b: same_city(a, b, co_terminals))
     return [legs[span.start:span.stop] for span in spans]
+
+
+def arrive_by(legs: Sequence[BookedLeg], replaced: Sequence[BookedLeg], rules: Rules) -> datetime | None:
+    """When a new itinerary for the `replaced` legs must arrive, so the passengers can still take
+    the booking's next journey (its return): that journey's departure less the airport's minimum
+    connecting time. None: no journey follows."""
+    later = [leg for leg in legs if leg.departure > replaced[-1].departure
+             and leg.flight_id not in {r.flight_id for r in replaced}]
+    if not later:
+        return None
+    nxt = min(later, key=lambda leg: leg.departure)
+    mct = rules.minimum_connecting.get(nxt.origin, rules.minimum_connecting.get("default", 60))
+    return nxt.departure - timedelta(minutes=mct)
 
 
 def legs_to_replace(legs: Sequence[BookedLeg], disrupted: Iterable[str],
@@ -240,8 +256,8 @@ def trip_to_json(trip: Trip) -> dict:
 
 def trip_from_json(data: Mapping) -> Trip:
     values = dict(data)
-    for k in ("earliest_departure", "planned_arrival", "booked_at"):
-        values[k] = values[k] and datetime.fromisoformat(values[k])
+    for k in ("earliest_departure", "planned_arrival", "booked_at", "arrive_by"):
+        values[k] = values.get(k) and datetime.fromisoformat(values[k])
     for k in ("passenger_ids", "replaced_flight_ids"):
         values[k] = tuple(values[k])
     values["special_services"] = frozenset(values["special_services"])
@@ -550,6 +566,9 @@ def _reason(trip: Trip, option: _Option, itineraries: Sequence[Itinerary], split
 
 def _why_unplaced(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules) -> str:
     hours = round(rules.horizon / timedelta(hours=1))
+    if trip.arrive_by is not None and not itineraries:
+        return (f"No flight from {trip.origin} to {trip.destination} gets you there before your return "
+                "flight leaves.")
     if not itineraries:
         return (f"No flight from {trip.origin} to {trip.destination} in the next {hours} hours "
                 f"on {' or '.join(sorted(rules.carriers_for(trip.carrier)))}.")
@@ -575,7 +594,7 @@ def homeward(trip: Trip, home: str) -> Trip:
     journey began, as soon as they can leave (EU261 Art. 8(1)(a): "a return flight to the first
     point of departure, at the earliest opportunity")."""
     return dataclasses.replace(trip, destination=home, planned_arrival=trip.earliest_departure,
-                               replaced_flight_ids=(), onward_connection=True)
+                               replaced_flight_ids=(), onward_connection=True, arrive_by=None)
 
 
 def why_flown_home(trip: Trip, home: str) -> str:

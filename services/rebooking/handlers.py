@@ -252,7 +252,7 @@ def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: d
     options = {}
     for ref, t in trips.items():
         shape = (t.origin, t.destination, t.earliest_departure, t.carrier, t.replaced_flight_ids,
-                 t.unaccompanied_minor)
+                 t.unaccompanied_minor, t.arrive_by)
         if shape not in shapes:
             shapes[shape] = domain.candidate_itineraries(t, flights, rules)
         options[ref] = shapes[shape]
@@ -293,7 +293,8 @@ async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption
             tier=booking["tier"] if booking else "none",
             special_services=frozenset(booking["special_services"]) if booking else frozenset(),
             booked_at=booking["booked_at"] if booking else None,
-            may_split=booking["may_split"] if booking else False)
+            may_split=booking["may_split"] if booking else False,
+            arrive_by=domain.arrive_by(booked, replaced, rules))
     return trips
 
 

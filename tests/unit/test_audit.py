@@ -1,12 +1,14 @@
 """The audit's own logic: reading the providers' records, a passenger's outcome, and what counts
 as a violation. An auditor that cannot find a fault proves nothing, so each check is shown one."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import audit
+from bench import audit, scenario
+from shared.events import BookingConfirmed, FlightScheduled, Passenger, flight_id
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -88,3 +90,25 @@ def test_leaks_are_the_passengers_own_details_only():
     assert audit.leaked(b'{"provider_id": "<d.P.first_notice.0.email@rebound.notify>"}', known) == []
     assert audit.leaked(b"mail abc123-1@example.com failed", known) == [b"abc123-1@example.com"]
     assert audit.leaked(b'"time": "2013-02-08T12:00:00+00:00", "n": +12125550199', known) == []
+
+
+def test_a_grant_is_a_duplicate_twice_for_one_journey_or_under_a_journey_the_booking_lacks():
+    """One meal per journey: a round trip's outbound and return are two journeys (C-173/07), so a
+    meal for each is no duplicate; a meal filed under the flight the booking was moved to is."""
+    day = date(2013, 2, 9)
+    out = FlightScheduled(flight_id=flight_id("B6", "1", day, "JFK"), carrier="B6", number="1", origin="JFK",
+                          destination="BOS", scheduled_departure=datetime(2013, 2, 9, 12, tzinfo=UTC),
+                          scheduled_arrival=datetime(2013, 2, 9, 13, tzinfo=UTC), seats=100)
+    back = out.model_copy(update={"flight_id": flight_id("B6", "2", day, "BOS"), "number": "2", "origin": "BOS",
+                                  "destination": "JFK", "scheduled_departure": datetime(2013, 2, 9, 20, tzinfo=UTC),
+                                  "scheduled_arrival": datetime(2013, 2, 9, 21, tzinfo=UTC)})
+    trip = BookingConfirmed(booking_ref="RT0001", flight_ids=[out.flight_id, back.flight_id],
+                            passengers=[Passenger(passenger_id="RT0001-1", fare=Decimal("200"))])
+    s = scenario.Scenario(day, 1, 1, None, [out, back], [trip], [], [], 1)
+
+    def meal(journey: str) -> dict:
+        return {"booking_ref": "RT0001", "passenger_id": "RT0001-1", "regime": "AIRLINE", "kind": "meal",
+                "disruption": f"RT0001/{journey}"}
+    assert audit.duplicate_grants(s, [meal(out.flight_id), meal(back.flight_id)]) == []
+    assert len(audit.duplicate_grants(s, [meal(out.flight_id), meal(out.flight_id)])) == 1
+    assert len(audit.duplicate_grants(s, [meal(out.flight_id), meal("B6104/2013-02-09/JFK")])) == 1

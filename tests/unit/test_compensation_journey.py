@@ -227,3 +227,23 @@ def test_a_passenger_flown_home_from_a_lost_connection_is_refunded_compensated_a
     assert owed["refund"].amount == 900  # both flights of the journey: it no longer serves its purpose
     assert owed["compensation"].amount == 600 and "halved" not in owed["compensation"].reason
     assert {"meal", "hotel", "transport"} <= set(owed)
+
+
+def test_a_round_trip_moved_to_a_new_flight_that_is_then_delayed_is_still_one_journey():
+    """Found by the 9 February 2013 replay: a same-day round trip's outbound is cancelled and the
+    passengers moved to a later flight, which is then delayed. Splitting the booking's flights and
+    the new one together put the turnaround elsewhere, so the delay was taken for another journey
+    and a second meal voucher granted. The new flight belongs to the journey of the one it replaced."""
+    out = flight("B6100/2026-12-01/JFK", "JFK", "BOS", 0 * H, 1.25)
+    back = flight("B6101/2026-12-01/BOS", "BOS", "JFK", 8 * H, 1.25)
+    new = flight("B6104/2026-12-01/JFK", "JFK", "BOS", 3 * H, 1.25)
+    moved = report(out.flight_id, disruption_id="d1", outcome="rebooked", segments=(new,), decided_at=T0 - H)
+    late = report(new.flight_id, kind="delayed", outcome="kept", disruption_id="d2", delay_minutes=240,
+                  arrival_delay_minutes=420, noticed_at=T0, decided_at=T0 + 0.1 * H)
+    first = journey.cases_for("RT1", [out, back], [moved], TRAVELLERS, "credit_card", out.flight_id,
+                              booked=[out.flight_id, back.flight_id])
+    second = journey.cases_for("RT1", [out, back, new], [moved, late], TRAVELLERS, "credit_card", new.flight_id,
+                               booked=[out.flight_id, back.flight_id])
+    assert first.disruption == second.disruption == f"RT1/{out.flight_id}"
+    assert [leg.flight for leg in second.cases["P1"][0].itinerary] == ["B6 100", "B6 104"]
+    assert set(second.disruption_ids) == {"d1", "d2"}

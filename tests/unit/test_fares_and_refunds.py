@@ -202,3 +202,24 @@ def test_the_way_home_runs_from_the_connecting_airport_to_where_the_journey_bega
     # co-terminal airports count as home: a flight to LGA is a flight home to New York
     back = domain.Flight("UA8/2013-02-08/ORD", "UA", "8", "ORD", "LGA", T0 + 8 * H, T0 + 10.5 * H, {"economy": 3})
     assert [i.flight_ids for i in domain.candidate_itineraries(home, [back], domain.Rules())] == [(back.flight_id,)]
+
+
+def test_an_outbound_is_replaced_only_by_flights_that_land_before_the_return_leaves():
+    """Found by the 9 February 2013 replay: a round trip to Miami, its outbound cancelled, was
+    moved to a flight three days later, after its own return had left. A new outbound must land
+    in time for the return (less the airport's minimum connecting time), or the trip is refunded."""
+    out = leg("UA714/2013-02-09/EWR", "EWR", "MIA", 0 * H, 3)
+    back = leg("UA8016/2013-02-10/MIA", "MIA", "EWR", 26 * H, 3)
+    rules = domain.Rules()
+    by = domain.arrive_by([out, back], [out], rules)
+    assert by == back.departure - timedelta(minutes=60)  # MIA: the default minimum connecting time
+    trip = domain.Trip("RT0002", ("P1",), "economy", "UA", "EWR", "MIA", T0, T0 + 3 * H, (out.flight_id,),
+                       arrive_by=by)
+
+    def flight(fid: str, departs: timedelta) -> domain.Flight:
+        return domain.Flight(fid, "UA", fid[2:5], "EWR", "MIA", T0 + departs, T0 + departs + 3 * H, {"economy": 9})
+    soon, too_late = flight("UA734/2013-02-09/EWR", 6 * H), flight("UA1579/2013-02-12/EWR", 72 * H)
+    assert [i.flight_ids for i in domain.candidate_itineraries(trip, [soon, too_late], rules)] == [(soon.flight_id,)]
+    assert domain.candidate_itineraries(trip, [too_late], rules) == []
+    assert domain.arrive_by([out], [out], rules) is None  # one way: no deadline
+    assert domain.trip_from_json(domain.trip_to_json(trip)) == trip
