@@ -7,6 +7,7 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -215,14 +216,22 @@ async def _remove(settings: Settings, database: str, admin_url: str) -> None:
 CONSUMER_GROUPS = ("disruption", "rebooking", "compensation", "notify", "notify-priority")
 
 
-async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group_id: str) -> tuple[str, int]:
-    """A consumer group's state and its lag: messages on its topics it has not committed yet."""
+@dataclass(frozen=True)
+class GroupState:
+    state: str  # Kafka's word for the group: Stable, PreparingRebalance, Empty, Dead, …
+    members: int
+    lag: int  # messages on its topics it has not committed yet
+
+
+async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group_id: str) -> GroupState:
+    """A consumer group's state, members and lag."""
     # One group a request: aiokafka 0.14 misreads an answer about several.
     # (error_code, group_id, state, protocol_type, protocol, members, …)
-    states = [group[2] for group in (await admin.describe_consumer_groups([group_id]))[0].groups]
+    described = (await admin.describe_consumer_groups([group_id]))[0].groups
     committed = await admin.list_consumer_group_offsets(group_id)
     ends = await consumer.end_offsets(list(committed)) if committed else {}
-    return (states[0] if states else "Dead"), sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items())
+    return GroupState(described[0][2] if described else "Dead", len(described[0][5]) if described else 0,
+                      sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items()))
 
 
 async def deployment_lag(settings: Settings) -> int:
@@ -233,7 +242,7 @@ async def deployment_lag(settings: Settings) -> int:
     try:
         await consumer.start()
         try:
-            return sum([(await group_lag(admin, consumer, settings.topic_prefix + g))[1] for g in CONSUMER_GROUPS])
+            return sum([(await group_lag(admin, consumer, settings.topic_prefix + g)).lag for g in CONSUMER_GROUPS])
         finally:
             await consumer.stop()
     finally:

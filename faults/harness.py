@@ -160,12 +160,8 @@ class Backlog:
         admin, consumer = await self._clients()
         groups = [service] + (["notify-priority"] if service == "notify" else [])
         for group_id in (self._settings.topic_prefix + g for g in groups):
-            if members is not None:
-                described = (await admin.describe_consumer_groups([group_id]))[0].groups
-                if any(len(group[5]) != members for group in described):
-                    return False
-            state, lag = await measure.group_lag(admin, consumer, group_id)
-            if state != "Stable" or lag:
+            group = await measure.group_lag(admin, consumer, group_id)
+            if group.state != "Stable" or (members is not None and group.members != members) or group.lag:
                 return False
         conn = await asyncpg.connect(self._settings.database_url)
         try:
