@@ -238,8 +238,10 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
                 if progress.settled:
                     return waited
                 counts = (progress.told, progress.bookings_decided, progress.outcomes)
-                idle = not progress.queued and not progress.busy and not await measure.deployment_lag(settings)
-                quiet_since = (quiet_since or time.monotonic()) if idle and counts == last else None
+                # Kafka is asked for the lag only once nothing else moves.
+                idle = counts == last and not progress.queued and not progress.busy \
+                    and not await measure.deployment_lag(settings)
+                quiet_since = (quiet_since or time.monotonic()) if idle else None
                 last = counts
                 if quiet_since is not None and time.monotonic() - quiet_since >= quiet_seconds:
                     bar.write(f"quiet for {quiet_seconds:.0f} s with work undone ({progress}): "

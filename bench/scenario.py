@@ -252,6 +252,7 @@ class Returns:
         self.last_day = last_day
         self._flights: dict[tuple[str, str, str, date, int], FlightScheduled] = {}
         self._numbers: dict[tuple[str, str, str, int], str] = {}
+        self._routes = Counter()  # return routes numbered so far, per carrier
         self._left: dict[tuple[str, str], int] = {}
 
     @property
@@ -281,7 +282,10 @@ class Returns:
         key = (outbound.carrier, outbound.destination, outbound.origin, day, slot)
         if key not in self._flights:
             route = key[:3] + (slot,)
-            number = self._numbers.setdefault(route, str(8000 + sum(r[0] == outbound.carrier for r in self._numbers)))
+            if route not in self._numbers:
+                self._numbers[route] = str(8000 + self._routes[outbound.carrier])
+                self._routes[outbound.carrier] += 1
+            number = self._numbers[route]
             block = timedelta(minutes=35 + round(airports.great_circle_km(outbound.destination, outbound.origin)
                                                  / 780 * 60))
             self._flights[key] = f = FlightScheduled(
