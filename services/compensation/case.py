@@ -22,9 +22,14 @@ from shared import airports
 Regime = Literal["EU261", "UK261", "US_DOT", "APPR", "AIRLINE"]
 EntitlementKind = Literal["compensation", "refund", "meal", "hotel", "transport", "credit"]
 Payment = Literal["credit_card", "debit_card", "cash", "other"]
+# Causes as the regimes tell them apart: a strike by the carrier's own staff is within its control
+# under EU261 (C-28/20) but outside it under APPR (s. 10(1)(j)); see the rule files.
 CaseCause = Literal["weather", "air_traffic_control", "security", "airport", "crew", "technical",
-                    "operational", "commercial"]
-CaseKind = Literal["cancellation", "delay", "downgrade", "denied_boarding"]
+                    "operational", "commercial", "own_staff_strike", "third_party_strike", "bird_strike",
+                    "manufacturing_defect", "ground_collision"]
+CaseKind = Literal["cancellation", "delay", "downgrade", "denied_boarding", "diversion"]
+Carrier = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) airline designator")]
+Money = Annotated[Decimal, Field(ge=0, le=10 ** 9)]
 
 # ISO 4217 currencies whose minor unit is not the cent.
 _MINOR_DIGITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
@@ -56,9 +61,30 @@ class CasePassenger(_In):
 
 
 class Fare(_In):
-    amount: Decimal = Field(ge=0, description="What was paid for the ticket: fare, taxes and fees")
+    amount: Money = Field(description="What was paid for the ticket: fare, taxes and fees")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     payment: Payment
+    taxes: Money | None = Field(default=None, description="Of the amount, taxes and charges: a downgrade "
+                                                          "refunds a share of the fare without them (Mennens)")
+
+    @model_validator(mode="after")
+    def _taxes_within_amount(self) -> "Fare":
+        if self.taxes is not None and self.taxes > self.amount:
+            raise ValueError("taxes exceed the amount paid")
+        return self
+
+
+class Coupon(_In):
+    """One flight's part of the ticket, where the reservation system prices flights apart."""
+
+    amount: Money = Field(description="This flight's share of the ticket, taxes included")
+    taxes: Money | None = None
+
+    @model_validator(mode="after")
+    def _taxes_within_amount(self) -> "Coupon":
+        if self.taxes is not None and self.taxes > self.amount:
+            raise ValueError("taxes exceed the coupon's amount")
+        return self
 
 
 class CaseLeg(_In):
@@ -67,6 +93,10 @@ class CaseLeg(_In):
     destination: str = Field(pattern=r"^[A-Z]{3}$")
     scheduled_departure: AwareDatetime
     scheduled_arrival: AwareDatetime
+    operating_carrier: Carrier | None = Field(default=None, description="Who flies it; without it, the case's")
+    marketing_carrier: Carrier | None = Field(default=None, description="Whose flight number it is sold under "
+                                                                        "(a codeshare); the law looks at who flies")
+    coupon: Coupon | None = None
 
     @field_validator("origin", "destination")
     @classmethod
@@ -93,6 +123,23 @@ class Disruption(_In):
                                   "without it the departure is taken to be as late as the arrival")
     flight: str | None = Field(default=None, description="The disrupted (or downgraded) flight of the "
                                                          "itinerary; without it, the first")
+    diverted_to: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                    description="Diversion: the airport the flight landed at instead")
+    volunteered: bool = Field(default=False, description="Denied boarding: the passenger gave up the seat for "
+                                                         "benefits agreed with the carrier")
+
+    @field_validator("diverted_to")
+    @classmethod
+    def _known_diversion_airport(cls, code: str | None) -> str | None:
+        if code is not None and not airports.known(code):
+            raise ValueError(f"{code} is not an IATA airport code the engine knows")
+        return code
+
+    @model_validator(mode="after")
+    def _diversion_says_where(self) -> "Disruption":
+        if self.kind == "diversion" and self.diverted_to is None:
+            raise ValueError("a diversion needs diverted_to, the airport the flight landed at")
+        return self
 
 
 class Alternative(_In):
@@ -104,11 +151,24 @@ class Alternative(_In):
     connections: int | None = Field(default=None, ge=0, le=4)
 
 
+class Payout(_In):
+    """The currency the passenger is paid fixed sums in, and the rate to it: a passenger may claim
+    EU261 compensation in their own national currency (Delfly, C-356/19); the rate is
+    national law's to set, so the airline gives the one it applies (e.g. the ECB reference rate on
+    the day of payment)."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    rate: Decimal = Field(gt=0, le=10 ** 6, description="Units of `currency` per unit of the regime's currency")
+    rate_from: str = Field(default="", max_length=3, pattern=r"^([A-Z]{3})?$",
+                           description="The currency the rate converts from; without it, any regime's")
+
+
 class Case(_In):
     booking: str = Field(min_length=1, max_length=16)
     passenger: CasePassenger
     fare: Fare
-    operating_carrier: str = Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) designator")
+    operating_carrier: Carrier | None = Field(default=None, description="Operating carrier of every flight "
+                                                                        "that does not name its own")
     operating_carrier_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     carrier_size: Literal["large", "small"] | None = None
     itinerary: list[CaseLeg] = Field(min_length=1, max_length=8)
@@ -118,6 +178,9 @@ class Case(_In):
     answered_at: AwareDatetime | None = Field(
         default=None, description="When the passenger chose (a refund falls due from then); "
                                   "without it, from the announcement")
+    presented: bool = Field(default=True, description="The passenger presented themselves for check-in in "
+                                                      "time (EU261 Art. 3(2)(a)); false for a no-show")
+    payout: Payout | None = None
 
     @model_validator(mode="after")
     def _disrupted_flight_is_on_the_itinerary(self) -> "Case":
@@ -125,6 +188,17 @@ class Case(_In):
         if flight is not None and flight not in {leg.flight for leg in self.itinerary}:
             raise ValueError(f"disruption.flight {flight!r} is not on the itinerary")
         return self
+
+    @model_validator(mode="after")
+    def _every_flight_has_an_operator(self) -> "Case":
+        missing = [i for i, leg in enumerate(self.itinerary) if leg.operating_carrier is None]
+        if self.operating_carrier is None and missing:
+            raise ValueError(f"itinerary.{missing[0]}.operating_carrier is required when the case names no "
+                             f"operating_carrier")
+        return self
+
+    def operator_of(self, leg: CaseLeg) -> str:
+        return leg.operating_carrier or self.operating_carrier or ""
 
     @property
     def disrupted_leg(self) -> CaseLeg:
@@ -153,6 +227,15 @@ class Entitlement(BaseModel):
     valid_hours: int | None = Field(default=None, description="Vouchers and credits: how long the code is good for")
     pay_to: str | None = Field(default=None, description="Money: where it goes")
     overlap: str | None = Field(default=None, description="Another regime's entitlement this one stands in for")
+    payout_amount: Decimal | None = Field(default=None, description="A fixed sum in the passenger's payout "
+                                                                    "currency (Delfly), rounded half up")
+    payout_currency: str | None = None
+
+    @field_serializer("payout_amount")
+    def _payout_as_number(self, amount: Decimal | None) -> int | float | None:
+        if amount is None:
+            return None
+        return int(amount) if amount == amount.to_integral_value() else float(amount)
 
     @property
     def amount_minor(self) -> int:

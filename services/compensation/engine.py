@@ -13,25 +13,39 @@ import holidays
 
 from services.compensation import rules as rb
 from services.compensation.case import Case, CaseLeg, Entitlement, Evaluation, SetAside, minor_digits
-from shared import airports
+from shared import airports, journeys
 
 HOUR = timedelta(hours=1)
 LAW = ("EU261", "UK261", "APPR", "US_DOT")
 # Regimes that compensate and care for passengers in their territory: an EU261 or UK261 arrival
 # is covered only when the passenger gets no such benefits where they departed (Art. 3(1)(b)).
 COMPENSATING = ("EU261", "UK261", "APPR")
+CARE = ("meal", "hotel", "transport")
+# A flight brought forward by more than an hour is cancelled (Azurair, C-146/20, ruling point 2).
+BROUGHT_FORWARD = timedelta(hours=1)
+# Without an EU or UK rule in force to say how near a diversion must land to serve the same region.
+SAME_REGION_KM = 100.0
 CAUSE_WORDS = {"weather": "bad weather", "air_traffic_control": "air traffic control restrictions",
                "security": "a security risk", "airport": "a problem at the airport", "crew": "a crew problem",
                "technical": "a technical fault", "operational": "an operational problem",
-               "commercial": "a commercial decision"}
+               "commercial": "a commercial decision", "own_staff_strike": "a strike by the airline's own staff",
+               "third_party_strike": "a strike outside the airline", "bird_strike": "a bird strike",
+               "manufacturing_defect": "a manufacturing defect found by the aircraft's maker or the authorities",
+               "ground_collision": "a collision with airport equipment"}
 
 
 @dataclass(frozen=True)
 class Facts:
-    """What every regime reads from a case, worked out once."""
+    """What every regime reads from a case, worked out once. The law judges the journey the
+    disrupted flight belongs to: its first departure and final destination under the booking
+    (`shared.journeys`: an outward and a return flight are two journeys)."""
 
     case: Case
+    book: rb.RuleBook
+    journey: tuple[CaseLeg, ...]
     disrupted: CaseLeg
+    kind: str  # the case's kind, or what the law makes of it: a flight brought forward, a diversion
+    on: date
     origin: str
     destination: str
     departure: datetime
@@ -40,11 +54,17 @@ class Facts:
     countries: frozenset[str]
     arrival_delay: timedelta | None
     new_departure: datetime | None
+    rerouted: bool  # offered a way to the final destination: an alternative, or the flight moved earlier
     notice: timedelta
     refund_chosen: bool
     due_from: datetime
+    operator: str
     carrier_country: str | None
     carrier_size: str
+    diverted_nearby: bool
+    refund_fare: Decimal  # what a refund pays: the journey's coupons, and the later ones if it is the first
+    rest_of_journey_fare: Decimal  # the coupons from the disrupted flight to the journey's end
+    flight_price: Decimal  # the disrupted flight's coupon, without taxes and charges (Mennens)
 
     @property
     def wait(self) -> timedelta | None:
@@ -53,8 +73,11 @@ class Facts:
     @property
     def waiting(self) -> bool:
         """Waiting at the airport for a flight: not refunded, or refunded and flown back to where the
-        journey began (EU261 Art. 8(1)(a)): care is for passengers who wait."""
+        journey began (EU261 Art. 8(1)(a)); and, for a delay or denied boarding, there at all
+        (Art. 3(2)(a)): care is for passengers who wait."""
         alt = self.case.alternative
+        if not self.case.presented and self.kind in ("delay", "denied_boarding"):
+            return False
         return not self.refund_chosen or (alt is not None and alt.accepted)
 
     @property
@@ -67,48 +90,109 @@ class Facts:
         return max(0, (self.new_departure.astimezone(zone).date() - planned).days)
 
     @property
-    def kind(self) -> str:
-        return self.case.disruption.kind
-
-    @property
     def cause(self) -> str:
         return self.case.disruption.cause
+
+    @property
+    def volunteered(self) -> bool:
+        return self.kind == "denied_boarding" and self.case.disruption.volunteered
+
+    def told_ahead(self, days: int) -> bool:
+        """A cancellation announced `days` or more ahead: the passenger has not set out."""
+        return self.kind == "cancellation" and self.notice >= days * 24 * HOUR
+
+
+def _coupons(case: Case, legs: list[CaseLeg]) -> list[tuple[Decimal, Decimal]]:
+    """Each flight's part of the ticket and of its taxes: the reservation system's coupon values
+    where every flight has one, else the fare prorated by distance (`shared.journeys.prorate`)."""
+    if all(leg.coupon is not None for leg in legs):
+        return [(leg.coupon.amount, leg.coupon.taxes or Decimal(0)) for leg in legs if leg.coupon]
+    exponent = minor_digits(case.fare.currency)
+    km = [airports.great_circle_km(leg.origin, leg.destination) for leg in legs]
+    amounts = journeys.prorate(case.fare.amount, km, exponent)
+    taxes = journeys.prorate(case.fare.taxes or Decimal(0), km, exponent)
+    return list(zip(amounts, taxes, strict=True))
+
+
+def _same_region_km(book: rb.RuleBook, on: date) -> float:
+    for regime in ("EU261", "UK261"):
+        rules = book.in_force(regime, on)
+        if isinstance(rules, rb.EuStyle):
+            return rules.rules.diversion.same_region_km
+    return SAME_REGION_KM
 
 
 def facts_of(case: Case, book: rb.RuleBook) -> Facts:
     legs = sorted(case.itinerary, key=lambda leg: leg.scheduled_departure)  # in flying order, however given
-    first, last, disrupted = legs[0], legs[-1], case.disrupted_leg
+    disrupted = case.disrupted_leg
+    at = next(i for i, leg in enumerate(legs) if leg is disrupted)
+    spans = journeys.journey_spans([(leg.origin, leg.destination, leg.scheduled_departure, leg.scheduled_arrival)
+                                    for leg in legs])
+    span = next(span for span in spans if at in span)
+    journey = legs[span.start:span.stop]
+    first, last = journey[0], journey[-1]
+    on = first.scheduled_departure.date()
     d, alt = case.disruption, case.alternative
+    kind, diverted_nearby = d.kind, False
+    if d.kind == "diversion" and d.diverted_to:
+        diverted_nearby = airports.same_city(d.diverted_to, disrupted.destination) or \
+            airports.great_circle_km(d.diverted_to, disrupted.destination) <= _same_region_km(book, on)
+        kind = "delay" if diverted_nearby else "cancellation"
+    brought_forward = d.kind == "delay" and d.expected_departure is not None \
+        and d.expected_departure < disrupted.scheduled_departure - BROUGHT_FORWARD
+    if brought_forward:
+        kind = "cancellation"
+    reaches = alt is not None and kind != "downgrade" and (
+        alt.destination is None or airports.same_city(alt.destination, last.destination))
+    # (a flight back to where the journey began is no re-routing: the passenger never arrives)
     arrival_delay = None
-    if d.kind == "delay" and d.actual_arrival:
+    if kind == "delay" and d.actual_arrival:
         arrival_delay = d.actual_arrival - last.scheduled_arrival
-    elif alt is not None and d.kind != "downgrade" and (
-            alt.destination is None or airports.same_city(alt.destination, last.destination)):
-        # (a flight back to where the journey began is no re-routing: the passenger never arrives)
+    elif reaches and alt is not None:
         arrival_delay = alt.arrival - last.scheduled_arrival
+    elif brought_forward and d.expected_departure is not None:
+        arrival_delay = (d.actual_arrival - last.scheduled_arrival if d.actual_arrival
+                         else d.expected_departure - disrupted.scheduled_departure)
     new_departure = None
-    if d.kind == "delay":
+    if d.kind == "diversion":
+        new_departure = alt.departure if alt is not None and kind == "cancellation" else None
+    elif kind == "delay":
         new_departure = d.expected_departure or (alt.departure if alt else None) or (
             disrupted.scheduled_departure + arrival_delay if arrival_delay and arrival_delay > timedelta(0) else None)
-    elif alt is not None and d.kind != "downgrade":
+    elif alt is not None and kind != "downgrade":
         new_departure = alt.departure
+    elif brought_forward:
+        new_departure = d.expected_departure
+    taken = (alt is not None and alt.accepted) or (brought_forward and alt is None)
     if case.passenger_choice is not None:
         refund_chosen = case.passenger_choice == "refund"
-    elif d.kind in ("cancellation", "denied_boarding"):
-        refund_chosen = alt is None or not alt.accepted  # no alternative, or it was turned down
+    elif d.kind == "diversion":
+        refund_chosen = False  # they flew, if not all the way: a refund is theirs to ask for
+    elif kind in ("cancellation", "denied_boarding"):
+        refund_chosen = not taken  # no alternative, or it was turned down
     else:
         refund_chosen = alt is not None and not alt.accepted
-    carrier = book.carrier(case.operating_carrier)
+    operator = case.operator_of(disrupted)
+    carrier = book.carrier(operator)
+    stated_country = case.operating_carrier_country if operator == (case.operating_carrier or operator) else None
+    coupons = _coupons(case, legs)
+    journey_fare = sum((amount for amount, _ in coupons[span.start:span.stop]), Decimal(0))
+    later_fare = sum((amount for amount, _ in coupons[span.stop:]), Decimal(0)) if span.start == 0 else Decimal(0)
+    price, taxes = coupons[at]
     return Facts(
-        case=case, disrupted=disrupted, origin=first.origin, destination=last.destination,
+        case=case, book=book, journey=tuple(journey), disrupted=disrupted, kind=kind, on=on,
+        origin=first.origin, destination=last.destination,
         departure=first.scheduled_departure, arrival=last.scheduled_arrival,
         distance_km=airports.great_circle_km(first.origin, last.destination),
-        countries=frozenset(airports.country_of(a) for leg in case.itinerary for a in (leg.origin, leg.destination)),
-        arrival_delay=arrival_delay, new_departure=new_departure,
+        countries=frozenset(airports.country_of(a) for leg in journey for a in (leg.origin, leg.destination)),
+        arrival_delay=arrival_delay, new_departure=new_departure, rerouted=reaches or brought_forward,
         notice=disrupted.scheduled_departure - d.announced_at, refund_chosen=refund_chosen,
-        due_from=case.answered_at or d.announced_at,
-        carrier_country=case.operating_carrier_country or (carrier.country if carrier else None),
-        carrier_size=case.carrier_size or (carrier.size if carrier else "large"))
+        due_from=case.answered_at or d.announced_at, operator=operator,
+        carrier_country=stated_country or (carrier.country if carrier else None),
+        carrier_size=case.carrier_size or (carrier.size if carrier else "large"),
+        diverted_nearby=diverted_nearby, refund_fare=journey_fare + later_fare,
+        rest_of_journey_fare=sum((amount for amount, _ in coupons[at:span.stop]), Decimal(0)),
+        flight_price=price - taxes)
 
 
 def _hours(t: timedelta) -> str:
@@ -144,21 +228,34 @@ class Grants:
 # --- EU261 and UK261 ---------------------------------------------------------------------------
 
 
+def _territory(book: rb.RuleBook, regimes: list[str], on: date, carriers: bool = False) -> frozenset[str]:
+    """Where the named regimes apply on a date (or, with `carriers`, where they license carriers)."""
+    found: set[str] = set()
+    for regime in regimes:
+        rules = book.in_force(regime, on)
+        if isinstance(rules, rb.EuStyle):
+            found |= rules.carriers_on(on) if carriers else rules.territory_on(on)
+    return frozenset(found)
+
+
 def _eu_basis(f: Facts, r: rb.EuStyle) -> str | None:
-    departs = {airports.country_of(f.origin), airports.country_of(f.disrupted.origin)}
-    if departs & r.territory:
+    """Why the regime covers the journey: it departs the territory (Art. 3(1)(a)), or arrives
+    there from outside on a carrier Art. 3(1)(b) names."""
+    if airports.country_of(f.origin) in r.territory_on(f.on):
         return "departure"
-    arrives = {airports.country_of(f.destination), airports.country_of(f.disrupted.destination)}
-    if arrives & r.territory and f.carrier_country in r.carrier_countries:
-        return "arrival"
+    arrives = airports.country_of(f.destination)
+    for rule in r.arrivals:
+        if arrives in _territory(f.book, rule.into, f.on) \
+                and f.carrier_country in _territory(f.book, rule.carriers_of, f.on, carriers=True):
+            return "arrival"
     return None
 
 
-def _eu_band(r: rb.EuStyle, distance: float, countries: frozenset[str]) -> int:
+def _eu_band(r: rb.EuStyle, distance: float, countries: frozenset[str], on: date) -> int:
     d = r.rules.distance
     if distance <= d.bands_km[0]:
         return 0
-    if countries <= r.territory and distance > d.intra_territory_over_km:
+    if countries <= r.territory_on(on) and distance > d.intra_territory_over_km:
         return 1
     return 1 if distance <= d.bands_km[1] else 2
 
@@ -169,21 +266,25 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
         return None
     g = Grants(r.regime, r.version, basis, [])
     rules, law = r.rules, "UK law" if r.regime == "UK261" else "EU law"
-    band = _eu_band(r, f.distance_km, f.countries)
+    band = _eu_band(r, f.distance_km, f.countries, f.on)
     km = f"{f.distance_km:,.0f} km"
     _eu_compensation(f, r, g, band, km, law)
     # A delay gives the choice of a refund from 5 h at departure (Art. 6(1)(iii)).
     if f.refund_chosen and (f.kind != "delay" or (f.wait or f.arrival_delay or timedelta(0))
                             >= rules.refund.delay_hours * HOUR):
-        g.add("refund", "refund", f.case.fare.amount, f.case.fare.currency, rules.refund.source,
-              f"You are not taking the flight, so {law} refunds the full ticket within "
+        g.add("refund", "refund", f.refund_fare, f.case.fare.currency, rules.refund.source,
+              f"You are not taking the flight, so {law} refunds the ticket for the journey within "
               f"{rules.refund.due_days} days.",
               due_by=f.due_from + timedelta(days=rules.refund.due_days), pay_to="original form of payment")
     if f.kind == "downgrade":
         _eu_downgrade(f, r, g, law)
-    told_ahead = f.kind == "cancellation" and f.notice >= rules.cancellation_notice.no_compensation_days * 24 * HOUR
-    if f.waiting and not told_ahead:  # care is for passengers who have set out
-        _eu_care(f, r, g, band, law)
+    if f.diverted_nearby:
+        d = rules.diversion
+        g.add("transport", "diversion_transfer", d.transport_amount, r.currency, d.source,
+              f"Your flight landed at {f.case.disruption.diverted_to} instead of {f.disrupted.destination}, so "
+              f"{law} pays your transfer to {f.disrupted.destination}.", valid_hours=rules.transport.valid_days * 24)
+    if f.waiting and not f.volunteered and not f.told_ahead(rules.care_notice.days):
+        _eu_care(f, r, g, band, law)  # care is for passengers who have set out and wait
     return g
 
 
@@ -194,7 +295,9 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
     if f.kind == "downgrade":
         return
     if f.kind == "denied_boarding":
-        if f.cause in rules.denied_boarding.reasonable_grounds:
+        # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
+        # presented themselves can be denied boarding (Art. 3(2)(a)).
+        if f.volunteered or not f.case.presented or f.cause in rules.denied_boarding.reasonable_grounds:
             return
         sources, what = [rules.denied_boarding.source], "You were denied boarding against your will"
     elif f.cause in rules.extraordinary.causes:
@@ -202,6 +305,8 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
     elif f.kind == "delay":
         if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
             return
+        if not f.case.presented or f.refund_chosen:
+            return  # no loss of time for a passenger who never set out (Laudamotion, C-474/22)
         sources = [rules.delay_compensation.source]
         what = f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}"
     else:
@@ -209,21 +314,29 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
         if f.notice >= n.no_compensation_days * 24 * HOUR:
             return
         short = 0 if f.notice >= n.short_days * 24 * HOUR else 1
-        alt = f.case.alternative
-        if alt is not None and alt.departure >= f.disrupted.scheduled_departure - n.rerouted_early_hours[short] * HOUR \
-                and f.arrival_delay is not None and f.arrival_delay < n.rerouted_late_hours[short] * HOUR:
+        if f.rerouted and f.new_departure is not None and f.arrival_delay is not None \
+                and f.new_departure >= f.disrupted.scheduled_departure - n.rerouted_early_hours[short] * HOUR \
+                and f.arrival_delay < n.rerouted_late_hours[short] * HOUR:
             return  # re-routed close enough to the plan for the notice given
         sources = [n.source]
         days = f.notice.days
         what = (f"Your flight was cancelled {days} day{'s' if days != 1 else ''} before departure "
                 if days >= 1 else "Your flight was cancelled on the day ") + f"because of {cause}"
+        if f.case.disruption.kind == "delay":
+            what = f"Your flight was brought forward by more than an hour because of {cause}"
+            sources.append("a flight brought forward by more than an hour is cancelled (Azurair, C-146/20)")
+        elif f.case.disruption.kind == "diversion":
+            what = f"Your flight landed at {f.case.disruption.diverted_to}, far from where it was booked to, " \
+                   f"because of {cause}"
+            sources.append(rules.diversion.source)
     tail = ""
     # Halved for a passenger re-routed to arrive no later than the band's limit (Art. 7(2)), or
-    # delayed by less than it (Sturgeon: long-haul delays of three to four hours).
+    # delayed by less than it (Sturgeon: long-haul delays of three to four hours) — not for one who
+    # arrives earlier than planned: the reduction is for a delay (Azurair, C-146/20).
     within = rules.reduction.within_hours[band] * HOUR
-    if f.arrival_delay is not None and ((f.kind == "delay" and f.arrival_delay < within)
-                                        or (f.kind != "delay" and f.case.alternative is not None
-                                            and f.arrival_delay <= within)):
+    if f.arrival_delay is not None and f.arrival_delay >= timedelta(0) and (
+            (f.kind == "delay" and f.arrival_delay < within) or (f.kind != "delay" and f.rerouted
+                                                                  and f.arrival_delay <= within)):
         amount = _share(amount, 100 - rules.reduction.percent, r.currency)
         sources.append(rules.reduction.source)
         tail = f" (halved, as you arrive within {rules.reduction.within_hours[band]:g} h of the plan)"
@@ -236,16 +349,13 @@ def _eu_downgrade(f: Facts, r: rb.EuStyle, g: Grants, law: str) -> None:
     rules, leg, fare = r.rules, f.disrupted, f.case.fare
     distance = airports.great_circle_km(leg.origin, leg.destination)
     countries = frozenset({airports.country_of(leg.origin), airports.country_of(leg.destination)})
-    band = _eu_band(r, distance, countries)
-    if band == 1 and countries <= r.territory and countries & r.overseas_departments \
+    band = _eu_band(r, distance, countries, f.on)
+    if band == 1 and countries <= r.territory_on(f.on) and countries & r.overseas_departments \
             and countries - r.overseas_departments:
         band = 2  # between the mainland and an overseas department: the long-haul rate (Art. 10(2)(c))
-    price = fare.amount
-    if len(f.case.itinerary) > 1:  # the share of the ticket this flight is, by distance (Mennens)
-        total = sum(airports.great_circle_km(x.origin, x.destination) for x in f.case.itinerary)
-        price = fare.amount * Decimal(distance / total)
+    # The price of the flight concerned, without taxes and charges (Mennens, C-255/15).
     percent = rules.downgrade.percent[band]
-    amount = _share(price, percent, fare.currency)
+    amount = _share(f.flight_price, percent, fare.currency)
     g.add("refund", "downgrade", amount, fare.currency, rules.downgrade.source,
           f"You flew {leg.flight} in a lower class than you paid for, over {distance:,.0f} km, so {law} "
           f"refunds {percent} % of its price.",
@@ -257,7 +367,10 @@ def _eu_care(f: Facts, r: rb.EuStyle, g: Grants, band: int, law: str) -> None:
     if wait is None or wait <= timedelta(0) or f.kind == "downgrade":
         return
     meals = rules.meals
-    if wait >= meals.after_hours[band] * HOUR:
+    # A delay's care starts at the band's threshold (Art. 6(1)); a cancellation's and a denied
+    # boarding's at once (Art. 5(1)(b) and 4(3) refer to Art. 9 without one).
+    threshold = meals.after_hours[band] * HOUR if f.kind == "delay" else timedelta(0)
+    if wait >= threshold:
         count = max(1, math.ceil(wait / (meals.hours_per_meal * HOUR)))
         g.add("meal", "meals", meals.amount * count, r.currency, meals.source,
               f"You wait {_hours(wait)} for your flight, so {law} gives you " + (
@@ -300,6 +413,10 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
     domestic = f.countries <= r.territory
     threshold = (rules.significant_change.domestic_hours if domestic
                  else rules.significant_change.international_hours) * HOUR
+    if f.kind == "denied_boarding":
+        g = Grants(r.regime, r.version, "departure", [])
+        _us_denied_boarding(f, r, g, domestic)
+        return g
     alt = case.alternative
     changes = []
     if f.arrival_delay is not None and f.arrival_delay >= threshold:
@@ -324,6 +441,7 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
     if not f.refund_chosen:
         return Grants(r.regime, r.version, "route", [])
     fare = case.fare
+    amount = f.refund_fare
     if fare.payment == "credit_card":
         due = _business_days_after(f.due_from, rules.refund_deadline.card_business_days)
         when = f"{rules.refund_deadline.card_business_days} business days"
@@ -331,10 +449,34 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
         due = f.due_from + timedelta(days=rules.refund_deadline.other_calendar_days)
         when = f"{rules.refund_deadline.other_calendar_days} days"
     g = Grants(r.regime, r.version, "route", [])
-    g.add("refund", "refund", fare.amount, fare.currency, f"{rules.refund.source}; {rules.refund_deadline.source}",
+    g.add("refund", "refund", amount, fare.currency, f"{rules.refund.source}; {rules.refund_deadline.source}",
           f"{what}, so US rules refund the ticket, taxes and fees to your {fare.payment.replace('_', ' ')} "
           f"within {when}.", due_by=due, pay_to=f"original form of payment ({fare.payment.replace('_', ' ')})")
     return g
+
+
+def _us_denied_boarding(f: Facts, r: rb.UsDot, g: Grants, domestic: bool) -> None:
+    """14 CFR 250.5: a passenger bumped from an oversold flight at a US airport, against their
+    will, is paid a multiple of the one-way fare, by how late the alternative gets them there."""
+    rules, case = r.rules.denied_boarding, f.case
+    if f.volunteered or not case.presented or f.cause not in rules.causes \
+            or airports.country_of(f.disrupted.origin) not in r.territory:
+        return  # volunteers agree their own price (250.2b); a no-show is not bumped (250.6(a))
+    hours = rules.domestic_hours if domestic else rules.international_hours
+    late = f.arrival_delay
+    if late is not None and late <= hours[0] * HOUR:
+        return  # 250.6(d): the alternative arrives within an hour of the plan
+    tier = 0 if late is not None and late < hours[1] * HOUR else 1
+    fare = case.fare
+    amount = _share(f.rest_of_journey_fare, rules.percent[tier], fare.currency)
+    capped = ""
+    if fare.currency == "USD" and amount > rules.maximum[tier]:
+        amount, capped = Decimal(rules.maximum[tier]), f", at most {_money(Decimal(rules.maximum[tier]), 'USD')}"
+    when = "no alternative" if late is None else f"an alternative arriving {_hours(late)} late"
+    g.add("compensation", "denied_boarding", amount, fare.currency, rules.source,
+          f"You were bumped from an oversold flight against your will, with {when}, so US rules owe you "
+          f"{rules.percent[tier]} % of your one-way fare{capped}, in cash on the day.",
+          due_by=f.disrupted.scheduled_departure + timedelta(hours=rules.due_hours), pay_to="cash or check")
 
 
 # --- APPR --------------------------------------------------------------------------------------
@@ -344,19 +486,23 @@ def _appr(f: Facts, r: rb.Appr) -> Grants | None:
     if not f.countries & r.territory:
         return None
     rules = r.rules
-    basis = "departure" if {airports.country_of(f.origin), airports.country_of(f.disrupted.origin)} \
-        & r.territory else "route"
+    basis = "departure" if airports.country_of(f.origin) in r.territory else "route"
     g = Grants(r.regime, r.version, basis, [])
-    if f.kind not in ("delay", "cancellation"):
-        return g  # denied boarding and downgrades have their own APPR sections, not modelled
+    if f.kind not in ("delay", "cancellation", "denied_boarding"):
+        return g  # downgrades have their own APPR section (s. 21), not modelled
     in_control = f.cause not in rules.control.outside_control
     fare = f.case.fare
-    if f.refund_chosen and (f.kind == "cancellation" or (f.arrival_delay or timedelta(0))
+    if f.refund_chosen and (f.kind != "delay" or (f.arrival_delay or timedelta(0))
                             >= rules.refund.delay_hours * HOUR):
-        g.add("refund", "refund", fare.amount, fare.currency, rules.refund.source,
+        g.add("refund", "refund", f.refund_fare, fare.currency, rules.refund.source,
               "You are not taking the flight, so Canadian rules refund the unused ticket.",
               due_by=f.due_from + timedelta(days=rules.refund.due_days), pay_to="original form of payment")
     if not in_control:
+        return g  # s. 10: neither compensation nor care outside the carrier's control
+    if f.waiting and not f.volunteered:
+        _appr_care(f, r, g)
+    if f.kind == "denied_boarding":
+        _appr_denied_boarding(f, r, g)
         return g
     if f.kind == "cancellation" and f.notice > rules.cancellation_notice.no_compensation_days * 24 * HOUR:
         return g
@@ -383,16 +529,52 @@ def _appr(f: Facts, r: rb.Appr) -> Grants | None:
     return g
 
 
+def _appr_denied_boarding(f: Facts, r: rb.Appr, g: Grants) -> None:
+    rules = r.rules.denied_boarding
+    if f.volunteered or not f.case.presented:
+        return
+    late = f.arrival_delay
+    tier = len(rules.from_hours) - 1 if late is None else \
+        max(i for i, h in enumerate(rules.from_hours) if late >= h * HOUR or i == 0)
+    amount = Decimal(rules.amounts[tier])
+    when = "with no alternative" if late is None else f"and reach {f.destination} {_hours(late)} late"
+    g.add("compensation", "denied_boarding", amount, r.currency, rules.source,
+          f"You were denied boarding against your will, for a reason within the airline's control, {when}, "
+          f"so Canadian rules owe you {_money(amount, r.currency)} within {rules.due_hours} hours.",
+          due_by=f.disrupted.scheduled_departure + timedelta(hours=rules.due_hours), pay_to="original form of payment")
+
+
+def _appr_care(f: Facts, r: rb.Appr, g: Grants) -> None:
+    care, wait = r.rules.care, f.wait
+    if wait is None or wait < care.after_hours * HOUR or f.notice >= care.informed_within_hours * HOUR:
+        return
+    count = max(1, math.ceil(wait / (care.hours_per_meal * HOUR)))
+    g.add("meal", "food_and_drink", care.meal_amount * count, r.currency, care.source,
+          f"You wait {_hours(wait)} for your flight, so Canadian rules give you "
+          + (f"a food and drink voucher worth {_money(Decimal(care.meal_amount), r.currency)}." if count == 1 else
+             f"{count} food and drink vouchers worth {_money(Decimal(care.meal_amount), r.currency)} each."),
+          valid_hours=care.valid_hours)
+    if f.nights:
+        nights = f"{f.nights} night{'s' if f.nights > 1 else ''}"
+        g.add("hotel", "hotel", care.hotel_per_night * f.nights, r.currency, care.source,
+              f"You wait overnight for your flight, so Canadian rules give you a hotel for {nights}.",
+              valid_hours=care.valid_days * 24)
+        g.add("transport", "transport", care.transport_per_night * f.nights, r.currency, care.source,
+              "Canadian rules also cover your transport between the airport and the hotel.",
+              valid_hours=care.valid_days * 24)
+
+
 # --- the airline's own commitments -------------------------------------------------------------
 
 
 def _airline(f: Facts, r: rb.Airlines) -> Grants:
-    plan = r.plan_of(f.case.operating_carrier)
+    plan = r.plan_of(f.operator)
     g = Grants(r.regime, r.version, "route", [])
     if f.cause not in plan.controllable:
         return g
     cause, wait = CAUSE_WORDS[f.cause], f.wait
-    if f.waiting and wait is not None and f.kind != "downgrade":
+    if f.waiting and wait is not None and f.kind != "downgrade" and not f.volunteered \
+            and not f.told_ahead(plan.care_notice_days):
         if wait >= plan.meal.after_hours * HOUR:
             g.add("meal", "meal", plan.meal.amount, plan.currency, plan.source,
                   f"You wait {_hours(wait)} because of {cause}, so we give you a meal voucher.",
@@ -424,22 +606,21 @@ def _airline(f: Facts, r: rb.Airlines) -> Grants:
 def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
     """Everything the passenger is owed under the rules in force on their flight's date."""
     f = facts_of(case, book)
-    on: date = f.departure.date()
     found: dict[str, Grants] = {}
     for regime, judge in (("EU261", _eu_style), ("UK261", _eu_style), ("APPR", _appr), ("US_DOT", _us_dot),
                           ("AIRLINE", _airline)):
-        rules = book.in_force(regime, on)
-        grants = judge(f, rules) if rules is not None else None
+        rules = book.in_force(regime, f.on)
+        grants = judge(f, rules) if rules is not None else None  # type: ignore[operator]
         if grants is not None:
             found[regime] = grants
     set_aside: list[SetAside] = []
-    departure_regimes = [r for r in COMPENSATING if r in found and found[r].basis == "departure"]
     for regime in ("EU261", "UK261"):
-        if regime in found and found[regime].basis == "arrival" and departure_regimes:
-            other = departure_regimes[0]
-            set_aside += [SetAside(entitlement=e, why=f"{other} covers this journey where it departs, so {regime} "
-                                                      f"does not apply as well (Art. 3(1)(b)).")
-                          for e in found.pop(regime).items]
+        helped = [r for r in COMPENSATING if r != regime and r in found and found[r].basis == "departure"
+                  and _benefits_and_assistance(found[r], f)]
+        if regime in found and found[regime].basis == "arrival" and helped:
+            why = (f"You receive benefits and assistance under {helped[0]} where you departed, so {regime} "
+                   f"does not apply as well (Art. 3(1)(b)).")
+            set_aside += [SetAside(entitlement=e, why=why) for e in found.pop(regime).items]
     kept: list[Entitlement] = []
     by_kind: dict[str, list[tuple[Grants, Entitlement]]] = {}
     for grants in found.values():
@@ -458,14 +639,35 @@ def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
         set_aside += [SetAside(entitlement=e, why=why) for e in rest]
     order = {k: i for i, k in enumerate(("refund", "compensation", "meal", "hotel", "transport", "credit"))}
     kept.sort(key=lambda e: (order[e.kind], e.regime))
-    return Evaluation(entitlements=kept, set_aside=set_aside)
+    return Evaluation(entitlements=[_in_payout_currency(e, case) for e in kept], set_aside=set_aside)
+
+
+def _benefits_and_assistance(grants: Grants, f: Facts) -> bool:
+    """Art. 3(1)(b): the passenger "received benefits or compensation and [was] given assistance"
+    under the regime where they departed — both, not either: a regime that pays nothing, or gives
+    no care, leaves the arrival regime in force (Commission guidelines C/2024/5687, 2.1.5)."""
+    kinds = {e.kind for e in grants.items}
+    rerouted = f.case.alternative is not None and f.case.alternative.accepted
+    return bool(kinds & {"compensation", "refund"} or rerouted) and bool(kinds & set(CARE))
+
+
+def _in_payout_currency(e: Entitlement, case: Case) -> Entitlement:
+    """A fixed sum (compensation) in the currency the passenger is paid in, at the case's rate
+    (Delfly, C-356/19); refunds go back as they were paid, care is given in kind."""
+    payout = case.payout
+    if payout is None or e.kind != "compensation" or e.currency == payout.currency \
+            or payout.rate_from not in ("", e.currency):
+        return e
+    unit = Decimal(1).scaleb(-minor_digits(payout.currency))
+    return e.model_copy(update={"payout_amount": (e.amount * payout.rate).quantize(unit, rounding=ROUND_HALF_UP),
+                                "payout_currency": payout.currency})
 
 
 def _one_of(kind: str, candidates: list[tuple[Grants, Entitlement]]) -> tuple[Entitlement, list[Entitlement]]:
     """The one entitlement of a kind that applies; the rest it stands in for."""
     if kind == "compensation":
-        # The regime that covers the journey where it departs first; then EU261, UK261, APPR.
-        ranked = sorted(candidates, key=lambda c: (c[0].basis != "departure", COMPENSATING.index(c[1].regime)))
+        # The regime that covers the journey where it departs first; then EU261, UK261, APPR, US DOT.
+        ranked = sorted(candidates, key=lambda c: (c[0].basis != "departure", LAW.index(c[1].regime)))
     elif kind == "refund":
         # The fare is refunded once: the largest refund, by the earliest deadline any regime sets.
         ranked = sorted(candidates, key=lambda c: (-c[1].amount, c[1].due_by.timestamp() if c[1].due_by

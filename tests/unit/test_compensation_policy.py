@@ -244,14 +244,15 @@ def test_at_least_sixty_cases():
 
 
 def test_distance_band_edges():
-    eu = BOOK.in_force("EU261", datetime(2025, 1, 1).date())
+    on = datetime(2025, 1, 1).date()
+    eu = BOOK.in_force("EU261", on)
     outside = frozenset({"DE", "US"})
-    assert engine._eu_band(eu, 1500.0, outside) == 0
-    assert engine._eu_band(eu, 1500.01, outside) == 1
-    assert engine._eu_band(eu, 1501, outside) == 1
-    assert engine._eu_band(eu, 3500, outside) == 1
-    assert engine._eu_band(eu, 3501, outside) == 2
-    assert engine._eu_band(eu, 5000, frozenset({"FI", "ES"})) == 1  # intra-Community over 1,500 km
+    assert engine._eu_band(eu, 1500.0, outside, on) == 0
+    assert engine._eu_band(eu, 1500.01, outside, on) == 1
+    assert engine._eu_band(eu, 1501, outside, on) == 1
+    assert engine._eu_band(eu, 3500, outside, on) == 1
+    assert engine._eu_band(eu, 3501, outside, on) == 2
+    assert engine._eu_band(eu, 5000, frozenset({"FI", "ES"}), on) == 1  # intra-Community over 1,500 km
 
 
 def test_every_entitlement_cites_its_source_and_explains_itself():
@@ -302,9 +303,9 @@ def test_us_refund_deadlines_business_days_and_calendar_days():
 def test_rule_version_follows_the_flight_date():
     old = engine.evaluate(case("LHR-JFK-2013", late=5 * H), BOOK).entitlements
     assert {e.rule_version for e in old if e.regime == "EU261"} == {"2005-02-17"}
-    before = case("JFK-LAX", "cancellation", currency="USD")
+    before = case("JFK-LAX", "cancellation", currency="USD")  # 10 March 2025: part 260, 2025 DBC limits
     assert next(e for e in engine.evaluate(before, BOOK).entitlements if e.regime == "US_DOT").rule_version \
-        == "2024-10-28"
+        == "2025-01-22"
     ROUTES["JFK-LAX-2013"] = ("B6", "JFK", "LAX", "2013-02-08T08:00:00-05:00", 6 * H)
     early = case("JFK-LAX-2013", "cancellation", currency="USD")
     assert next(e for e in engine.evaluate(early, BOOK).entitlements if e.regime == "US_DOT").rule_version \

@@ -76,8 +76,20 @@ class Downgrade(Cited):
     due_days: int
 
 
+class Diversion(Cited):
+    # An airport this close to the booked one serves the same region (Art. 8(3)); farther, the
+    # flight did not go where it was booked to: a cancellation.
+    same_region_km: float
+    transport_amount: int
+
+
+class CareNotice(Cited):
+    days: int
+
+
 class EuStyleRules(_Rules):
     coverage: Cited
+    care_notice: CareNotice
     distance: Distance
     compensation: Amounts
     delay_compensation: Threshold
@@ -90,6 +102,7 @@ class EuStyleRules(_Rules):
     transport: PerNight
     refund: Refund
     downgrade: Downgrade
+    diversion: Diversion
 
 
 class _Version(_Rules):
@@ -99,15 +112,42 @@ class _Version(_Rules):
     title: str
 
 
+class Span(_Rules):
+    """From when (and until when, inclusive) a territory is in a regime's scope, or its carriers
+    are the regime's own."""
+
+    since: date
+    until: date | None = None
+
+    def covers(self, on: date) -> bool:
+        return self.since <= on and (self.until is None or on <= self.until)
+
+
+class Arrivals(Cited):
+    """Art. 3(1)(b): passengers arriving in `into` (regimes' territories) from outside this
+    regime's territory are covered when the operating carrier is licensed where `carriers_of`
+    (regimes) license carriers."""
+
+    into: list[str] = Field(min_length=1)
+    carriers_of: list[str] = Field(min_length=1)
+
+
 class EuStyle(_Version):
     """EU261, and UK261 (the same Regulation retained in UK law)."""
 
     regime: Literal["EU261", "UK261"]
     currency: str
-    territory: frozenset[str]
-    carrier_countries: frozenset[str]
+    territory: dict[str, Span]
+    carrier_countries: dict[str, Span]
     overseas_departments: frozenset[str]
+    arrivals: list[Arrivals] = Field(min_length=1)
     rules: EuStyleRules
+
+    def territory_on(self, on: date) -> frozenset[str]:
+        return frozenset(code for code, span in self.territory.items() if span.covers(on))
+
+    def carriers_on(self, on: date) -> frozenset[str]:
+        return frozenset(code for code, span in self.carrier_countries.items() if span.covers(on))
 
 
 class SignificantChange(Cited):
@@ -120,11 +160,23 @@ class RefundDeadline(Cited):
     other_calendar_days: int
 
 
+class DeniedBoardingCompensation(Cited):
+    # Arrival later than planned (hours) up to which nothing, then the lower rate, is owed:
+    # [none up to, lower rate up to] for interstate and for foreign air transportation.
+    domestic_hours: list[float] = Field(min_length=2, max_length=2)
+    international_hours: list[float] = Field(min_length=2, max_length=2)
+    percent: list[int] = Field(min_length=2, max_length=2)
+    maximum: list[int] = Field(min_length=2, max_length=2)
+    causes: list[str] = Field(description="Why the passenger was bumped, for the rule to apply (an oversale)")
+    due_hours: int
+
+
 class UsDotRules(_Rules):
     coverage: Cited
     significant_change: SignificantChange
     refund: Cited
     refund_deadline: RefundDeadline
+    denied_boarding: DeniedBoardingCompensation
 
 
 class UsDot(_Version):
@@ -154,6 +206,25 @@ class RefundCompensation(Cited):
     due_days: int
 
 
+class ApprDeniedBoarding(Cited):
+    from_hours: list[float] = Field(min_length=3, max_length=3)
+    amounts: list[int] = Field(min_length=3, max_length=3)
+    due_hours: int
+
+
+class ApprCare(Cited):
+    # Food and drink once the passenger, told less than `informed_within_hours` before departure,
+    # has waited `after_hours` past it; a hotel and transport when the wait runs overnight.
+    informed_within_hours: float
+    after_hours: float
+    meal_amount: int
+    hours_per_meal: float
+    valid_hours: int
+    hotel_per_night: int
+    transport_per_night: int
+    valid_days: int
+
+
 class ApprRules(_Rules):
     coverage: Cited
     control: Control
@@ -161,6 +232,8 @@ class ApprRules(_Rules):
     cancellation_notice: AppNotice
     refund_compensation: RefundCompensation
     refund: Refund
+    denied_boarding: ApprDeniedBoarding
+    care: ApprCare
 
 
 class Appr(_Version):
@@ -196,6 +269,8 @@ class Commitments(_Rules):
     currency: str
     controllable: list[str]
     source: str
+    # A cancellation announced this many days ahead: the passenger has not set out, no care.
+    care_notice_days: int
     meal: AirlineMeal
     hotel: AirlineNight
     transport: AirlineNight
