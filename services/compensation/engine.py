@@ -610,7 +610,7 @@ def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
     for regime, judge in (("EU261", _eu_style), ("UK261", _eu_style), ("APPR", _appr), ("US_DOT", _us_dot),
                           ("AIRLINE", _airline)):
         rules = book.in_force(regime, f.on)
-        grants = judge(f, rules) if rules is not None else None  # type: ignore[operator]
+        grants = judge(f, rules) if rules is not None else None
         if grants is not None:
             found[regime] = grants
     set_aside: list[SetAside] = []

@@ -142,19 +142,31 @@ def cases(draw) -> Case:
     departure = datetime(draw(st.integers(2012, 2026)), draw(st.integers(1, 12)), draw(st.integers(1, 28)),
                          draw(st.integers(0, 23)), tzinfo=UTC)
     arrival = departure + timedelta(minutes=draw(st.integers(45, 900)))
-    kind = draw(st.sampled_from(["cancellation", "delay", "downgrade", "denied_boarding"]))
+    kind = draw(st.sampled_from(["cancellation", "delay", "downgrade", "denied_boarding", "diversion"]))
+    legs = [{"flight": "XX 1", "origin": origin, "destination": destination,
+             "scheduled_departure": departure.isoformat(), "scheduled_arrival": arrival.isoformat()}]
+    if draw(st.booleans()):  # and back, the same day or weeks later: two journeys on one booking
+        back = arrival + timedelta(minutes=draw(st.integers(60, 30 * 24 * 60)))
+        legs.append({"flight": "XX 2", "origin": destination, "destination": origin,
+                     "scheduled_departure": back.isoformat(),
+                     "scheduled_arrival": (back + (arrival - departure)).isoformat(),
+                     "operating_carrier": draw(st.sampled_from(["LH", "BA", "AC", "B6", "XX"]))})
     data = {"booking": "ABC123", "passenger": {"id": "P1"},
             "fare": {"amount": str(draw(st.decimals(0, 5000, places=2))), "currency": "USD",
                      "payment": draw(st.sampled_from(["credit_card", "debit_card", "cash", "other"]))},
             "operating_carrier": draw(st.sampled_from(["LH", "BA", "AC", "B6", "PB", "XX"])),
-            "itinerary": [{"flight": "XX 1", "origin": origin, "destination": destination,
-                           "scheduled_departure": departure.isoformat(), "scheduled_arrival": arrival.isoformat()}],
+            "itinerary": legs,
             "disruption": {"kind": kind, "cause": draw(st.sampled_from(["weather", "technical", "crew", "security",
-                                                                        "commercial"])),
+                                                                        "commercial", "own_staff_strike",
+                                                                        "bird_strike", "ground_collision"])),
                            "announced_at": (departure - timedelta(minutes=draw(st.integers(0, 40 * 24 * 60))))
-                           .isoformat()},
-            "passenger_choice": draw(st.sampled_from([None, "rebook", "refund"]))}
-    if kind == "delay" and draw(st.booleans()):
+                           .isoformat(), "flight": draw(st.sampled_from([leg["flight"] for leg in legs])),
+                           "volunteered": kind == "denied_boarding" and draw(st.booleans())},
+            "passenger_choice": draw(st.sampled_from([None, "rebook", "refund"])),
+            "presented": draw(st.booleans())}
+    if kind == "diversion":
+        data["disruption"]["diverted_to"] = draw(st.sampled_from(AIRPORTS))
+    if kind in ("delay", "diversion") and draw(st.booleans()):
         data["disruption"]["actual_arrival"] = (arrival + timedelta(minutes=draw(st.integers(0, 2000)))).isoformat()
     if kind != "downgrade" and draw(st.booleans()):
         shift = timedelta(minutes=draw(st.integers(-300, 3000)))
@@ -174,8 +186,9 @@ def test_never_paid_twice_for_one_thing(case):
         assert e.amount >= 0 and e.source and e.reason
         if e.kind == "refund":
             assert e.amount <= case.fare.amount
-        if e.kind == "compensation":
-            assert e.amount <= {"EUR": 600, "GBP": 520, "CAD": 1000}[e.currency]
+        if e.kind == "compensation":  # the largest fixed sums: EU261, UK261, APPR s. 20, 14 CFR 250.5
+            assert e.amount <= {"EUR": 600, "GBP": 520, "CAD": 2400, "USD": 2150}[e.currency]
+            assert not case.disruption.volunteered or e.regime not in ("EU261", "UK261", "APPR")
     if case.passenger_choice == "rebook":
         assert "refund" not in kinds or case.disruption.kind == "downgrade"
 
