@@ -234,6 +234,20 @@ async def test_the_evaluate_api(stack):
         assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
         fields = {e["field"] for e in bad.json()["errors"]}
         assert {"body.cases.1.fare.amount", "body.cases.1.fare.payment"} <= fields, fields
+        # The case's newer fields travel through the API: who operates each flight, the payout currency.
+        leg = CASE["itinerary"][0]
+        priced = await client.post("/v1/entitlements/evaluate", headers=auth, json=[
+            CASE | {"payout": {"currency": "PLN", "rate": 4.2466}},
+            CASE | {"itinerary": [leg | {"flight": "UA 8840", "operating_carrier": "UA", "marketing_carrier": "LH",
+                                         "origin": "JFK", "destination": "FRA",
+                                         "scheduled_departure": "2025-03-10T18:00:00-04:00",
+                                         "scheduled_arrival": "2025-03-11T07:30:00+01:00"}],
+                    "disruption": CASE["disruption"] | {"actual_arrival": "2025-03-11T12:30:00+01:00"}}])
+        assert priced.status_code == 200, priced.text
+        paid_in_zloty, flown_by_ua = priced.json()
+        compensation = next(e for e in paid_in_zloty["entitlements"] if e["kind"] == "compensation")
+        assert (compensation["payout_amount"], compensation["payout_currency"]) == (2547.96, "PLN")
+        assert not [e for e in flown_by_ua["entitlements"] if e["regime"] == "EU261"]
 
 
 def test_the_evaluate_command():
@@ -244,6 +258,17 @@ def test_the_evaluate_command():
     single = subprocess.run([sys.executable, "-m", "services.compensation.evaluate"], input=json.dumps(CASE),
                             capture_output=True, text=True, check=True)
     assert "entitlements" in json.loads(single.stdout)
+    # A return on the same booking is its own journey: Frankfurt back from New York is judged on its own.
+    back = CASE["itinerary"][0] | {"flight": "LH 401", "origin": "JFK", "destination": "FRA",
+                                   "scheduled_departure": "2025-03-14T18:00:00-04:00",
+                                   "scheduled_arrival": "2025-03-15T07:30:00+01:00"}
+    round_trip = CASE | {"itinerary": CASE["itinerary"] + [back],
+                         "disruption": CASE["disruption"] | {"flight": "LH 401",
+                                                             "actual_arrival": "2025-03-15T12:30:00+01:00"}}
+    judged = subprocess.run([sys.executable, "-m", "services.compensation.evaluate"], input=json.dumps(round_trip),
+                            capture_output=True, text=True, check=True)
+    compensation = next(e for e in json.loads(judged.stdout)["entitlements"] if e["kind"] == "compensation")
+    assert compensation["amount"] == 600 and "6,188 km" in compensation["reason"]
     wrong = subprocess.run([sys.executable, "-m", "services.compensation.evaluate"], input='{"booking": "X"}',
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and "passenger: Field required" in wrong.stderr
