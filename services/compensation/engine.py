@@ -592,7 +592,8 @@ def _airline(f: Facts, r: rb.Airlines) -> Grants:
               f"We cancelled your flight less than {credit.cancellation_within_hours:g} hours before departure "
               f"because of {cause}, so we add a travel credit, on top of anything the law gives.",
               valid_hours=credit.valid_days * 24)
-    elif f.kind == "delay" and f.arrival_delay is not None and f.arrival_delay >= credit.from_hours[0] * HOUR:
+    elif f.kind == "delay" and f.waiting and f.arrival_delay is not None \
+            and f.arrival_delay >= credit.from_hours[0] * HOUR:  # for the delay suffered: the passenger flew
         tier = max(i for i, h in enumerate(credit.from_hours) if f.arrival_delay >= h * HOUR)
         g.add("credit", "delay_credit", credit.amounts[tier], plan.currency, plan.source,
               f"You arrive {_hours(f.arrival_delay)} late because of {cause}, so we add a travel credit, on "

@@ -322,6 +322,13 @@ AIRLINE = [
                                                 currency="USD"), {}, [("AIRLINE", "meal"), ("AIRLINE", "hotel")]),
     ("airline-care-told-3-days-ahead", case(JFK_BOS, "cancellation", "crew", notice=3 * D, alt=(D, D),
                                             currency="USD"), {("AIRLINE", "meal"): 15, ("AIRLINE", "hotel"): 150}, []),
+    # "travel credits by arrival delay": for a passenger who arrived late, not one who never flew
+    ("airline-delay-credit-for-the-late-arrival", case(JFK_BOS, late=5 * H, currency="USD"),
+     {("AIRLINE", "credit"): 150}, []),
+    ("airline-no-delay-credit-after-a-refund", case(JFK_BOS, late=5 * H, choice="refund", currency="USD"), {},
+     [("AIRLINE", "credit")]),
+    ("airline-no-delay-credit-for-a-no-show", case(JFK_BOS, late=5 * H, presented=False, currency="USD"), {},
+     [("AIRLINE", "credit")]),
 ]
 
 ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE
