@@ -60,31 +60,27 @@ class CasePassenger(_In):
     disability: bool = False
 
 
-class Fare(_In):
-    amount: Money = Field(description="What was paid for the ticket: fare, taxes and fees")
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    payment: Payment
+class _Priced(_In):
+    amount: Money = Field(description="What was paid: fare, taxes and fees")
     taxes: Money | None = Field(default=None, description="Of the amount, taxes and charges: a downgrade "
                                                           "refunds a share of the fare without them (Mennens)")
 
     @model_validator(mode="after")
-    def _taxes_within_amount(self) -> "Fare":
+    def _taxes_within_amount(self) -> "_Priced":
         if self.taxes is not None and self.taxes > self.amount:
             raise ValueError("taxes exceed the amount paid")
         return self
 
 
-class Coupon(_In):
+class Fare(_Priced):
+    """The passenger's ticket."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    payment: Payment
+
+
+class Coupon(_Priced):
     """One flight's part of the ticket, where the reservation system prices flights apart."""
-
-    amount: Money = Field(description="This flight's share of the ticket, taxes included")
-    taxes: Money | None = None
-
-    @model_validator(mode="after")
-    def _taxes_within_amount(self) -> "Coupon":
-        if self.taxes is not None and self.taxes > self.amount:
-            raise ValueError("taxes exceed the coupon's amount")
-        return self
 
 
 class CaseLeg(_In):
@@ -231,18 +227,15 @@ class Entitlement(BaseModel):
                                                                     "currency (Delfly), rounded half up")
     payout_currency: str | None = None
 
-    @field_serializer("payout_amount")
-    def _payout_as_number(self, amount: Decimal | None) -> int | float | None:
-        if amount is None:
-            return None
-        return int(amount) if amount == amount.to_integral_value() else float(amount)
 
     @property
     def amount_minor(self) -> int:
         return to_minor(self.amount, self.currency)
 
-    @field_serializer("amount")
-    def _amount_as_number(self, amount: Decimal) -> int | float:
+    @field_serializer("amount", "payout_amount")
+    def _as_number(self, amount: Decimal | None) -> int | float | None:
+        if amount is None:
+            return None
         return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 

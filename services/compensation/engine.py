@@ -42,7 +42,6 @@ class Facts:
 
     case: Case
     book: rb.RuleBook
-    journey: tuple[CaseLeg, ...]
     disrupted: CaseLeg
     kind: str  # the case's kind, or what the law makes of it: a flight brought forward, a diversion
     on: date
@@ -174,13 +173,14 @@ def facts_of(case: Case, book: rb.RuleBook) -> Facts:
         refund_chosen = alt is not None and not alt.accepted
     operator = case.operator_of(disrupted)
     carrier = book.carrier(operator)
+    # The country the case states is its own carrier's, not a codeshare partner's that flies this leg.
     stated_country = case.operating_carrier_country if operator == (case.operating_carrier or operator) else None
     coupons = _coupons(case, legs)
     journey_fare = sum((amount for amount, _ in coupons[span.start:span.stop]), Decimal(0))
     later_fare = sum((amount for amount, _ in coupons[span.stop:]), Decimal(0)) if span.start == 0 else Decimal(0)
     price, taxes = coupons[at]
     return Facts(
-        case=case, book=book, journey=tuple(journey), disrupted=disrupted, kind=kind, on=on,
+        case=case, book=book, disrupted=disrupted, kind=kind, on=on,
         origin=first.origin, destination=last.destination,
         departure=first.scheduled_departure, arrival=last.scheduled_arrival,
         distance_km=airports.great_circle_km(first.origin, last.destination),
