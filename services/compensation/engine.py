@@ -306,7 +306,7 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
         if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
             return
         if not f.case.presented or f.refund_chosen:
-            return  # no loss of time for a passenger who never set out (Laudamotion, C-474/22)
+            return  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
         sources = [rules.delay_compensation.source]
         what = f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}"
     else:

@@ -90,7 +90,9 @@ UK_REACH = [
 # booking, the London–Mumbai leg 48 h late: outside the Regulation (it neither departs nor arrives
 # in the EU/UK as a journey). Wegener (C-537/17): Berlin–Casablanca–Agadir, the second leg late:
 # covered, as the journey departs the EU. České aerolinie (C-502/18): Prague–Abu Dhabi–Bangkok, the
-# second leg late on a non-EU carrier: covered, the distance measured Prague–Bangkok.
+# second leg late on a non-EU carrier: covered, the distance measured Prague–Bangkok. Airhelp v
+# Austrian Airlines (C-451/20): Chisinau (RMO, once KIV)–Vienna–Bangkok on an EU carrier, from a third country to
+# a third country with the connection in a Member State: outside the Regulation.
 CHELLURI = [leg("DL 5290", "MCI", "DTW", "2019-05-01T06:00:00-05:00", 2),
             leg("DL 274", "DTW", "LHR", "2019-05-01T10:00:00-04:00", 8),
             leg("AI 130", "LHR", "BOM", "2019-05-02T11:00:00+01:00", 9),
@@ -104,6 +106,10 @@ JOURNEY = [
     ("wegener-eu-departure-second-leg", case([leg("AT 811", "TXL", "CMN", "2015-08-01T10:00:00+02:00", 4),
                                               leg("AT 407", "CMN", "AGA", "2015-08-01T15:00:00+00:00", 1)],
                                              flight="AT 407", late=4 * H), {("EU261", "compensation"): 400}, []),
+    ("airhelp-austrian-third-country-via-vienna", case([leg("OS 656", "RMO", "VIE", "2019-03-01T06:00:00+02:00", 2),
+                                                        leg("OS 25", "VIE", "BKK", "2019-03-01T10:00:00+01:00", 10)],
+                                                       "cancellation", notice=H), {},
+     [("EU261", "compensation"), ("EU261", "refund")]),
     ("cesk-aerolinie-prague-bangkok", case([leg("OK 474", "PRG", "AUH", "2017-03-01T10:00:00+01:00", 6),
                                             leg("EY 402", "AUH", "BKK", "2017-03-01T22:00:00+04:00", 6)],
                                            flight="EY 402", late=5 * H), {("EU261", "compensation"): 600}, []),
@@ -180,9 +186,10 @@ THIRD_COUNTRY = [
 ]
 
 # --- 6. No delay compensation without the loss of time ------------------------------------------------
-# Laudamotion (C-474/22): a passenger who did not present himself for a flight that then arrived
-# 3 h 32 late (Düsseldorf–Palma) is owed no compensation for the delay. A cancellation needs no
-# presence at check-in (Art. 3(2)(a), 5).
+# Laudamotion (C-474/22, operative part): compensation for a long delay requires that the passenger
+# presented themselves for check-in in time; the passenger who stayed away from a Düsseldorf–Palma
+# flight that arrived 3 h 32 late is owed none. A cancellation needs no presence at check-in
+# (Art. 3(2)(a), 5).
 DUS_PMI = [leg("OE 112", "DUS", "PMI", "2018-06-26T06:00:00+02:00", 2.25)]
 NO_SHOW = [
     ("laudamotion-no-show", case(DUS_PMI, late=3 * H + 32 * M, presented=False), {}, [("EU261", "compensation")]),
