@@ -106,6 +106,8 @@ def _coupons(case: Case, legs: list[CaseLeg]) -> list[tuple[Decimal, Decimal]]:
     where every flight has one, else the fare prorated by distance (`shared.journeys.prorate`)."""
     if all(leg.coupon is not None for leg in legs):
         return [(leg.coupon.amount, leg.coupon.taxes or Decimal(0)) for leg in legs if leg.coupon]
+    if len(legs) == 1:
+        return [(case.fare.amount, case.fare.taxes or Decimal(0))]
     exponent = minor_digits(case.fare.currency)
     km = [airports.great_circle_km(leg.origin, leg.destination) for leg in legs]
     amounts = journeys.prorate(case.fare.amount, km, exponent)
@@ -228,34 +230,24 @@ class Grants:
 # --- EU261 and UK261 ---------------------------------------------------------------------------
 
 
-def _territory(book: rb.RuleBook, regimes: list[str], on: date, carriers: bool = False) -> frozenset[str]:
-    """Where the named regimes apply on a date (or, with `carriers`, where they license carriers)."""
-    found: set[str] = set()
-    for regime in regimes:
-        rules = book.in_force(regime, on)
-        if isinstance(rules, rb.EuStyle):
-            found |= rules.carriers_on(on) if carriers else rules.territory_on(on)
-    return frozenset(found)
-
-
 def _eu_basis(f: Facts, r: rb.EuStyle) -> str | None:
     """Why the regime covers the journey: it departs the territory (Art. 3(1)(a)), or arrives
     there from outside on a carrier Art. 3(1)(b) names."""
-    if airports.country_of(f.origin) in r.territory_on(f.on):
+    if airports.country_of(f.origin) in f.book.scope(r.regime, f.on):
         return "departure"
     arrives = airports.country_of(f.destination)
     for rule in r.arrivals:
-        if arrives in _territory(f.book, rule.into, f.on) \
-                and f.carrier_country in _territory(f.book, rule.carriers_of, f.on, carriers=True):
+        if any(arrives in f.book.scope(regime, f.on) for regime in rule.into) \
+                and any(f.carrier_country in f.book.scope(regime, f.on, carriers=True) for regime in rule.carriers_of):
             return "arrival"
     return None
 
 
-def _eu_band(r: rb.EuStyle, distance: float, countries: frozenset[str], on: date) -> int:
+def _eu_band(r: rb.EuStyle, distance: float, countries: frozenset[str], territory: frozenset[str]) -> int:
     d = r.rules.distance
     if distance <= d.bands_km[0]:
         return 0
-    if countries <= r.territory_on(on) and distance > d.intra_territory_over_km:
+    if countries <= territory and distance > d.intra_territory_over_km:
         return 1
     return 1 if distance <= d.bands_km[1] else 2
 
@@ -266,7 +258,7 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
         return None
     g = Grants(r.regime, r.version, basis, [])
     rules, law = r.rules, "UK law" if r.regime == "UK261" else "EU law"
-    band = _eu_band(r, f.distance_km, f.countries, f.on)
+    band = _eu_band(r, f.distance_km, f.countries, f.book.scope(r.regime, f.on))
     km = f"{f.distance_km:,.0f} km"
     _eu_compensation(f, r, g, band, km, law)
     # A delay gives the choice of a refund from 5 h at departure (Art. 6(1)(iii)).
@@ -349,8 +341,9 @@ def _eu_downgrade(f: Facts, r: rb.EuStyle, g: Grants, law: str) -> None:
     rules, leg, fare = r.rules, f.disrupted, f.case.fare
     distance = airports.great_circle_km(leg.origin, leg.destination)
     countries = frozenset({airports.country_of(leg.origin), airports.country_of(leg.destination)})
-    band = _eu_band(r, distance, countries, f.on)
-    if band == 1 and countries <= r.territory_on(f.on) and countries & r.overseas_departments \
+    territory = f.book.scope(r.regime, f.on)
+    band = _eu_band(r, distance, countries, territory)
+    if band == 1 and countries <= territory and countries & r.overseas_departments \
             and countries - r.overseas_departments:
         band = 2  # between the mainland and an overseas department: the long-haul rate (Art. 10(2)(c))
     # The price of the flight concerned, without taxes and charges (Mennens, C-255/15).

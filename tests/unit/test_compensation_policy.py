@@ -245,14 +245,14 @@ def test_at_least_sixty_cases():
 
 def test_distance_band_edges():
     on = datetime(2025, 1, 1).date()
-    eu = BOOK.in_force("EU261", on)
+    eu, territory = BOOK.in_force("EU261", on), BOOK.scope("EU261", on)
     outside = frozenset({"DE", "US"})
-    assert engine._eu_band(eu, 1500.0, outside, on) == 0
-    assert engine._eu_band(eu, 1500.01, outside, on) == 1
-    assert engine._eu_band(eu, 1501, outside, on) == 1
-    assert engine._eu_band(eu, 3500, outside, on) == 1
-    assert engine._eu_band(eu, 3501, outside, on) == 2
-    assert engine._eu_band(eu, 5000, frozenset({"FI", "ES"}), on) == 1  # intra-Community over 1,500 km
+    assert engine._eu_band(eu, 1500.0, outside, territory) == 0
+    assert engine._eu_band(eu, 1500.01, outside, territory) == 1
+    assert engine._eu_band(eu, 1501, outside, territory) == 1
+    assert engine._eu_band(eu, 3500, outside, territory) == 1
+    assert engine._eu_band(eu, 3501, outside, territory) == 2
+    assert engine._eu_band(eu, 5000, frozenset({"FI", "ES"}), territory) == 1  # intra-Community over 1,500 km
 
 
 def test_every_entitlement_cites_its_source_and_explains_itself():

@@ -299,6 +299,17 @@ class RuleBook:
     def __init__(self, versions: dict[str, list[RegimeRules]], carriers: dict[str, Carrier]) -> None:
         self.versions = versions
         self.carriers = carriers
+        self._scopes: dict[tuple[str, date, bool], frozenset[str]] = {}
+
+    def scope(self, regime: str, on: date, carriers: bool = False) -> frozenset[str]:
+        """Where an EU-style regime applies on a date (with `carriers`: where it licenses its own
+        carriers); empty when it is not in force. Worked out once per day: every case asks."""
+        key = (regime, on, carriers)
+        if key not in self._scopes:
+            rules = self.in_force(regime, on)
+            self._scopes[key] = frozenset() if not isinstance(rules, EuStyle) else \
+                rules.carriers_on(on) if carriers else rules.territory_on(on)
+        return self._scopes[key]
 
     def in_force(self, regime: str, on: date) -> RegimeRules | None:
         current = None
