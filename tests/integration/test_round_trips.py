@@ -33,6 +33,17 @@ async def refunds(db: asyncpg.Connection, ref: str) -> dict[str, int]:
         "SELECT passenger_id, amount_minor FROM compensation.grants WHERE booking_ref = $1 AND kind = 'refund'", ref)}
 
 
+async def booking_loaded(db: asyncpg.Connection, trip: BookingConfirmed, flights: list) -> bool:
+    """Every service holds the booking: the flights' seats, a seat on each coupon, the manifest,
+    the passengers' tickets."""
+    ref = trip.booking_ref
+    return await inventory_has(db, flights) and len(await seats_held(db, ref)) == len(trip.flight_ids) \
+        and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref = $1", ref) \
+        == len(trip.flight_ids) \
+        and await db.fetchval("SELECT count(*) FROM compensation.passengers WHERE booking_ref = $1", ref) \
+        == len(trip.passengers)
+
+
 async def paid(stack, ref: str) -> list[dict]:
     async with httpx.AsyncClient(base_url=stack.url("payments")) as client:
         return [p for p in (await client.get("/v1/payouts")).json() if p["booking_ref"] == ref]
@@ -121,11 +132,7 @@ async def test_a_connection_lost_with_no_onward_flight_is_told_not_to_travel_and
     await publish(settings, topics.BOOKINGS, [trip])
     db = await asyncpg.connect(settings.database_url)
     try:
-        async def loaded():
-            return await inventory_has(db, [first, onward, home]) and len(await seats_held(db, "LC0001")) == 3 \
-                and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref = 'LC0001'") == 3 \
-                and await db.fetchval("SELECT count(*) FROM compensation.passengers WHERE booking_ref = 'LC0001'") == 1
-        assert await eventually(loaded)
+        assert await eventually(lambda: booking_loaded(db, trip, [first, onward, home]))
         late = FlightDelayed(partner_event_id="lc-late", reason="technical",
                              flight=FlightRef(carrier="UA", number="3101", departure_date=day, origin="EWR"),
                              occurred_at=first.scheduled_departure - timedelta(hours=1),
@@ -169,11 +176,7 @@ async def test_a_passenger_stranded_at_the_connection_is_flown_home_and_refunded
     ref = FlightRef(carrier="UA", number="3201", departure_date=day, origin="EWR")
     db = await asyncpg.connect(settings.database_url)
     try:
-        async def loaded():
-            return await inventory_has(db, [first, onward, back, home]) and len(await seats_held(db, "SH0001")) == 3 \
-                and await db.fetchval("SELECT count(*) FROM disruption.manifest WHERE booking_ref = 'SH0001'") == 3 \
-                and await db.fetchval("SELECT count(*) FROM compensation.passengers WHERE booking_ref = 'SH0001'") == 1
-        assert await eventually(loaded)
+        assert await eventually(lambda: booking_loaded(db, trip, [first, onward, back, home]))
         gone = FlightDeparted(partner_event_id="sh-off", flight=ref, actual_departure=first.scheduled_departure,
                               occurred_at=first.scheduled_departure)
         (await small_scenario.submit(stack.url("disruption"), gone.model_dump_json().encode())).raise_for_status()
