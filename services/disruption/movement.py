@@ -1,0 +1,206 @@
+"""Movement messages → flight events. Pure: no I/O.
+
+- MVT, the aircraft movement message, and MVA, the same sent from the aircraft (ACARS), of IATA
+  AHM 780: departures (`AD`), arrivals (`AA`), delays (`ED`, `EO`, `NI`), arrival estimates (`EA`),
+  returns (`RR`, `FR`), an in-flight reclearance to another destination (`RC`), delay codes (`DL`,
+  `EDL`, `DLA`) and information read past (`PX`, `SI` and the free text after it, …);
+- DIV, the diversion message of AHM 781: the airport the flight now goes to and when.
+
+Times are UTC. The flight line's date is the scheduled departure day (UTC), placed in the month
+nearest the message (or given whole, `12DEC24`); its station is where the movement happens: the
+departure airport for a departure, delay or return, the arrival airport for an arrival or an
+arrival estimate — and, for a diversion, the airport the flight was bound for.
+"""
+
+import re
+from datetime import datetime
+
+from services.disruption import typeb
+from services.disruption.telex import Line, Telex, looks_like_a_flight_line
+from services.disruption.typeb import STATION, MessageError
+from shared.events import (
+    Cause,
+    DelayCode,
+    FlightArrived,
+    FlightDelayed,
+    FlightDeparted,
+    FlightDiverted,
+    FlightEventData,
+    FlightRef,
+)
+
+# Some senders put a space after the airline designator, pad the registration with spaces or write
+# it with its hyphen (G-EUUA).
+_FLIGHT = re.compile(r"(?P<carrier>[A-Z]{3}(?= ?\d)|[A-Z0-9]{2}) ?(?P<number>\d{1,4}[A-Z]?)"
+                     r"/(?P<day>\d{2})(?P<month>[A-Z]{3}(?:\d{2})?)?"
+                     rf"(?:\.(?P<reg>[A-Z0-9 -]*))?\. *(?P<station>{STATION})$", re.ASCII)
+_T = r"(\d{6}|\d{4})"
+_ELEMENTS = {
+    "AD": re.compile(rf"AD ?{_T}(?:/{_T})?(?P<rest>.*)$", re.ASCII),
+    "AA": re.compile(rf"AA ?{_T}(?:/{_T})?(?P<rest>.*)$", re.ASCII),
+    "ED": re.compile(rf"ED ?{_T}(?P<rest>.*)$", re.ASCII),
+    "EO": re.compile(rf"EO ?{_T}(?P<rest>.*)$", re.ASCII),
+    "EA": re.compile(rf"EA ?{_T}(?: +(?P<station>{STATION}))?(?P<rest>.*)$", re.ASCII),
+    "NI": re.compile(rf"NI ?{_T}(?P<rest>.*)$", re.ASCII),
+    "RR": re.compile(rf"RR ?{_T}?(?P<rest>.*)$", re.ASCII),
+    "FR": re.compile(rf"FR ?{_T}?(?:/{_T})?(?P<rest>.*)$", re.ASCII),
+    "RC": re.compile(rf"RC ?{_T} +(?P<station>{STATION})(?P<rest>.*)$", re.ASCII),
+}
+# What may follow an element on its line: an arrival estimate on a departure line (`AD1212/1226
+# EA1335 BOS`), an estimated on-block time (`EB`), an estimated take-off (`EO`) or departure (`ED`).
+_TRAILER = re.compile(rf" *(?:EA ?{_T}(?: +(?P<station>{STATION}))?|EB ?{_T}|EO ?{_T}|ED ?{_T})", re.ASCII)
+_DELAY = re.compile(r"(?P<kind>DLA|EDL|DL|DR) ?(?P<items>[0-9A-Z/]*)$", re.ASCII)
+# Elements carried for others (passengers, fuel, weights, take-off data): read past.
+_READ_PAST = ("PX", "TOB", "PAX", "FLD", "TOF", "TOW", "ZFW", "ALC", "CRT", "MAP", "FB", "FOB", "EB", "TKO")
+_DIVERSION_EXTRAS = ("TERM", "CONT", "ETOT")
+
+
+def read(telex: Telex, received_at: datetime, stamp: datetime | None) -> list[FlightEventData]:
+    lines = telex.body
+    if not lines:
+        raise MessageError(telex.at, f"{telex.identifier} without a flight line")
+    near = stamp or received_at
+    flight = _FLIGHT.match(lines[0].text)
+    if not flight:
+        raise MessageError(lines[0].number, f"flight line {lines[0].text[:40]!r}: expected e.g. "
+                                            "B61001/08.N623JB.JFK (flight/day.registration.station)")
+    at = lines[0].number
+    if flight["month"]:
+        flight_date = typeb.date_of(flight["day"] + flight["month"], near.date(), at)
+    else:
+        flight_date = typeb.nearest_day_of_month(int(flight["day"]), near.date(), at)
+    ref = dict(carrier=typeb.carrier(flight["carrier"], flight_date, at), number=flight["number"],
+               departure_date=flight_date, date_basis="utc")
+    station = typeb.station(flight["station"], at)
+    elements, codes, words = _elements(lines[1:], diversion=telex.identifier == "DIV")
+    reason = typeb.cause_of(codes) if codes else (words or "other")
+    common = dict(partner_event_id="pending", occurred_at=stamp)
+
+    def when(token: str | None, line: int, after: datetime | None = None) -> datetime | None:
+        return None if token is None else typeb.movement_time(token, flight_date, after or near, line)
+
+    if telex.identifier == "DIV":
+        if "EA" not in elements:
+            raise MessageError(at, "DIV without the diversion airport and estimated arrival (e.g. EA2135 LHR)")
+        m, line = elements["EA"]
+        if not m["station"]:
+            raise MessageError(line, "DIV: the EA element needs the airport the flight is diverted to")
+        return [FlightDiverted(**common, flight=FlightRef(**ref, destination=station),
+                               new_destination=typeb.station(m["station"], line),
+                               estimated_arrival=when(m[1], line), reason=reason)]
+    return [_movement(elements, ref, station, codes, reason, common, when, at)]
+
+
+def _movement(elements: dict[str, tuple[re.Match[str], int]], ref: dict, station: str, codes: list[DelayCode],
+              reason: Cause, common: dict, when, at: int) -> FlightEventData:
+    primary = [k for k in elements if k != "EA"]
+    if len(primary) > 1:
+        raise MessageError(elements[primary[1]][1], f"a second movement ({primary[1]}) in one message")
+    if not primary and "EA" not in elements:
+        raise MessageError(at, "no movement element (AD, AA, ED, EO, EA, NI, RR, FR or RC)")
+    kind = primary[0] if primary else "EA"
+    m, line = elements[kind]
+    arrival_estimate = None
+    if "EA" in elements and kind != "EA":
+        if kind not in ("AD", "ED", "EO", "NI"):
+            raise MessageError(elements["EA"][1], f"an arrival estimate (EA) does not go with {kind}")
+        arrival_estimate = elements["EA"]
+    trailer = _trailer(m, line)
+    if kind == "AD":
+        off = when(m[1], line)
+        estimate = trailer.get("EA") or arrival_estimate
+        return FlightDeparted(**common, flight=FlightRef(**ref, origin=station), actual_departure=off,
+                              airborne_at=when(m[2], line, off),
+                              estimated_arrival=when(estimate[0][1], estimate[1], off) if estimate else None,
+                              delay_codes=codes)
+    if kind == "AA":
+        touchdown = when(m[1], line)
+        return FlightArrived(**common, flight=FlightRef(**ref, destination=station), actual_arrival=touchdown,
+                             on_block_at=when(m[2], line, touchdown))
+    if kind == "EA":
+        destination = typeb.station(m["station"], line) if m["station"] else station
+        return FlightDelayed(**common, flight=FlightRef(**ref, destination=destination),
+                             estimated_arrival=when(m[1], line), delay_codes=codes, reason=reason)
+    delayed = FlightRef(**ref, origin=station)
+    if kind == "RC":
+        return FlightDiverted(**common, flight=delayed, new_destination=typeb.station(m["station"], line),
+                              reason=reason)
+    arrival = (when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None)
+    if kind in ("ED", "EO"):
+        return FlightDelayed(**common, flight=delayed, estimated_departure=when(m[1], line),
+                             estimated_arrival=arrival, delay_codes=codes, reason=reason)
+    if kind == "NI":
+        return FlightDelayed(**common, flight=delayed, next_information_at=when(m[1], line),
+                             estimated_arrival=arrival, delay_codes=codes, reason=reason)
+    return FlightDelayed(**common, flight=delayed, returned="ramp" if kind == "RR" else "airborne",
+                         delay_codes=codes, reason=reason if codes else "technical")
+
+
+def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Match[str], int]], list[DelayCode],
+                                                           Cause | None]:
+    """The message's elements by kind, its delay codes, and a cause named in its free text."""
+    elements: dict[str, tuple[re.Match[str], int]] = {}
+    codes: list[DelayCode] = []
+    words: Cause | None = None
+    free_text = False
+    for line in lines:
+        text = line.text
+        if free_text or text == "SI" or text.startswith("SI "):
+            # SI, and every line after it, is supplementary information: `FR 50500` there is fuel.
+            free_text = True
+            words = words or typeb.cause_in_text(text)
+            continue
+        if (delay := _DELAY.match(text)) is not None and (delay["kind"] != "DR" or diversion):
+            codes += _delay_codes(delay, line.number)
+            continue
+        kind = text[:2]
+        if kind in _ELEMENTS and (m := _ELEMENTS[kind].match(text)) and (kind != "RC" or not diversion):
+            if kind in elements:
+                raise MessageError(line.number, f"{kind} appears twice")
+            elements[kind] = (m, line.number)
+            continue
+        word = re.match(r"[A-Z]+", text)
+        if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)
+                     or re.match(r"(?:PX|TOB|PAX|FB|FOB)\d", text)):
+            continue
+        if line.trailing and not looks_like_a_flight_line(text) and not (kind in _ELEMENTS or kind == "DL"):
+            continue  # free text after the message: a signature, "ALL TIME UTC"
+        if kind in _ELEMENTS:
+            raise MessageError(line.number, f"{kind} element {text[:30]!r} is malformed")
+        raise MessageError(line.number, f"unsupported element {text[:20]!r}")
+    return elements, codes[:4], words
+
+
+def _trailer(m: re.Match[str], line: int) -> dict[str, tuple[re.Match[str], int]]:
+    """The sub-elements after an element on its line; only an arrival estimate is used."""
+    rest, found = m["rest"], {}
+    position = 0
+    while position < len(rest):
+        sub = _TRAILER.match(rest, position)
+        if not sub or sub.end() == position:
+            raise MessageError(line, f"unexpected {rest[position:].strip()[:20]!r} after {m[0][:2]}")
+        if sub[0].strip().startswith("EA"):
+            found["EA"] = (sub, line)
+        position = sub.end()
+    return found
+
+
+def _delay_codes(m: re.Match[str], line: int) -> list[DelayCode]:
+    """`DL72/0430`, `DL72/93/0035/0007`, `EDL81`, `DLA11C/14A/93B/65C`, `DLA85A///`: codes, then
+    as many hhmm durations or none."""
+    items = m["items"].split("/")
+    codes = [i for i in items if re.fullmatch(r"\d{2}[A-Z]?", i)]
+    durations = [i for i in items if re.fullmatch(r"\d{4}", i)]
+    if any(i and i not in codes and i not in durations for i in items) or (not codes and m["kind"] != "DLA"):
+        raise MessageError(line, f"delay element {m[0][:30]!r}: expected codes such as DL72/0430")
+    if any(not i for i in items) and m["kind"] != "DLA":
+        raise MessageError(line, f"delay element {m[0][:30]!r} has an empty field")
+    minutes = []
+    for t in durations:
+        hours, mins = int(t[:2]), int(t[2:])
+        if mins > 59:
+            raise MessageError(line, f"delay time {t!r} is not hhmm")
+        minutes.append(hours * 60 + mins)
+    if durations and len(durations) != len(codes):
+        raise MessageError(line, "each delay code needs its own time")
+    return [DelayCode(code=c, minutes=minutes[i] if minutes else None) for i, c in enumerate(codes)]

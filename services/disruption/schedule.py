@@ -1,0 +1,224 @@
+"""Schedule messages → flight events. Pure: no I/O.
+
+ASM (ad hoc schedule message) and SSM (standard schedule message) of IATA SSIM chapter 5:
+- a time mode (`UTC` or `LT`) and a message reference (its serial becomes the partner's sequence);
+- an action with its change reasons (`CNL WEAT`, `TIM/EQT OPER`), sub-messages apart by `//`;
+- ASM: a flight line with its dates (`ddMMMyy`, `ddMMM` or a day `dd`) and leg identifiers
+  (`LX544A/12MAY03 ORD/LAS`);
+- SSM: a flight line, then periods with days of operation (`04SEP25 11SEP25 1234`);
+- an equipment line (`J 332 J24Y275 3/HFM`), leg lines (`CMN0140 MED0740`, day changes `/1`,
+  or `ddhhmm` times), segment lines and data element identifiers (`3/HFM`), read past;
+- `SI` supplementary information, whose words may name the cause.
+
+CNL → cancelled; RIN → reinstated; TIM, RPL and NEW → retimed per leg (a NEW or a RPL states the
+flight's whole schedule: where it matches, nothing changes); EQT, CON and ADM change nothing a
+passenger is told of. An SSM period becomes one event per day of operation within the horizon.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from services.disruption import typeb
+from services.disruption.telex import Line, Telex
+from services.disruption.typeb import DESIGNATOR, STATION, MessageError
+from shared import airports
+from shared.events import (
+    Cause,
+    FlightCancelled,
+    FlightEventData,
+    FlightRef,
+    FlightReinstated,
+    FlightRetimed,
+)
+
+# An SSM states a season; Rebound reads the days it may still have passengers for soon.
+HORIZON_DAYS = 31
+
+_REFERENCE = re.compile(r"\d{2}[A-Z]{3}(?P<group>\d{5})E(?P<serial>\d{3})(?:/.*)?$", re.ASCII)
+_ACTIONS = ("NEW", "CNL", "RIN", "RPL", "TIM", "EQT", "CON", "ADM", "FLT", "RRT", "REV", "SKD", "RSD")
+_ACTION = re.compile(rf"(?P<actions>(?:{'|'.join(_ACTIONS)})(?:/(?:{'|'.join(_ACTIONS)}))*)"
+                     r"(?P<rest>(?: +[A-Z0-9]+)*)$", re.ASCII)
+_CHANGES_NOTHING = {"EQT": "an equipment change", "CON": "a configuration change",
+                    "ADM": "an administrative change"}
+_DATE = r"\d{2}(?:[A-Z]{3}(?:\d{2})?)?"
+_ASM_FLIGHT = re.compile(DESIGNATOR + rf"/(?P<dates>{_DATE}(?: +{_DATE})*)"
+                         rf"(?P<legs>(?: +{STATION}/{STATION})*)$", re.ASCII)
+_SSM_FLIGHT = re.compile(DESIGNATOR + r"(?: +.*)?$", re.ASCII)
+_PERIOD = re.compile(r"(?P<start>\d{2}[A-Z]{3}\d{2}) +(?P<end>\d{2}[A-Z]{3}\d{2}) +(?P<days>[0-7.]{1,7})"
+                     r"(?:/W(?P<rate>\d))?$", re.ASCII)
+_TIME = r"(?P<{0}>\d{{6}}|\d{{4}})?(?:/(?P<{0}_shift>M?\d)(?!\d))?(?:/\d{{4}})?"
+_LEG = re.compile(rf"(?P<dep>{STATION}){_TIME.format('std')} +(?P<arr>{STATION}){_TIME.format('sta')}"
+                  r"(?: +\d{1,3}/\S*)*$", re.ASCII)
+_EQUIPMENT = re.compile(r"[A-Z] [A-Z0-9]{3}(?: .*)?$", re.ASCII)
+_READ_PAST = (re.compile(r"[A-Z]{6,8} +\d{1,3}/.*$", re.ASCII),  # segment information
+              re.compile(r"\d{1,3}/.*$", re.ASCII))  # a data element identifier
+
+
+@dataclass
+class Reading:
+    events: list[FlightEventData] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def read(telex: Telex, received_at: datetime, stamp: datetime | None) -> Reading:
+    lines = list(telex.body)
+    mode = "UTC"
+    if lines and lines[0].text in ("UTC", "LT"):
+        mode = lines.pop(0).text
+    sequence = None
+    if lines and (ref := _REFERENCE.match(lines[0].text)):
+        sequence = int(ref["group"]) * 1000 + int(ref["serial"])
+        lines.pop(0)
+    reading = Reading()
+    for part in _sub_messages(lines, telex.at):
+        _read_sub_message(telex.identifier, part, mode, sequence, received_at, stamp, reading)
+    return reading
+
+
+def _sub_messages(lines: list[Line], at: int) -> list[list[Line]]:
+    parts: list[list[Line]] = [[]]
+    for line in lines:
+        if line.text == "//":
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    parts = [p for p in parts if p]
+    if not parts:
+        raise MessageError(at, "no action (NEW, CNL, RIN, RPL or TIM)")
+    return parts
+
+
+def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | None, received_at: datetime,
+                      stamp: datetime | None, reading: Reading) -> None:
+    action_line = lines[0]
+    action = _ACTION.match(action_line.text)
+    if not action:
+        raise MessageError(action_line.number, f"unsupported {kind} action {action_line.text.split(' ')[0]!r}: "
+                                               "supported are NEW, CNL, RIN, RPL and TIM (EQT, CON and ADM "
+                                               "change nothing for passengers)")
+    actions = action["actions"].split("/")
+    main = next((a for a in ("CNL", "RIN", "TIM", "RPL", "NEW") if a in actions), actions[0])
+    if main in ("FLT", "RRT", "REV", "SKD", "RSD"):
+        raise MessageError(action_line.number, f"{kind} action {main} is not read: Rebound reads NEW, CNL, RIN, "
+                                               "RPL and TIM")
+    reason: Cause | None = next((typeb.REASON_CODES[w] for w in action["rest"].split()
+                                 if w in typeb.REASON_CODES), None)
+    if len(lines) < 2:
+        raise MessageError(action_line.number + 1, f"{kind} {main} without a flight line")
+    flight_line = lines[1]
+    rest = lines[2:]
+    near = (stamp or received_at).date()
+    if kind == "ASM":
+        flight = _ASM_FLIGHT.match(flight_line.text)
+        if not flight:
+            raise MessageError(flight_line.number, f"flight line {flight_line.text[:40]!r}: expected e.g. "
+                                                   "B61001/08FEB13")
+        days = [typeb.date_of(d, near, flight_line.number) for d in flight["dates"].split()]
+        leg_ids = [leg.split("/") for leg in flight["legs"].split()]
+    else:
+        flight = _SSM_FLIGHT.match(flight_line.text)
+        if not flight:
+            raise MessageError(flight_line.number, f"flight line {flight_line.text[:40]!r}: expected e.g. AT248")
+        periods = []
+        while rest and (period := _PERIOD.match(rest[0].text)):
+            periods.append((period, rest[0].number))
+            rest = rest[1:]
+        if not periods:
+            got = rest[0].text[:30] if rest else "nothing"
+            raise MessageError(rest[0].number if rest else flight_line.number + 1,
+                               f"period {got!r}: expected e.g. 04SEP25 11SEP25 1234 (from, to, days of operation)")
+        days = _days_of_operation(periods, received_at.date(), reading)
+        leg_ids = []
+    legs: list[tuple[re.Match[str], int]] = []
+    words: Cause | None = None
+    free_text = False
+    for line in rest:
+        text = line.text
+        if free_text or text == "SI" or text.startswith("SI "):
+            free_text = True
+            words = words or typeb.cause_in_text(text)
+        elif m := _LEG.match(text):
+            legs.append((m, line.number))
+        elif _EQUIPMENT.match(text) or any(p.match(text) for p in _READ_PAST) or line.trailing:
+            continue
+        else:
+            raise MessageError(line.number, f"unsupported line {text[:30]!r} in an {kind} {main}")
+    if main in _CHANGES_NOTHING:
+        reading.notes.append(f"line {action_line.number}: {main}, {_CHANGES_NOTHING[main]}: nothing for passengers")
+        return
+    basis = "utc" if mode == "UTC" else "local"
+    cause = reason or words or "other"
+    common = dict(partner_event_id="pending", occurred_at=stamp, sequence=sequence)
+
+    def ref(on: date, origin: str | None, line: int) -> FlightRef:
+        return FlightRef(carrier=typeb.carrier(flight["carrier"], on, flight_line.number), number=flight["number"],
+                         departure_date=on, date_basis=basis,
+                         origin=typeb.station(origin, line) if origin else None)
+
+    if main in ("CNL", "RIN"):
+        origins = [dep for dep, _ in leg_ids] or [m["dep"] for m, _ in legs] or [None]
+        for on in days:
+            for origin in origins:
+                flight_ref = ref(on, origin, flight_line.number)
+                reading.events.append(FlightCancelled(**common, flight=flight_ref, reason=cause) if main == "CNL"
+                                      else FlightReinstated(**common, flight=flight_ref))
+        return
+    timed = [(m, n) for m, n in legs if m["std"] and m["sta"]]
+    if not timed:
+        raise MessageError(flight_line.number + 1, f"{main} needs leg lines with times, e.g. JFK1835 BOS1950")
+    for on in days:
+        for m, number in timed:
+            departure, arrival, leg_day = _leg_times(m, on, mode, number)
+            reading.events.append(FlightRetimed(**common, flight=ref(leg_day, m["dep"], number),
+                                                scheduled_departure=departure, scheduled_arrival=arrival))
+
+
+def _days_of_operation(periods: list[tuple[re.Match[str], int]], today: date, reading: Reading) -> list[date]:
+    first, last = today - timedelta(days=1), today + timedelta(days=HORIZON_DAYS)
+    days: list[date] = []
+    beyond = 0
+    for period, number in periods:
+        start = typeb.date_of(period["start"], today, number)
+        end = typeb.date_of(period["end"], today, number)
+        if end < start:
+            raise MessageError(number, "the period ends before it begins")
+        weekdays = {int(c) for c in period["days"] if c in "1234567"}
+        every = int(period["rate"] or 1)
+        for offset in range((end - start).days + 1):
+            day = start + timedelta(days=offset)
+            if day.isoweekday() not in weekdays or (offset // 7) % every:
+                continue
+            if first <= day <= last:
+                days.append(day)
+            else:
+                beyond += 1
+    if beyond:
+        reading.notes.append(f"{beyond} day(s) of operation outside {first.isoformat()}…{last.isoformat()} "
+                             f"(the {HORIZON_DAYS}-day horizon) are not read as events")
+    return sorted(set(days))
+
+
+def _leg_times(leg: re.Match[str], day: date, mode: str, line: int) -> tuple[datetime, datetime, date]:
+    """The leg's departure and arrival in UTC, and its departure date (in the message's time mode)."""
+    def at(code: str, token: str, shift: str | None) -> tuple[datetime, date]:
+        if len(token) == 6:
+            on = typeb.nearest_day_of_month(int(token[:2]), day, line)
+            token = token[2:]
+        else:
+            on = day + timedelta(days=-int(shift[1:]) if shift and shift.startswith("M") else int(shift or 0))
+        naive = datetime.combine(on, typeb.hhmm(token, line))
+        if mode == "UTC":
+            return naive.replace(tzinfo=UTC), on
+        station = typeb.station(code, line)
+        if not airports.known(station):
+            raise MessageError(line, f"unknown airport {station!r}: local times need its time zone")
+        return naive.replace(tzinfo=airports.zone_of(station)).astimezone(UTC), on
+
+    departure, leg_day = at(leg["dep"], leg["std"], leg["std_shift"])
+    arrival, _ = at(leg["arr"], leg["sta"], leg["sta_shift"])
+    if arrival <= departure and not leg["sta_shift"] and len(leg["sta"]) == 4:
+        arrival += timedelta(days=1)  # an overnight leg without an explicit day change
+    if arrival <= departure:
+        raise MessageError(line, "the leg arrives before it departs")
+    return departure, arrival, leg_day

@@ -1,0 +1,233 @@
+"""Type B traffic as networks deliver it, unwrapped into messages. Pure: no I/O.
+
+What arrives is rarely the bare message text of the manuals:
+- the transport's control characters: SOH before the heading, STX before the text, ETX after it
+  (a message boundary), and CR LF line ends;
+- a heading: the priority and address line (`QU NYCOOB6`), the origin line with the sending
+  time (`.JFKOOB6 080640`), sometimes a signature or a `COR` (correction) before the message;
+- SITA Type X envelopes (`=HEADER` `RCV,2014/02/19 06:03`, `=PRIORITY`, `=DESTINATION TYPE B`,
+  `=ORIGIN`, `=DBLSIG`, `=MSGID`, `=SMI`, `=TEXT`), where the message identifier may be given only
+  as the `=SMI`;
+- ACARS downlinks converted to Type B: an ACARS label as the SMI (`A80`, `A81`), `FI` (flight)
+  and `DT` (ground station and time) lines, and text that begins after a `-`;
+- free text after the message: a blank line, then `ALL TIME UTC` or `BRGDS, POLET OPS`.
+
+A message starts at its identifier line (MVT, MVA, DIV, ASM, SSM) and its text runs to the next
+identifier, envelope or boundary. Lines after a blank line are marked `trailing`: a reader may
+take them as free text when they are not elements it knows.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from services.disruption.typeb import nearest_day_of_month
+
+IDENTIFIERS = ("MVT", "MVA", "DIV", "ASM", "SSM")
+# Other Type B message identifiers a feed may carry: named when refused.
+OTHER_IDENTIFIERS = frozenset({"LDM", "CPM", "UCM", "PSM", "PTM", "SLS", "PFS", "PNL", "ADL", "TPM", "FWB",
+                               "FFM", "SAM", "SRM", "SCR", "SIR", "DLA", "CHG", "FPL", "ARR", "DEP", "CNL",
+                               "NOTAM", "METAR", "WXR", "AGM", "MAS", "BSM", "BPM", "LPM", "SSR", "TAF"})
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BOUNDARY = re.compile(r"[\x01\x03\x04]")  # SOH starts a message, ETX and EOT end one
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TYPE_X = re.compile(r"=(HEADER|PRIORITY|DESTINATION(?: TYPE B)?|ORIGIN|DBLSIG|MSGID|SMI|TEXT)\b", re.ASCII)
+_RECEIVED = re.compile(r"(?:RCV|SND),(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2})", re.ASCII)
+_ORIGIN = re.compile(r"\.[A-Z0-9]{7}(?: +(?P<stamp>\d{6}))?(?: |$)", re.ASCII)
+_ACARS_DT = re.compile(r"DT [A-Z0-9]{3} [A-Z0-9]{3,4} (?P<stamp>\d{6})(?: |$)", re.ASCII)
+_FLIGHT_LIKE = re.compile(r"(?:[A-Z]{3}|[A-Z0-9]{2})\d{1,4}[A-Z]?/", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int  # in the sender's text, counting from 1
+    text: str
+    trailing: bool = False  # after a blank line: free text may follow the message proper
+
+
+@dataclass(frozen=True)
+class Telex:
+    identifier: str
+    first_line: int  # the message's first line in the text, heading included
+    at: int  # the identifier's line
+    body: list[Line]  # the lines after the identifier
+    stamp: datetime | None = None  # when the network had it: Type X RCV, ACARS DT or the origin line
+    stamp_day: int | None = None  # a day-of-month stamp (`ddhhmm`) still to be placed in a month
+    stamp_time: tuple[int, int] | None = None
+    corrected: bool = False  # COR: it corrects an earlier message
+
+    @property
+    def text(self) -> str:
+        """The message as it would be sent bare: what its identity is computed from."""
+        return "\n".join([self.identifier] + [line.text for line in self.body])
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    first_line: int
+    line: int
+    reason: str
+
+
+@dataclass
+class _Draft:
+    first_line: int
+    heading: list[Line] = field(default_factory=list)
+    identifier: str | None = None
+    at: int = 0
+    body: list[Line] = field(default_factory=list)
+    smi: tuple[int, str] | None = None
+    received: datetime | None = None
+    blank_seen: bool = False
+    paragraph: int = 0  # where in the body the current paragraph began
+
+
+def split(text: str) -> list[Telex | Unreadable]:
+    """Every message in the text, in order, or why a stretch of it is not one."""
+    out: list[Telex | Unreadable] = []
+    draft: _Draft | None = None
+    envelope: dict[str, list[Line]] | None = None  # a Type X envelope being read
+    envelope_key = ""
+
+    def close() -> None:
+        nonlocal draft
+        if draft is not None:
+            out.append(_finish(draft))
+        draft = None
+
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        pieces = _BOUNDARY.split(raw)
+        for index, piece in enumerate(pieces):
+            if index:  # a transport boundary inside the line
+                close()
+                envelope = None
+            line = _CONTROL.sub("", piece).strip().upper()
+            if not line and index < len(pieces) - 1:
+                continue
+            keyword = _TYPE_X.fullmatch(line)
+            if keyword:
+                if keyword[1] in ("HEADER", "PRIORITY") and (envelope is None or envelope_key == "TEXT"):
+                    close()
+                    envelope = {}
+                if envelope is None:
+                    close()
+                    envelope = {}
+                envelope_key = keyword[1].split()[0]
+                envelope.setdefault(envelope_key, [])
+                if envelope_key == "TEXT":
+                    draft = _Draft(first_line=number + 1)
+                    for value in envelope.get("HEADER", []):
+                        if m := _RECEIVED.search(value.text):
+                            draft.received = _received(m)
+                    if smi := envelope.get("SMI"):
+                        draft.smi = (smi[0].number, smi[0].text.split(" ")[0])
+                continue
+            if envelope is not None and envelope_key != "TEXT":
+                if line:
+                    envelope[envelope_key].append(Line(number, line))
+                continue
+            if not line or line == "NNNN" or line.startswith("ZCZC"):
+                if line and draft is not None and draft.identifier is not None:
+                    close()  # NNNN ends the message; ZCZC starts the next
+                elif draft is not None:
+                    draft.blank_seen = True
+                continue
+            if line.startswith("-") and (len(line) == 1 or line[1] == " "):
+                line = line[1:].strip()  # ACARS text begins after a dash
+                if not line:
+                    continue
+            word = line.split(" ")[0]
+            if word in IDENTIFIERS:
+                heading: list[Line] = []
+                if draft is not None and draft.identifier is not None:
+                    if draft.body and draft.body[-1].trailing:
+                        # The paragraph just before is this message's heading, not the last one's text.
+                        heading, draft.body = draft.body[draft.paragraph:], draft.body[:draft.paragraph]
+                    close()
+                if draft is None:
+                    draft = _Draft(first_line=heading[0].number if heading else number,
+                                   heading=[Line(h.number, h.text) for h in heading])
+                draft.identifier, draft.at, draft.blank_seen = word, number, False
+                continue
+            if draft is None:
+                draft = _Draft(first_line=number)
+            if draft.identifier is None:
+                if draft.blank_seen and not _heading_like(draft.heading):
+                    # A stretch of text with no identifier, then more text: the first stretch stands alone.
+                    out.append(_without_identifier(draft))
+                    draft = _Draft(first_line=number)
+                draft.heading.append(Line(number, line))
+                draft.blank_seen = False
+            else:
+                if draft.blank_seen:
+                    draft.paragraph, draft.blank_seen = len(draft.body), False
+                draft.body.append(Line(number, line, trailing=bool(draft.body) and (
+                    draft.body[-1].trailing or draft.paragraph == len(draft.body))))
+    close()
+    return out
+
+
+def _heading_like(lines: list[Line]) -> bool:
+    """Only addresses, an origin line or ACARS header lines: a heading that a blank line may follow."""
+    return all(re.fullmatch(r"Q[A-Z](?: [A-Z0-9]{7})+|\..*|[A-Z][A-Z0-9]{2}|FI .*|DT .*|COR", line.text)
+               for line in lines)
+
+
+def _finish(draft: _Draft) -> Telex | Unreadable:
+    if draft.identifier is None and draft.smi and draft.smi[1] in IDENTIFIERS:
+        # Type X: the identifier given only as the SMI.
+        draft.identifier, draft.at = draft.smi[1], draft.smi[0]
+        draft.body, draft.heading = draft.heading, []
+    if draft.identifier is None:
+        return _without_identifier(draft)
+    stamp, day, clock = draft.received, None, None
+    corrected = False
+    for line in draft.heading:
+        origin = _ORIGIN.match(line.text) or _ACARS_DT.match(line.text)
+        if origin and origin["stamp"] and stamp is None:
+            day, clock = int(origin["stamp"][:2]), (int(origin["stamp"][2:4]), int(origin["stamp"][4:6]))
+        corrected |= line.text == "COR"
+    body = draft.body
+    if body and body[0].text == "COR":
+        corrected, body = True, body[1:]
+    return Telex(draft.identifier, draft.first_line, draft.at, body, stamp, day, clock, corrected)
+
+
+def _without_identifier(draft: _Draft) -> Unreadable:
+    first = draft.heading[0].number if draft.heading else draft.first_line
+    if draft.smi:
+        return Unreadable(first, draft.smi[0], f"{draft.smi[1]} messages are not read: Rebound reads "
+                                               f"{', '.join(IDENTIFIERS)}")
+    for line in draft.heading:
+        if line.text.split(" ")[0] in OTHER_IDENTIFIERS:
+            return Unreadable(first, line.number, f"{line.text.split(' ')[0]} messages are not read: "
+                                                  f"Rebound reads {', '.join(IDENTIFIERS)}")
+    return Unreadable(first, first, f"no message identifier ({', '.join(IDENTIFIERS)}) before the text")
+
+
+def stamp_of(telex: Telex, near: date) -> datetime | None:
+    """When the network had the message: a full time, or a `ddhhmm` placed in the month nearest `near`."""
+    if telex.stamp is not None:
+        return telex.stamp
+    if telex.stamp_day is None or telex.stamp_time is None:
+        return None
+    hour, minute = telex.stamp_time
+    if hour > 23 or minute > 59:
+        return None
+    try:
+        day = nearest_day_of_month(telex.stamp_day, near)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+def _received(m: re.Match[str]) -> datetime | None:
+    try:
+        return datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def looks_like_a_flight_line(text: str) -> bool:
+    return bool(_FLIGHT_LIKE.match(text))
