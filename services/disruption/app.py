@@ -8,10 +8,11 @@ from pydantic import model_validator
 
 from services.disruption import handlers, ingest, metrics, ops
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS, RateLimiter, parse_partner_keys
+from shared.http import problem
 from shared.runtime import Service
 from shared.settings import Settings
 
-_REJECTIONS = {401: "unauthenticated", 413: "too_large", 415: "unsupported_media_type",
+_REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large", 415: "unsupported_media_type",
                422: "invalid", 429: "rate_limited"}
 
 
@@ -58,10 +59,22 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
 
     @app.middleware("http")
+    async def bound_messages(request: Request, call_next):
+        # Decided on the headers, before the body is read (for the signature or the parse).
+        if request.url.path == "/v1/messages" and request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit():
+                return problem(411, "Length required", "Send a Content-Length header with the messages")
+            if int(length) > ingest.MAX_MESSAGES_BYTES:
+                return problem(413, "Too large", f"At most {ingest.MAX_MESSAGES_BYTES // 1024} KiB of messages "
+                                                 "per request")
+        return await call_next(request)
+
+    @app.middleware("http")
     async def count_rejections(request: Request, call_next):
         response = await call_next(request)
         if request.url.path.startswith("/v1/") and response.status_code in _REJECTIONS:
-            channel = "iata" if request.url.path == "/v1/messages" else "json"
+            channel = ingest.channel_of(request) if request.url.path == "/v1/messages" else "json"
             metrics.EVENTS_REJECTED.labels(channel, _REJECTIONS[response.status_code]).inc()
         return response
 

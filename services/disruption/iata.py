@@ -10,25 +10,12 @@ the month nearest the message's sending. The sending time comes from the Type X 
 """
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.disruption import movement, schedule, telex
-from services.disruption.typeb import MessageError, cause_of_delay_code, nearest_day_of_month
-from shared.events import FlightEventData
+from services.disruption.typeb import MessageError, Parsed, cause_of_delay_code, nearest_day_of_month
 
 __all__ = ["MessageError", "Parsed", "cause_of_delay_code", "nearest_day_of_month", "parse_text"]
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """One message of a text: its first line in the text, and its events or its error."""
-
-    line: int
-    events: list[FlightEventData]
-    error: MessageError | None = None
-    kind: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def parse_text(text: str, received_at: datetime) -> list[Parsed]:

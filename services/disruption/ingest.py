@@ -1,4 +1,4 @@
-"""The partner ingest API: flight events in (JSON, or IATA MVT/ASM text), durably on
+"""The partner ingest API: flight events in (JSON, IATA Type B text or IATA AIDX XML), durably on
 `flight-events` before the 202."""
 
 import asyncio
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.disruption import iata, metrics
+from services.disruption import aidx, iata, metrics
 from services.disruption.partners import Partner
 from shared import topics
 from shared.events import Envelope, FlightEvent, FlightEventData, event_id
@@ -57,8 +57,35 @@ async def submit_flight_events(
     return await publish(request, partner, batch, "json")
 
 
-@router.post("/messages", status_code=202, response_model=Accepted, operation_id="submit_iata_messages",
-             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
+MAX_MESSAGES_BYTES = 1024 * 1024
+TEXT_TYPES = ("text/plain",)
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def channel_of(request: Request) -> str:
+    """How messages came in, for the metrics: IATA Type B text or AIDX XML."""
+    return "aidx" if _media_type(request) in XML_TYPES else "iata"
+
+
+class MessageResult(BaseModel):
+    line: int = Field(description="Type B: the message's first line in the body; AIDX: the FlightLeg's position")
+    kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM or AIDX")
+    event_ids: list[str] = Field(default=[], description="The events this message became, in order")
+    error: dict | None = Field(default=None, description="Why it could not be read: `line` and `message`")
+    notes: list[str] = Field(default=[], description="What was read but needs no event, e.g. an equipment change")
+
+
+class MessagesAccepted(Accepted):
+    messages: list[MessageResult] = Field(description="One per message (or AIDX flight leg), in order")
+
+
+@router.post("/messages", status_code=202, response_model=MessagesAccepted, operation_id="submit_iata_messages",
+             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}},
+                                                        "application/xml": {"schema": {"type": "string"}}},
                                             "required": True}})
 async def submit_iata_messages(
     request: Request,
@@ -66,25 +93,45 @@ async def submit_iata_messages(
     sent_at: Annotated[datetime | None, Query(
         description="When the messages were sent, for a replay of stored traffic (default: now). "
                     "MVT names only a day of the month; this places it.")] = None,
+    atomic: Annotated[bool, Query(
+        description="true (default): all or nothing — one unreadable message refuses the request and nothing "
+                    "is published. false: every readable message is published; each unreadable one is named "
+                    "in `messages` with its error.")] = True,
 ):
-    """IATA MVT and ASM messages as text, separated by blank lines. All or nothing: if any
-    message cannot be read, the answer names each one and its line, and nothing is published."""
+    """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM; raw SITA traffic with its envelopes
+    is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
+    each message."""
     now = datetime.now(UTC)
     if sent_at is not None and sent_at.tzinfo is None:
         raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
     if sent_at is not None and sent_at > now + timedelta(minutes=5):
         raise HTTPException(422, "sent_at is in the future")
-    if request.headers.get("content-type", "").split(";")[0].strip() != "text/plain":
-        raise HTTPException(415, "Send the messages as text/plain")
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        return problem(422, "Invalid messages", "the body is not UTF-8 text")
-    parsed = iata.parse_text(text, sent_at or now)
+    media_type = _media_type(request)
+    if media_type not in TEXT_TYPES + XML_TYPES:
+        raise HTTPException(415, "Send Type B messages as text/plain, or AIDX as application/xml")
+    body = await request.body()
+    channel = channel_of(request)
+    if channel == "aidx":
+        parsed = aidx.parse_xml(body, sent_at or now)
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return problem(422, "Invalid messages", "the body is not UTF-8 text")
+        parsed = iata.parse_text(text, sent_at or now)
     errors = [{"message_line": p.line, "line": p.error.line, "message": p.error.reason}
               for p in parsed if p.error]
-    if errors or not parsed:
+    readable = [p for p in parsed if not p.error]
+    if not parsed or (errors and (atomic or not readable)):
         return problem(422, "Invalid messages", "; ".join(f"line {e['line']}: {e['message']}"
                                                           for e in errors) or "no message in the body",
                        errors=errors)
-    return await publish(request, partner, [e for p in parsed for e in p.events], "iata")
+    if errors:
+        metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(len(errors))
+    accepted = await publish(request, partner, [e for p in readable for e in p.events], channel)
+    ids = iter(accepted.event_ids)
+    return MessagesAccepted(event_ids=accepted.event_ids, messages=[
+        MessageResult(line=p.line, kind=p.kind, notes=p.notes,
+                      error={"line": p.error.line, "message": p.error.reason} if p.error else None,
+                      event_ids=[] if p.error else [next(ids) for _ in p.events])
+        for p in parsed])

@@ -1,5 +1,7 @@
-"""Read IATA MVT/ASM messages from files and print the flight events they mean, one JSON line
-each, or a clear error per message with its line:
+"""Read IATA Type B messages (MVT, MVA, DIV, ASM, SSM; raw SITA traffic with its envelopes is
+fine) or IATA AIDX flight leg notifications (XML) from files, and print the flight events they
+mean, one JSON line each, or a clear error per message with its line (for AIDX, the FlightLeg's
+position):
 
     python -m services.disruption.messages FILE… [--received-at 2013-02-08T12:00:00Z]
 
@@ -8,8 +10,9 @@ Exit status 1 when any message could not be read."""
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
-from services.disruption import iata
+from services.disruption import aidx, iata
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     received_at = args.received_at if args.received_at.tzinfo else args.received_at.replace(tzinfo=UTC)
     failed = False
     for path in args.files:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        for parsed in iata.parse_text(text, received_at):
+        body = Path(path).read_bytes()
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            results = aidx.parse_xml(body, received_at)
+        else:
+            results = iata.parse_text(body.decode("utf-8", errors="replace"), received_at)
+        for parsed in results:
             if parsed.error:
                 failed = True
                 print(f"{path}:{parsed.error.line}: {parsed.error.reason}", file=sys.stderr)
+            for note in parsed.notes:
+                print(f"{path}: {note}", file=sys.stderr)
             for event in parsed.events:
                 print(event.model_dump_json(exclude_none=True))
     return 1 if failed else 0

@@ -3,10 +3,11 @@ causes. Pure: no I/O."""
 
 import calendar
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from services.disruption import designators
-from shared.events import Cause, DelayCode
+from shared.events import Cause, DelayCode, FlightEventData
 
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
@@ -22,6 +23,18 @@ class MessageError(ValueError):
         super().__init__(f"line {line}: {reason}")
         self.line = line
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One message (a Type B message, or an AIDX flight leg): where it starts in what was sent —
+    its first line, or the leg's position — and its events or its error."""
+
+    line: int
+    events: list[FlightEventData]
+    error: MessageError | None = None
+    kind: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def carrier(code: str, on: date, line: int) -> str:
