@@ -35,16 +35,17 @@ _FLIGHT = re.compile(r"(?P<carrier>[A-Z]{3}(?= ?\d)|[A-Z0-9]{2}) ?(?P<number>\d{
                      r"/(?P<day>\d{2})(?P<month>[A-Z]{3}(?:\d{2})?)?"
                      rf"(?:\.(?P<reg>[A-Z0-9 -]*))?\. *(?P<station>{STATION})$", re.ASCII)
 _T = r"(\d{6}|\d{4})"
+_REST = r"(?P<rest>(?: .*)?)$"  # an element ends at a space or the line's end: FROM is not FR
 _ELEMENTS = {
-    "AD": re.compile(rf"AD ?{_T}(?:/{_T})?(?P<rest>.*)$", re.ASCII),
-    "AA": re.compile(rf"AA ?{_T}(?:/{_T})?(?P<rest>.*)$", re.ASCII),
-    "ED": re.compile(rf"ED ?{_T}(?P<rest>.*)$", re.ASCII),
-    "EO": re.compile(rf"EO ?{_T}(?P<rest>.*)$", re.ASCII),
-    "EA": re.compile(rf"EA ?{_T}(?: +(?P<station>{STATION}))?(?P<rest>.*)$", re.ASCII),
-    "NI": re.compile(rf"NI ?{_T}(?P<rest>.*)$", re.ASCII),
-    "RR": re.compile(rf"RR ?{_T}?(?P<rest>.*)$", re.ASCII),
-    "FR": re.compile(rf"FR ?{_T}?(?:/{_T})?(?P<rest>.*)$", re.ASCII),
-    "RC": re.compile(rf"RC ?{_T} +(?P<station>{STATION})(?P<rest>.*)$", re.ASCII),
+    "AD": re.compile(rf"AD ?{_T}(?:/{_T})?{_REST}", re.ASCII),
+    "AA": re.compile(rf"AA ?{_T}(?:/{_T})?{_REST}", re.ASCII),
+    "ED": re.compile(rf"ED ?{_T}{_REST}", re.ASCII),
+    "EO": re.compile(rf"EO ?{_T}{_REST}", re.ASCII),
+    "EA": re.compile(rf"EA ?{_T}(?: +(?P<station>{STATION}))?{_REST}", re.ASCII),
+    "NI": re.compile(rf"NI ?{_T}{_REST}", re.ASCII),
+    "RR": re.compile(rf"RR(?: ?{_T})?{_REST}", re.ASCII),
+    "FR": re.compile(rf"FR(?: ?{_T})?(?:/{_T})?{_REST}", re.ASCII),
+    "RC": re.compile(rf"RC ?{_T} +(?P<station>{STATION}){_REST}", re.ASCII),
 }
 # What may follow an element on its line: an arrival estimate on a departure line (`AD1212/1226
 # EA1335 BOS`), an estimated on-block time (`EB`), an estimated take-off (`EO`) or departure (`ED`).
@@ -163,7 +164,7 @@ def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Ma
         if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)
                      or re.match(r"(?:PX|TOB|PAX|FB|FOB)\d", text)):
             continue
-        if line.trailing and not looks_like_a_flight_line(text) and not (kind in _ELEMENTS or kind == "DL"):
+        if line.trailing and not looks_like_a_flight_line(text):
             continue  # free text after the message: a signature, "ALL TIME UTC"
         if kind in _ELEMENTS:
             raise MessageError(line.number, f"{kind} element {text[:30]!r} is malformed")

@@ -26,8 +26,8 @@ from services.disruption.typeb import nearest_day_of_month
 IDENTIFIERS = ("MVT", "MVA", "DIV", "ASM", "SSM")
 # Other Type B message identifiers a feed may carry: named when refused.
 OTHER_IDENTIFIERS = frozenset({"LDM", "CPM", "UCM", "PSM", "PTM", "SLS", "PFS", "PNL", "ADL", "TPM", "FWB",
-                               "FFM", "SAM", "SRM", "SCR", "SIR", "DLA", "CHG", "FPL", "ARR", "DEP", "CNL",
-                               "NOTAM", "METAR", "WXR", "AGM", "MAS", "BSM", "BPM", "LPM", "SSR", "TAF"})
+                               "FFM", "SAM", "SRM", "SCR", "SIR", "NOTAM", "METAR", "WXR", "AGM", "MAS", "BSM",
+                               "BPM", "LPM", "TAF"})
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BOUNDARY = re.compile(r"[\x01\x03\x04]")  # SOH starts a message, ETX and EOT end one
@@ -122,6 +122,9 @@ def split(text: str) -> list[Telex | Unreadable]:
                             draft.received = _received(m)
                     if smi := envelope.get("SMI"):
                         draft.smi = (smi[0].number, smi[0].text.split(" ")[0])
+                        if draft.smi[1] in IDENTIFIERS:
+                            # The envelope names the message: its text may or may not repeat the identifier.
+                            draft.identifier, draft.at = draft.smi[1], draft.smi[0]
                 continue
             if envelope is not None and envelope_key != "TEXT":
                 if line:
@@ -140,6 +143,14 @@ def split(text: str) -> list[Telex | Unreadable]:
             word = line.split(" ")[0]
             if word in IDENTIFIERS:
                 heading: list[Line] = []
+                if (draft is not None and draft.identifier is None and draft.blank_seen
+                        and not _heading_like(draft.heading)):
+                    out.append(_without_identifier(draft))  # text of its own before this message
+                    draft = None
+                if draft is not None and draft.smi and draft.identifier == draft.smi[1] and not draft.body:
+                    # The text repeats (or refines: MVA for MVT) the identifier its envelope gave.
+                    draft.identifier, draft.at = word, number
+                    continue
                 if draft is not None and draft.identifier is not None:
                     if draft.body and draft.body[-1].trailing:
                         # The paragraph just before is this message's heading, not the last one's text.
@@ -150,6 +161,8 @@ def split(text: str) -> list[Telex | Unreadable]:
                                    heading=[Line(h.number, h.text) for h in heading])
                 draft.identifier, draft.at, draft.blank_seen = word, number, False
                 continue
+            if word in OTHER_IDENTIFIERS and draft is not None and draft.identifier is not None and draft.blank_seen:
+                close()  # a message of another kind follows: it is refused on its own
             if draft is None:
                 draft = _Draft(first_line=number)
             if draft.identifier is None:
@@ -175,10 +188,6 @@ def _heading_like(lines: list[Line]) -> bool:
 
 
 def _finish(draft: _Draft) -> Telex | Unreadable:
-    if draft.identifier is None and draft.smi and draft.smi[1] in IDENTIFIERS:
-        # Type X: the identifier given only as the SMI.
-        draft.identifier, draft.at = draft.smi[1], draft.smi[0]
-        draft.body, draft.heading = draft.heading, []
     if draft.identifier is None:
         return _without_identifier(draft)
     stamp, day, clock = draft.received, None, None
