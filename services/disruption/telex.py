@@ -102,7 +102,8 @@ def split(text: str) -> list[Telex | Unreadable]:
             if index:  # a transport boundary inside the line
                 close()
                 envelope = None
-            line = _CONTROL.sub("", piece).strip().upper()
+            # A control character is a separator, never nothing: B6<STX>1001 must not become B61001.
+            line = _CONTROL.sub(" ", piece).strip().upper()
             if not line and index < len(pieces) - 1:
                 continue
             keyword = _TYPE_X.fullmatch(line)

@@ -139,3 +139,65 @@ def test_real_messages_spoiled_anywhere_give_events_or_clear_errors(edits):
     lines = len(re.split(r"\r\n|\r|\n", text))
     for parsed in iata.parse_text(text, RECEIVED):
         assert parsed.events or (parsed.error and 1 <= parsed.error.line <= lines and parsed.error.reason)
+
+
+# --- envelopes: what networks wrap around a message changes nothing it says -----------------------
+
+BARE = [m for m in SAMPLE_MESSAGES.split("\n\n") if m.startswith(("MVT", "ASM"))]
+_HEADINGS = st.sampled_from(["", "QU NYCOOB6\n.JFKOOB6 080640\n", "QU HDQWWQF\n.TDY9999 080154\n",
+                             "BRGDS,\nPOLET OPS\n", "COR\n", "QU NYCOOB6\n.JFKOOB6\n"])
+_TRAILERS = st.sampled_from(["", "\n\nALL TIME UTC", "\n\nBRGDS,\nPOLET OPS", "\nNNNN", "\n\n\n",
+                             "\n\nsupplementary sender/recipients information\nfrom /c=ww/a=sitamail"])
+
+
+def _type_x(message: str) -> str:
+    identifier, _, text = message.partition("\n")
+    return (f"=HEADER\nRCV,2013/02/08 06:40\n=PRIORITY\nQU\n=DESTINATION TYPE B\nSTX,NYCOOB6\n=ORIGIN\n"
+            f"JFKOOB6\n=MSGID\n080640\n=SMI\n{identifier}\n=TEXT\n{text}")
+
+
+def _acars(message: str) -> str:
+    return f"QU HDQWWQF\n.DDLXCXA 080640\nA80\nFI B61001/AN N623JB\nDT DDL JFK 080640 M01A\n-  {message}"
+
+
+def _meaning(events):
+    return [e.model_dump(exclude={"partner_event_id", "occurred_at"}) for e in events]
+
+
+@given(st.lists(st.tuples(st.sampled_from(BARE), _HEADINGS, _TRAILERS,
+                          st.sampled_from(["plain", "soh", "type_x", "acars"]), st.booleans()),
+                min_size=1, max_size=4))
+def test_any_envelope_reads_as_the_bare_message(wrapped):
+    """Headings, signatures, trailers, SOH/STX/ETX, Type X envelopes, ACARS downlinks and CR LF line
+    ends around real messages: each reads exactly as the bare message does, in order."""
+    parts = []
+    for message, heading, trailer, transport, crlf in wrapped:
+        if transport == "type_x":
+            text = _type_x(message) + trailer
+        elif transport == "acars":
+            text = _acars(message) + trailer
+        elif transport == "soh":
+            text = f"\x01{heading}\x02{message}{trailer}\x03"
+        else:
+            text = heading + message + trailer
+        parts.append(text.replace("\n", "\r\n") if crlf else text)
+    joined = "".join(p if p.startswith("\x01") else p + "\n\n" for p in parts)
+    parsed = iata.parse_text(joined, RECEIVED)
+    assert [p.error for p in parsed] == [None] * len(wrapped)
+    assert [_meaning(p.events) for p in parsed] == [_meaning(one(m)) for m, *_ in wrapped]
+
+
+@given(st.lists(st.tuples(st.integers(0, len(SAMPLE_MESSAGES)), st.integers(0, 8),
+                          st.text(alphabet=st.sampled_from("\x01\x02\x03\r\n =-./0123456789ABCDEFLMNOQRSTVXY"),
+                                  max_size=8)), max_size=6))
+def test_events_only_ever_name_a_flight_the_text_names(edits):
+    """Whatever is spoiled, an event's flight number is written in the text, beside its airline's
+    IATA designator or an ICAO designator of it."""
+    text = SAMPLE_MESSAGES
+    for at, cut, put in edits:
+        text = text[:at] + put + text[at + cut:]
+    flat = re.sub(r"[\x00-\x1f]", " ", text.upper())  # transport characters separate, like spaces
+    for parsed in iata.parse_text(text, RECEIVED):
+        for e in parsed.events:
+            number = e.flight.number
+            assert re.search(rf"(?:{e.flight.carrier}|[A-Z]{{3}}) ?0*{number}\b", flat), (number, flat)
