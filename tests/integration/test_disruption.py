@@ -126,6 +126,66 @@ async def test_malformed_text_is_refused_whole_with_its_lines(stack, settings, d
     assert await history(db, flight.flight_id) == ["delayed 60 min: passengers told"]
 
 
+async def test_raw_traffic_read_message_by_message_when_asked(stack, settings, db):
+    """Raw SITA traffic (SOH/STX/ETX, CR LF, an ICAO airline) with a garbled telex between good ones:
+    with atomic=false the good ones are published and the answer names the bad one."""
+    delayed, cancelled = scheduled("2121", "JFK", "PWM", "19:00", 75), scheduled("2123", "JFK", "PWM", "20:00", 75)
+    await publish(settings, topics.SCHEDULE, [delayed, cancelled])
+    await flight_row(db, cancelled.flight_id)
+    text = (f"\x01QU NYCOOB6\r\n.JFKOOB6 091200\r\n\x02MVT\r\nJBU2121/{DAY:%d}.N1.JFK\r\nED{DAY:%d}2030\r\n"
+            f"DL72/0130\r\n\x03\x01QU NYCOOB6\r\n\x02MVT\r\nB62121/{DAY:%d}.N1.JFK\r\nED{DAY:%d}9999\r\n\x03"
+            f"\x01QU HDQOOB6\r\n\x02ASM\r\nUTC\r\nCNL WEAT\r\nB62123/{DAY:%d}{DAY:%b}\r\n\x03")
+    url = stack.url("disruption")
+    refused = await small_scenario.submit(url, text.encode(), path=MESSAGES, content_type="text/plain")
+    assert refused.status_code == 422  # all or nothing by default
+    response = await small_scenario.submit(url, text.encode(), path=MESSAGES + "&atomic=false",
+                                           content_type="text/plain")
+    assert response.status_code == 202, response.text
+    first, bad, third = response.json()["messages"]
+    assert (first["kind"], len(first["event_ids"]), third["kind"], len(third["event_ids"])) == ("MVT", 1, "ASM", 1)
+    assert bad["event_ids"] == [] and bad["error"] == {"line": 10, "message": "time '9999' is not a valid hhmm"}
+    row = await flight_row(db, delayed.flight_id, lambda r: r["status"] == "delayed")
+    assert row["estimated_departure"] == delayed.scheduled_departure + timedelta(minutes=90)
+    row = await flight_row(db, cancelled.flight_id, lambda r: r["status"] == "cancelled")
+    assert row["cause"] == "weather"
+
+
+async def test_aidx_xml_at_the_same_endpoint(stack, settings, db):
+    flight = scheduled("2125", "JFK", "PWM", "21:00", 75)
+    await publish(settings, topics.SCHEDULE, [flight])
+    await flight_row(db, flight.flight_id)
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<IATA_AIDX_FlightLegNotifRQ xmlns="http://www.iata.org/IATA/2007/00" TimeStamp="2013-02-09T11:00:00Z" Version="16.1">
+  <Originator CompanyShortName="JFK"/>
+  <FlightLeg><LegIdentifier><Airline>B6</Airline><FlightNumber>2125</FlightNumber>
+    <DepartureAirport>KJFK</DepartureAirport><ArrivalAirport>KPWM</ArrivalAirport><OriginDate>{DAY}</OriginDate>
+  </LegIdentifier><LegData><OperationalStatus>DX</OperationalStatus></LegData></FlightLeg>
+</IATA_AIDX_FlightLegNotifRQ>"""
+    url = stack.url("disruption")
+    response = await small_scenario.submit(url, xml.encode(), path=MESSAGES, content_type="application/xml")
+    assert response.status_code == 202, response.text
+    assert response.json()["messages"][0]["kind"] == "AIDX"
+    await flight_row(db, flight.flight_id, lambda r: r["status"] == "cancelled")
+    dtd = xml.replace('<?xml version="1.0" encoding="UTF-8"?>',
+                      '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>')
+    refused = await small_scenario.submit(url, dtd.encode(), path=MESSAGES, content_type="application/xml")
+    assert refused.status_code == 422 and "DTD" in refused.json()["detail"]
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_message_bodies_are_bounded_before_they_are_read(stack):
+    url = stack.url("disruption")
+    too_large = await small_scenario.submit(url, b"MVT\n" + b" " * (1024 * 1024), path=MESSAGES,
+                                            content_type="text/plain")
+    assert too_large.status_code == 413 and too_large.headers["content-type"] == "application/problem+json"
+
+    async def chunks():
+        yield b"MVT\n"
+    async with httpx.AsyncClient(timeout=30) as client:
+        unsized = await client.post(f"{url}{MESSAGES}", content=chunks(), headers={"Content-Type": "text/plain"})
+    assert unsized.status_code == 411
+
+
 async def test_a_connection_at_risk_is_found_told_and_rebooked(stack, settings, db):
     inbound = scheduled("2111", "BOS", "JFK", "14:00", 75)       # lands 15:15
     onward = scheduled("2113", "JFK", "ORD", "16:50", 150)       # 95 min to connect at JFK
