@@ -52,7 +52,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
                       background=[count_flights_by_status])
     app = service.app(
         title="Rebound disruption",
-        description="Partner flight events in (signed JSON or IATA MVT/ASM text); affected "
+        description="Partner flight events in (signed JSON, IATA Type B text or AIDX XML); affected "
                     "passengers and first notices out; the ops board at /ops. " + ingest.SIGNING,
     )
     app.state.partner_keys = parse_partner_keys(settings.partner_keys)

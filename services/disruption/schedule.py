@@ -45,7 +45,7 @@ _DATE = r"\d{2}(?:[A-Z]{3}(?:\d{2})?)?"
 _ASM_FLIGHT = re.compile(DESIGNATOR + rf"/(?P<dates>{_DATE}(?: +{_DATE})*)"
                          rf"(?P<legs>(?: +{STATION}/{STATION})*)$", re.ASCII)
 _SSM_FLIGHT = re.compile(DESIGNATOR + r"(?: +.*)?$", re.ASCII)
-_PERIOD = re.compile(r"(?P<start>\d{2}[A-Z]{3}\d{2}) +(?P<end>\d{2}[A-Z]{3}\d{2}) +(?P<days>[0-7.]{1,7})"
+_PERIOD = re.compile(r"(?P<start>\d{2}[A-Z]{3}(?:\d{2})?) +(?P<end>\d{2}[A-Z]{3}(?:\d{2})?) +(?P<days>[0-7.]{1,7})"
                      r"(?:/W(?P<rate>\d))?$", re.ASCII)
 _TIME = r"(?P<{0}>\d{{6}}|\d{{4}})?(?:/(?P<{0}_shift>M?\d)(?!\d))?(?:/\d{{4}})?"
 _LEG = re.compile(rf"(?P<dep>{STATION}){_TIME.format('std')} +(?P<arr>{STATION}){_TIME.format('sta')}"
@@ -109,13 +109,19 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
     flight_line = lines[1]
     rest = lines[2:]
     near = (stamp or received_at).date()
+    # Each flight the sub-message is about: its flight line, its dates and its leg identifiers.
+    flights: list[tuple[re.Match[str], int, list[date], list[list[str]]]] = []
     if kind == "ASM":
-        flight = _ASM_FLIGHT.match(flight_line.text)
-        if not flight:
-            raise MessageError(flight_line.number, f"flight line {flight_line.text[:40]!r}: expected e.g. "
-                                                   "B61001/08FEB13")
-        days = [typeb.date_of(d, near, flight_line.number) for d in flight["dates"].split()]
-        leg_ids = [leg.split("/") for leg in flight["legs"].split()]
+        for line in [flight_line] + rest:
+            flight = _ASM_FLIGHT.match(line.text)
+            if not flight:
+                if not flights:
+                    raise MessageError(line.number, f"flight line {line.text[:40]!r}: expected e.g. B61001/08FEB13")
+                break
+            # A CNL or RIN may name several flights, one per line.
+            days = [typeb.date_of(d, near, line.number) for d in flight["dates"].split()]
+            flights.append((flight, line.number, days, [leg.split("/") for leg in flight["legs"].split()]))
+        rest = rest[len(flights) - 1:]
     else:
         flight = _SSM_FLIGHT.match(flight_line.text)
         if not flight:
@@ -128,8 +134,7 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
             got = rest[0].text[:30] if rest else "nothing"
             raise MessageError(rest[0].number if rest else flight_line.number + 1,
                                f"period {got!r}: expected e.g. 04SEP25 11SEP25 1234 (from, to, days of operation)")
-        days = _days_of_operation(periods, received_at.date(), reading)
-        leg_ids = []
+        flights.append((flight, flight_line.number, _days_of_operation(periods, received_at.date(), reading), []))
     legs: list[tuple[re.Match[str], int]] = []
     words: Cause | None = None
     free_text = False
@@ -147,31 +152,31 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
     if main in _CHANGES_NOTHING:
         reading.notes.append(f"line {action_line.number}: {main}, {_CHANGES_NOTHING[main]}: nothing for passengers")
         return
+    if main not in ("CNL", "RIN") and len(flights) > 1:
+        raise MessageError(flights[1][1], f"{main} names one flight per sub-message (separate them with //)")
     basis = "utc" if mode == "UTC" else "local"
     cause = reason or words or "other"
     common = dict(partner_event_id="pending", occurred_at=stamp, sequence=sequence)
-
-    def ref(on: date, origin: str | None, line: int) -> FlightRef:
-        return FlightRef(carrier=typeb.carrier(flight["carrier"], on, flight_line.number), number=flight["number"],
-                         departure_date=on, date_basis=basis,
-                         origin=typeb.station(origin, line) if origin else None)
-
-    if main in ("CNL", "RIN"):
-        origins = [dep for dep, _ in leg_ids] or [m["dep"] for m, _ in legs] or [None]
-        for on in days:
-            for origin in origins:
-                flight_ref = ref(on, origin, flight_line.number)
-                reading.events.append(FlightCancelled(**common, flight=flight_ref, reason=cause) if main == "CNL"
-                                      else FlightReinstated(**common, flight=flight_ref))
-        return
     timed = [(m, n) for m, n in legs if m["std"] and m["sta"]]
-    if not timed:
+    if main not in ("CNL", "RIN") and not timed:
         raise MessageError(flight_line.number + 1, f"{main} needs leg lines with times, e.g. JFK1835 BOS1950")
-    for on in days:
-        for m, number in timed:
-            departure, arrival, leg_day = _leg_times(m, on, mode, number)
-            reading.events.append(FlightRetimed(**common, flight=ref(leg_day, m["dep"], number),
-                                                scheduled_departure=departure, scheduled_arrival=arrival))
+    for flight, at, days, leg_ids in flights:
+        for on in days:
+            if main in ("CNL", "RIN"):
+                for origin in [dep for dep, _ in leg_ids] or [m["dep"] for m, _ in legs] or [None]:
+                    flight_ref = _ref(flight, at, on, basis, origin)
+                    reading.events.append(FlightCancelled(**common, flight=flight_ref, reason=cause)
+                                          if main == "CNL" else FlightReinstated(**common, flight=flight_ref))
+                continue
+            for m, number in timed:
+                departure, arrival, leg_day = _leg_times(m, on, mode, number)
+                reading.events.append(FlightRetimed(**common, flight=_ref(flight, number, leg_day, basis, m["dep"]),
+                                                    scheduled_departure=departure, scheduled_arrival=arrival))
+
+
+def _ref(flight: re.Match[str], line: int, on: date, basis: str, origin: str | None) -> FlightRef:
+    return FlightRef(carrier=typeb.carrier(flight["carrier"], on, line), number=flight["number"],
+                     departure_date=on, date_basis=basis, origin=typeb.station(origin, line) if origin else None)
 
 
 def _days_of_operation(periods: list[tuple[re.Match[str], int]], today: date, reading: Reading) -> list[date]:

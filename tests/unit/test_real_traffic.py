@@ -320,3 +320,12 @@ def test_aidx_refuses_times_without_a_zone_and_oversized_documents():
     assert "no zone" in arrived.error.reason
     (parsed,) = aidx.parse_xml(b"<x>" + b" " * aidx.MAX_BYTES + b"</x>", at("2023-07-02T13:11"))
     assert "over" in parsed.error.reason
+
+
+def test_asm_cancellation_of_several_flights_and_an_ssm_period_without_years():
+    a, b = read("ASM\nUTC\nCNL CREW\nB61001/08FEB13\nB61003/08FEB13", "2013-02-07T12:00")
+    assert [summary(e)[:4] for e in (a, b)] == [("flight.cancelled", "B6", "1001", "2013-02-08"),
+                                                 ("flight.cancelled", "B6", "1003", "2013-02-08")]
+    assert a.reason == b.reason == "crew"
+    events = read("SSM\nUTC\nCNL\nB61001\n08FEB 10FEB 1234567", "2013-02-07T12:00")
+    assert [e.flight.departure_date.day for e in events] == [8, 9, 10]
