@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
@@ -156,7 +156,7 @@ class FlightRef(Model):
 
 class DelayCode(Model):
     code: str = Field(pattern=r"^[0-9]{2}[A-Z]?$", description="IATA delay code (AHM 730)")
-    minutes: int | None = Field(default=None, ge=0, le=9999)
+    minutes: StrictInt | None = Field(default=None, ge=0, le=9999)
 
 
 class _FlightEventBase(Model):
@@ -166,7 +166,8 @@ class _FlightEventBase(Model):
     occurred_at: Instant | None = Field(
         default=None, description="When the partner learned of it (defaults to acceptance time); "
                                   "an older event never overrides a newer one")
-    sequence: int | None = Field(default=None, ge=0,
+    # Strict: a boolean is not an order (pydantic would read false as 0).
+    sequence: StrictInt | None = Field(default=None, ge=0,
                                  description="The partner's own ordering of its events per flight")
 
 
