@@ -35,23 +35,29 @@ from shared.events import (
 # An SSM states a season; Rebound reads the days it may still have passengers for soon.
 HORIZON_DAYS = 31
 
-_REFERENCE = re.compile(r"\d{2}[A-Z]{3}(?P<group>\d{5})E(?P<serial>\d{3})(?:/.*)?$", re.ASCII)
+# Date, message group serial, E(nd) or C(ontinued), message serial, the creator's reference.
+_REFERENCE = re.compile(r"\d{2}[A-Z]{3}(?P<group>\d{5})[EC](?P<serial>\d{3}) *(?:/.*)?$", re.ASCII)
 _ACTIONS = ("NEW", "CNL", "RIN", "RPL", "TIM", "EQT", "CON", "ADM", "FLT", "RRT", "REV", "SKD", "RSD")
 _ACTION = re.compile(rf"(?P<actions>(?:{'|'.join(_ACTIONS)})(?:/(?:{'|'.join(_ACTIONS)}))*)"
                      r"(?P<rest>(?: +[A-Z0-9]+)*)$", re.ASCII)
 _CHANGES_NOTHING = {"EQT": "an equipment change", "CON": "a configuration change",
                     "ADM": "an administrative change"}
 _DATE = r"\d{2}(?:[A-Z]{3}(?:\d{2})?)?"
+_DEI = r"(?: +\d{1,3}/\S*)*"  # data element identifiers (`7/D`, `1/BA`): read past
+# The flight, its date(s), the legs it concerns (`ORD/LAS/SFO`: ORD-LAS and LAS-SFO) and DEIs.
 _ASM_FLIGHT = re.compile(DESIGNATOR + rf"/(?P<dates>{_DATE}(?: +{_DATE})*)"
-                         rf"(?P<legs>(?: +{STATION}/{STATION})*)$", re.ASCII)
+                         rf"(?: +(?P<legs>{STATION}(?:/{STATION})+))?{_DEI}$", re.ASCII)
 _SSM_FLIGHT = re.compile(DESIGNATOR + r"(?: +.*)?$", re.ASCII)
+# From, to (`00XXX00`: until further notice), days of operation, a frequency rate (`/W2`), DEIs.
 _PERIOD = re.compile(r"(?P<start>\d{2}[A-Z]{3}(?:\d{2})?) +(?P<end>\d{2}[A-Z]{3}(?:\d{2})?) +(?P<days>[0-7.]{1,7})"
-                     r"(?:/W(?P<rate>\d))?$", re.ASCII)
-_TIME = r"(?P<{0}>\d{{6}}|\d{{4}})?(?:/(?P<{0}_shift>M?\d)(?!\d))?(?:/\d{{4}})?"
-_LEG = re.compile(rf"(?P<dep>{STATION}){_TIME.format('std')} +(?P<arr>{STATION}){_TIME.format('sta')}"
-                  r"(?: +\d{1,3}/\S*)*$", re.ASCII)
+                     rf" *(?:/[A-Z](?P<rate>\d))?{_DEI}$", re.ASCII)
+# A station, its aircraft time (`hhmm`, or `ddhhmm` in an ASM) with an SSM day change (`/1`, `/M1`),
+# and the passengers' time when it differs (`/hhmm`).
+_TIME = r"(?P<{0}>\d{{6}}|\d{{4}})?(?:/(?P<{0}_shift>M?\d)(?!\d))?(?:/(?P<{0}_pax>\d{{4}}))?"
+_LEG = re.compile(rf"(?P<dep>{STATION}){_TIME.format('std')} +(?P<arr>{STATION}){_TIME.format('sta')}{_DEI}$",
+                  re.ASCII)
 _EQUIPMENT = re.compile(r"[A-Z] [A-Z0-9]{3}(?: .*)?$", re.ASCII)
-_READ_PAST = (re.compile(r"[A-Z]{6,8} +\d{1,3}/.*$", re.ASCII),  # segment information
+_READ_PAST = (re.compile(r"[A-Z]{6,8} +\d{1,3}(?:/.*)?$", re.ASCII),  # segment information
               re.compile(r"\d{1,3}/.*$", re.ASCII))  # a data element identifier
 
 
@@ -120,7 +126,8 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
                 break
             # A CNL or RIN may name several flights, one per line.
             days = [typeb.date_of(d, near, line.number) for d in flight["dates"].split()]
-            flights.append((flight, line.number, days, [leg.split("/") for leg in flight["legs"].split()]))
+            stations = flight["legs"].split("/") if flight["legs"] else []
+            flights.append((flight, line.number, days, [[dep] for dep in stations[:-1]]))
         rest = rest[len(flights) - 1:]
     else:
         flight = _SSM_FLIGHT.match(flight_line.text)
@@ -163,7 +170,7 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
     for flight, at, days, leg_ids in flights:
         for on in days:
             if main in ("CNL", "RIN"):
-                for origin in [dep for dep, _ in leg_ids] or [m["dep"] for m, _ in legs] or [None]:
+                for origin in [dep for dep, *_ in leg_ids] or [m["dep"] for m, _ in legs] or [None]:
                     flight_ref = _ref(flight, at, on, basis, origin)
                     reading.events.append(FlightCancelled(**common, flight=flight_ref, reason=cause)
                                           if main == "CNL" else FlightReinstated(**common, flight=flight_ref))
@@ -181,27 +188,26 @@ def _ref(flight: re.Match[str], line: int, on: date, basis: str, origin: str | N
 
 def _days_of_operation(periods: list[tuple[re.Match[str], int]], today: date, reading: Reading) -> list[date]:
     first, last = today - timedelta(days=1), today + timedelta(days=HORIZON_DAYS)
-    days: list[date] = []
-    beyond = 0
+    days: set[date] = set()
+    clipped = False
     for period, number in periods:
         start = typeb.date_of(period["start"], today, number)
-        end = typeb.date_of(period["end"], today, number)
+        # 00XXX00: until further notice.
+        end = date.max if period["end"] == "00XXX00" else typeb.date_of(period["end"], today, number)
         if end < start:
             raise MessageError(number, "the period ends before it begins")
         weekdays = {int(c) for c in period["days"] if c in "1234567"}
         every = int(period["rate"] or 1)
-        for offset in range((end - start).days + 1):
-            day = start + timedelta(days=offset)
-            if day.isoweekday() not in weekdays or (offset // 7) % every:
-                continue
-            if first <= day <= last:
-                days.append(day)
-            else:
-                beyond += 1
-    if beyond:
-        reading.notes.append(f"{beyond} day(s) of operation outside {first.isoformat()}…{last.isoformat()} "
+        clipped |= start < first or end > last
+        day = max(start, first)
+        while day <= min(end, last):
+            if day.isoweekday() in weekdays and ((day - start).days // 7) % every == 0:
+                days.add(day)
+            day += timedelta(days=1)
+    if clipped:
+        reading.notes.append(f"days of operation before {first.isoformat()} or after {last.isoformat()} "
                              f"(the {HORIZON_DAYS}-day horizon) are not read as events")
-    return sorted(set(days))
+    return sorted(days)
 
 
 def _leg_times(leg: re.Match[str], day: date, mode: str, line: int) -> tuple[datetime, datetime, date]:
@@ -220,8 +226,9 @@ def _leg_times(leg: re.Match[str], day: date, mode: str, line: int) -> tuple[dat
             raise MessageError(line, f"unknown airport {station!r}: local times need its time zone")
         return naive.replace(tzinfo=airports.zone_of(station)).astimezone(UTC), on
 
-    departure, leg_day = at(leg["dep"], leg["std"], leg["std_shift"])
-    arrival, _ = at(leg["arr"], leg["sta"], leg["sta_shift"])
+    # Passengers are told their own times where the aircraft's differ.
+    departure, leg_day = at(leg["dep"], leg["std_pax"] or leg["std"], leg["std_shift"])
+    arrival, _ = at(leg["arr"], leg["sta_pax"] or leg["sta"], leg["sta_shift"])
     if arrival <= departure and not leg["sta_shift"] and len(leg["sta"]) == 4:
         arrival += timedelta(days=1)  # an overnight leg without an explicit day change
     if arrival <= departure:

@@ -144,7 +144,8 @@ def cause_of(codes: list[DelayCode]) -> Cause:
 _CAUSE_WORDS: dict[str, Cause] = {
     "WEATHER": "weather", "WX": "weather", "SNOW": "weather", "STORM": "weather", "FOG": "weather",
     "ICE": "weather", "DEICING": "weather", "DE-ICING": "weather", "WIND": "weather", "THUNDER": "weather",
-    "TECH": "technical", "TECHNICAL": "technical", "AOG": "technical", "CREW": "crew",
+    "TECH": "technical", "TECHNICAL": "technical", "AOG": "technical", "ENGINE": "technical",
+    "MAINT": "technical", "DEFECT": "technical", "CREW": "crew",
     "ATC": "air_traffic_control", "ATFM": "air_traffic_control", "SLOT": "air_traffic_control",
     "SECURITY": "security", "STRIKE": "other",
 }

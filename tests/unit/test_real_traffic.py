@@ -14,6 +14,10 @@ Sources (each case names its own):
   TimeType SCT/EST/ACT.
 - [aidx-ariva] the ARIVA AODB's AIDX 22.1 inbound tests: `OperationalStatus` DX for a
   cancellation; DOCTYPE, entity expansion and external DTDs refused.
+- [mvt-go] a Go MVT reader's examples (SD200 at CDG: PDM, AD with EA, FLD, NI with SI, DL with
+  two codes and DLA with empty fields).
+- [astra] deyoz/astra, a departure control system: the SSIM chapter 5 grammar of its libtypeb
+  (locallibs/libtypeb/src/TlgStrings.cc) and the SSMs its libssim writes (`CNL XASM`, `00XXX00`).
 - [AHM 780], [AHM 781], [SSIM 5] the standards' layouts, as summarised by Avinor's Airport Data
   Dictionary (xwiki.avinor.no, "DIV Diversion Message": element 4.2 is the airport of originally
   intended landing, 5.2/5.3 the estimated touchdown at and the airport of diversion): messages
@@ -149,7 +153,27 @@ def test_ssm_beyond_the_horizon_is_noted_not_read():
     text = "SSM\nUTC\nCNL\nAT248\n01JAN26 30JUN26 1234567"
     (parsed,) = iata.parse_text(text, at("2025-12-31T12:00"))
     assert parsed.error is None and len(parsed.events) == 31  # 1 to 31 January, the horizon's days
-    assert "outside" in parsed.notes[0]
+    assert "after 2026-01-31" in parsed.notes[0]
+
+
+# --- [mvt-go] ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected, check", [
+    ("PDM\nMVT\nSD200/21.PMDFG.CDG\nAD1100/1115 EA1500 FRA\nDL72/0015\nPX112\nSI DEICING\n",
+     ("flight.departed", "SD", "200", "2024-05-21", "CDG", None), lambda e: e.estimated_arrival.hour == 15),
+    ("MVT\nSD200/21.PMDFG.CDG\nAA1515/1520\nFLD22\n",
+     ("flight.arrived", "SD", "200", "2024-05-21", None, "CDG"), lambda e: e.on_block_at.minute == 20),
+    ("MVT\nSD200/22.PMDFG.CDG\nED221125\nDL72/0025\n",
+     ("flight.delayed", "SD", "200", "2024-05-22", "CDG", None), lambda e: e.reason == "weather"),
+    ("MVT\nSD200/22.PMDFG.CDG\nNI221150\nSI ENGINE TROUBLE\n",
+     ("flight.delayed", "SD", "200", "2024-05-22", "CDG", None), lambda e: e.reason == "technical"),
+    ("MVT\nAZ1074/08.HBXXX.ZRH\nAD1454/1458 EA1555 FRA\nDL46/02/0005/0004\nPX023\nDLA/02B//\n",
+     ("flight.departed", "AZ", "1074", "2024-05-08", "ZRH", None),
+     lambda e: [(c.code, c.minutes) for c in e.delay_codes] == [("46", 5), ("02", 4), ("02B", None)]),
+])
+def test_mvt_go_examples(text, expected, check):
+    (e,) = read(text, "2024-05-21T12:00")
+    assert summary(e) == expected and check(e)
 
 
 # --- [AHM 780] movement elements where real senders put them -------------------------------------
@@ -329,3 +353,22 @@ def test_asm_cancellation_of_several_flights_and_an_ssm_period_without_years():
     assert a.reason == b.reason == "crew"
     events = read("SSM\nUTC\nCNL\nB61001\n08FEB 10FEB 1234567", "2013-02-07T12:00")
     assert [e.flight.departure_date.day for e in events] == [8, 9, 10]
+
+
+# --- [astra] the SSIM grammar of deyoz/astra's libtypeb (TlgStrings.cc) -----------------------------
+
+def test_astra_grammar_asm_leg_change_passenger_times_and_deis():
+    """A leg change identifier over two legs, DEIs on the flight and leg lines, ddhhmm aircraft times
+    and the passengers' own times after a slash (they are what passengers are told)."""
+    a, b = read("ASM\nUTC\n12FEB00001C002/REF\nCNL\nSU1234/12FEB ORD/LAS/SFO 7/D", "2025-02-11T12:00")
+    assert [e.flight.origin for e in (a, b)] == ["ORD", "LAS"] and a.sequence == 1002
+    (e,) = read("ASM\nUTC\nTIM\nSU1234/12FEB\nSVO121200/1210 LED121330/1325 9/SU", "2025-02-11T12:00")
+    assert (e.scheduled_departure, e.scheduled_arrival) == (at("2025-02-12T12:10"), at("2025-02-12T13:25"))
+
+
+def test_astra_grammar_ssm_until_further_notice_frequency_rate_and_segment_lines():
+    text = ("SSM\nUTC\nNEW XASM\nSU1234\n03MAR25 00XXX00 1 /W2\nJ 320 C20Y138\nSVO1200 LED1330\n"
+            "SVOLED 10/SU 5678")
+    events = read(text, "2025-03-02T12:00")
+    # Mondays, every second week, within the horizon: 3 and 17 March and 31 March.
+    assert [e.flight.departure_date.day for e in events] == [3, 17, 31]
