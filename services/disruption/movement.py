@@ -17,7 +17,7 @@ from datetime import datetime
 
 from services.disruption import typeb
 from services.disruption.telex import Line, Telex, looks_like_a_flight_line
-from services.disruption.typeb import STATION, MessageError
+from services.disruption.typeb import DESIGNATOR, STATION, MessageError
 from shared.events import (
     Cause,
     DelayCode,
@@ -29,10 +29,9 @@ from shared.events import (
     FlightRef,
 )
 
-# Some senders put a space after the airline designator, pad the registration with spaces or write
-# it with its hyphen (G-EUUA).
-_FLIGHT = re.compile(r"(?P<carrier>[A-Z]{3}(?= ?\d)|[A-Z0-9]{2}) ?(?P<number>\d{1,4}[A-Z]?)"
-                     r"/(?P<day>\d{2})(?P<month>[A-Z]{3}(?:\d{2})?)?"
+# Some senders write a one-digit day, pad the registration with spaces or write it with its hyphen
+# (G-EUUA).
+_FLIGHT = re.compile(DESIGNATOR + r"/(?P<day>\d{1,2})(?P<month>[A-Z]{3}(?:\d{2})?)?"
                      rf"(?:\.(?P<reg>[A-Z0-9 -]*))?\. *(?P<station>{STATION})$", re.ASCII)
 _T = r"(\d{6}|\d{4})"
 _REST = r"(?P<rest>(?: .*)?)$"  # an element ends at a space or the line's end: FROM is not FR

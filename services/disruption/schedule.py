@@ -42,10 +42,10 @@ _ACTION = re.compile(rf"(?P<actions>(?:{'|'.join(_ACTIONS)})(?:/(?:{'|'.join(_AC
                      r"(?P<rest>(?: +[A-Z0-9]+)*)$", re.ASCII)
 _CHANGES_NOTHING = {"EQT": "an equipment change", "CON": "a configuration change",
                     "ADM": "an administrative change"}
-_DATE = r"\d{2}(?:[A-Z]{3}(?:\d{2})?)?"
+_DATE = r"\d{1,2}(?:[A-Z]{3}(?:\d{2})?)?"
 _DEI = r"(?: +\d{1,3}/\S*)*"  # data element identifiers (`7/D`, `1/BA`): read past
 # The flight, its date(s), the legs it concerns (`ORD/LAS/SFO`: ORD-LAS and LAS-SFO) and DEIs.
-_ASM_FLIGHT = re.compile(DESIGNATOR + rf"/(?P<dates>{_DATE}(?: +{_DATE})*)"
+_ASM_FLIGHT = re.compile(DESIGNATOR + rf" ?/ ?(?P<dates>{_DATE}(?: +{_DATE})*)"
                          rf"(?: +(?P<legs>{STATION}(?:/{STATION})+))?{_DEI}$", re.ASCII)
 _SSM_FLIGHT = re.compile(DESIGNATOR + r"(?: +.*)?$", re.ASCII)
 # From, to (`00XXX00`: until further notice), days of operation, a frequency rate (`/W2`), DEIs.

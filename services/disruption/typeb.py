@@ -13,8 +13,9 @@ MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
 # A flight designator: an IATA airline designator (two characters) or an ICAO one (three letters,
 # told apart because an IATA designator is followed at once by the flight number's digits), the
-# number and an operational suffix. Type B text is ASCII: re.ASCII keeps \d to 0-9.
-DESIGNATOR = r"(?P<carrier>[A-Z]{3}(?=\d)|[A-Z0-9]{2})(?P<number>\d{1,4}[A-Z]?)"
+# Type B text is ASCII: re.ASCII keeps \d to 0-9.
+# number and an operational suffix. Some senders put a space after the airline designator.
+DESIGNATOR = r"(?P<carrier>[A-Z]{3}(?= ?\d)|[A-Z0-9]{2}) ?(?P<number>\d{1,4}[A-Z]?)"
 STATION = r"[A-Z]{3,4}"
 
 
@@ -75,14 +76,20 @@ def nearest_day_of_month(day: int, near: date, line: int = 0) -> date:
     return min(candidates, key=lambda d: abs(d - near))
 
 
+_DATE = re.compile(r"(\d{1,2})([A-Z]{3})?(\d{2})?", re.ASCII)
+
+
 def date_of(token: str, near: date, line: int) -> date:
     """`ddMMMyy`, `ddMMM` (the year nearest `near`) or `dd` (the month nearest `near`)."""
-    if len(token) == 2:
-        return nearest_day_of_month(int(token), near, line)
-    day, month = int(token[:2]), MONTHS.get(token[2:5])
+    parts = _DATE.fullmatch(token)
+    if parts is None:
+        raise MessageError(line, f"date {token!r}: expected ddMMMyy, ddMMM or dd")
+    if parts[2] is None:
+        return nearest_day_of_month(int(parts[1]), near, line)
+    day, month = int(parts[1]), MONTHS.get(parts[2])
     if month is None:
-        raise MessageError(line, f"date {token!r}: unknown month {token[2:5]!r}")
-    years = [2000 + int(token[5:7])] if len(token) == 7 else [near.year - 1, near.year, near.year + 1]
+        raise MessageError(line, f"date {token!r}: unknown month {parts[2]!r}")
+    years = [2000 + int(parts[3])] if parts[3] else [near.year - 1, near.year, near.year + 1]
     candidates = [d for y in years if (d := _date(y, month, day))]
     if not candidates:
         raise MessageError(line, f"date {token!r} does not exist")

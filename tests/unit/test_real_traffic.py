@@ -207,6 +207,9 @@ def test_mvt_go_examples(text, expected, check):
     # RC, reclearance in flight to another destination
     ("MVT\nYQ777/02.VQBGC.DME\nRC1450 LED", "2014-02-02T14:55",
      ("flight.diverted", "YQ", "777", "2014-02-02", "DME", None), lambda e: e.new_destination == "LED"),
+    # a one-digit day, a space after the airline designator (nuitparser's MVT and ASM patterns allow both)
+    ("MVT\nAT 208/5.CNRGB.CMN\nED051030", "2024-12-05T09:00",
+     ("flight.delayed", "AT", "208", "2024-12-05", "CMN", None), lambda e: e.estimated_departure.hour == 10),
     # an ED with a separate EA line: the arrival estimate too
     ("MVT\nB61001/08.N623JB.JFK\nED081145\nEA081310 BOS", "2013-02-08T07:00",
      ("flight.delayed", "B6", "1001", "2013-02-08", "JFK", None), lambda e: e.estimated_arrival.hour == 13),
@@ -230,6 +233,11 @@ def test_asm_cancellation_with_reason_suffix_and_leg_identifier():
     (e,) = read("ASM\nUTC\nCNL WEAT\nLX544A/12MAY03 ORD/LAS", "2003-05-11T12:00")
     assert isinstance(e, FlightCancelled)
     assert summary(e) == ("flight.cancelled", "LX", "544A", "2003-05-12", "ORD", None) and e.reason == "weather"
+
+
+def test_asm_flight_line_with_spaces_around_the_slash_and_a_one_digit_day():
+    (e,) = read("ASM\nUTC\nCNL\nAT208 / 5DEC24", "2024-12-01T12:00")
+    assert summary(e) == ("flight.cancelled", "AT", "208", "2024-12-05", None, None)
 
 
 def test_asm_replace_in_local_time():
