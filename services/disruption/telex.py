@@ -31,7 +31,7 @@ OTHER_IDENTIFIERS = frozenset({"LDM", "CPM", "UCM", "PSM", "PTM", "SLS", "PFS", 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BOUNDARY = re.compile(r"[\x01\x03\x04]")  # SOH starts a message, ETX and EOT end one
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # within a line: STX, tabs and the like
 _TYPE_X = re.compile(r"=(HEADER|PRIORITY|DESTINATION(?: TYPE B)?|ORIGIN|DBLSIG|MSGID|SMI|TEXT)\b", re.ASCII)
 _RECEIVED = re.compile(r"(?:RCV|SND),(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2})", re.ASCII)
 _ORIGIN = re.compile(r"\.[A-Z0-9]{7}(?: +(?P<stamp>\d{6}))?(?: |$)", re.ASCII)
@@ -103,7 +103,7 @@ def split(text: str) -> list[Telex | Unreadable]:
                 close()
                 envelope = None
             # A control character is a separator, never nothing: B6<STX>1001 must not become B61001.
-            line = _CONTROL.sub(" ", piece).strip().upper()
+            line = " ".join(_CONTROL.sub(" ", piece).split()).upper()
             if not line and index < len(pieces) - 1:
                 continue
             keyword = _TYPE_X.fullmatch(line)
