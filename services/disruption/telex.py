@@ -85,101 +85,122 @@ class _Draft:
 
 def split(text: str) -> list[Telex | Unreadable]:
     """Every message in the text, in order, or why a stretch of it is not one."""
-    out: list[Telex | Unreadable] = []
-    draft: _Draft | None = None
-    envelope: dict[str, list[Line]] | None = None  # a Type X envelope being read
-    envelope_key = ""
+    return _Splitter().split(text)
 
-    def close() -> None:
-        nonlocal draft
-        if draft is not None:
-            out.append(_finish(draft))
-        draft = None
 
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        pieces = _BOUNDARY.split(raw)
-        for index, piece in enumerate(pieces):
-            if index:  # a transport boundary inside the line
-                close()
-                envelope = None
-            # A control character is a separator, never nothing: B6<STX>1001 must not become B61001.
-            line = " ".join(_CONTROL.sub(" ", piece).split()).upper()
-            if not line and index < len(pieces) - 1:
-                continue
-            keyword = _TYPE_X.fullmatch(line)
-            if keyword:
-                if keyword[1] in ("HEADER", "PRIORITY") and (envelope is None or envelope_key == "TEXT"):
-                    close()
-                    envelope = {}
-                if envelope is None:
-                    close()
-                    envelope = {}
-                envelope_key = keyword[1].split()[0]
-                envelope.setdefault(envelope_key, [])
-                if envelope_key == "TEXT":
-                    draft = _Draft(first_line=number + 1)
-                    for value in envelope.get("HEADER", []):
-                        if m := _RECEIVED.search(value.text):
-                            draft.received = _received(m)
-                    if smi := envelope.get("SMI"):
-                        draft.smi = (smi[0].number, smi[0].text.split(" ")[0])
-                        if draft.smi[1] in IDENTIFIERS:
-                            # The envelope names the message: its text may or may not repeat the identifier.
-                            draft.identifier, draft.at = draft.smi[1], draft.smi[0]
-                continue
-            if envelope is not None and envelope_key != "TEXT":
-                if line:
-                    envelope[envelope_key].append(Line(number, line))
-                continue
-            if not line or line == "NNNN" or line.startswith("ZCZC"):
-                if line and draft is not None and draft.identifier is not None:
-                    close()  # NNNN ends the message; ZCZC starts the next
-                elif draft is not None:
-                    draft.blank_seen = True
-                continue
+class _Splitter:
+    """Reads the text line by line: a message is drafted from its heading, identifier and body, and
+    finished at the next boundary, envelope, identifier or the end."""
+
+    def __init__(self) -> None:
+        self.out: list[Telex | Unreadable] = []
+        self.draft: _Draft | None = None
+        self.envelope: dict[str, list[Line]] | None = None  # a Type X envelope being read
+        self.envelope_key = ""
+
+    def split(self, text: str) -> list[Telex | Unreadable]:
+        for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+            pieces = _BOUNDARY.split(raw)
+            for index, piece in enumerate(pieces):
+                if index:  # SOH, ETX or EOT inside the line: a transport boundary
+                    self.close()
+                    self.envelope = None
+                # A control character separates, never joins: B6<STX>1001 must not become B61001.
+                line = " ".join(_CONTROL.sub(" ", piece).split()).upper()
+                if line or index == len(pieces) - 1:
+                    self.line(number, line)
+        self.close()
+        return self.out
+
+    def close(self) -> None:
+        if self.draft is not None:
+            self.out.append(_finish(self.draft))
+        self.draft = None
+
+    def line(self, number: int, line: str) -> None:
+        if keyword := _TYPE_X.fullmatch(line):
+            self.type_x(keyword[1], number)
+        elif self.envelope is not None and self.envelope_key != "TEXT":
+            if line:
+                self.envelope[self.envelope_key].append(Line(number, line))
+        elif not line or line == "NNNN" or line.startswith("ZCZC"):
+            self.separator(line)
+        else:
             if line.startswith("-") and (len(line) == 1 or line[1] == " "):
                 line = line[1:].strip()  # ACARS text begins after a dash
                 if not line:
-                    continue
+                    return
             word = line.split(" ")[0]
             if word in IDENTIFIERS:
-                heading: list[Line] = []
-                if (draft is not None and draft.identifier is None and draft.blank_seen
-                        and not _heading_like(draft.heading)):
-                    out.append(_without_identifier(draft))  # text of its own before this message
-                    draft = None
-                if draft is not None and draft.smi and draft.identifier == draft.smi[1] and not draft.body:
-                    # The text repeats (or refines: MVA for MVT) the identifier its envelope gave.
-                    draft.identifier, draft.at = word, number
-                    continue
-                if draft is not None and draft.identifier is not None:
-                    if draft.body and draft.body[-1].trailing:
-                        # The paragraph just before is this message's heading, not the last one's text.
-                        heading, draft.body = draft.body[draft.paragraph:], draft.body[:draft.paragraph]
-                    close()
-                if draft is None:
-                    draft = _Draft(first_line=heading[0].number if heading else number,
-                                   heading=[Line(h.number, h.text) for h in heading])
-                draft.identifier, draft.at, draft.blank_seen = word, number, False
-                continue
-            if word in OTHER_IDENTIFIERS and draft is not None and draft.identifier is not None and draft.blank_seen:
-                close()  # a message of another kind follows: it is refused on its own
-            if draft is None:
-                draft = _Draft(first_line=number)
-            if draft.identifier is None:
-                if draft.blank_seen and not _heading_like(draft.heading):
-                    # A stretch of text with no identifier, then more text: the first stretch stands alone.
-                    out.append(_without_identifier(draft))
-                    draft = _Draft(first_line=number)
-                draft.heading.append(Line(number, line))
-                draft.blank_seen = False
+                self.identifier(word, number)
             else:
-                if draft.blank_seen:
-                    draft.paragraph, draft.blank_seen = len(draft.body), False
-                draft.body.append(Line(number, line, trailing=bool(draft.body) and (
-                    draft.body[-1].trailing or draft.paragraph == len(draft.body))))
-    close()
-    return out
+                self.text(word, Line(number, line))
+
+    def type_x(self, keyword: str, number: int) -> None:
+        if self.envelope is None or (keyword in ("HEADER", "PRIORITY") and self.envelope_key == "TEXT"):
+            self.close()
+            self.envelope = {}
+        self.envelope_key = keyword.split()[0]
+        self.envelope.setdefault(self.envelope_key, [])
+        if self.envelope_key != "TEXT":
+            return
+        draft = self.draft = _Draft(first_line=number + 1)
+        for value in self.envelope.get("HEADER", []):
+            if m := _RECEIVED.search(value.text):
+                draft.received = _received(m)
+        if smi := self.envelope.get("SMI"):
+            draft.smi = (smi[0].number, smi[0].text.split(" ")[0])
+            if draft.smi[1] in IDENTIFIERS:
+                # The envelope names the message: its text may or may not repeat the identifier.
+                draft.identifier, draft.at = draft.smi[1], draft.smi[0]
+
+    def separator(self, line: str) -> None:
+        if self.draft is None:
+            return
+        if line and self.draft.identifier is not None:
+            self.close()  # NNNN ends the message; ZCZC starts the next
+        else:
+            self.draft.blank_seen = True
+
+    def identifier(self, word: str, number: int) -> None:
+        draft = self.draft
+        if draft is not None and draft.identifier is None and draft.blank_seen and not _heading_like(draft.heading):
+            self.out.append(_without_identifier(draft))  # text of its own before this message
+            draft = self.draft = None
+        if draft is not None and draft.smi and draft.identifier == draft.smi[1] and not draft.body:
+            # The text repeats (or refines: MVA for MVT) the identifier its envelope gave.
+            draft.identifier, draft.at = word, number
+            return
+        heading: list[Line] = []
+        if draft is not None and draft.identifier is not None:
+            if draft.body and draft.body[-1].trailing:
+                # The paragraph just before is this message's heading, not the last one's text.
+                heading, draft.body = draft.body[draft.paragraph:], draft.body[:draft.paragraph]
+            self.close()
+        if self.draft is None:
+            self.draft = _Draft(first_line=heading[0].number if heading else number,
+                                heading=[Line(h.number, h.text) for h in heading])
+        self.draft.identifier, self.draft.at, self.draft.blank_seen = word, number, False
+
+    def text(self, word: str, line: Line) -> None:
+        draft = self.draft
+        if word in OTHER_IDENTIFIERS and draft is not None and draft.identifier is not None and draft.blank_seen:
+            self.close()  # a message of another kind follows: it is refused on its own
+            draft = None
+        if draft is None:
+            draft = self.draft = _Draft(first_line=line.number)
+        if draft.identifier is None:
+            if draft.blank_seen and not _heading_like(draft.heading):
+                # A stretch of text with no identifier, then more text: the first stretch stands alone.
+                self.out.append(_without_identifier(draft))
+                draft = self.draft = _Draft(first_line=line.number)
+            draft.heading.append(line)
+            draft.blank_seen = False
+            return
+        if draft.blank_seen:
+            draft.paragraph, draft.blank_seen = len(draft.body), False
+        trailing = bool(draft.body) and (draft.body[-1].trailing or draft.paragraph == len(draft.body))
+        draft.body.append(Line(line.number, line.text, trailing))
 
 
 def _heading_like(lines: list[Line]) -> bool:
