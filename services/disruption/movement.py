@@ -13,7 +13,8 @@ arrival estimate — and, for a diversion, the airport the flight was bound for.
 """
 
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from services.disruption import typeb
 from services.disruption.telex import Line, Telex, looks_like_a_flight_line
@@ -55,6 +56,29 @@ _READ_PAST = ("PX", "TOB", "PAX", "FLD", "TOF", "TOW", "ZFW", "ALC", "CRT", "MAP
 _DIVERSION_EXTRAS = ("TERM", "CONT", "ETOT")
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every event of the message shares: the flight, its station, the delay and its cause."""
+
+    ref: dict
+    station: str
+    flight_date: date
+    near: datetime
+    codes: list[DelayCode]
+    reason: Cause
+    stamp: datetime | None
+
+    def when(self, token: str | None, line: int, after: datetime | None = None) -> datetime | None:
+        return None if token is None else typeb.movement_time(token, self.flight_date, after or self.near, line)
+
+    def flight(self, **leg: str) -> FlightRef:
+        return FlightRef(**self.ref, **leg)
+
+    @property
+    def common(self) -> dict:
+        return dict(partner_event_id="pending", occurred_at=self.stamp)
+
+
 def read(telex: Telex, received_at: datetime, stamp: datetime | None) -> list[FlightEventData]:
     lines = telex.body
     if not lines:
@@ -71,28 +95,28 @@ def read(telex: Telex, received_at: datetime, stamp: datetime | None) -> list[Fl
         flight_date = typeb.nearest_day_of_month(int(flight["day"]), near.date(), at)
     ref = dict(carrier=typeb.carrier(flight["carrier"], flight_date, at), number=flight["number"],
                departure_date=flight_date, date_basis="utc")
-    station = typeb.station(flight["station"], at)
     elements, codes, words = _elements(lines[1:], diversion=telex.identifier == "DIV")
-    reason = typeb.cause_of(codes) if codes else (words or "other")
-    common = dict(partner_event_id="pending", occurred_at=stamp)
-
-    def when(token: str | None, line: int, after: datetime | None = None) -> datetime | None:
-        return None if token is None else typeb.movement_time(token, flight_date, after or near, line)
-
+    context = _Context(ref, typeb.station(flight["station"], at), flight_date, near, codes,
+                       typeb.cause_of(codes) if codes else (words or "other"), stamp)
     if telex.identifier == "DIV":
-        if "EA" not in elements:
-            raise MessageError(at, "DIV without the diversion airport and estimated arrival (e.g. EA2135 LHR)")
-        m, line = elements["EA"]
-        if not m["station"]:
-            raise MessageError(line, "DIV: the EA element needs the airport the flight is diverted to")
-        return [FlightDiverted(**common, flight=FlightRef(**ref, destination=station),
-                               new_destination=typeb.station(m["station"], line),
-                               estimated_arrival=when(m[1], line), reason=reason)]
-    return [_movement(elements, ref, station, codes, reason, common, when, at)]
+        return [_diversion(context, elements, at)]
+    return [_movement(context, elements, at, technical=not (codes or words))]
 
 
-def _movement(elements: dict[str, tuple[re.Match[str], int]], ref: dict, station: str, codes: list[DelayCode],
-              reason: Cause, common: dict, when, at: int) -> FlightEventData:
+def _diversion(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: int) -> FlightEventData:
+    """AHM 781: the flight line names the airport the flight was bound for; EA, where it goes now."""
+    if "EA" not in elements:
+        raise MessageError(at, "DIV without the diversion airport and estimated arrival (e.g. EA2135 LHR)")
+    m, line = elements["EA"]
+    if not m["station"]:
+        raise MessageError(line, "DIV: the EA element needs the airport the flight is diverted to")
+    return FlightDiverted(**c.common, flight=c.flight(destination=c.station),
+                          new_destination=typeb.station(m["station"], line),
+                          estimated_arrival=c.when(m[1], line), reason=c.reason)
+
+
+def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: int,
+              technical: bool) -> FlightEventData:
     primary = [k for k in elements if k != "EA"]
     if len(primary) > 1:
         raise MessageError(elements[primary[1]][1], f"a second movement ({primary[1]}) in one message")
@@ -107,33 +131,34 @@ def _movement(elements: dict[str, tuple[re.Match[str], int]], ref: dict, station
         arrival_estimate = elements["EA"]
     trailer = _trailer(m, line)
     if kind == "AD":
-        off = when(m[1], line)
+        off = c.when(m[1], line)
         estimate = trailer.get("EA") or arrival_estimate
-        return FlightDeparted(**common, flight=FlightRef(**ref, origin=station), actual_departure=off,
-                              airborne_at=when(m[2], line, off),
-                              estimated_arrival=when(estimate[0][1], estimate[1], off) if estimate else None,
-                              delay_codes=codes)
+        return FlightDeparted(**c.common, flight=c.flight(origin=c.station), actual_departure=off,
+                              airborne_at=c.when(m[2], line, off),
+                              estimated_arrival=c.when(estimate[0][1], estimate[1], off) if estimate else None,
+                              delay_codes=c.codes)
     if kind == "AA":
-        touchdown = when(m[1], line)
-        return FlightArrived(**common, flight=FlightRef(**ref, destination=station), actual_arrival=touchdown,
-                             on_block_at=when(m[2], line, touchdown))
+        touchdown = c.when(m[1], line)
+        return FlightArrived(**c.common, flight=c.flight(destination=c.station), actual_arrival=touchdown,
+                             on_block_at=c.when(m[2], line, touchdown))
     if kind == "EA":
-        destination = typeb.station(m["station"], line) if m["station"] else station
-        return FlightDelayed(**common, flight=FlightRef(**ref, destination=destination),
-                             estimated_arrival=when(m[1], line), delay_codes=codes, reason=reason)
-    delayed = FlightRef(**ref, origin=station)
+        destination = typeb.station(m["station"], line) if m["station"] else c.station
+        return FlightDelayed(**c.common, flight=c.flight(destination=destination),
+                             estimated_arrival=c.when(m[1], line), delay_codes=c.codes, reason=c.reason)
     if kind == "RC":
-        return FlightDiverted(**common, flight=delayed, new_destination=typeb.station(m["station"], line),
-                              reason=reason)
-    arrival = (when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None)
+        return FlightDiverted(**c.common, flight=c.flight(origin=c.station),
+                              new_destination=typeb.station(m["station"], line), reason=c.reason)
+    arrival = c.when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None
     if kind in ("ED", "EO"):
-        return FlightDelayed(**common, flight=delayed, estimated_departure=when(m[1], line),
-                             estimated_arrival=arrival, delay_codes=codes, reason=reason)
+        return FlightDelayed(**c.common, flight=c.flight(origin=c.station), estimated_departure=c.when(m[1], line),
+                             estimated_arrival=arrival, delay_codes=c.codes, reason=c.reason)
     if kind == "NI":
-        return FlightDelayed(**common, flight=delayed, next_information_at=when(m[1], line),
-                             estimated_arrival=arrival, delay_codes=codes, reason=reason)
-    return FlightDelayed(**common, flight=delayed, returned="ramp" if kind == "RR" else "airborne",
-                         delay_codes=codes, reason=reason if codes else "technical")
+        return FlightDelayed(**c.common, flight=c.flight(origin=c.station), next_information_at=c.when(m[1], line),
+                             estimated_arrival=arrival, delay_codes=c.codes, reason=c.reason)
+    # A return to the ramp or from the air without a stated cause is taken as technical.
+    return FlightDelayed(**c.common, flight=c.flight(origin=c.station),
+                         returned="ramp" if kind == "RR" else "airborne", delay_codes=c.codes,
+                         reason="technical" if technical else c.reason)
 
 
 def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Match[str], int]], list[DelayCode],
@@ -160,8 +185,7 @@ def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Ma
             elements[kind] = (m, line.number)
             continue
         word = re.match(r"[A-Z]+", text)
-        if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)
-                     or re.match(r"(?:PX|TOB|PAX|FB|FOB)\d", text)):
+        if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)):
             continue
         if line.trailing and not looks_like_a_flight_line(text):
             continue  # free text after the message: a signature, "ALL TIME UTC"
