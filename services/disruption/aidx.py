@@ -56,7 +56,7 @@ def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
         return [_refused(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})")]
     notification = next((e for e in document.iter() if _name(e) == ROOT), None)
     if notification is None:
-        return [_refused(f"no {ROOT} element (found {_name(document)})")]
+        return [_refused(f"no {ROOT} element (the document is {_name(document)[:40]!r})")]
     legs = [e for e in notification if _name(e) == "FlightLeg"]
     if not legs:
         return [_refused(f"{ROOT} without a FlightLeg")]

@@ -95,6 +95,16 @@ def _sub_messages(lines: list[Line], at: int) -> list[list[Line]]:
     return parts
 
 
+@dataclass(frozen=True)
+class _Flight:
+    """A flight a sub-message is about: its flight line, the dates it names, the legs' origins."""
+
+    designator: re.Match[str]
+    line: int
+    days: list[date]
+    origins: list[str]
+
+
 def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | None, received_at: datetime,
                       stamp: datetime | None, reading: Reading) -> None:
     action_line = lines[0]
@@ -112,73 +122,83 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
                                  if w in typeb.REASON_CODES), None)
     if len(lines) < 2:
         raise MessageError(action_line.number + 1, f"{kind} {main} without a flight line")
-    flight_line = lines[1]
-    rest = lines[2:]
-    near = (stamp or received_at).date()
-    # Each flight the sub-message is about: its flight line, its dates and its leg identifiers.
-    flights: list[tuple[re.Match[str], int, list[date], list[list[str]]]] = []
     if kind == "ASM":
-        for line in [flight_line] + rest:
-            flight = _ASM_FLIGHT.match(line.text)
-            if not flight:
-                if not flights:
-                    raise MessageError(line.number, f"flight line {line.text[:40]!r}: expected e.g. B61001/08FEB13")
-                break
-            # A CNL or RIN may name several flights, one per line.
-            days = [typeb.date_of(d, near, line.number) for d in flight["dates"].split()]
-            stations = flight["legs"].split("/") if flight["legs"] else []
-            flights.append((flight, line.number, days, [[dep] for dep in stations[:-1]]))
-        rest = rest[len(flights) - 1:]
+        flights, rest = _asm_flights(lines[1:], (stamp or received_at).date())
     else:
-        flight = _SSM_FLIGHT.match(flight_line.text)
+        flights, rest = _ssm_flight(lines[1:], received_at.date(), reading)
+    legs, words = _legs(rest, f"{kind} {main}")
+    if main in _CHANGES_NOTHING:
+        reading.notes.append(f"line {action_line.number}: {main}, {_CHANGES_NOTHING[main]}: nothing for passengers")
+        return
+    if main not in ("CNL", "RIN") and len(flights) > 1:
+        raise MessageError(flights[1].line, f"{main} names one flight per sub-message (separate them with //)")
+    basis = "utc" if mode == "UTC" else "local"
+    common = dict(partner_event_id="pending", occurred_at=stamp, sequence=sequence)
+    timed = [(m, n) for m, n in legs if m["std"] and m["sta"]]
+    if main not in ("CNL", "RIN") and not timed:
+        raise MessageError(flights[0].line + 1, f"{main} needs leg lines with times, e.g. JFK1835 BOS1950")
+    for flight in flights:
+        for on in flight.days:
+            if main in ("CNL", "RIN"):
+                for origin in flight.origins or [m["dep"] for m, _ in legs] or [None]:
+                    ref = _ref(flight.designator, flight.line, on, basis, origin)
+                    reading.events.append(FlightCancelled(**common, flight=ref, reason=reason or words or "other")
+                                          if main == "CNL" else FlightReinstated(**common, flight=ref))
+                continue
+            for m, number in timed:
+                departure, arrival, leg_day = _leg_times(m, on, mode, number)
+                ref = _ref(flight.designator, number, leg_day, basis, m["dep"])
+                reading.events.append(FlightRetimed(**common, flight=ref, scheduled_departure=departure,
+                                                    scheduled_arrival=arrival))
+
+
+def _asm_flights(lines: list[Line], near: date) -> tuple[list[_Flight], list[Line]]:
+    """The flight lines (a CNL or RIN may name several, a line each), and the lines after them."""
+    flights: list[_Flight] = []
+    for line in lines:
+        flight = _ASM_FLIGHT.match(line.text)
         if not flight:
-            raise MessageError(flight_line.number, f"flight line {flight_line.text[:40]!r}: expected e.g. AT248")
-        periods = []
-        while rest and (period := _PERIOD.match(rest[0].text)):
-            periods.append((period, rest[0].number))
-            rest = rest[1:]
-        if not periods:
-            got = rest[0].text[:30] if rest else "nothing"
-            raise MessageError(rest[0].number if rest else flight_line.number + 1,
-                               f"period {got!r}: expected e.g. 04SEP25 11SEP25 1234 (from, to, days of operation)")
-        flights.append((flight, flight_line.number, _days_of_operation(periods, received_at.date(), reading), []))
+            break
+        stations = flight["legs"].split("/") if flight["legs"] else []
+        flights.append(_Flight(flight, line.number, [typeb.date_of(d, near, line.number)
+                                                     for d in flight["dates"].split()], stations[:-1]))
+    if not flights:
+        raise MessageError(lines[0].number, f"flight line {lines[0].text[:40]!r}: expected e.g. B61001/08FEB13")
+    return flights, lines[len(flights):]
+
+
+def _ssm_flight(lines: list[Line], today: date, reading: Reading) -> tuple[list[_Flight], list[Line]]:
+    """The flight line and its periods of operation, as the days within the horizon."""
+    flight = _SSM_FLIGHT.match(lines[0].text)
+    if not flight:
+        raise MessageError(lines[0].number, f"flight line {lines[0].text[:40]!r}: expected e.g. AT248")
+    rest = lines[1:]
+    periods = []
+    while rest and (period := _PERIOD.match(rest[0].text)):
+        periods.append((period, rest[0].number))
+        rest = rest[1:]
+    if not periods:
+        got = rest[0].text[:30] if rest else "nothing"
+        raise MessageError(rest[0].number if rest else lines[0].number + 1,
+                           f"period {got!r}: expected e.g. 04SEP25 11SEP25 1234 (from, to, days of operation)")
+    return [_Flight(flight, lines[0].number, _days_of_operation(periods, today, reading), [])], rest
+
+
+def _legs(lines: list[Line], what: str) -> tuple[list[tuple[re.Match[str], int]], Cause | None]:
+    """The leg lines, and a cause named in the supplementary information; the rest is read past."""
     legs: list[tuple[re.Match[str], int]] = []
     words: Cause | None = None
     free_text = False
-    for line in rest:
+    for line in lines:
         text = line.text
         if free_text or text == "SI" or text.startswith("SI "):
             free_text = True
             words = words or typeb.cause_in_text(text)
         elif m := _LEG.match(text):
             legs.append((m, line.number))
-        elif _EQUIPMENT.match(text) or any(p.match(text) for p in _READ_PAST) or line.trailing:
-            continue
-        else:
-            raise MessageError(line.number, f"unsupported line {text[:30]!r} in an {kind} {main}")
-    if main in _CHANGES_NOTHING:
-        reading.notes.append(f"line {action_line.number}: {main}, {_CHANGES_NOTHING[main]}: nothing for passengers")
-        return
-    if main not in ("CNL", "RIN") and len(flights) > 1:
-        raise MessageError(flights[1][1], f"{main} names one flight per sub-message (separate them with //)")
-    basis = "utc" if mode == "UTC" else "local"
-    cause = reason or words or "other"
-    common = dict(partner_event_id="pending", occurred_at=stamp, sequence=sequence)
-    timed = [(m, n) for m, n in legs if m["std"] and m["sta"]]
-    if main not in ("CNL", "RIN") and not timed:
-        raise MessageError(flight_line.number + 1, f"{main} needs leg lines with times, e.g. JFK1835 BOS1950")
-    for flight, at, days, leg_ids in flights:
-        for on in days:
-            if main in ("CNL", "RIN"):
-                for origin in [dep for dep, *_ in leg_ids] or [m["dep"] for m, _ in legs] or [None]:
-                    flight_ref = _ref(flight, at, on, basis, origin)
-                    reading.events.append(FlightCancelled(**common, flight=flight_ref, reason=cause)
-                                          if main == "CNL" else FlightReinstated(**common, flight=flight_ref))
-                continue
-            for m, number in timed:
-                departure, arrival, leg_day = _leg_times(m, on, mode, number)
-                reading.events.append(FlightRetimed(**common, flight=_ref(flight, number, leg_day, basis, m["dep"]),
-                                                    scheduled_departure=departure, scheduled_arrival=arrival))
+        elif not (_EQUIPMENT.match(text) or any(p.match(text) for p in _READ_PAST) or line.trailing):
+            raise MessageError(line.number, f"unsupported line {text[:30]!r} in an {what}")
+    return legs, words
 
 
 def _ref(flight: re.Match[str], line: int, on: date, basis: str, origin: str | None) -> FlightRef:
