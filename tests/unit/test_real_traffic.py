@@ -27,6 +27,8 @@ Sources (each case names its own):
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.disruption import aidx, iata
 from shared.events import (
@@ -380,3 +382,18 @@ def test_astra_grammar_ssm_until_further_notice_frequency_rate_and_segment_lines
     events = read(text, "2025-03-02T12:00")
     # Mondays, every second week, within the horizon: 3 and 17 March and 31 March.
     assert [e.flight.departure_date.day for e in events] == [3, 17, 31]
+
+
+@given(st.lists(st.tuples(st.integers(0, len(AIDX)), st.integers(0, 12),
+                          st.text(alphabet=st.sampled_from('<>/="&;!-?[] DXOFBTKNACSET0123456789:.Z'), max_size=10)),
+                max_size=5))
+def test_aidx_spoiled_anywhere_gives_events_or_clear_errors(edits):
+    """The AIDX fixture cut and patched anywhere: each leg reads or is refused with a reason, and no
+    event names a flight number the document does not carry."""
+    xml = AIDX
+    for at_, cut, put in edits:
+        xml = xml[:at_] + put + xml[at_ + cut:]
+    for parsed in aidx.parse_xml(xml.encode(), at("2023-07-02T13:11")):
+        assert parsed.events or parsed.notes or (parsed.error and parsed.error.reason)
+        for e in parsed.events:
+            assert f"<FlightNumber>{e.flight.number.lstrip('0')}" in xml.replace("<FlightNumber>0", "<FlightNumber>")
