@@ -58,6 +58,8 @@ async def submit_flight_events(
 
 
 MAX_MESSAGES_BYTES = 1024 * 1024
+# One request's messages become at most this many events (an SSM season can become many).
+MAX_MESSAGE_EVENTS = 5000
 TEXT_TYPES = ("text/plain",)
 XML_TYPES = ("application/xml", "text/xml")
 
@@ -71,11 +73,16 @@ def channel_of(request: Request) -> str:
     return "aidx" if _media_type(request) in XML_TYPES else "iata"
 
 
+class Unreadable(BaseModel):
+    line: int = Field(description="The line at fault (AIDX: the FlightLeg's position)")
+    message: str
+
+
 class MessageResult(BaseModel):
     line: int = Field(description="Type B: the message's first line in the body; AIDX: the FlightLeg's position")
     kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM or AIDX")
     event_ids: list[str] = Field(default=[], description="The events this message became, in order")
-    error: dict | None = Field(default=None, description="Why it could not be read: `line` and `message`")
+    error: Unreadable | None = Field(default=None, description="Why it could not be read")
     notes: list[str] = Field(default=[], description="What was read but needs no event, e.g. an equipment change")
 
 
@@ -126,12 +133,16 @@ async def submit_iata_messages(
         return problem(422, "Invalid messages", "; ".join(f"line {e['line']}: {e['message']}"
                                                           for e in errors) or "no message in the body",
                        errors=errors)
+    events = [e for p in readable for e in p.events]
+    if len(events) > MAX_MESSAGE_EVENTS:
+        return problem(422, "Too many events", f"The messages come to {len(events)} events; send them in requests "
+                                               f"of at most {MAX_MESSAGE_EVENTS}")
     if errors:
         metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(len(errors))
-    accepted = await publish(request, partner, [e for p in readable for e in p.events], channel)
+    accepted = await publish(request, partner, events, channel)
     ids = iter(accepted.event_ids)
     return MessagesAccepted(event_ids=accepted.event_ids, messages=[
         MessageResult(line=p.line, kind=p.kind, notes=p.notes,
-                      error={"line": p.error.line, "message": p.error.reason} if p.error else None,
+                      error=Unreadable(line=p.error.line, message=p.error.reason) if p.error else None,
                       event_ids=[] if p.error else [next(ids) for _ in p.events])
         for p in parsed])
