@@ -175,7 +175,7 @@ async def test_aidx_xml_at_the_same_endpoint(stack, settings, db):
 
 async def test_message_bodies_are_bounded_before_they_are_read(stack):
     url = stack.url("disruption")
-    # 200 flights, each cancelled on the 33 days from yesterday to 31 days ahead.
+    # 200 sub-messages, each cancelling a flight on the 33 days from yesterday to 31 days ahead.
     season = "SSM\nUTC\nCNL\nB62199\n01JAN13 31DEC13 1234567\n//\n" * 200
     many = await small_scenario.submit(url, season.encode(), path=MESSAGES, content_type="text/plain")
     assert many.status_code == 422 and "6600 events" in many.json()["detail"]
