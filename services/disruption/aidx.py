@@ -120,7 +120,7 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
     if not re.fullmatch(typeb.STATION, origin):
         raise refuse(f"DepartureAirport {origin[:10]!r} is not an IATA or ICAO airport code")
     try:
-        origin_date = date.fromisoformat(_text(identifier, "OriginDate"))
+        origin_date = date.fromisoformat(_text(identifier, "OriginDate")[:10])  # a date, or a date and time
     except ValueError:
         raise refuse("OriginDate is not a date such as 2024-12-23") from None
     try:
@@ -130,7 +130,8 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
         raise refuse(exc.reason) from None
     data = _child(leg, "LegData")
     common = dict(partner_event_id="pending", flight=ref, occurred_at=occurred_at, sequence=sequence)
-    status = {_text(data, "OperationalStatus"), _text(data, "PublicStatus")} - {""}
+    status = {(e.text or "").strip().upper() for e in (data if data is not None else [])
+              if _name(e) in ("OperationalStatus", "PublicStatus")} - {""}
     times = _operation_times(data, refuse)
     arrival_estimate = times.get(("EST", "TDN")) or times.get(("EST", "ONB"))
     cause = _cause(data)

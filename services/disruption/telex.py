@@ -130,9 +130,11 @@ class _Splitter:
                 line = line[1:].strip()  # ACARS text begins after a dash
                 if not line:
                     return
-            word = line.split(" ")[0]
+            word, _, rest = line.partition(" ")
             if word in IDENTIFIERS:
                 self.identifier(word, number)
+                if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
+                    self.text(rest.split(" ")[0], Line(number, rest))
             else:
                 self.text(word, Line(number, line))
 

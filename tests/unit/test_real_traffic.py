@@ -397,3 +397,9 @@ def test_aidx_spoiled_anywhere_gives_events_or_clear_errors(edits):
         assert parsed.events or parsed.notes or (parsed.error and parsed.error.reason)
         for e in parsed.events:
             assert f"<FlightNumber>{e.flight.number.lstrip('0')}" in xml.replace("<FlightNumber>0", "<FlightNumber>")
+
+
+def test_the_time_mode_on_the_identifier_line_is_not_lost():
+    """`ASM LT` on one line: read as UTC, the new times would be hours off."""
+    (e,) = read("ASM LT\nTIM\nB6123/09FEB13\nJFK0845 BOS1005", "2013-02-08T12:00")
+    assert e.scheduled_departure == at("2013-02-09T13:45")  # 08:45 in New York
