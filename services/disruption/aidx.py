@@ -3,8 +3,9 @@
 An `IATA_AIDX_FlightLegNotifRQ` (namespace http://www.iata.org/IATA/2007/00; alone or inside a
 SOAP envelope) carries flight legs. Each `FlightLeg` names its leg in `LegIdentifier` — Airline
 (IATA or ICAO designator), FlightNumber, OperationalSuffix, DepartureAirport, ArrivalAirport (IATA
-or ICAO codes) and OriginDate, the scheduled departure date, local at the origin — and says in
-`LegData` what happened:
+or ICAO codes) and OriginDate — and says in `LegData` what happened. The leg's day is the UTC
+date of its scheduled off-block time when the leg carries one (`SCT` `OFB`), else OriginDate, the
+UTC date of the flight's departure (Avinor's Airport Data Dictionary, FlightOriginDate):
 - `OperationalStatus` (or `PublicStatus`) cancelled → flight.cancelled; diverted, with the airport
   it is diverted to → flight.diverted;
 - `OperationTime`s, qualified by `TimeType` (SCT scheduled, EST estimated, ACT actual, …) and
@@ -17,7 +18,7 @@ DTD, entity or external reference; the size is bounded before parsing.
 
 import hashlib
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
@@ -123,16 +124,19 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
         origin_date = date.fromisoformat(_text(identifier, "OriginDate")[:10])  # a date, or a date and time
     except ValueError:
         raise refuse("OriginDate is not a date such as 2024-12-23") from None
+    data = _child(leg, "LegData")
+    times = _operation_times(data, refuse)
+    # OriginDate is the first leg's: a later leg of the flight may leave the next day.
+    scheduled_off = times.get(("SCT", "OFB"))
+    leg_date = scheduled_off.astimezone(UTC).date() if scheduled_off else origin_date
     try:
-        ref = FlightRef(carrier=typeb.carrier(airline, origin_date, position), number=number + suffix,
-                        departure_date=origin_date, origin=typeb.station(origin, position))
+        ref = FlightRef(carrier=typeb.carrier(airline, leg_date, position), number=number + suffix,
+                        departure_date=leg_date, date_basis="utc", origin=typeb.station(origin, position))
     except MessageError as exc:
         raise refuse(exc.reason) from None
-    data = _child(leg, "LegData")
     common = dict(partner_event_id="pending", flight=ref, occurred_at=occurred_at, sequence=sequence)
     status = {(e.text or "").strip().upper() for e in (data if data is not None else [])
               if _name(e) in ("OperationalStatus", "PublicStatus")} - {""}
-    times = _operation_times(data, refuse)
     arrival_estimate = times.get(("EST", "TDN")) or times.get(("EST", "ONB"))
     cause = _cause(data)
     if status & CANCELLED:

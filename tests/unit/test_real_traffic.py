@@ -330,12 +330,19 @@ def test_aidx_legs_read_one_by_one():
     assert summary(e) == ("flight.arrived", "BY", "7623", "2018-09-01", "PFO", None)
     assert (e.actual_arrival, e.on_block_at, e.sequence) == (at("2018-09-01T23:00"), at("2018-09-01T23:05"), 7)
     (e,) = delayed.events
-    assert isinstance(e, FlightDelayed) and e.flight.date_basis == "local"
+    assert isinstance(e, FlightDelayed) and e.flight.date_basis == "utc"
     assert (e.estimated_departure, e.estimated_arrival) == (at("2018-09-18T14:10"), at("2018-09-18T18:05"))
     (e,) = cancelled.events
     assert summary(e) == ("flight.cancelled", "RJ", "1234", "2018-09-18", "DMO", None)
     # RUK (Ryanair UK) has no IATA pairing in the airline list: refused, by position, not guessed.
     assert unknown.events == [] and unknown.error.line == 4 and "RUK" in unknown.error.reason
+
+
+def test_aidx_a_later_leg_is_dated_by_its_own_scheduled_off_block():
+    """OriginDate is the flight's first departure (UTC); a second leg after midnight is the next day's."""
+    xml = AIDX.replace("<OriginDate>2018-09-18</OriginDate>", "<OriginDate>2018-09-17</OriginDate>", 1)
+    (_, delayed, *_) = aidx.parse_xml(xml.encode(), at("2023-07-02T13:11"))
+    assert delayed.events[0].flight.departure_date == date(2018, 9, 18)
 
 
 @pytest.mark.parametrize("prolog", [
