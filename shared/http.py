@@ -1,7 +1,8 @@
 """HTTP conventions shared by every service: problem+json errors, bearer keys, health, metrics."""
 
 import hmac
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -12,6 +13,44 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
+# A body no route here needs more than, unless it says otherwise (partner batches, contact lists).
+DEFAULT_BODY_LIMIT = 64 * 1024
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+class BodyLimit:
+    """ASGI middleware that decides on the headers, before a byte of the body is read: 411 for a
+    body without a Content-Length (chunked), 413 for one over its route's limit. The server (h11)
+    holds a client to its Content-Length, so nothing larger is ever read."""
+
+    def __init__(self, app, limits: Mapping[str, int] | None = None, default: int = DEFAULT_BODY_LIMIT) -> None:
+        self.app = app
+        # Longest prefix first: `/v1/messages` before `/v1`.
+        self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
+        self.default = default
+
+    def limit_for(self, path: str) -> int:
+        return next((limit for prefix, limit in self.limits if path.startswith(prefix)), self.default)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in _BODILESS:
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        limit = self.limit_for(scope["path"])
+        if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            return await _send_problem(send, 411, "Length required", "Send a Content-Length header with the body")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _send_problem(send, 413, "Too large", f"At most {limit // 1024} KiB here")
+        return await self.app(scope, receive, send)
+
+
+async def _send_problem(send, status: int, title: str, detail: str) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem(status: int, title: str, detail: str | None = None, *,

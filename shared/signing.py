@@ -9,6 +9,7 @@ leaked key table therefore never reveals a partner's secret. Headers on every si
 
 import hashlib
 import hmac
+import re
 import time
 
 KEY_ID_HEADER = "Rebound-Key-Id"
@@ -31,13 +32,18 @@ def sign(key_id: str, secret: str, body: bytes, timestamp: int | None = None) ->
             SIGNATURE_HEADER: f"t={t},v1={signature(key_digest(secret), t, body)}"}
 
 
+# ASCII only, and bounded: `str.isdigit` takes "²", and a 4,000-digit timestamp overflows a float.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+
+
 def parse_signature_header(value: str) -> tuple[int, list[str]]:
     """`t=…,v1=…[,v1=…]` → (timestamp, signatures). Raises ValueError when malformed."""
     parts = [p.strip().partition("=") for p in value.split(",")]
     stamps = [v for k, _, v in parts if k == "t"]
-    sigs = [v for k, _, v in parts if k == "v1" and v]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not sigs:
-        raise ValueError("expected `t=<unix seconds>,v1=<hex signature>`")
+    sigs = [v for k, _, v in parts if k == "v1" and _HEX_SIGNATURE.fullmatch(v)]
+    if len(stamps) != 1 or not _TIMESTAMP.fullmatch(stamps[0]) or not sigs:
+        raise ValueError("expected `t=<unix seconds>,v1=<64 hex digits>`")
     return int(stamps[0]), sigs
 
 

@@ -29,7 +29,8 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
 
     service = Service(name="compensation", settings=settings, migrations=Path(__file__).parent / "migrations",
                       handlers=handlers.handlers(book), background=[pay_out])
-    app = service.app(title="Rebound compensation",
+    # A list of up to 500 cases fits in a megabyte; every other route keeps the shared 64 KiB.
+    app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024},
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "
                                   "Canada's APPR and the airline's own commitments, granted exactly once.")
 

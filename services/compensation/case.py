@@ -204,7 +204,9 @@ class Case(_In):
 
 
 # One case, or a list of them; an error names the case by its place in the list.
-CaseOrCases = Annotated[Annotated[Case, Tag("case")] | Annotated[list[Case], Tag("cases")],
+MAX_CASES = 500
+CaseOrCases = Annotated[Annotated[Case, Tag("case")]
+                        | Annotated[list[Case], Tag("cases"), Field(min_length=1, max_length=MAX_CASES)],
                         Discriminator(lambda v: "cases" if isinstance(v, list) else "case")]
 
 

@@ -8,7 +8,6 @@ from pydantic import model_validator
 
 from services.disruption import handlers, ingest, metrics, ops
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS, RateLimiter, parse_partner_keys
-from shared.http import problem
 from shared.runtime import Service
 from shared.settings import Settings
 
@@ -52,23 +51,12 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
                       background=[count_flights_by_status])
     app = service.app(
         title="Rebound disruption",
+        body_limits={"/v1/flight-events": ingest.MAX_BODY_BYTES, "/v1/messages": ingest.MAX_BODY_BYTES},
         description="Partner flight events in (signed JSON, IATA Type B text or AIDX XML); affected "
                     "passengers and first notices out; the ops board at /ops. " + ingest.SIGNING,
     )
     app.state.partner_keys = parse_partner_keys(settings.partner_keys)
     app.state.rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
-
-    @app.middleware("http")
-    async def bound_messages(request: Request, call_next):
-        # Decided on the headers, before the body is read (for the signature or the parse).
-        if request.url.path == "/v1/messages" and request.method == "POST":
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit():
-                return problem(411, "Length required", "Send a Content-Length header with the messages")
-            if int(length) > ingest.MAX_MESSAGES_BYTES:
-                return problem(413, "Too large", f"At most {ingest.MAX_MESSAGES_BYTES // 1024} KiB of messages "
-                                                 "per request")
-        return await call_next(request)
 
     @app.middleware("http")
     async def count_rejections(request: Request, call_next):

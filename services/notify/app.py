@@ -96,6 +96,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                       priority_handlers=handlers.FIRST_NOTICE_HANDLERS, background=[send_notices])
     app = service.app(
         title="Rebound notify",
+        # Up to 1,000 contacts in one PUT.
+        body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES},
         description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
     )
     app.include_router(contacts.router)

@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.http import require_api_key
 
+MAX_CONTACTS = 1000
+MAX_BODY_BYTES = 2 * 1024 * 1024  # a thousand contacts at their longest (names as \\u escapes) fit
+
 router = APIRouter(prefix="/v1", tags=["contacts"], dependencies=[Depends(require_api_key)])
 
 
@@ -45,7 +48,7 @@ class Stored(BaseModel):
 
 @router.put("/contacts", response_model=Stored, operation_id="put_contacts")
 async def put_contacts(request: Request,
-                       contacts: Annotated[list[Contact], Body(min_length=1, max_length=1000)]
+                       contacts: Annotated[list[Contact], Body(min_length=1, max_length=MAX_CONTACTS)]
                        ) -> Stored:
     """Create or replace the contact details of up to 1,000 passengers."""
     pool = request.app.state.service.pool

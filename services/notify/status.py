@@ -31,7 +31,8 @@ async def sms_status(request: Request,
     body = (await request.body()).decode(errors="replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
     expected = twilio_signature(settings.sms_token, f"{settings.public_url}{SMS_STATUS_PATH}", form)
-    if not signature or not hmac.compare_digest(expected, signature):
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a header may carry them.
+    if not signature or not hmac.compare_digest(expected.encode(), signature.encode()):
         raise HTTPException(401, "The X-Twilio-Signature header is missing or does not match")
     sid, state = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or state not in SMS_STATES:

@@ -3,6 +3,8 @@ read from each service's own OpenAPI description, so a new endpoint is covered t
 added. (Signed choice links — forged, expired, answered again differently — are refused in
 test_rebooking; contact details on topics and in logs are looked for by every audited replay.)"""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -52,3 +54,49 @@ async def test_a_status_callback_without_the_providers_signature_is_refused(stac
             response = await client.post("/v1/delivery-status/sms", headers=headers,
                                          data={"MessageSid": "SM1", "MessageStatus": "delivered"})
             assert response.status_code in (401, 403)
+
+
+async def claim(url: str, method: str, path: str, length: int) -> tuple[int, bytes]:
+    """Send only the headers of a request whose body claims `length` bytes; the answer's status and
+    body. (An HTTP client will not send a claim it does not back; a raw connection will.)"""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {length}\r\n\r\n{{}}".encode())
+        await writer.drain()
+        head, _, body = (await asyncio.wait_for(reader.read(65536), 10)).partition(b"\r\n\r\n")
+        return int(head.split()[1]), head + body
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_body_over_its_limit_is_refused_on_its_headers(stack, service):
+    """A body claiming more than its route takes is refused with 413 before it is read or its sender
+    is asked who they are: only the claim is sent, never the 64 MiB."""
+    async with httpx.AsyncClient(base_url=stack.url(service), timeout=10) as client:
+        ops = operations((await client.get("/openapi.json")).json())
+    for method, path in ops:
+        if method in ("GET", "DELETE"):
+            continue
+        status, answer = await claim(stack.url(service), method, path.replace("{", "").replace("}", ""),
+                                     64 * 1024 * 1024)
+        assert status == 413, f"{service} {method} {path}: {status}"
+        assert b"application/problem+json" in answer
+
+
+async def test_signature_headers_of_any_shape_get_401_never_500(stack):
+    """Non-ASCII signatures, a timestamp too long for a float, digits that are not ASCII: refused."""
+    odd = ["t=" + "9" * 4000 + ",v1=" + "0" * 64, "t=²,v1=" + "0" * 64, "t=1,v1=é" + "0" * 63,
+           "t=1,v1=" + "0" * 65, "", ",,,", "t=,v1=", "v1=" + "f" * 64]
+    async with httpx.AsyncClient(base_url=stack.url("disruption"), timeout=10) as client:
+        for value in odd:
+            response = await client.post("/v1/flight-events", content=b"{}", headers={
+                "Content-Type": "application/json", signing.KEY_ID_HEADER: "demo-dev",
+                signing.SIGNATURE_HEADER: value.encode()})
+            assert response.status_code == 401, (value[:20], response.status_code)
+    async with httpx.AsyncClient(base_url=stack.url("notify"), timeout=10) as client:
+        response = await client.post("/v1/delivery-status/sms", data={"MessageSid": "SM1"},
+                                     headers={"X-Twilio-Signature": "é".encode()})
+        assert response.status_code == 401

@@ -49,3 +49,14 @@ def test_rate_limit_refills_and_says_how_long_to_wait():
     assert limiter.take("other") == 0  # each partner has its own bucket
     now[0] = 0.5
     assert limiter.take("acme") == 0
+
+
+@given(st.text(max_size=300), st.binary(max_size=50), st.floats(allow_nan=False, allow_infinity=False))
+def test_any_signature_header_gets_a_reason_never_an_exception(header_value, body, now):
+    """Verifiers never crash: any text at all as the header, at any time."""
+    assert signing.verify(DIGEST, header_value, body, now, 300) is not None
+
+
+def test_a_timestamp_too_long_for_a_float_or_not_ascii_is_malformed():
+    for value in ("t=" + "9" * 4000 + ",v1=" + "0" * 64, "t=²,v1=" + "0" * 64, "t=1,v1=é" + "0" * 63):
+        assert "malformed" in signing.verify(DIGEST, value, b"{}", 1000, 300)

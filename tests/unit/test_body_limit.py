@@ -1,0 +1,54 @@
+"""The body limit decides on the headers alone (RFC 9110 §8.6 Content-Length, §15.5.14 413,
+§15.5.12 411): the application behind it is not called, so no byte of the body is read."""
+
+import asyncio
+import json
+
+from shared.http import BodyLimit
+
+
+def run(method: str, path: str, headers: dict[str, str]) -> tuple[int | None, dict, bool]:
+    called = False
+
+    async def app(scope, receive, send):
+        nonlocal called
+        called = True
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        raise AssertionError("the body must not be read")
+
+    limit = BodyLimit(app, limits={"/v1/messages": 1024 * 1024}, default=64 * 1024)
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(limit(scope, receive, send))
+    body = json.loads(sent[1]["body"]) if not called else {}
+    return sent[0]["status"], body, called
+
+
+def test_over_the_route_limit_is_413_problem_json_without_calling_the_app():
+    status, body, called = run("POST", "/v1/choices/x", {"content-length": str(64 * 1024 + 1)})
+    assert (status, body["title"], called) == (413, "Too large", False)
+
+
+def test_a_longer_prefix_has_its_own_limit():
+    assert run("POST", "/v1/messages", {"content-length": str(1024 * 1024)})[2] is True
+    assert run("POST", "/v1/messages", {"content-length": str(1024 * 1024 + 1)})[0] == 413
+    assert run("POST", "/v1/flight-events", {"content-length": str(1024 * 1024)})[0] == 413
+
+
+def test_chunked_without_length_is_411_and_a_bad_length_413():
+    assert run("POST", "/v1/x", {"transfer-encoding": "chunked"})[0] == 411
+    assert run("PUT", "/v1/x", {"content-length": "-1"})[0] == 413
+    assert run("PUT", "/v1/x", {"content-length": "１２"})[0] == 413  # not ASCII digits
+
+
+def test_requests_without_a_body_pass():
+    assert run("GET", "/v1/x", {"content-length": str(10 ** 9)})[2] is True
+    assert run("POST", "/v1/x", {})[2] is True
