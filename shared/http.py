@@ -1,13 +1,16 @@
 """HTTP conventions shared by every service: problem+json errors, bearer keys, health, metrics."""
 
+import base64
+import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,6 +46,25 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _send_problem(send, 413, "Too large", f"At most {limit // 1024} KiB here")
         return await self.app(scope, receive, send)
+
+
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+
+
+def secure_page(html: str, status_code: int = 200) -> HTMLResponse:
+    """An HTML page as a passenger's choice or the ops board needs it: only its own inline script
+    and style run (allowed by their hashes), it talks only to its own origin, nothing frames it or
+    keeps a copy, and its address — a choice link carries its token — is never sent on as a referrer."""
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, content in _INLINE.findall(html):
+        digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
+        hashes[kind].append(f"'sha256-{digest}'")
+    policy = ("default-src 'none'; " + "".join(f"{kind}-src {' '.join(h)}; " for kind, h in hashes.items() if h)
+              + "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+              "frame-ancestors 'none'")
+    return HTMLResponse(html, status_code=status_code, headers={
+        "Content-Security-Policy": policy, "Cache-Control": "no-store", "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
 
 async def _send_problem(send, status: int, title: str, detail: str) -> None:

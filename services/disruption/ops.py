@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from shared.http import require_api_key
+from shared.http import require_api_key, secure_page
 
 router = APIRouter(tags=["ops board"])
 api = APIRouter(prefix="/ops/api", dependencies=[Depends(require_api_key)])
@@ -31,8 +31,8 @@ _NEEDS_AGENT = "(p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.r
 
 
 @router.get("/ops", include_in_schema=False)
-async def board() -> FileResponse:
-    return FileResponse(_PAGE, media_type="text/html")
+async def board() -> HTMLResponse:
+    return secure_page(_PAGE.read_text(encoding="utf-8"))
 
 
 @api.get("/flights", operation_id="list_disrupted_flights")

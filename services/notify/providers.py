@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import quopri
+import re
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
@@ -49,8 +50,19 @@ async def _answer(response: aiohttp.ClientResponse) -> dict:
     if response.status in (408, 429) or response.status >= 500:
         raise TransientFailure(f"HTTP {response.status}")
     if response.status >= 400:
-        raise PermanentFailure(f"HTTP {response.status}: {(await response.text())[:200]}")
+        raise PermanentFailure(f"HTTP {response.status}{provider_error_code(await response.text())}")
     return await response.json(content_type=None)
+
+
+def provider_error_code(answer: str) -> str:
+    """The provider's error code (` code 21211`), never its message: a provider's text may quote the
+    phone number or address it refused (Twilio's 21211 does), and contact details stay in notify's
+    tables, out of logs and error text."""
+    try:
+        code = json.loads(answer).get("code")
+    except (ValueError, AttributeError):
+        return ""
+    return f" code {code}" if isinstance(code, int | str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", str(code)) else ""
 
 
 # Each provider call's limit; aiohttp's client rather than httpx's on this path, because a burst
@@ -75,6 +87,9 @@ async def _post(client: aiohttp.ClientSession, url: str, **request) -> dict:
 async def _post_once(client: aiohttp.ClientSession, url: str, **request) -> dict:
     async with client.post(url, timeout=TIMEOUT, **request) as response:
         return await _answer(response)
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._:+-]{1,200}")
 
 
 def plain_text_email(sender: str, to: str, subject: str, message_id: str, body: str) -> bytes:
@@ -114,6 +129,10 @@ class EmailChannel:
 
     @staticmethod
     def message_id(key: str) -> str:
+        """Deterministic from the delivery's key; a key with anything but plain characters (a
+        passenger id comes from the reservation system) is hashed, so nothing can add a header."""
+        if not _PLAIN_KEY.fullmatch(key):
+            key = hashlib.sha256(key.encode()).hexdigest()[:40]
         return f"<{key}@rebound.notify>"
 
     async def accepted(self, key: str) -> str | None:

@@ -18,7 +18,7 @@ from services.rebooking import domain, handlers, inventory, links, metrics
 from services.rebooking.config import RebookingSettings
 from shared import topics
 from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, event_id
-from shared.http import problem
+from shared.http import problem, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Service
 
@@ -290,4 +290,4 @@ async def choice_form(token: str, request: Request,
 
 def _page(offer: Offer | None, token: str, problem: ChoiceProblem | None = None) -> HTMLResponse:
     html = _pages.get_template("choice.html").render(offer=offer, token=token, problem=problem)
-    return HTMLResponse(html, status_code=problem.status if problem and offer is None else 200)
+    return secure_page(html, status_code=problem.status if problem and offer is None else 200)

@@ -100,3 +100,15 @@ async def test_signature_headers_of_any_shape_get_401_never_500(stack):
         response = await client.post("/v1/delivery-status/sms", data={"MessageSid": "SM1"},
                                      headers={"X-Twilio-Signature": "é".encode()})
         assert response.status_code == 401
+
+
+async def test_pages_carry_their_security_headers(stack):
+    """The ops board and the choice page (even refusing a forged link) run only their own scripts,
+    cannot be framed or cached, and never pass their address (with a choice token) on as a referrer."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for url in (stack.url("disruption") + "/ops", stack.url("rebooking") + "/choice/forged.token"):
+            response = await client.get(url)
+            assert response.headers["content-type"].startswith("text/html"), url
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], url
+            assert (response.headers["cache-control"], response.headers["referrer-policy"],
+                    response.headers["x-frame-options"]) == ("no-store", "no-referrer", "DENY"), url
