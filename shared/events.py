@@ -167,7 +167,7 @@ class _FlightEventBase(Model):
         default=None, description="When the partner learned of it (defaults to acceptance time); "
                                   "an older event never overrides a newer one")
     # Strict: a boolean is not an order (pydantic would read false as 0).
-    sequence: StrictInt | None = Field(default=None, ge=0,
+    sequence: StrictInt | None = Field(default=None, ge=0, le=2 ** 63 - 1,
                                  description="The partner's own ordering of its events per flight")
 
 

@@ -18,7 +18,7 @@ DTD, entity or external reference; the size is bounded before parsing.
 
 import hashlib
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
@@ -62,6 +62,8 @@ def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
     if not legs:
         return [_refused(f"{ROOT} without a FlightLeg")]
     occurred_at = _time(notification.get("TimeStamp"))
+    if occurred_at is not None and occurred_at > received_at + timedelta(minutes=5):
+        occurred_at = None  # a time from the future is not taken: acceptance time stands in
     sequence = int(s) if (s := notification.get("SequenceNmbr", "")).isdigit() else None
     results = []
     for position, leg in enumerate(legs, start=1):

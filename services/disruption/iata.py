@@ -10,7 +10,7 @@ the month nearest the message's sending. The sending time comes from the Type X 
 """
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.disruption import movement, schedule, telex
 from services.disruption.typeb import MessageError, Parsed, cause_of_delay_code, nearest_day_of_month
@@ -34,6 +34,8 @@ def parse_text(text: str, received_at: datetime) -> list[Parsed]:
 
 def _read(message: telex.Telex, received_at: datetime) -> Parsed:
     stamp = telex.stamp_of(message, received_at.date())
+    if stamp is not None and stamp > received_at + timedelta(minutes=5):
+        stamp = None  # sent after it arrived: a stamp no clock agrees with is not taken as the time
     notes: list[str] = []
     if message.identifier in ("ASM", "SSM"):
         reading = schedule.read(message, received_at, stamp)

@@ -18,6 +18,8 @@ from shared.http import problem
 router = APIRouter(prefix="/v1", tags=["partner ingest"])
 
 MAX_BATCH = 500
+# How far ahead of our clock a partner's may run.
+CLOCK_SKEW = timedelta(minutes=5)
 SIGNING = ("Sign every request: `Rebound-Key-Id: <key id>` and `Rebound-Signature: t=<unix seconds>,"
            "v1=<hex HMAC-SHA256(key=sha256hex(secret), msg=\"<t>.\" + body)>`.")
 
@@ -54,6 +56,12 @@ async def submit_flight_events(
     batch = events if isinstance(events, list) else [events]
     if not batch or len(batch) > MAX_BATCH:
         raise HTTPException(422, f"Send between 1 and {MAX_BATCH} events per request")
+    # An event from the future would make every later one look stale, and its flight deaf to news.
+    latest = datetime.now(UTC) + CLOCK_SKEW
+    if late := [i for i, e in enumerate(batch) if e.occurred_at and e.occurred_at > latest]:
+        return problem(422, "Invalid request", f"occurred_at is in the future (more than {CLOCK_SKEW.seconds // 60} "
+                                               f"minutes ahead) for event {late[0]}",
+                       errors=[{"field": f"{i}.occurred_at", "message": "in the future"} for i in late])
     return await publish(request, partner, batch, "json")
 
 
@@ -112,7 +120,7 @@ async def submit_iata_messages(
     now = datetime.now(UTC)
     if sent_at is not None and sent_at.tzinfo is None:
         raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
-    if sent_at is not None and sent_at > now + timedelta(minutes=5):
+    if sent_at is not None and sent_at > now + CLOCK_SKEW:
         raise HTTPException(422, "sent_at is in the future")
     media_type = _media_type(request)
     if media_type not in TEXT_TYPES + XML_TYPES:

@@ -190,6 +190,15 @@ async def test_message_bodies_are_bounded_before_they_are_read(stack):
     assert unsized.status_code == 411
 
 
+async def test_an_event_from_the_future_is_refused(stack):
+    """`occurred_at: 2099-…` would make every later event about the flight stale."""
+    event = FlightCancelled(partner_event_id="future-1", reason="weather", occurred_at=datetime(2099, 1, 1, tzinfo=UTC),
+                            flight=FlightRef(carrier="B6", number="2197", departure_date=DAY, origin="JFK"))
+    response = await small_scenario.submit(stack.url("disruption"), f"[{event.model_dump_json()}]".encode())
+    assert response.status_code == 422 and "in the future" in response.json()["detail"]
+    assert response.json()["errors"] == [{"field": "0.occurred_at", "message": "in the future"}]
+
+
 async def test_a_connection_at_risk_is_found_told_and_rebooked(stack, settings, db):
     inbound = scheduled("2111", "BOS", "JFK", "14:00", 75)       # lands 15:15
     onward = scheduled("2113", "JFK", "ORD", "16:50", 150)       # 95 min to connect at JFK

@@ -410,3 +410,13 @@ def test_the_time_mode_on_the_identifier_line_is_not_lost():
     """`ASM LT` on one line: read as UTC, the new times would be hours off."""
     (e,) = read("ASM LT\nTIM\nB6123/09FEB13\nJFK0845 BOS1005", "2013-02-08T12:00")
     assert e.scheduled_departure == at("2013-02-09T13:45")  # 08:45 in New York
+
+
+def test_a_sending_time_after_the_receipt_is_not_taken():
+    """An origin line or an AIDX TimeStamp later than the message's arrival would make every later
+    event about the flight look stale: the acceptance time stands in."""
+    (e,) = read("QU NYCOOB6\n.JFKOOB6 081830\nMVT\nB61001/08.N623JB.JFK\nED081945", "2013-02-08T12:00")
+    assert e.occurred_at is None
+    (arrived, *_) = aidx.parse_xml(AIDX.replace("2023-07-02T13:10:00Z", "2099-01-01T00:00:00Z").encode(),
+                                   at("2023-07-02T13:11"))
+    assert arrived.events[0].occurred_at is None
