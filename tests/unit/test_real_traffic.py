@@ -85,6 +85,12 @@ def test_imsg_correction_with_supplementary_text_on_several_lines():
     assert [(c.code, c.minutes) for c in e.delay_codes] == [("15", 4)]
 
 
+def test_imsg_departure_with_passengers():
+    (e,) = read("\nMVT\nYQ765/09.VQBGC.DME\nAD0908/0915 EA1025 EGO\nPX30\n", "2014-02-09T09:30")
+    assert summary(e) == ("flight.departed", "YQ", "765", "2014-02-09", "DME", None)
+    assert e.estimated_arrival == at("2014-02-09T10:25")
+
+
 def test_imsg_type_x_envelope_with_the_identifier_only_as_smi():
     text = ("=HEADER\nRCV,2014/02/19 06:03\n=PRIORITY\nQN\n=DESTINATION TYPE B\nSTX,ULYFWXH\nSTX,LEDFF7X\n"
             "STX,VOZPLXH\n=ORIGIN\nQXTGWXS\n=DBLSIG\nXS\n=MSGID\n190603\n=SMI\nMVT\n=TEXT\n"
@@ -122,9 +128,10 @@ def test_skyreader_acars_mva_with_icao_airline_and_airport():
     assert e.actual_arrival == at("2024-03-09T07:45")
 
 
-def test_skyreader_flight_line_without_a_day_is_refused_not_guessed():
-    text = ("QU HDQWWQF\n.TDY9999 090154\nA81\nFI QFA4994/AN VH-XVN\nDT TDY TDY 060154 M43A\n-\nMVT\n"
-            "QFA4994/.VHXVN.NZDN\nAD0820/0835")
+@pytest.mark.parametrize("kind, elements", [("MVT", "AD0820/0835"), ("DIV", "EA2135 LHR\nDR71\nPX112")])
+def test_skyreader_flight_line_without_a_day_is_refused_not_guessed(kind, elements):
+    text = ("QU HDQWWQF\n.TDY9999 090154\nA81\nFI QFA4994/AN VH-XVN\nDT TDY TDY 060154 M43A\n-\n"
+            f"{kind}\nQFA4994/.VHXVN.NZDN\n{elements}")
     (parsed,) = iata.parse_text(text, at("2024-03-09T09:00"))
     assert parsed.events == [] and parsed.error.line == 8 and "flight line" in parsed.error.reason
 
@@ -169,6 +176,8 @@ def test_ssm_beyond_the_horizon_is_noted_not_read():
      ("flight.delayed", "SD", "200", "2024-05-22", "CDG", None), lambda e: e.reason == "weather"),
     ("MVT\nSD200/22.PMDFG.CDG\nNI221150\nSI ENGINE TROUBLE\n",
      ("flight.delayed", "SD", "200", "2024-05-22", "CDG", None), lambda e: e.reason == "technical"),
+    ("MVT\nAA1203/07.LNREG.BGO\nAD1402/1413 EA1524 SVG\nPX123\nSI MAP1405\n",
+     ("flight.departed", "AA", "1203", "2024-05-07", "BGO", None), lambda e: e.estimated_arrival.hour == 15),
     ("MVT\nAZ1074/08.HBXXX.ZRH\nAD1454/1458 EA1555 FRA\nDL46/02/0005/0004\nPX023\nDLA/02B//\n",
      ("flight.departed", "AZ", "1074", "2024-05-08", "ZRH", None),
      lambda e: [(c.code, c.minutes) for c in e.delay_codes] == [("46", 5), ("02", 4), ("02B", None)]),
