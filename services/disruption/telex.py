@@ -55,7 +55,6 @@ class Telex:
     stamp: datetime | None = None  # when the network had it: Type X RCV, ACARS DT or the origin line
     stamp_day: int | None = None  # a day-of-month stamp (`ddhhmm`) still to be placed in a month
     stamp_time: tuple[int, int] | None = None
-    corrected: bool = False  # COR: it corrects an earlier message
 
     @property
     def text(self) -> str:
@@ -214,17 +213,15 @@ def _heading_like(lines: list[Line]) -> bool:
 def _finish(draft: _Draft) -> Telex | Unreadable:
     if draft.identifier is None:
         return _without_identifier(draft)
-    stamp, day, clock = draft.received, None, None
-    corrected = False
+    day, clock = None, None
     for line in draft.heading:
         origin = _ORIGIN.match(line.text) or _ACARS_DT.match(line.text)
-        if origin and origin["stamp"] and stamp is None:
+        if origin and origin["stamp"] and day is None:  # the first time given: the origin line's
             day, clock = int(origin["stamp"][:2]), (int(origin["stamp"][2:4]), int(origin["stamp"][4:6]))
-        corrected |= line.text == "COR"
     body = draft.body
     if body and body[0].text == "COR":
-        corrected, body = True, body[1:]
-    return Telex(draft.identifier, draft.first_line, draft.at, body, stamp, day, clock, corrected)
+        body = body[1:]  # a correction is read as the newer word on the flight, which it is
+    return Telex(draft.identifier, draft.first_line, draft.at, body, draft.received, day, clock)
 
 
 def _without_identifier(draft: _Draft) -> Unreadable:
