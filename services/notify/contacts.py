@@ -68,9 +68,11 @@ async def put_contacts(request: Request,
 
 @router.delete("/contacts/{passenger_id}", status_code=204, operation_id="delete_contact")
 async def delete_contact(request: Request, passenger_id: str) -> None:
-    """Forget a passenger's contact details (erasure on request); their notices' records remain,
-    by id only."""
+    """Forget a passenger's contact details (erasure on request): the contact, and every delivery's
+    detail; their notices' records remain, by id and status only."""
     async with request.app.state.service.pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM contacts WHERE passenger_id = $1", passenger_id)
+        await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL WHERE passenger_id = $1",
+                           passenger_id)
         await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
                            " WHERE passenger_id = $1 AND status IN ('pending', 'retrying')", passenger_id)

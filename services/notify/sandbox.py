@@ -85,6 +85,8 @@ class SmsControl(BaseModel):
     fail_next: int = Field(default=0, ge=0, description="Answer the next N messages with 503")
     delay_ms: int = Field(default=0, ge=0, le=60_000, description="Take this long over each message")
     undeliverable: list[str] = Field(default=[], description="Numbers the network reports as undelivered")
+    invalid: list[str] = Field(default=[], description="Numbers refused at once, as Twilio refuses them "
+                                                       "(error 21211, whose message quotes the number)")
 
 
 def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, push: Recorder) -> FastAPI:
@@ -142,6 +144,10 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         if state.down or state.fail_next:
             control["sms"] = state.model_copy(update={"fail_next": max(0, state.fail_next - 1)})
             raise HTTPException(503, "sandbox SMS API told to fail")
+        if form["To"] in state.invalid:
+            return JSONResponse({"code": 21211, "message": f"The 'To' number {form['To']} is not a valid phone number.",
+                                 "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400},
+                                status_code=400)
         if state.delay_ms:
             await asyncio.sleep(state.delay_ms / 1000)
             if token and token in by_token:

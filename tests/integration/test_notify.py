@@ -218,3 +218,36 @@ async def test_an_email_interrupted_by_a_crash_is_looked_up_not_sent_twice(stack
     _, mail = await sent_messages(stack)
     assert len([m for m in mail if m["rcpt_tos"][0] == people[0]["email"]]) == 1  # looked up, not sent again
     assert len([m for m in mail if m["rcpt_tos"][0] == people[1]["email"]]) == 2  # the new revision, once
+
+
+async def test_a_refusal_quoting_the_number_keeps_only_its_code_and_erasure_leaves_nothing(stack, settings):
+    """The SMS provider refuses a number as Twilio does (21211, its message quoting the number): the
+    delivery records the code, never the text. Erasure then clears the contact and every delivery's
+    detail; the records stay, by id and status."""
+    ref, disruption = "NTF009", "notify-erasure"
+    person = contact(f"{ref}-0", ref, ["sms"], email=False)
+    await put_contacts(stack, [person])
+    await sms_control(stack, invalid=[person["phone"]])
+    try:
+        await publish(settings, [(notice(disruption, ref, [person["passenger_id"]], 45, datetime.now(UTC)),
+                                  event_id("test", disruption))])
+
+        async def failed():
+            rows = await deliveries(settings, disruption)
+            return rows if rows and rows[0]["status"] == "failed" else None
+        (row,) = await eventually(failed)
+        assert row["detail"] == "HTTP 400 code 21211"
+    finally:
+        await sms_control(stack)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        text = await conn.fetchval("SELECT string_agg(d::text, ' ') FROM notify.deliveries d")
+        assert person["phone"] not in text and person["phone"][1:] not in text
+        async with httpx.AsyncClient(base_url=stack.url("notify"), headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+            assert (await c.delete(f"/v1/contacts/{person['passenger_id']}")).status_code == 204
+        assert await conn.fetchval("SELECT count(*) FROM notify.contacts WHERE passenger_id = $1",
+                                   person["passenger_id"]) == 0
+        (row,) = await deliveries(settings, disruption)
+        assert (row["status"], row["detail"], row["provider_id"]) == ("failed", None, None)
+    finally:
+        await conn.close()
