@@ -17,8 +17,8 @@ _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large",
 
 class DisruptionSettings(Settings):
     http_port: int = 8001
-    # Partner signing keys as `partner:key_id:<sha256 hex of the secret>`, comma-separated; a
-    # partner may hold two at once while it rotates.
+    # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
+    # [:airports=JFK+LGA]`, comma-separated; a partner may hold two at once while it rotates.
     partner_keys: str = DEVELOPMENT_PARTNER_KEYS
     signature_tolerance_seconds: int = 300
     partner_rate_per_second: float = 50.0

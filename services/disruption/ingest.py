@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from services.disruption import aidx, iata, metrics
-from services.disruption.partners import Partner
+from services.disruption.partners import Partner, PartnerKey
 from shared import topics
 from shared.events import Envelope, FlightEvent, FlightEventData, event_id
 from shared.http import problem
@@ -29,10 +29,13 @@ class Accepted(BaseModel):
                                              "always gets the same event id")
 
 
-async def publish(request: Request, partner: str, events: list[FlightEventData], channel: str) -> Accepted:
-    """Put the events on `flight-events` and wait for every acks=all: only then is the answer 202."""
+async def publish(request: Request, partner: PartnerKey, events: list[FlightEventData], channel: str) -> Accepted:
+    """Put the events on `flight-events` and wait for every acks=all: only then is the answer 202.
+    A key limited to some airlines or airports may report on nothing else: 403, nothing published."""
+    if refusals := [(i, why) for i, e in enumerate(events) if (why := partner.refusal(e.flight))]:
+        raise HTTPException(403, f"Event {refusals[0][0]}: {refusals[0][1]}")
     service = request.app.state.service
-    source = f"partner/{partner}"
+    source = f"partner/{partner.partner}"
     now = datetime.now(UTC)
     envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now,
                                id=event_id(source, e.partner_event_id)) for e in events]

@@ -2,6 +2,7 @@
 signature check, and a per-partner rate limit."""
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -10,6 +11,7 @@ from fastapi import Depends, Header, Request
 from starlette.exceptions import HTTPException
 
 from shared import signing
+from shared.events import FlightRef
 from shared.pacing import TokenBucket
 
 # The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`.
@@ -22,18 +24,41 @@ class PartnerKey:
     partner: str
     key_id: str
     digest: str
+    # What the key may report for: these airlines' flights, at these airports (None: any).
+    carriers: frozenset[str] | None = None
+    airports: frozenset[str] | None = None
+
+    def refusal(self, flight: FlightRef) -> str | None:
+        """Why this key may not report on the flight, if it may not."""
+        if self.carriers is not None and flight.carrier not in self.carriers:
+            return f"key {self.key_id!r} reports for {', '.join(sorted(self.carriers))}, not {flight.carrier}"
+        if self.airports is not None and not {flight.origin, flight.destination} & self.airports:
+            return (f"key {self.key_id!r} reports at {', '.join(sorted(self.airports))}: name the flight's "
+                    f"origin or destination there ({flight.designator} names {flight.origin or flight.destination})")
+        return None
+
+
+_SCOPE = re.compile(r"(carriers|airports)=([A-Z0-9]{2,3}(?:\+[A-Z0-9]{2,3})*)")
 
 
 def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
-    """`partner:key_id:sha256hex,…` → keys by id. A partner may hold several (rotation)."""
+    """`partner:key_id:sha256hex[:carriers=B6+AA][:airports=JFK+LGA],…` → keys by id. A partner may
+    hold several (rotation); a key may be limited to airlines and to airports."""
     keys: dict[str, PartnerKey] = {}
     for entry in filter(None, (e.strip() for e in text.split(","))):
-        partner, key_id, digest = (entry.split(":") + ["", ""])[:3]
+        partner, key_id, digest, *scopes = entry.split(":") + [""] * max(0, 3 - entry.count(":") - 1)
         if not (partner and key_id and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
             raise ValueError(f"partner key {entry[:40]!r}: expected partner:key_id:<sha256 hex>")
         if key_id in keys:
             raise ValueError(f"partner key id {key_id!r} appears twice")
-        keys[key_id] = PartnerKey(partner, key_id, digest)
+        limits: dict[str, frozenset[str]] = {}
+        for scope in scopes:
+            m = _SCOPE.fullmatch(scope)
+            if not m or m[1] in limits:
+                raise ValueError(f"partner key {key_id!r}: scope {scope[:40]!r} is not carriers=AA+BB or "
+                                 "airports=JFK+LGA (each at most once)")
+            limits[m[1]] = frozenset(m[2].split("+"))
+        keys[key_id] = PartnerKey(partner, key_id, digest, limits.get("carriers"), limits.get("airports"))
     return keys
 
 
@@ -62,8 +87,8 @@ async def authenticate_partner(
     request: Request,
     key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER)] = None,
     signature: Annotated[str | None, Header(alias=signing.SIGNATURE_HEADER)] = None,
-) -> str:
-    """The partner a signed request comes from; 401 for anything else, 429 over its rate."""
+) -> PartnerKey:
+    """The partner key a signed request comes with; 401 for anything else, 429 over its rate."""
     settings = request.app.state.service.settings
     if not key_id or not signature:
         raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and "
@@ -79,7 +104,7 @@ async def authenticate_partner(
     if wait:
         raise HTTPException(429, f"Partner {key.partner!r} is over its rate limit",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
-    return key.partner
+    return key
 
 
-Partner = Annotated[str, Depends(authenticate_partner)]
+Partner = Annotated[PartnerKey, Depends(authenticate_partner)]

@@ -22,12 +22,15 @@ FLOOD_PARTNER_KEY = ("flood-1", "flood-secret")
 RATE_PER_SECOND, BURST = 20, 60
 # The demo partner's next key, valid beside its current one while it rotates.
 ROTATED_DEMO_KEY = ("demo-next", "next-secret")
+# An airport's key: JetBlue's flights at JFK and Portland only.
+AIRPORT_KEY = ("jfk-1", "jfk-secret")
 
 
 @pytest.fixture(scope="session")
 def stack(environment, tmp_path_factory):
     partner_keys = (f"{DEVELOPMENT_PARTNER_KEYS},flood:flood-1:{signing.key_digest('flood-secret')},"
-                    f"demo:{ROTATED_DEMO_KEY[0]}:{signing.key_digest(ROTATED_DEMO_KEY[1])}")
+                    f"demo:{ROTATED_DEMO_KEY[0]}:{signing.key_digest(ROTATED_DEMO_KEY[1])},"
+                    f"jfk:{AIRPORT_KEY[0]}:{signing.key_digest(AIRPORT_KEY[1])}:carriers=B6:airports=JFK+PWM")
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": API_KEY, "REBOUND_PARTNER_KEYS": partner_keys,
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),

@@ -22,6 +22,7 @@ from shared.events import (
     flight_id,
 )
 from tests.integration.conftest import (
+    AIRPORT_KEY,
     API_KEY,
     BURST,
     FLOOD_PARTNER_KEY,
@@ -197,6 +198,24 @@ async def test_an_event_from_the_future_is_refused(stack):
     response = await small_scenario.submit(stack.url("disruption"), f"[{event.model_dump_json()}]".encode())
     assert response.status_code == 422 and "in the future" in response.json()["detail"]
     assert response.json()["errors"] == [{"field": "0.occurred_at", "message": "in the future"}]
+
+
+async def test_a_scoped_key_reports_only_on_its_airlines_at_its_airports(stack):
+    """A key limited to JetBlue at JFK and Portland: another airline's flight, another airport, or a
+    message naming no airport is refused whole with 403; its own flights are taken."""
+    url = stack.url("disruption")
+
+    def cancelled(carrier: str, origin: str | None) -> bytes:
+        return FlightCancelled(partner_event_id=f"scoped-{carrier}-{origin}", reason="weather", flight=FlightRef(
+            carrier=carrier, number="2195", departure_date=DAY, origin=origin)).model_dump_json().encode()
+    for body, words in ((cancelled("DL", "JFK"), "reports for B6, not DL"),
+                        (cancelled("B6", "BOS"), "reports at JFK, PWM"), (cancelled("B6", None), "reports at")):
+        refused = await small_scenario.submit(url, b"[" + body + b"]", key=AIRPORT_KEY)
+        assert refused.status_code == 403 and words in refused.json()["title"], refused.text
+    text = f"ASM\nUTC\nCNL\nB62195/{DAY:%d%b%y}\nJFK PWM".upper().encode()
+    assert (await small_scenario.submit(url, text, path=MESSAGES, content_type="text/plain",
+                                        key=AIRPORT_KEY)).status_code == 202
+    assert (await small_scenario.submit(url, cancelled("B6", "JFK"), key=AIRPORT_KEY)).status_code == 202
 
 
 async def test_a_connection_at_risk_is_found_told_and_rebooked(stack, settings, db):

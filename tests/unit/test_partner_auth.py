@@ -1,8 +1,11 @@
+from datetime import date
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.disruption.partners import RateLimiter, parse_partner_keys
 from shared import signing
+from shared.events import FlightRef
 
 DIGEST = signing.key_digest("s3cret")
 
@@ -60,3 +63,21 @@ def test_any_signature_header_gets_a_reason_never_an_exception(header_value, bod
 def test_a_timestamp_too_long_for_a_float_or_not_ascii_is_malformed():
     for value in ("t=" + "9" * 4000 + ",v1=" + "0" * 64, "t=²,v1=" + "0" * 64, "t=1,v1=é" + "0" * 63):
         assert "malformed" in signing.verify(DIGEST, value, b"{}", 1000, 300)
+
+
+def test_a_key_may_be_limited_to_airlines_and_airports():
+    (key,) = parse_partner_keys(f"jfk:k1:{DIGEST}:carriers=B6+AA:airports=JFK+LGA").values()
+    day = date(2013, 2, 8)
+    assert key.refusal(FlightRef(carrier="B6", number="1", departure_date=day, origin="JFK")) is None
+    assert key.refusal(FlightRef(carrier="AA", number="1", departure_date=day, destination="LGA")) is None
+    assert "not DL" in key.refusal(FlightRef(carrier="DL", number="1", departure_date=day, origin="JFK"))
+    assert "reports at" in key.refusal(FlightRef(carrier="B6", number="1", departure_date=day, origin="BOS"))
+    assert "reports at" in key.refusal(FlightRef(carrier="B6", number="1", departure_date=day))
+    (any_key,) = parse_partner_keys(f"demo:k2:{DIGEST}").values()
+    assert any_key.refusal(FlightRef(carrier="DL", number="1", departure_date=day)) is None
+    for bad in (f"a:k:{DIGEST}:carriers=", f"a:k:{DIGEST}:region=EU", f"a:k:{DIGEST}:carriers=B6:carriers=AA"):
+        try:
+            parse_partner_keys(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad} was accepted")
