@@ -108,17 +108,23 @@ class Unauthorized(StarletteHTTPException):
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def require_api_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Accept any of the service's configured keys (two at once allow rotation)."""
-    if credentials is None:
-        raise Unauthorized("An API key is required: send `Authorization: Bearer <key>`")
-    given = credentials.credentials.encode()
-    keys = request.app.state.service.settings.api_key_list
-    if not any(hmac.compare_digest(given, k.encode()) for k in keys):
+def require_role(role: str) -> Callable:
+    """A dependency that takes only a key for this job (or, in development, a key for every job):
+    a board viewer's key cannot rewrite a passenger's phone number."""
+
+    async def check(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if credentials is None:
+            raise Unauthorized("An API key is required: send `Authorization: Bearer <key>`")
+        given = credentials.credentials.encode()
+        settings = request.app.state.service.settings
+        if any(hmac.compare_digest(given, k.encode()) for k in settings.keys_for(role)):
+            return
+        if any(hmac.compare_digest(given, k.encode()) for k in settings.api_key_list):
+            raise StarletteHTTPException(403, f"This key is not for this: it needs the {role} role")
         raise Unauthorized("The API key is not valid")
+
+    return check
 
 
 def install_operational_routes(app: FastAPI, ready: Callable[[], dict[str, bool]]) -> None:

@@ -8,6 +8,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.airports import CoTerminals, parse_co_terminals, parse_minimum_connecting
 
 DEVELOPMENT_API_KEY = "dev-only-key"
+# The jobs a bearer key can do. `ops-viewer` reads the ops board; `ops-agent` is kept for the
+# board's actions; `reservations` writes and erases passengers' contact details; `evaluator` asks
+# what a case is owed.
+ROLES = ("ops-viewer", "ops-agent", "reservations", "evaluator")
 
 
 class Settings(BaseSettings):
@@ -28,7 +32,8 @@ class Settings(BaseSettings):
     # CPU priority on a shared machine (as `nice`): work that can wait a few seconds yields to
     # the first notices and the rebooking.
     nice: int = 0
-    # Bearer keys for the partner and ops APIs (comma-separated; two allow rotation).
+    # Bearer keys, `role:key` comma-separated (two for one role allow rotation). A key without a
+    # role does every job: development only.
     api_keys: str = DEVELOPMENT_API_KEY
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
     minimum_connecting_times: str = ""
@@ -37,7 +42,19 @@ class Settings(BaseSettings):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return [key for _, key in self.api_key_roles]
+
+    @property
+    def api_key_roles(self) -> list[tuple[str | None, str]]:
+        """(role, key) for each key; role None: a key for every job."""
+        pairs = []
+        for entry in filter(None, (e.strip() for e in self.api_keys.split(","))):
+            role, _, key = entry.partition(":")
+            pairs.append((role, key) if role in ROLES and key else (None, entry))
+        return pairs
+
+    def keys_for(self, role: str) -> list[str]:
+        return [key for r, key in self.api_key_roles if r in (role, None)]
 
     @property
     def co_terminal_groups(self) -> CoTerminals:
@@ -51,6 +68,9 @@ class Settings(BaseSettings):
     def _refuse_unsafe_defaults(self) -> "Settings":
         if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
             raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
+        if self.environment == "production" and any(role is None for role, _ in self.api_key_roles):
+            raise ValueError(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
+                             "as role:key")
         if self.environment == "production":
             unset = [name for name in self.DEVELOPMENT_SECRETS
                      if getattr(self, name) == type(self).model_fields[name].default]

@@ -11,7 +11,7 @@ from services.compensation import engine, handlers, metrics, rules
 from services.compensation.case import CaseOrCases, Evaluation
 from services.compensation.config import CompensationSettings
 from services.compensation.payouts import PaymentProvider, PayoutWorker
-from shared.http import require_api_key
+from shared.http import require_role
 from shared.runtime import Service
 
 
@@ -34,7 +34,7 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "
                                   "Canada's APPR and the airline's own commitments, granted exactly once.")
 
-    @app.post("/v1/entitlements/evaluate", dependencies=[Depends(require_api_key)],
+    @app.post("/v1/entitlements/evaluate", dependencies=[Depends(require_role("evaluator"))],
               response_model=Evaluation | list[Evaluation], tags=["entitlements"])
     async def evaluate(cases: Annotated[CaseOrCases, Body()]) -> Evaluation | list[Evaluation]:
         """What one case (or each of a list of cases) is owed, and which overlapping entitlements give way.

@@ -5,12 +5,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from shared.http import require_api_key
+from shared.http import require_role
 
 MAX_CONTACTS = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a thousand contacts at their longest (names as \\u escapes) fit
 
-router = APIRouter(prefix="/v1", tags=["contacts"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["contacts"], dependencies=[Depends(require_role("reservations"))])
 
 
 class Contact(BaseModel):

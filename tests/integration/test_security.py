@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared import signing
+from tests.integration.conftest import RESERVATIONS_KEY, VIEWER_KEY
 
 pytestmark = pytest.mark.integration
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
@@ -112,3 +113,23 @@ async def test_pages_carry_their_security_headers(stack):
             assert "frame-ancestors 'none'" in response.headers["content-security-policy"], url
             assert (response.headers["cache-control"], response.headers["referrer-policy"],
                     response.headers["x-frame-options"]) == ("no-store", "no-referrer", "DENY"), url
+
+
+async def test_a_key_does_only_its_own_job(stack):
+    """A board viewer's key reads the board and cannot touch contact details; the reservation
+    system's key writes contacts and cannot read the board."""
+    viewer = {"Authorization": f"Bearer {VIEWER_KEY}"}
+    reservations = {"Authorization": f"Bearer {RESERVATIONS_KEY}"}
+    contact = [{"passenger_id": "ROLE01-0", "booking_ref": "ROLE01", "given_name": "Sam", "channels": ["sms"],
+                "phone": "+16465550199"}]
+    async with httpx.AsyncClient(timeout=10) as client:
+        board = stack.url("disruption") + "/ops/api/flights"
+        contacts = stack.url("notify") + "/v1/contacts"
+        assert (await client.get(board, headers=viewer)).status_code == 200
+        assert (await client.put(contacts, json=contact, headers=viewer)).status_code == 403
+        assert (await client.delete(contacts + "/ROLE01-0", headers=viewer)).status_code == 403
+        assert (await client.get(board, headers=reservations)).status_code == 403
+        assert (await client.put(contacts, json=contact, headers=reservations)).status_code == 200
+        evaluate = await client.post(stack.url("compensation") + "/v1/entitlements/evaluate", json={},
+                                     headers=reservations)
+        assert evaluate.status_code == 403 and evaluate.headers["content-type"] == "application/problem+json"

@@ -59,11 +59,11 @@ def test_the_check_catches_data_in_sql_text():
 
 
 SECRETS = {
-    Settings: {"api_keys": "k1"},
-    DisruptionSettings: {"api_keys": "k1", "partner_keys": "p:k:" + "0" * 64},
-    RebookingSettings: {"api_keys": "k1", "choice_secret": "c"},
-    NotifySettings: {"api_keys": "k1", "sms_token": "t", "push_secret": "s"},
-    CompensationSettings: {"api_keys": "k1", "payment_api_key": "p"},
+    Settings: {"api_keys": "evaluator:k1"},
+    DisruptionSettings: {"api_keys": "ops-viewer:k1", "partner_keys": "p:k:" + "0" * 64},
+    RebookingSettings: {"api_keys": "ops-viewer:k1", "choice_secret": "c"},
+    NotifySettings: {"api_keys": "reservations:k1", "sms_token": "t", "push_secret": "s"},
+    CompensationSettings: {"api_keys": "evaluator:k1", "payment_api_key": "p"},
 }
 
 
@@ -76,3 +76,13 @@ def test_production_refuses_every_development_secret(settings_class, monkeypatch
         others = {k: v for k, v in SECRETS[settings_class].items() if k != name}
         with pytest.raises(ValidationError, match=name.upper()):
             settings_class(**others, environment="production")
+
+
+def test_each_key_does_its_one_job_and_production_wants_every_key_to_name_it(monkeypatch):
+    monkeypatch.delenv("REBOUND_API_KEYS", raising=False)
+    settings = Settings(api_keys="ops-viewer:v1,reservations:r1,reservations:r2,all-jobs")
+    assert settings.keys_for("ops-viewer") == ["v1", "all-jobs"]
+    assert settings.keys_for("reservations") == ["r1", "r2", "all-jobs"]
+    assert settings.keys_for("evaluator") == ["all-jobs"]
+    with pytest.raises(ValidationError, match="names its one job"):
+        Settings(api_keys="ops-viewer:v1,all-jobs", environment="production")
