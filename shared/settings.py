@@ -1,8 +1,8 @@
 """Settings common to every service, read from REBOUND_* environment variables."""
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.airports import CoTerminals, parse_co_terminals, parse_minimum_connecting
@@ -80,3 +80,17 @@ class Settings(BaseSettings):
         parse_minimum_connecting(self.minimum_connecting_times)
         parse_co_terminals(self.co_terminals)
         return self
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(settings_class: type[S]) -> S:
+    """A service's settings from the environment. When they are wrong, say which and why, never
+    the value given: it may be a secret, and startup errors end up in logs."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                    for e in exc.errors(include_input=False, include_url=False, include_context=False)]
+        raise SystemExit(f"{settings_class.__name__} cannot start:\n  " + "\n  ".join(problems)) from None

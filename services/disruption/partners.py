@@ -45,18 +45,19 @@ def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
     """`partner:key_id:sha256hex[:carriers=B6+AA][:airports=JFK+LGA],…` → keys by id. A partner may
     hold several (rotation); a key may be limited to airlines and to airports."""
     keys: dict[str, PartnerKey] = {}
-    for entry in filter(None, (e.strip() for e in text.split(","))):
+    for number, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), start=1):
         partner, key_id, digest, *scopes = entry.split(":") + [""] * max(0, 3 - entry.count(":") - 1)
         if not (partner and key_id and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-            raise ValueError(f"partner key {entry[:40]!r}: expected partner:key_id:<sha256 hex>")
+            # Named by its place, not its text: the digest is the signing key.
+            raise ValueError(f"partner key {number}: expected partner:key_id:<sha256 hex>")
         if key_id in keys:
             raise ValueError(f"partner key id {key_id!r} appears twice")
         limits: dict[str, frozenset[str]] = {}
         for scope in scopes:
             m = _SCOPE.fullmatch(scope)
             if not m or m[1] in limits:
-                raise ValueError(f"partner key {key_id!r}: scope {scope[:40]!r} is not carriers=AA+BB or "
-                                 "airports=JFK+LGA (each at most once)")
+                raise ValueError(f"partner key {key_id!r}: a scope is not carriers=AA+BB or airports=JFK+LGA "
+                                 "(each at most once)")
             limits[m[1]] = frozenset(m[2].split("+"))
         keys[key_id] = PartnerKey(partner, key_id, digest, limits.get("carriers"), limits.get("airports"))
     return keys

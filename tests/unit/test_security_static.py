@@ -11,7 +11,7 @@ from services.compensation.config import CompensationSettings
 from services.disruption.app import DisruptionSettings
 from services.notify.app import NotifySettings
 from services.rebooking.config import RebookingSettings
-from shared.settings import Settings
+from shared.settings import Settings, load
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
@@ -86,3 +86,17 @@ def test_each_key_does_its_one_job_and_production_wants_every_key_to_name_it(mon
     assert settings.keys_for("evaluator") == ["all-jobs"]
     with pytest.raises(ValidationError, match="names its one job"):
         Settings(api_keys="ops-viewer:v1,all-jobs", environment="production")
+
+
+def test_a_service_that_cannot_start_says_why_and_never_the_secret(monkeypatch):
+    secret, digest = "s3cret-api-key-value", "ab" * 32
+    monkeypatch.setenv("REBOUND_ENVIRONMENT", "production")
+    monkeypatch.setenv("REBOUND_API_KEYS", secret)
+    with pytest.raises(SystemExit) as stopped:
+        load(Settings)
+    assert "names its one job" in str(stopped.value) and secret not in str(stopped.value)
+    monkeypatch.setenv("REBOUND_ENVIRONMENT", "development")
+    monkeypatch.setenv("REBOUND_PARTNER_KEYS", f"p:k:{digest[:-1]}")  # one digit short
+    with pytest.raises(SystemExit) as stopped:
+        load(DisruptionSettings)
+    assert "partner key 1" in str(stopped.value) and digest[:20] not in str(stopped.value)
