@@ -33,8 +33,9 @@ class PartnerKey:
         if self.carriers is not None and flight.carrier not in self.carriers:
             return f"key {self.key_id!r} reports for {', '.join(sorted(self.carriers))}, not {flight.carrier}"
         if self.airports is not None and not {flight.origin, flight.destination} & self.airports:
+            named = flight.origin or flight.destination or "no airport"
             return (f"key {self.key_id!r} reports at {', '.join(sorted(self.airports))}: name the flight's "
-                    f"origin or destination there ({flight.designator} names {flight.origin or flight.destination})")
+                    f"origin or destination there ({flight.designator} names {named})")
         return None
 
 
