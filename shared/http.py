@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM = "application/problem+json"
 # A body no route here needs more than, unless it says otherwise (partner batches, contact lists).
 DEFAULT_BODY_LIMIT = 64 * 1024
-_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 class BodyLimit:
@@ -36,7 +35,7 @@ class BodyLimit:
         return next((limit for prefix, limit in self.limits if path.startswith(prefix)), self.default)
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] in _BODILESS:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
