@@ -97,3 +97,19 @@ async def publish(settings, topic: str, items: list) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def headers_only(url: str, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Send a request's headers and no body, and read the answer: its status and its bytes. An HTTP
+    client will not claim a body it does not send, and a server that answers before reading a body
+    it was sent may reset the connection under the client's feet; headers alone are neither."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), 10)
+        return int(answer.split(b" ", 2)[1]), answer
+    finally:
+        writer.close()

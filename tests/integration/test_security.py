@@ -3,13 +3,11 @@ read from each service's own OpenAPI description, so a new endpoint is covered t
 added. (Signed choice links — forged, expired, answered again differently — are refused in
 test_rebooking; contact details on topics and in logs are looked for by every audited replay.)"""
 
-import asyncio
-
 import httpx
 import pytest
 
 from shared import signing
-from tests.integration.conftest import RESERVATIONS_KEY, VIEWER_KEY
+from tests.integration.conftest import RESERVATIONS_KEY, VIEWER_KEY, headers_only
 
 pytestmark = pytest.mark.integration
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
@@ -57,21 +55,6 @@ async def test_a_status_callback_without_the_providers_signature_is_refused(stac
             assert response.status_code in (401, 403)
 
 
-async def claim(url: str, method: str, path: str, length: int) -> tuple[int, bytes]:
-    """Send only the headers of a request whose body claims `length` bytes; the answer's status and
-    body. (An HTTP client will not send a claim it does not back; a raw connection will.)"""
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {length}\r\n\r\n{{}}".encode())
-        await writer.drain()
-        head, _, body = (await asyncio.wait_for(reader.read(65536), 10)).partition(b"\r\n\r\n")
-        return int(head.split()[1]), head + body
-    finally:
-        writer.close()
-
-
 @pytest.mark.parametrize("service", SERVICES)
 async def test_every_body_over_its_limit_is_refused_on_its_headers(stack, service):
     """A body claiming more than its route takes is refused with 413 before it is read or its sender
@@ -81,8 +64,9 @@ async def test_every_body_over_its_limit_is_refused_on_its_headers(stack, servic
     for method, path in ops:
         if method in ("GET", "DELETE"):
             continue
-        status, answer = await claim(stack.url(service), method, path.replace("{", "").replace("}", ""),
-                                     64 * 1024 * 1024)
+        status, answer = await headers_only(stack.url(service), method, path.replace("{", "").replace("}", ""),
+                                            {"Content-Type": "application/json",
+                                             "Content-Length": str(64 * 1024 * 1024)})
         assert status == 413, f"{service} {method} {path}: {status}"
         assert b"application/problem+json" in answer
 
