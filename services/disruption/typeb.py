@@ -13,8 +13,8 @@ MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
 # A flight designator: an IATA airline designator (two characters) or an ICAO one (three letters,
 # told apart because an IATA designator is followed at once by the flight number's digits), the
-# Type B text is ASCII: re.ASCII keeps \d to 0-9.
-# number and an operational suffix. Some senders put a space after the airline designator.
+# number and an operational suffix. Some senders put a space after the airline designator. Type B
+# text is ASCII: every pattern is compiled with re.ASCII, so \d is 0-9.
 DESIGNATOR = r"(?P<carrier>[A-Z]{3}(?= ?\d)|[A-Z0-9]{2}) ?(?P<number>\d{1,4}[A-Z]?)"
 STATION = r"[A-Z]{3,4}"
 
