@@ -166,15 +166,9 @@ def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Ma
     """The message's elements by kind, its delay codes, and a cause named in its free text."""
     elements: dict[str, tuple[re.Match[str], int]] = {}
     codes: list[DelayCode] = []
-    words: Cause | None = None
-    free_text = False
+    lines, words = typeb.supplementary(lines)
     for line in lines:
         text = line.text
-        if free_text or text == "SI" or text.startswith("SI "):
-            # SI, and every line after it, is supplementary information: `FR 50500` there is fuel.
-            free_text = True
-            words = words or typeb.cause_in_text(text)
-            continue
         if (delay := _DELAY.match(text)) is not None and (delay["kind"] != "DR" or diversion):
             codes += _delay_codes(delay, line.number)
             continue

@@ -15,7 +15,7 @@ from shared.http import require_role, secure_page
 router = APIRouter(tags=["ops board"])
 api = APIRouter(prefix="/ops/api", dependencies=[Depends(require_role("ops-viewer"))])
 
-_PAGE = Path(__file__).parent / "static" / "ops.html"
+_PAGE = (Path(__file__).parent / "static" / "ops.html").read_text(encoding="utf-8")
 
 # One row per disrupted passenger and flight, whatever number of events touched them.
 _PER_PASSENGER = """
@@ -32,7 +32,7 @@ _NEEDS_AGENT = "(p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.r
 
 @router.get("/ops", include_in_schema=False)
 async def board() -> HTMLResponse:
-    return secure_page(_PAGE.read_text(encoding="utf-8"))
+    return secure_page(_PAGE)
 
 
 @api.get("/flights", operation_id="list_disrupted_flights")

@@ -187,14 +187,10 @@ def _ssm_flight(lines: list[Line], today: date, reading: Reading) -> tuple[list[
 def _legs(lines: list[Line], what: str) -> tuple[list[tuple[re.Match[str], int]], Cause | None]:
     """The leg lines, and a cause named in the supplementary information; the rest is read past."""
     legs: list[tuple[re.Match[str], int]] = []
-    words: Cause | None = None
-    free_text = False
+    lines, words = typeb.supplementary(lines)
     for line in lines:
         text = line.text
-        if free_text or text == "SI" or text.startswith("SI "):
-            free_text = True
-            words = words or typeb.cause_in_text(text)
-        elif m := _LEG.match(text):
+        if m := _LEG.match(text):
             legs.append((m, line.number))
         elif not (_EQUIPMENT.match(text) or any(p.match(text) for p in _READ_PAST) or line.trailing):
             raise MessageError(line.number, f"unsupported line {text[:30]!r} in an {what}")

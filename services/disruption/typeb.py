@@ -5,9 +5,13 @@ import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from services.disruption import designators
 from shared.events import Cause, DelayCode, FlightEventData
+
+if TYPE_CHECKING:
+    from services.disruption.telex import Line
 
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 
@@ -170,3 +174,12 @@ def cause_in_text(text: str) -> Cause | None:
         if re.search(rf"\b{re.escape(word)}", text):
             return cause
     return None
+
+
+def supplementary(lines: list["Line"]) -> tuple[list["Line"], Cause | None]:
+    """The lines before `SI`, and the first cause its free text names: SI and every line after it
+    are supplementary information (`FR 50500` there is fuel, not a forced return)."""
+    for i, line in enumerate(lines):
+        if line.text == "SI" or line.text.startswith("SI "):
+            return lines[:i], next((cause for later in lines[i:] if (cause := cause_in_text(later.text))), None)
+    return lines, None
