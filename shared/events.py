@@ -35,6 +35,18 @@ def _not_a_number(value: Any) -> Any:
 Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
+def batch_of(item: Any, limit: int) -> Any:
+    """A list of 1 to `limit` items. Its length is checked before any item is validated: a
+    `max_length` alone, which documents the limit, is checked only after them."""
+
+    def at_most(value: Any) -> Any:
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(f"at most {limit} items per request, not {len(value)}")
+        return value
+
+    return Annotated[list[item], Field(min_length=1, max_length=limit), BeforeValidator(at_most)]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,6 +96,10 @@ class FlightScheduled(Leg):
         return {c: n for c, n in self.cabins.items() if n} if self.cabins else {"economy": self.seats}
 
 
+# A sum of money in major units: bounded in size and in decimals, so an amount like `1E+200000` is
+# refused when it is read rather than costing seconds of CPU in every sum it meets.
+Money = Annotated[Decimal, Field(ge=0, le=10 ** 9, decimal_places=6)]
+
 # Frequent-flyer status, lowest first.
 Tier = Literal["none", "silver", "gold", "platinum"]
 TIERS: tuple[Tier, ...] = ("none", "silver", "gold", "platinum")
@@ -94,7 +110,7 @@ SpecialService = Literal["WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA",
 class Passenger(Model):
     passenger_id: str
     name: str | None = Field(default=None, max_length=80, description="As on the ticket: SURNAME/GIVEN")
-    fare: Decimal = Field(ge=0)
+    fare: Money
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     tier: Tier = "none"
     special_services: list[SpecialService] = Field(default=[], max_length=4)
@@ -321,8 +337,8 @@ class Grant(Model):
     kind: EntitlementKind
     rule: str
     rule_version: str
-    amount: Decimal = Field(ge=0, description="The grant's whole amount now, in major units")
-    added: Decimal = Field(ge=0, description="What this change adds: the whole amount for a new grant")
+    amount: Money = Field(description="The grant's whole amount now, in major units")
+    added: Money = Field(description="What this change adds: the whole amount for a new grant")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     reason: str
     source: str

@@ -3,14 +3,16 @@
 import base64
 import hashlib
 import hmac
+import inspect
 import json
 import re
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -104,18 +106,70 @@ class Unauthorized(StarletteHTTPException):
         super().__init__(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+T = TypeVar("T")
+_PASSED = "rebound.gates"
+
+
+Dependency = Callable[..., Awaitable[T]]
+
+
+def gate(check: Callable[[Request], Awaitable[T]]) -> Callable[[Dependency], Dependency]:
+    """Marks a dependency as a gate: a check of credentials, a signature or a link, made from the
+    headers, the path and the raw bytes alone. A `GatedRoute` runs `check` before its body is parsed;
+    the dependency (whose parameters document the headers in OpenAPI) then hands on its result."""
+
+    def mark(dependency: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        async def resolved(request: Request, **documented: Any) -> T:
+            passed = request.scope.get(_PASSED, {})
+            return passed[check] if check in passed else await check(request)
+
+        resolved.__signature__ = inspect.signature(dependency)  # type: ignore[attr-defined]
+        resolved.gate = check  # type: ignore[attr-defined]
+        return resolved
+
+    return mark
+
+
+class GatedRoute(APIRoute):
+    """A route whose gates are passed before its body is parsed. FastAPI reads and parses a JSON body
+    before it resolves any dependency, so without this an unauthenticated caller's megabyte of JSON
+    is parsed, and its errors answered, before the caller is asked who they are."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        gates = [d.call.gate for d in _dependencies(self.dependant) if hasattr(d.call, "gate")]
+        if not gates:
+            return handler
+
+        async def gated(request: Request) -> Response:
+            passed = request.scope.setdefault(_PASSED, {})
+            for check in gates:
+                if check not in passed:
+                    passed[check] = await check(request)
+            return await handler(request)
+
+        return gated
+
+
+def _dependencies(dependant) -> list:
+    found = []
+    for d in dependant.dependencies:
+        found += [d, *_dependencies(d)]
+    return found
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
 def require_role(role: str) -> Callable:
-    """A dependency that takes only a key for this job (or, in development, a key for every job):
+    """A gate that lets through only a key for this job (or, in development, a key for every job):
     a board viewer's key cannot rewrite a passenger's phone number."""
 
-    async def check(request: Request,
-                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-        if credentials is None:
+    async def check(request: Request) -> None:
+        scheme, _, given_text = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given_text.strip():
             raise Unauthorized("An API key is required: send `Authorization: Bearer <key>`")
-        given = credentials.credentials.encode()
+        given = given_text.strip().encode()
         settings = request.app.state.service.settings
         if any(hmac.compare_digest(given, k.encode()) for k in settings.keys_for(role)):
             return
@@ -123,7 +177,12 @@ def require_role(role: str) -> Callable:
             raise StarletteHTTPException(403, f"This key is not for this: it needs the {role} role")
         raise Unauthorized("The API key is not valid")
 
-    return check
+    @gate(check)
+    async def bearer_key(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        ...
+
+    return bearer_key
 
 
 def install_operational_routes(app: FastAPI, ready: Callable[[], dict[str, bool]]) -> None:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from shared import db, failpoints, logs, topics
 from shared.consumer import ConsumerLoop, Handler
-from shared.http import BodyLimit, install_operational_routes, install_problem_handlers
+from shared.http import BodyLimit, GatedRoute, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
@@ -98,6 +98,7 @@ class Service:
     def app(self, *, title: str, description: str, body_limits: dict[str, int] | None = None) -> FastAPI:
         """The service's HTTP app; `body_limits` raises the body limit for routes that take batches."""
         app = FastAPI(title=title, description=description, lifespan=self.lifespan)
+        app.router.route_class = GatedRoute
         app.add_middleware(BodyLimit, limits=body_limits)
         install_problem_handlers(app)
         install_operational_routes(app, self.ready)

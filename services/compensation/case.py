@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from shared import airports
+from shared.events import Money, batch_of
 
 Regime = Literal["EU261", "UK261", "US_DOT", "APPR", "AIRLINE"]
 EntitlementKind = Literal["compensation", "refund", "meal", "hotel", "transport", "credit"]
@@ -29,7 +30,6 @@ CaseCause = Literal["weather", "air_traffic_control", "security", "airport", "cr
                     "manufacturing_defect", "ground_collision"]
 CaseKind = Literal["cancellation", "delay", "downgrade", "denied_boarding", "diversion"]
 Carrier = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) airline designator")]
-Money = Annotated[Decimal, Field(ge=0, le=10 ** 9)]
 
 # ISO 4217 currencies whose minor unit is not the cent.
 _MINOR_DIGITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
@@ -206,7 +206,7 @@ class Case(_In):
 # One case, or a list of them; an error names the case by its place in the list.
 MAX_CASES = 500
 CaseOrCases = Annotated[Annotated[Case, Tag("case")]
-                        | Annotated[list[Case], Tag("cases"), Field(min_length=1, max_length=MAX_CASES)],
+                        | Annotated[batch_of(Case, MAX_CASES), Tag("cases")],
                         Discriminator(lambda v: "cases" if isinstance(v, list) else "case")]
 
 

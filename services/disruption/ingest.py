@@ -6,22 +6,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.exceptions import HTTPException
 
 from services.disruption import aidx, iata, metrics
 from services.disruption.partners import Partner, PartnerKey
 from shared import topics
-from shared.events import Envelope, FlightEvent, FlightEventData, event_id
-from shared.http import problem
+from shared.events import Envelope, FlightEvent, FlightEventData, batch_of, event_id
+from shared.http import GatedRoute, problem
 
-router = APIRouter(prefix="/v1", tags=["partner ingest"])
+router = APIRouter(prefix="/v1", tags=["partner ingest"], route_class=GatedRoute)
 
 MAX_BATCH = 500
 # How far ahead of our clock a partner's may run.
 CLOCK_SKEW = timedelta(minutes=5)
 SIGNING = ("Sign every request: `Rebound-Key-Id: <key id>` and `Rebound-Signature: t=<unix seconds>,"
            "v1=<hex HMAC-SHA256(key=sha256hex(secret), msg=\"<t>.\" + body)>`.")
+
+
+# A batch's size is checked before any of its events is validated.
+FlightEventOrBatch = Annotated[Annotated[FlightEvent, Tag("event")]
+                               | Annotated[batch_of(FlightEvent, MAX_BATCH), Tag("batch")],
+                               Discriminator(lambda v: "batch" if isinstance(v, list) else "event")]
 
 
 class Accepted(BaseModel):
@@ -52,13 +58,11 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
 async def submit_flight_events(
     request: Request,
     partner: Partner,
-    events: Annotated[FlightEvent | list[FlightEvent], Body()],
+    events: Annotated[FlightEventOrBatch, Body()],
 ) -> Accepted:
     """Accept one flight event or a batch (up to 500), answered once every event is durably in
     Kafka. The same partner event id sent again gets the same event id and changes nothing."""
     batch = events if isinstance(events, list) else [events]
-    if not batch or len(batch) > MAX_BATCH:
-        raise HTTPException(422, f"Send between 1 and {MAX_BATCH} events per request")
     # An event from the future would make every later one look stale, and its flight deaf to news.
     latest = datetime.now(UTC) + CLOCK_SKEW
     if late := [i for i, e in enumerate(batch) if e.occurred_at and e.occurred_at > latest]:

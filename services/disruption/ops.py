@@ -10,10 +10,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from shared.http import require_role, secure_page
+from shared.http import GatedRoute, require_role, secure_page
 
-router = APIRouter(tags=["ops board"])
-api = APIRouter(prefix="/ops/api", dependencies=[Depends(require_role("ops-viewer"))])
+router = APIRouter(tags=["ops board"], route_class=GatedRoute)
+api = APIRouter(prefix="/ops/api", route_class=GatedRoute, dependencies=[Depends(require_role("ops-viewer"))])
 
 _PAGE = (Path(__file__).parent / "static" / "ops.html").read_text(encoding="utf-8")
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from shared import signing
 from shared.events import FlightRef
+from shared.http import gate
 from shared.pacing import TokenBucket
 
 # The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`.
@@ -85,13 +86,11 @@ class Unauthenticated(HTTPException):
         super().__init__(401, detail, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="partners"'})
 
 
-async def authenticate_partner(
-    request: Request,
-    key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER)] = None,
-    signature: Annotated[str | None, Header(alias=signing.SIGNATURE_HEADER)] = None,
-) -> PartnerKey:
-    """The partner key a signed request comes with; 401 for anything else, 429 over its rate."""
+async def check_partner(request: Request) -> PartnerKey:
+    """The partner key a signed request comes with; 401 for anything else, 429 over its rate. Made
+    on the raw bytes, before anything parses them."""
     settings = request.app.state.service.settings
+    key_id, signature = request.headers.get(signing.KEY_ID_HEADER), request.headers.get(signing.SIGNATURE_HEADER)
     if not key_id or not signature:
         raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and "
                               f"{signing.SIGNATURE_HEADER} headers (HMAC-SHA256 over timestamp and body)")
@@ -107,6 +106,15 @@ async def authenticate_partner(
         raise HTTPException(429, f"Partner {key.partner!r} is over its rate limit",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
     return key
+
+
+@gate(check_partner)
+async def authenticate_partner(
+    request: Request,
+    key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=signing.SIGNATURE_HEADER)] = None,
+) -> PartnerKey:
+    ...
 
 
 Partner = Annotated[PartnerKey, Depends(authenticate_partner)]

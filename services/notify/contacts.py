@@ -5,12 +5,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from shared.http import require_role
+from shared.events import batch_of
+from shared.http import GatedRoute, require_role
 
 MAX_CONTACTS = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a thousand contacts at their longest (names as \\u escapes) fit
 
-router = APIRouter(prefix="/v1", tags=["contacts"], dependencies=[Depends(require_role("reservations"))])
+router = APIRouter(prefix="/v1", tags=["contacts"], route_class=GatedRoute,
+                   dependencies=[Depends(require_role("reservations"))])
 
 
 class Contact(BaseModel):
@@ -48,7 +50,7 @@ class Stored(BaseModel):
 
 @router.put("/contacts", response_model=Stored, operation_id="put_contacts")
 async def put_contacts(request: Request,
-                       contacts: Annotated[list[Contact], Body(min_length=1, max_length=MAX_CONTACTS)]
+                       contacts: Annotated[batch_of(Contact, MAX_CONTACTS), Body()]
                        ) -> Stored:
     """Create or replace the contact details of up to 1,000 passengers."""
     pool = request.app.state.service.pool

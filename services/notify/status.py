@@ -12,6 +12,7 @@ from services.notify.providers import twilio_signature
 from services.notify.sender import fall_back
 from shared import topics
 from shared.events import NoticeDelivered
+from shared.http import GatedRoute
 from shared.outbox import Outbox
 
 SMS_STATUS_PATH = "/v1/delivery-status/sms"
@@ -19,7 +20,7 @@ SMS_STATUS_PATH = "/v1/delivery-status/sms"
 SMS_STATES = {"accepted", "queued", "sending", "sent", "delivered", "receiving", "received", "read",
               "failed", "undelivered"}
 
-router = APIRouter(tags=["delivery status"])
+router = APIRouter(tags=["delivery status"], route_class=GatedRoute)
 
 
 @router.post(SMS_STATUS_PATH, status_code=204, response_class=Response)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import asyncpg
 import jinja2
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -18,7 +18,7 @@ from services.rebooking import domain, handlers, inventory, links, metrics
 from services.rebooking.config import RebookingSettings
 from shared import topics
 from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, event_id
-from shared.http import problem, secure_page
+from shared.http import GatedRoute, gate, problem, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Service
 
@@ -234,12 +234,26 @@ async def count_silences(service: Service) -> None:
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
-router = APIRouter()
+router = APIRouter(route_class=GatedRoute)
 
 
 def _context(request: Request) -> tuple[asyncpg.Pool, RebookingSettings]:
     service = request.app.state.service
     return service.pool, service.settings
+
+
+async def check_link(request: Request) -> None:
+    """Only links we made get their answer read (an expired one still gets its page, saying so)."""
+    try:
+        links.verify(request.app.state.service.settings.choice_secret, request.path_params["token"],
+                     datetime.fromtimestamp(0, UTC))
+    except links.InvalidLink as exc:
+        raise HTTPException(403, f"Link not valid: {exc}") from exc
+
+
+@gate(check_link)
+async def our_link(request: Request) -> None:
+    ...
 
 
 @router.get("/v1/choices/{token}", response_model=Offer, tags=["choice"], operation_id="get_offer",
@@ -253,6 +267,7 @@ async def get_offer(token: str, request: Request) -> Offer | JSONResponse:
 
 
 @router.post("/v1/choices/{token}", response_model=Offer, tags=["choice"], operation_id="answer_offer",
+             dependencies=[Depends(our_link)],
              responses={403: {"description": "Not our link"}, 409: {"description": "Conflicts"},
                         410: {"description": "Expired"}})
 async def answer_offer(token: str, given: Answer, request: Request) -> Offer | JSONResponse:
@@ -273,7 +288,8 @@ async def choice_page(token: str, request: Request) -> HTMLResponse:
         return _page(None, token, problem=p)
 
 
-@router.post("/choice/{token}", response_class=HTMLResponse, include_in_schema=False)
+@router.post("/choice/{token}", response_class=HTMLResponse, include_in_schema=False,
+             dependencies=[Depends(our_link)])
 async def choice_form(token: str, request: Request,
                       answer_: Annotated[Literal["accept", "change", "refund"], Form(alias="answer")],
                       option: Annotated[str | None, Form()] = None) -> HTMLResponse:

@@ -234,6 +234,10 @@ async def test_the_evaluate_api(stack):
         assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
         fields = {e["field"] for e in bad.json()["errors"]}
         assert {"body.cases.1.fare.amount", "body.cases.1.fare.payment"} <= fields, fields
+        # A number that would cost seconds of arithmetic is refused as it is read.
+        huge = await client.post("/v1/entitlements/evaluate", headers=auth | {"Content-Type": "application/json"},
+                                 content=json.dumps(CASE).replace("329.4", '"1E+200000"'))
+        assert huge.status_code == 422 and "fare.amount" in huge.text, huge.text
         # The case's newer fields travel through the API: who operates each flight, the payout currency.
         leg = CASE["itinerary"][0]
         priced = await client.post("/v1/entitlements/evaluate", headers=auth, json=[

@@ -31,12 +31,25 @@ async def test_every_non_public_endpoint_refuses_missing_or_wrong_credentials(st
         assert guarded or service == "rebooking"
         for method, path in guarded:
             url = path.replace("{", "").replace("}", "")  # any value for a path parameter
-            for headers in WRONG:
+            # Credentials are checked before the body is parsed: JSON that does not parse, or does not
+            # fit the route, still gets 401 or 403, never a 422 that reveals the body was read.
+            for headers, body in ((h, b) for h in WRONG for b in (b"{}", b'{"unterminated": [1, 2', b"[" * 5000)):
                 response = await client.request(method, url, headers=headers | {"Content-Type": "application/json"},
-                                                content=b"{}")
+                                                content=body)
                 assert response.status_code in (401, 403), f"{service} {method} {path} with {headers}: " \
                                                            f"{response.status_code}"
                 assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_forged_choice_link_is_refused_before_its_answer_is_read(stack):
+    async with httpx.AsyncClient(base_url=stack.url("rebooking"), timeout=10) as client:
+        forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"
+        response = await client.post(f"/v1/choices/{forged}", content=b'{"answer": ',
+                                     headers={"Content-Type": "application/json"})
+        assert response.status_code == 403, response.text
+        response = await client.post(f"/choice/{forged}", content=b"answer=accept&" + b"x=1&" * 10000,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 403, response.text
 
 
 async def test_the_ops_api_behind_the_board_refuses_without_the_key(stack):

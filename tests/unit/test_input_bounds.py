@@ -1,0 +1,35 @@
+"""Sizes and numbers from outside are bounded where they are read, so no request can buy seconds
+of CPU: a batch is refused on its length before its items are validated, and a sum of money is
+refused when it has an absurd exponent either way."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from services.compensation.case import MAX_CASES, CaseOrCases, Fare
+from services.disruption.ingest import MAX_BATCH, FlightEventOrBatch
+from shared.events import Passenger
+
+
+@pytest.mark.parametrize("adapter, limit", [(TypeAdapter(FlightEventOrBatch), MAX_BATCH),
+                                            (TypeAdapter(CaseOrCases), MAX_CASES)])
+def test_a_batch_over_its_cap_is_refused_before_any_item_is_read(adapter, limit):
+    with pytest.raises(ValidationError) as refused:
+        adapter.validate_python([{}] * (limit + 1))  # every item is invalid: none gets looked at
+    assert [e["msg"] for e in refused.value.errors()] == [f"Value error, at most {limit} items per request, "
+                                                          f"not {limit + 1}"]
+
+
+@pytest.mark.parametrize("amount", ["1E+200000", "1e200000", "-1E+200000", "1E-200000", "Infinity", "NaN",
+                                    "1000000001", 1e300])
+def test_a_fare_out_of_all_proportion_is_refused(amount):
+    with pytest.raises(ValidationError):
+        Passenger(passenger_id="P1", fare=amount)
+    with pytest.raises(ValidationError):
+        Fare(amount=amount, currency="EUR")
+
+
+@given(st.decimals(min_value=0, max_value=10 ** 9, places=2, allow_nan=False, allow_infinity=False))
+def test_every_ordinary_fare_is_taken(amount):
+    assert Passenger(passenger_id="P1", fare=amount).fare == amount
