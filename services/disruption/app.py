@@ -7,7 +7,12 @@ from fastapi import FastAPI, Request
 from pydantic import model_validator
 
 from services.disruption import handlers, ingest, metrics, ops
-from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS, RateLimiter, parse_partner_keys
+from services.disruption.partners import (
+    DEVELOPMENT_PARTNER_DIGEST,
+    DEVELOPMENT_PARTNER_KEYS,
+    RateLimiter,
+    parse_partner_keys,
+)
 from shared.runtime import Service
 from shared.settings import Settings
 
@@ -18,7 +23,7 @@ _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large",
 class DisruptionSettings(Settings):
     http_port: int = 8001
     # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
-    # [:airports=JFK+LGA]`, comma-separated; a partner may hold two at once while it rotates.
+    # [:airports=JFK+LGA][:history]`, comma-separated; a partner may hold two at once while it rotates.
     partner_keys: str = DEVELOPMENT_PARTNER_KEYS
     signature_tolerance_seconds: int = 300
     partner_rate_per_second: float = 50.0
@@ -26,9 +31,12 @@ class DisruptionSettings(Settings):
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":
-        if self.environment == "production" and DEVELOPMENT_PARTNER_KEYS in self.partner_keys:
+        keys = parse_partner_keys(self.partner_keys)
+        if self.environment == "production" and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
             raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
-        parse_partner_keys(self.partner_keys)
+        if self.environment == "production" and any(k.history for k in keys.values()):
+            raise ValueError("REBOUND_PARTNER_KEYS: a history (replay) key is for development and test, "
+                             "not production")
         return self
 
 

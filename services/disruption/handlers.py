@@ -216,6 +216,17 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, hu
         _announce(outbox, event, disruption_id, h)
 
 
+# Sources whose clock says when passengers were told: the airline's own operations feed, and a
+# replay of a past day. A partner's says only in what order its news came: a back-dated
+# cancellation must not shorten the notice the law counts, and with it what is owed.
+TRUSTED_CLOCKS = ("operations/", "replay/")
+
+
+def announced_at(event: Envelope) -> datetime:
+    told = getattr(event.data, "occurred_at", None)
+    return told if told and event.source.startswith(TRUSTED_CLOCKS) else event.time
+
+
 def _announce(outbox: Outbox, event: Envelope, disruption_id: str, h: Hurt) -> None:
     flight = h.segments[0]
     facts = flight.notice_facts() | {"reason": h.reason, "delay_minutes": h.delay_minutes} | h.facts_extra
@@ -229,7 +240,7 @@ def _announce(outbox: Outbox, event: Envelope, disruption_id: str, h: Hurt) -> N
         disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
         flight=flight, segments=h.segments, kind=h.kind, severity=h.severity, reason=h.reason,
         delay_minutes=h.delay_minutes, earliest_departure=h.earliest_departure, noticed_at=event.time,
-        announced_at=getattr(event.data, "occurred_at", None) or event.time,
+        announced_at=announced_at(event),
     ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "disruption"), time=event.time)
     metrics.PASSENGERS_AFFECTED.labels(h.kind).inc(len(h.passenger_ids))
     metrics.FIRST_NOTICE_REQUEST_SECONDS.observe(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))

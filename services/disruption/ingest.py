@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.exceptions import HTTPException
 
@@ -18,8 +19,9 @@ from shared.http import GatedRoute, problem
 router = APIRouter(prefix="/v1", tags=["partner ingest"], route_class=GatedRoute)
 
 MAX_BATCH = 500
-# How far ahead of our clock a partner's may run.
+# How far ahead of our clock a partner's may run, and how old its news may be.
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=3)
 SIGNING = ("Sign every request: `Rebound-Key-Id: <key id>` and `Rebound-Signature: t=<unix seconds>,"
            "v1=<hex HMAC-SHA256(key=sha256hex(secret), msg=\"<t>.\" + body)>`.")
 
@@ -35,16 +37,36 @@ class Accepted(BaseModel):
                                              "always gets the same event id")
 
 
-async def publish(request: Request, partner: PartnerKey, events: list[FlightEventData], channel: str) -> Accepted:
+def clock_problems(partner: PartnerKey, events: list[FlightEventData], now: datetime) -> list[dict[str, str]]:
+    """A partner's clock orders its own events and nothing more, within bounds: an event from the
+    future would make every later one look stale, and its flight deaf to news; one from long ago is
+    no news. Only a key that replays a past day (development and test) sends old times."""
+    problems = []
+    for i, e in enumerate(events):
+        if e.occurred_at and e.occurred_at > now + CLOCK_SKEW:
+            problems.append({"field": f"{i}.occurred_at", "message": "in the future"})
+        elif e.occurred_at and e.occurred_at < now - MAX_AGE and not partner.history:
+            problems.append({"field": f"{i}.occurred_at", "message": f"more than {MAX_AGE.days} days old"})
+    return problems
+
+
+async def publish(request: Request, partner: PartnerKey, events: list[FlightEventData],
+                  channel: str) -> Accepted | JSONResponse:
     """Put the events on `flight-events` and wait for every acks=all: only then is the answer 202.
     A key limited to some airlines or airports may report on nothing else: 403, nothing published."""
     if refusals := [(i, why) for i, e in enumerate(events) if (why := partner.refusal(e.flight))]:
         raise HTTPException(403, f"Event {refusals[0][0]}: {refusals[0][1]}")
-    service = request.app.state.service
-    source = f"partner/{partner.partner}"
     now = datetime.now(UTC)
+    if wrong := clock_problems(partner, events, now):
+        return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
+                       f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for event "
+                       f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
+    service = request.app.state.service
+    # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
+    # ids are the partner's all the same: the same event is one event whichever key signed it.
+    source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
     envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now,
-                               id=event_id(source, e.partner_event_id)) for e in events]
+                               id=event_id(f"partner/{partner.partner}", e.partner_event_id)) for e in events]
     topic = topics.name(service.settings, topics.FLIGHT_EVENTS)
     sends = [await service.producer.send(topic, env.to_bytes(), key=env.subject.encode())
              for env in envelopes]
@@ -62,14 +84,7 @@ async def submit_flight_events(
 ) -> Accepted:
     """Accept one flight event or a batch (up to 500), answered once every event is durably in
     Kafka. The same partner event id sent again gets the same event id and changes nothing."""
-    batch = events if isinstance(events, list) else [events]
-    # An event from the future would make every later one look stale, and its flight deaf to news.
-    latest = datetime.now(UTC) + CLOCK_SKEW
-    if late := [i for i, e in enumerate(batch) if e.occurred_at and e.occurred_at > latest]:
-        return problem(422, "Invalid request", f"occurred_at is in the future (more than {CLOCK_SKEW.seconds // 60} "
-                                               f"minutes ahead) for event {late[0]}",
-                       errors=[{"field": f"{i}.occurred_at", "message": "in the future"} for i in late])
-    return await publish(request, partner, batch, "json")
+    return await publish(request, partner, events if isinstance(events, list) else [events], "json")
 
 
 # A batch of 500 JSON events, or a megabyte of messages; other routes keep the shared 64 KiB.
@@ -129,6 +144,8 @@ async def submit_iata_messages(
         raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
     if sent_at is not None and sent_at > now + CLOCK_SKEW:
         raise HTTPException(422, "sent_at is in the future")
+    if sent_at is not None and sent_at < now - MAX_AGE and not partner.history:
+        raise HTTPException(422, f"sent_at is more than {MAX_AGE.days} days old: only a replay key sends old traffic")
     media_type = _media_type(request)
     if media_type not in TEXT_TYPES + XML_TYPES:
         raise HTTPException(415, "Send Type B messages as text/plain, or AIDX as application/xml")
@@ -156,6 +173,8 @@ async def submit_iata_messages(
     if errors:
         metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(len(errors))
     accepted = await publish(request, partner, events, channel)
+    if not isinstance(accepted, Accepted):
+        return accepted
     ids = iter(accepted.event_ids)
     return MessagesAccepted(event_ids=accepted.event_ids, messages=[
         MessageResult(line=p.line, kind=p.kind, notes=p.notes,

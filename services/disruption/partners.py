@@ -15,9 +15,10 @@ from shared.events import FlightRef
 from shared.http import gate
 from shared.pacing import TokenBucket
 
-# The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`.
-DEVELOPMENT_PARTNER_KEYS = \
-    "demo:demo-dev:8d7a975138f12017fa9324e0294374b5e2b2d367b9861fd074b9e0e59884a6e6"
+# The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`. It
+# replays past days (the demo's 2013), so it may send old times.
+DEVELOPMENT_PARTNER_DIGEST = "8d7a975138f12017fa9324e0294374b5e2b2d367b9861fd074b9e0e59884a6e6"
+DEVELOPMENT_PARTNER_KEYS = f"demo:demo-dev:{DEVELOPMENT_PARTNER_DIGEST}:history"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class PartnerKey:
     # What the key may report for: these airlines' flights, at these airports (None: any).
     carriers: frozenset[str] | None = None
     airports: frozenset[str] | None = None
+    # Replays a past day: its old times are taken, and its times are the announcements'. Never in
+    # production, where a partner's clock only orders its own events.
+    history: bool = False
 
     def refusal(self, flight: FlightRef) -> str | None:
         """Why this key may not report on the flight, if it may not."""
@@ -40,12 +44,12 @@ class PartnerKey:
         return None
 
 
-_SCOPE = re.compile(r"(carriers|airports)=([A-Z0-9]{2,3}(?:\+[A-Z0-9]{2,3})*)")
+_SCOPE = re.compile(r"(carriers|airports)=([A-Z0-9]{2,3}(?:\+[A-Z0-9]{2,3})*)|(history)")
 
 
 def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
-    """`partner:key_id:sha256hex[:carriers=B6+AA][:airports=JFK+LGA],…` → keys by id. A partner may
-    hold several (rotation); a key may be limited to airlines and to airports."""
+    """`partner:key_id:sha256hex[:carriers=B6+AA][:airports=JFK+LGA][:history],…` → keys by id. A
+    partner may hold several (rotation); a key may be limited to airlines and to airports."""
     keys: dict[str, PartnerKey] = {}
     for number, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), start=1):
         partner, key_id, digest, *scopes = entry.split(":") + [""] * max(0, 3 - entry.count(":") - 1)
@@ -57,11 +61,12 @@ def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
         limits: dict[str, frozenset[str]] = {}
         for scope in scopes:
             m = _SCOPE.fullmatch(scope)
-            if not m or m[1] in limits:
-                raise ValueError(f"partner key {key_id!r}: a scope is not carriers=AA+BB or airports=JFK+LGA "
-                                 "(each at most once)")
-            limits[m[1]] = frozenset(m[2].split("+"))
-        keys[key_id] = PartnerKey(partner, key_id, digest, limits.get("carriers"), limits.get("airports"))
+            if not m or (m[1] or m[3]) in limits:
+                raise ValueError(f"partner key {key_id!r}: a scope is not carriers=AA+BB, airports=JFK+LGA or "
+                                 "history (each at most once)")
+            limits[m[1] or m[3]] = frozenset(m[2].split("+")) if m[1] else frozenset()
+        keys[key_id] = PartnerKey(partner, key_id, digest, limits.get("carriers"), limits.get("airports"),
+                                  history="history" in limits)
     return keys
 
 

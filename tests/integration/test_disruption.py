@@ -198,6 +198,37 @@ async def test_an_event_from_the_future_is_refused(stack):
     assert response.json()["errors"] == [{"field": "0.occurred_at", "message": "in the future"}]
 
 
+async def test_a_partners_clock_orders_its_news_but_never_dates_the_announcement(stack, settings, db):
+    """Old news from a partner is refused; a back-dated cancellation within bounds is taken, but the
+    notice period the law counts runs from when Rebound accepted it, not from the partner's stamp
+    (two days back would turn a cancellation announced now into one announced 14 days ahead)."""
+    url = stack.url("disruption")
+    now = datetime.now(UTC)
+    flight = scheduled("2121", "JFK", "PWM", "19:00", 75)
+    booking = BookingConfirmed(booking_ref="BD2121", flight_ids=[flight.flight_id],
+                               passengers=[Passenger(passenger_id="BD2121-1", fare=Decimal("120"))])
+    await publish(settings, topics.SCHEDULE, [flight])
+    await publish(settings, topics.BOOKINGS, [booking])
+    await flight_row(db, flight.flight_id)
+    ref = FlightRef(carrier="B6", number="2121", departure_date=DAY, origin="JFK")
+
+    def cancelled(at: datetime) -> bytes:
+        return FlightCancelled(partner_event_id=f"backdated-{at:%s}", reason="technical", flight=ref,
+                               occurred_at=at).model_dump_json().encode()
+    old = await small_scenario.submit(url, cancelled(now - timedelta(days=4)), key=AIRPORT_KEY)
+    assert old.status_code == 422 and old.json()["errors"] == [{"field": "0.occurred_at",
+                                                                "message": "more than 3 days old"}], old.text
+    stale = await small_scenario.submit(url, b"ASM\nUTC\nCNL\nB62121/09FEB\nJFK PWM",
+                                        path=MESSAGES, content_type="text/plain", key=AIRPORT_KEY)
+    assert stale.status_code == 422 and "sent_at is more than 3 days old" in stale.text
+    accepted = await small_scenario.submit(url, cancelled(now - timedelta(days=2)), key=AIRPORT_KEY)
+    assert accepted.status_code == 202, accepted.text
+
+    async def announced():
+        return await db.fetchval("SELECT noticed_at FROM compensation.cases WHERE booking_ref = 'BD2121'")
+    assert await eventually(announced) >= now - timedelta(seconds=5)
+
+
 async def test_a_scoped_key_reports_only_on_its_airlines_at_its_airports(stack):
     """A key limited to JetBlue at JFK and Portland: another airline's flight, another airport, or a
     message naming no airport is refused whole with 403; its own flights are taken."""
@@ -211,7 +242,7 @@ async def test_a_scoped_key_reports_only_on_its_airlines_at_its_airports(stack):
         refused = await small_scenario.submit(url, b"[" + body + b"]", key=AIRPORT_KEY)
         assert refused.status_code == 403 and words in refused.json()["title"], refused.text
     text = f"ASM\nUTC\nCNL\nB62195/{DAY:%d%b%y}\nJFK PWM".upper().encode()
-    assert (await small_scenario.submit(url, text, path=MESSAGES, content_type="text/plain",
+    assert (await small_scenario.submit(url, text, path="/v1/messages", content_type="text/plain",
                                         key=AIRPORT_KEY)).status_code == 202
     assert (await small_scenario.submit(url, cancelled("B6", "JFK"), key=AIRPORT_KEY)).status_code == 202
 

