@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
+# Development secrets and the sandboxes are allowed only where this says so; unset, a service is in
+# production and refuses them.
+export REBOUND_ENVIRONMENT ?= development
 
 .PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small \
 	faults faults-short fuzz

@@ -8,6 +8,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.airports import CoTerminals, parse_co_terminals, parse_minimum_connecting
 
 DEVELOPMENT_API_KEY = "dev-only-key"
+DEVELOPMENT_DATABASE_URL = "postgresql://rebound:rebound@127.0.0.1:15432/rebound"
+# Every secret of ours outside development and test: 32 characters at least (a token_urlsafe(32)
+# has 43), so none can be guessed or searched for.
+MIN_SECRET_LENGTH = 32
 # The jobs a bearer key can do. `ops-viewer` reads the ops board; `ops-agent` is kept for the
 # board's actions; `reservations` writes and erases passengers' contact details; `evaluator` asks
 # what a case is owed.
@@ -20,9 +24,11 @@ class Settings(BaseSettings):
     # unless each comes from the environment.
     DEVELOPMENT_SECRETS: ClassVar[tuple[str, ...]] = ()
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Unset means production: development and test are said explicitly (the Makefile, the local
+    # scripts and the test suite say them), so a deployment that forgets fails closed.
+    environment: Literal["development", "test", "production"] = "production"
     kafka_bootstrap: str = "127.0.0.1:19092"
-    database_url: str = "postgresql://rebound:rebound@127.0.0.1:15432/rebound"
+    database_url: str = DEVELOPMENT_DATABASE_URL
     # A prefix on every topic and consumer group, so a test run never meets the demo's data.
     topic_prefix: str = ""
     topic_partitions: int = 12
@@ -64,21 +70,38 @@ class Settings(BaseSettings):
     def minimum_connecting(self) -> dict[str, int]:
         return parse_minimum_connecting(self.minimum_connecting_times)
 
+    @property
+    def in_production(self) -> bool:
+        return self.environment not in ("development", "test")
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
-        if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_key_list:
-            raise ValueError("REBOUND_API_KEYS must be set to real keys in production")
-        if self.environment == "production" and any(role is None for role, _ in self.api_key_roles):
-            raise ValueError(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
-                             "as role:key")
-        if self.environment == "production":
-            unset = [name for name in self.DEVELOPMENT_SECRETS
-                     if getattr(self, name) == type(self).model_fields[name].default]
-            if unset:
-                raise ValueError("in production these must be set, not left at their development defaults: "
-                                 + ", ".join(f"REBOUND_{name.upper()}" for name in unset))
         parse_minimum_connecting(self.minimum_connecting_times)
         parse_co_terminals(self.co_terminals)
+        if not self.in_production:
+            return self
+        problems = []
+        if DEVELOPMENT_API_KEY in self.api_key_list:
+            problems.append("REBOUND_API_KEYS must be set to real keys in production")
+        if any(role is None for role, _ in self.api_key_roles):
+            problems.append(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
+                            "as role:key")
+        # Named by position, never by value.
+        problems += [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
+                     for n, (_, key) in enumerate(self.api_key_roles, start=1) if len(key) < MIN_SECRET_LENGTH]
+        unset = [name for name in (*self.DEVELOPMENT_SECRETS, "database_url")
+                 if getattr(self, name) == type(self).model_fields[name].default]
+        if unset:
+            problems.append("in production these must be set, not left at their development defaults: "
+                            + ", ".join(f"REBOUND_{name.upper()}" for name in unset))
+        problems += [f"REBOUND_{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters"
+                     for name in self.DEVELOPMENT_SECRETS
+                     if name not in unset and len(getattr(self, name)) < MIN_SECRET_LENGTH]
+        # Choice links and the SMS provider's callbacks carry tokens and signatures: never in clear.
+        if not getattr(self, "public_url", "https://").startswith("https://"):
+            problems.append("REBOUND_PUBLIC_URL must be an https:// address in production")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -10,6 +10,9 @@ Each test session gets its own database and topic prefix, so it never meets the 
 import os
 import subprocess
 import uuid
+
+# Settings read without an environment are production's, which refuses every development secret.
+os.environ.setdefault("REBOUND_ENVIRONMENT", "test")
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -8,6 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="${REBOUND_LOCAL_STATE:-$ROOT/.local}"
 LOGS="$STATE/logs"
 PY="$ROOT/.venv/bin/python"
+export REBOUND_ENVIRONMENT="${REBOUND_ENVIRONMENT:-development}"  # the local stack runs on development secrets
 export REBOUND_KAFKA_BOOTSTRAP="${REBOUND_KAFKA_BOOTSTRAP:-127.0.0.1:${REBOUND_KAFKA_PORT:-19092}}"
 export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-postgresql://rebound:rebound@127.0.0.1:${REBOUND_PG_PORT:-15432}/rebound}"
 export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"

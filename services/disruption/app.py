@@ -32,9 +32,9 @@ class DisruptionSettings(Settings):
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":
         keys = parse_partner_keys(self.partner_keys)
-        if self.environment == "production" and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
+        if self.in_production and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
             raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
-        if self.environment == "production" and any(k.history for k in keys.values()):
+        if self.in_production and any(k.history for k in keys.values()):
             raise ValueError("REBOUND_PARTNER_KEYS: a history (replay) key is for development and test, "
                              "not production")
         return self

@@ -2,6 +2,7 @@
 text is never built from data, and production never runs on a development secret."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,17 @@ def test_the_check_catches_data_in_sql_text():
     assert _allowed(ast.parse('f"SELECT {COLUMNS} FROM t"').body[0].value)
 
 
+STRONG = "x" * 32
 SECRETS = {
-    Settings: {"api_keys": "evaluator:k1"},
-    DisruptionSettings: {"api_keys": "ops-viewer:k1", "partner_keys": "p:k:" + "0" * 64},
-    RebookingSettings: {"api_keys": "ops-viewer:k1", "choice_secret": "c"},
-    NotifySettings: {"api_keys": "reservations:k1", "sms_token": "t", "push_secret": "s"},
-    CompensationSettings: {"api_keys": "evaluator:k1", "payment_api_key": "p"},
+    Settings: {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+    DisruptionSettings: {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
+                         "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+    RebookingSettings: {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG,
+                        "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
+    NotifySettings: {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
+                     "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
+    CompensationSettings: {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG,
+                           "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
 }
 
 
@@ -100,3 +106,45 @@ def test_a_service_that_cannot_start_says_why_and_never_the_secret(monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         load(DisruptionSettings)
     assert "partner key 1" in str(stopped.value) and digest[:20] not in str(stopped.value)
+
+
+@pytest.mark.parametrize("settings_class", list(SECRETS), ids=lambda c: c.__name__)
+def test_production_refuses_a_short_secret_and_names_it_without_its_value(settings_class, monkeypatch):
+    for name in SECRETS[settings_class]:
+        monkeypatch.delenv(f"REBOUND_{name.upper()}", raising=False)
+    for name, value in SECRETS[settings_class].items():
+        if value != STRONG and not value.endswith(f":{STRONG}"):
+            continue  # not a secret of ours (a URL, a partner key's digest)
+        short = value.replace(STRONG, "short-but-not-32-chars")
+        with pytest.raises(ValidationError, match="shorter than 32") as refused:
+            settings_class(**SECRETS[settings_class] | {name: short}, environment="production")
+        assert "short-but-not-32-chars" not in str(refused.value).split("[type=")[0]
+
+
+def test_unset_means_production_and_production_wants_https(monkeypatch):
+    for name in ("ENVIRONMENT", "API_KEYS", "CHOICE_SECRET", "PUBLIC_URL", "DATABASE_URL"):
+        monkeypatch.delenv(f"REBOUND_{name}", raising=False)
+    with pytest.raises(ValidationError, match="REBOUND_API_KEYS must be set"):
+        Settings()
+    with pytest.raises(ValidationError, match="https"):
+        RebookingSettings(**SECRETS[RebookingSettings] | {"public_url": "http://rebound.example.org"})
+    assert RebookingSettings(**SECRETS[RebookingSettings]).environment == "production"
+
+
+def test_the_image_runs_as_nobody_in_particular_on_a_pinned_base_with_runtime_dependencies_only():
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    lines = [line.split() for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    base = next(words[1] for words in lines if words[0] == "ARG" and words[1].startswith("PYTHON_IMAGE="))
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    assert re.search(r'"uv==\$\{UV_VERSION\}"', dockerfile) and "ARG UV_VERSION=0." in dockerfile
+    user = [words[1] for words in lines if words[0] == "USER"]
+    assert user and not user[-1].startswith(("0", "root"))
+    assert "--no-default-groups" in dockerfile and "COPY bench" not in dockerfile
+    assert "REBOUND_ENVIRONMENT" not in " ".join(" ".join(w) for w in lines)
+
+
+def test_compose_defaults_to_no_secret_and_no_development():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "REBOUND_ENVIRONMENT: ${REBOUND_ENVIRONMENT:?" in compose
+    assert not re.search(r"\$\{REBOUND_\w+:-", compose), "a default value for a REBOUND_ setting"
+    assert "dev-only" not in compose and "rebound:rebound@" not in compose
