@@ -196,6 +196,7 @@ def install_operational_routes(app: FastAPI, ready: Callable[[], dict[str, bool]
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    # The metrics say how busy each flight and partner is: for the monitoring key only.
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_role("monitoring"))])
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

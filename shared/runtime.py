@@ -97,7 +97,12 @@ class Service:
 
     def app(self, *, title: str, description: str, body_limits: dict[str, int] | None = None) -> FastAPI:
         """The service's HTTP app; `body_limits` raises the body limit for routes that take batches."""
-        app = FastAPI(title=title, description=description, lifespan=self.lifespan)
+        # The API description and its pages are for development and test: in production the
+        # contract is the README's, and nothing on a public port describes more than it must.
+        described = not self.settings.in_production
+        app = FastAPI(title=title, description=description, lifespan=self.lifespan,
+                      openapi_url="/openapi.json" if described else None, docs_url="/docs" if described else None,
+                      redoc_url=None)
         app.router.route_class = GatedRoute
         app.add_middleware(BodyLimit, limits=body_limits)
         install_problem_handlers(app)

@@ -14,8 +14,8 @@ DEVELOPMENT_DATABASE_URL = "postgresql://rebound:rebound@127.0.0.1:15432/rebound
 MIN_SECRET_LENGTH = 32
 # The jobs a bearer key can do. `ops-viewer` reads the ops board; `ops-agent` is kept for the
 # board's actions; `reservations` writes and erases passengers' contact details; `evaluator` asks
-# what a case is owed.
-ROLES = ("ops-viewer", "ops-agent", "reservations", "evaluator")
+# what a case is owed; `monitoring` scrapes /metrics.
+ROLES = ("ops-viewer", "ops-agent", "reservations", "evaluator", "monitoring")
 
 
 class Settings(BaseSettings):

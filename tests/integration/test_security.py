@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shared import signing
-from tests.integration.conftest import RESERVATIONS_KEY, VIEWER_KEY, headers_only
+from tests.integration.conftest import MONITORING_KEY, RESERVATIONS_KEY, VIEWER_KEY, headers_only
 
 pytestmark = pytest.mark.integration
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
@@ -130,3 +130,12 @@ async def test_a_key_does_only_its_own_job(stack):
         evaluate = await client.post(stack.url("compensation") + "/v1/entitlements/evaluate", json={},
                                      headers=reservations)
         assert evaluate.status_code == 403 and evaluate.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_metrics_are_for_the_monitoring_key(stack, service):
+    async with httpx.AsyncClient(base_url=stack.url(service), timeout=10) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {VIEWER_KEY}"})).status_code == 403
+        scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {MONITORING_KEY}"})
+        assert scraped.status_code == 200 and "process_cpu_seconds_total" in scraped.text

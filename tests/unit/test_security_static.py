@@ -2,9 +2,12 @@
 text is never built from data, and production never runs on a development secret."""
 
 import ast
+import importlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -148,3 +151,19 @@ def test_compose_defaults_to_no_secret_and_no_development():
     assert "REBOUND_ENVIRONMENT: ${REBOUND_ENVIRONMENT:?" in compose
     assert not re.search(r"\$\{REBOUND_\w+:-", compose), "a default value for a REBOUND_ setting"
     assert "dev-only" not in compose and "rebound:rebound@" not in compose
+
+
+@pytest.mark.parametrize("settings_class, create_app", [
+    (DisruptionSettings, "services.disruption.app"), (RebookingSettings, "services.rebooking.app"),
+    (NotifySettings, "services.notify.app"), (CompensationSettings, "services.compensation.app")])
+async def test_production_describes_no_api_and_shows_metrics_to_the_monitoring_key_only(settings_class, create_app):
+    settings = settings_class(**SECRETS[settings_class] | {"api_keys": f"monitoring:{'m' * 32},evaluator:{STRONG}"},
+                              environment="production")
+    app = importlib.import_module(create_app).create_app(settings)
+    app.state.service = SimpleNamespace(settings=settings)  # what the lifespan sets, without its Kafka and database
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert (await client.get(path)).status_code == 404, path
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {STRONG}"})).status_code == 403
+        assert (await client.get("/metrics", headers={"Authorization": f"Bearer {'m' * 32}"})).status_code == 200
