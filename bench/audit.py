@@ -35,7 +35,9 @@ Invariants, each reported with its count of violations (0 is clean):
   on purpose (the replay itself sends nothing malformed, so each one is a message a service could
   not handle);
 - contact_details_on_topics (and _in_logs): a phone number or email address of a passenger found
-  in a Kafka message (or a service's log).
+  in a Kafka message (or a service's log);
+- secrets_on_topics: a working choice link or a voucher code in the clear in a Kafka message
+  (they travel sealed for notify).
 """
 
 import argparse
@@ -59,11 +61,13 @@ from shared.settings import Settings
 INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
               "outcome_notice_missing", "oversold_cabins", "duplicate_grants", "overpaid", "refunds_exceed_fare",
               "events_not_processed",
-              "outbox_not_drained", "dead_lettered", "contact_details_on_topics", "contact_details_in_logs")
+              "outbox_not_drained", "dead_lettered", "contact_details_on_topics", "contact_details_in_logs",
+              "secrets_on_topics")
 OUTCOMES = ("rebooked", "refunded", "needs_agent", "kept", "none")
 SCHEMAS = ("disruption", "rebooking", "compensation", "notify")
 EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 PHONE = re.compile(rb"\+[1-9][0-9]{6,14}")
+SECRET = re.compile(rb"/choice/[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}|RB-[A-Z2-7]{4}-[A-Z2-7]{4}")
 CHANNELS = {"sms": "phone", "email": "email"}
 
 
@@ -279,19 +283,19 @@ class DeadLetter:
         return f"{self.topic}@{self.offset}: {self.reason[:160]}"
 
 
-async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str], list[DeadLetter]]:
-    """Read every topic of this deployment end to end; return messages read, leaks found, and the
-    dead-lettered messages with their reasons."""
+async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list[str], list[str], list[DeadLetter]]:
+    """Read every topic of this deployment end to end; return messages read, contact details
+    found, secrets found in the clear, and the dead-lettered messages with their reasons."""
     names = [topics.name(settings, t) for topic in topics.ALL for t in (topic, topics.dead_letter(topic))]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
-    read, found, dead = 0, [], []
+    read, found, secrets, dead = 0, [], [], []
     try:
         # Every topic is created with the configured partition count (shared.topics).
         partitions = [TopicPartition(t, p) for t in names for p in range(settings.topic_partitions)]
         if not partitions:
-            return 0, [], []
+            return 0, [], [], []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -306,11 +310,12 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
                     blob = (r.value or b"") + (r.key or b"")
                     if b"@" in blob or b"+" in blob:
                         found += [f"{tp.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
+                    secrets += [f"{tp.topic}@{r.offset}: {m.group()[:9].decode()}…" for m in SECRET.finditer(blob)]
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
     finally:
         await consumer.stop()
-    return read, found, dead
+    return read, found, secrets, dead
 
 
 def _scan_logs(logs: Path, known: set[bytes]) -> list[str]:
@@ -396,7 +401,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
                              if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
     known = contact_strings(s.contacts)
-    messages_read, findings["contact_details_on_topics"], dead = await _scan_topics(settings, known)
+    messages_read, findings["contact_details_on_topics"], findings["secrets_on_topics"], dead = \
+        await _scan_topics(settings, known)
     findings["dead_lettered"] = [d for d in dead if d.key not in poison]
     findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
 

@@ -175,7 +175,22 @@ class DelayCode(Model):
     minutes: StrictInt | None = Field(default=None, ge=0, le=9999)
 
 
+def no_nul(value: Any) -> Any:
+    """Refuses a NUL character anywhere in input from outside: PostgreSQL can store none, so one
+    accepted would be an event no service could record (a model's `before` validator)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("a NUL character (\\u0000) is not allowed in any text")
+    if isinstance(value, dict):
+        for item in value.values():
+            no_nul(item)
+    if isinstance(value, list):
+        for item in value:
+            no_nul(item)
+    return value
+
+
 class _FlightEventBase(Model):
+    _no_nul = model_validator(mode="before")(no_nul)
     partner_event_id: str = Field(min_length=1, max_length=128,
                                   description="The partner's own id: sent twice, accepted once")
     flight: FlightRef
@@ -343,7 +358,8 @@ class Grant(Model):
     reason: str
     source: str
     due_by: Instant | None = None
-    code: str | None = Field(default=None, description="Vouchers and credits: the code to show or type")
+    code: str | None = Field(default=None, description="Vouchers and credits: the code to show or type, "
+                                                       "sealed for notify (shared/sealed.py)")
     expires_at: Instant | None = None
 
 

@@ -28,7 +28,7 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
             await provider.close()
 
     service = Service(name="compensation", settings=settings, migrations=Path(__file__).parent / "migrations",
-                      handlers=handlers.handlers(book), background=[pay_out])
+                      handlers=handlers.handlers(book, settings.sealer), background=[pay_out])
     # A list of up to 500 cases fits in a megabyte; every other route keeps the shared 64 KiB.
     app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024},
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "

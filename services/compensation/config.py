@@ -1,13 +1,17 @@
 """The compensation service's settings (REBOUND_* environment variables)."""
 
+from functools import cached_property
 from pathlib import Path
 
+from pydantic import model_validator
+
 from services.compensation import rules
+from shared import sealed
 from shared.settings import Settings
 
 
 class CompensationSettings(Settings):
-    DEVELOPMENT_SECRETS = ("payment_api_key",)
+    DEVELOPMENT_SECRETS = ("payment_api_key", "notice_sealing_key")
     http_port: int = 8003
     # Refunds are due in days, not seconds: on a shared machine, compensation yields the CPU to
     # the first notices and the rebooking during a burst.
@@ -18,9 +22,20 @@ class CompensationSettings(Settings):
     payment_api_url: str = "http://127.0.0.1:8091"
     payment_api_key: str = "sandbox-payments-key"
     payment_timeout_seconds: float = 10.0
+    # Notify's public key (`id:base64`): voucher codes are sealed for notify alone.
+    notice_sealing_key: str = sealed.DEVELOPMENT_PUBLIC_KEY
     # A payout claimed by a worker that then dies is retried (same idempotency key) after this long.
     payout_lease_seconds: float = 60.0
     payout_max_attempts: int = 12
     payout_concurrency: int = 8
     payout_backoff_seconds: float = 2.0
     payout_backoff_max_seconds: float = 300.0
+
+    @cached_property
+    def sealer(self) -> sealed.Sealer:
+        return sealed.Sealer.parse(self.notice_sealing_key)
+
+    @model_validator(mode="after")
+    def _check_sealing_key(self) -> "CompensationSettings":
+        sealed.Sealer.parse(self.notice_sealing_key)
+        return self

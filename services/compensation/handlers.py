@@ -19,6 +19,7 @@ from shared.events import (
     EntitlementsGranted,
     Envelope,
     FlightScheduled,
+    Grant,
     Leg,
     NoticeRequested,
     PassengerDisruption,
@@ -26,6 +27,7 @@ from shared.events import (
     event_id,
 )
 from shared.outbox import Outbox
+from shared.sealed import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ async def record_booking(conn: asyncpg.Connection, events: list[Envelope], outbo
         [to_minor(p.fare, p.currency) for _, p in passengers])
 
 
-async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:
+async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook,
+                            sealer: Sealer) -> None:
     d: PassengerDisruption = event.data
     legs = [leg.model_dump(mode="json") for leg in (d.segments or [d.flight])]
     await conn.execute(
@@ -79,10 +82,11 @@ async def record_disruption(conn: asyncpg.Connection, event: Envelope, outbox: O
                flight_id = EXCLUDED.flight_id, legs = EXCLUDED.legs, noticed_at = EXCLUDED.noticed_at""",
         d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.reason, d.delay_minutes, d.flight.flight_id, legs,
         d.announced_at or d.noticed_at or event.time)  # notice periods run from the announcement
-    await _evaluate_when_complete(conn, outbox, event, book, d.disruption_id, d.booking_ref)
+    await _evaluate_when_complete(conn, outbox, event, book, sealer, d.disruption_id, d.booking_ref)
 
 
-async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook) -> None:
+async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox, book: RuleBook,
+                         sealer: Sealer) -> None:
     r: RebookingDecided = event.data
     await conn.execute(
         """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, outcome, arrival_delay_minutes, refund_due,
@@ -97,7 +101,7 @@ async def record_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outb
                downgraded = EXCLUDED.downgraded, decided_at = EXCLUDED.decided_at""",
         r.disruption_id, r.booking_ref, r.passenger_ids, r.outcome, r.arrival_delay_minutes, r.refund_due,
         [s.model_dump(mode="json") for s in r.segments], r.downgraded, event.time, r.whole_trip)
-    await _evaluate_when_complete(conn, outbox, event, book, r.disruption_id, r.booking_ref)
+    await _evaluate_when_complete(conn, outbox, event, book, sealer, r.disruption_id, r.booking_ref)
 
 
 def _leg(row: dict | asyncpg.Record) -> Leg:
@@ -105,6 +109,7 @@ def _leg(row: dict | asyncpg.Record) -> Leg:
 
 
 async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, book: RuleBook,
+                                  sealer: Sealer,
                                   disruption_id: str, booking_ref: str) -> None:
     # The two halves arrive on different topics in either order; whichever is second evaluates.
     # One booking's evaluations take turns, so two replicas never write one journey at once.
@@ -156,7 +161,13 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, even
         revision = await conn.fetchval(
             "SELECT count(DISTINCT c.changed_at) FROM grant_changes c JOIN grants g USING (grant_id)"
             " WHERE g.booking_ref = $1 AND g.disruption = $2 AND c.delta_minor > 0", booking_ref, found.disruption)
-        _announce(outbox, event.time, disruption_id, booking_ref, changed, found.disruption, revision)
+        _announce(outbox, event.time, disruption_id, booking_ref, [_sealed(g, sealer) for g in changed],
+                  found.disruption, revision)
+
+
+def _sealed(grant: Grant, sealer: Sealer) -> Grant:
+    """A voucher's code travels sealed for notify: a reader of the topics cannot spend it."""
+    return grant.model_copy(update={"code": sealer.seal(grant.code)}) if grant.code else grant
 
 
 def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking_ref: str, changed: list,
@@ -176,12 +187,12 @@ def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking
     ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change))
 
 
-def handlers(book: RuleBook) -> dict:
+def handlers(book: RuleBook, sealer: Sealer) -> dict:
     async def on_disruption(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-        await record_disruption(conn, event, outbox, book)
+        await record_disruption(conn, event, outbox, book, sealer)
 
     async def on_outcome(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> None:
-        await record_outcome(conn, event, outbox, book)
+        await record_outcome(conn, event, outbox, book, sealer)
 
     return {
         topics.SCHEDULE: {"flight.scheduled": record_schedule},

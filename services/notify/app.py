@@ -6,17 +6,22 @@ from pathlib import Path
 
 import aiohttp
 from fastapi import FastAPI
+from pydantic import model_validator
 
 from services.notify import contacts, handlers, policy, status
 from services.notify.providers import EmailChannel, PushChannel, SmsChannel
 from services.notify.sender import Provider, Sender
+from shared import sealed
 from shared.runtime import Service
 from shared.settings import Settings
 
 
 class NotifySettings(Settings):
-    DEVELOPMENT_SECRETS = ("sms_token", "push_secret")
+    DEVELOPMENT_SECRETS = ("sms_token", "push_secret", "notice_opening_keys")
     http_port: int = 8004
+    # Notify's private keys (`id:base64,…`) for what the other services seal for it: passengers'
+    # choice links, voucher codes (shared/sealed.py). Two while one replaces the other.
+    notice_opening_keys: str = sealed.DEVELOPMENT_PRIVATE_KEYS
     public_url: str = "http://127.0.0.1:8004"  # where providers call back with delivery status
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
@@ -55,6 +60,11 @@ class NotifySettings(Settings):
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 15.0
     breaker_max_cooldown_seconds: float = 300.0
+
+    @model_validator(mode="after")
+    def _check_opening_keys(self) -> "NotifySettings":
+        sealed.Opener.parse(self.notice_opening_keys)
+        return self
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from shared.events import batch_of
+from shared.events import batch_of, no_nul
 from shared.http import GatedRoute, require_role
 
 MAX_CONTACTS = 1000
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/v1", tags=["contacts"], route_class=GatedRoute,
 
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_nul = model_validator(mode="before")(no_nul)
 
     passenger_id: str = Field(min_length=1, max_length=64)
     booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")

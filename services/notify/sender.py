@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify import policy, templates
 from services.notify.providers import Channel, Outgoing, PermanentFailure, TransientFailure
-from shared import db, topics
+from shared import db, sealed, topics
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.pacing import TokenBucket, backoff
@@ -98,6 +98,7 @@ class Sender:
         stands back meanwhile (for at most a second at a time), so first notices get the CPU and
         the providers' capacity."""
         self._settings = settings
+        self._opener = sealed.Opener.parse(settings.notice_opening_keys)
         self._pool = pool
         self._channels = channels
         self._providers = providers
@@ -189,8 +190,9 @@ class Sender:
     async def _send_one(self, d: asyncpg.Record) -> Result:
         channel = d["channel"]
         try:
-            notice = templates.render_notice(d["template"], "sms" if channel == "push" else channel,
-                                             d["locale"], d["facts"], d["given_name"], d["passenger_id"])
+            # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
+            notice = templates.render_notice(d["template"], "sms" if channel == "push" else channel, d["locale"],
+                                             self._opener.open_all(d["facts"]), d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"]})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")

@@ -157,8 +157,10 @@ def render_notice(template: str, channel: Channel, locale: str, facts: dict[str,
     except jinja2.TemplateNotFound:
         language = "en"
         tmpl = _environment().get_template(f"{template}.{channel}.en.j2")
+    # A rebooked passenger's own link to choose (facts hold one per passenger, already opened).
+    choice_url = (facts.get("choice_urls") or {}).get(passenger_id)
     module = tmpl.make_module({"facts": facts, "name": given_name, "passenger_id": passenger_id,
-                               "locale": language})
+                               "locale": language, "choice_url": choice_url})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())
     if channel == "sms":
         body = gsm_safe(body)

@@ -63,9 +63,10 @@ def _option_id(it: domain.Itinerary, cabin: str) -> str:
 
 
 async def _load(conn: asyncpg.Connection, settings: RebookingSettings, token: str,
-                *, lock: bool) -> tuple[asyncpg.Record, domain.Trip]:
+                *, lock: bool) -> tuple[asyncpg.Record, domain.Trip, str]:
+    """The rebooking a link is for, its trip, and the passenger the link was sent to."""
     try:
-        offer = links.verify(settings.choice_secret, token, datetime.now(UTC))
+        offer = links.verify(settings.choice_keys, token, datetime.now(UTC))
     except links.InvalidLink as exc:
         raise ChoiceProblem(403, "Link not valid", str(exc)) from exc
     except links.ExpiredLink as exc:
@@ -73,13 +74,13 @@ async def _load(conn: asyncpg.Connection, settings: RebookingSettings, token: st
     row = await conn.fetchrow(
         "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2"
         + (" FOR UPDATE" if lock else ""), offer.disruption_id, offer.booking_ref)
-    if row is None or row["trip"] is None:
+    if row is None or row["trip"] is None or offer.passenger >= len(row["passenger_ids"]):
         raise ChoiceProblem(404, "No such rebooking", "We have no rebooking for this link.")
     held = {leg.flight_id for leg in await inventory.booked_legs(conn, row["booking_ref"], row["passenger_ids"])}
     if not set(row["to_flights"]) <= held:
         raise ChoiceProblem(409, "Replaced by a newer offer",
                             "Your booking has changed since this message: please use the latest one.")
-    return row, domain.trip_from_json(row["trip"])
+    return row, domain.trip_from_json(row["trip"]), row["passenger_ids"][offer.passenger]
 
 
 async def _options(conn: asyncpg.Connection, settings: RebookingSettings, row: asyncpg.Record,
@@ -108,7 +109,7 @@ async def _current(conn: asyncpg.Connection, row: asyncpg.Record) -> list[Leg]:
 
 async def view(pool: asyncpg.Pool, settings: RebookingSettings, token: str) -> Offer:
     async with pool.acquire() as conn:
-        row, trip = await _load(conn, settings, token, lock=False)
+        row, trip, _ = await _load(conn, settings, token, lock=False)
         options = await _options(conn, settings, row, trip) if row["answer"] is None else {}
         return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
                      reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
@@ -121,7 +122,8 @@ async def answer(pool: asyncpg.Pool, settings: RebookingSettings, token: str, gi
                  client: str) -> Offer:
     outcome = _ANSWERS[given.answer]
     async with pool.acquire() as conn, conn.transaction():
-        row, trip = await _load(conn, settings, token, lock=True)
+        row, trip, passenger_id = await _load(conn, settings, token, lock=True)
+        client = f"{passenger_id}'s link, {client}"  # whose link answered for the party
         if row["answer"] is not None:
             repeated = row["answer"] == outcome and (
                 given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row["to_flights"]))
@@ -245,7 +247,7 @@ def _context(request: Request) -> tuple[asyncpg.Pool, RebookingSettings]:
 async def check_link(request: Request) -> None:
     """Only links we made get their answer read (an expired one still gets its page, saying so)."""
     try:
-        links.verify(request.app.state.service.settings.choice_secret, request.path_params["token"],
+        links.verify(request.app.state.service.settings.choice_keys, request.path_params["token"],
                      datetime.fromtimestamp(0, UTC))
     except links.InvalidLink as exc:
         raise HTTPException(403, f"Link not valid: {exc}") from exc

@@ -1,12 +1,14 @@
 """The rebooking service's settings (REBOUND_* environment variables)."""
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import model_validator
 
-from services.rebooking import domain
-from shared.settings import Settings
+from services.rebooking import domain, links
+from shared import sealed
+from shared.settings import MIN_SECRET_LENGTH, Settings
 
 DEVELOPMENT_CHOICE_SECRET = "dev-only-choice-secret"
 
@@ -24,7 +26,7 @@ def parse_partners(text: str) -> dict[str, frozenset[str]]:
 
 
 class RebookingSettings(Settings):
-    DEVELOPMENT_SECRETS = ("choice_secret",)
+    DEVELOPMENT_SECRETS = ("choice_secret", "notice_sealing_key")
     http_port: int = 8002
     # Disruptions that arrive within this long of each other are assigned together, for at most
     # the longest wait while they keep coming.
@@ -35,9 +37,12 @@ class RebookingSettings(Settings):
     horizon_hours: int = 72
     max_connection_hours: int = 6
     rebooking_partners: str = ""
-    # The passenger's choice page: its public address, the links' secret, how long they have.
+    # The passenger's choice page: its public address, the links' keys (`id:secret,…`, the newest
+    # first: it signs, the others still verify), how long they have.
     public_url: str = "http://127.0.0.1:8002"
     choice_secret: str = DEVELOPMENT_CHOICE_SECRET
+    # Notify's public key (`id:base64`): each passenger's link is sealed for notify alone.
+    notice_sealing_key: str = sealed.DEVELOPMENT_PUBLIC_KEY
     answer_within_hours: float = 24
     answer_at_least_minutes: float = 15
     other_options_shown: int = 5
@@ -53,7 +58,19 @@ class RebookingSettings(Settings):
             minimum_connecting=self.minimum_connecting, co_terminals=self.co_terminal_groups,
             partners=parse_partners(self.rebooking_partners))
 
+    @cached_property
+    def choice_keys(self) -> dict[int, str]:
+        return links.parse_keys(self.choice_secret)
+
+    @cached_property
+    def sealer(self) -> sealed.Sealer:
+        return sealed.Sealer.parse(self.notice_sealing_key)
+
     @model_validator(mode="after")
-    def _check_partners(self) -> "RebookingSettings":
+    def _check_partners_and_keys(self) -> "RebookingSettings":
         parse_partners(self.rebooking_partners)
+        sealed.Sealer.parse(self.notice_sealing_key)
+        secrets = links.parse_keys(self.choice_secret).values()
+        if self.in_production and any(len(secret) < MIN_SECRET_LENGTH for secret in secrets):
+            raise ValueError(f"REBOUND_CHOICE_SECRET: each key's secret must be {MIN_SECRET_LENGTH} characters or more")
         return self

@@ -339,14 +339,19 @@ def _rebooked(decisions: "Decisions", outbox: Outbox, settings: RebookingSetting
     respond_by = domain.answer_deadline(
         now, min(p.itinerary.departure for p in placements),
         timedelta(hours=settings.answer_within_hours), timedelta(minutes=settings.answer_at_least_minutes))
-    link = links.sign(settings.choice_secret, links.Offer(d.disruption_id, d.booking_ref, respond_by))
+    def choice_urls(passenger_ids) -> dict[str, str]:
+        """Each passenger's own link, sealed for notify: the topics never carry one that works."""
+        offers = {pid: links.Offer(d.disruption_id, d.booking_ref, d.passenger_ids.index(pid), respond_by)
+                  for pid in passenger_ids}
+        return {pid: settings.sealer.seal(f"{settings.public_url}/choice/{links.sign(settings.choice_keys, offer)}")
+                for pid, offer in offers.items()}
     decisions.add(outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
                   segments=_legs(placements), cabin=placements[0].cabin,
                   downgraded=any(p.downgraded for p in placements),
                   arrival_delay=max(p.arrival_delay_minutes for p in placements),
                   respond_by=respond_by, trip=trip, released=trip.replaced_flight_ids,
                   notices=[(list(p.passenger_ids), _itinerary_facts(p) | {
-                      "choice_url": f"{settings.public_url}/choice/{link}",
+                      "choice_urls": choice_urls(p.passenger_ids),
                       "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
                       for p in placements])
 

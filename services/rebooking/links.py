@@ -1,7 +1,13 @@
-"""Signed, expiring links to a booking's choice page. Pure: no I/O.
+"""Signed, expiring links to a booking's choice page, one per passenger. Pure: no I/O.
 
-The link names the rebooking (disruption and booking) and when it stops working, with an HMAC of
-both: nobody without the service's secret can make one, or stretch one's expiry."""
+The link names the rebooking (disruption and booking), the passenger it was sent to, when it stops
+working and the key that signed it, with an HMAC of all that: nobody without the service's secret
+can make one, stretch one's expiry, or pass one off as another passenger's. The key id lets the
+secret rotate: the newest key signs, and the ones before it still verify until their links expire.
+
+Consent: the party was booked together and is rebooked together, so any passenger's link answers
+for the whole booking (as the booking reference does at the airline's own desk); the answer
+records whose link gave it, and every passenger is told what was chosen."""
 
 import base64
 import binascii
@@ -24,7 +30,24 @@ class ExpiredLink(Exception):
 class Offer:
     disruption_id: str
     booking_ref: str
+    passenger: int  # the passenger's place in the booking, 0 to 8
     expires: datetime
+
+
+def parse_keys(text: str) -> dict[int, str]:
+    """`id:secret,id:secret` (ids 0–255), newest first: the first signs, all verify. A bare secret
+    is key 0."""
+    keys: dict[int, str] = {}
+    for number, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), start=1):
+        kid, sep, secret = entry.partition(":")
+        if not sep:
+            kid, secret = "0", entry
+        if not (kid.isdigit() and int(kid) < 256 and secret) or int(kid) in keys:
+            raise ValueError(f"choice key {number}: expected a unique `id:secret` with an id of 0 to 255")
+        keys[int(kid)] = secret
+    if not keys:
+        raise ValueError("a choice key is needed")
+    return keys
 
 
 def _b64(raw: bytes) -> str:
@@ -39,27 +62,28 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode(), b"rebound-choice-v1|" + payload, hashlib.sha256).digest()[:16]
+    return hmac.new(secret.encode(), b"rebound-choice-v2|" + payload, hashlib.sha256).digest()[:16]
 
 
-def sign(secret: str, offer: Offer) -> str:
-    """Short enough for a text message: the booking reference, the disruption id (a UUID) and the
-    expiry packed in 26 bytes, and 128 bits of HMAC-SHA256."""
-    payload = (offer.booking_ref.encode() + uuid.UUID(offer.disruption_id).bytes
-               + int(offer.expires.timestamp()).to_bytes(5, "big"))
+def sign(keys: dict[int, str], offer: Offer) -> str:
+    """Short enough for a text message: the key id, the booking reference, the disruption id (a
+    UUID), the passenger and the expiry packed in 29 bytes, and 128 bits of HMAC-SHA256."""
+    kid, secret = next(iter(keys.items()))
+    payload = (bytes([kid]) + offer.booking_ref.encode() + uuid.UUID(offer.disruption_id).bytes
+               + bytes([offer.passenger]) + int(offer.expires.timestamp()).to_bytes(5, "big"))
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
-def verify(secret: str, token: str, now: datetime) -> Offer:
+def verify(keys: dict[int, str], token: str, now: datetime) -> Offer:
     try:
         payload_part, mac_part = token.split(".")
         payload, mac = _unb64(payload_part), _unb64(mac_part)
     except (ValueError, binascii.Error) as exc:
         raise InvalidLink("this link is not one of ours") from exc
-    if len(payload) != 27 or not hmac.compare_digest(mac, _mac(secret, payload)):
+    if len(payload) != 29 or payload[0] not in keys or not hmac.compare_digest(mac, _mac(keys[payload[0]], payload)):
         raise InvalidLink("this link is not one of ours")
-    offer = Offer(str(uuid.UUID(bytes=payload[6:22])), payload[:6].decode(),
-                  datetime.fromtimestamp(int.from_bytes(payload[22:], "big"), UTC))
+    offer = Offer(str(uuid.UUID(bytes=payload[7:23])), payload[1:7].decode(), payload[23],
+                  datetime.fromtimestamp(int.from_bytes(payload[24:], "big"), UTC))
     if now >= offer.expires:
         raise ExpiredLink(f"the time to choose ended at {offer.expires:%Y-%m-%d %H:%M} UTC")
     return offer

@@ -12,7 +12,7 @@ from playwright.async_api import async_playwright
 
 from bench.stack import Stack
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS
-from shared import signing, topics
+from shared import sealed, signing, topics
 from shared.events import Envelope, event_id
 from shared.settings import Settings
 
@@ -76,6 +76,18 @@ def settings(environment) -> Settings:
 async def sent_messages(stack: Stack) -> tuple[list[dict], list[dict]]:
     async with httpx.AsyncClient(base_url=stack.url("sms")) as client:
         return (await client.get("/v1/sms")).json(), (await client.get("/v1/mail")).json()
+
+
+DEVELOPMENT_OPENER = sealed.Opener.parse(sealed.DEVELOPMENT_PRIVATE_KEYS)
+
+
+async def choice_links(db, booking_ref: str) -> list[str]:
+    """The choice links notify was asked to send for a booking's rebooking, one per passenger,
+    opened as notify opens them (the topics and notify's table hold them sealed)."""
+    rows = await db.fetch("SELECT DISTINCT passenger_id, facts->'choice_urls'->>passenger_id AS sealed"
+                          " FROM notify.deliveries WHERE booking_ref = $1 AND stage = 'rebooking'", booking_ref)
+    return [DEVELOPMENT_OPENER.open(r["sealed"]) for r in sorted(rows, key=lambda r: r["passenger_id"])
+            if r["sealed"]]
 
 
 async def eventually(check, within_seconds: float = 30, every: float = 0.2):

@@ -3,6 +3,7 @@ with more passengers than its alternatives have seats."""
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter
 from datetime import date
@@ -67,6 +68,27 @@ async def test_every_passenger_is_told_once_and_rebooked_or_refunded(played, sta
     for r in rows:
         if r["outcome"] == "no_alternative":
             assert any(g.startswith("refund") for g in r["grants"]), r
+
+
+async def test_every_rebooked_passenger_is_sent_a_working_link_of_their_own(played, stack, settings):
+    """Runs before the module's other scenarios, which send to the same addresses."""
+    scenario, _, rows = played
+    sms, mail = await sent_messages(stack)
+    contacts = {c["passenger_id"]: c for c in scenario.contacts}
+    by_address = {m.get("to") or m["rcpt_tos"][0]: m["body"] for m in [*sms, *mail] if "/choice/" in m["body"]}
+    rebooked = [r["passenger_id"] for r in rows if r["outcome"] == "rebooked"]
+    links = {}
+    for passenger_id in rebooked:
+        c = contacts[passenger_id]
+        sent = [by_address[a] for a in (c.get("phone"), c.get("email")) if a in by_address]
+        assert sent, passenger_id
+        links[passenger_id] = {re.search(r"http\S+/choice/\S+", body).group().rstrip(".") for body in sent}
+        assert len(links[passenger_id]) == 1, passenger_id  # the same link by text and by email
+    assert len({link for found in links.values() for link in found}) == len(rebooked)  # one each
+    async with httpx.AsyncClient() as client:
+        for found in links.values():
+            token = next(iter(found)).rsplit("/", 1)[1]
+            assert (await client.get(f"{stack.url('rebooking')}/v1/choices/{token}")).status_code == 200
 
 
 async def test_no_flight_is_oversold(played, settings):
@@ -147,7 +169,8 @@ async def test_malformed_messages_go_to_the_dead_letter_topic(played, stack, set
         await producer.send_and_wait(topic, json.dumps(wrong_schema).encode(), key=b"poison-2")
         reasons = {}
         deadline = time.monotonic() + 30
-        while len(reasons) < 2 and time.monotonic() < deadline:
+        # Other tests' messages may be dead-lettered here too: wait for these two.
+        while not {b"poison-1", b"poison-2"} <= reasons.keys() and time.monotonic() < deadline:
             for records in (await dlq.getmany(timeout_ms=500)).values():
                 for r in records:
                     reasons[r.key] = dict(r.headers)["reason"].decode()
@@ -260,10 +283,18 @@ async def test_a_booking_moved_onto_a_flight_that_is_then_cancelled_is_moved_aga
 
 
 
-async def test_contact_details_travel_on_no_topic_and_into_no_log(played, stack, settings):
+async def test_contact_details_and_secrets_travel_on_no_topic_and_into_no_log(played, stack, settings):
     scenario, _, _ = played
     secrets = {c["email"] for c in scenario.contacts} | {c["phone"] for c in scenario.contacts}
     secrets |= {c["phone"].lstrip("+") for c in scenario.contacts}
+
+    # The choice links and voucher codes the passengers were sent: each a secret of theirs too.
+    sms, mail = await sent_messages(stack)
+    bodies = [m["body"] for m in [*sms, *mail]]
+    links = {m for body in bodies for m in re.findall(r"/choice/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", body)}
+    codes = {m for body in bodies for m in re.findall(r"RB-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", body)}
+    assert links, "no choice link was sent"
+    secrets |= links | codes
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                                 auto_offset_reset="earliest")

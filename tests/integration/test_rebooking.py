@@ -14,11 +14,11 @@ from playwright.async_api import expect
 from bench import small_scenario
 from services.rebooking import choice
 from services.rebooking.config import DEVELOPMENT_CHOICE_SECRET, RebookingSettings
-from services.rebooking.links import Offer, sign
+from services.rebooking.links import Offer, parse_keys, sign
 from shared import db as shared_db
 from shared import topics
 from shared.events import BookingConfirmed, FlightCancelled, FlightRef, FlightScheduled, Passenger, flight_id
-from tests.integration.conftest import eventually, publish
+from tests.integration.conftest import choice_links, eventually, publish
 
 pytestmark = pytest.mark.integration
 
@@ -118,12 +118,12 @@ async def rebooked(stack, settings, prefix: str, day: date):
     await cancel_all(stack, [cancelled], day)
 
     async def links():
-        rows = await db.fetch("SELECT DISTINCT booking_ref, facts->>'choice_url' AS url FROM notify.deliveries"
-                              " WHERE booking_ref LIKE $1 AND stage = 'rebooking'", f"{prefix}000%")
-        return {r["booking_ref"][2:]: r["url"] for r in rows} if len(rows) == 3 else None
+        found = {ref[2:]: await choice_links(db, ref) for ref in (f"{prefix}0001", f"{prefix}0002", f"{prefix}0003")}
+        return found if all(found.values()) else None
     found = await eventually(links)
     assert found, "the rebooking notices carry no choice link"
-    return db, found, soon, later
+    assert all(len(set(urls)) == len(urls) == 2 for urls in found.values())  # each passenger their own
+    return db, {ref: urls[0] for ref, urls in found.items()}, soon, later
 
 
 async def test_the_choice_page_in_a_browser_accept_change_and_refund(stack, settings, browser_page):
@@ -183,8 +183,8 @@ async def test_the_choice_api_is_idempotent_and_refuses_forged_expired_and_confl
         forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
         assert (await client.get(f"/v1/choices/{forged}")).status_code == 403
         row = await db.fetchrow("SELECT disruption_id FROM rebooking.rebookings WHERE booking_ref = 'CJ0002'")
-        expired = sign(DEVELOPMENT_CHOICE_SECRET, Offer(row["disruption_id"], "CJ0002",
-                                                       datetime.now(UTC) - timedelta(minutes=1)))
+        expired = sign(parse_keys(DEVELOPMENT_CHOICE_SECRET), Offer(row["disruption_id"], "CJ0002", 0,
+                                                                    datetime.now(UTC) - timedelta(minutes=1)))
         response = await client.post(f"/v1/choices/{expired}", json={"answer": "refund"})
         assert response.status_code == 410 and "ended" in response.json()["detail"]
         bad = await client.post(f"/v1/choices/{token}", json={"answer": "maybe"})

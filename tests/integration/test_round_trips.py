@@ -13,7 +13,7 @@ import pytest
 from bench import small_scenario
 from shared import topics
 from shared.events import BookingConfirmed, FlightDelayed, FlightDeparted, FlightRef, Passenger
-from tests.integration.conftest import eventually, publish
+from tests.integration.conftest import choice_links, eventually, publish
 from tests.integration.test_rebooking import cancel_all, inventory_has, scheduled
 
 pytestmark = pytest.mark.integration
@@ -72,10 +72,10 @@ async def test_a_round_trip_refunded_instead_of_rebooked_pays_once_and_gives_the
         await cancel_all(stack, [out], day)
 
         async def offered():
-            return await db.fetchval("SELECT facts->>'choice_url' FROM notify.deliveries"
-                                     " WHERE booking_ref = 'RT0001' AND stage = 'rebooking' LIMIT 1")
-        url = await eventually(offered)
-        assert url, "no rebooking offer"
+            return await choice_links(db, "RT0001")
+        urls = await eventually(offered)
+        assert urls, "no rebooking offer"
+        url = urls[0]
         assert await seats_held(db, "RT0001") == sorted([later.flight_id, home.flight_id])
         token = url.rsplit("/", 1)[1]
         async with httpx.AsyncClient(base_url=stack.url("rebooking")) as client:

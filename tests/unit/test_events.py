@@ -15,7 +15,8 @@ refs = st.builds(
     departure_date=st.dates(date(2000, 1, 1), date(2100, 1, 1)),
     origin=st.from_regex(r"[A-Z]{3}", fullmatch=True),
 )
-cancellations = st.builds(FlightCancelled, partner_event_id=st.text(min_size=1, max_size=128),
+cancellations = st.builds(FlightCancelled, 
+                          partner_event_id=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=128),
                           flight=refs, reason=st.sampled_from(["weather", "crew", "technical"]))
 
 

@@ -9,6 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from services.compensation.case import MAX_CASES, CaseOrCases, Fare
 from services.disruption.ingest import MAX_BATCH, FlightEventOrBatch
+from services.notify.contacts import Contact
 from shared.events import Passenger
 
 
@@ -33,3 +34,17 @@ def test_a_fare_out_of_all_proportion_is_refused(amount):
 @given(st.decimals(min_value=0, max_value=10 ** 9, places=2, allow_nan=False, allow_infinity=False))
 def test_every_ordinary_fare_is_taken(amount):
     assert Passenger(passenger_id="P1", fare=amount).fare == amount
+
+
+def test_a_nul_character_anywhere_in_a_partners_event_or_a_contact_is_refused():
+    """PostgreSQL stores no NUL in text: accepted, such an event could never be recorded (found by
+    schemathesis against the running disruption service, which dead-lettered it)."""
+    event = {"type": "flight.cancelled", "partner_event_id": "e1", "reason": "weather",
+             "flight": {"carrier": "B6", "number": "1", "departure_date": "2026-11-30"}}
+    TypeAdapter(FlightEventOrBatch).validate_python(event)
+    for spoiled in (event | {"partner_event_id": "e\x001"}, [event, event | {"flight": event["flight"] | {
+            "origin": "\x00"}}]):
+        with pytest.raises(ValidationError, match="NUL"):
+            TypeAdapter(FlightEventOrBatch).validate_python(spoiled)
+    with pytest.raises(ValidationError, match="NUL"):
+        Contact(passenger_id="P1", booking_ref="ABC123", given_name="A\x00na", channels=["push"])

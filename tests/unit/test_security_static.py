@@ -2,6 +2,7 @@
 text is never built from data, and production never runs on a development secret."""
 
 import ast
+import base64
 import importlib
 import re
 from pathlib import Path
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from services.compensation.config import CompensationSettings
@@ -63,15 +65,19 @@ def test_the_check_catches_data_in_sql_text():
 
 
 STRONG = "x" * 32
+_NOTIFY_KEY = PrivateKey.generate()
+SEALING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY.public_key)).decode()}"
+OPENING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY)).decode()}"
 SECRETS = {
     Settings: {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
     DisruptionSettings: {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
                          "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
-    RebookingSettings: {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG,
+    RebookingSettings: {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG, "notice_sealing_key": SEALING,
                         "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
     NotifySettings: {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
+                     "notice_opening_keys": OPENING,
                      "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
-    CompensationSettings: {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG,
+    CompensationSettings: {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG, "notice_sealing_key": SEALING,
                            "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
 }
 

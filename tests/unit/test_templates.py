@@ -23,7 +23,8 @@ FACTS = {
     "inbound_flight": "B6 88", "inbound_destination": "JFK", "estimated_arrival": "2013-02-08T22:05:00+00:00",
     "new_arrival": "2013-02-09T15:35:00+00:00", "new_via": None, "cabin": "economy",
     "via": "ORD", "to": "LAX", "whole_trip": True,
-    "choice_url": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
+    "choice_urls": {"P1": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
+                    "P2": "https://rebound.example/choice/UDJXaGF0ZXZlcnRoaXNpczEyMzRBQkMx.MTIzNDU2Nzg5MDk4NzY1NA"},
     "respond_by": "2013-02-09T13:15:00+00:00", "split": False, "downgraded": False,
     "why": "An unaccompanied minor can only be moved to a direct flight, and none has a seat.",
     "grants": [{"passenger_id": "P1", "regime": "AIRLINE", "kind": "meal", "amount": "15.00", "added": "15.00",
@@ -122,10 +123,11 @@ def test_gsm_safe_never_lengthens_the_segments(text):
 
 def test_a_rebooking_notice_carries_the_choice_link_and_a_connection_says_where():
     facts = FACTS | {"new_via": "BOS", "new_destination": "PWM", "downgraded": True, "split": True}
-    sms = render_notice("rebooked", "sms", "en", facts, "Ana").body
-    assert FACTS["choice_url"] in sms and "Boston" in sms and "refund" in sms
-    email = render_notice("rebooked", "email", "en", facts, "Ana").body
-    assert FACTS["choice_url"] in email and "8:15 am" in email  # respond by, in New York time
+    sms = render_notice("rebooked", "sms", "en", facts, "Ana", "P1").body
+    assert FACTS["choice_urls"]["P1"] in sms and "Boston" in sms and "refund" in sms
+    email = render_notice("rebooked", "email", "en", facts, "Ana", "P2").body
+    assert FACTS["choice_urls"]["P2"] in email and "8:15 am" in email  # respond by, in New York time
+    assert FACTS["choice_urls"]["P1"] not in email  # each passenger's own link
     assert "different flight" in email and "refund the difference" in email
 
 
