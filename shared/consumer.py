@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from shared import db, failpoints, metrics, topics
+from shared import db, failpoints, kafka, metrics, topics
 from shared.events import Envelope
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -72,7 +72,7 @@ class ConsumerLoop:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+            **kafka.client_options(self._settings),
             group_id=self._settings.topic_prefix + self._service,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

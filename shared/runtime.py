@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from shared import db, failpoints, logs, topics
+from shared import db, failpoints, kafka, logs, topics
 from shared.consumer import ConsumerLoop, Handler
 from shared.http import BodyLimit, GatedRoute, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
@@ -61,7 +61,7 @@ class Service:
         self.pool = await db.create_pool(self.settings.database_url, self.name)
         self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
                                      handlers=self.handlers)
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
+        self.producer = AIOKafkaProducer(**kafka.client_options(self.settings),
                                          enable_idempotence=True, acks="all", linger_ms=2)
         await self.producer.start()
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)

@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     # scripts and the test suite say them), so a deployment that forgets fails closed.
     environment: Literal["development", "test", "production"] = "production"
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # PLAINTEXT on a developer's loopback only; production runs SASL_SSL, each service as its own
+    # principal (deploy/kafka_access.py grants it its own topics and groups).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: str = ""
+    kafka_ca_file: str = ""  # PEM of the CA that signed the brokers' certificates (default: the system's)
+    # Create missing topics at start-up; off where the deployment creates them (its principals then
+    # need no right to create anything).
+    kafka_create_topics: bool = True
     database_url: str = DEVELOPMENT_DATABASE_URL
     # A prefix on every topic and consumer group, so a test run never meets the demo's data.
     topic_prefix: str = ""
@@ -97,6 +107,12 @@ class Settings(BaseSettings):
         problems += [f"REBOUND_{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters"
                      for name in self.DEVELOPMENT_SECRETS
                      if name not in unset and len(getattr(self, name)) < MIN_SECRET_LENGTH]
+        if self.kafka_security_protocol != "SASL_SSL":
+            problems.append("REBOUND_KAFKA_SECURITY_PROTOCOL must be SASL_SSL in production")
+        else:
+            problems += ["REBOUND_KAFKA_USERNAME must name the service's principal"] * (not self.kafka_username)
+            problems += [f"REBOUND_KAFKA_PASSWORD is shorter than {MIN_SECRET_LENGTH} characters"
+                         ] * (len(self.kafka_password) < MIN_SECRET_LENGTH)
         # Choice links and the SMS provider's callbacks carry tokens and signatures: never in clear.
         if not getattr(self, "public_url", "https://").startswith("https://"):
             problems.append("REBOUND_PUBLIC_URL must be an https:// address in production")

@@ -5,6 +5,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared import kafka
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,11 @@ def name(settings: Settings, topic: str) -> str:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create every topic and its dead-letter topic; existing ones are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    """Create every topic and its dead-letter topic; existing ones are left alone. Where the
+    deployment creates them (`kafka_create_topics` off), nothing is asked of the cluster."""
+    if not settings.kafka_create_topics:
+        return
+    admin = AIOKafkaAdminClient(**kafka.client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

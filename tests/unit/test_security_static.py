@@ -68,17 +68,19 @@ STRONG = "x" * 32
 _NOTIFY_KEY = PrivateKey.generate()
 SEALING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY.public_key)).decode()}"
 OPENING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY)).decode()}"
+KAFKA = {"kafka_security_protocol": "SASL_SSL", "kafka_username": "svc", "kafka_password": STRONG}
 SECRETS = {
-    Settings: {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
-    DisruptionSettings: {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
+    Settings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+    DisruptionSettings: KAFKA | {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
                          "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
-    RebookingSettings: {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG, "notice_sealing_key": SEALING,
-                        "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
-    NotifySettings: {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
+    RebookingSettings: KAFKA | {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG,
+                                "notice_sealing_key": SEALING, "public_url": "https://rebound.example.org",
+                                "database_url": f"postgresql://svc:{STRONG}@db/r"},
+    NotifySettings: KAFKA | {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
                      "notice_opening_keys": OPENING,
                      "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
-    CompensationSettings: {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG, "notice_sealing_key": SEALING,
-                           "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+    CompensationSettings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG,
+                                   "notice_sealing_key": SEALING, "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
 }
 
 
