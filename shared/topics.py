@@ -28,6 +28,26 @@ ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, 
        FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES]
 
 
+# Who reads and who writes each topic. The deployment's Kafka ACLs are made from this
+# (deploy/kafka_access.py), so each service's principal can touch its own topics and nothing else;
+# `reservations` (schedules and bookings) and `operations` (the airline's own flight events) are
+# the systems that feed Rebound. A service also writes the dead-letter topic of each it reads.
+READS = {
+    "disruption": [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES],
+    "rebooking": [SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS],
+    "compensation": [SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS],
+    "notify": [FIRST_NOTICES, NOTICES],
+}
+WRITES = {
+    "disruption": [FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES],
+    "rebooking": [REBOOKINGS, NOTICES],
+    "compensation": [ENTITLEMENTS, NOTICES],
+    "notify": [NOTICE_DELIVERIES],
+    "reservations": [SCHEDULE, BOOKINGS],
+    "operations": [FLIGHT_EVENTS],
+}
+
+
 def dead_letter(topic: str) -> str:
     return f"{topic}.dlq"
 

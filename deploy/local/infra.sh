@@ -39,7 +39,7 @@ ensure_java() {
 }
 
 fetch_kafka() {
-  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && [ -d "$KAFKA_LIBS" ] && return
   ensure_java
   log "fetching Apache Kafka $KAFKA_VERSION and its dependencies from Maven Central into $KAFKA_LIBS"
   rm -rf "$KAFKA_LIBS.tmp"
@@ -174,5 +174,6 @@ case "${1:-} ${2:-}" in
   "crash kafka") stop_kafka KILL ;;
   "crash postgres") stop_postgres immediate ;;
   "status ") status ;;
+  "fetch kafka") fetch_kafka ;;
   *) echo "usage: $0 start|stop|status|wait, or $0 start|stop|crash kafka|postgres" >&2; exit 2 ;;
 esac

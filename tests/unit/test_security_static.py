@@ -175,3 +175,22 @@ async def test_production_describes_no_api_and_shows_metrics_to_the_monitoring_k
         assert (await client.get("/metrics")).status_code == 401
         assert (await client.get("/metrics", headers={"Authorization": f"Bearer {STRONG}"})).status_code == 403
         assert (await client.get("/metrics", headers={"Authorization": f"Bearer {'m' * 32}"})).status_code == 200
+
+
+def test_the_access_table_behind_the_kafka_acls_is_what_the_services_do():
+    """Each service reads exactly the topics its handlers take, and writes only topics the table
+    grants it (read from its source: every `publish(topics.X` and producer send to `topics.X`)."""
+    from services.compensation import handlers as compensation
+    from services.disruption import handlers as disruption
+    from services.notify import handlers as notify
+    from services.rebooking import handlers as rebooking
+    from shared import topics
+    handled = {"disruption": disruption.HANDLERS, "rebooking": rebooking.HANDLERS,
+               "compensation": compensation.handlers(None, None),
+               "notify": notify.HANDLERS | notify.FIRST_NOTICE_HANDLERS}
+    for service, table in handled.items():
+        assert sorted(table) == sorted(topics.READS[service]), service
+        source = " ".join(p.read_text() for p in (ROOT / "services" / service).glob("*.py"))
+        written = set(re.findall(r"publish\(\s*topics\.([A-Z_]+)", source))
+        written |= set(re.findall(r"topics\.name\([^()]*topics\.([A-Z_]+)\)", source))
+        assert written and {getattr(topics, n) for n in written} <= set(topics.WRITES[service]), service
