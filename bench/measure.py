@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from deploy import postgres_access
 from shared import topics
 from shared.settings import Settings
 
@@ -180,6 +181,7 @@ async def fresh_run(keep: bool = False, base: Settings | None = None) -> AsyncIt
     settings = Settings(kafka_bootstrap=base.kafka_bootstrap,
                         database_url=f"{base.database_url.rsplit('/', 1)[0]}/{database}",
                         topic_prefix=f"bench-{run}.")
+    await postgres_access.prepare(settings.database_url)  # a role and a schema per service
     try:
         yield run, settings
     finally:

@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stack import ROOT
+from deploy import postgres_access
 from shared import topics
 from shared.settings import Settings
 
@@ -26,6 +27,7 @@ async def reset(settings: Settings, sandbox: Path) -> None:
             await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     finally:
         await conn.close()
+    await postgres_access.prepare(settings.database_url)  # each schema again, owned by its service's role
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:

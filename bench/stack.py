@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from deploy.postgres_access import service_url
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
 # Ports the project's own scripts use (demo services, sandbox, local and fault-harness Kafka and
@@ -71,6 +73,7 @@ class Stack:
     _common: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
+    service_of: dict[str, str] = field(default_factory=dict)  # a replica's service
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -102,21 +105,25 @@ class Stack:
         self._spawn("sandbox", "services.notify.sandbox", common)
         self._spawn("payments", "services.compensation.sandbox", common)
         for name in self.services:
-            self._spawn(name, f"services.{name}",
-                        common | {"REBOUND_HTTP_PORT": str(self.ports[name]),
-                                  "REBOUND_PUBLIC_URL": self.url(name)})
+            self._spawn(name, f"services.{name}", common | self._own(name))
         self._wait_ready("sandbox", f"{self.url('sms')}/v1/sms")
         self._wait_ready("payments", f"{self.url('payments')}/v1/payouts")
         for name in self.services:
             self._wait_ready(name, f"{self.url(name)}/readyz")
         return self
 
+    def _own(self, name: str, service: str | None = None) -> dict[str, str]:
+        """A service process's own settings: its port, and its database role (the admin's
+        connection is the stack's; each service connects as its own role, as deployed)."""
+        return {"REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name),
+                "REBOUND_DATABASE_URL": service_url(self._common["REBOUND_DATABASE_URL"], service or name)}
+
     def add_replica(self, service: str, index: int) -> str:
         """Another process of `service` in the same consumer group, on its own port."""
         name = f"{service}-{index}"
         self.ports[name] = free_port()
-        self._spawn(name, f"services.{service}", self._common | {
-            "REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name)})
+        self.service_of[name] = service
+        self._spawn(name, f"services.{service}", self._common | self._own(name, service))
         self._wait_ready(name, f"{self.url(name)}/readyz")
         return name
 
@@ -128,8 +135,7 @@ class Stack:
 
     def restart(self, name: str, within_seconds: float = 90) -> None:
         """Start a service or replica again on its own port (after `kill` or `stop_process`)."""
-        self._spawn(name, self.modules[name], self._common | {
-            "REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name)})
+        self._spawn(name, self.modules[name], self._common | self._own(name, self.service_of.get(name)))
         self._wait_ready(name, f"{self.url(name)}/readyz", within_seconds)
 
     def stop_process(self, name: str) -> None:

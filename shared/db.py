@@ -73,7 +73,10 @@ async def migrate(database_url: str, schema: str, migrations: Path) -> None:
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+            # Where the deployment made the schema for the service's own role, that role has no
+            # right to create one (deploy/postgres_access.py): only a missing schema is created.
+            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f"CREATE SCHEMA {identifier(schema)}")
             await conn.execute(f"SET LOCAL search_path TO {identifier(schema)}")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -22,6 +22,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import settings as hypothesis_settings
 
+from deploy import postgres_access
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # `make test` draws the same examples every run, so a red build points at a change, not at luck;
@@ -94,6 +96,7 @@ async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environme
         await admin.close()
     base = infrastructure.admin_database_url.rsplit("/", 1)[0]
     prefix = f"test-{run}."
+    await postgres_access.prepare(f"{base}/{name}")  # a role and a schema per service
     yield Environment(infrastructure.kafka_bootstrap, f"{base}/{name}", prefix)
 
     kafka = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)

@@ -59,7 +59,8 @@ start_postgres() {
   local d="$PG_DIR"; while [ "$d" != "/" ]; do d="$(dirname "$d")"; chmod o+x "$d" 2>/dev/null || true; done
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $PG_DIR/data"
-    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >> "$PG_DIR/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PG_DIR'
@@ -69,11 +70,33 @@ fsync = on
 synchronous_commit = on
 CONF
   fi
+  # Passwords (SCRAM-SHA-256) over TCP for everyone, the superuser only through the socket as the
+  # postgres account: also for a cluster this script made before it said so.
+  cat > "$PG_DIR/data/pg_hba.conf" <<HBA
+local all postgres peer
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+HBA
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
-  as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='rebound'" | grep -q 1 \
-    || as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE rebound LOGIN CREATEDB PASSWORD 'rebound'"
-  as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='rebound'" | grep -q 1 \
-    || as_postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE rebound OWNER rebound"
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload >/dev/null
+  local sql=(psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q)
+  # The admin role (owns the databases, prepares them: deploy/postgres_access.py) and one role per
+  # service with the development passwords; production gives each its own.
+  as_postgres "${sql[@]}" <<'SQL'
+SET password_encryption = 'scram-sha-256';
+SELECT 'CREATE ROLE rebound LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rebound')
+\gexec
+ALTER ROLE rebound CREATEDB PASSWORD 'rebound';
+SELECT format('CREATE ROLE %I LOGIN', 'rebound_' || s) FROM unnest(ARRAY['disruption', 'rebooking', 'compensation', 'notify']) s
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rebound_' || s)
+\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'rebound_' || s, 'dev-only-' || s || '-db'),
+       format('GRANT %I TO rebound', 'rebound_' || s)
+  FROM unnest(ARRAY['disruption', 'rebooking', 'compensation', 'notify']) s
+\gexec
+SELECT 'CREATE DATABASE rebound OWNER rebound' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'rebound')
+\gexec
+SQL
   log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
 }
 

@@ -10,6 +10,7 @@ LOGS="$STATE/logs"
 PY="$ROOT/.venv/bin/python"
 export REBOUND_ENVIRONMENT="${REBOUND_ENVIRONMENT:-development}"  # the local stack runs on development secrets
 export REBOUND_KAFKA_BOOTSTRAP="${REBOUND_KAFKA_BOOTSTRAP:-127.0.0.1:${REBOUND_KAFKA_PORT:-19092}}"
+# The admin's connection: each service connects as its own role (deploy/postgres_access.py).
 export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-postgresql://rebound:rebound@127.0.0.1:${REBOUND_PG_PORT:-15432}/rebound}"
 export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"
 export REBOUND_EMAIL_LOOKUP_URL="${REBOUND_EMAIL_LOOKUP_URL:-http://127.0.0.1:8090/v1/mail}"  # the sandbox email provider's lookup
@@ -29,10 +30,17 @@ running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/nu
 start() {
   mkdir -p "$LOGS"
   cd "$ROOT"
+  # Each service's own role and schema (REBOUND_DATABASE_URL is the admin's connection).
+  "$PY" -m deploy.postgres_access
   for unit in "${UNITS[@]}"; do
     read -r name module port <<<"$unit"
     if running "$name"; then echo "[services] $name already running"; continue; fi
-    nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 &
+    local own=()
+    case "$name" in sandbox|payments) ;; *)
+      own=("REBOUND_DATABASE_URL=$("$PY" -c 'import sys; from deploy.postgres_access import service_url
+print(service_url(*sys.argv[1:]))' "$REBOUND_DATABASE_URL" "$name")") ;;
+    esac
+    nohup env "${own[@]}" "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 &
     echo $! > "$STATE/$name.pid"
   done
   for unit in "${UNITS[@]}"; do

@@ -3,9 +3,11 @@ read from each service's own OpenAPI description, so a new endpoint is covered t
 added. (Signed choice links — forged, expired, answered again differently — are refused in
 test_rebooking; contact details on topics and in logs are looked for by every audited replay.)"""
 
+import asyncpg
 import httpx
 import pytest
 
+from deploy import postgres_access
 from shared import signing
 from tests.integration.conftest import MONITORING_KEY, RESERVATIONS_KEY, VIEWER_KEY, headers_only
 
@@ -139,3 +141,24 @@ async def test_metrics_are_for_the_monitoring_key(stack, service):
         assert (await client.get("/metrics", headers={"Authorization": f"Bearer {VIEWER_KEY}"})).status_code == 403
         scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {MONITORING_KEY}"})
         assert scraped.status_code == 200 and "process_cpu_seconds_total" in scraped.text
+
+
+async def test_each_service_role_reaches_its_own_schema_and_no_other(stack, environment):
+    """What deploy/postgres_access.py grants: a service's role owns its schema; another's schema,
+    the public schema and a new schema are all refused it; a wrong password is refused."""
+    for service in postgres_access.SERVICES:
+        conn = await asyncpg.connect(postgres_access.service_url(environment.database_url, service))
+        try:
+            assert await conn.fetchval(f"SELECT count(*) FROM {service}.inbox") >= 0
+            for other in set(postgres_access.SERVICES) - {service}:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.fetchval(f"SELECT count(*) FROM {other}.inbox")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE TABLE public.stolen (x int)")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE SCHEMA elsewhere")
+            assert await conn.fetchval("SHOW password_encryption") == "scram-sha-256"
+        finally:
+            await conn.close()
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(postgres_access.service_url(environment.database_url, "notify", "not-the-password"))
