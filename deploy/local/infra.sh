@@ -39,7 +39,7 @@ ensure_java() {
 }
 
 fetch_kafka() {
-  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && [ -d "$KAFKA_LIBS" ] && return
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return
   ensure_java
   log "fetching Apache Kafka $KAFKA_VERSION and its dependencies from Maven Central into $KAFKA_LIBS"
   rm -rf "$KAFKA_LIBS.tmp"
