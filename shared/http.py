@@ -1,4 +1,5 @@
-"""HTTP conventions shared by every service: problem+json errors, bearer keys, health, metrics."""
+"""HTTP conventions shared by every service: body limits, gates before parsing, problem+json
+errors, bearer keys, health, metrics."""
 
 import base64
 import hashlib
@@ -107,10 +108,8 @@ class Unauthorized(StarletteHTTPException):
 
 
 T = TypeVar("T")
-_PASSED = "rebound.gates"
-
-
 Dependency = Callable[..., Awaitable[T]]
+_PASSED = "rebound.gates"  # in the request's scope: each gate's result, once it has passed
 
 
 def gate(check: Callable[[Request], Awaitable[T]]) -> Callable[[Dependency], Dependency]:
@@ -118,7 +117,7 @@ def gate(check: Callable[[Request], Awaitable[T]]) -> Callable[[Dependency], Dep
     headers, the path and the raw bytes alone. A `GatedRoute` runs `check` before its body is parsed;
     the dependency (whose parameters document the headers in OpenAPI) then hands on its result."""
 
-    def mark(dependency: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    def mark(dependency: Dependency) -> Dependency:
         async def resolved(request: Request, **documented: Any) -> T:
             passed = request.scope.get(_PASSED, {})
             return passed[check] if check in passed else await check(request)
