@@ -7,7 +7,7 @@ secret rotate: the newest key signs, and the ones before it still verify until t
 
 Consent: the party was booked together and is rebooked together, so any passenger's link answers
 for the whole booking (as the booking reference does at the airline's own desk); the answer
-records whose link gave it, and every passenger is told what was chosen."""
+records whose link gave it, and a change or a refund is announced to every passenger on it."""
 
 import base64
 import binascii
