@@ -40,7 +40,7 @@ demo: infra
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
 	@echo "  entitlements API    http://127.0.0.1:8003/docs   (evaluate a case; bearer dev-only-key)"
 	@echo "  refunds paid        http://127.0.0.1:8091/v1/payouts  (sandbox payment provider)"
-	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics"
+	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics  (bearer: a monitoring key; dev-only-key)"
 	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms?since=0  http://127.0.0.1:8090/v1/mail?since=0"
 	@echo "  choice page         the link in each \"new plan\" message: keep, change or refund"
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
