@@ -8,15 +8,14 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="${REBOUND_LOCAL_STATE:-$ROOT/.local}"
-CACHE="${REBOUND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rebound}"
-KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/local/kafka/pom.xml")"
+# shellcheck source=kafka-node.sh
+. "$ROOT/deploy/local/kafka-node.sh"
 KAFKA_PORT="${REBOUND_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${REBOUND_KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${REBOUND_PG_PORT:-15432}"
 PG_BIN="${REBOUND_PG_BIN:-/usr/lib/postgresql/15/bin}"
 KAFKA_DIR="$STATE/kafka"
 PG_DIR="$STATE/postgres"
-KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 
 log() { echo "[infra] $*" >&2; }
 
@@ -104,50 +103,16 @@ start_kafka() {
   if port_open "$KAFKA_PORT"; then log "Kafka already answers on $KAFKA_PORT"; return; fi
   fetch_kafka
   mkdir -p "$KAFKA_DIR"
-  cat > "$KAFKA_DIR/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+  { kafka_node_properties "$KAFKA_DIR" "$KAFKA_CONTROLLER_PORT" 12
+    cat <<PROPS
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DIR/data
-num.partitions=12
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
 PROPS
-  cat > "$KAFKA_DIR/log4j2.properties" <<'L4J'
-rootLogger.level=INFO
-rootLogger.appenderRef.stdout.ref=STDOUT
-appender.stdout.type=Console
-appender.stdout.name=STDOUT
-appender.stdout.layout.type=PatternLayout
-appender.stdout.layout.pattern=[%d] %p %m (%c)%n
-logger.kafka.name=kafka
-logger.kafka.level=WARN
-logger.apache.name=org.apache.kafka
-logger.apache.level=WARN
-L4J
-  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
-                   "-Dlog4j2.configurationFile=$KAFKA_DIR/log4j2.properties")
-  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
-    log "formatting Kafka storage in $KAFKA_DIR/data"
-    local cluster_id
-    cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
-    java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
-      -t "$cluster_id" -c "$KAFKA_DIR/server.properties" >/dev/null
-  fi
-  nohup java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" \
-    >>"$KAFKA_DIR/kafka.log" 2>&1 &
-  echo $! > "$KAFKA_DIR/kafka.pid"
+  } > "$KAFKA_DIR/server.properties"
+  [ -f "$KAFKA_DIR/data/meta.properties" ] || log "formatting Kafka storage in $KAFKA_DIR/data"
+  kafka_launch "$KAFKA_DIR" 512m
   log "Kafka $KAFKA_VERSION starting on $KAFKA_PORT (log: $KAFKA_DIR/kafka.log)"
 }
 

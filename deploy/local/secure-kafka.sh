@@ -9,9 +9,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CACHE="${REBOUND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rebound}"
-KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/local/kafka/pom.xml")"
-KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+# shellcheck source=kafka-node.sh
+. "$ROOT/deploy/local/kafka-node.sh"
 PRINCIPALS=(admin disruption rebooking compensation notify reservations operations)
 
 log() { echo "[secure-kafka] $*" >&2; }
@@ -43,15 +42,12 @@ start() {
     scram+=(--add-scram "SCRAM-SHA-512=[name=${name},password=${pass}]")
   done
   local admin_pass; admin_pass="$(sed -n 's/^admin=//p' "$dir/credentials.env")"
-  cat > "$dir/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$controller
+  { kafka_node_properties "$dir" "$controller" 1
+    cat <<PROPS
 listeners=BROKER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
 advertised.listeners=BROKER://127.0.0.1:$port
 listener.security.protocol.map=BROKER:SASL_SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=BROKER
-controller.listener.names=CONTROLLER
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pass";
@@ -66,32 +62,9 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 # The controller listener is plaintext on loopback, where the node talks to itself as ANONYMOUS.
 super.users=User:admin;User:ANONYMOUS
-log.dirs=$dir/data
-num.partitions=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
 PROPS
-  cat > "$dir/log4j2.properties" <<'L4J'
-rootLogger.level=WARN
-rootLogger.appenderRef.stdout.ref=STDOUT
-appender.stdout.type=Console
-appender.stdout.name=STDOUT
-appender.stdout.layout.type=PatternLayout
-appender.stdout.layout.pattern=[%d] %p %m (%c)%n
-L4J
-  local java_opts=(-Xms128m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true
-                   "-Dlog4j2.configurationFile=$dir/log4j2.properties")
-  java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
-    -t "$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid)" \
-    -c "$dir/server.properties" "${scram[@]}" >/dev/null
-  nohup java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 &
-  echo $! > "$dir/kafka.pid"
+  } > "$dir/server.properties"
+  kafka_launch "$dir" 384m "${scram[@]}"
   local deadline=$((SECONDS + 120))
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || { log "Kafka exited; see $dir/kafka.log"; exit 1; }
