@@ -110,9 +110,10 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol != "SASL_SSL":
             problems.append("REBOUND_KAFKA_SECURITY_PROTOCOL must be SASL_SSL in production")
         else:
-            problems += ["REBOUND_KAFKA_USERNAME must name the service's principal"] * (not self.kafka_username)
-            problems += [f"REBOUND_KAFKA_PASSWORD is shorter than {MIN_SECRET_LENGTH} characters"
-                         ] * (len(self.kafka_password) < MIN_SECRET_LENGTH)
+            if not self.kafka_username:
+                problems.append("REBOUND_KAFKA_USERNAME must name the service's principal")
+            if len(self.kafka_password) < MIN_SECRET_LENGTH:
+                problems.append(f"REBOUND_KAFKA_PASSWORD is shorter than {MIN_SECRET_LENGTH} characters")
         # Choice links and the SMS provider's callbacks carry tokens and signatures: never in clear.
         if not getattr(self, "public_url", "https://").startswith("https://"):
             problems.append("REBOUND_PUBLIC_URL must be an https:// address in production")
