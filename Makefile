@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 # production and refuses them.
 export REBOUND_ENVIRONMENT ?= development
 
-.PHONY: demo test setup infra services stop status lint browser bench bench-first-notice bench-rebooking demo-small \
+.PHONY: demo test setup infra services stop status lint browser asyncapi-parser bench bench-first-notice bench-rebooking demo-small \
 	faults faults-short fuzz
 
 setup: .venv/.synced
@@ -56,7 +56,13 @@ demo-small: services
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: infra browser
+# The official AsyncAPI parser (npm), which the contract test validates the AsyncAPI document with.
+asyncapi-parser: tests/asyncapi/node_modules/.installed
+tests/asyncapi/node_modules/.installed: tests/asyncapi/package.json tests/asyncapi/package-lock.json
+	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+test: infra browser asyncapi-parser
 	$(PY) -m pytest
 
 # The property tests of the pure code with fresh random examples, thousands each (no infrastructure).

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from shared import db, failpoints, kafka, metrics, topics
+from shared import cloudevents, db, failpoints, kafka, metrics, topics, tracing
 from shared.events import Envelope
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -136,7 +136,8 @@ class ConsumerLoop:
             for record in records:
                 origin = f"{record.topic}/{record.partition}/{record.offset}"
                 try:
-                    envelope = Envelope.from_bytes(record.value or b"")
+                    # Either CloudEvents content mode, as any producer may send it.
+                    envelope = cloudevents.from_kafka(record.value, record.headers, timestamp_ms=record.timestamp)
                 except (ValidationError, ValueError) as exc:
                     outcomes.append((record.topic, self._dead_letter(
                         outbox, record, f"undecodable: {_short(exc)}", origin)))
@@ -203,7 +204,9 @@ class ConsumerLoop:
             await handler(conn, envelopes, outbox)  # type: ignore[arg-type]
         else:
             for envelope in envelopes:
-                await handler(conn, envelope, outbox)
+                # An event that came without a trace starts one of its own, the same at each delivery.
+                with tracing.following(envelope.traceparent or tracing.derived(envelope.id)):
+                    await handler(conn, envelope, outbox)
 
     async def _handle(self, conn: asyncpg.Connection, outbox: Outbox, record: ConsumerRecord,
                       envelope: Envelope, handler: Handler, *, isolate: bool) -> str:
@@ -223,11 +226,13 @@ class ConsumerLoop:
     @staticmethod
     def _dead_letter(outbox: Outbox, record: ConsumerRecord, reason: str, origin: str) -> str:
         log.warning("message dead-lettered", extra={"origin": origin, "reason": reason})
-        outbox.dead_letter(record.topic, record.key, record.value, reason, origin)
+        outbox.dead_letter(record.topic, record.key, record.value, reason, origin, record.headers)
         return "dead_lettered"
 
 
 def _short(exc: Exception) -> str:
+    if isinstance(exc, cloudevents.Refused):
+        return str(exc)[:800]
     if isinstance(exc, ValidationError):
         return "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()

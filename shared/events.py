@@ -7,9 +7,19 @@ import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
@@ -406,24 +416,14 @@ class NoticeDelivered(Model):
     detail: str | None = None
 
 
-Payload = Annotated[
-    FlightScheduled
-    | BookingConfirmed
-    | FlightCancelled
-    | FlightReinstated
-    | FlightDelayed
-    | FlightDiverted
-    | FlightRetimed
-    | FlightDeparted
-    | FlightArrived
-    | FlightStatusChanged
-    | PassengerDisruption
-    | RebookingDecided
-    | EntitlementsGranted
-    | NoticeRequested
-    | NoticeDelivered,
-    Field(discriminator="type"),
-]
+PAYLOAD_TYPES = (FlightScheduled, BookingConfirmed, *FLIGHT_EVENT_TYPES, FlightStatusChanged, PassengerDisruption,
+                 RebookingDecided, EntitlementsGranted, NoticeRequested, NoticeDelivered)
+Payload = Annotated[Union[PAYLOAD_TYPES], Field(discriminator="type")]  # noqa: UP007 (a union of a tuple)
+
+
+def type_name(model: type[Model]) -> str:
+    """The event type a payload class carries: `flight.cancelled`."""
+    return model.model_fields["type"].default
 
 
 # Far above any real event (a booking of nine passengers is a few kilobytes): anything bigger is a
@@ -431,29 +431,44 @@ Payload = Annotated[
 MAX_EVENT_BYTES = 256 * 1024
 
 
+TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$"
+
+
 class Envelope(BaseModel):
-    """CloudEvents 1.0, JSON structured mode."""
+    """CloudEvents 1.0 as Rebound writes it: JSON structured mode. What others may send, in either
+    mode, is read by shared/cloudevents.py."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=128, description="Unique per event: the same id twice is one event")
     source: str = Field(min_length=1)
     type: str
-    subject: str = Field(description="The aggregate: a flight id or a booking reference")
+    subject: str | None = Field(default=None, description="The aggregate: a flight or a booking reference")
     time: Instant
     datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = None
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT, description=(
+        "W3C trace context (CloudEvents distributed-tracing extension): the partner's, carried unchanged "
+        "on every event that follows from theirs"))
+    tracestate: str | None = Field(default=None, max_length=512)
     data: Payload
+
+    @model_serializer(mode="wrap")
+    def _absent_not_null(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An optional attribute not given is left out, not sent as null.
+        return {k: v for k, v in handler(self).items() if v is not None}
 
     @classmethod
     def wrap(cls, data: Any, *, source: str, subject: str, id: str | None = None,
-             time: datetime | None = None) -> "Envelope":
+             time: datetime | None = None, traceparent: str | None = None) -> "Envelope":
         return cls(
             id=id or str(uuid.uuid4()),
             source=source,
             type=data.type,
             subject=subject,
             time=time or datetime.now(UTC),
+            traceparent=traceparent,
             data=data,
         )
 
@@ -462,6 +477,7 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Envelope":
+        """Our own structured form, read strictly in one pass (shared/cloudevents.py reads the rest)."""
         if len(raw) > MAX_EVENT_BYTES:
             raise ValueError(f"an event of {len(raw):,} bytes is over the {MAX_EVENT_BYTES:,}-byte limit")
         envelope = cls.model_validate_json(raw)

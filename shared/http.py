@@ -18,6 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import validation
+
 PROBLEM = "application/problem+json"
 # A body no route here needs more than, unless it says otherwise (partner batches, contact lists).
 DEFAULT_BODY_LIMIT = 64 * 1024
@@ -89,13 +91,19 @@ def problem(status: int, title: str, detail: str | None = None, *,
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        return problem(422, "Invalid request",
-                       "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Named as the caller wrote them (`cases[2].fare`), never by pydantic's internals.
+        body_field = getattr(request.scope.get("route"), "body_field", None)
+        errors = []
+        for e in exc.errors():
+            where, *rest = e["loc"] or ("body",)
+            if where == "body":
+                errors += validation.field_errors([{**e, "loc": tuple(rest)}], exc.body,
+                                                  root=body_field.alias if body_field else "")
+            else:
+                errors.append({"field": ".".join(map(str, rest)) or where, "in": where,
+                               "message": validation.message(e)})
+        return problem(422, "Invalid request", validation.summary(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,6 +5,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from shared.tracing import TraceFilter
+
 
 def configure(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -13,6 +15,8 @@ def configure(service: str, level: str = "INFO") -> None:
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         static_fields={"service": service},
     ))
+    # Each line written while an event is handled names its trace.
+    handler.addFilter(TraceFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

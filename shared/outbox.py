@@ -2,16 +2,21 @@
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from shared import db, failpoints, metrics, topics
+from shared import db, failpoints, metrics, topics, tracing
 from shared.events import Envelope, Model
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Rebound's events travel in CloudEvents' structured mode, and say so (Kafka binding §3.3.1).
+CONTENT_TYPE = "application/cloudevents+json"
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class Outbox:
@@ -23,15 +28,20 @@ class Outbox:
         self._rows: list[tuple[str, bytes | None, bytes, list]] = []
 
     def publish(self, topic: str, data: Model, *, key: str, id: str | None = None,
-                time: datetime | None = None) -> Envelope:
-        envelope = Envelope.wrap(data, source=self._source, subject=key, id=id, time=time)
-        self._rows.append((topics.name(self._settings, topic), key.encode(), envelope.to_bytes(), []))
+                time: datetime | None = None, traceparent: str | None = None) -> Envelope:
+        """`traceparent`: the trace this follows from; by default, that of the event being handled."""
+        envelope = Envelope.wrap(data, source=self._source, subject=key, id=id, time=time,
+                                 traceparent=traceparent or tracing.current.get())
+        self._rows.append((topics.name(self._settings, topic), key.encode(), envelope.to_bytes(),
+                           [["content-type", CONTENT_TYPE]]))
         return envelope
 
     def dead_letter(self, topic: str, key: bytes | None, value: bytes | None, reason: str,
-                    origin: str) -> None:
-        """`topic` is the full name of the topic the message came from."""
-        headers = [["reason", reason[:1000]], ["origin", origin]]
+                    origin: str, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        """`topic` is the full name of the topic the message came from. Its own headers go with it
+        (a binary-mode CloudEvent's attributes are there), then why and from where."""
+        headers = [[k, (v or b"").decode(errors="replace")] for k, v in headers if k not in ("reason", "origin")]
+        headers += [["reason", reason[:1000]], ["origin", origin]]
         self._rows.append((topics.dead_letter(topic), key, value or b"", headers))
 
     async def flush(self, conn: asyncpg.Connection) -> None:

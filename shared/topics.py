@@ -6,6 +6,18 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared import kafka
+from shared.events import (
+    FLIGHT_EVENT_TYPES,
+    BookingConfirmed,
+    EntitlementsGranted,
+    FlightScheduled,
+    FlightStatusChanged,
+    Model,
+    NoticeDelivered,
+    NoticeRequested,
+    PassengerDisruption,
+    RebookingDecided,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +38,43 @@ NOTICE_DELIVERIES = "notice-deliveries"
 COMPACTED = {SCHEDULE, BOOKINGS, FLIGHT_STATUS}
 ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
        FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES]
+
+# What each topic carries, and the Kafka key of its records (the AsyncAPI document is made from
+# these: shared/contract.py).
+CARRIES: dict[str, tuple[type[Model], ...]] = {
+    SCHEDULE: (FlightScheduled,), BOOKINGS: (BookingConfirmed,), FLIGHT_EVENTS: FLIGHT_EVENT_TYPES,
+    FLIGHT_STATUS: (FlightStatusChanged,), PASSENGER_DISRUPTIONS: (PassengerDisruption,),
+    REBOOKINGS: (RebookingDecided,), ENTITLEMENTS: (EntitlementsGranted,), FIRST_NOTICES: (NoticeRequested,),
+    NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,),
+}
+_FLIGHT = "The flight: carrier, number, local departure date and origin (`B61001/2013-02-08/JFK`)"
+_BOOKING = "The booking reference (`ABC123`): one booking's events stay in order"
+KEYS = {
+    SCHEDULE: _FLIGHT, FLIGHT_STATUS: _FLIGHT, BOOKINGS: _BOOKING, PASSENGER_DISRUPTIONS: _BOOKING,
+    REBOOKINGS: _BOOKING, ENTITLEMENTS: _BOOKING, FIRST_NOTICES: _BOOKING, NOTICES: _BOOKING,
+    NOTICE_DELIVERIES: _BOOKING,
+    FLIGHT_EVENTS: "The flight designator, carrier and number (`B61001`), as the ingest writes it. Any key and any "
+                   "partitioner will do: events of one flight are put in order by their `sequence` (from one "
+                   "source) and their time, wherever they land",
+}
+DESCRIPTIONS = {
+    SCHEDULE: "The schedule, from the reservation system (compacted: the latest per flight)",
+    BOOKINGS: "Bookings, from the reservation system (compacted: the latest per booking)",
+    FLIGHT_EVENTS: "Delays, cancellations, diversions, retimings and movements: from partners through the ingest "
+                   "API, and from the airline's operations systems directly",
+    FLIGHT_STATUS: "Each flight's settled status (compacted)",
+    PASSENGER_DISRUPTIONS: "One booking hurt by one flight event",
+    REBOOKINGS: "What became of each disrupted booking",
+    ENTITLEMENTS: "Refunds, compensation, care and vouchers granted",
+    FIRST_NOTICES: "First notices, apart so that nothing is ever ahead of them",
+    NOTICES: "Every later notice: new plans, entitlements",
+    NOTICE_DELIVERIES: "What became of each notice, per passenger and channel",
+}
+
+
+def all_payloads() -> list[type[Model]]:
+    """Every payload class on any topic, once each, in topic order."""
+    return list(dict.fromkeys(m for topic in ALL for m in CARRIES[topic]))
 
 
 # Who reads and who writes each topic. The deployment's Kafka ACLs are made from this

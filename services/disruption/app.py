@@ -13,6 +13,7 @@ from services.disruption.partners import (
     RateLimiter,
     parse_partner_keys,
 )
+from shared import contract
 from shared.runtime import Service
 from shared.settings import Settings
 
@@ -76,4 +77,25 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
 
     app.include_router(ingest.router)
     app.include_router(ops.router)
+    if not settings.in_production:
+        describe_events(app)
     return app
+
+
+def describe_events(app: FastAPI) -> None:
+    """Beside /docs: the AsyncAPI document of every topic, and the schemas the ingest's request
+    bodies name (read by hand, so FastAPI does not list them itself)."""
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi_document() -> dict:
+        return contract.asyncapi(app.version)
+
+    described = app.openapi
+
+    def openapi() -> dict:
+        schema = described()
+        known = schema.setdefault("components", {}).setdefault("schemas", {})
+        known.update({k: v for k, v in contract.components().items() if k not in known})
+        return schema
+
+    app.openapi = openapi

@@ -2,34 +2,32 @@
 `flight-events` before the 202."""
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.disruption import aidx, iata, metrics
+from services.disruption import aidx, iata, metrics, partner_events
 from services.disruption.partners import Partner, PartnerKey
-from shared import topics
-from shared.events import Envelope, FlightEvent, FlightEventData, batch_of, event_id
+from shared import contract, outbox, topics, tracing
+from shared.events import Envelope, FlightEventData, event_id
 from shared.http import GatedRoute, problem
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["partner ingest"], route_class=GatedRoute)
 
-MAX_BATCH = 500
 # How far ahead of our clock a partner's may run, and how old its news may be.
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=3)
-SIGNING = ("Sign every request: `Rebound-Key-Id: <key id>` and `Rebound-Signature: t=<unix seconds>,"
-           "v1=<hex HMAC-SHA256(key=sha256hex(secret), msg=\"<t>.\" + body)>`.")
-
-
-# A batch's size is checked before any of its events is validated.
-FlightEventOrBatch = Annotated[Annotated[FlightEvent, Tag("event")]
-                               | Annotated[batch_of(FlightEvent, MAX_BATCH), Tag("batch")],
-                               Discriminator(lambda v: "batch" if isinstance(v, list) else "event")]
+SIGNING = ("Sign every request (README, \"Signing a request\"): `Rebound-Key-Id: <key id>` and "
+           "`Rebound-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, where the HMAC's key is the 64 "
+           "lower-case hex characters of SHA-256(UTF-8 secret), taken as ASCII bytes, and its message is "
+           "the ASCII timestamp, a full stop, then the body's bytes exactly as sent.")
 
 
 class Accepted(BaseModel):
@@ -43,48 +41,61 @@ def clock_problems(partner: PartnerKey, events: list[FlightEventData], now: date
     no news. Only a key that replays a past day (development and test) sends old times."""
     problems = []
     for i, e in enumerate(events):
+        place = {"field": f"events[{i}].occurred_at", "pointer": f"/{i}/occurred_at"}
         if e.occurred_at and e.occurred_at > now + CLOCK_SKEW:
-            problems.append({"field": f"{i}.occurred_at", "message": "in the future"})
+            problems.append(place | {"message": "in the future"})
         elif e.occurred_at and e.occurred_at < now - MAX_AGE and not partner.history:
-            problems.append({"field": f"{i}.occurred_at", "message": f"more than {MAX_AGE.days} days old"})
+            problems.append(place | {"message": f"more than {MAX_AGE.days} days old"})
     return problems
 
 
 async def publish(request: Request, partner: PartnerKey, events: list[FlightEventData],
-                  channel: str) -> Accepted | JSONResponse:
+                  channel: str, traces: list[str | None] | None = None) -> Accepted | JSONResponse:
     """Put the events on `flight-events` and wait for every acks=all: only then is the answer 202.
-    A key limited to some airlines or airports may report on nothing else: 403, nothing published."""
+    A key limited to some airlines or airports may report on nothing else: 403, nothing published.
+    Each event carries the partner's trace (`traces`, in order), or one of its own."""
     if refusals := [(i, why) for i, e in enumerate(events) if (why := partner.refusal(e.flight))]:
         raise HTTPException(403, f"Event {refusals[0][0]}: {refusals[0][1]}")
     now = datetime.now(UTC)
     if wrong := clock_problems(partner, events, now):
         return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
-                       f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for event "
+                       f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
                        f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
     service = request.app.state.service
     # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
     # ids are the partner's all the same: the same event is one event whichever key signed it.
     source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
-    envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now,
-                               id=event_id(f"partner/{partner.partner}", e.partner_event_id)) for e in events]
+    header = request.headers.get("traceparent")
+    traces = traces or [header if header and tracing.valid(header) else None] * len(events)
+    ids = [event_id(f"partner/{partner.partner}", e.partner_event_id) for e in events]
+    envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now, id=id,
+                               traceparent=trace or tracing.derived(id))
+                 for e, id, trace in zip(events, ids, traces, strict=True)]
     topic = topics.name(service.settings, topics.FLIGHT_EVENTS)
-    sends = [await service.producer.send(topic, env.to_bytes(), key=env.subject.encode())
-             for env in envelopes]
+    sends = [await service.producer.send(topic, env.to_bytes(), key=env.subject.encode(),
+                                         headers=outbox.HEADERS) for env in envelopes]
     await asyncio.gather(*sends)
     metrics.EVENTS_ACCEPTED.labels(channel).inc(len(envelopes))
+    for env in envelopes:
+        log.info("flight event accepted", extra={"event_id": env.id, "partner": partner.partner,
+                                                 "trace_id": tracing.trace_id(env.traceparent)})
     return Accepted(event_ids=[env.id for env in envelopes])
 
 
-@router.post("/flight-events", status_code=202, response_model=Accepted,
-             operation_id="submit_flight_events")
-async def submit_flight_events(
-    request: Request,
-    partner: Partner,
-    events: Annotated[FlightEventOrBatch, Body()],
-) -> Accepted:
+@router.post("/flight-events", status_code=202, response_model=Accepted, operation_id="submit_flight_events",
+             openapi_extra={"requestBody": {"required": True, "content": contract.flight_event_bodies()},
+                            "parameters": contract.binary_mode_headers()})
+async def submit_flight_events(request: Request, partner: Partner) -> Accepted:
     """Accept one flight event or a batch (up to 500), answered once every event is durably in
-    Kafka. The same partner event id sent again gets the same event id and changes nothing."""
-    return await publish(request, partner, events if isinstance(events, list) else [events], "json")
+    Kafka. The same partner event id sent again gets the same event id and changes nothing.
+    Rebound's own JSON, or CloudEvents 1.0 in binary, structured or batched mode."""
+    try:
+        received = partner_events.read(request.headers, await request.body())
+    except partner_events.Unreadable as exc:
+        return problem(exc.status, "Invalid request" if exc.status == 422 else "Unsupported media type",
+                       exc.detail, **({"errors": exc.errors} if exc.errors else {}))
+    return await publish(request, partner, [r.event for r in received], received[0].form,
+                         [r.traceparent for r in received])
 
 
 # A batch of 500 JSON events, or a megabyte of messages; other routes keep the shared 64 KiB.

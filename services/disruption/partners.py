@@ -116,8 +116,12 @@ async def check_partner(request: Request) -> PartnerKey:
 @gate(check_partner)
 async def authenticate_partner(
     request: Request,
-    key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER)] = None,
-    signature: Annotated[str | None, Header(alias=signing.SIGNATURE_HEADER)] = None,
+    key_id: Annotated[str | None, Header(alias=signing.KEY_ID_HEADER,
+                                         description="The id of the partner key that signed the request")] = None,
+    signature: Annotated[str | None, Header(
+        alias=signing.SIGNATURE_HEADER, description=(
+            "`t=<unix seconds>,v1=<HMAC-SHA256 hex>`: the HMAC's key is the 64 lower-case hex characters of "
+            "SHA-256(UTF-8 secret) as ASCII bytes; its message is `<t>.` then the body's bytes as sent"))] = None,
 ) -> PartnerKey:
     ...
 

@@ -17,16 +17,19 @@ async def plan_deliveries(conn: asyncpg.Connection, events: list[Envelope], outb
     """All the notice requests of a consumer batch in a few statements: a cancelled aircraft's
     first notices cost the database no more round trips than one booking's."""
     notices: list[NoticeRequested] = [e.data for e in events]
+    traces = [e.traceparent for e in events]
     subjects = [(p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
     if len(subjects) != len(set(subjects)):
         # Two notices about the same thing for the same passenger: the second must see the first.
-        for n in notices:
-            await _plan(conn, outbox, [n])
+        for n, trace in zip(notices, traces, strict=True):
+            await _plan(conn, outbox, [n], [trace])
     else:
-        await _plan(conn, outbox, notices)
+        await _plan(conn, outbox, notices, traces)
 
 
-async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> None:
+async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested],
+                traces: list[str | None]) -> None:
+    """`traces`: each notice's trace, which its deliveries and their reports carry."""
     contacts = {
         r["passenger_id"]: r for r in await conn.fetch(
             "SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
@@ -53,19 +56,19 @@ async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRe
     n_of = [notices[i] for i, *_ in rows]
     inserted = await conn.fetch(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                   template, facts, occurred_at, about, status, detail)
+                                   template, facts, occurred_at, about, status, detail, traceparent)
            SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
-                  r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail
+                  r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+                       $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
                 AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
-                     occurred_at, about, status, detail)
+                     occurred_at, about, status, detail, traceparent)
            ON CONFLICT (passenger_id, disruption_id, stage, revision, channel) DO NOTHING
-           RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail""",
+           RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail, traceparent""",
         [r[1] for r in rows], [n.disruption_id for n in n_of], [n.stage for n in n_of],
         [n.revision for n in n_of], [r[2] for r in rows], [n.booking_ref for n in n_of],
         [n.template for n in n_of], [json.dumps(n.facts) for n in n_of], [n.occurred_at for n in n_of],
-        [n.about for n in n_of], [r[3] for r in rows], [r[4] for r in rows],
+        [n.about for n in n_of], [r[3] for r in rows], [r[4] for r in rows], [traces[i] for i, *_ in rows],
     )
     for r in inserted:
         if r["status"] == "undeliverable":
@@ -73,7 +76,7 @@ async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRe
                 disruption_id=r["disruption_id"], booking_ref=r["booking_ref"],
                 passenger_id=r["passenger_id"], stage=r["stage"], channel="none",
                 status="undeliverable", detail=r["detail"],
-            ), key=r["booking_ref"])
+            ), key=r["booking_ref"], traceparent=r["traceparent"])
 
 
 async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> set[tuple[int, str]]:
@@ -103,11 +106,11 @@ async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[Not
         for r in await conn.fetch(
                 """UPDATE deliveries SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
                    WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'retrying')
-                   RETURNING passenger_id, channel, disruption_id, booking_ref, stage""", replaced_ids):
+                   RETURNING passenger_id, channel, disruption_id, booking_ref, stage, traceparent""", replaced_ids):
             outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
                 disruption_id=r["disruption_id"], booking_ref=r["booking_ref"], passenger_id=r["passenger_id"],
                 stage=r["stage"], channel=r["channel"], status="superseded", detail="replaced by a newer notice",
-            ), key=r["booking_ref"])
+            ), key=r["booking_ref"], traceparent=r["traceparent"])
     return stale
 
 

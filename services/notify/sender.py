@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify import policy, templates
 from services.notify.providers import Channel, Outgoing, PermanentFailure, TransientFailure
-from shared import db, sealed, topics
+from shared import db, sealed, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.pacing import TokenBucket, backoff
@@ -67,9 +67,9 @@ async def fall_back(conn: asyncpg.Connection, deliveries: list[tuple[int, str]])
     if deliveries:
         await conn.executemany(
             """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                       template, facts, occurred_at, about, fallback_of)
+                                       template, facts, occurred_at, about, fallback_of, traceparent)
                SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
-                      occurred_at, about, id
+                      occurred_at, about, id, traceparent
                FROM deliveries WHERE id = $1
                ON CONFLICT DO NOTHING""", deliveries)
 
@@ -141,7 +141,7 @@ class Sender:
                FROM due, contacts c
                WHERE d.id = due.id AND c.passenger_id = d.passenger_id
                RETURNING due.reclaimed, d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
-                         d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts,
+                         d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts, d.traceparent,
                          c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
                          ARRAY(SELECT o.channel FROM deliveries o
                                WHERE o.passenger_id = d.passenger_id AND o.disruption_id = d.disruption_id
@@ -171,7 +171,7 @@ class Sender:
                         disruption_id=d["disruption_id"], booking_ref=d["booking_ref"],
                         passenger_id=d["passenger_id"], stage=d["stage"], channel=d["channel"],
                         status=r.status, provider_id=r.provider_id, detail=r.detail,
-                    ), key=d["booking_ref"])
+                    ), key=d["booking_ref"], traceparent=d["traceparent"])
             await outbox.flush(conn)
 
         # The messages went out: were their record lost with PostgreSQL restarting, the claims'
@@ -194,7 +194,8 @@ class Sender:
             notice = templates.render_notice(d["template"], "sms" if channel == "push" else channel, d["locale"],
                                              self._opener.open_all(d["facts"]), d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
-            log.exception("notice could not be rendered", extra={"delivery_id": d["id"]})
+            log.exception("notice could not be rendered", extra={"delivery_id": d["id"],
+                                                                 "trace_id": tracing.trace_id(d["traceparent"])})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
         provider = self._providers[channel]
         if not provider.breaker.allows():
@@ -225,6 +226,7 @@ class Sender:
                 RETRIES.labels(channel, "provider_error").inc()
                 status = "retrying" if d["attempts"] < self._max_attempts else "failed"
                 log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
+                                                             "trace_id": tracing.trace_id(d["traceparent"]),
                                                              "error": str(exc), "status": status})
                 return Result(d["id"], status, detail=str(exc), retry_in=backoff(d["attempts"]))
         provider.breaker.succeeded()

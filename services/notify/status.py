@@ -67,5 +67,5 @@ async def sms_status(request: Request,
                 disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
                 stage=d["stage"], channel="sms", status="failed", provider_id=sid,
                 detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
-                key=d["booking_ref"])
+                key=d["booking_ref"], traceparent=d["traceparent"])
         await outbox.flush(conn)

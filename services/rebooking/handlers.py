@@ -15,7 +15,7 @@ import asyncpg
 
 from services.rebooking import domain, inventory, links, metrics
 from services.rebooking.config import RebookingSettings
-from shared import topics
+from shared import topics, tracing
 from shared.consumer import batched
 from shared.events import (
     TIERS,
@@ -135,12 +135,12 @@ async def rebook(conn: asyncpg.Connection, event: Envelope, outbox: Outbox) -> N
                UPDATE flights SET status = 'cancelled'
                WHERE $4 AND flight_id = ANY($5::text[]) AND status <> 'cancelled'),
            woken AS (SELECT pg_notify('rebooking_pending', ''))
-           INSERT INTO pending (disruption_id, booking_ref, disruption)
-           SELECT $1, $2, $3 FROM woken
+           INSERT INTO pending (disruption_id, booking_ref, disruption, traceparent)
+           SELECT $1, $2, $3, $6 FROM woken
            WHERE NOT EXISTS (SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2)
            ON CONFLICT DO NOTHING""",
         d.disruption_id, d.booking_ref, d.model_dump(mode="json"), d.kind == "cancelled",
-        [s.flight_id for s in d.segments or [d.flight]])
+        [s.flight_id for s in d.segments or [d.flight]], tracing.current.get())
 
 
 # --- assignment of pending disruptions -------------------------------------------------------------
@@ -154,7 +154,7 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
     pending, for the next round to place against the seats that are left. The database work is
     done in bulk: a round costs a handful of statements, not a handful per booking."""
     rows = await conn.fetch(
-        """SELECT disruption FROM pending
+        """SELECT disruption, traceparent FROM pending
            WHERE (SELECT max(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $2)
               OR (SELECT min(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $3)
            ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
@@ -162,7 +162,10 @@ async def assign_pending(conn: asyncpg.Connection, settings: RebookingSettings) 
     if not rows:
         return 0
     rules = settings.rules
-    outbox, decisions = Outbox(settings, source=SOURCE), Decisions()
+    # Each decision carries the trace of the disruption it settles.
+    outbox = Outbox(settings, source=SOURCE)
+    decisions = Decisions({(r["disruption"]["disruption_id"], r["disruption"]["booking_ref"]): r["traceparent"]
+                           for r in rows})
     disruptions: dict[str, PassengerDisruption] = {}
     for row in rows:
         d = PassengerDisruption.model_validate(row["disruption"])
@@ -381,8 +384,11 @@ class Decisions:
     """The service's decisions for disrupted bookings, recorded together (once each: a decision
     already recorded is kept) with the events that tell everyone, in the caller's transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, traces: dict[tuple[str, str], str | None] | None = None) -> None:
+        """`traces`: each disruption's trace, by (disruption id, booking), where it is not the one
+        being handled."""
         self._rows: list[tuple] = []
+        self._traces = traces or {}
 
     def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
             segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
@@ -394,13 +400,14 @@ class Decisions:
             len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
             d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip)))
         metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
+        trace = self._traces.get((d.disruption_id, d.booking_ref))
         # Deterministic ids: if this decision was somehow made before, consumers' inboxes drop these.
         outbox.publish(topics.REBOOKINGS, RebookingDecided(
             disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
             outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
             arrival_delay_minutes=arrival_delay, refund_due=refund_due, whole_trip=whole_trip,
             released_flight_ids=list(released),
-        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"))
+        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"), traceparent=trace)
         if outcome == "kept":
             return  # the first notice already told them everything that changed
         for i, (passenger_ids, facts) in enumerate(notices or [(d.passenger_ids, {})]):
@@ -409,7 +416,8 @@ class Decisions:
                 stage="rebooking", template=template or outcome,
                 facts=d.flight.notice_facts() | {"why": reason} | facts,
                 occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
-            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i))
+            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i),
+                traceparent=trace)
 
     async def flush(self, conn: asyncpg.Connection) -> None:
         if self._rows:

@@ -195,7 +195,8 @@ async def test_an_event_from_the_future_is_refused(stack):
                             flight=FlightRef(carrier="B6", number="2197", departure_date=DAY, origin="JFK"))
     response = await small_scenario.submit(stack.url("disruption"), f"[{event.model_dump_json()}]".encode())
     assert response.status_code == 422 and "in the future" in response.json()["detail"]
-    assert response.json()["errors"] == [{"field": "0.occurred_at", "message": "in the future"}]
+    assert response.json()["errors"] == [{"field": "events[0].occurred_at", "pointer": "/0/occurred_at",
+                                          "message": "in the future"}]
 
 
 async def test_a_partners_clock_orders_its_news_but_never_dates_the_announcement(stack, settings, db):
@@ -216,8 +217,8 @@ async def test_a_partners_clock_orders_its_news_but_never_dates_the_announcement
         return FlightCancelled(partner_event_id=f"backdated-{at:%s}", reason="technical", flight=ref,
                                occurred_at=at).model_dump_json().encode()
     old = await small_scenario.submit(url, cancelled(now - timedelta(days=4)), key=AIRPORT_KEY)
-    assert old.status_code == 422 and old.json()["errors"] == [{"field": "0.occurred_at",
-                                                                "message": "more than 3 days old"}], old.text
+    assert old.status_code == 422 and old.json()["errors"] == [
+        {"field": "events[0].occurred_at", "pointer": "/0/occurred_at", "message": "more than 3 days old"}], old.text
     stale = await small_scenario.submit(url, b"ASM\nUTC\nCNL\nB62121/09FEB\nJFK PWM",
                                         path=MESSAGES, content_type="text/plain", key=AIRPORT_KEY)
     assert stale.status_code == 422 and "sent_at is more than 3 days old" in stale.text

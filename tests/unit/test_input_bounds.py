@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from services.compensation.case import MAX_CASES, CaseOrCases, Fare
-from services.disruption.ingest import MAX_BATCH, FlightEventOrBatch
+from services.disruption.partner_events import MAX_BATCH, FlightEventOrBatch
 from services.notify.contacts import Contact
 from shared.events import Passenger
 

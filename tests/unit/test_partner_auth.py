@@ -96,9 +96,10 @@ def test_only_a_replay_key_sends_old_news_and_only_outside_production():
     events = [FlightCancelled(partner_event_id=str(i), flight=ref, reason="weather", occurred_at=now + ago)
               for i, ago in enumerate((-timedelta(days=4), -timedelta(hours=2), timedelta(minutes=6)))]
     assert clock_problems(partner, events, now) == [
-        {"field": "0.occurred_at", "message": "more than 3 days old"},
-        {"field": "2.occurred_at", "message": "in the future"}]
-    assert clock_problems(replay, events, now) == [{"field": "2.occurred_at", "message": "in the future"}]
+        {"field": "events[0].occurred_at", "pointer": "/0/occurred_at", "message": "more than 3 days old"},
+        {"field": "events[2].occurred_at", "pointer": "/2/occurred_at", "message": "in the future"}]
+    assert clock_problems(replay, events, now) == [{"field": "events[2].occurred_at", "pointer": "/2/occurred_at",
+                                                    "message": "in the future"}]
     with pytest.raises(ValidationError, match="history"):
         DisruptionSettings(environment="production", api_keys="ops-viewer:" + "k" * 40,
                            partner_keys=f"demo:k1:{DIGEST}:history")
