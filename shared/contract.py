@@ -39,8 +39,10 @@ CLOUD_EVENT_ATTRIBUTES: dict[str, Any] = {
         "traceparent": {"type": "string", "pattern": r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}",
                         "description": "W3C trace context (CloudEvents distributed-tracing extension)"},
         "tracestate": {"type": "string"},
+        "data": {"description": "The event's data, a JSON object"},
+        "data_base64": {"type": "string", "contentEncoding": "base64", "description": "Or the data, base64"},
     },
-    "propertyNames": {"pattern": "^[a-z0-9]+$|^data$|^data_base64$"},
+    "propertyNames": {"pattern": "^[a-z0-9]+$|^data_base64$"},
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
 
@@ -73,9 +75,10 @@ def components() -> dict[str, Any]:
 
 
 def _cloud_event(model: type) -> dict[str, Any]:
+    bare = type_name(model).replace(".", "\\.")
     return {"allOf": [{"$ref": REF.format(model="CloudEventAttributes")}],
-            "properties": {"data": {"$ref": REF.format(model=f"{model.__name__}Data")},
-                           "data_base64": {"type": "string", "contentEncoding": "base64"}}}
+            "properties": {"type": {"type": "string", "pattern": f"^([a-z0-9-]+\\.)*{bare}$"},
+                           "data": {"$ref": REF.format(model=f"{model.__name__}Data")}}}
 
 
 def flight_event_bodies() -> dict[str, Any]:

@@ -48,14 +48,16 @@ def read(headers: Mapping[str, str], body: bytes) -> list[Received]:
     kind = cloudevents.media_type(headers.get("content-type"))
     trace = headers.get("traceparent")
     if "ce-specversion" in headers:
-        if not cloudevents.is_json(kind):
+        # Without a Content-Type the data is JSON, as in the JSON event format (SDKs send none).
+        if kind and not cloudevents.is_json(kind):
             raise Unreadable(415, "A binary-mode CloudEvent's data must be JSON: send Content-Type: application/json")
         try:
             attributes = cloudevents.http_attributes(headers)
         except cloudevents.Refused as exc:
             raise Unreadable(422, str(exc)) from None
-        return [_cloud_event(attributes | {"datacontenttype": headers["content-type"]}, _json(body), trace, "",
-                             binary=True)]
+        if kind:
+            attributes["datacontenttype"] = headers["content-type"]
+        return [_cloud_event(attributes, _json(body), trace, "", binary=True)]
     if kind == cloudevents.STRUCTURED:
         event = _json(body)
         if not isinstance(event, dict):
