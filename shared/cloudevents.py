@@ -42,6 +42,8 @@ HTTP_PREFIX = "ce-"
 _NAME = re.compile(r"[a-z0-9]+")
 _CONTEXT = ("id", "source", "specversion", "type", "subject", "time", "datacontenttype", "dataschema")
 _KEPT_EXTENSIONS = ("traceparent", "tracestate")
+# What a CloudEvents String may not hold (spec.md, "Type System").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TYPES = frozenset(map(type_name, PAYLOAD_TYPES))
 # A type under a reverse-DNS prefix: `com.example.flight.cancelled`.
 _PREFIXED = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+?(" + "|".join(map(re.escape, sorted(_TYPES))) + ")")
@@ -94,8 +96,10 @@ def to_envelope(attributes: Mapping[str, Any], data: Any, *, received: datetime,
     traceparent = next((t for t in (fields.get("traceparent"), trace_header)
                         if isinstance(t, str) and tracing.valid(t)), None)
     envelope = {k: fields[k] for k in ("id", "source", "subject", "time", "dataschema") if k in fields}
+    # Vendors' trace state goes along only with its trace, and only as long as W3C asks it be kept.
+    state = fields.get("tracestate")
     envelope |= {"type": kind, "data": payload, "traceparent": traceparent,
-                 "tracestate": fields.get("tracestate") if traceparent else None}
+                 "tracestate": state if traceparent and isinstance(state, str) and len(state) <= 512 else None}
     envelope.setdefault("time", received)
     try:
         return Envelope.model_validate(envelope)
@@ -118,6 +122,8 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             continue  # the JSON format: null is the same as absent
         if isinstance(value, dict | list):
             raise Refused(f"attribute {name!r} must be a string, number or boolean")
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise Refused(f"attribute {name!r} holds a control character, which a CloudEvents string may not")
         if name in _CONTEXT or name in _KEPT_EXTENSIONS:
             fields[name] = value
     for name in ("id", "source", "type"):

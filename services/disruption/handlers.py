@@ -216,15 +216,18 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, event: Envelope, hu
         _announce(outbox, event, disruption_id, h)
 
 
-# Sources whose clock says when passengers were told: the airline's own operations feed, and a
-# replay of a past day. A partner's says only in what order its news came: a back-dated
-# cancellation must not shorten the notice the law counts, and with it what is owed.
-TRUSTED_CLOCKS = ("operations/", "replay/")
+# Only partners' events come through the ingest, which names their source `partner/…`: a partner's
+# clock says only in what order its news came, and a back-dated cancellation must not shorten the
+# notice the law counts, and with it what is owed. Everything else on `flight-events` is the
+# airline's own (its operations systems, the one principal besides the ingest allowed to write
+# there, whatever `source` their CloudEvents name) or a replay of a past day: their clock says
+# when passengers were told.
+UNTRUSTED_CLOCKS = "partner/"
 
 
 def announced_at(event: Envelope) -> datetime:
     told = getattr(event.data, "occurred_at", None)
-    return told if told and event.source.startswith(TRUSTED_CLOCKS) else event.time
+    return told if told and not event.source.startswith(UNTRUSTED_CLOCKS) else event.time
 
 
 def _announce(outbox: Outbox, event: Envelope, disruption_id: str, h: Hurt) -> None:

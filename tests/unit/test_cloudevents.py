@@ -97,6 +97,7 @@ def test_our_own_events_are_read_in_one_pass_with_their_content_type():
     ({}, DATA | {"type": "flight.delayed"}, "says 'flight.cancelled' but data.type says 'flight.delayed'"),
     ({}, None, "data must be a JSON object"),
     ({"id": ""}, DATA, "the id attribute is required"),
+    ({"subject": "B6\x001001"}, DATA, "control character"),
     ({}, {"flight": DATA["flight"]}, "reason: Field required"),
 ])
 def test_what_the_spec_forbids_is_refused_with_its_reason(attributes, data, reason):

@@ -111,5 +111,5 @@ def test_only_the_airlines_own_clock_or_a_replays_dates_an_announcement():
     event = FlightCancelled(partner_event_id="1", reason="weather", occurred_at=accepted - timedelta(days=2),
                             flight=FlightRef(carrier="B6", number="1", departure_date=date(2026, 12, 10)))
     for source, told in (("partner/jfk", accepted), ("replay/demo", event.occurred_at),
-                         ("operations/nycflights13", event.occurred_at)):
+                         ("operations/nycflights13", event.occurred_at), ("/ops/flight-control", event.occurred_at)):
         assert announced_at(Envelope.wrap(event, source=source, subject="B6 1", time=accepted)) == told

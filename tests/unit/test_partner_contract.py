@@ -5,6 +5,8 @@ paths, and signatures made by signers written apart from ours."""
 import hashlib
 import hmac
 import json
+import re
+from pathlib import Path
 
 import pytest
 from cloudevents.core.bindings import http as ce_http
@@ -142,3 +144,15 @@ def test_what_the_contract_does_not_say_is_refused():
     latin1 = hashlib.sha256(SECRET.encode("latin-1")).hexdigest().encode()
     assert "does not match" in verify(independent(latin1))  # the secret is UTF-8
     assert "does not match" in verify(independent(SECRET.encode()))  # the secret itself is not the key
+
+
+def test_the_readme_worked_example_holds():
+    """The README's own numbers, read from it: a partner's developer checks their signer on them."""
+    readme = Path(__file__).parents[2].joinpath("README.md").read_text()
+    secret, t = re.search(r"secret `([^`]+)` \(the development key", readme)[1], 1700000000
+    body = re.search(r"`t=1700000000`, body\n`([^`]+)`", readme)[1].encode()
+    key = re.search(r"key `([0-9a-f]{64})`", readme)[1]
+    header = re.search(r"`Rebound-Signature: (t=1700000000,v1=[0-9a-f]{64})`", readme)[1]
+    assert signing.key_digest(secret) == key
+    assert sample.signature_headers("demo-dev", secret, body, t)["Rebound-Signature"] == header
+    assert signing.verify(key, header, body, t, 300) is None
