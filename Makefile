@@ -37,6 +37,7 @@ demo: infra
 	@echo "Where to look while it runs:"
 	@echo "  ops board           http://127.0.0.1:8001/ops    (ops token: REBOUND_API_KEYS, dev default dev-only-key)"
 	@echo "  partner ingest API  http://127.0.0.1:8001/docs   (signed: dev key id demo-dev, secret dev-only-partner-secret)"
+	@echo "  event contract      http://127.0.0.1:8001/asyncapi.json   (AsyncAPI 3.1: every topic, key and message)"
 	@echo "  contacts API        http://127.0.0.1:8004/docs   (notify)"
 	@echo "  entitlements API    http://127.0.0.1:8003/docs   (evaluate a case; bearer dev-only-key)"
 	@echo "  refunds paid        http://127.0.0.1:8091/v1/payouts  (sandbox payment provider)"
