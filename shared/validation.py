@@ -41,6 +41,8 @@ def message(error: dict[str, Any]) -> str:
     text = error["msg"]
     for prefix in _PREFIXES:
         text = text.removeprefix(prefix)
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        text = "Input should be an object"  # not "… or instance of FlightRef": a class is ours, not theirs
     if error["type"] == "union_tag_not_found":
         text = f"`{error.get('ctx', {}).get('discriminator', 'type')}` is missing: it names the kind of event"
     return text

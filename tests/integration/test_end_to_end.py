@@ -179,8 +179,8 @@ async def test_malformed_messages_go_to_the_dead_letter_topic(played, stack, set
         await dlq.stop()
     assert reasons[b"poison-1"].startswith("undecodable: ")
     # Named by the sender's own fields (the event's id stands in for the partner's event id).
-    assert "data.reason: Field required" in reasons[b"poison-2"] and "data.flight: " in reasons[b"poison-2"]
-    assert "flight: Input should be an object" in reasons[b"poison-2"]
+    assert "data.reason: Field required" in reasons[b"poison-2"]
+    assert "data.flight: Input should be an object" in reasons[b"poison-2"]
 
     # The consumer moved on: a good event behind the poison on the same partition is processed.
     good = FlightDelayed(partner_event_id="after-poison", reason="crew",
