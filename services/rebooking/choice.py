@@ -196,7 +196,7 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
         whole_trip=bool(refund and refund.whole_trip),
         released_flight_ids=sorted(set(row["to_flights"]) - {s.flight_id for s in segments}
                                    | set(refund.released if refund else ())),
-    ), key=ref, id=event_id(d.disruption_id, ref, "answer"))
+    ), key=ref, id=event_id(d.disruption_id, ref, "answer"), traceparent=row["traceparent"])
     if outcome == "changed":
         outbox.publish(topics.NOTICES, NoticeRequested(
             disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
@@ -206,7 +206,7 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
                    "new_departure": segments[0].scheduled_departure.isoformat(),
                    "new_arrival": segments[-1].scheduled_arrival.isoformat()},
             occurred_at=datetime.now(UTC), about=d.flight.flight_id,
-        ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"))
+        ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"), traceparent=row["traceparent"])
 
 
 async def settle_silences(conn: asyncpg.Connection, settings: RebookingSettings, limit: int = 500) -> int:

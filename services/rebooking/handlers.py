@@ -395,12 +395,12 @@ class Decisions:
             arrival_delay: int | None = None, refund_due: bool = False, whole_trip: bool = False,
             released: Sequence[str] = (), respond_by: datetime | None = None, trip: domain.Trip | None = None,
             notices: list[tuple[list[str], dict[str, object]]] | None = None, template: str | None = None) -> None:
+        trace = self._traces.get((d.disruption_id, d.booking_ref)) or tracing.current.get()
         self._rows.append((
             d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
             len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
-            d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip)))
+            d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip), trace))
         metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
-        trace = self._traces.get((d.disruption_id, d.booking_ref))
         # Deterministic ids: if this decision was somehow made before, consumers' inboxes drop these.
         outbox.publish(topics.REBOOKINGS, RebookingDecided(
             disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
@@ -424,8 +424,8 @@ class Decisions:
             await conn.executemany(
                 """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flights,
                                            seats, reason, passenger_ids, cabin, downgraded,
-                                           arrival_delay_minutes, decided, respond_by, trip)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                           arrival_delay_minutes, decided, respond_by, trip, traceparent)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                    ON CONFLICT DO NOTHING""", self._rows)
             self._rows.clear()
 

@@ -110,6 +110,8 @@ async def test_cloudevents_over_http_in_every_mode_and_the_trace_followed_to_the
         return {r["stage"]: r["traceparent"] for r in rows} if len(rows) >= 3 else None
     assert await eventually(stages, within_seconds=60) == {
         "first_notice": trace, "rebooking": trace, "entitlements": trace}
+    # And the passenger's answer to the new plan, whenever it comes, follows from it too.
+    assert await db.fetchval("SELECT traceparent FROM rebooking.rebookings WHERE booking_ref = 'CEHTTP'") == trace
     assert trace[3:35] in (stack.logs / "disruption.log").read_text()  # the logs name it too
 
     # A field error names the partner's own field.
