@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from shared import topics
-from shared.events import FLIGHT_EVENT_TYPES, MAX_EVENT_BYTES, Envelope, FlightEvent, type_name
+from shared.events import FLIGHT_EVENT_TYPES, MAX_EVENT_BYTES, TRACEPARENT, Envelope, FlightEvent, type_name
 
 REF = "#/components/schemas/{model}"
 MAX_BATCH = 500
@@ -36,7 +36,7 @@ CLOUD_EVENT_ATTRIBUTES: dict[str, Any] = {
                  "description": "When it happened: a flight event's `occurred_at` when the data gives none"},
         "datacontenttype": {"type": "string", "description": "application/json, with parameters or not"},
         "dataschema": {"type": "string", "format": "uri"},
-        "traceparent": {"type": "string", "pattern": r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}",
+        "traceparent": {"type": "string", "pattern": TRACEPARENT,
                         "description": "W3C trace context (CloudEvents distributed-tracing extension)"},
         "tracestate": {"type": "string"},
         "data": {"description": "The event's data, a JSON object"},
@@ -134,6 +134,10 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
     """The AsyncAPI 3.1 document: a channel per topic (and its dead-letter topic), the messages each
     carries with their Kafka key, and Rebound's operations on them."""
     schemas = components()
+    # Each message's Kafka key is its topic's (a notice's, on either notice topic, is the booking).
+    keyed = {model: {"kafka": {"key": {"type": "string", "description": topics.KEYS[topic]},
+                               "bindingVersion": _KAFKA_BINDING}}
+             for topic in topics.ALL for model in topics.CARRIES[topic]}
     messages: dict[str, Any] = {}
     for model in topics.all_payloads():
         envelope = {"allOf": [{"$ref": REF.format(model="Envelope")}],
@@ -143,7 +147,7 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
             "name": type_name(model), "title": model.__name__,
             "summary": (model.__doc__ or type_name(model)).strip().splitlines()[0],
             "contentType": "application/cloudevents+json",
-            "payload": envelope,
+            "payload": envelope, "bindings": keyed[model],
         }
     for model in FLIGHT_EVENT_TYPES:
         messages[f"{_message_id(model)}_binary"] = {
@@ -153,12 +157,13 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
             "headers": {"type": "object", "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
                         "properties": {f"ce_{k}": {"type": "string"} for k in
                                        ("specversion", "id", "source", "type", "time", "subject", "traceparent")}},
-            "payload": {"$ref": REF.format(model=f"{model.__name__}Data")},
+            "payload": {"$ref": REF.format(model=f"{model.__name__}Data")}, "bindings": keyed[model],
         }
         messages[f"{_message_id(model)}_structured"] = {
             "name": f"{type_name(model)} (structured mode)", "title": f"{model.__name__}, CloudEvents structured",
             "summary": "As a partner's or the operations feed's CloudEvents SDK sends it",
             "contentType": "application/cloudevents+json", "payload": _cloud_event(model),
+            "bindings": keyed[model],
         }
     dead_letter = {"name": "dead-letter", "title": "A message no service could read or handle",
                    "summary": "The original key, value and headers, plus why and from where",
@@ -208,12 +213,6 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
             "action": "send", "channel": {"$ref": f"#/channels/{channel_id}_dlq"},
             "messages": [{"$ref": f"#/channels/{channel_id}_dlq/messages/dead_letter"}],
             "summary": "Written by each reader of " + topic}
-    for name, message in messages.items():
-        if name != "dead_letter":
-            topic = next(t for t in topics.ALL if name.split("_binary")[0].split("_structured")[0]
-                         in map(_message_id, topics.CARRIES[t]))
-            message["bindings"] = {"kafka": {"key": {"type": "string", "description": topics.KEYS[topic]},
-                                             "bindingVersion": _KAFKA_BINDING}}
     return _for_asyncapi({
         "asyncapi": "3.1.0",
         "info": {"title": "Rebound events", "version": version,
