@@ -116,7 +116,7 @@ async def main() -> int:
     speed = replay.parse_speed(args.speed)
     if args.running:
         settings = Settings()
-        print(f"Ops board: http://127.0.0.1:8001/ops (token {settings.api_key_list[0]}): watch the day there.",
+        print(f"Ops board: http://127.0.0.1:8001/ops (token {settings.access().all_keys[0]}): watch the day there.",
               flush=True)
         results = await benchmark(args, speed, "local", settings, None)
     else:
@@ -158,7 +158,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
                                          api_key=API_KEY)
             sandbox = logs / "sandbox"
         else:
-            endpoints = replay.Endpoints(api_key=settings.api_key_list[0])
+            endpoints = replay.Endpoints(api_key=settings.access().all_keys[0])
             logs, sandbox = ROOT / ".local" / "logs", ROOT / ".local" / "sandbox"
         load_s = await replay.load(settings, s, endpoints)
         messages_before, (tx_before, rows_before) = await offsets(settings), await database_work(settings.database_url)

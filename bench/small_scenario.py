@@ -289,7 +289,7 @@ async def main() -> int:
                         help="0–899: which flight numbers to use (default: one not used yet)")
     args = parser.parse_args()
     settings = Settings()
-    api_key = settings.api_key_list[0]
+    api_key = settings.access().all_keys[0]
     run = args.run if args.run is not None else await unused_run(settings.database_url)
     scenario = build(run)
     flight = scenario.cancellation.flight

@@ -3,6 +3,8 @@ time a passenger needs to change planes at each; where each airport is (country,
 
 import functools
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import airportsdata
@@ -59,6 +61,18 @@ def parse_minimum_connecting(text: str) -> dict[str, int]:
             raise ValueError(f"minimum connecting time {item!r}: expected AIRPORT=MINUTES")
         table[airport.strip().upper() if airport.strip() != "default" else "default"] = int(value)
     return table
+
+
+@dataclass(frozen=True)
+class Connecting:
+    """What a connection needs: each airport's minimum connecting time (minutes, with a `default`),
+    and which airports serve one city (a passenger can be moved between them)."""
+
+    minimum_minutes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_MINIMUM_CONNECTING_MINUTES))
+    co_terminals: CoTerminals = CO_TERMINALS
+
+    def same_city(self, a: str, b: str) -> bool:
+        return same_city(a, b, self.co_terminals)
 
 
 @functools.cache

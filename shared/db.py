@@ -28,14 +28,14 @@ TRANSIENT = (
 )
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, schema: str, *, min_size: int = 2,
                       max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_init_connection,
+        database_url, min_size=min_size, max_size=max_size, init=init_connection,
         server_settings={"search_path": schema, "application_name": f"rebound-{schema}"},
     )
     assert pool is not None

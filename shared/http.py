@@ -177,10 +177,10 @@ def require_role(role: str) -> Callable:
         if scheme.lower() != "bearer" or not given_text.strip():
             raise Unauthorized("An API key is required: send `Authorization: Bearer <key>`")
         given = given_text.strip().encode()
-        settings = request.app.state.service.settings
-        if any(hmac.compare_digest(given, k.encode()) for k in settings.keys_for(role)):
+        access = request.app.state.service.access  # shared.runtime.Service's, parsed once
+        if any(hmac.compare_digest(given, k.encode()) for k in access.keys_for(role)):
             return
-        if any(hmac.compare_digest(given, k.encode()) for k in settings.api_key_list):
+        if any(hmac.compare_digest(given, k.encode()) for k in access.all_keys):
             raise StarletteHTTPException(403, f"This key is not for this: it needs the {role} role")
         raise Unauthorized("The API key is not valid")
 

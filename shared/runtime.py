@@ -3,36 +3,44 @@ schema, opens the pool, and runs the consumer loop and the outbox relay beside t
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from shared import db, failpoints, kafka, logs, topics
-from shared.consumer import ConsumerLoop, Handler
+from shared.consumer import ConsumerLoop, Routes
 from shared.http import BodyLimit, GatedRoute, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
-from shared.settings import Settings
+from shared.settings import Access, Settings
 
 log = logging.getLogger(__name__)
 
+C = TypeVar("C")
+
 
 @dataclass
-class Service:
+class Service(Generic[C]):
+    """One running service: its settings parsed once into `config`, its routes, its background
+    work, and (once started) its pool, consumers, relay and producer."""
+
     name: str
     settings: Settings
+    config: C
     migrations: Path
-    handlers: Mapping[str, Mapping[str, Handler]]
-    # Topics consumed by a consumer group of their own, so nothing on `handlers`' topics is ever
+    routes: Routes
+    # Topics consumed by a consumer group of their own, so nothing on `routes`' topics is ever
     # ahead of them (notify's first notices).
-    priority_handlers: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)
+    priority_routes: Routes | None = None
     # Extra background work of the service's own (e.g. notify's sender), started after the pool.
-    background: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[["Service[C]"], Awaitable[None]]] = field(default_factory=list)
     pool: asyncpg.Pool | None = None
     consumer: ConsumerLoop | None = None
     priority_consumer: ConsumerLoop | None = None
@@ -40,13 +48,31 @@ class Service:
     # The one idempotent acks=all producer: the outbox relay's, and the ingest API's where a
     # caller must hear "durably accepted".
     producer: AIOKafkaProducer | None = None
+    access: Access = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access = self.settings.access()
+
+    @property
+    def database(self) -> asyncpg.Pool:
+        """The pool, once the service has started."""
+        if self.pool is None:
+            raise RuntimeError(f"{self.name} has not started: no database pool yet")
+        return self.pool
+
+    @property
+    def kafka(self) -> AIOKafkaProducer:
+        """The acks=all producer, once the service has started."""
+        if self.producer is None:
+            raise RuntimeError(f"{self.name} has not started: no Kafka producer yet")
+        return self.producer
 
     def ready(self) -> dict[str, bool]:
         return {
             "database": self.pool is not None and not self.pool.is_closing(),
             "consumer": bool(self.consumer and self.consumer.running),
             **({"priority_consumer": bool(self.priority_consumer and self.priority_consumer.running)}
-               if self.priority_handlers else {}),
+               if self.priority_routes else {}),
             "outbox_relay": bool(self.relay and self.relay.running),
         }
 
@@ -60,20 +86,19 @@ class Service:
         await db.migrate(self.settings.database_url, self.name, self.migrations)
         self.pool = await db.create_pool(self.settings.database_url, self.name)
         self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
-                                     handlers=self.handlers)
+                                     routes=self.routes)
         self.producer = AIOKafkaProducer(**kafka.client_options(self.settings),
                                          enable_idempotence=True, acks="all", linger_ms=2)
         await self.producer.start()
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
         tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
                  asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
-        if self.priority_handlers:
+        if self.priority_routes:
             self.priority_consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}-priority",
-                                                  handlers=self.priority_handlers)
+                                                  routes=self.priority_routes)
             tasks.append(asyncio.create_task(self._supervise(self.priority_consumer.run), name="priority-consumer"))
-        tasks += [asyncio.create_task(self._supervise(lambda b=b: b(self)), name="background")
+        tasks += [asyncio.create_task(self._supervise(functools.partial(b, self)), name="background")
                   for b in self.background]
-        app.state.service = self
         log.info("service started", extra={"service": self.name})
         try:
             yield
@@ -107,4 +132,24 @@ class Service:
         app.add_middleware(BodyLimit, limits=body_limits)
         install_problem_handlers(app)
         install_operational_routes(app, self.ready)
+        app.state.service = self
         return app
+
+
+def running(app: FastAPI) -> Service[Any]:
+    """The service an app was made for (`Service.app`)."""
+    service: Service[Any] = app.state.service
+    return service
+
+
+# What routes take (typed dependencies): the service's database pool and its producer.
+def _database(request: Request) -> asyncpg.Pool:
+    return running(request.app).database
+
+
+def _producer(request: Request) -> AIOKafkaProducer:
+    return running(request.app).kafka
+
+
+Database = Annotated[asyncpg.Pool, Depends(_database)]
+Producer = Annotated[AIOKafkaProducer, Depends(_producer)]

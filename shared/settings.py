@@ -1,11 +1,13 @@
 """Settings common to every service, read from REBOUND_* environment variables."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 
 from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.airports import CoTerminals, parse_co_terminals, parse_minimum_connecting
+from shared.airports import Connecting, parse_co_terminals, parse_minimum_connecting
 
 DEVELOPMENT_API_KEY = "dev-only-key"
 DEVELOPMENT_DATABASE_URL = "postgresql://rebound:rebound@127.0.0.1:15432/rebound"
@@ -56,29 +58,18 @@ class Settings(BaseSettings):
     # Airports serving one city, `JFK+LGA+EWR;ORD+MDW` (empty: the built-in groups).
     co_terminals: str = ""
 
-    @property
-    def api_key_list(self) -> list[str]:
-        return [key for _, key in self.api_key_roles]
-
-    @property
-    def api_key_roles(self) -> list[tuple[str | None, str]]:
-        """(role, key) for each key; role None: a key for every job."""
-        pairs = []
+    def access(self) -> "Access":
+        """The bearer keys, by the job each does (parsed again at each call: the config keeps one)."""
+        pairs: list[tuple[str | None, str]] = []
         for entry in filter(None, (e.strip() for e in self.api_keys.split(","))):
             role, _, key = entry.partition(":")
             pairs.append((role, key) if role in ROLES and key else (None, entry))
-        return pairs
+        return Access(tuple(pairs))
 
-    def keys_for(self, role: str) -> list[str]:
-        return [key for r, key in self.api_key_roles if r in (role, None)]
-
-    @property
-    def co_terminal_groups(self) -> CoTerminals:
-        return parse_co_terminals(self.co_terminals)
-
-    @property
-    def minimum_connecting(self) -> dict[str, int]:
-        return parse_minimum_connecting(self.minimum_connecting_times)
+    def connecting(self) -> Connecting:
+        """Minimum connecting times and co-terminal airports (parsed again at each call)."""
+        return Connecting(parse_minimum_connecting(self.minimum_connecting_times),
+                          parse_co_terminals(self.co_terminals))
 
     @property
     def in_production(self) -> bool:
@@ -86,19 +77,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
-        parse_minimum_connecting(self.minimum_connecting_times)
-        parse_co_terminals(self.co_terminals)
+        self.connecting()
         if not self.in_production:
             return self
+        access = self.access()
         problems = []
-        if DEVELOPMENT_API_KEY in self.api_key_list:
+        if DEVELOPMENT_API_KEY in access.all_keys:
             problems.append("REBOUND_API_KEYS must be set to real keys in production")
-        if any(role is None for role, _ in self.api_key_roles):
+        if any(role is None for role, _ in access.keys):
             problems.append(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
                             "as role:key")
         # Named by position, never by value.
         problems += [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
-                     for n, (_, key) in enumerate(self.api_key_roles, start=1) if len(key) < MIN_SECRET_LENGTH]
+                     for n, (_, key) in enumerate(access.keys, start=1) if len(key) < MIN_SECRET_LENGTH]
         unset = [name for name in (*self.DEVELOPMENT_SECRETS, "database_url")
                  if getattr(self, name) == type(self).model_fields[name].default]
         if unset:
@@ -120,6 +111,27 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+@dataclass(frozen=True)
+class Access:
+    """The bearer keys and their jobs: (role, key) for each; role None is a key for every job."""
+
+    keys: tuple[tuple[str | None, str], ...]
+
+    @property
+    def all_keys(self) -> list[str]:
+        return [key for _, key in self.keys]
+
+    def keys_for(self, role: str) -> list[str]:
+        return [key for r, key in self.keys if r in (role, None)]
+
+    @property
+    def by_role(self) -> Mapping[str | None, list[str]]:
+        table: dict[str | None, list[str]] = {}
+        for role, key in self.keys:
+            table.setdefault(role, []).append(key)
+        return table
 
 
 S = TypeVar("S", bound=Settings)

@@ -1,6 +1,7 @@
 import uvicorn
 
-from services.compensation.app import CompensationSettings, create_app
+from services.compensation.bootstrap import create_app
+from services.compensation.config import CompensationSettings
 from shared.settings import load
 
 settings = load(CompensationSettings)

@@ -1,6 +1,6 @@
-"""The compensation service's settings (REBOUND_* environment variables)."""
+"""The compensation service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import model_validator
@@ -31,11 +31,18 @@ class CompensationSettings(Settings):
     payout_backoff_seconds: float = 2.0
     payout_backoff_max_seconds: float = 300.0
 
-    @cached_property
-    def sealer(self) -> sealed.Sealer:
-        return sealed.Sealer.parse(self.notice_sealing_key)
-
     @model_validator(mode="after")
     def _check_sealing_key(self) -> "CompensationSettings":
         sealed.Sealer.parse(self.notice_sealing_key)
         return self
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: CompensationSettings
+    book: rules.RuleBook
+    sealer: sealed.Sealer  # seals voucher codes for notify
+
+    @classmethod
+    def of(cls, settings: CompensationSettings) -> "Config":
+        return cls(settings, rules.load(settings.rules_dir), sealed.Sealer.parse(settings.notice_sealing_key))

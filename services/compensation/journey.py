@@ -36,7 +36,7 @@ class Report:
     kind: str  # the disruption service's: cancelled, delayed, retimed, diverted, connection_at_risk
     cause: str
     flight_id: str
-    noticed_at: datetime
+    announced_at: datetime  # when the airline made the disruption known: notice periods count from it
     delay_minutes: int
     outcome: str
     decided_at: datetime
@@ -124,7 +124,7 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     while more := {s.flight_id for r in reports if r.flight_id in ids for s in r.segments} - ids:
         ids |= more  # the flights the journey's passengers were moved to, and the ones after those
     journey = sorted((leg for leg in legs if leg.flight_id in ids), key=lambda leg: leg.scheduled_departure)
-    reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.noticed_at, r.decided_at))
+    reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.announced_at, r.decided_at))
     # A connection lost with no onward flight at all is, for the passenger, the onward journey
     # cancelled: they cannot complete it and are owed what a cancellation owes.
     cancellations = [r for r in reports if r.kind == "cancelled"
@@ -136,7 +136,7 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     disrupted = next((leg for leg in journey if leg.flight_id == governing.flight_id), journey[0])
     disruption: dict = {"kind": "cancellation" if cancellations else "delay",
                         "cause": CAUSES.get(governing.cause, "operational"),
-                        "announced_at": governing.noticed_at.isoformat(), "flight": _label(disrupted)}
+                        "announced_at": governing.announced_at.isoformat(), "flight": _label(disrupted)}
     # The latest word on a flight that still goes, even if the passenger then chose not to fly it.
     kept = [r for r in reports if not r.segments and r.arrival_delay_minutes is not None]
     if not cancellations and kept:

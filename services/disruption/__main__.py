@@ -1,6 +1,7 @@
 import uvicorn
 
-from services.disruption.app import DisruptionSettings, create_app
+from services.disruption.bootstrap import create_app
+from services.disruption.config import DisruptionSettings
 from shared.settings import load
 
 settings = load(DisruptionSettings)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.events import (
+    Cause,
     DisruptionKind,
     FlightArrived,
     FlightCancelled,
@@ -19,6 +20,7 @@ from shared.events import (
     FlightEventData,
     FlightReinstated,
     FlightRetimed,
+    Leg,
 )
 
 # A change smaller than this moves nobody's plans enough to message them.
@@ -185,3 +187,69 @@ def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward:
     """Whether the passengers can no longer make their onward flight."""
     return onward.onward_departure < earliest_onward_departure(
         expected_arrival, arrival_airport, onward.onward_origin, minimum_connecting, same_city)
+
+
+# --- who is hurt, and what they are told ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hurt:
+    """One booking hurt by one event, and what its passengers are told."""
+
+    booking_ref: str
+    passenger_ids: list[str]
+    segments: list[Leg]  # the disrupted legs of the booking, in itinerary order
+    kind: DisruptionKind
+    severity: Literal["minor", "major"]
+    cause: str  # a cause category (`Cause`), as the flight's record holds it
+    delay_minutes: int
+    told: Mapping[str, object]  # what the first notice says beyond the flight, its cause and the delay
+    disruption_id: str | None = None  # default: the event's id
+    earliest_departure: datetime | None = None
+    cause_flight_id: str | None = None  # the flight whose event this is, when it is not the first segment
+
+    @property
+    def first_notice(self) -> dict[str, object]:
+        return {**self.segments[0].notice_facts(), "reason": self.cause, "delay_minutes": self.delay_minutes,
+                **self.told}
+
+
+def cause_of(event: FlightEventData) -> Cause | None:
+    """The cause the event gives, if its kind gives one."""
+    return event.reason if isinstance(event, FlightCancelled | FlightDelayed | FlightDiverted) else None
+
+
+def hurt_on_board(booking_ref: str, passenger_ids: list[str], legs: list[tuple[Leg, Change]],
+                  cause: str) -> Hurt:
+    """A booking with passengers on the legs `legs` changed: its disruption is the first leg's."""
+    leg, change = legs[0]
+    assert change.disruption is not None
+    told: dict[str, object] = {}
+    if change.flight.estimated_departure and change.disruption == "delayed":
+        told["estimated_departure"] = change.flight.estimated_departure.isoformat()
+    if change.disruption == "diverted":
+        told["diverted_to"] = change.flight.destination
+    if change.disruption == "retimed":
+        told |= {"new_departure": change.flight.scheduled_departure.isoformat(),
+                 "new_arrival": change.flight.scheduled_arrival.isoformat()}
+    return Hurt(booking_ref=booking_ref, passenger_ids=passenger_ids, segments=[leg for leg, _ in legs],
+                kind=change.disruption, severity=change.severity, cause=cause, delay_minutes=change.delay_minutes,
+                told=told)
+
+
+def hurt_connecting(connection: Connection, passenger_ids: list[str], onward: Leg, inbound: Leg,
+                    inbound_state: FlightState, cause: str, disruption_id: str,
+                    earliest_departure: datetime | None) -> Hurt:
+    """A booking whose onward flight leaves before its passengers can reach it."""
+    return Hurt(booking_ref=connection.booking_ref, passenger_ids=passenger_ids, segments=[onward],
+                kind="connection_at_risk", severity="major", cause=cause, delay_minutes=0,
+                told=inbound.notice_facts("inbound_") | {"estimated_arrival":
+                                                          inbound_state.expected_arrival.isoformat()},
+                disruption_id=disruption_id, earliest_departure=earliest_departure,
+                cause_flight_id=inbound.flight_id)
+
+
+def hurt_again(booking_ref: str, passenger_ids: list[str], cancelled: Leg, cause: str) -> Hurt:
+    """A booking moved onto a flight that had already been cancelled."""
+    return Hurt(booking_ref=booking_ref, passenger_ids=passenger_ids, segments=[cancelled], kind="cancelled",
+                severity="major", cause=cause, delay_minutes=0, told={})

@@ -16,6 +16,7 @@ from services.disruption.partners import Partner, PartnerKey
 from shared import contract, outbox, topics, tracing
 from shared.events import Envelope, FlightEventData, event_id
 from shared.http import GatedRoute, problem
+from shared.runtime import running
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
         return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
                        f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
                        f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
-    service = request.app.state.service
     # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
     # ids are the partner's all the same: the same event is one event whichever key signed it.
     source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
@@ -71,8 +71,9 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
     envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now, id=id,
                                traceparent=trace or tracing.derived(id))
                  for e, id, trace in zip(events, ids, traces, strict=True)]
+    service = running(request.app)
     topic = topics.name(service.settings, topics.FLIGHT_EVENTS)
-    sends = [await service.producer.send(topic, env.to_bytes(), key=env.subject.encode(),
+    sends = [await service.kafka.send(topic, env.to_bytes(), key=env.subject.encode(),
                                          headers=outbox.HEADERS) for env in envelopes]
     await asyncio.gather(*sends)
     metrics.EVENTS_ACCEPTED.labels(channel).inc(len(envelopes))

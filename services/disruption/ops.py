@@ -5,12 +5,13 @@ The page itself holds no data; its API needs an ops token (`Authorization: Beare
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from shared.http import GatedRoute, require_role, secure_page
+from shared.runtime import Database
 
 router = APIRouter(tags=["ops board"], route_class=GatedRoute)
 api = APIRouter(prefix="/ops/api", route_class=GatedRoute, dependencies=[Depends(require_role("ops-viewer"))])
@@ -36,9 +37,9 @@ async def board() -> HTMLResponse:
 
 
 @api.get("/flights", operation_id="list_disrupted_flights")
-async def disrupted_flights(request: Request) -> list[dict]:
+async def disrupted_flights(pool: Database) -> list[dict[str, object]]:
     """Disrupted flights, latest change first, with each one's recovery progress."""
-    rows = await request.app.state.service.pool.fetch(f"""
+    rows = await pool.fetch(f"""
         WITH p AS ({_PER_PASSENGER})
         SELECT f.flight_id, f.carrier || ' ' || f.number AS flight, f.origin, f.destination,
                f.scheduled_departure, f.estimated_departure, f.status, f.cause, f.diverted_to,
@@ -57,11 +58,9 @@ async def disrupted_flights(request: Request) -> list[dict]:
 
 
 @api.get("/flights/{flight_id:path}", operation_id="get_flight")
-async def flight_detail(request: Request,
-                        flight_id: Annotated[str, PathParam(max_length=40)]) -> dict:
+async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_length=40)]) -> dict[str, object]:
     """One flight: its state, its history, and its disrupted passengers (names and booking
     references only: contact details never leave notify)."""
-    pool = request.app.state.service.pool
     flight = await pool.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
     if flight is None:
         raise HTTPException(404, f"No flight {flight_id!r} in the schedule")

@@ -91,22 +91,31 @@ class Unauthenticated(HTTPException):
         super().__init__(401, detail, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="partners"'})
 
 
+@dataclass(frozen=True)
+class Partners:
+    """Who may send: the partner keys by id, how old a signature may be, and each partner's rate."""
+
+    keys: dict[str, PartnerKey]
+    signature_tolerance_seconds: int
+    rates: RateLimiter
+
+
 async def check_partner(request: Request) -> PartnerKey:
     """The partner key a signed request comes with; 401 for anything else, 429 over its rate. Made
     on the raw bytes, before anything parses them."""
-    settings = request.app.state.service.settings
+    partners: Partners = request.app.state.service.config.partners  # the bootstrap's
     key_id, signature = request.headers.get(signing.KEY_ID_HEADER), request.headers.get(signing.SIGNATURE_HEADER)
     if not key_id or not signature:
         raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and "
                               f"{signing.SIGNATURE_HEADER} headers (HMAC-SHA256 over timestamp and body)")
-    key = request.app.state.partner_keys.get(key_id)
+    key = partners.keys.get(key_id)
     if key is None:
         raise Unauthenticated(f"Unknown partner key id {key_id[:64]!r}")
     wrong = signing.verify(key.digest, signature, await request.body(), time.time(),
-                           settings.signature_tolerance_seconds)
+                           partners.signature_tolerance_seconds)
     if wrong:
         raise Unauthenticated(wrong[0].upper() + wrong[1:])
-    wait = request.app.state.rate_limiter.take(key.partner)
+    wait = partners.rates.take(key.partner)
     if wait:
         raise HTTPException(429, f"Partner {key.partner!r} is over its rate limit",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})

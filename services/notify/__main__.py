@@ -1,6 +1,7 @@
 import uvicorn
 
-from services.notify.app import NotifySettings, create_app
+from services.notify.bootstrap import create_app
+from services.notify.config import NotifySettings
 from shared.settings import load
 
 settings = load(NotifySettings)

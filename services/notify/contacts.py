@@ -2,11 +2,12 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.events import batch_of, no_nul
 from shared.http import GatedRoute, require_role
+from shared.runtime import Database
 
 MAX_CONTACTS = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a thousand contacts at their longest (names as \\u escapes) fit
@@ -50,11 +51,8 @@ class Stored(BaseModel):
 
 
 @router.put("/contacts", response_model=Stored, operation_id="put_contacts")
-async def put_contacts(request: Request,
-                       contacts: Annotated[batch_of(Contact, MAX_CONTACTS), Body()]
-                       ) -> Stored:
+async def put_contacts(pool: Database, contacts: Annotated[batch_of(Contact, MAX_CONTACTS), Body()]) -> Stored:
     """Create or replace the contact details of up to 1,000 passengers."""
-    pool = request.app.state.service.pool
     await pool.executemany(
         """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
                                  opted_out, locale)
@@ -70,10 +68,10 @@ async def put_contacts(request: Request,
 
 
 @router.delete("/contacts/{passenger_id}", status_code=204, operation_id="delete_contact")
-async def delete_contact(request: Request, passenger_id: str) -> None:
+async def delete_contact(pool: Database, passenger_id: str) -> None:
     """Forget a passenger's contact details (erasure on request): the contact, and every delivery's
     detail; their notices' records remain, by id and status only."""
-    async with request.app.state.service.pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM contacts WHERE passenger_id = $1", passenger_id)
         await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL WHERE passenger_id = $1",
                            passenger_id)

@@ -7,16 +7,15 @@ import asyncpg
 
 from services.notify import policy
 from shared import topics
-from shared.consumer import batched
-from shared.events import Envelope, NoticeDelivered, NoticeRequested
+from shared.consumer import Event
+from shared.events import NoticeDelivered, NoticeRequested
 from shared.outbox import Outbox
 
 
-@batched
-async def plan_deliveries(conn: asyncpg.Connection, events: list[Envelope], outbox: Outbox) -> None:
+async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeRequested]], outbox: Outbox) -> None:
     """All the notice requests of a consumer batch in a few statements: a cancelled aircraft's
     first notices cost the database no more round trips than one booking's."""
-    notices: list[NoticeRequested] = [e.data for e in events]
+    notices = [e.payload for e in events]
     traces = [e.traceparent for e in events]
     subjects = [(p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
     if len(subjects) != len(set(subjects)):
@@ -113,6 +112,3 @@ async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[Not
             ), key=r["booking_ref"], traceparent=r["traceparent"])
     return stale
 
-
-HANDLERS = {topics.NOTICES: {"notice.requested": plan_deliveries}}
-FIRST_NOTICE_HANDLERS = {topics.FIRST_NOTICES: {"notice.requested": plan_deliveries}}

@@ -37,7 +37,9 @@ class Outgoing:
     body: str
 
 
-class Channel(Protocol):
+class Provider(Protocol):
+    """A company that carries one channel's messages (SMS, email or push) for us."""
+
     async def send(self, message: Outgoing) -> str: ...
 
     async def accepted(self, key: str) -> str | None:
@@ -104,7 +106,7 @@ def plain_text_email(sender: str, to: str, subject: str, message_id: str, body: 
     return head.encode() + quopri.encodestring(body.encode()).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-class EmailChannel:
+class EmailProvider:
     """SMTP, over a small pool of connections kept open between messages (a new connection per
     message costs both ends a handshake; mail servers expect senders to reuse them)."""
 
@@ -173,7 +175,7 @@ class EmailChannel:
         return message_id
 
 
-class SmsChannel:
+class SmsProvider:
     """A Twilio-style REST API: form POST with basic auth, idempotency token header, and a status
     callback URL the provider reports delivery to."""
 
@@ -202,7 +204,7 @@ def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
-class PushChannel:
+class PushProvider:
     """The airline's app push gateway: a JSON webhook signed like Rebound's partner requests
     (`Rebound-Signature: t=…,v1=HMAC-SHA256`), with an idempotency key."""
 

@@ -22,12 +22,12 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify import policy, templates
-from services.notify.providers import Channel, Outgoing, PermanentFailure, TransientFailure
-from shared import db, sealed, topics, tracing
+from services.notify.config import Config
+from services.notify.providers import Outgoing, PermanentFailure, Provider, TransientFailure
+from shared import db, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.pacing import TokenBucket, backoff
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,9 @@ async def fall_back(conn: asyncpg.Connection, deliveries: list[tuple[int, str]])
                ON CONFLICT DO NOTHING""", deliveries)
 
 
-class Provider:
-    """One provider, shared by both senders: its rate (a token bucket) and its circuit breaker."""
+class Throttle:
+    """What guards one provider, shared by both senders: its rate (a token bucket) and its circuit
+    breaker."""
 
     def __init__(self, channel: str, rate_per_second: float, burst: int, breaker: policy.CircuitBreaker) -> None:
         self.channel, self.breaker = channel, breaker
@@ -90,21 +91,21 @@ class Provider:
 
 
 class Sender:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, channels: dict[str, Channel],
-                 providers: dict[str, Provider], *, first_notices: bool, concurrency: int,
+    def __init__(self, config: Config, pool: asyncpg.Pool, providers: dict[str, Provider],
+                 throttles: dict[str, Throttle], *, first_notices: bool, concurrency: int,
                  first_notices_idle: asyncio.Event, batch_size: int = 200, reserve: float = 0.0,
                  max_attempts: int = 6) -> None:
         """`first_notices_idle` is clear while the first-notice sender has work: the bulk sender
         stands back meanwhile (for at most a second at a time), so first notices get the CPU and
         the providers' capacity."""
-        self._settings = settings
-        self._opener = sealed.Opener.parse(settings.notice_opening_keys)
+        self._settings = config.settings
+        self._opener = config.opener
         self._pool = pool
-        self._channels = channels
         self._providers = providers
+        self._throttles = throttles
         self._first = first_notices
         self._path = "first_notice" if first_notices else "bulk"
-        self._limits = {c: asyncio.Semaphore(concurrency) for c in channels}
+        self._limits = {c: asyncio.Semaphore(concurrency) for c in providers}
         self._batch_size = batch_size
         self._reserve = reserve
         self._max_attempts = max_attempts
@@ -197,8 +198,8 @@ class Sender:
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"],
                                                                  "trace_id": tracing.trace_id(d["traceparent"])})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
-        provider = self._providers[channel]
-        if not provider.breaker.allows():
+        throttle = self._throttles[channel]
+        if not throttle.breaker.allows():
             other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"],
                                         d["siblings"])
             RETRIES.labels(channel, "circuit_open").inc()
@@ -206,30 +207,30 @@ class Sender:
                 return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}",
                               fallback=other)
             return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
-                          retry_in=provider.breaker.reopens_in() + backoff(0))
+                          retry_in=throttle.breaker.reopens_in() + backoff(0))
         to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
         key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['revision']}.{channel}"
-        await provider.take(self._reserve)
+        await throttle.take(self._reserve)
         async with self._limits[channel]:
             try:
-                if d["reclaimed"] and (provider_id := await self._channels[channel].accepted(key)):
+                if d["reclaimed"] and (provider_id := await self._providers[channel].accepted(key)):
                     # A crash came between the provider's acceptance and our record of it.
                     return Result(d["id"], "sent", provider_id=provider_id)
-                provider_id = await self._channels[channel].send(
+                provider_id = await self._providers[channel].send(
                     Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body))
             except PermanentFailure as exc:
-                provider.breaker.succeeded()  # the provider answered: it is this message it refuses
+                throttle.breaker.succeeded()  # the provider answered: it is this message it refuses
                 return Result(d["id"], "failed", detail=str(exc))
             except TransientFailure as exc:
-                provider.breaker.failed()
-                BREAKER.labels(channel).set(1 if provider.breaker.state != "closed" else 0)
+                throttle.breaker.failed()
+                BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
                 RETRIES.labels(channel, "provider_error").inc()
                 status = "retrying" if d["attempts"] < self._max_attempts else "failed"
                 log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
                                                              "trace_id": tracing.trace_id(d["traceparent"]),
                                                              "error": str(exc), "status": status})
                 return Result(d["id"], status, detail=str(exc), retry_in=backoff(d["attempts"]))
-        provider.breaker.succeeded()
+        throttle.breaker.succeeded()
         BREAKER.labels(channel).set(0)
         return Result(d["id"], "sent", provider_id=provider_id)
 

@@ -8,12 +8,14 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 
 from services.notify import policy
+from services.notify.config import NotifySettings
 from services.notify.providers import twilio_signature
 from services.notify.sender import fall_back
 from shared import topics
 from shared.events import NoticeDelivered
 from shared.http import GatedRoute
 from shared.outbox import Outbox
+from shared.runtime import Database, running
 
 SMS_STATUS_PATH = "/v1/delivery-status/sms"
 # Twilio's message states: the last two mean the passenger did not get it.
@@ -24,10 +26,10 @@ router = APIRouter(tags=["delivery status"], route_class=GatedRoute)
 
 
 @router.post(SMS_STATUS_PATH, status_code=204, response_class=Response)
-async def sms_status(request: Request,
+async def sms_status(request: Request, pool: Database,
                      signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None) -> None:
     """The SMS provider's status callback (form-encoded, signed with the account's token)."""
-    settings = request.app.state.service.settings
+    settings: NotifySettings = running(request.app).config.settings
     # Parsed by hand: one of these arrives for every text sent, and the form parser costs more.
     body = (await request.body()).decode(errors="replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
@@ -38,7 +40,6 @@ async def sms_status(request: Request,
     sid, state = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or state not in SMS_STATES:
         raise HTTPException(422, f"MessageSid and a MessageStatus of {sorted(SMS_STATES)} are required")
-    pool = request.app.state.service.pool
     if state not in ("failed", "undelivered"):
         # Most reports are good news: recorded in one statement, news to no one else.
         await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"

@@ -1,6 +1,6 @@
 import uvicorn
 
-from services.rebooking.app import create_app
+from services.rebooking.bootstrap import create_app
 from services.rebooking.config import RebookingSettings
 from shared.settings import load
 

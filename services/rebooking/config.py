@@ -1,7 +1,7 @@
-"""The rebooking service's settings (REBOUND_* environment variables)."""
+"""The rebooking service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
 from typing import Literal
 
 from pydantic import model_validator
@@ -50,22 +50,6 @@ class RebookingSettings(Settings):
     # to an offer counts as a refund request; otherwise the new booking stands.
     silence_counts_as: Literal["accepted", "refund_requested"] = "accepted"
 
-    @property
-    def rules(self) -> domain.Rules:
-        return domain.Rules(
-            horizon=timedelta(hours=self.horizon_hours),
-            max_connection=timedelta(hours=self.max_connection_hours),
-            minimum_connecting=self.minimum_connecting, co_terminals=self.co_terminal_groups,
-            partners=parse_partners(self.rebooking_partners))
-
-    @cached_property
-    def choice_keys(self) -> dict[int, str]:
-        return links.parse_keys(self.choice_secret)
-
-    @cached_property
-    def sealer(self) -> sealed.Sealer:
-        return sealed.Sealer.parse(self.notice_sealing_key)
-
     @model_validator(mode="after")
     def _check_partners_and_keys(self) -> "RebookingSettings":
         parse_partners(self.rebooking_partners)
@@ -74,3 +58,22 @@ class RebookingSettings(Settings):
         if self.in_production and any(len(secret) < MIN_SECRET_LENGTH for secret in secrets):
             raise ValueError(f"REBOUND_CHOICE_SECRET: each key's secret must be {MIN_SECRET_LENGTH} characters or more")
         return self
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: RebookingSettings
+    rules: domain.Rules
+    choice_keys: dict[int, str]  # the links' keys by id, the newest first
+    sealer: sealed.Sealer  # seals each passenger's link for notify
+
+    @classmethod
+    def of(cls, settings: RebookingSettings) -> "Config":
+        connecting = settings.connecting()
+        rules = domain.Rules(
+            horizon=timedelta(hours=settings.horizon_hours),
+            max_connection=timedelta(hours=settings.max_connection_hours),
+            minimum_connecting=connecting.minimum_minutes, co_terminals=connecting.co_terminals,
+            partners=parse_partners(settings.rebooking_partners))
+        return cls(settings, rules, links.parse_keys(settings.choice_secret),
+                   sealed.Sealer.parse(settings.notice_sealing_key))

@@ -27,7 +27,7 @@ class ExpiredLink(Exception):
 
 
 @dataclass(frozen=True)
-class Offer:
+class ChoiceLink:
     disruption_id: str
     booking_ref: str
     passenger: int  # the passenger's place in the booking, 0 to 8
@@ -65,7 +65,7 @@ def _mac(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode(), b"rebound-choice-v2|" + payload, hashlib.sha256).digest()[:16]
 
 
-def sign(keys: dict[int, str], offer: Offer) -> str:
+def sign(keys: dict[int, str], offer: ChoiceLink) -> str:
     """Short enough for a text message: the key id, the booking reference, the disruption id (a
     UUID), the passenger and the expiry packed in 29 bytes, and 128 bits of HMAC-SHA256."""
     kid, secret = next(iter(keys.items()))
@@ -74,7 +74,7 @@ def sign(keys: dict[int, str], offer: Offer) -> str:
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
-def verify(keys: dict[int, str], token: str, now: datetime) -> Offer:
+def verify(keys: dict[int, str], token: str, now: datetime) -> ChoiceLink:
     try:
         payload_part, mac_part = token.split(".")
         payload, mac = _unb64(payload_part), _unb64(mac_part)
@@ -82,7 +82,7 @@ def verify(keys: dict[int, str], token: str, now: datetime) -> Offer:
         raise InvalidLink("this link is not one of ours") from exc
     if len(payload) != 29 or payload[0] not in keys or not hmac.compare_digest(mac, _mac(keys[payload[0]], payload)):
         raise InvalidLink("this link is not one of ours")
-    offer = Offer(str(uuid.UUID(bytes=payload[7:23])), payload[1:7].decode(), payload[23],
+    offer = ChoiceLink(str(uuid.UUID(bytes=payload[7:23])), payload[1:7].decode(), payload[23],
                   datetime.fromtimestamp(int.from_bytes(payload[24:], "big"), UTC))
     if now >= offer.expires:
         raise ExpiredLink(f"the time to choose ended at {offer.expires:%Y-%m-%d %H:%M} UTC")

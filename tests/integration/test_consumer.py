@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared import db, topics
-from shared.consumer import ConsumerLoop, batched
+from shared.consumer import ConsumerLoop, Event, Routes
 from shared.events import FlightScheduled, flight_id
 from shared.settings import Settings
 from tests.integration.conftest import eventually, publish
@@ -28,16 +28,15 @@ async def test_a_failing_handler_dead_letters_its_message_alone(environment, tmp
     async with pool.acquire() as conn:
         await conn.execute("CREATE TABLE seen (flight_id text PRIMARY KEY)")
 
-    async def record(conn: asyncpg.Connection, event, outbox) -> None:
-        await conn.execute("INSERT INTO seen VALUES ($1)", event.data.flight_id)
-        if event.data.number == "13":
+    async def record(conn: asyncpg.Connection, event: Event[FlightScheduled], outbox) -> None:
+        await conn.execute("INSERT INTO seen VALUES ($1)", event.payload.flight_id)
+        if event.payload.number == "13":
             raise ValueError("flight 13 is cursed")
 
-    @batched
-    async def record_all(conn: asyncpg.Connection, events, outbox) -> None:
+    async def record_all(conn: asyncpg.Connection, events: list[Event[FlightScheduled]], outbox) -> None:
         batch_sizes.append(len(events))
-        await conn.execute("INSERT INTO seen SELECT unnest($1::text[])", [e.data.flight_id for e in events])
-        if any(e.data.number == "13" for e in events):
+        await conn.execute("INSERT INTO seen SELECT unnest($1::text[])", [e.payload.flight_id for e in events])
+        if any(e.payload.number == "13" for e in events):
             raise ValueError("flight 13 is cursed")
 
     batch_sizes: list[int] = []
@@ -49,7 +48,8 @@ async def test_a_failing_handler_dead_letters_its_message_alone(environment, tmp
     await publish(settings, topics.SCHEDULE, flights)
     await publish(settings, topics.SCHEDULE, flights[:2])  # delivered twice: recorded once
     loop = ConsumerLoop(settings, pool, service=f"consumer_test{int(takes_batches)}",
-                        handlers={topics.SCHEDULE: {"flight.scheduled": record_all if takes_batches else record}})
+                        routes=Routes().on_batch(topics.SCHEDULE, FlightScheduled, record_all) if takes_batches
+                        else Routes().on(topics.SCHEDULE, FlightScheduled, record))
     task = asyncio.create_task(loop.run())
     try:
         async def all_seen():

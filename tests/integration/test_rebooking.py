@@ -12,9 +12,9 @@ import pytest
 from playwright.async_api import expect
 
 from bench import small_scenario
-from services.rebooking import choice
-from services.rebooking.config import DEVELOPMENT_CHOICE_SECRET, RebookingSettings
-from services.rebooking.links import Offer, parse_keys, sign
+from services.rebooking import answers
+from services.rebooking.config import DEVELOPMENT_CHOICE_SECRET, Config, RebookingSettings
+from services.rebooking.links import ChoiceLink, parse_keys, sign
 from shared import db as shared_db
 from shared import topics
 from shared.events import BookingConfirmed, FlightCancelled, FlightRef, FlightScheduled, Passenger, flight_id
@@ -183,7 +183,7 @@ async def test_the_choice_api_is_idempotent_and_refuses_forged_expired_and_confl
         forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
         assert (await client.get(f"/v1/choices/{forged}")).status_code == 403
         row = await db.fetchrow("SELECT disruption_id FROM rebooking.rebookings WHERE booking_ref = 'CJ0002'")
-        expired = sign(parse_keys(DEVELOPMENT_CHOICE_SECRET), Offer(row["disruption_id"], "CJ0002", 0,
+        expired = sign(parse_keys(DEVELOPMENT_CHOICE_SECRET), ChoiceLink(row["disruption_id"], "CJ0002", 0,
                                                                     datetime.now(UTC) - timedelta(minutes=1)))
         response = await client.post(f"/v1/choices/{expired}", json={"answer": "refund"})
         assert response.status_code == 410 and "ended" in response.json()["detail"]
@@ -207,8 +207,8 @@ async def test_silence_by_the_deadline_counts_as_the_policy_says(stack, settings
                 await conn.execute("UPDATE rebookings SET respond_by = now() + interval '1 hour'"
                                    " WHERE booking_ref LIKE 'CS000%' AND booking_ref <> $1 AND answer IS NULL",
                                    booking_ref)
-                assert await choice.settle_silences(conn, policy_settings) == 1
-                assert await choice.settle_silences(conn, policy_settings) == 0  # once
+                assert await answers.settle_silences(conn, Config.of(policy_settings)) == 1
+                assert await answers.settle_silences(conn, Config.of(policy_settings)) == 0  # once
                 await conn.execute("UPDATE rebookings SET respond_by = now() - interval '1 minute'"
                                    " WHERE booking_ref LIKE 'CS000%' AND answer IS NULL")
     finally:

@@ -14,10 +14,6 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from bench import small_scenario
-from services.compensation import handlers as compensation
-from services.disruption import handlers as disruption
-from services.notify import handlers as notify
-from services.rebooking import handlers as rebooking
 from shared import contract, topics
 from shared.events import (
     FLIGHT_EVENT_TYPES,
@@ -32,6 +28,7 @@ from shared.events import (
     FlightRetimed,
     type_name,
 )
+from tests.topology import read_by_service
 
 PARSER = Path(__file__).parents[1] / "asyncapi"
 DOCUMENT = contract.asyncapi()
@@ -64,10 +61,9 @@ def test_the_official_parser_finds_no_error(tmp_path):
 
 def test_a_channel_per_topic_with_what_the_services_really_read():
     read = {}
-    for service_handlers in (disruption.HANDLERS, rebooking.HANDLERS, notify.HANDLERS, notify.FIRST_NOTICE_HANDLERS,
-                             compensation.handlers(book=None, sealer=None)):
-        for topic, by_type in service_handlers.items():
-            read.setdefault(topic, set()).update(by_type)
+    for by_topic in read_by_service().values():
+        for topic, types in by_topic.items():
+            read.setdefault(topic, set()).update(types)
     for topic in topics.ALL:
         channel = DOCUMENT["channels"][topic.replace("-", "_")]
         assert channel["address"] == topic

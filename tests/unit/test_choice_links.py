@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rebooking.links import ExpiredLink, InvalidLink, Offer, parse_keys, sign, verify
+from services.rebooking.links import ChoiceLink, ExpiredLink, InvalidLink, parse_keys, sign, verify
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-OFFER = Offer("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "ABC123", 0, NOW + timedelta(hours=3))
+OFFER = ChoiceLink("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "ABC123", 0, NOW + timedelta(hours=3))
 KEYS = parse_keys("1:secret")
 
 
@@ -19,7 +19,7 @@ def test_a_link_names_its_rebooking_and_passenger_and_is_short_enough_for_a_text
     assert verify(KEYS, token, NOW) == OFFER
     # With https://…/choice/ in front it stays well inside one 160-character text.
     assert len(token) < 64
-    second = Offer(OFFER.disruption_id, OFFER.booking_ref, 1, OFFER.expires)
+    second = ChoiceLink(OFFER.disruption_id, OFFER.booking_ref, 1, OFFER.expires)
     assert sign(KEYS, second) != token and verify(KEYS, sign(KEYS, second), NOW).passenger == 1
 
 
@@ -32,8 +32,8 @@ def test_another_secret_or_a_stretched_expiry_or_another_passenger_is_refused():
     token = sign(KEYS, OFFER)
     with pytest.raises(InvalidLink):
         verify(parse_keys("1:other"), token, NOW)
-    for changed in (Offer(OFFER.disruption_id, OFFER.booking_ref, 0, NOW + timedelta(days=30)),
-                    Offer(OFFER.disruption_id, OFFER.booking_ref, 1, OFFER.expires)):
+    for changed in (ChoiceLink(OFFER.disruption_id, OFFER.booking_ref, 0, NOW + timedelta(days=30)),
+                    ChoiceLink(OFFER.disruption_id, OFFER.booking_ref, 1, OFFER.expires)):
         forged = sign(parse_keys("1:other"), changed)
         with pytest.raises(InvalidLink):
             verify(KEYS, forged.split(".")[0] + "." + token.split(".")[1], NOW)

@@ -31,7 +31,7 @@ TRAVELLERS = [journey.Traveller("P1", Decimal("300"), "USD"), journey.Traveller(
 
 def report(flight_id: str, kind: str = "cancelled", outcome: str = "no_alternative", **kw) -> journey.Report:
     return journey.Report(disruption_id=kw.pop("disruption_id", "d1"), kind=kind, cause=kw.pop("cause", "technical"),
-                          flight_id=flight_id, noticed_at=kw.pop("noticed_at", T0 - 2 * H),
+                          flight_id=flight_id, announced_at=kw.pop("announced_at", T0 - 2 * H),
                           delay_minutes=kw.pop("delay_minutes", 0), outcome=outcome,
                           decided_at=kw.pop("decided_at", T0 - H), **kw)
 
@@ -110,7 +110,7 @@ def test_a_party_split_over_flights_counts_only_its_changes_of_plane():
 def test_a_growing_delay_is_one_disruption_judged_on_its_latest_estimate():
     first = report(OUT1.flight_id, "delayed", "kept", disruption_id="d1", delay_minutes=60, arrival_delay_minutes=60)
     second = report(OUT1.flight_id, "delayed", "kept", disruption_id="d2", delay_minutes=200, arrival_delay_minutes=200,
-                    noticed_at=T0 - H, decided_at=T0 - H / 2)
+                    announced_at=T0 - H, decided_at=T0 - H / 2)
     found = journey.cases_for("ABC123", [OUT1, OUT2], [first, second], TRAVELLERS, "credit_card", OUT1.flight_id)
     case = found.cases["P1"][0]
     assert found.disruption_ids == ["d1", "d2"]
@@ -232,7 +232,7 @@ def test_a_passenger_flown_home_from_a_lost_connection_is_refunded_compensated_a
     home = Leg(flight_id="LH101/2026-12-02/FRA", carrier="LH", number="101", origin="FRA", destination="MUC",
                scheduled_departure=T0 + 24 * H, scheduled_arrival=T0 + 25 * H)
     cancelled = report(fra.flight_id, kind="cancelled", outcome="returned", segments=(home,), refund_due=True,
-                       noticed_at=T0 + 2 * H, decided_at=T0 + 2 * H)
+                       announced_at=T0 + 2 * H, decided_at=T0 + 2 * H)
     traveller = [journey.Traveller("P1", Decimal("900"), "EUR")]
     case = journey.cases_for("LH0001", [muc, fra], [cancelled], traveller, "credit_card", fra.flight_id,
                              booked=[muc.flight_id, fra.flight_id]).cases["P1"][0]
@@ -252,7 +252,7 @@ def test_a_round_trip_moved_to_a_new_flight_that_is_then_delayed_is_still_one_jo
     new = flight("B6104/2026-12-01/JFK", "JFK", "BOS", 3 * H, 1.25)
     moved = report(out.flight_id, disruption_id="d1", outcome="rebooked", segments=(new,), decided_at=T0 - H)
     late = report(new.flight_id, kind="delayed", outcome="kept", disruption_id="d2", delay_minutes=240,
-                  arrival_delay_minutes=420, noticed_at=T0, decided_at=T0 + 0.1 * H)
+                  arrival_delay_minutes=420, announced_at=T0, decided_at=T0 + 0.1 * H)
     first = journey.cases_for("RT1", [out, back], [moved], TRAVELLERS, "credit_card", out.flight_id,
                               booked=[out.flight_id, back.flight_id])
     second = journey.cases_for("RT1", [out, back, new], [moved, late], TRAVELLERS, "credit_card", new.flight_id,

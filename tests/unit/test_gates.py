@@ -15,8 +15,9 @@ from shared.settings import Settings
 app = FastAPI()
 app.router.route_class = GatedRoute
 install_problem_handlers(app)
-app.state.service = SimpleNamespace(settings=Settings(environment="test",
-                                                      api_keys="evaluator:the-right-key,ops-viewer:a-viewers-key"))
+# What a service's keys are to its gates (shared.runtime.Service.access), without the service.
+app.state.service = SimpleNamespace(access=Settings(
+    environment="test", api_keys="evaluator:the-right-key,ops-viewer:a-viewers-key").access())
 read: list[bytes] = []
 
 

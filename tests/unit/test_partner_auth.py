@@ -5,12 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.disruption.app import DisruptionSettings
+from services.disruption.config import DisruptionSettings
 from services.disruption.handlers import announced_at
 from services.disruption.ingest import clock_problems
 from services.disruption.partners import RateLimiter, parse_partner_keys
 from shared import signing
-from shared.events import Envelope, FlightCancelled, FlightRef
+from shared.consumer import Event
+from shared.events import FlightCancelled, FlightRef
 
 DIGEST = signing.key_digest("s3cret")
 
@@ -112,4 +113,4 @@ def test_only_the_airlines_own_clock_or_a_replays_dates_an_announcement():
                             flight=FlightRef(carrier="B6", number="1", departure_date=date(2026, 12, 10)))
     for source, told in (("partner/jfk", accepted), ("replay/demo", event.occurred_at),
                          ("operations/nycflights13", event.occurred_at), ("/ops/flight-control", event.occurred_at)):
-        assert announced_at(Envelope.wrap(event, source=source, subject="B6 1", time=accepted)) == told
+        assert announced_at(Event(id="e1", source=source, time=accepted, payload=event)) == told

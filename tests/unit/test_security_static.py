@@ -6,7 +6,6 @@ import base64
 import importlib
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -14,8 +13,8 @@ from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from services.compensation.config import CompensationSettings
-from services.disruption.app import DisruptionSettings
-from services.notify.app import NotifySettings
+from services.disruption.config import DisruptionSettings
+from services.notify.config import NotifySettings
 from services.rebooking.config import RebookingSettings
 from shared.settings import Settings, load
 
@@ -98,9 +97,9 @@ def test_production_refuses_every_development_secret(settings_class, monkeypatch
 def test_each_key_does_its_one_job_and_production_wants_every_key_to_name_it(monkeypatch):
     monkeypatch.delenv("REBOUND_API_KEYS", raising=False)
     settings = Settings(api_keys="ops-viewer:v1,reservations:r1,reservations:r2,all-jobs")
-    assert settings.keys_for("ops-viewer") == ["v1", "all-jobs"]
-    assert settings.keys_for("reservations") == ["r1", "r2", "all-jobs"]
-    assert settings.keys_for("evaluator") == ["all-jobs"]
+    assert settings.access().keys_for("ops-viewer") == ["v1", "all-jobs"]
+    assert settings.access().keys_for("reservations") == ["r1", "r2", "all-jobs"]
+    assert settings.access().keys_for("evaluator") == ["all-jobs"]
     with pytest.raises(ValidationError, match="names its one job"):
         Settings(api_keys="ops-viewer:v1,all-jobs", environment="production")
 
@@ -162,13 +161,12 @@ def test_compose_defaults_to_no_secret_and_no_development():
 
 
 @pytest.mark.parametrize("settings_class, create_app", [
-    (DisruptionSettings, "services.disruption.app"), (RebookingSettings, "services.rebooking.app"),
-    (NotifySettings, "services.notify.app"), (CompensationSettings, "services.compensation.app")])
+    (DisruptionSettings, "services.disruption.bootstrap"), (RebookingSettings, "services.rebooking.bootstrap"),
+    (NotifySettings, "services.notify.bootstrap"), (CompensationSettings, "services.compensation.bootstrap")])
 async def test_production_describes_no_api_and_shows_metrics_to_the_monitoring_key_only(settings_class, create_app):
     settings = settings_class(**SECRETS[settings_class] | {"api_keys": f"monitoring:{'m' * 32},evaluator:{STRONG}"},
                               environment="production")
-    app = importlib.import_module(create_app).create_app(settings)
-    app.state.service = SimpleNamespace(settings=settings)  # what the lifespan sets, without its Kafka and database
+    app = importlib.import_module(create_app).create_app(settings)  # not started: no Kafka, no database
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
         for path in ("/openapi.json", "/docs", "/redoc"):
             assert (await client.get(path)).status_code == 404, path
@@ -180,15 +178,9 @@ async def test_production_describes_no_api_and_shows_metrics_to_the_monitoring_k
 def test_the_access_table_behind_the_kafka_acls_is_what_the_services_do():
     """Each service reads exactly the topics its handlers take, and writes only topics the table
     grants it (read from its source: every `publish(topics.X` and producer send to `topics.X`)."""
-    from services.compensation import handlers as compensation
-    from services.disruption import handlers as disruption
-    from services.notify import handlers as notify
-    from services.rebooking import handlers as rebooking
     from shared import topics
-    handled = {"disruption": disruption.HANDLERS, "rebooking": rebooking.HANDLERS,
-               "compensation": compensation.handlers(None, None),
-               "notify": notify.HANDLERS | notify.FIRST_NOTICE_HANDLERS}
-    for service, table in handled.items():
+    from tests.topology import read_by_service
+    for service, table in read_by_service().items():
         assert sorted(table) == sorted(topics.READS[service]), service
         source = " ".join(p.read_text() for p in (ROOT / "services" / service).glob("*.py"))
         written = set(re.findall(r"publish\(\s*topics\.([A-Z_]+)", source))

@@ -1,50 +1,47 @@
-"""Wiring for the disruption service."""
+"""The disruption service, wired: its settings parsed once, its handlers given what they need and
+routed by payload, its HTTP API (partner ingest, ops board) and its background work."""
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from pydantic import model_validator
+from fastapi import FastAPI, Request, Response
 
 from services.disruption import handlers, ingest, metrics, ops
-from services.disruption.partners import (
-    DEVELOPMENT_PARTNER_DIGEST,
-    DEVELOPMENT_PARTNER_KEYS,
-    RateLimiter,
-    parse_partner_keys,
+from services.disruption.config import Config, DisruptionSettings
+from shared import contract, topics
+from shared.consumer import Routes
+from shared.events import (
+    FLIGHT_EVENT_TYPES,
+    BookingConfirmed,
+    EntitlementsGranted,
+    FlightScheduled,
+    NoticeDelivered,
+    RebookingDecided,
 )
-from shared import contract
 from shared.runtime import Service
-from shared.settings import Settings
 
 _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large", 415: "unsupported_media_type",
                422: "invalid", 429: "rate_limited"}
 
 
-class DisruptionSettings(Settings):
-    http_port: int = 8001
-    # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
-    # [:airports=JFK+LGA][:history]`, comma-separated; a partner may hold two at once while it rotates.
-    partner_keys: str = DEVELOPMENT_PARTNER_KEYS
-    signature_tolerance_seconds: int = 300
-    partner_rate_per_second: float = 50.0
-    partner_burst: int = 200
-
-    @model_validator(mode="after")
-    def _refuse_development_partner_keys(self) -> "DisruptionSettings":
-        keys = parse_partner_keys(self.partner_keys)
-        if self.in_production and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
-            raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
-        if self.in_production and any(k.history for k in keys.values()):
-            raise ValueError("REBOUND_PARTNER_KEYS: a history (replay) key is for development and test, "
-                             "not production")
-        return self
+def routes(config: Config) -> Routes:
+    """What the disruption service reads, and which handler takes each event."""
+    return (Routes()
+            .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
+            .on_batch(topics.BOOKINGS, BookingConfirmed, handlers.record_bookings)
+            .on(topics.FLIGHT_EVENTS, FLIGHT_EVENT_TYPES,
+                functools.partial(handlers.apply_flight_event, connecting=config.connecting))
+            .on(topics.REBOOKINGS, RebookingDecided, handlers.follow_rebooking)
+            .on(topics.ENTITLEMENTS, EntitlementsGranted, handlers.record_entitlements)
+            .on_batch(topics.NOTICE_DELIVERIES, NoticeDelivered, handlers.record_deliveries))
 
 
-async def count_flights_by_status(service: Service) -> None:
+async def count_flights_by_status(service: Service[Config]) -> None:
     """Refresh the flights-by-status gauge from the database (right across replicas)."""
     while True:
-        rows = await service.pool.fetch("SELECT status, count(*) AS n FROM flights GROUP BY status")
+        rows = await service.database.fetch("SELECT status, count(*) AS n FROM flights GROUP BY status")
         counts = {r["status"]: r["n"] for r in rows}
         for status in ("scheduled", "delayed", "cancelled", "diverted", "departed", "arrived"):
             metrics.FLIGHTS_BY_STATUS.labels(status).set(counts.get(status, 0))
@@ -52,11 +49,9 @@ async def count_flights_by_status(service: Service) -> None:
 
 
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
-    settings = settings or DisruptionSettings()
-    handlers.MINIMUM_CONNECTING.update(settings.minimum_connecting)
-    handlers.CO_TERMINALS[:] = settings.co_terminal_groups
-    service = Service(name="disruption", settings=settings,
-                      migrations=Path(__file__).parent / "migrations", handlers=handlers.HANDLERS,
+    config = Config.of(settings or DisruptionSettings())
+    service = Service(name="disruption", settings=config.settings, config=config,
+                      migrations=Path(__file__).parent / "migrations", routes=routes(config),
                       background=[count_flights_by_status])
     app = service.app(
         title="Rebound disruption",
@@ -64,11 +59,9 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
         description="Partner flight events in (signed JSON, IATA Type B text or AIDX XML); affected "
                     "passengers and first notices out; the ops board at /ops. " + ingest.SIGNING,
     )
-    app.state.partner_keys = parse_partner_keys(settings.partner_keys)
-    app.state.rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
 
     @app.middleware("http")
-    async def count_rejections(request: Request, call_next):
+    async def count_rejections(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         if request.url.path.startswith("/v1/") and response.status_code in _REJECTIONS:
             channel = ingest.channel_of(request) if request.url.path == "/v1/messages" else "json"
@@ -77,7 +70,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
 
     app.include_router(ingest.router)
     app.include_router(ops.router)
-    if not settings.in_production:
+    if not config.settings.in_production:
         describe_events(app)
     return app
 
@@ -87,15 +80,15 @@ def describe_events(app: FastAPI) -> None:
     bodies name (read by hand, so FastAPI does not list them itself)."""
 
     @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi_document() -> dict:
+    async def asyncapi_document() -> dict[str, object]:
         return contract.asyncapi(app.version)
 
     described = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, object]:
         schema = described()
         known = schema.setdefault("components", {}).setdefault("schemas", {})
         known.update({k: v for k, v in contract.components().items() if k not in known})
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its schema

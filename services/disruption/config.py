@@ -1,0 +1,48 @@
+"""The disruption service's settings (REBOUND_* environment variables), parsed once into `Config`."""
+
+from dataclasses import dataclass
+
+from pydantic import model_validator
+
+from services.disruption.partners import (
+    DEVELOPMENT_PARTNER_DIGEST,
+    DEVELOPMENT_PARTNER_KEYS,
+    Partners,
+    RateLimiter,
+    parse_partner_keys,
+)
+from shared.airports import Connecting
+from shared.settings import Settings
+
+
+class DisruptionSettings(Settings):
+    http_port: int = 8001
+    # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
+    # [:airports=JFK+LGA][:history]`, comma-separated; a partner may hold two at once while it rotates.
+    partner_keys: str = DEVELOPMENT_PARTNER_KEYS
+    signature_tolerance_seconds: int = 300
+    partner_rate_per_second: float = 50.0
+    partner_burst: int = 200
+
+    @model_validator(mode="after")
+    def _refuse_development_partner_keys(self) -> "DisruptionSettings":
+        keys = parse_partner_keys(self.partner_keys)
+        if self.in_production and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
+            raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")
+        if self.in_production and any(k.history for k in keys.values()):
+            raise ValueError("REBOUND_PARTNER_KEYS: a history (replay) key is for development and test, "
+                             "not production")
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: DisruptionSettings
+    connecting: Connecting
+    partners: Partners
+
+    @classmethod
+    def of(cls, settings: DisruptionSettings) -> "Config":
+        return cls(settings, settings.connecting(), Partners(
+            parse_partner_keys(settings.partner_keys), settings.signature_tolerance_seconds,
+            RateLimiter(settings.partner_rate_per_second, settings.partner_burst)))

@@ -1,0 +1,218 @@
+"""What the disruption service keeps in PostgreSQL: the schedule and each flight's state, the
+manifests, the flight events seen, and each disrupted passenger's recovery for the ops board."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.disruption import domain
+from shared.events import BookingConfirmed, FlightRef, FlightScheduled, Leg
+
+
+async def store_schedule(conn: asyncpg.Connection, f: FlightScheduled) -> None:
+    await conn.execute(
+        """INSERT INTO flights (flight_id, carrier, number, origin, destination, departure_date,
+                                scheduled_departure, scheduled_arrival)
+           VALUES ($1, $2, $3, $4, $5, split_part($1, '/', 2)::date, $6, $7)
+           ON CONFLICT (flight_id) DO UPDATE SET
+               scheduled_departure = EXCLUDED.scheduled_departure,
+               scheduled_arrival = EXCLUDED.scheduled_arrival, updated_at = now()""",
+        f.flight_id, f.carrier, f.number, f.origin, f.destination,
+        f.scheduled_departure, f.scheduled_arrival,
+    )
+
+
+async def store_bookings(conn: asyncpg.Connection, bookings: Sequence[BookingConfirmed]) -> None:
+    """Each booking's itinerary, and the manifest of each flight it holds (pipelined)."""
+    await conn.executemany(
+        """INSERT INTO itineraries (booking_ref, flight_ids, passenger_ids, passenger_names)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (booking_ref) DO UPDATE SET
+               flight_ids = EXCLUDED.flight_ids, passenger_ids = EXCLUDED.passenger_ids,
+               passenger_names = EXCLUDED.passenger_names""",
+        [(b.booking_ref, b.flight_ids, [p.passenger_id for p in b.passengers], [p.name or "" for p in b.passengers])
+         for b in bookings])
+    await conn.executemany("DELETE FROM manifest WHERE booking_ref = $1 AND NOT flight_id = ANY($2::text[])",
+                           [(b.booking_ref, b.flight_ids) for b in bookings])
+    await conn.executemany(
+        """INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)
+           ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids""",
+        [(fid, b.booking_ref, [p.passenger_id for p in b.passengers]) for b in bookings for fid in b.flight_ids])
+
+
+# --- flights ----------------------------------------------------------------------------------------
+
+
+async def lock_flights_named(conn: asyncpg.Connection, ref: FlightRef) -> list[asyncpg.Record]:
+    """The legs an event names, locked: by local or UTC date, origin or destination if given."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT * FROM flights
+           WHERE carrier = $1 AND number = $2
+             AND CASE WHEN $4 = 'utc'
+                      THEN (scheduled_departure AT TIME ZONE 'UTC')::date = $3
+                      ELSE departure_date = $3 END
+             AND ($5::text IS NULL OR origin = $5) AND ($6::text IS NULL OR destination = $6)
+           ORDER BY scheduled_departure FOR UPDATE""",
+        ref.carrier, ref.number, ref.departure_date, ref.date_basis, ref.origin, ref.destination)
+    return rows
+
+
+async def flight(conn: asyncpg.Connection, flight_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
+    return row
+
+
+def state_of(row: asyncpg.Record) -> domain.FlightState:
+    return domain.FlightState(
+        status=row["status"], scheduled_departure=row["scheduled_departure"],
+        scheduled_arrival=row["scheduled_arrival"], destination=row["diverted_to"] or row["destination"],
+        estimated_departure=row["estimated_departure"], estimated_arrival=row["estimated_arrival"],
+        notified_delay_minutes=row["notified_delay_minutes"], as_of=row["as_of"],
+        as_of_source=row["as_of_source"], as_of_sequence=row["as_of_sequence"])
+
+
+def leg_of(row: asyncpg.Record) -> Leg:
+    return Leg(**{field: row[field] for field in Leg.model_fields})
+
+
+async def store_state(conn: asyncpg.Connection, flight_id: str, f: domain.FlightState, cause: str | None) -> None:
+    await conn.execute(
+        """UPDATE flights SET status = $2, scheduled_departure = $3, scheduled_arrival = $4,
+               estimated_departure = $5, estimated_arrival = $6, notified_delay_minutes = $7,
+               diverted_to = CASE WHEN $2 = 'diverted' THEN $8 END,
+               cause = CASE WHEN $2 IN ('scheduled', 'departed', 'arrived') THEN cause
+                            ELSE coalesce($9, cause) END,
+               as_of = $10, as_of_source = $11, as_of_sequence = $12, updated_at = now()
+           WHERE flight_id = $1""",
+        flight_id, f.status, f.scheduled_departure, f.scheduled_arrival, f.estimated_departure,
+        f.estimated_arrival, f.notified_delay_minutes, f.destination, cause, f.as_of, f.as_of_source,
+        f.as_of_sequence)
+
+
+async def store_cancelled_by(conn: asyncpg.Connection, flight_id: str, event_id: str) -> None:
+    await conn.execute("UPDATE flights SET cancelled_by = $2 WHERE flight_id = $1", flight_id, event_id)
+
+
+async def store_flight_event(conn: asyncpg.Connection, *, event_id: str, flight_id: str, event_type: str,
+                             source: str, occurred_at: datetime, payload: dict[str, object], effect: str) -> None:
+    await conn.execute(
+        """INSERT INTO flight_events (event_id, flight_id, type, source, occurred_at, payload, effect)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+        event_id, flight_id, event_type, source, occurred_at, payload, effect)
+
+
+# --- manifests and itineraries ----------------------------------------------------------------------
+
+
+async def on_board(conn: asyncpg.Connection, flight_id: str) -> list[asyncpg.Record]:
+    """Each booking on the flight: `booking_ref`, `passenger_ids`."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT booking_ref, passenger_ids FROM manifest WHERE flight_id = $1 ORDER BY booking_ref", flight_id)
+    return rows
+
+
+async def onward_connections(conn: asyncpg.Connection, flight_id: str) -> list[asyncpg.Record]:
+    """Bookings on the flight with a next segment not yet found at risk: the booking, its
+    passengers, and the next flight's id, origin, departure and status."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT i.booking_ref, i.passenger_ids, o.flight_id, o.origin, o.scheduled_departure, o.status
+           FROM itineraries i
+           JOIN manifest m ON m.booking_ref = i.booking_ref AND m.flight_id = $1
+           JOIN flights o ON o.flight_id = i.flight_ids[array_position(i.flight_ids, $1) + 1]
+           WHERE NOT EXISTS (SELECT 1 FROM connections_at_risk c
+                             WHERE c.booking_ref = i.booking_ref AND c.onward_flight_id = o.flight_id)""",
+        flight_id)
+    return rows
+
+
+async def store_connection_at_risk(conn: asyncpg.Connection, booking_ref: str, onward_flight_id: str,
+                                   disruption_id: str) -> None:
+    await conn.execute("INSERT INTO connections_at_risk VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                       booking_ref, onward_flight_id, disruption_id)
+
+
+async def move_booking(conn: asyncpg.Connection, booking_ref: str, passenger_ids: list[str],
+                       released_flight_ids: list[str], segments: list[Leg]) -> None:
+    """The booking's manifest and itinerary after a rebooking: released flights out, new ones in,
+    the itinerary in flying order."""
+    await conn.execute("DELETE FROM manifest WHERE booking_ref = $1 AND flight_id = ANY($2::text[])",
+                       booking_ref, released_flight_ids)
+    await conn.execute(
+        """UPDATE itineraries i SET flight_ids = coalesce((
+               SELECT array_agg(fid ORDER BY dep) FROM (
+                   SELECT u.fid, f.scheduled_departure AS dep
+                   FROM unnest(i.flight_ids) AS u(fid) LEFT JOIN flights f ON f.flight_id = u.fid
+                   WHERE u.fid <> ALL($2::text[]) AND u.fid <> ALL($3::text[])
+                   UNION ALL
+                   SELECT * FROM unnest($3::text[], $4::timestamptz[])) AS kept(fid, dep)), '{}')
+           WHERE booking_ref = $1""",
+        booking_ref, released_flight_ids, [leg.flight_id for leg in segments],
+        [leg.scheduled_departure for leg in segments])
+    await conn.executemany(
+        "INSERT INTO manifest (flight_id, booking_ref, passenger_ids) VALUES ($1, $2, $3)"
+        " ON CONFLICT (flight_id, booking_ref) DO UPDATE SET passenger_ids = EXCLUDED.passenger_ids",
+        [(leg.flight_id, booking_ref, passenger_ids) for leg in segments])
+
+
+async def cancelled_flight(conn: asyncpg.Connection, flight_id: str) -> asyncpg.Record | None:
+    """The flight, if it is cancelled and we know by which event."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM flights WHERE flight_id = $1 AND status = 'cancelled' AND cancelled_by IS NOT NULL",
+        flight_id)
+    return row
+
+
+# --- disruptions and recovery (the ops board) -------------------------------------------------------
+
+
+async def store_disruptions(conn: asyncpg.Connection, ids: list[str],
+                            hurt: Sequence[domain.Hurt]) -> set[tuple[str, str]]:
+    """Each booking's disruption, once; (disruption id, booking) of those new."""
+    return {(r["disruption_id"], r["booking_ref"]) for r in await conn.fetch(
+        """INSERT INTO disruptions (disruption_id, booking_ref, flight_id, kind, severity, cause)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           ON CONFLICT DO NOTHING RETURNING disruption_id, booking_ref""",
+        ids, [h.booking_ref for h in hurt], [h.segments[0].flight_id for h in hurt], [h.kind for h in hurt],
+        [h.severity for h in hurt], [h.cause for h in hurt])}
+
+
+async def store_recovery(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """(disruption id, passenger, booking, flight) of each passenger to recover."""
+    if rows:
+        await conn.execute(
+            """INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING""",
+            *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def store_outcome(conn: asyncpg.Connection, disruption_id: str, booking_ref: str, outcome: str,
+                        reason: str) -> None:
+    await conn.execute(
+        "UPDATE recovery SET outcome = $3, outcome_reason = $4 WHERE disruption_id = $1 AND booking_ref = $2",
+        disruption_id, booking_ref, outcome, reason)
+
+
+async def store_refunded(conn: asyncpg.Connection, disruption_id: str, passenger_ids: list[str]) -> None:
+    await conn.execute(
+        "UPDATE recovery SET refunded = true WHERE disruption_id = $1 AND passenger_id = ANY($2::text[])",
+        disruption_id, passenger_ids)
+
+
+async def store_told(conn: asyncpg.Connection, told: Sequence[tuple[str, str]]) -> None:
+    """(disruption id, passenger) of each passenger a first notice reached."""
+    if told:
+        await conn.execute(
+            """UPDATE recovery r SET notified = true, unreachable = false
+               FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
+               WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id""",
+            *(list(column) for column in zip(*told, strict=True)))
+
+
+async def store_unreachable(conn: asyncpg.Connection, failed: Sequence[tuple[str, str]]) -> None:
+    """(disruption id, passenger) of each passenger no first notice reached, unless one did before."""
+    if failed:
+        await conn.execute(
+            """UPDATE recovery r SET unreachable = true
+               FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
+               WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id AND NOT r.notified""",
+            *(list(column) for column in zip(*failed, strict=True)))

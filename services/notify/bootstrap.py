@@ -1,0 +1,87 @@
+"""The notify service, wired: its settings parsed once, the notice handlers routed by payload (first
+notices on a consumer group of their own), the providers and the senders, and the contacts API."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+from fastapi import FastAPI
+
+from services.notify import contacts, handlers, policy, status
+from services.notify.config import Config, NotifySettings
+from services.notify.providers import EmailProvider, Provider, PushProvider, SmsProvider
+from services.notify.sender import Sender, Throttle
+from shared import topics
+from shared.consumer import Routes
+from shared.events import NoticeRequested
+from shared.runtime import Service
+
+
+def routes() -> Routes:
+    """Notices other than first notices."""
+    return Routes().on_batch(topics.NOTICES, NoticeRequested, handlers.plan_deliveries)
+
+
+def first_notice_routes() -> Routes:
+    """First notices, read by a consumer group of their own: nothing else is ever ahead of them."""
+    return Routes().on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries)
+
+
+def throttles(settings: NotifySettings) -> dict[str, Throttle]:
+    """Each provider's rate and circuit breaker, shared by every sender."""
+    rates = {"sms": settings.sms_rate_per_second, "email": settings.email_rate_per_second,
+             "push": settings.push_rate_per_second}
+    return {c: Throttle(c, rate, settings.provider_burst, policy.CircuitBreaker(
+        threshold=settings.breaker_failures, cooldown=settings.breaker_cooldown_seconds,
+        max_cooldown=settings.breaker_max_cooldown_seconds, clock=time.monotonic)) for c, rate in rates.items()}
+
+
+def providers(settings: NotifySettings, client: aiohttp.ClientSession) -> dict[str, Provider]:
+    return {
+        "email": EmailProvider(settings.smtp_host, settings.smtp_port, settings.email_from,
+                               username=settings.smtp_username, password=settings.smtp_password,
+                               start_tls=settings.smtp_start_tls,
+                               connections=settings.first_notice_concurrency + settings.bulk_concurrency,
+                               lookup=(client, settings.email_lookup_url, settings.email_lookup_token)
+                               if settings.email_lookup_url else None),
+        "sms": SmsProvider(client, settings.sms_api_url, settings.sms_account, settings.sms_token,
+                           settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
+        "push": PushProvider(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
+    }
+
+
+async def send_notices(service: Service[Config]) -> None:
+    """The senders: several for first notices, each claiming its own small batch, and one for the
+    rest, which stands back while first notices are waiting."""
+    config, settings = service.config, service.config.settings
+    guards = throttles(settings)
+    connector = aiohttp.TCPConnector(limit=settings.http_connections)
+    async with aiohttp.ClientSession(connector=connector) as client:
+        carriers = providers(settings, client)
+        first_notices_idle = asyncio.Event()
+        # Small claims, so that one aircraft's notices are shared among the senders at once.
+        first = [Sender(config, service.database, carriers, guards, first_notices=True,
+                        concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
+                        first_notices_idle=first_notices_idle, batch_size=settings.first_notice_claim)
+                 for _ in range(settings.first_notice_senders)]
+        bulk = Sender(config, service.database, carriers, guards, first_notices=False,
+                      concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
+                      reserve=settings.bulk_reserve * settings.provider_burst, first_notices_idle=first_notices_idle)
+        await asyncio.gather(*(sender.run() for sender in first), bulk.run())
+
+
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
+    config = Config.of(settings or NotifySettings())
+    service = Service(name="notify", settings=config.settings, config=config,
+                      migrations=Path(__file__).parent / "migrations", routes=routes(),
+                      priority_routes=first_notice_routes(), background=[send_notices])
+    app = service.app(
+        title="Rebound notify",
+        # Up to 1,000 contacts in one PUT.
+        body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES},
+        description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
+    )
+    app.include_router(contacts.router)
+    app.include_router(status.router)
+    return app

@@ -1,0 +1,69 @@
+"""The notify service's settings (REBOUND_* environment variables), parsed once into `Config`."""
+
+from dataclasses import dataclass
+
+from pydantic import model_validator
+
+from shared import sealed
+from shared.settings import Settings
+
+
+class NotifySettings(Settings):
+    DEVELOPMENT_SECRETS = ("sms_token", "push_secret", "notice_opening_keys")
+    http_port: int = 8004
+    # Notify's private keys (`id:base64,…`) for what the other services seal for it: passengers'
+    # choice links, voucher codes (shared/sealed.py). Two while one replaces the other.
+    notice_opening_keys: str = sealed.DEVELOPMENT_PRIVATE_KEYS
+    public_url: str = "http://127.0.0.1:8004"  # where providers call back with delivery status
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_start_tls: bool = False
+    email_from: str = "Rebound Airline Care <care@rebound.example>"
+    sms_api_url: str = "http://127.0.0.1:8090"
+    sms_account: str = "ACsandbox"
+    sms_token: str = "sandbox-token"
+    sms_from: str = "+15550000000"
+    push_webhook_url: str = "http://127.0.0.1:8090/v1/push"
+    push_key_id: str = "notify"
+    push_secret: str = "sandbox-push-secret"
+    # The email provider's message lookup by Message-ID (`<url>/<Message-ID>`: 200 if accepted,
+    # 404 if not), asked before resending an email whose sending a crash interrupted. Unset, such
+    # an email is sent again.
+    email_lookup_url: str | None = None
+    email_lookup_token: str | None = None
+    # Each provider's rate (messages per second) and burst, as its contract allows.
+    sms_rate_per_second: float = 100.0
+    email_rate_per_second: float = 100.0
+    push_rate_per_second: float = 500.0
+    provider_burst: int = 200
+    # Concurrent calls per provider, for each path (first notices; everything else).
+    first_notice_concurrency: int = 32
+    # Senders of first notices, each claiming its own batch: while one waits for its batch's
+    # slowest provider answer, another is already sending the next.
+    first_notice_senders: int = 3
+    first_notice_claim: int = 64
+    bulk_concurrency: int = 16
+    http_connections: int = 32  # to the SMS API and the push gateway
+    # Share of each provider's burst the bulk path leaves for first notices.
+    bulk_reserve: float = 0.25
+    max_attempts: int = 6
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 15.0
+    breaker_max_cooldown_seconds: float = 300.0
+
+    @model_validator(mode="after")
+    def _check_opening_keys(self) -> "NotifySettings":
+        sealed.Opener.parse(self.notice_opening_keys)
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: NotifySettings
+    opener: sealed.Opener  # opens what the other services sealed for notify (links, voucher codes)
+
+    @classmethod
+    def of(cls, settings: NotifySettings) -> "Config":
+        return cls(settings, sealed.Opener.parse(settings.notice_opening_keys))

@@ -1,0 +1,229 @@
+"""The passenger's answer to a rebooking: what the signed link offers (the new itinerary, other
+options with live seats, "refund me instead"), the answer recorded once (repeating it changes
+nothing) and audited, and no answer by the deadline settled as policy says. The page and the API
+that carry it are in services/rebooking/choice.py."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from services.rebooking import assignment, domain, inventory, links, metrics
+from services.rebooking.config import Config
+from services.rebooking.decisions import SOURCE, leg_of
+from shared import topics
+from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, event_id
+from shared.outbox import Outbox
+from shared.runtime import Service
+
+log = logging.getLogger(__name__)
+
+
+class ChoiceProblem(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+class Option(BaseModel):
+    option_id: str = Field(description="Pass back as `option` to change to this itinerary")
+    flights: list[Leg]
+    cabin: str
+    seats_free: int
+
+
+class Offer(BaseModel):
+    booking_ref: str
+    status: Literal["awaiting_answer", "accepted", "changed", "refund_requested", "no_response"]
+    reason: str
+    respond_by: datetime
+    current: list[Leg]
+    cabin: str | None
+    options: list[Option] = Field(description="Other itineraries with seats for the whole party now")
+
+
+class Answer(BaseModel):
+    answer: Literal["accept", "change", "refund"]
+    option: str | None = Field(default=None, description="For `change`: an `option_id` from the offer")
+
+
+_ANSWERS = {"accept": "accepted", "change": "changed", "refund": "refund_requested"}
+
+
+def _option_id(it: domain.Itinerary, cabin: str) -> str:
+    return f"{cabin}:{'+'.join(it.flight_ids)}"
+
+
+async def _load(conn: asyncpg.Connection, config: Config, token: str,
+                *, lock: bool) -> tuple[asyncpg.Record, domain.Trip, str]:
+    """The rebooking a link is for, its trip, and the passenger the link was sent to."""
+    try:
+        link = links.verify(config.choice_keys, token, datetime.now(UTC))
+    except links.InvalidLink as exc:
+        raise ChoiceProblem(403, "Link not valid", str(exc)) from exc
+    except links.ExpiredLink as exc:
+        raise ChoiceProblem(410, "Link expired", f"{exc}. Contact us if you need help.") from exc
+    row = await conn.fetchrow(
+        "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2"
+        + (" FOR UPDATE" if lock else ""), link.disruption_id, link.booking_ref)
+    if row is None or row["trip"] is None or link.passenger >= len(row["passenger_ids"]):
+        raise ChoiceProblem(404, "No such rebooking", "We have no rebooking for this link.")
+    held = {leg.flight_id for leg in await inventory.booked_legs(conn, row["booking_ref"], row["passenger_ids"])}
+    if not set(row["to_flights"]) <= held:
+        raise ChoiceProblem(409, "Replaced by a newer offer",
+                            "Your booking has changed since this message: please use the latest one.")
+    return row, domain.trip_from_json(row["trip"]), row["passenger_ids"][link.passenger]
+
+
+async def _options(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+                   trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, str, int]]:
+    rules = config.rules
+    flights = await inventory.flights_around(
+        conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
+        trip.earliest_departure + rules.horizon + rules.max_connection)
+    current = tuple(row["to_flights"])
+    found = {}
+    for it in domain.candidate_itineraries(trip, flights, rules):
+        free = it.seats_free(trip.cabin)
+        if it.flight_ids != current and free >= trip.party:
+            found[_option_id(it, trip.cabin)] = (it, trip.cabin, free)
+        if len(found) >= config.settings.other_options_shown:
+            break
+    return found
+
+
+async def _current(conn: asyncpg.Connection, row: asyncpg.Record) -> list[Leg]:
+    rows = await conn.fetch(
+        "SELECT flight_id, carrier, number, origin, destination, scheduled_departure, scheduled_arrival"
+        " FROM flights WHERE flight_id = ANY($1::text[]) ORDER BY scheduled_departure", row["to_flights"])
+    return [Leg(**dict(r)) for r in rows]
+
+
+async def view(pool: asyncpg.Pool, config: Config, token: str) -> Offer:
+    async with pool.acquire() as conn:
+        row, trip, _ = await _load(conn, config, token, lock=False)
+        options = await _options(conn, config, row, trip) if row["answer"] is None else {}
+        return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
+                     reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
+                     cabin=row["cabin"],
+                     options=[Option(option_id=k, flights=[leg_of(f) for f in it.flights], cabin=cabin,
+                                     seats_free=free) for k, (it, cabin, free) in options.items()])
+
+
+async def answer(pool: asyncpg.Pool, config: Config, token: str, given: Answer,
+                 client: str) -> Offer:
+    outcome = _ANSWERS[given.answer]
+    async with pool.acquire() as conn, conn.transaction():
+        row, trip, passenger_id = await _load(conn, config, token, lock=True)
+        client = f"{passenger_id}'s link, {client}"  # whose link answered for the party
+        if row["answer"] is not None:
+            repeated = row["answer"] == outcome and (
+                given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row["to_flights"]))
+            if not repeated:
+                raise ChoiceProblem(409, "Already answered",
+                                    f"This rebooking was already answered: {row['answer'].replace('_', ' ')}.")
+            return await _after(conn, row)
+        d = PassengerDisruption.model_validate(row["decided"])
+        ref, passengers = row["booking_ref"], row["passenger_ids"]
+        outbox = Outbox(config.settings, source=SOURCE)
+        segments, cabin, delay, refund_due, refund = await _current(conn, row), row["cabin"], \
+            row["arrival_delay_minutes"], False, None
+        if given.answer == "change":
+            options = await _options(conn, config, row, trip)
+            if given.option not in options:
+                raise ChoiceProblem(409, "Option not available",
+                                    "That option is no longer available: please pick one from the page.")
+            it, cabin, _ = options[given.option]
+            if not await inventory.take_seats(conn, ref, passengers, it.flight_ids, cabin):
+                raise ChoiceProblem(409, "Seats just taken",
+                                    "Someone has just taken the last seats on that flight: please pick another.")
+            await inventory.release_seats(conn, ref, passengers, set(row["to_flights"]) - set(it.flight_ids))
+            segments = [leg_of(f) for f in it.flights]
+            delay = round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
+        elif given.answer == "refund":
+            refund = await _give_up(conn, config, row, trip)
+            segments, refund_due = [], True
+        await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
+        await outbox.flush(conn)
+        return await _after(conn, await conn.fetchrow(
+            "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
+            row["disruption_id"], ref))
+
+
+async def _give_up(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+                   trip: domain.Trip) -> domain.Refund:
+    """A refund instead of the new flights: every seat the refund covers goes back on sale — the
+    new flights, and the booking's other coupons of that journey and of the journeys after it
+    (the return)."""
+    refund = (await assignment.refunds_for(conn, [(row["booking_ref"], trip, row["to_flights"])],
+                                           config.rules))[row["booking_ref"]]
+    await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"],
+                                  [*row["to_flights"], *refund.released])
+    return refund
+
+
+async def _after(conn: asyncpg.Connection, row: asyncpg.Record) -> Offer:
+    return Offer(booking_ref=row["booking_ref"], status=row["answer"], reason=row["reason"],
+                 respond_by=row["respond_by"], current=await _current(conn, row), cabin=row["cabin"],
+                 options=[])
+
+
+async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record, d: PassengerDisruption,
+                  outcome: str, segments: list[Leg], cabin: str | None, delay: int | None,
+                  refund_due: bool, client: str, refund: domain.Refund | None = None) -> None:
+    ref = row["booking_ref"]
+    await conn.execute(
+        """UPDATE rebookings SET answer = $3, answered_at = now(), to_flights = $4,
+                                 arrival_delay_minutes = $5
+           WHERE disruption_id = $1 AND booking_ref = $2""",
+        row["disruption_id"], ref, outcome, [s.flight_id for s in segments], delay)
+    await conn.execute(
+        "INSERT INTO choices (disruption_id, booking_ref, answer, to_flights, client) VALUES ($1,$2,$3,$4,$5)",
+        row["disruption_id"], ref, outcome, [s.flight_id for s in segments], client[:200])
+    metrics.CHOICES.labels(outcome).inc()
+    outbox.publish(topics.REBOOKINGS, RebookingDecided(
+        disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
+        outcome=outcome, reason=row["reason"], segments=segments, cabin=cabin,
+        downgraded=row["downgraded"], arrival_delay_minutes=delay, refund_due=refund_due,
+        whole_trip=bool(refund and refund.whole_trip),
+        released_flight_ids=sorted(set(row["to_flights"]) - {s.flight_id for s in segments}
+                                   | set(refund.released if refund else ())),
+    ), key=ref, id=event_id(d.disruption_id, ref, "answer"), traceparent=row["traceparent"])
+    if outcome == "changed":
+        outbox.publish(topics.NOTICES, NoticeRequested(
+            disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
+            stage="choice", template="changed",
+            facts={"new_flight": " and ".join(f"{s.carrier} {s.number}" for s in segments),
+                   "new_origin": segments[0].origin, "new_destination": segments[-1].destination,
+                   "new_departure": segments[0].scheduled_departure.isoformat(),
+                   "new_arrival": segments[-1].scheduled_arrival.isoformat()},
+            occurred_at=datetime.now(UTC), about=d.flight.flight_id,
+        ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"), traceparent=row["traceparent"])
+
+
+async def settle_silences(conn: asyncpg.Connection, config: Config, limit: int = 500) -> int:
+    """Rebookings nobody answered by their deadline, settled as the policy says, once each (in the
+    caller's transaction); how many."""
+    rows = await conn.fetch(
+        """SELECT * FROM rebookings WHERE outcome = 'rebooked' AND answer IS NULL AND respond_by < now()
+           ORDER BY respond_by LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+    outbox = Outbox(config.settings, source=SOURCE)
+    refund = config.settings.silence_counts_as == "refund_requested"
+    for row in rows:
+        d = PassengerDisruption.model_validate(row["decided"])
+        given_up = await _give_up(conn, config, row, domain.trip_from_json(row["trip"])) if refund else None
+        await _record(conn, outbox, row, d, "no_response", [] if refund else await _current(conn, row),
+                      row["cabin"], row["arrival_delay_minutes"], refund, "deadline", given_up)
+    await outbox.flush(conn)
+    return len(rows)
+
+
+async def watch_deadlines(service: Service[Config]) -> None:
+    """Settle each silence as its deadline passes (the service's background work)."""
+    while True:
+        async with service.database.acquire() as conn, conn.transaction():
+            settled = await settle_silences(conn, service.config)
+        await asyncio.sleep(1 if settled else 15)

@@ -1,0 +1,260 @@
+"""Assignment rounds: the disruptions waiting in `pending` placed together on the flights with seats.
+
+A disruption is not rebooked on arrival: it waits for a short batching window, so every booking
+hurt by one event, and by events close to it, competes for the same seats in one assignment.
+`assign_round` runs one; replicas each claim their own pending rows. `run_rounds` is the service's
+background work that runs them as disruptions arrive."""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from services.rebooking import domain, inventory, links, metrics
+from services.rebooking.config import Config
+from services.rebooking.decisions import SOURCE, Decisions, Notice, itinerary_facts, legs_of
+from shared import db
+from shared.events import PassengerDisruption
+from shared.outbox import Outbox
+from shared.runtime import Service
+
+log = logging.getLogger(__name__)
+
+
+async def run_rounds(service: Service[Config]) -> None:
+    """Wake when a disruption is pending, let the batching window gather its neighbours, assign
+    them together, and again: a full round goes straight on; any other waits one window more, so
+    a burst is assigned in few large rounds rather than many small ones."""
+    settings = service.config.settings
+    async with db.notifications(settings.database_url, "rebooking_pending") as woken:
+        while True:
+            try:
+                async with service.database.acquire() as conn, conn.transaction():
+                    settled = await assign_round(conn, service.config)
+            except (*db.TRANSIENT, asyncpg.PostgresError) as exc:
+                # A deadlock with another replica, or the database restarting: the round rolls
+                # back whole, and its disruptions stay pending.
+                log.warning("assignment round rolled back; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(0.5)
+                continue
+            if settled < settings.assign_batch:
+                if not settled:
+                    await woken(1.0)
+                await asyncio.sleep(settings.batch_window_ms / 1000)
+
+
+async def assign_round(conn: asyncpg.Connection, config: Config) -> int:
+    """Assign one batch of pending disruptions together, in the caller's transaction; how many
+    were settled. A round starts once disruptions have stopped arriving for the batching window
+    (or the oldest has waited the longest wait): a burst of cancellations is assigned knowing all
+    of them, not flight by flight. A placement whose seats another replica sold meanwhile stays
+    pending, for the next round to place against the seats that are left. The database work is
+    done in bulk: a round costs a handful of statements, not a handful per booking."""
+    rows = await conn.fetch(
+        """SELECT disruption, traceparent FROM pending
+           WHERE (SELECT max(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $2)
+              OR (SELECT min(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $3)
+           ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        config.settings.assign_batch, config.settings.batch_window_ms / 1000,
+        config.settings.batch_max_wait_ms / 1000)
+    if not rows:
+        return 0
+    rules = config.rules
+    # Each decision carries the trace of the disruption it settles.
+    outbox = Outbox(config.settings, source=SOURCE)
+    decisions = Decisions({(r["disruption"]["disruption_id"], r["disruption"]["booking_ref"]): r["traceparent"]
+                           for r in rows})
+    disruptions: dict[str, PassengerDisruption] = {}
+    for row in rows:
+        d = PassengerDisruption.model_validate(row["disruption"])
+        # A second disruption of one booking waits for the first to be settled.
+        disruptions.setdefault(d.booking_ref, d)
+    trips = await _trips(conn, list(disruptions.values()), rules)
+    settled = [d for ref, d in disruptions.items() if ref not in trips]
+    for d in settled:
+        decisions.add(outbox, d, "kept", "the booking had already moved off this flight")
+    release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+    if trips:
+        # In a thread: the solver must not stall this process's consumer and heartbeats.
+        flights = await _flights_for(conn, trips.values(), rules)
+        result = await asyncio.to_thread(_solve, trips, flights, rules, config.settings.solve_budget_seconds)
+        placed = result.placements
+        refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
+        seated = await inventory.take_seats_for(
+            conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
+        raced = set(placed) - seated
+        home_trips = {ref: domain.homeward(trips[ref], r.home) for ref, r in refunds.items()
+                      if r.stranded and not trips[ref].unaccompanied_minor}
+        flown_home, raced_home = await _fly_home(conn, home_trips, config) if home_trips else ({}, set())
+        raced |= raced_home
+        if raced:
+            metrics.SEAT_RACES_LOST.inc(len(raced))
+            await conn.execute("UPDATE pending SET attempts = attempts + 1 WHERE booking_ref = ANY($1::text[])",
+                               sorted(raced))
+        for ref, trip in trips.items():
+            d = disruptions[ref]
+            if ref in raced:
+                continue
+            if ref in placed:
+                release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
+                _rebooked(decisions, outbox, config, d, trip, placed[ref])
+            elif ref in flown_home:
+                # Stranded part of the way: flown back to where they began, the journey refunded.
+                refund = refunds[ref]
+                release.append((ref, trip.passenger_ids, refund.released))
+                decisions.add(outbox, d, "returned", domain.why_flown_home(trip, refund.home),
+                              segments=legs_of(flown_home[ref]), cabin=flown_home[ref][0].cabin,
+                              downgraded=any(p.downgraded for p in flown_home[ref]), refund_due=True,
+                              whole_trip=refund.whole_trip, released=refund.released,
+                              notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {"via": trip.origin,
+                                                                                           "to": trip.destination})
+                                       for p in flown_home[ref]])
+            elif trip.unaccompanied_minor:
+                decisions.add(outbox, d, "needs_agent",
+                              "An unaccompanied minor can only be moved to a direct flight, and none "
+                              "has a seat: an agent will arrange the trip with the family.")
+            elif (refund := refunds[ref]).stranded:
+                # Part of the journey is flown: they wait at a connecting airport, where an agent
+                # arranges their way on or home, and their care meanwhile.
+                decisions.add(outbox, d, "needs_agent", domain.why_stranded(trip, rules))
+            else:
+                # They will not fly this journey: its seats go back on sale, and its fare is owed.
+                release.append((ref, trip.passenger_ids, refund.released))
+                decisions.add(outbox, d, "no_alternative", domain.why_no_alternative(refund, result.unplaced[ref]),
+                              refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
+                              template=domain.refund_notice(refund),
+                              notices=[Notice(d.passenger_ids, {"whole_trip": refund.whole_trip,
+                                                                "via": trip.origin, "to": trip.destination})])
+            settled.append(d)
+    await inventory.release_seats_for(conn, release)
+    await decisions.flush(conn)
+    await conn.execute(
+        "DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS s(disruption_id, booking_ref)"
+        " WHERE p.disruption_id = s.disruption_id AND p.booking_ref = s.booking_ref",
+        [d.disruption_id for d in settled], [d.booking_ref for d in settled])
+    await outbox.flush(conn)
+    return len(settled)
+
+
+async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
+                       rules: domain.Rules) -> list[domain.Flight]:
+    trips = list(trips)
+    return await inventory.flights_around(
+        conn, {a for t in trips for a in rules.city_of(t.origin)},
+        {a for t in trips for a in rules.city_of(t.destination)},
+        min(t.earliest_departure for t in trips),
+        max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection)
+
+
+def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
+           budget: float) -> domain.Assignment:
+    # Bookings on one disrupted flight share their candidates: find them once per trip shape.
+    shapes: dict[tuple, list[domain.Itinerary]] = {}
+    options = {}
+    for ref, t in trips.items():
+        shape = (t.origin, t.destination, t.earliest_departure, t.carrier, t.replaced_flight_ids,
+                 t.unaccompanied_minor, t.arrive_by)
+        if shape not in shapes:
+            shapes[shape] = domain.candidate_itineraries(t, flights, rules)
+        options[ref] = shapes[shape]
+    result = domain.assign(list(trips.values()), options, rules, time_budget=budget)
+    metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
+    log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
+                                "method": result.method, "seconds": round(result.solve_seconds, 3)})
+    return result
+
+
+async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption],
+                 rules: domain.Rules) -> dict[str, domain.Trip]:
+    """What must be replaced for each booking; a booking that no longer holds its disrupted flight
+    has nothing to replace."""
+    legs = await inventory.booked_legs_for(conn, [(d.booking_ref, d.passenger_ids) for d in disruptions])
+    bookings = {r["booking_ref"]: r for r in await conn.fetch(
+        "SELECT * FROM bookings WHERE booking_ref = ANY($1::text[])", [d.booking_ref for d in disruptions])}
+    trips = {}
+    for d in disruptions:
+        booked = legs.get(d.booking_ref) or [  # a booking the reservation side never told us of
+            domain.BookedLeg(s.flight_id, s.carrier, s.origin, s.destination, s.scheduled_departure,
+                             s.scheduled_arrival) for s in d.segments or [d.flight]]
+        replaced = domain.legs_to_replace(booked, {s.flight_id for s in d.segments} | {d.flight.flight_id},
+                                          rules.co_terminals)
+        if not replaced:
+            continue
+        booking = bookings.get(d.booking_ref)
+        first = replaced[0]
+        earliest = d.earliest_departure if d.kind == "connection_at_risk" and d.earliest_departure \
+            else first.departure
+        trips[d.booking_ref] = domain.Trip(
+            booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids),
+            cabin=booking["cabin"] if booking else "economy", carrier=first.carrier,
+            origin=first.origin, destination=replaced[-1].destination, earliest_departure=earliest,
+            planned_arrival=replaced[-1].arrival,
+            replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
+            onward_connection=d.kind == "connection_at_risk" or len(replaced) > 1,
+            tier=booking["tier"] if booking else "none",
+            special_services=frozenset(booking["special_services"]) if booking else frozenset(),
+            booked_at=booking["booked_at"] if booking else None,
+            may_split=booking["may_split"] if booking else False,
+            arrive_by=domain.arrive_by(booked, replaced, rules))
+    return trips
+
+
+async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], config: Config
+                    ) -> tuple[dict[str, list[domain.Placement]], set[str]]:
+    """Seats home for passengers stranded at a connecting airport, from what this round left: the
+    bookings flown home, and those whose seats another replica sold meanwhile (placed next round)."""
+    flights = await _flights_for(conn, trips.values(), config.rules)
+    result = await asyncio.to_thread(_solve, trips, flights, config.rules, config.settings.solve_budget_seconds / 2)
+    seated = await inventory.take_seats_for(conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin)
+                                                   for ref, ps in result.placements.items() for p in ps])
+    return {ref: ps for ref, ps in result.placements.items() if ref in seated}, set(result.placements) - seated
+
+
+async def refunds_for(conn: asyncpg.Connection, trips: Sequence[tuple[str, domain.Trip, Sequence[str]]],
+                      rules: domain.Rules) -> dict[str, domain.Refund]:
+    """What a refund would cover for each (booking, trip, flights the trip was moved to): the
+    booking's own coupons are what it holds now, less the new flights, plus the ones the trip
+    replaced; a flight counts as flown once the status feed says it departed."""
+    if not trips:
+        return {}
+    held = await inventory.booked_legs_for(conn, [(ref, t.passenger_ids) for ref, t, _ in trips])
+    replaced_ids = sorted({f for _, t, _ in trips for f in t.replaced_flight_ids})
+    replaced = {r["flight_id"]: domain.BookedLeg(**{k: r[k] for k in (
+        "flight_id", "carrier", "origin", "destination", "departure", "arrival")}) for r in await conn.fetch(
+        """SELECT flight_id, carrier, origin, destination, scheduled_departure AS departure,
+                  scheduled_arrival AS arrival FROM flights WHERE flight_id = ANY($1::text[])""", replaced_ids)}
+    ids = sorted({leg.flight_id for legs in held.values() for leg in legs} | set(replaced))
+    flown = {r["flight_id"] for r in await conn.fetch(
+        "SELECT flight_id FROM flights WHERE flight_id = ANY($1::text[]) AND status IN ('departed', 'arrived')", ids)}
+    found = {}
+    for ref, trip, moved_to in trips:
+        coupons = {leg.flight_id: leg for leg in held.get(ref, []) if leg.flight_id not in moved_to}
+        coupons |= {f: replaced[f] for f in trip.replaced_flight_ids if f in replaced}
+        found[ref] = domain.refund_for(list(coupons.values()), trip.replaced_flight_ids, flown, rules.co_terminals)
+    return found
+
+
+def _rebooked(decisions: Decisions, outbox: Outbox, config: Config,
+              d: PassengerDisruption, trip: domain.Trip, placements: list[domain.Placement]) -> None:
+    settings = config.settings
+    respond_by = domain.answer_deadline(
+        datetime.now(UTC), min(p.itinerary.departure for p in placements),
+        timedelta(hours=settings.answer_within_hours), timedelta(minutes=settings.answer_at_least_minutes))
+
+    def choice_urls(passenger_ids: Sequence[str]) -> dict[str, str]:
+        """Each passenger's own link, sealed for notify: the topics never carry one that works."""
+        made = {pid: links.ChoiceLink(d.disruption_id, d.booking_ref, d.passenger_ids.index(pid), respond_by)
+                for pid in passenger_ids}
+        return {pid: config.sealer.seal(f"{settings.public_url}/choice/{links.sign(config.choice_keys, link)}")
+                for pid, link in made.items()}
+    decisions.add(outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
+                  segments=legs_of(placements), cabin=placements[0].cabin,
+                  downgraded=any(p.downgraded for p in placements),
+                  arrival_delay=max(p.arrival_delay_minutes for p in placements),
+                  respond_by=respond_by, trip=trip, released=trip.replaced_flight_ids,
+                  notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {
+                      "choice_urls": choice_urls(p.passenger_ids),
+                      "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
+                      for p in placements])

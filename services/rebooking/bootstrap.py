@@ -1,0 +1,36 @@
+"""The rebooking service, wired: its settings parsed once, its handlers routed by payload, the
+assignment rounds and the answer deadlines as background work, and the choice page."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.rebooking import answers, assignment, choice, handlers
+from services.rebooking.config import Config, RebookingSettings
+from shared import topics
+from shared.consumer import Routes
+from shared.events import BookingConfirmed, FlightScheduled, FlightStatusChanged, PassengerDisruption
+from shared.runtime import Service
+
+
+def routes() -> Routes:
+    """What the rebooking service reads, and which handler takes each event."""
+    return (Routes()
+            .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
+            .on_batch(topics.BOOKINGS, BookingConfirmed, handlers.record_bookings)
+            .on(topics.FLIGHT_STATUS, FlightStatusChanged, handlers.record_status)
+            .on(topics.PASSENGER_DISRUPTIONS, PassengerDisruption, handlers.rebook))
+
+
+def create_app(settings: RebookingSettings | None = None) -> FastAPI:
+    config = Config.of(settings or RebookingSettings())
+    service = Service(name="rebooking", settings=config.settings, config=config,
+                      migrations=Path(__file__).parent / "migrations", routes=routes(),
+                      background=[assignment.run_rounds, answers.watch_deadlines])
+    app = service.app(
+        title="Rebound rebooking",
+        description="Seat inventory; disrupted bookings assigned the best flights with seats; the "
+                    "passenger's choice (accept, change, refund) through a signed link.",
+    )
+    app.include_router(choice.router)
+    return app

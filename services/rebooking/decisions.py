@@ -1,0 +1,115 @@
+"""The rebooking service's decisions for disrupted bookings, and what they tell the passengers."""
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.rebooking import domain, metrics
+from shared import topics, tracing
+from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, RebookingOutcome, event_id
+from shared.outbox import Outbox
+
+SOURCE = "rebound/rebooking"
+
+
+def leg_of(f: domain.Flight) -> Leg:
+    return Leg(flight_id=f.flight_id, carrier=f.carrier, number=f.number, origin=f.origin,
+               destination=f.destination, scheduled_departure=f.departure, scheduled_arrival=f.arrival)
+
+
+def legs_of(placements: Sequence[domain.Placement]) -> list[Leg]:
+    """Every flight of the booking's placements (one, or several for a split party), in order."""
+    legs = {f.flight_id: leg_of(f) for p in placements for f in p.itinerary.flights}
+    return sorted(legs.values(), key=lambda leg: leg.scheduled_departure)
+
+
+def itinerary_facts(p: domain.Placement) -> dict[str, object]:
+    """What a notice says about a new itinerary (times in UTC; notify localises)."""
+    it = p.itinerary
+    return {"new_flight": " and ".join(f"{f.carrier} {f.number}" for f in it.flights),
+            "new_origin": it.origin, "new_destination": it.destination,
+            "new_departure": it.departure.isoformat(), "new_arrival": it.arrival.isoformat(),
+            "new_via": it.flights[0].destination if len(it.flights) > 1 else None,
+            "cabin": p.cabin.replace("_", " "), "downgraded": p.downgraded}
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One row of `rebookings`, in its columns' order."""
+
+    disruption_id: str
+    booking_ref: str
+    outcome: RebookingOutcome
+    from_flight: str
+    to_flights: list[str]
+    seats: int
+    reason: str
+    passenger_ids: list[str]
+    cabin: str | None
+    downgraded: bool
+    arrival_delay_minutes: int | None
+    decided: dict[str, Any]  # the disruption decided, as received
+    respond_by: datetime | None
+    trip: dict[str, Any] | None  # domain.trip_to_json: what the choice page offers against
+    traceparent: str | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What some of the booking's passengers are told of the decision (a split party: one each)."""
+
+    passenger_ids: list[str]
+    facts: dict[str, object]
+
+
+class Decisions:
+    """The service's decisions for disrupted bookings, recorded together (once each: a decision
+    already recorded is kept) with the events that tell everyone, in the caller's transaction."""
+
+    def __init__(self, traces: dict[tuple[str, str], str | None] | None = None) -> None:
+        """`traces`: each disruption's trace, by (disruption id, booking), where it is not the one
+        being handled."""
+        self._rows: list[Decided] = []
+        self._traces = traces or {}
+
+    def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
+            segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
+            arrival_delay: int | None = None, refund_due: bool = False, whole_trip: bool = False,
+            released: Sequence[str] = (), respond_by: datetime | None = None, trip: domain.Trip | None = None,
+            notices: Sequence[Notice] = (), template: str | None = None) -> None:
+        trace = self._traces.get((d.disruption_id, d.booking_ref)) or tracing.current.get()
+        self._rows.append(Decided(
+            d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
+            len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
+            d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip), trace))
+        metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
+        # Deterministic ids: if this decision was somehow made before, consumers' inboxes drop these.
+        outbox.publish(topics.REBOOKINGS, RebookingDecided(
+            disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=d.passenger_ids,
+            outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
+            arrival_delay_minutes=arrival_delay, refund_due=refund_due, whole_trip=whole_trip,
+            released_flight_ids=list(released),
+        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"), traceparent=trace)
+        if outcome == "kept":
+            return  # the first notice already told them everything that changed
+        for i, notice in enumerate(notices or [Notice(d.passenger_ids, {})]):
+            outbox.publish(topics.NOTICES, NoticeRequested(
+                disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=notice.passenger_ids,
+                stage="rebooking", template=template or outcome,
+                facts=d.flight.notice_facts() | {"why": reason} | notice.facts,
+                occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
+            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i),
+                traceparent=trace)
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        if self._rows:
+            await conn.executemany(
+                """INSERT INTO rebookings (disruption_id, booking_ref, outcome, from_flight, to_flights,
+                                           seats, reason, passenger_ids, cabin, downgraded,
+                                           arrival_delay_minutes, decided, respond_by, trip, traceparent)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                   ON CONFLICT DO NOTHING""", [astuple(row) for row in self._rows])
+            self._rows.clear()

@@ -1,0 +1,60 @@
+"""The handler tier: real PostgreSQL, each test in transactions rolled back, no Kafka."""
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared import db
+from tests.conftest import Infrastructure
+from tests.handlers.world import SERVICES, World
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+async def handler_database(infrastructure: Infrastructure) -> AsyncIterator[str]:
+    """A database of its own with every service's schema, migrated, for the whole session."""
+    name = f"rebound_handlers_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"{infrastructure.admin_database_url.rsplit('/', 1)[0]}/{name}"
+    for service in SERVICES:
+        await db.migrate(url, service, ROOT / "services" / service / "migrations")
+    yield url
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def connections(handler_database: str) -> AsyncIterator[dict[str, asyncpg.Connection]]:
+    """A connection per service, on its own schema, each in a transaction undone after the test."""
+    opened: dict[str, asyncpg.Connection] = {}
+    transactions = []
+    try:
+        for service in SERVICES:
+            conn = await asyncpg.connect(handler_database, server_settings={"search_path": service})
+            await db.init_connection(conn)
+            opened[service] = conn
+            transaction = conn.transaction()
+            await transaction.start()
+            transactions.append(transaction)
+        yield opened
+    finally:
+        for transaction in transactions:
+            await transaction.rollback()
+        for conn in opened.values():
+            await conn.close()
+
+
+@pytest.fixture
+def world(connections: dict[str, asyncpg.Connection]) -> World:
+    return World(connections)

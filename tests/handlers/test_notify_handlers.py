@@ -1,0 +1,47 @@
+"""Notify's handler on real PostgreSQL, each test rolled back: a notice becomes one delivery per
+passenger per usable channel, and a passenger nobody can reach is reported, not forgotten."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared import topics
+from shared.events import NoticeDelivered, NoticeRequested
+from tests.handlers.airline import booking, contacts, flight, leg
+from tests.handlers.world import event, handle, outbox_rows
+
+pytestmark = pytest.mark.handlers
+
+CANCELLED = flight("101", "JFK", "BOS", 17)
+
+
+def first_notice(passenger_ids: list[str], about: str = CANCELLED.flight_id, **facts) -> NoticeRequested:
+    return NoticeRequested(disruption_id="d-1", booking_ref="NTFY01", passenger_ids=passenger_ids,
+                           stage="first_notice", template="first_notice_cancelled",
+                           facts=leg(CANCELLED).notice_facts() | {"reason": "weather", "delay_minutes": 0} | facts,
+                           occurred_at=datetime.now(UTC), about=about)
+
+
+async def test_a_notice_is_planned_on_each_chosen_channel_and_nobody_is_left_silent(connections):
+    conn = connections["notify"]
+    b = booking("NTFY01", CANCELLED, party=2)
+    await contacts(conn, b.model_copy(update={"passengers": b.passengers[:1]}), ["sms", "email"])
+    await handle(conn, "notify", topics.FIRST_NOTICES, event(first_notice(["NTFY01-1", "NTFY01-2"])))
+    rows = await conn.fetch("SELECT passenger_id, channel, status FROM deliveries ORDER BY passenger_id, channel")
+    assert [tuple(r) for r in rows] == [("NTFY01-1", "email", "pending"), ("NTFY01-1", "sms", "pending"),
+                                        ("NTFY01-2", "none", "undeliverable")]
+    [(topic, reported)] = await outbox_rows(conn)
+    assert topic == topics.NOTICE_DELIVERIES and isinstance(reported.data, NoticeDelivered)
+    assert (reported.data.passenger_id, reported.data.status) == ("NTFY01-2", "undeliverable")
+
+
+async def test_a_newer_notice_about_the_same_flight_replaces_one_not_yet_sent(connections):
+    conn = connections["notify"]
+    await contacts(conn, booking("NTFY01", CANCELLED), ["sms"])
+    await handle(conn, "notify", topics.FIRST_NOTICES, event(first_notice(["NTFY01-1"])))
+    newer = first_notice(["NTFY01-1"]).model_copy(update={"disruption_id": "d-2"})
+    await handle(conn, "notify", topics.FIRST_NOTICES, event(newer))
+    rows = await conn.fetch("SELECT disruption_id, status FROM deliveries ORDER BY disruption_id")
+    assert [tuple(r) for r in rows] == [("d-1", "superseded"), ("d-2", "pending")]
+    reports = [e.data for _, e in await outbox_rows(conn)]
+    assert [(r.disruption_id, r.status) for r in reports] == [("d-1", "superseded")]
