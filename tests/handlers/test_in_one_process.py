@@ -54,7 +54,8 @@ async def test_a_cancellation_is_followed_to_every_passengers_outcome_and_notice
         p.passenger_id for b in scenario.bookings if b.booking_ref in refunded for p in b.passengers}
     # Notify planned a delivery for every passenger and stage, and the board knows who was told.
     notify, disruption = world.connections["notify"], world.connections["disruption"]
-    planned = {(r["passenger_id"], r["stage"]) for r in await notify.fetch("SELECT passenger_id, stage FROM deliveries")}
+    planned = {(r["passenger_id"], r["stage"])
+               for r in await notify.fetch("SELECT passenger_id, stage FROM deliveries")}
     assert {p for p, stage in planned if stage == "first_notice"} == set(scenario.disrupted_passengers)
     assert {p for p, stage in planned if stage == "rebooking"} == set(scenario.disrupted_passengers)
     outcomes = await disruption.fetch("SELECT passenger_id, outcome FROM recovery WHERE disruption_id = $1",

@@ -84,7 +84,7 @@ class World:
     async def settle(self) -> None:
         while True:
             moved = False
-            for service, conn in self.connections.items():
+            for conn in self.connections.values():
                 for topic, sent in await outbox_rows(conn):
                     moved = True
                     if isinstance(sent, bytes):
