@@ -76,7 +76,7 @@ class Connecting:
 
 
 @functools.cache
-def _airports() -> dict[str, dict]:
+def _airports() -> dict[str, airportsdata.Airport]:
     return airportsdata.load("IATA")
 
 

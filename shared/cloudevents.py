@@ -47,7 +47,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TYPES = frozenset(map(type_name, PAYLOAD_TYPES))
 # A type under a reverse-DNS prefix: `com.example.flight.cancelled`.
 _PREFIXED = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+?(" + "|".join(map(re.escape, sorted(_TYPES))) + ")")
-_FLIGHT_EVENTS = frozenset(map(type_name, FLIGHT_EVENT_TYPES))
+_FLIGHT_EVENTS = frozenset(type_name(t) for t in FLIGHT_EVENT_TYPES)
 
 
 class Refused(ValueError):
@@ -95,7 +95,7 @@ def to_envelope(attributes: Mapping[str, Any], data: Any, *, received: datetime,
             payload.setdefault("occurred_at", fields["time"])
     traceparent = next((t for t in (fields.get("traceparent"), trace_header)
                         if isinstance(t, str) and tracing.valid(t)), None)
-    envelope = {k: fields[k] for k in ("id", "source", "subject", "time", "dataschema") if k in fields}
+    envelope: dict[str, Any] = {k: fields[k] for k in ("id", "source", "subject", "time", "dataschema") if k in fields}
     # Vendors' trace state goes along only with its trace, and only as long as W3C asks it be kept.
     state = fields.get("tracestate")
     envelope |= {"type": kind, "data": payload, "traceparent": traceparent,

@@ -5,7 +5,7 @@ A flight event reaches Rebound as its own JSON or as a CloudEvent; in a CloudEve
 not repeat what the attributes say (`type`, the partner's event id, the time it happened)."""
 
 import copy
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -47,7 +47,8 @@ CLOUD_EVENT_ATTRIBUTES: dict[str, Any] = {
 }
 
 
-def _schemas(adapter: TypeAdapter, mode: str = "validation") -> tuple[dict[str, Any], dict[str, Any]]:
+def _schemas(adapter: TypeAdapter[Any], mode: Literal["validation", "serialization"] = "validation"
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the schema, its definitions) with references into `components/schemas`."""
     schema = adapter.json_schema(ref_template=REF, mode=mode)
     return schema, schema.pop("$defs", {})
@@ -213,7 +214,7 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
             "action": "send", "channel": {"$ref": f"#/channels/{channel_id}_dlq"},
             "messages": [{"$ref": f"#/channels/{channel_id}_dlq/messages/dead_letter"}],
             "summary": "Written by each reader of " + topic}
-    return _for_asyncapi({
+    document: dict[str, Any] = _for_asyncapi({
         "asyncapi": "3.1.0",
         "info": {"title": "Rebound events", "version": version,
                  "description": "Every topic Rebound owns. Events are CloudEvents 1.0; Rebound writes them in "
@@ -231,3 +232,4 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
                        "securitySchemes": {"scram": {"type": "scramSha512",
                                                      "description": "A principal per service or feeding system"}}},
     })
+    return document

@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -45,16 +45,17 @@ def _not_a_number(value: Any) -> Any:
 Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
-def batch_of(item: Any, limit: int) -> Any:
-    """A list of 1 to `limit` items. Its length is checked before any item is validated: a
-    `max_length` alone, which documents the limit, is checked only after them."""
+def at_most(limit: int) -> BeforeValidator:
+    """A list of at most `limit` items, its length checked before any item is validated (a
+    `max_length`, which documents the limit, is checked only after them): the validator to put
+    beside `Field(min_length=1, max_length=limit)` on a batch."""
 
-    def at_most(value: Any) -> Any:
+    def check(value: Any) -> Any:
         if isinstance(value, list) and len(value) > limit:
             raise ValueError(f"at most {limit} items per request, not {len(value)}")
         return value
 
-    return Annotated[list[item], Field(min_length=1, max_length=limit), BeforeValidator(at_most)]
+    return BeforeValidator(check)
 
 
 class Model(BaseModel):
@@ -416,14 +417,18 @@ class NoticeDelivered(Model):
     detail: str | None = None
 
 
-PAYLOAD_TYPES = (FlightScheduled, BookingConfirmed, *FLIGHT_EVENT_TYPES, FlightStatusChanged, PassengerDisruption,
-                 RebookingDecided, EntitlementsGranted, NoticeRequested, NoticeDelivered)
-Payload = Annotated[Union[PAYLOAD_TYPES], Field(discriminator="type")]  # noqa: UP007 (a union of a tuple)
+PAYLOAD_TYPES: tuple[type[Model], ...] = (
+    FlightScheduled, BookingConfirmed, *FLIGHT_EVENT_TYPES, FlightStatusChanged, PassengerDisruption, RebookingDecided,
+    EntitlementsGranted, NoticeRequested, NoticeDelivered)
+PayloadData = (FlightScheduled | BookingConfirmed | FlightEventData | FlightStatusChanged | PassengerDisruption
+               | RebookingDecided | EntitlementsGranted | NoticeRequested | NoticeDelivered)
+Payload = Annotated[PayloadData, Field(discriminator="type")]
 
 
 def type_name(model: type[Model]) -> str:
     """The event type a payload class carries: `flight.cancelled`."""
-    return model.model_fields["type"].default
+    name: str = model.model_fields["type"].default
+    return name
 
 
 # Far above any real event (a booking of nine passengers is a few kilobytes): anything bigger is a

@@ -7,16 +7,18 @@ import hmac
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import validation
 
@@ -30,7 +32,8 @@ class BodyLimit:
     body without a Content-Length (chunked), 413 for one over its route's limit. The server (h11)
     holds a client to its Content-Length, so nothing larger is ever read."""
 
-    def __init__(self, app, limits: Mapping[str, int] | None = None, default: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(self, app: ASGIApp, limits: Mapping[str, int] | None = None,
+                 default: int = DEFAULT_BODY_LIMIT) -> None:
         self.app = app
         # Longest prefix first: `/v1/messages` before `/v1`.
         self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
@@ -39,17 +42,19 @@ class BodyLimit:
     def limit_for(self, path: str) -> int:
         return next((limit for prefix, limit in self.limits if path.startswith(prefix)), self.default)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         limit = self.limit_for(scope["path"])
         if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return await _send_problem(send, 411, "Length required", "Send a Content-Length header with the body")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return await _send_problem(send, 413, "Too large", f"At most {limit // 1024} KiB here")
-        return await self.app(scope, receive, send)
+            await _send_problem(send, 411, "Length required", "Send a Content-Length header with the body")
+        elif length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_problem(send, 413, "Too large", f"At most {limit // 1024} KiB here")
+        else:
+            await self.app(scope, receive, send)
 
 
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
@@ -71,7 +76,7 @@ def secure_page(html: str, status_code: int = 200) -> HTMLResponse:
         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
 
-async def _send_problem(send, status: int, title: str, detail: str) -> None:
+async def _send_problem(send: Send, status: int, title: str, detail: str) -> None:
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
@@ -118,20 +123,21 @@ class Unauthorized(StarletteHTTPException):
 T = TypeVar("T")
 Dependency = Callable[..., Awaitable[T]]
 _PASSED = "rebound.gates"  # in the request's scope: each gate's result, once it has passed
+_GATES: dict[Callable[..., Any], Callable[[Request], Awaitable[Any]]] = {}  # a gate's dependency → its check
 
 
-def gate(check: Callable[[Request], Awaitable[T]]) -> Callable[[Dependency], Dependency]:
+def gate(check: Callable[[Request], Awaitable[T]]) -> Callable[[Dependency[T]], Dependency[T]]:
     """Marks a dependency as a gate: a check of credentials, a signature or a link, made from the
     headers, the path and the raw bytes alone. A `GatedRoute` runs `check` before its body is parsed;
     the dependency (whose parameters document the headers in OpenAPI) then hands on its result."""
 
-    def mark(dependency: Dependency) -> Dependency:
+    def mark(dependency: Dependency[T]) -> Dependency[T]:
         async def resolved(request: Request, **documented: Any) -> T:
-            passed = request.scope.get(_PASSED, {})
+            passed: dict[object, T] = request.scope.get(_PASSED, {})
             return passed[check] if check in passed else await check(request)
 
-        resolved.__signature__ = inspect.signature(dependency)  # type: ignore[attr-defined]
-        resolved.gate = check  # type: ignore[attr-defined]
+        resolved.__signature__ = inspect.signature(dependency)  # type: ignore[attr-defined]  # what FastAPI reads
+        _GATES[resolved] = check
         return resolved
 
     return mark
@@ -142,9 +148,9 @@ class GatedRoute(APIRoute):
     before it resolves any dependency, so without this an unauthenticated caller's megabyte of JSON
     is parsed, and its errors answered, before the caller is asked who they are."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        gates = [d.call.gate for d in _dependencies(self.dependant) if hasattr(d.call, "gate")]
+        gates = [_GATES[d.call] for d in _dependencies(self.dependant) if d.call in _GATES]
         if not gates:
             return handler
 
@@ -158,8 +164,8 @@ class GatedRoute(APIRoute):
         return gated
 
 
-def _dependencies(dependant) -> list:
-    found = []
+def _dependencies(dependant: Dependant) -> list[Dependant]:
+    found: list[Dependant] = []
     for d in dependant.dependencies:
         found += [d, *_dependencies(d)]
     return found
@@ -168,7 +174,7 @@ def _dependencies(dependant) -> list:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_role(role: str) -> Callable:
+def require_role(role: str) -> Dependency[None]:
     """A gate that lets through only a key for this job (or, in development, a key for every job):
     a board viewer's key cannot rewrite a passenger's phone number."""
 

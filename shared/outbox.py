@@ -25,7 +25,7 @@ class Outbox:
     def __init__(self, settings: Settings, source: str) -> None:
         self._settings = settings
         self._source = source
-        self._rows: list[tuple[str, bytes | None, bytes, list]] = []
+        self._rows: list[tuple[str, bytes | None, bytes, list[list[str]]]] = []
 
     def publish(self, topic: str, data: Model, *, key: str, id: str | None = None,
                 time: datetime | None = None, traceparent: str | None = None) -> Envelope:
@@ -40,9 +40,9 @@ class Outbox:
                     origin: str, headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """`topic` is the full name of the topic the message came from. Its own headers go with it
         (a binary-mode CloudEvent's attributes are there), then why and from where."""
-        headers = [[k, (v or b"").decode(errors="replace")] for k, v in headers if k not in ("reason", "origin")]
-        headers += [["reason", reason[:1000]], ["origin", origin]]
-        self._rows.append((topics.dead_letter(topic), key, value or b"", headers))
+        kept = [[k, (v or b"").decode(errors="replace")] for k, v in headers if k not in ("reason", "origin")]
+        kept += [["reason", reason[:1000]], ["origin", origin]]
+        self._rows.append((topics.dead_letter(topic), key, value or b"", kept))
 
     async def flush(self, conn: asyncpg.Connection) -> None:
         if self._rows:

@@ -56,7 +56,7 @@ class Sealer:
 
 @dataclass(frozen=True)
 class Opener:
-    keys: dict[str, SealedBox]
+    keys: dict[str, SealedBox]  # type: ignore[type-arg]  # PyNaCl's boxes are generic only in its stubs
 
     @classmethod
     def parse(cls, text: str) -> "Opener":

@@ -2,13 +2,14 @@
 (`events[3].flight.number`, and as a JSON Pointer, `/3/flight/number`), never the validator's
 internal names (`tagged-union[…]`, `function-after[…]`, a union's tag)."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # pydantic's wording, where the sender's would be plainer.
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def located(loc: tuple, value: Any, missing: bool = False) -> list[str | int]:
+def located(loc: tuple[str | int, ...], value: Any, missing: bool = False) -> list[str | int]:
     """The part of a pydantic `loc` that names places in `value`, the input itself: everything
     else in it is the name of a validator or of a union member. A missing field is named too."""
     path: list[str | int] = []
@@ -37,8 +38,8 @@ def pointer(path: list[str | int]) -> str:
     return "".join("/" + str(s).replace("~", "~0").replace("/", "~1") for s in path)
 
 
-def message(error: dict[str, Any]) -> str:
-    text = error["msg"]
+def message(error: Mapping[str, Any]) -> str:
+    text: str = error["msg"]
     for prefix in _PREFIXES:
         text = text.removeprefix(prefix)
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
@@ -48,7 +49,7 @@ def message(error: dict[str, Any]) -> str:
     return text
 
 
-def field_errors(errors: list[dict[str, Any]], value: Any, root: str = "") -> list[dict[str, str]]:
+def field_errors(errors: Sequence[Mapping[str, Any]], value: Any, root: str = "") -> list[dict[str, str]]:
     """pydantic's errors about `value` → `{"field", "pointer", "message"}` for a problem body.
     `root` names a body that is a list (`events`), so its items read `events[3]`."""
     found = []

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from shared import airports
-from shared.events import Money, batch_of
+from shared.events import Money, at_most
 
 Regime = Literal["EU261", "UK261", "US_DOT", "APPR", "AIRLINE"]
 EntitlementKind = Literal["compensation", "refund", "meal", "hotel", "transport", "credit"]
@@ -206,7 +206,8 @@ class Case(_In):
 # One case, or a list of them; an error names the case by its place in the list.
 MAX_CASES = 500
 CaseOrCases = Annotated[Annotated[Case, Tag("case")]
-                        | Annotated[batch_of(Case, MAX_CASES), Tag("cases")],
+                        | Annotated[list[Case], Field(min_length=1, max_length=MAX_CASES), at_most(MAX_CASES),
+                                    Tag("cases")],
                         Discriminator(lambda v: "cases" if isinstance(v, list) else "case")]
 
 

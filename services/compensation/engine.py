@@ -597,14 +597,26 @@ def _airline(f: Facts, r: rb.Airlines) -> Grants:
 # --- overlaps ----------------------------------------------------------------------------------
 
 
+def _judge(f: Facts, rules: rb.RegimeRules) -> Grants | None:
+    """What one regime's rules grant, if the regime applies."""
+    match rules:
+        case rb.EuStyle():
+            return _eu_style(f, rules)
+        case rb.Appr():
+            return _appr(f, rules)
+        case rb.UsDot():
+            return _us_dot(f, rules)
+        case rb.Airlines():
+            return _airline(f, rules)
+
+
 def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
     """Everything the passenger is owed under the rules in force on their flight's date."""
     f = facts_of(case, book)
     found: dict[str, Grants] = {}
-    for regime, judge in (("EU261", _eu_style), ("UK261", _eu_style), ("APPR", _appr), ("US_DOT", _us_dot),
-                          ("AIRLINE", _airline)):
+    for regime in ("EU261", "UK261", "APPR", "US_DOT", "AIRLINE"):
         rules = book.in_force(regime, f.on)
-        grants = judge(f, rules) if rules is not None else None
+        grants = _judge(f, rules) if rules is not None else None
         if grants is not None:
             found[regime] = grants
     set_aside: list[SetAside] = []

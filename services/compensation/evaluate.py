@@ -10,10 +10,10 @@ import sys
 from pydantic import TypeAdapter, ValidationError
 
 from services.compensation import engine, rules
-from services.compensation.case import CaseOrCases
+from services.compensation.case import Case, CaseOrCases
 from services.compensation.config import CompensationSettings
 
-_CASES = TypeAdapter(CaseOrCases)
+_CASES: TypeAdapter[Case | list[Case]] = TypeAdapter(CaseOrCases)
 
 
 def main() -> int:

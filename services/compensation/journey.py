@@ -11,7 +11,7 @@ added up — and the later journeys' too, when a refund gives them up (they leav
 passengers will not be). So a round trip's two journeys can never each be refunded the whole
 ticket."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -99,7 +99,7 @@ def _booked_flight_for(flight_id: str, reports: list[Report], booked: set[str]) 
     return flight_id
 
 
-def connections(segments: list[Leg]) -> int:
+def connections(segments: Sequence[Leg]) -> int:
     """Changes of plane on the way: a party split over several flights holds every part's legs, so
     each leg that starts a part (from the trip's origin) is not a connection."""
     origin = segments[0].origin
@@ -134,15 +134,14 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     moved = [r for r in reports if r.segments]
     refunds = [r for r in reports if r.refund_due]
     disrupted = next((leg for leg in journey if leg.flight_id == governing.flight_id), journey[0])
-    disruption: dict = {"kind": "cancellation" if cancellations else "delay",
+    disruption: dict[str, str] = {"kind": "cancellation" if cancellations else "delay",
                         "cause": CAUSES.get(governing.cause, "operational"),
                         "announced_at": governing.announced_at.isoformat(), "flight": _label(disrupted)}
     # The latest word on a flight that still goes, even if the passenger then chose not to fly it.
-    kept = [r for r in reports if not r.segments and r.arrival_delay_minutes is not None]
+    kept = [r.arrival_delay_minutes for r in reports if not r.segments and r.arrival_delay_minutes is not None]
     if not cancellations and kept:
         minute = timedelta(minutes=1)
-        disruption["actual_arrival"] = (journey[-1].scheduled_arrival + kept[-1].arrival_delay_minutes * minute
-                                        ).isoformat()
+        disruption["actual_arrival"] = (journey[-1].scheduled_arrival + kept[-1] * minute).isoformat()
         disruption["expected_departure"] = (disrupted.scheduled_departure + max(governing.delay_minutes, 0) * minute
                                             ).isoformat()
     alternative = None
@@ -169,8 +168,8 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     downgraded = [r for r in reports if r.downgraded and not r.refund_due]
     covered = {leg.flight_id for leg in booked_journey} & booked
     if any(r.whole_trip for r in refunds):
-        last = booked_journey[-1].scheduled_departure
-        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > last}
+        journey_ends = booked_journey[-1].scheduled_departure
+        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey_ends}
     cases: dict[str, list[Case]] = {}
     for t in travellers:
         fare = fare_for(t.fare, t.currency, coupons, covered) if covered else t.fare

@@ -177,7 +177,7 @@ def _operation_times(data: Element | None, refuse) -> dict[tuple[str, str], date
         if _name(element) != "OperationTime" or not (element.text or "").strip():
             continue
         kind, qualifier = element.get("TimeType", "").upper(), element.get("OperationQualifier", "").upper()
-        value = element.text.strip()
+        value = (element.text or "").strip()
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:

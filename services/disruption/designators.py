@@ -51,7 +51,7 @@ def _airlines() -> dict[str, tuple[Pairing, ...]]:
 
 
 @functools.cache
-def _airports() -> dict[str, dict]:
+def _airports() -> dict[str, airportsdata.Airport]:
     return airportsdata.load("ICAO")
 
 
@@ -81,7 +81,8 @@ def airport(code: str) -> str:
     """The IATA code of an airport named by its ICAO (4 letters) or IATA (3) code."""
     if len(code) == 3:
         return code
-    iata = _airports().get(code, {}).get("iata")
+    known = _airports().get(code)
+    iata = known["iata"] if known else None
     if not iata:
         raise UnknownDesignator(f"airport {code!r} has no IATA code on record")
     return iata

@@ -4,7 +4,7 @@
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -73,8 +73,8 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
                  for e, id, trace in zip(events, ids, traces, strict=True)]
     service = running(request.app)
     topic = topics.name(service.settings, topics.FLIGHT_EVENTS)
-    sends = [await service.kafka.send(topic, env.to_bytes(), key=env.subject.encode(),
-                                         headers=outbox.HEADERS) for env in envelopes]
+    sends = [await service.kafka.send(topic, env.to_bytes(), key=e.flight.designator.encode(), headers=outbox.HEADERS)
+             for env, e in zip(envelopes, events, strict=True)]
     await asyncio.gather(*sends)
     metrics.EVENTS_ACCEPTED.labels(channel).inc(len(envelopes))
     for env in envelopes:
@@ -86,15 +86,16 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
 @router.post("/flight-events", status_code=202, response_model=Accepted, operation_id="submit_flight_events",
              openapi_extra={"requestBody": {"required": True, "content": contract.flight_event_bodies()},
                             "parameters": contract.binary_mode_headers()})
-async def submit_flight_events(request: Request, partner: Partner) -> Accepted:
+async def submit_flight_events(request: Request, partner: Partner) -> Accepted | JSONResponse:
     """Accept one flight event or a batch (up to 500), answered once every event is durably in
     Kafka. The same partner event id sent again gets the same event id and changes nothing.
     Rebound's own JSON, or CloudEvents 1.0 in binary, structured or batched mode."""
     try:
         received = partner_events.read(request.headers, await request.body())
     except partner_events.Unreadable as exc:
+        errors: dict[str, Any] = {"errors": exc.errors} if exc.errors else {}
         return problem(exc.status, "Invalid request" if exc.status == 422 else "Unsupported media type",
-                       exc.detail, **({"errors": exc.errors} if exc.errors else {}))
+                       exc.detail, **errors)
     return await publish(request, partner, [r.event for r in received], received[0].form,
                          [r.traceparent for r in received])
 

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from shared import cloudevents, tracing, validation
 from shared.contract import MAX_BATCH
-from shared.events import FlightEvent, FlightEventData, batch_of
+from shared.events import FlightEvent, FlightEventData, at_most
 
 # A batch's size is checked before any of its events is validated.
 FlightEventOrBatch = Annotated[Annotated[FlightEvent, Tag("event")]
-                               | Annotated[batch_of(FlightEvent, MAX_BATCH), Tag("batch")],
+                               | Annotated[list[FlightEvent], Field(min_length=1, max_length=MAX_BATCH),
+                                           at_most(MAX_BATCH), Tag("batch")],
                                Discriminator(lambda v: "batch" if isinstance(v, list) else "event")]
-_EVENTS = TypeAdapter(FlightEventOrBatch)
+_EVENTS: TypeAdapter[FlightEventData | list[FlightEventData]] = TypeAdapter(FlightEventOrBatch)
 FORMS = ("application/json", cloudevents.STRUCTURED, cloudevents.BATCH)
 
 

@@ -140,7 +140,8 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
     for flight in flights:
         for on in flight.days:
             if main in ("CNL", "RIN"):
-                for origin in flight.origins or [m["dep"] for m, _ in legs] or [None]:
+                named: list[str | None] = [*flight.origins] or [m["dep"] for m, _ in legs] or [None]
+                for origin in named:
                     ref = _ref(flight.designator, flight.line, on, basis, origin)
                     reading.events.append(FlightCancelled(**common, flight=ref, reason=reason or words or "other")
                                           if main == "CNL" else FlightReinstated(**common, flight=ref))

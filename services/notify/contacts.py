@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from shared.events import batch_of, no_nul
+from shared.events import at_most, no_nul
 from shared.http import GatedRoute, require_role
 from shared.runtime import Database
 
@@ -46,12 +46,15 @@ class Contact(BaseModel):
         return self
 
 
+Contacts = Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS), at_most(MAX_CONTACTS)]
+
+
 class Stored(BaseModel):
     stored: int
 
 
 @router.put("/contacts", response_model=Stored, operation_id="put_contacts")
-async def put_contacts(pool: Database, contacts: Annotated[batch_of(Contact, MAX_CONTACTS), Body()]) -> Stored:
+async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) -> Stored:
     """Create or replace the contact details of up to 1,000 passengers."""
     await pool.executemany(
         """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,

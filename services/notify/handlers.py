@@ -85,7 +85,7 @@ async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[Not
     if not notices:
         return set()
     keys = [(p, n.stage, n.about) for n in notices for p in n.passenger_ids]
-    planned: dict[tuple[str, str, str], list[policy.Planned]] = {}
+    planned: dict[tuple[str, str, str | None], list[policy.Planned]] = {}
     for r in await conn.fetch(
             """SELECT d.id, d.passenger_id, d.stage, d.about, d.channel, d.status, d.occurred_at, d.disruption_id,
                       d.revision

@@ -165,7 +165,8 @@ class EmailProvider:
                     client = await self._connect()
                 await client.sendmail(self._envelope_from, [message.to], raw)
             except aiosmtplib.SMTPRecipientsRefused as exc:
-                self._idle.put_nowait(client)  # the connection is fine; this address is not
+                if client is not None:
+                    self._idle.put_nowait(client)  # the connection is fine; this address is not
                 raise PermanentFailure(f"recipient refused: {exc.recipients[0].code}") from exc
             except (aiosmtplib.SMTPException, OSError) as exc:
                 if client is not None:

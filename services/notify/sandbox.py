@@ -13,6 +13,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path
@@ -59,6 +60,11 @@ class Recorder:
             f.write(json.dumps(item) + "\n")
 
 
+def _text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    return payload.decode(part.get_content_charset() or "utf-8") if isinstance(payload, bytes) else ""
+
+
 class _MailHandler:
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
@@ -73,7 +79,7 @@ class _MailHandler:
             "rcpt_tos": envelope.rcpt_tos,
             "message_id": message["Message-ID"],
             "subject": str(make_header(decode_header(message["Subject"] or ""))),
-            "body": part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8"),
+            "body": _text(part),
         })
         return "250 Message accepted for delivery"
 
@@ -152,14 +158,15 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
             await asyncio.sleep(state.delay_ms / 1000)
             if token and token in by_token:
                 return JSONResponse(by_token[token], status_code=201)
-        message = {"sid": "SM" + secrets.token_hex(16), "to": form["To"], "from": form["From"],
+        sid = "SM" + secrets.token_hex(16)
+        message = {"sid": sid, "to": form["To"], "from": form["From"],
                    "body": form["Body"], "idempotency_token": token,
                    "received_at": datetime.now(UTC).isoformat(), "status": "queued"}
         sms.add(message)
         if token:
             by_token[token] = message
-        if form.get("StatusCallback"):
-            report(form["StatusCallback"], message["sid"],
+        if callback := form.get("StatusCallback"):
+            report(callback, sid,
                    "undelivered" if form["To"] in state.undeliverable else "delivered")
         return JSONResponse(message, status_code=201)
 

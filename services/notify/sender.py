@@ -164,7 +164,8 @@ class Sender:
                    WHERE id = $1""",
                 [(r.delivery_id, "retrying" if r.status == "held" else r.status, r.provider_id, r.detail,
                   r.retry_in, 1 if r.status == "held" else 0) for r in results])
-            await fall_back(conn, [(r.delivery_id, r.fallback) for r in results if r.status == "fallen_back"])
+            await fall_back(conn, [(r.delivery_id, r.fallback) for r in results
+                                   if r.status == "fallen_back" and r.fallback])
             for r in results:
                 d = by_id[r.delivery_id]
                 if r.status in ("sent", "failed", "fallen_back"):

@@ -85,7 +85,7 @@ async def _options(conn: asyncpg.Connection, config: Config, row: asyncpg.Record
         conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
         trip.earliest_departure + rules.horizon + rules.max_connection)
     current = tuple(row["to_flights"])
-    found = {}
+    found: dict[str, tuple[domain.Itinerary, str, int]] = {}
     for it in domain.candidate_itineraries(trip, flights, rules):
         free = it.seats_free(trip.cabin)
         if it.flight_ids != current and free >= trip.party:

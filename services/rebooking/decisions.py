@@ -84,7 +84,7 @@ class Decisions:
         self._rows.append(Decided(
             d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
             len(d.passenger_ids), reason, d.passenger_ids, cabin, downgraded, arrival_delay,
-            d.model_dump(mode="json"), respond_by, trip and domain.trip_to_json(trip), trace))
+            d.model_dump(mode="json"), respond_by, domain.trip_to_json(trip) if trip else None, trace))
         metrics.OUTCOMES.labels(outcome).inc(len(d.passenger_ids))
         # Deterministic ids: if this decision was somehow made before, consumers' inboxes drop these.
         outbox.publish(topics.REBOOKINGS, RebookingDecided(

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -147,15 +148,16 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
     usable = [f for f in flights
               if f.carrier in carriers and any(f.seats_free.values())
               and f.flight_id not in trip.replaced_flight_ids and f.departure >= trip.earliest_departure]
-    direct, first_legs = [], []
+    direct_flights: list[Flight] = []
+    first_legs: list[Flight] = []
     onward_from: dict[str, list[Flight]] = defaultdict(list)
     for f in usable:
         if f.origin in origins:
             if f.departure <= latest:
-                (direct if f.destination in destinations else first_legs).append(f)
+                (direct_flights if f.destination in destinations else first_legs).append(f)
         elif f.destination in destinations:
             onward_from[f.origin].append(f)
-    connecting = []
+    connecting: list[Itinerary] = []
     if not trip.unaccompanied_minor:  # minors travel alone only on direct flights
         for first in first_legs:
             if first.destination not in onward_from or first.destination in origins:
@@ -165,7 +167,7 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
             connecting += [Itinerary((first, second)) for second in onward_from[first.destination]
                            if first.arrival + needed <= second.departure
                            <= first.arrival + rules.max_connection]
-    direct = [Itinerary((f,)) for f in direct]
+    direct = [Itinerary((f,)) for f in direct_flights]
     ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
                     key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
     return ranked[:rules.options_per_trip]
@@ -237,24 +239,24 @@ def refund_for(coupons: Sequence[BookedLeg], replaced: Sequence[str], flown: Ite
     already flown too, since the journey no longer serves its purpose (EU261 Art. 8(1)(a); US rules
     refund the ticket, 14 CFR 260.6). The later journeys go with it: they leave from a place the
     passengers will not reach (a round trip's return)."""
-    flown, replaced = set(flown), set(replaced)
+    gone, taken = set(flown), set(replaced)
     trips = booked_journeys(coupons, co_terminals)
-    at = next((i for i, legs in enumerate(trips) if any(leg.flight_id in replaced for leg in legs)), None)
+    at = next((i for i, legs in enumerate(trips) if any(leg.flight_id in taken for leg in legs)), None)
     if at is None:
-        return Refund(tuple(sorted(replaced)), tuple(sorted(replaced - flown)), False)
+        return Refund(tuple(sorted(taken)), tuple(sorted(taken - gone)), False)
     ids = tuple(leg.flight_id for legs in trips[at:] for leg in legs)
-    return Refund(ids, tuple(f for f in ids if f not in flown), whole_trip=at + 1 < len(trips),
-                  stranded=any(leg.flight_id in flown for leg in trips[at]),
-                  connection_lost=trips[at][0].flight_id not in replaced, home=trips[at][0].origin)
+    return Refund(ids, tuple(f for f in ids if f not in gone), whole_trip=at + 1 < len(trips),
+                  stranded=any(leg.flight_id in gone for leg in trips[at]),
+                  connection_lost=trips[at][0].flight_id not in taken, home=trips[at][0].origin)
 
 
-def trip_to_json(trip: Trip) -> dict:
+def trip_to_json(trip: Trip) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else sorted(v) if isinstance(v, frozenset)
                 else list(v) if isinstance(v, tuple) else v)
             for k, v in dataclasses.asdict(trip).items()}
 
 
-def trip_from_json(data: Mapping) -> Trip:
+def trip_from_json(data: Mapping[str, Any]) -> Trip:
     values = dict(data)
     for k in ("earliest_departure", "planned_arrival", "booked_at", "arrive_by"):
         values[k] = values.get(k) and datetime.fromisoformat(values[k])
@@ -328,8 +330,8 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
     no solution within `time_budget`, a greedy pass in priority order stands in."""
     started = time.perf_counter()
     seats: Seats = {}
-    for options in itineraries.values():
-        for itinerary in options:
+    for found in itineraries.values():
+        for itinerary in found:
             for f in itinerary.flights:
                 for cabin, free in f.seats_free.items():
                     seats[(f.flight_id, cabin)] = free
@@ -341,7 +343,8 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
         for split in (False, True):
             pending = [t for t in order if t.booking_ref not in placements
                        and (not split or (t.may_split and t.party > 1))]
-            units, groups = [], []
+            units: list[_Unit] = []
+            groups: list[list[int]] = []
             for t in pending:
                 options = _options(t, itineraries.get(t.booking_ref, ()), rules, downgrade,
                                    weights[t.booking_ref])
@@ -452,8 +455,9 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
         return greedy, "greedy"
     model = cp_model.CpModel()
     picks = [[model.new_bool_var("") for _ in u.options] for u in units]
-    use: dict[tuple[str, Cabin], tuple[list, list]] = defaultdict(lambda: ([], []))
-    variables, coefficients = [], []
+    use: dict[tuple[str, Cabin], tuple[list[cp_model.IntVar], list[int]]] = defaultdict(lambda: ([], []))
+    variables: list[cp_model.IntVar] = []
+    coefficients: list[int] = []
     for unit, vars_ in zip(units, picks, strict=True):
         model.add_at_most_one(vars_)
         for option, var in zip(unit.options, vars_, strict=True):
