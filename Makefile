@@ -93,8 +93,10 @@ faults: setup
 faults-short: setup
 	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --sample 8
 
+# Style, and types: strict on shared/ and the domain modules, mypy's default checks elsewhere (pyproject.toml).
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 status:
 	@deploy/local/services.sh status; deploy/local/infra.sh status

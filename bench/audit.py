@@ -356,7 +356,7 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         lost = {r["booking_ref"] for r in await conn.fetch(
             "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
         stranded = {p for p in s.affected if s.booking_of[p] in lost}
-        refunds_granted = Counter()
+        refunds_granted: Counter[str] = Counter()
         for r in await conn.fetch("SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants"
                                   " WHERE kind = 'refund' GROUP BY 1"):
             refunds_granted[r["booking_ref"]] = r["n"]
@@ -384,16 +384,16 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     finally:
         await conn.close()
     payouts = read_payouts(sandbox)
-    paid = Counter()
+    paid: Counter[tuple[str, str]] = Counter()
     for p in payouts:
         paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
     keys = Counter(p["idempotency_key"] for p in payouts)
     fares = {b.booking_ref: sum(round(p.fare * 100) for p in b.passengers) for b in s.bookings}
     booking_of = {p.passenger_id: b.booking_ref for b in s.bookings for p in b.passengers}
-    refunds_paid = Counter()
+    refunds_paid: Counter[str] = Counter()
     for p in payouts:
         if p["kind"] == "refund":
-            refunds_paid[booking_of.get(p["passenger_id"])] += p["amount_minor"]
+            refunds_paid[booking_of.get(p["passenger_id"], "?")] += p["amount_minor"]
     findings["refunds_exceed_fare"] = [
         f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
         for ref in sorted(set(refunds_granted) | set(refunds_paid))
@@ -408,8 +408,8 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
 
     by_outcome = Counter(o for o, _ in outcomes.values())
     by_carrier: dict[str, Counter] = defaultdict(Counter)
-    for p, (o, _) in outcomes.items():
-        by_carrier[s.flight_by_id[s.affected[p]].carrier][o] += 1
+    for passenger, (o, _) in outcomes.items():
+        by_carrier[s.flight_by_id[s.affected[passenger]].carrier][o] += 1
     latency = first_notice_latency_ms(sent, s.affected, sent_at) if sent_at else []
     outcome_at = [at for o, at in outcomes.values() if at is not None]
     return {

@@ -32,6 +32,7 @@ from shared.events import (
     FlightCancelled,
     FlightRef,
     FlightScheduled,
+    NoticeRequested,
     Passenger,
     flight_id,
 )
@@ -55,7 +56,9 @@ def full_flight(number: int, passengers: int, rng: random.Random) -> small_scena
                              number=str(number), origin="JFK", destination="BOS",
                              scheduled_departure=departure,
                              scheduled_arrival=departure + timedelta(minutes=75), seats=passengers)
-    bookings, contacts, left = [], [], passengers
+    bookings: list[BookingConfirmed] = []
+    contacts: list[dict[str, object]] = []
+    left = passengers
     while left:
         party = min(left, rng.randint(1, 5))
         ref = f"Z{base36(number, 3)}{base36(len(bookings), 2)}"
@@ -115,7 +118,8 @@ async def cancel_and_measure(settings: Settings, stack: Stack, scenarios: list[s
                 for records in (await consumer.getmany(timeout_ms=200)).values():
                     for r in records:
                         notice = Envelope.from_bytes(r.value).data
-                        accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
+                        if isinstance(notice, NoticeRequested):
+                            accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
                 # Only what is new since the last look: the measurement must not load the provider.
                 sms = (await sandbox.get("/v1/sms", params={"since": read["sms"]})).json()
                 mail = (await sandbox.get("/v1/mail", params={"since": read["mail"]})).json()

@@ -88,7 +88,8 @@ def departures(day: date) -> list[Departure]:
         while arrival <= departure:
             arrival += timedelta(days=1)
         tail = r.tailnum if isinstance(r.tailnum, str) else None
-        seats = int(seats_by_tail.get(tail, median_seats.get(r.carrier, 100)))
+        by_carrier = median_seats.get(r.carrier, 100)
+        seats = int(seats_by_tail.get(tail, by_carrier) if tail else by_carrier)
         flight = FlightScheduled(flight_id=fid, carrier=r.carrier, number=str(r.flight), origin=r.origin,
                                  destination=r.dest, scheduled_departure=departure,
                                  scheduled_arrival=arrival, seats=seats, cabins=cabins_for(seats))

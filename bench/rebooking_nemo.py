@@ -166,7 +166,7 @@ async def run_benchmark(args: argparse.Namespace, run: str, settings: Settings) 
 
 
 def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: datetime, rounds: list[dict]) -> None:
-    by_outcome = Counter()
+    by_outcome: Counter[str] = Counter()
     for r in rows:
         by_outcome[r["outcome"]] += r["seats"]
     rebooked = [r for r in rows if r["outcome"] == "rebooked"]

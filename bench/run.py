@@ -128,7 +128,7 @@ async def main() -> int:
 async def benchmark(args: argparse.Namespace, speed: float | None, run: str, settings: Settings,
                     logs: Path | None) -> dict:
     """With `logs`, on a stack of its own logging there; without, on the running services."""
-    stack = logs and Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+    stack = None if logs is None else Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                        "REBOUND_DATABASE_URL": settings.database_url, "REBOUND_TOPIC_PREFIX": settings.topic_prefix,
                        "REBOUND_ENVIRONMENT": "test", "REBOUND_API_KEYS": API_KEY,
                        "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
@@ -152,7 +152,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
 
         s = scenario.build(args.date, args.days, args.seed, args.sample)
         print(scenario.summary(s), flush=True)
-        if stack:
+        if stack and logs:
             stack.start()
             endpoints = replay.Endpoints(disruption=stack.url("disruption"), notify=stack.url("notify"),
                                          api_key=API_KEY)

@@ -29,6 +29,7 @@ know, independently of the services, who was affected.
 import argparse
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -144,7 +145,7 @@ class Scenario:
     def affected(self) -> dict[str, str]:
         """Passenger id → the disrupted flight of their booking (the first, in itinerary order)."""
         hit = self.cancelled | self.delayed
-        found = {}
+        found: dict[str, str] = {}
         for b in self.bookings:
             flight = next((f for f in b.flight_ids if f in hit), None)
             if flight:
@@ -185,7 +186,7 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
     replayed_ids = {dep.flight.flight_id for d in replayed for dep in by_day[d]}
     contacts = _contacts([b for b in bookings if b.flight_ids[0] in replayed_ids], rng)
     announcements = sorted((_announce(dep, rng) for dep in outcomes), key=lambda a: (a.at, a.flight_id))
-    delays = {dep.flight.flight_id: dep.departure_delay for dep in outcomes if not dep.cancelled}
+    delays = {dep.flight.flight_id: dep.departure_delay or 0 for dep in outcomes if not dep.cancelled}
     return Scenario(first_day, days, seed, sample, flights, bookings, contacts, announcements,
                     replayed_flights=sum(len(by_day[d]) for d in replayed), delays=delays)
 
@@ -217,7 +218,7 @@ def _announce(dep: nycflights.Departure, rng: random.Random) -> Announcement:
                if dep.arrival_delay is not None else None)
     return Announcement(at, f.flight_id, FlightDelayed(
         partner_event_id=f"{PARTNER_SOURCE}-{f.flight_id}-delayed", flight=ref, reason=cause, occurred_at=at,
-        estimated_departure=f.scheduled_departure + timedelta(minutes=dep.departure_delay),
+        estimated_departure=f.scheduled_departure + timedelta(minutes=dep.departure_delay or 0),
         estimated_arrival=arrival if arrival and arrival > f.scheduled_departure else None))
 
 
@@ -252,7 +253,7 @@ class Returns:
         self.last_day = last_day
         self._flights: dict[tuple[str, str, str, date, int], FlightScheduled] = {}
         self._numbers: dict[tuple[str, str, str, int], str] = {}
-        self._routes = Counter()  # return routes numbered so far, per carrier
+        self._routes: Counter[str] = Counter()  # return routes numbered so far, per carrier
         self._left: dict[tuple[str, str], int] = {}
 
     @property
@@ -304,7 +305,8 @@ def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled
     onward_from: dict[tuple[str, str], list[FlightScheduled]] = {}
     for f in onward:
         onward_from.setdefault((f.carrier, f.origin), []).append(f)
-    left = {(f.flight_id, c): round(n * rng.uniform(0.80, 0.90)) for f in onward for c, n in f.seats_by_cabin.items()}
+    left: dict[tuple[str, str], int] = {(f.flight_id, c): round(n * rng.uniform(0.80, 0.90))
+                                        for f in onward for c, n in f.seats_by_cabin.items()}
     bookings: list[BookingConfirmed] = []
     used: set[str] = set()
 
@@ -333,7 +335,7 @@ def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled
             while remaining > 0:
                 party = min(remaining, rng.choices(PARTY_SIZES, PARTY_WEIGHTS)[0])
                 remaining -= party
-                legs, miles = [f], dep.miles
+                legs, miles = [f], float(dep.miles)
                 if rng.random() < CONNECTION_SHARE:
                     onward_flight = _connection(f, onward_from.get((f.carrier, f.destination), []), cabin, party,
                                                 left, rng)
@@ -356,7 +358,7 @@ def _bookings(new_york: list[nycflights.Departure], onward: list[FlightScheduled
 
 
 def _connection(f: FlightScheduled, candidates: list[FlightScheduled], cabin: str, party: int,
-                left: dict[tuple[str, str], int], rng: random.Random) -> FlightScheduled | None:
+                left: Mapping[tuple[str, str], int], rng: random.Random) -> FlightScheduled | None:
     """An onward flight leaving 1–5 hours after `f` lands, with seats for the party."""
     fits = [o for o in candidates
             if timedelta(hours=1) <= o.scheduled_departure - f.scheduled_arrival <= timedelta(hours=5)

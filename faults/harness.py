@@ -147,12 +147,12 @@ class Backlog:
 
     async def close(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
-        for client in (admin, consumer):
-            if client is not None:
-                try:
-                    await (client.close() if client is admin else client.stop())
-                except (Exception, asyncio.CancelledError):  # a client of a broker that went away:
-                    pass  # nothing to keep (aiokafka's consumer can raise a stray CancelledError)
+        stops = ([admin.close] if admin is not None else []) + ([consumer.stop] if consumer is not None else [])
+        for stop in stops:
+            try:
+                await stop()
+            except (Exception, asyncio.CancelledError):  # a client of a broker that went away:
+                pass  # nothing to keep (aiokafka's consumer can raise a stray CancelledError)
 
     async def _caught_up(self, service: str, members: int | None) -> bool:
         """The service's groups stable (with `members` members, if given), their lag 0, and its
@@ -210,7 +210,8 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
     while True:
         if kinds:
             kind = kinds.pop(0)
-        elif kind := run.fail_point_short():  # lanes done with their own share help the others
+        elif short := run.fail_point_short():  # lanes done with their own share help the others
+            kind = short
             run.top_ups += 1
             run.planned += 1
         else:
@@ -268,7 +269,7 @@ async def infra_lane(run: Run, kinds: list[str], rng: random.Random, backlog: Ba
 async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
     sms, payments = SandboxSettings(), PaymentsSandboxSettings()
     async with httpx.AsyncClient(timeout=10) as client:
-        async def control(kind: str, body: dict) -> None:
+        async def control(kind: str, body: dict[str, object]) -> None:
             if kind.startswith("sms"):
                 response = await client.post(f"{run.stack.url('sms')}/v1/control", json=body,
                                              auth=(sms.account, sms.token))
@@ -280,8 +281,10 @@ async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
         for kind in kinds:
             await asyncio.sleep(rng.uniform(1, 4))
             delay_ms = rng.randrange(1000, 4000)
-            body = {"sms_slow": {"delay_ms": delay_ms}, "sms_failing": {"down": True},
-                    "payments_slow": {"delay_ms": delay_ms}, "payments_failing": {"fail_next": 1_000_000}}[kind]
+            bodies: dict[str, dict[str, object]] = {
+                "sms_slow": {"delay_ms": delay_ms}, "sms_failing": {"down": True},
+                "payments_slow": {"delay_ms": delay_ms}, "payments_failing": {"fail_next": 1_000_000}}
+            body = bodies[kind]
             fault = Fault(kind, "sms" if kind.startswith("sms") else "payments", run.now(),
                           note=f"{delay_ms} ms a request" if "slow" in kind else "every request refused (503)")
             await control(kind, body)
@@ -329,7 +332,7 @@ async def send_announcements(run: Run, s: scenario.Scenario, endpoints: replay.E
                 paced = left > reserve
                 gap = run.remaining_s(guess_s) / max(left - reserve, 1) if paced else None
                 wake = [asyncio.create_task(faults_over.wait()), asyncio.create_task(run.need_traffic.wait())]
-                await asyncio.wait(wake, timeout=min(max(gap, 0.5), 30) if paced else None,
+                await asyncio.wait(wake, timeout=min(max(gap, 0.5), 30) if gap is not None else None,
                                    return_when=asyncio.FIRST_COMPLETED)
                 for task in wake:
                     task.cancel()
@@ -451,7 +454,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
                      "per_kind": args.per_kind},
         "passengers_affected": len(s.affected), "announcements": len(s.announcements),
-        "faults_s": faults_s, "settle_s": round(settle_s, 1),
+        "faults_s": faults_s, "settle_s": round(settle_s, 1) if settle_s is not None else None,
         "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
         "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)

@@ -141,6 +141,7 @@ class PartnerSignature(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
+        assert isinstance(body, str | bytes), "a request body sent whole"
         request.headers.update(signing.sign(*DEMO_PARTNER_KEY, body.encode() if isinstance(body, str) else body))
         return request
 

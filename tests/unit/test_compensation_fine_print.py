@@ -5,6 +5,7 @@ the eCFR — and cited beside it. Pure: no I/O."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, fli
         end += 1
     dep = datetime.fromisoformat(legs[at]["scheduled_departure"])
     arr = datetime.fromisoformat(legs[end]["scheduled_arrival"])
-    data = {"booking": "ABC123", "passenger": {"id": "P1"},
+    data: dict[str, Any] = {"booking": "ABC123", "passenger": {"id": "P1"},
             "fare": {"amount": fare, "currency": currency, "payment": "credit_card"}, "itinerary": legs,
             "disruption": {"kind": kind, "cause": cause, "announced_at": (dep - notice).isoformat(), "flight": flight}
             | (disruption or {}),

@@ -3,6 +3,7 @@ must (and must not) grant. Pure: no I/O."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -49,7 +50,7 @@ def case(route: str, kind: str = "delay", cause: str = "technical", *, late: tim
     carrier, origin, destination, departure, block = ROUTES[route]
     dep = datetime.fromisoformat(departure)
     arr = dep + block
-    data = {
+    data: dict[str, Any] = {
         "booking": "ABC123", "passenger": {"id": "P1"},
         "fare": {"amount": fare, "currency": currency, "payment": payment},
         "operating_carrier": carrier,

@@ -1,6 +1,7 @@
 import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,12 +23,12 @@ RULES = Rules()
 
 def flight(fid: str, hours: float, seats: int | dict = 10, origin="JFK") -> Flight:
     dep = T0 + timedelta(hours=hours)
-    cabins = seats if isinstance(seats, dict) else {"economy": seats}
+    cabins: dict[Any, int] = seats if isinstance(seats, dict) else {"economy": seats}
     return Flight(fid, "B6", "1", origin, "BOS", dep, dep + timedelta(minutes=75), cabins)
 
 
 def trip(ref: str, party: int = 1, **kw) -> Trip:
-    values = dict(booking_ref=ref, passenger_ids=tuple(f"{ref}-{i}" for i in range(party)),
+    values: dict[str, Any] = dict(booking_ref=ref, passenger_ids=tuple(f"{ref}-{i}" for i in range(party)),
                   cabin="economy", carrier="B6", origin="JFK", destination="BOS",
                   earliest_departure=T0, planned_arrival=T0 + timedelta(minutes=75),
                   replaced_flight_ids=("cancelled",), booked_at=T0 - timedelta(days=30))

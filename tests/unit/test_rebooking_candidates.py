@@ -1,5 +1,6 @@
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def flight(fid: str, origin="JFK", destination="PWM", hours=0.0, seats=10, block
 
 
 def trip(**kw) -> Trip:
-    values = dict(booking_ref="ABC123", passenger_ids=("p1", "p2"), cabin="economy", carrier="B6",
+    values: dict[str, Any] = dict(booking_ref="ABC123", passenger_ids=("p1", "p2"), cabin="economy", carrier="B6",
                   origin="JFK", destination="PWM", earliest_departure=T0,
                   planned_arrival=T0 + timedelta(minutes=75), replaced_flight_ids=("cancelled",))
     return Trip(**values | kw)
