@@ -101,7 +101,7 @@ async def dead_letters(pool: asyncpg.Pool) -> list[tuple[str, str]]:
     return [(r["topic"], dict(r["headers"])["reason"]) for r in rows]
 
 
-async def test_what_cannot_be_read_or_is_not_expected_is_dead_lettered_with_its_reason(pool):
+async def test_what_cannot_be_read_or_is_not_expected_is_dead_lettered_with_its_reason(pool: asyncpg.Pool) -> None:
     async def record(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
         await conn.execute("INSERT INTO seen VALUES ($1, $2)", event.payload.flight_id, event.payload.status)
 
@@ -120,7 +120,7 @@ async def test_what_cannot_be_read_or_is_not_expected_is_dead_lettered_with_its_
     assert consumer.committed[-1] == 4 and consumer.seeks == []
 
 
-async def test_a_transient_failure_rolls_the_batch_back_and_reads_it_again(pool):
+async def test_a_transient_failure_rolls_the_batch_back_and_reads_it_again(pool: asyncpg.Pool) -> None:
     failures = [asyncpg.DeadlockDetectedError("deadlock detected")]
 
     async def record(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
@@ -137,7 +137,7 @@ async def test_a_transient_failure_rolls_the_batch_back_and_reads_it_again(pool)
     assert await dead_letters(pool) == [] and consumer.committed == [2]
 
 
-async def test_a_batch_handler_that_fails_is_run_again_one_event_at_a_time(pool):
+async def test_a_batch_handler_that_fails_is_run_again_one_event_at_a_time(pool: asyncpg.Pool) -> None:
     sizes: list[int] = []
 
     async def record_all(conn: asyncpg.Connection, events: list[Event[FlightStatusChanged]], outbox) -> None:
