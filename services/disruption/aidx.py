@@ -18,7 +18,9 @@ DTD, entity or external reference; the size is bounded before parsing.
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
@@ -110,6 +112,18 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
     def refuse(reason: str) -> MessageError:
         return MessageError(position, f"FlightLeg {position}: {reason}")
 
+    data = _child(leg, "LegData")
+    times = _operation_times(data, refuse)
+    ref = _flight_named(leg, times, position, refuse)
+    common = dict(partner_event_id="pending", flight=ref, occurred_at=occurred_at, sequence=sequence)
+    events = _what_happened(common, data, times, position, refuse)
+    notes = [] if events else [f"FlightLeg {position}: no status or actual or estimated time to act on"]
+    return events, notes
+
+
+def _flight_named(leg: Element, times: dict[tuple[str, str], datetime], position: int,
+                  refuse: Callable[[str], MessageError]) -> FlightRef:
+    """The flight leg's identifier, read and checked."""
     identifier = _child(leg, "LegIdentifier")
     if identifier is None:
         raise refuse("no LegIdentifier")
@@ -126,23 +140,25 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
         origin_date = date.fromisoformat(_text(identifier, "OriginDate")[:10])  # a date, or a date and time
     except ValueError:
         raise refuse("OriginDate is not a date such as 2024-12-23") from None
-    data = _child(leg, "LegData")
-    times = _operation_times(data, refuse)
     # OriginDate is the first leg's: a later leg of the flight may leave the next day.
     scheduled_off = times.get(("SCT", "OFB"))
     leg_date = scheduled_off.astimezone(UTC).date() if scheduled_off else origin_date
     try:
-        ref = FlightRef(carrier=typeb.carrier(airline, leg_date, position), number=number + suffix,
-                        departure_date=leg_date, date_basis="utc", origin=typeb.station(origin, position))
+        return FlightRef(carrier=typeb.carrier(airline, leg_date, position), number=number + suffix,
+                         departure_date=leg_date, date_basis="utc", origin=typeb.station(origin, position))
     except MessageError as exc:
         raise refuse(exc.reason) from None
-    common = dict(partner_event_id="pending", flight=ref, occurred_at=occurred_at, sequence=sequence)
+
+
+def _what_happened(common: dict[str, Any], data: Element | None, times: dict[tuple[str, str], datetime],
+                   position: int, refuse: Callable[[str], MessageError]) -> list[FlightEventData]:
+    """The events a leg's status and times say: cancelled, diverted, or departed, arrived, delayed."""
     status = {(e.text or "").strip().upper() for e in (data if data is not None else [])
               if _name(e) in ("OperationalStatus", "PublicStatus")} - {""}
     arrival_estimate = times.get(("EST", "TDN")) or times.get(("EST", "ONB"))
     cause = _cause(data)
     if status & CANCELLED:
-        return [FlightCancelled(**common, reason=cause)], []
+        return [FlightCancelled(**common, reason=cause)]
     if status & DIVERTED:
         airport = _diversion_airport(data)
         if airport is None:
@@ -152,7 +168,7 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
         except MessageError as exc:
             raise refuse(exc.reason) from None
         return [FlightDiverted(**common, new_destination=new_destination, estimated_arrival=arrival_estimate,
-                               reason=cause)], []
+                               reason=cause)]
     events: list[FlightEventData] = []
     off = times.get(("ACT", "OFB")) or times.get(("ACT", "TKO"))
     landed = times.get(("ACT", "TDN")) or times.get(("ACT", "ONB"))
@@ -166,11 +182,10 @@ def _leg(leg: Element, position: int, occurred_at: datetime | None,
         if departure_estimate or arrival_estimate:
             events.append(FlightDelayed(**common, estimated_departure=departure_estimate,
                                         estimated_arrival=arrival_estimate, reason=cause))
-    notes = [] if events else [f"FlightLeg {position}: no status or actual or estimated time to act on"]
-    return events, notes
+    return events
 
 
-def _operation_times(data: Element | None, refuse) -> dict[tuple[str, str], datetime]:
+def _operation_times(data: Element | None, refuse: Callable[[str], MessageError]) -> dict[tuple[str, str], datetime]:
     """(TimeType, OperationQualifier) → time; the last one given wins, as senders repeat to update."""
     times: dict[tuple[str, str], datetime] = {}
     for element in data if data is not None else []:

@@ -18,6 +18,7 @@ passenger is told of. An SSM period becomes one event per day of operation withi
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from services.disruption import typeb
 from services.disruption.telex import Line, Telex
@@ -108,18 +109,7 @@ class _Flight:
 def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | None, received_at: datetime,
                       stamp: datetime | None, reading: Reading) -> None:
     action_line = lines[0]
-    action = _ACTION.match(action_line.text)
-    if not action:
-        raise MessageError(action_line.number, f"unsupported {kind} action {action_line.text.split(' ')[0]!r}: "
-                                               "supported are NEW, CNL, RIN, RPL and TIM (EQT, CON and ADM "
-                                               "change nothing for passengers)")
-    actions = action["actions"].split("/")
-    main = next((a for a in ("CNL", "RIN", "TIM", "RPL", "NEW") if a in actions), actions[0])
-    if main in ("FLT", "RRT", "REV", "SKD", "RSD"):
-        raise MessageError(action_line.number, f"{kind} action {main} is not read: Rebound reads NEW, CNL, RIN, "
-                                               "RPL and TIM")
-    reason: Cause | None = next((typeb.REASON_CODES[w] for w in action["rest"].split()
-                                 if w in typeb.REASON_CODES), None)
+    main, reason = _action(kind, action_line)
     if len(lines) < 2:
         raise MessageError(action_line.number + 1, f"{kind} {main} without a flight line")
     if kind == "ASM":
@@ -132,25 +122,60 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
         return
     if main not in ("CNL", "RIN") and len(flights) > 1:
         raise MessageError(flights[1].line, f"{main} names one flight per sub-message (separate them with //)")
-    basis = "utc" if mode == "UTC" else "local"
     common = dict(partner_event_id="pending", occurred_at=stamp, sequence=sequence)
+    basis = "utc" if mode == "UTC" else "local"
+    if main in ("CNL", "RIN"):
+        reading.events += _cancelled_or_reinstated(main, flights, legs, basis, common, reason or words or "other")
+    else:
+        reading.events += _retimed(main, flights, legs, mode, basis, common)
+
+
+def _action(kind: str, action_line: Line) -> tuple[str, Cause | None]:
+    """The sub-message's action (the one that matters to passengers), and the reason it names."""
+    action = _ACTION.match(action_line.text)
+    if not action:
+        raise MessageError(action_line.number, f"unsupported {kind} action {action_line.text.split(' ')[0]!r}: "
+                                               "supported are NEW, CNL, RIN, RPL and TIM (EQT, CON and ADM "
+                                               "change nothing for passengers)")
+    actions = action["actions"].split("/")
+    main = next((a for a in ("CNL", "RIN", "TIM", "RPL", "NEW") if a in actions), actions[0])
+    if main in ("FLT", "RRT", "REV", "SKD", "RSD"):
+        raise MessageError(action_line.number, f"{kind} action {main} is not read: Rebound reads NEW, CNL, RIN, "
+                                               "RPL and TIM")
+    reason: Cause | None = next((typeb.REASON_CODES[w] for w in action["rest"].split()
+                                 if w in typeb.REASON_CODES), None)
+    return main, reason
+
+
+def _cancelled_or_reinstated(main: str, flights: list[_Flight], legs: list[tuple[re.Match[str], int]], basis: str,
+                             common: dict[str, Any], reason: Cause) -> list[FlightEventData]:
+    """A CNL or RIN: each leg of each flight named, on each date named."""
+    events: list[FlightEventData] = []
+    for flight in flights:
+        named: list[str | None] = [*flight.origins] or [m["dep"] for m, _ in legs] or [None]
+        for on in flight.days:
+            for origin in named:
+                ref = _ref(flight.designator, flight.line, on, basis, origin)
+                events.append(FlightCancelled(**common, flight=ref, reason=reason)
+                              if main == "CNL" else FlightReinstated(**common, flight=ref))
+    return events
+
+
+def _retimed(main: str, flights: list[_Flight], legs: list[tuple[re.Match[str], int]], mode: str, basis: str,
+             common: dict[str, Any]) -> list[FlightEventData]:
+    """A TIM, RPL or NEW: the new times of each timed leg, on each date named."""
     timed = [(m, n) for m, n in legs if m["std"] and m["sta"]]
-    if main not in ("CNL", "RIN") and not timed:
+    if not timed:
         raise MessageError(flights[0].line + 1, f"{main} needs leg lines with times, e.g. JFK1835 BOS1950")
+    events: list[FlightEventData] = []
     for flight in flights:
         for on in flight.days:
-            if main in ("CNL", "RIN"):
-                named: list[str | None] = [*flight.origins] or [m["dep"] for m, _ in legs] or [None]
-                for origin in named:
-                    ref = _ref(flight.designator, flight.line, on, basis, origin)
-                    reading.events.append(FlightCancelled(**common, flight=ref, reason=reason or words or "other")
-                                          if main == "CNL" else FlightReinstated(**common, flight=ref))
-                continue
             for m, number in timed:
                 departure, arrival, leg_day = _leg_times(m, on, mode, number)
                 ref = _ref(flight.designator, number, leg_day, basis, m["dep"])
-                reading.events.append(FlightRetimed(**common, flight=ref, scheduled_departure=departure,
-                                                    scheduled_arrival=arrival))
+                events.append(FlightRetimed(**common, flight=ref, scheduled_departure=departure,
+                                            scheduled_arrival=arrival))
+    return events
 
 
 def _asm_flights(lines: list[Line], near: date) -> tuple[list[_Flight], list[Line]]:

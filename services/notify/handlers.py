@@ -29,31 +29,31 @@ async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeReq
 async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested],
                 traces: list[str | None]) -> None:
     """`traces`: each notice's trace, which its deliveries and their reports carry."""
-    contacts = {
-        r["passenger_id"]: r for r in await conn.fetch(
-            "SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
-            " WHERE passenger_id = ANY($1::text[])", sorted({p for n in notices for p in n.passenger_ids}))
-    }
+    contacts = await _contacts(conn, sorted({p for n in notices for p in n.passenger_ids}))
     stale = await _supersede(conn, outbox, [n for n in notices if n.about is not None])
-    rows = []
-    for i, n in enumerate(notices):
-        for passenger_id in n.passenger_ids:
-            c = contacts.get(passenger_id)
-            channels = policy.reachable(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else []
-            if (i, passenger_id) in stale:
-                status, detail = "superseded", "a newer notice about the same thing is already on its way"
-            else:
-                status, detail = "pending", None
-            for channel in channels:
-                rows.append((i, passenger_id, channel, status, detail))
-            if not channels:
-                # Visible, not silent: an agent must reach this passenger another way.
-                rows.append((i, passenger_id, "none", "superseded" if status == "superseded" else "undeliverable",
-                             detail or "no usable contact details on file"))
-    if not rows:
-        return
-    n_of = [notices[i] for i, *_ in rows]
-    inserted = await conn.fetch(
+    planned = policy.deliveries([n.passenger_ids for n in notices], contacts, stale)
+    for r in await _store(conn, planned, notices, traces):
+        if r["status"] == "undeliverable":
+            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+                disruption_id=r["disruption_id"], booking_ref=r["booking_ref"],
+                passenger_id=r["passenger_id"], stage=r["stage"], channel="none",
+                status="undeliverable", detail=r["detail"],
+            ), key=r["booking_ref"], traceparent=r["traceparent"])
+
+
+async def _contacts(conn: asyncpg.Connection, passenger_ids: list[str]) -> dict[str, policy.Contact]:
+    return {r["passenger_id"]: policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"])
+            for r in await conn.fetch("SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
+                                      " WHERE passenger_id = ANY($1::text[])", passenger_ids)}
+
+
+async def _store(conn: asyncpg.Connection, planned: list[policy.Delivery], notices: list[NoticeRequested],
+                 traces: list[str | None]) -> list[asyncpg.Record]:
+    """The planned deliveries, once each; those new."""
+    if not planned:
+        return []
+    n_of = [notices[d.notice] for d in planned]
+    inserted: list[asyncpg.Record] = await conn.fetch(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
                                    template, facts, occurred_at, about, status, detail, traceparent)
            SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
@@ -64,18 +64,13 @@ async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRe
                      occurred_at, about, status, detail, traceparent)
            ON CONFLICT (passenger_id, disruption_id, stage, revision, channel) DO NOTHING
            RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail, traceparent""",
-        [r[1] for r in rows], [n.disruption_id for n in n_of], [n.stage for n in n_of],
-        [n.revision for n in n_of], [r[2] for r in rows], [n.booking_ref for n in n_of],
+        [d.passenger_id for d in planned], [n.disruption_id for n in n_of], [n.stage for n in n_of],
+        [n.revision for n in n_of], [d.channel for d in planned], [n.booking_ref for n in n_of],
         [n.template for n in n_of], [json.dumps(n.facts) for n in n_of], [n.occurred_at for n in n_of],
-        [n.about for n in n_of], [r[3] for r in rows], [r[4] for r in rows], [traces[i] for i, *_ in rows],
+        [n.about for n in n_of], [d.status for d in planned], [d.detail for d in planned],
+        [traces[d.notice] for d in planned],
     )
-    for r in inserted:
-        if r["status"] == "undeliverable":
-            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-                disruption_id=r["disruption_id"], booking_ref=r["booking_ref"],
-                passenger_id=r["passenger_id"], stage=r["stage"], channel="none",
-                status="undeliverable", detail=r["detail"],
-            ), key=r["booking_ref"], traceparent=r["traceparent"])
+    return inserted
 
 
 async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> set[tuple[int, str]]:

@@ -28,6 +28,50 @@ def fallback_for(channel: str, channels: Sequence[str], opted_out: Sequence[str]
     return None
 
 
+@dataclass(frozen=True)
+class Contact:
+    """What notify knows of how to reach one passenger."""
+
+    channels: Sequence[str]
+    opted_out: Sequence[str]
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notice to one passenger by one channel, as planned: `notice` is the notice's place in
+    the batch; channel `none` is a passenger nobody can reach, shown as such, never silent."""
+
+    notice: int
+    passenger_id: str
+    channel: str
+    status: str  # pending | superseded | undeliverable
+    detail: str | None = None
+
+
+STALE = "a newer notice about the same thing is already on its way"
+
+
+def deliveries(passengers: Sequence[Sequence[str]], contacts: dict[str, Contact],
+               stale: set[tuple[int, str]]) -> list[Delivery]:
+    """The deliveries for a batch of notices (each notice's passengers, in order): one per usable
+    channel, or one that says why none is; (notice, passenger) in `stale` has a newer notice."""
+    planned = []
+    for i, passenger_ids in enumerate(passengers):
+        for passenger_id in passenger_ids:
+            c = contacts.get(passenger_id)
+            channels = reachable(c.channels, c.opted_out, c.email, c.phone) if c else []
+            superseded = (i, passenger_id) in stale
+            status, detail = ("superseded", STALE) if superseded else ("pending", None)
+            planned += [Delivery(i, passenger_id, channel, status, detail) for channel in channels]
+            if not channels:
+                # Visible, not silent: an agent must reach this passenger another way.
+                planned.append(Delivery(i, passenger_id, "none", "superseded" if superseded else "undeliverable",
+                                        detail or "no usable contact details on file"))
+    return planned
+
+
 @dataclass
 class CircuitBreaker:
     """Stops calling a provider after `threshold` failures in a row, for `cooldown` seconds; then
