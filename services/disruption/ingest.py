@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from services.disruption import aidx, iata, metrics, partner_events
 from services.disruption.partners import Partner, PartnerKey
+from services.disruption.typeb import Parsed
 from shared import contract, outbox, topics, tracing
 from shared.events import Envelope, FlightEventData, event_id
 from shared.http import GatedRoute, problem
@@ -153,38 +154,19 @@ async def submit_iata_messages(
     is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
     each message."""
     now = datetime.now(UTC)
-    if sent_at is not None and sent_at.tzinfo is None:
-        raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
-    if sent_at is not None and sent_at > now + CLOCK_SKEW:
-        raise HTTPException(422, "sent_at is in the future")
-    if sent_at is not None and sent_at < now - MAX_AGE and not partner.history:
-        raise HTTPException(422, f"sent_at is more than {MAX_AGE.days} days old: only a replay key sends old traffic")
-    media_type = _media_type(request)
-    if media_type not in TEXT_TYPES + XML_TYPES:
+    _check_sent_at(sent_at, now, partner)
+    if _media_type(request) not in TEXT_TYPES + XML_TYPES:
         raise HTTPException(415, "Send Type B messages as text/plain, or AIDX as application/xml")
-    body = await request.body()
     channel = channel_of(request)
-    if channel == "aidx":
-        parsed = aidx.parse_xml(body, sent_at or now)
-    else:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return problem(422, "Invalid messages", "the body is not UTF-8 text")
-        parsed = iata.parse_text(text, sent_at or now)
-    errors = [{"message_line": p.line, "line": p.error.line, "message": p.error.reason}
-              for p in parsed if p.error]
-    readable = [p for p in parsed if not p.error]
-    if not parsed or (errors and (atomic or not readable)):
-        return problem(422, "Invalid messages", "; ".join(f"line {e['line']}: {e['message']}"
-                                                          for e in errors) or "no message in the body",
-                       errors=errors)
-    events = [e for p in readable for e in p.events]
-    if len(events) > MAX_MESSAGE_EVENTS:
-        return problem(422, "Too many events", f"The messages come to {len(events)} events; send them in requests "
-                                               f"of at most {MAX_MESSAGE_EVENTS}")
-    if errors:
-        metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(len(errors))
+    parsed = _parse(channel, await request.body(), sent_at or now)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    refused = _refusal(parsed, atomic)
+    if refused is not None:
+        return refused
+    events = [e for p in parsed if not p.error for e in p.events]
+    if unreadable := sum(1 for p in parsed if p.error):
+        metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(unreadable)
     accepted = await publish(request, partner, events, channel)
     if not isinstance(accepted, Accepted):
         return accepted
@@ -194,3 +176,42 @@ async def submit_iata_messages(
                       error=Unreadable(line=p.error.line, message=p.error.reason) if p.error else None,
                       event_ids=[] if p.error else [next(ids) for _ in p.events])
         for p in parsed])
+
+
+def _refusal(parsed: list[Parsed], atomic: bool) -> JSONResponse | None:
+    """Why the messages are refused whole, if they are: none readable (or, atomic, one not), or
+    more events than one request may bring."""
+    errors = [{"message_line": p.line, "line": p.error.line, "message": p.error.reason}
+              for p in parsed if p.error]
+    readable = [p for p in parsed if not p.error]
+    if not parsed or (errors and (atomic or not readable)):
+        return problem(422, "Invalid messages", "; ".join(f"line {e['line']}: {e['message']}"
+                                                          for e in errors) or "no message in the body",
+                       errors=errors)
+    events = sum(len(p.events) for p in readable)
+    if events > MAX_MESSAGE_EVENTS:
+        return problem(422, "Too many events", f"The messages come to {events} events; send them in requests "
+                                               f"of at most {MAX_MESSAGE_EVENTS}")
+    return None
+
+
+def _check_sent_at(sent_at: datetime | None, now: datetime, partner: PartnerKey) -> None:
+    if sent_at is None:
+        return
+    if sent_at.tzinfo is None:
+        raise HTTPException(422, "sent_at needs a time zone, e.g. 2013-02-08T12:00:00Z")
+    if sent_at > now + CLOCK_SKEW:
+        raise HTTPException(422, "sent_at is in the future")
+    if sent_at < now - MAX_AGE and not partner.history:
+        raise HTTPException(422, f"sent_at is more than {MAX_AGE.days} days old: only a replay key sends old traffic")
+
+
+def _parse(channel: str, body: bytes, sent_at: datetime) -> list[Parsed] | JSONResponse:
+    """Each message (or AIDX flight leg) of the body, read or with its error."""
+    if channel == "aidx":
+        return aidx.parse_xml(body, sent_at)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(422, "Invalid messages", "the body is not UTF-8 text")
+    return iata.parse_text(text, sent_at)

@@ -117,19 +117,9 @@ def _diversion(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: 
 
 def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: int,
               technical: bool) -> FlightEventData:
-    primary = [k for k in elements if k != "EA"]
-    if len(primary) > 1:
-        raise MessageError(elements[primary[1]][1], f"a second movement ({primary[1]}) in one message")
-    if not primary and "EA" not in elements:
-        raise MessageError(at, "no movement element (AD, AA, ED, EO, EA, NI, RR, FR or RC)")
-    kind = primary[0] if primary else "EA"
+    kind, arrival_estimate = _movement_kind(elements, at)
     m, line = elements[kind]
-    arrival_estimate = None
-    if "EA" in elements and kind != "EA":
-        if kind not in ("AD", "ED", "EO", "NI"):
-            raise MessageError(elements["EA"][1], f"an arrival estimate (EA) does not go with {kind}")
-        arrival_estimate = elements["EA"]
-    trailer = _trailer(m, line)
+    trailer = _trailer(m, line)  # checked whatever the kind: only an arrival estimate is used
     if kind == "AD":
         off = c.when(m[1], line)
         estimate = trailer.get("EA") or arrival_estimate
@@ -141,13 +131,36 @@ def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: i
         touchdown = c.when(m[1], line)
         return FlightArrived(**c.common, flight=c.flight(destination=c.station), actual_arrival=touchdown,
                              on_block_at=c.when(m[2], line, touchdown))
+    if kind == "RC":
+        return FlightDiverted(**c.common, flight=c.flight(origin=c.station),
+                              new_destination=typeb.station(m["station"], line), reason=c.reason)
+    return _expected(c, kind, m, line, arrival_estimate, technical)
+
+
+def _movement_kind(elements: dict[str, tuple[re.Match[str], int]], at: int
+                   ) -> tuple[str, tuple[re.Match[str], int] | None]:
+    """The message's one movement element, and an arrival estimate given beside it."""
+    primary = [k for k in elements if k != "EA"]
+    if len(primary) > 1:
+        raise MessageError(elements[primary[1]][1], f"a second movement ({primary[1]}) in one message")
+    if not primary and "EA" not in elements:
+        raise MessageError(at, "no movement element (AD, AA, ED, EO, EA, NI, RR, FR or RC)")
+    kind = primary[0] if primary else "EA"
+    arrival_estimate = None
+    if "EA" in elements and kind != "EA":
+        if kind not in ("AD", "ED", "EO", "NI"):
+            raise MessageError(elements["EA"][1], f"an arrival estimate (EA) does not go with {kind}")
+        arrival_estimate = elements["EA"]
+    return kind, arrival_estimate
+
+
+def _expected(c: _Context, kind: str, m: re.Match[str], line: int,
+              arrival_estimate: tuple[re.Match[str], int] | None, technical: bool) -> FlightEventData:
+    """What an estimate, a next-information time or a return says: a delay."""
     if kind == "EA":
         destination = typeb.station(m["station"], line) if m["station"] else c.station
         return FlightDelayed(**c.common, flight=c.flight(destination=destination),
                              estimated_arrival=c.when(m[1], line), delay_codes=c.codes, reason=c.reason)
-    if kind == "RC":
-        return FlightDiverted(**c.common, flight=c.flight(origin=c.station),
-                              new_destination=typeb.station(m["station"], line), reason=c.reason)
     arrival = c.when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None
     if kind in ("ED", "EO"):
         return FlightDelayed(**c.common, flight=c.flight(origin=c.station), estimated_departure=c.when(m[1], line),

@@ -49,39 +49,51 @@ def read(headers: Mapping[str, str], body: bytes) -> list[Received]:
     kind = cloudevents.media_type(headers.get("content-type"))
     trace = headers.get("traceparent")
     if "ce-specversion" in headers:
-        # Without a Content-Type the data is JSON, as in the JSON event format (SDKs send none).
-        if kind and not cloudevents.is_json(kind):
-            raise Unreadable(415, "A binary-mode CloudEvent's data must be JSON: send Content-Type: application/json")
-        try:
-            attributes = cloudevents.http_attributes(headers)
-        except cloudevents.Refused as exc:
-            raise Unreadable(422, str(exc)) from None
-        if kind:
-            attributes["datacontenttype"] = headers["content-type"]
-        return [_cloud_event(attributes, _json(body), trace, "", binary=True)]
+        return [_binary_mode(headers, kind, body, trace)]
     if kind == cloudevents.STRUCTURED:
         event = _json(body)
         if not isinstance(event, dict):
             raise Unreadable(422, "A structured CloudEvent is a JSON object")
         return [_cloud_event(event, event.get("data"), trace, "")]
     if kind == cloudevents.BATCH:
-        events = _json(body)
-        if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
-            raise Unreadable(422, f"A batch is a JSON list of 1 to {MAX_BATCH} structured CloudEvents")
-        if (bad := next((i for i, e in enumerate(events) if not isinstance(e, dict)), None)) is not None:
-            raise Unreadable(422, f"events[{bad}] is not a JSON object")
-        return [_cloud_event(e, e.get("data"), trace, f"events[{i}]") for i, e in enumerate(events)]
+        return _batched_mode(_json(body), trace)
     if kind == "application/json":
-        value = _json(body)
-        try:
-            parsed = _EVENTS.validate_python(value)
-        except ValidationError as exc:
-            errors = validation.field_errors(exc.errors(), value, root="events")
-            raise Unreadable(422, validation.summary(errors), errors) from None
-        return [Received(e, trace if trace and tracing.valid(trace) else None, "json")
-                for e in (parsed if isinstance(parsed, list) else [parsed])]
+        return _our_json(_json(body), trace)
     raise Unreadable(415, f"Send flight events as {', '.join(FORMS)}, or as a binary-mode CloudEvent "
                           "(ce-* headers and a JSON body)")
+
+
+def _binary_mode(headers: dict[str, str], kind: str | None, body: bytes, trace: str | None) -> Received:
+    """The attributes in `ce-*` headers, the data as the body."""
+    # Without a Content-Type the data is JSON, as in the JSON event format (SDKs send none).
+    if kind and not cloudevents.is_json(kind):
+        raise Unreadable(415, "A binary-mode CloudEvent's data must be JSON: send Content-Type: application/json")
+    try:
+        attributes = cloudevents.http_attributes(headers)
+    except cloudevents.Refused as exc:
+        raise Unreadable(422, str(exc)) from None
+    if kind:
+        attributes["datacontenttype"] = headers["content-type"]
+    return _cloud_event(attributes, _json(body), trace, "", binary=True)
+
+
+def _batched_mode(events: Any, trace: str | None) -> list[Received]:
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
+        raise Unreadable(422, f"A batch is a JSON list of 1 to {MAX_BATCH} structured CloudEvents")
+    if (bad := next((i for i, e in enumerate(events) if not isinstance(e, dict)), None)) is not None:
+        raise Unreadable(422, f"events[{bad}] is not a JSON object")
+    return [_cloud_event(e, e.get("data"), trace, f"events[{i}]") for i, e in enumerate(events)]
+
+
+def _our_json(value: Any, trace: str | None) -> list[Received]:
+    """Rebound's own JSON: one flight event, or a list of them."""
+    try:
+        parsed = _EVENTS.validate_python(value)
+    except ValidationError as exc:
+        errors = validation.field_errors(exc.errors(), value, root="events")
+        raise Unreadable(422, validation.summary(errors), errors) from None
+    return [Received(e, trace if trace and tracing.valid(trace) else None, "json")
+            for e in (parsed if isinstance(parsed, list) else [parsed])]
 
 
 def _json(body: bytes) -> Any:
