@@ -8,6 +8,7 @@ background work that runs them as disruptions arrive."""
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -52,90 +53,129 @@ async def assign_round(conn: asyncpg.Connection, config: Config) -> int:
     of them, not flight by flight. A placement whose seats another replica sold meanwhile stays
     pending, for the next round to place against the seats that are left. The database work is
     done in bulk: a round costs a handful of statements, not a handful per booking."""
-    rows = await conn.fetch(
+    rows = await _claim(conn, config)
+    if not rows:
+        return 0
+    # Each decision carries the trace of the disruption it settles.
+    r = _Round(config, Outbox(config.settings, source=SOURCE), Decisions(
+        {(row["disruption"]["disruption_id"], row["disruption"]["booking_ref"]): row["traceparent"] for row in rows}))
+    disruptions: dict[str, PassengerDisruption] = {}
+    for row in rows:
+        d = PassengerDisruption.model_validate(row["disruption"])
+        # A second disruption of one booking waits for the first to be settled.
+        disruptions.setdefault(d.booking_ref, d)
+    trips = await _trips(conn, list(disruptions.values()), config.rules)
+    for ref, d in disruptions.items():
+        if ref not in trips:
+            r.decisions.add(r.outbox, d, "kept", "the booking had already moved off this flight")
+            r.settled.append(d)
+    if trips:
+        await _place(conn, r, disruptions, trips)
+    await inventory.release_seats_for(conn, r.release)
+    await r.decisions.flush(conn)
+    await conn.execute(
+        "DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS s(disruption_id, booking_ref)"
+        " WHERE p.disruption_id = s.disruption_id AND p.booking_ref = s.booking_ref",
+        [d.disruption_id for d in r.settled], [d.booking_ref for d in r.settled])
+    await r.outbox.flush(conn)
+    return len(r.settled)
+
+
+@dataclass
+class _Round:
+    """What one assignment round has decided so far."""
+
+    config: Config
+    outbox: Outbox
+    decisions: Decisions
+    settled: list[PassengerDisruption] = field(default_factory=list)
+    # (booking, passengers, flights) whose seats go back on sale.
+    release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
+
+
+async def _claim(conn: asyncpg.Connection, config: Config) -> list[asyncpg.Record]:
+    """The round's pending disruptions, once their burst has settled, locked for this replica."""
+    rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT disruption, traceparent FROM pending
            WHERE (SELECT max(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $2)
               OR (SELECT min(received_at) FROM pending) <= clock_timestamp() - make_interval(secs => $3)
            ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
         config.settings.assign_batch, config.settings.batch_window_ms / 1000,
         config.settings.batch_max_wait_ms / 1000)
-    if not rows:
-        return 0
-    rules = config.rules
-    # Each decision carries the trace of the disruption it settles.
-    outbox = Outbox(config.settings, source=SOURCE)
-    decisions = Decisions({(r["disruption"]["disruption_id"], r["disruption"]["booking_ref"]): r["traceparent"]
-                           for r in rows})
-    disruptions: dict[str, PassengerDisruption] = {}
-    for row in rows:
-        d = PassengerDisruption.model_validate(row["disruption"])
-        # A second disruption of one booking waits for the first to be settled.
-        disruptions.setdefault(d.booking_ref, d)
-    trips = await _trips(conn, list(disruptions.values()), rules)
-    settled = [d for ref, d in disruptions.items() if ref not in trips]
-    for d in settled:
-        decisions.add(outbox, d, "kept", "the booking had already moved off this flight")
-    release: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-    if trips:
-        # In a thread: the solver must not stall this process's consumer and heartbeats.
-        flights = await _flights_for(conn, trips.values(), rules)
-        result = await asyncio.to_thread(_solve, trips, flights, rules, config.settings.solve_budget_seconds)
-        placed = result.placements
-        refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
-        seated = await inventory.take_seats_for(
-            conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin) for ref, ps in placed.items() for p in ps])
-        raced = set(placed) - seated
-        home_trips = {ref: domain.homeward(trips[ref], r.home) for ref, r in refunds.items()
-                      if r.stranded and not trips[ref].unaccompanied_minor}
-        flown_home, raced_home = await _fly_home(conn, home_trips, config) if home_trips else ({}, set())
-        raced |= raced_home
-        if raced:
-            metrics.SEAT_RACES_LOST.inc(len(raced))
-            await conn.execute("UPDATE pending SET attempts = attempts + 1 WHERE booking_ref = ANY($1::text[])",
-                               sorted(raced))
-        for ref, trip in trips.items():
-            d = disruptions[ref]
-            if ref in raced:
-                continue
-            if ref in placed:
-                release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
-                _rebooked(decisions, outbox, config, d, trip, placed[ref])
-            elif ref in flown_home:
-                # Stranded part of the way: flown back to where they began, the journey refunded.
-                refund = refunds[ref]
-                release.append((ref, trip.passenger_ids, refund.released))
-                decisions.add(outbox, d, "returned", domain.why_flown_home(trip, refund.home),
-                              segments=legs_of(flown_home[ref]), cabin=flown_home[ref][0].cabin,
-                              downgraded=any(p.downgraded for p in flown_home[ref]), refund_due=True,
-                              whole_trip=refund.whole_trip, released=refund.released,
-                              notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {"via": trip.origin,
-                                                                                           "to": trip.destination})
-                                       for p in flown_home[ref]])
-            elif trip.unaccompanied_minor:
-                decisions.add(outbox, d, "needs_agent",
-                              "An unaccompanied minor can only be moved to a direct flight, and none "
-                              "has a seat: an agent will arrange the trip with the family.")
-            elif (refund := refunds[ref]).stranded:
-                # Part of the journey is flown: they wait at a connecting airport, where an agent
-                # arranges their way on or home, and their care meanwhile.
-                decisions.add(outbox, d, "needs_agent", domain.why_stranded(trip, rules))
-            else:
-                # They will not fly this journey: its seats go back on sale, and its fare is owed.
-                release.append((ref, trip.passenger_ids, refund.released))
-                decisions.add(outbox, d, "no_alternative", domain.why_no_alternative(refund, result.unplaced[ref]),
-                              refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
-                              template=domain.refund_notice(refund),
-                              notices=[Notice(d.passenger_ids, {"whole_trip": refund.whole_trip,
-                                                                "via": trip.origin, "to": trip.destination})])
-            settled.append(d)
-    await inventory.release_seats_for(conn, release)
-    await decisions.flush(conn)
-    await conn.execute(
-        "DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS s(disruption_id, booking_ref)"
-        " WHERE p.disruption_id = s.disruption_id AND p.booking_ref = s.booking_ref",
-        [d.disruption_id for d in settled], [d.booking_ref for d in settled])
-    await outbox.flush(conn)
-    return len(settled)
+    return rows
+
+
+async def _place(conn: asyncpg.Connection, r: _Round, disruptions: dict[str, PassengerDisruption],
+                 trips: dict[str, domain.Trip]) -> None:
+    """Seats for every trip the flights have room for; a flight home, with a refund, for those
+    stranded part of the way; for the rest, a refund or an agent. A booking whose seats another
+    replica took meanwhile waits for the next round."""
+    rules = r.config.rules
+    # In a thread: the solver must not stall this process's consumer and heartbeats.
+    flights = await _flights_for(conn, trips.values(), rules)
+    result = await asyncio.to_thread(_solve, trips, flights, rules, r.config.settings.solve_budget_seconds)
+    placed = result.placements
+    refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
+    seated = await inventory.take_seats_for(conn, _seatings(placed))
+    home_trips = {ref: domain.homeward(trips[ref], refund.home) for ref, refund in refunds.items()
+                  if refund.stranded and not trips[ref].unaccompanied_minor}
+    flown_home, raced_home = await _fly_home(conn, home_trips, r.config) if home_trips else ({}, set())
+    raced = (set(placed) - seated) | raced_home
+    if raced:
+        metrics.SEAT_RACES_LOST.inc(len(raced))
+        await conn.execute("UPDATE pending SET attempts = attempts + 1 WHERE booking_ref = ANY($1::text[])",
+                           sorted(raced))
+    for ref, trip in trips.items():
+        if ref in raced:
+            continue
+        d = disruptions[ref]
+        if ref in placed:
+            r.release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
+            _rebooked(r.decisions, r.outbox, r.config, d, trip, placed[ref])
+        elif ref in flown_home:
+            _returned(r, d, trip, refunds[ref], flown_home[ref])
+        else:
+            _not_moved(r, d, trip, refunds[ref], result.unplaced[ref])
+        r.settled.append(d)
+
+
+def _seatings(placements: dict[str, list[domain.Placement]]) -> list[inventory.Seating]:
+    return [inventory.Seating(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin)
+            for ref, ps in placements.items() for p in ps]
+
+
+def _returned(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: domain.Refund,
+              home: list[domain.Placement]) -> None:
+    """Stranded part of the way: flown back to where they began, the journey refunded."""
+    r.release.append((d.booking_ref, trip.passenger_ids, refund.released))
+    r.decisions.add(r.outbox, d, "returned", domain.why_flown_home(trip, refund.home),
+                    segments=legs_of(home), cabin=home[0].cabin, downgraded=any(p.downgraded for p in home),
+                    refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
+                    notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {"via": trip.origin,
+                                                                                 "to": trip.destination})
+                             for p in home])
+
+
+def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: domain.Refund,
+               unplaced: str) -> None:
+    """No seat for the trip: an agent for a minor or a passenger stranded part of the way;
+    otherwise the journey is given up and its fare refunded."""
+    if trip.unaccompanied_minor:
+        r.decisions.add(r.outbox, d, "needs_agent",
+                        "An unaccompanied minor can only be moved to a direct flight, and none "
+                        "has a seat: an agent will arrange the trip with the family.")
+    elif refund.stranded:
+        # Part of the journey is flown: they wait at a connecting airport, where an agent
+        # arranges their way on or home, and their care meanwhile.
+        r.decisions.add(r.outbox, d, "needs_agent", domain.why_stranded(trip, r.config.rules))
+    else:
+        # They will not fly this journey: its seats go back on sale, and its fare is owed.
+        r.release.append((d.booking_ref, trip.passenger_ids, refund.released))
+        r.decisions.add(r.outbox, d, "no_alternative", domain.why_no_alternative(refund, unplaced),
+                        refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
+                        template=domain.refund_notice(refund),
+                        notices=[Notice(d.passenger_ids, {"whole_trip": refund.whole_trip,
+                                                          "via": trip.origin, "to": trip.destination})])
 
 
 async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
@@ -207,8 +247,7 @@ async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], con
     bookings flown home, and those whose seats another replica sold meanwhile (placed next round)."""
     flights = await _flights_for(conn, trips.values(), config.rules)
     result = await asyncio.to_thread(_solve, trips, flights, config.rules, config.settings.solve_budget_seconds / 2)
-    seated = await inventory.take_seats_for(conn, [(ref, p.passenger_ids, p.itinerary.flight_ids, p.cabin)
-                                                   for ref, ps in result.placements.items() for p in ps])
+    seated = await inventory.take_seats_for(conn, _seatings(result.placements))
     return {ref: ps for ref, ps in result.placements.items() if ref in seated}, set(result.placements) - seated
 
 

@@ -157,20 +157,27 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
                 (direct_flights if f.destination in destinations else first_legs).append(f)
         elif f.destination in destinations:
             onward_from[f.origin].append(f)
-    connecting: list[Itinerary] = []
-    if not trip.unaccompanied_minor:  # minors travel alone only on direct flights
-        for first in first_legs:
-            if first.destination not in onward_from or first.destination in origins:
-                continue
-            needed = timedelta(minutes=rules.minimum_connecting.get(
-                first.destination, rules.minimum_connecting.get("default", 60)))
-            connecting += [Itinerary((first, second)) for second in onward_from[first.destination]
-                           if first.arrival + needed <= second.departure
-                           <= first.arrival + rules.max_connection]
+    # Minors travel alone only on direct flights.
+    connecting = [] if trip.unaccompanied_minor else _connections(first_legs, onward_from, origins, rules)
     direct = [Itinerary((f,)) for f in direct_flights]
     ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
                     key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
     return ranked[:rules.options_per_trip]
+
+
+def _connections(first_legs: list[Flight], onward_from: Mapping[str, list[Flight]], origins: frozenset[str],
+                 rules: Rules) -> list[Itinerary]:
+    """Each first leg with each onward flight from where it lands, at least the airport's minimum
+    connecting time later and at most the longest connection."""
+    connecting: list[Itinerary] = []
+    for first in first_legs:
+        if first.destination not in onward_from or first.destination in origins:
+            continue
+        needed = timedelta(minutes=rules.minimum_connecting.get(
+            first.destination, rules.minimum_connecting.get("default", 60)))
+        connecting += [Itinerary((first, second)) for second in onward_from[first.destination]
+                       if first.arrival + needed <= second.departure <= first.arrival + rules.max_connection]
+    return connecting
 
 
 @dataclass(frozen=True)
@@ -329,12 +336,8 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
     split). Within a pass a CP-SAT model minimises the priority-weighted arrival delay; if it finds
     no solution within `time_budget`, a greedy pass in priority order stands in."""
     started = time.perf_counter()
-    seats: Seats = {}
-    for found in itineraries.values():
-        for itinerary in found:
-            for f in itinerary.flights:
-                for cabin, free in f.seats_free.items():
-                    seats[(f.flight_id, cabin)] = free
+    seats: Seats = {(f.flight_id, cabin): free for found in itineraries.values() for itinerary in found
+                    for f in itinerary.flights for cabin, free in f.seats_free.items()}
     weights = priority_weights(trips)
     order = sorted(trips, key=lambda t: -weights[t.booking_ref])
     placements: dict[str, list[Placement]] = {}
@@ -343,35 +346,46 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
         for split in (False, True):
             pending = [t for t in order if t.booking_ref not in placements
                        and (not split or (t.may_split and t.party > 1))]
-            units: list[_Unit] = []
-            groups: list[list[int]] = []
-            for t in pending:
-                options = _options(t, itineraries.get(t.booking_ref, ()), rules, downgrade,
-                                   weights[t.booking_ref])
-                if not options:
-                    continue
-                members = [(p,) for p in t.passenger_ids] if split else [t.passenger_ids]
-                groups.append(list(range(len(units), len(units) + len(members))))
-                units += [_Unit(t, ps, options, weights[t.booking_ref]) for ps in members]
+            units, groups = _units(pending, itineraries, rules, weights, downgrade=downgrade, split=split)
             if not units:
                 continue
             budget_left = time_budget - (time.perf_counter() - started)
             chosen, method = _solve(units, groups, seats, budget_left, rules.unplaced_minutes)
             methods.append(method)
             for unit, pick in zip(units, chosen, strict=True):
-                if pick is None:
-                    continue
-                option = unit.options[pick]
-                for f in option.itinerary.flights:
-                    seats[(f.flight_id, option.cabin)] -= unit.size
-                placements.setdefault(unit.trip.booking_ref, []).append(Placement(
-                    unit.trip, unit.passenger_ids, option.itinerary, option.cabin,
-                    _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split)))
+                if pick is not None:
+                    placement = _take(unit, unit.options[pick], seats, itineraries, split)
+                    placements.setdefault(unit.trip.booking_ref, []).append(placement)
     unplaced = {t.booking_ref: _why_unplaced(t, itineraries.get(t.booking_ref, ()), rules)
                 for t in order if t.booking_ref not in placements}
     method = "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
     return Assignment(placements, unplaced, method, time.perf_counter() - started,
                       objective(trips, placements, rules))
+
+
+def _units(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
+           weights: Mapping[str, int], *, downgrade: bool, split: bool) -> tuple[list[_Unit], list[list[int]]]:
+    """What one pass places: each party whole, or (split) each passenger alone, with the options
+    the pass allows; and the units that make up each party (placed all or none)."""
+    units: list[_Unit] = []
+    groups: list[list[int]] = []
+    for t in pending:
+        options = _options(t, itineraries.get(t.booking_ref, ()), rules, downgrade, weights[t.booking_ref])
+        if not options:
+            continue
+        members = [(p,) for p in t.passenger_ids] if split else [t.passenger_ids]
+        groups.append(list(range(len(units), len(units) + len(members))))
+        units += [_Unit(t, ps, options, weights[t.booking_ref]) for ps in members]
+    return units, groups
+
+
+def _take(unit: _Unit, option: _Option, seats: Seats, itineraries: Mapping[str, Sequence[Itinerary]],
+          split: bool) -> Placement:
+    """The unit placed on the option, its seats counted off."""
+    for f in option.itinerary.flights:
+        seats[(f.flight_id, option.cabin)] -= unit.size
+    return Placement(unit.trip, unit.passenger_ids, option.itinerary, option.cabin,
+                     _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split))
 
 
 def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, downgrade: bool,

@@ -57,9 +57,15 @@ async def record_bookings(conn: asyncpg.Connection, events: list[Event[BookingCo
     first: dict[str, BookingConfirmed] = {}
     for e in events:
         first.setdefault(e.payload.booking_ref, e.payload)
+    new = await _store_new_bookings(conn, list(first.values()))
+    if new:
+        await _hold_seats(conn, new)
+
+
+async def _store_new_bookings(conn: asyncpg.Connection, batch: list[BookingConfirmed]) -> list[BookingConfirmed]:
+    """The bookings not known before, stored; those."""
     # Inserted through the primary key's conflict check, which never depends on the planner's idea
     # of the table's size (a load grows it from nothing faster than statistics follow).
-    batch = list(first.values())
     inserted = {r["booking_ref"] for r in await conn.fetch(
         """INSERT INTO bookings (booking_ref, passenger_ids, cabin, tier, special_services, booked_at, may_split)
            SELECT r.ref, ARRAY(SELECT jsonb_array_elements_text(r.passengers::jsonb)), r.cabin, r.tier,
@@ -71,16 +77,18 @@ async def record_bookings(conn: asyncpg.Connection, events: list[Event[BookingCo
         [b.cabin for b in batch], [max((p.tier for p in b.passengers), key=TIERS.index) for b in batch],
         [json.dumps(sorted({s for p in b.passengers for s in p.special_services})) for b in batch],
         [b.booked_at for b in batch], [b.may_split for b in batch])}
-    new = [b for b in batch if b.booking_ref in inserted]
-    if not new:
-        return
-    seats = [(b.booking_ref, p.passenger_id, f, b.cabin) for b in new for f in b.flight_ids for p in b.passengers]
+    return [b for b in batch if b.booking_ref in inserted]
+
+
+async def _hold_seats(conn: asyncpg.Connection, bookings: list[BookingConfirmed]) -> None:
+    """The seats the bookings hold, and their cabins' counts sold."""
+    seats = [(b.booking_ref, p.passenger_id, f, b.cabin) for b in bookings for f in b.flight_ids for p in b.passengers]
     await lock_flights(conn, [f for _, _, f, _ in seats])
     await conn.execute(
         """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])""",
         *(list(column) for column in zip(*seats, strict=True)))
-    sold = Counter((f, b.cabin) for b in new for f in b.flight_ids for _ in b.passengers)
+    sold = Counter((f, b.cabin) for b in bookings for f in b.flight_ids for _ in b.passengers)
     await conn.execute(
         """UPDATE cabins c SET sold = c.sold + t.n
            FROM unnest($1::text[], $2::text[], $3::int[]) AS t(flight_id, cabin, n)

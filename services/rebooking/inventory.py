@@ -8,12 +8,20 @@ round costs a few statements, however many bookings it places."""
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
 from services.rebooking import domain, metrics
 
-Seating = tuple[str, Sequence[str], Sequence[str], str]  # booking, passengers, flights, cabin
+
+class Seating(NamedTuple):
+    """Seats for some of a booking's passengers, on every flight of an itinerary, in one cabin."""
+
+    booking_ref: str
+    passenger_ids: Sequence[str]
+    flight_ids: Sequence[str]
+    cabin: str
 
 
 async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) -> set[str]:
@@ -22,10 +30,7 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
     One conditional update takes every cabin's seats for the whole round at once. A cabin another
     sale emptied meanwhile fails whole, and every booking that needed it gets nothing: the seats
     it took elsewhere in this round go back."""
-    demand: Counter[tuple[str, str]] = Counter()
-    for _, passengers, flights, cabin in seatings:
-        for flight_id in flights:
-            demand[(flight_id, cabin)] += len(passengers)
+    demand = _seats_needed(seatings)
     if not demand:
         return set()
     keys = sorted(demand)  # one lock order for every replica
@@ -36,21 +41,11 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
              AND f.status IN ('scheduled', 'delayed') AND c.sold + d.n <= c.capacity
            RETURNING c.flight_id, c.cabin""",
         [k[0] for k in keys], [k[1] for k in keys], [demand[k] for k in keys])}
-    by_booking: dict[str, list[Seating]] = {}
-    for seating in seatings:
-        by_booking.setdefault(seating[0], []).append(seating)
-    seated = {ref for ref, ss in by_booking.items()
-              if all((f, cabin) in taken for _, _, flights, cabin in ss for f in flights)}
-    give_back: Counter[tuple[str, str]] = Counter()
-    for ref, ss in by_booking.items():
-        if ref not in seated:
-            for _, passengers, flights, cabin in ss:
-                for f in flights:
-                    if (f, cabin) in taken:
-                        give_back[(f, cabin)] += len(passengers)
-    await _unsell(conn, give_back)
-    rows = [(ref, p, f, cabin) for ref, passengers, flights, cabin in seatings if ref in seated
-            for f in flights for p in passengers]
+    short = {s.booking_ref for s in seatings if any((f, s.cabin) not in taken for f in s.flight_ids)}
+    # A booking short of a seat anywhere gets none: what it took elsewhere goes back.
+    await _unsell(conn, _seats_needed([s for s in seatings if s.booking_ref in short], only=taken))
+    rows = [(s.booking_ref, p, f, s.cabin) for s in seatings if s.booking_ref not in short
+            for f in s.flight_ids for p in s.passenger_ids]
     if rows:
         await conn.execute(
             """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
@@ -58,13 +53,24 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
                ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
             *[list(col) for col in zip(*rows, strict=True)])
         metrics.SEATS_TAKEN.inc(len(rows))
-    return seated
+    return {s.booking_ref for s in seatings} - short
+
+
+def _seats_needed(seatings: Iterable[Seating], only: set[tuple[str, str]] | None = None
+                  ) -> Counter[tuple[str, str]]:
+    """Seats per (flight, cabin); with `only`, in those cabins alone."""
+    needed: Counter[tuple[str, str]] = Counter()
+    for s in seatings:
+        for flight_id in s.flight_ids:
+            if only is None or (flight_id, s.cabin) in only:
+                needed[(flight_id, s.cabin)] += len(s.passenger_ids)
+    return needed
 
 
 async def take_seats(conn: asyncpg.Connection, booking_ref: str, passenger_ids: Sequence[str],
                      flight_ids: Sequence[str], cabin: str) -> bool:
     """Seat the passengers on every flight, or on none (False: another sale got there first)."""
-    return booking_ref in await take_seats_for(conn, [(booking_ref, passenger_ids, flight_ids, cabin)])
+    return booking_ref in await take_seats_for(conn, [Seating(booking_ref, passenger_ids, flight_ids, cabin)])
 
 
 async def _unsell(conn: asyncpg.Connection, counts: Counter[tuple[str, str]]) -> None:
