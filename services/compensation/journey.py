@@ -116,27 +116,58 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     Journeys are found among the booking's own flights; a flight the passengers were moved to
     belongs to the journey of the flight it replaced, so the ledger's key for a journey (its first
     booked flight) stays the same however often they are moved."""
-    booked = set(booked) if booked is not None else {leg.flight_id for leg in legs}
-    coupons = [leg for leg in legs if leg.flight_id in booked]
-    anchor = _booked_flight_for(flight_id, reports, booked)
-    booked_journey = journey_of(coupons, anchor) if anchor in booked else journey_of(legs, flight_id)
+    sold = set(booked) if booked is not None else {leg.flight_id for leg in legs}
+    coupons = [leg for leg in legs if leg.flight_id in sold]
+    anchor = _booked_flight_for(flight_id, reports, sold)
+    booked_journey = journey_of(coupons, anchor) if anchor in sold else journey_of(legs, flight_id)
+    journey, reports = _as_flown(booked_journey, legs, reports)
+    refunds = [r for r in reports if r.refund_due]
+    base = _case(booking_ref, journey, reports)
+    covered = {leg.flight_id for leg in booked_journey} & sold
+    if any(r.whole_trip for r in refunds):
+        journey_ends = booked_journey[-1].scheduled_departure
+        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey_ends}
+    downgraded = [r for r in reports if r.downgraded and not r.refund_due]
+    downgrade = downgraded[-1].decided_at if downgraded and not refunds else None
+    cases = {t.passenger_id: _cases_of(t, base, payment, coupons, covered, downgrade) for t in travellers}
+    return JourneyCases(disruption=f"{booking_ref}/{booked_journey[0].flight_id}",
+                        disruption_ids=[r.disruption_id for r in reports], cases=cases)
+
+
+def _as_flown(booked_journey: list[Leg], legs: list[Leg], reports: list[Report]) -> tuple[list[Leg], list[Report]]:
+    """The journey's flights as the passengers were to fly them (the booked ones, the ones they
+    were moved to, and the ones after those), and the reports about them in the order they came."""
     ids = {leg.flight_id for leg in booked_journey}
     while more := {s.flight_id for r in reports if r.flight_id in ids for s in r.segments} - ids:
-        ids |= more  # the flights the journey's passengers were moved to, and the ones after those
+        ids |= more
     journey = sorted((leg for leg in legs if leg.flight_id in ids), key=lambda leg: leg.scheduled_departure)
-    reports = sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.announced_at, r.decided_at))
+    return journey, sorted((r for r in reports if r.flight_id in ids), key=lambda r: (r.announced_at, r.decided_at))
+
+
+def _case(booking_ref: str, journey: list[Leg], reports: list[Report]) -> dict[str, object]:
+    """What every passenger's case on the journey says, before their own fare."""
+    disrupted, disruption = _disruption(journey, reports)
+    refunds = [r.decided_at for r in reports if r.refund_due]
+    return {"booking": booking_ref, "operating_carrier": disrupted.carrier,
+            "itinerary": [{"flight": _label(leg), "origin": leg.origin, "destination": leg.destination,
+                           "scheduled_departure": leg.scheduled_departure.isoformat(),
+                           "scheduled_arrival": leg.scheduled_arrival.isoformat()} for leg in journey],
+            "disruption": disruption, "alternative": _alternative(reports), "passenger_choice": _choice(reports),
+            "answered_at": min(refunds).isoformat() if refunds else None}
+
+
+def _disruption(journey: list[Leg], reports: list[Report]) -> tuple[Leg, dict[str, str]]:
+    """The flight that governs the journey's case, and the case's `disruption`: its first
+    cancellation, else its latest report."""
     # A connection lost with no onward flight at all is, for the passenger, the onward journey
     # cancelled: they cannot complete it and are owed what a cancellation owes.
     cancellations = [r for r in reports if r.kind == "cancelled"
                      or (r.kind == "connection_at_risk" and r.outcome in ("no_alternative", "returned"))]
     governing = cancellations[0] if cancellations else reports[-1]
-    latest = max(reports, key=lambda r: r.decided_at)
-    moved = [r for r in reports if r.segments]
-    refunds = [r for r in reports if r.refund_due]
     disrupted = next((leg for leg in journey if leg.flight_id == governing.flight_id), journey[0])
-    disruption: dict[str, str] = {"kind": "cancellation" if cancellations else "delay",
-                        "cause": CAUSES.get(governing.cause, "operational"),
-                        "announced_at": governing.announced_at.isoformat(), "flight": _label(disrupted)}
+    disruption = {"kind": "cancellation" if cancellations else "delay",
+                  "cause": CAUSES.get(governing.cause, "operational"),
+                  "announced_at": governing.announced_at.isoformat(), "flight": _label(disrupted)}
     # The latest word on a flight that still goes, even if the passenger then chose not to fly it.
     kept = [r.arrival_delay_minutes for r in reports if not r.segments and r.arrival_delay_minutes is not None]
     if not cancellations and kept:
@@ -144,42 +175,44 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
         disruption["actual_arrival"] = (journey[-1].scheduled_arrival + kept[-1] * minute).isoformat()
         disruption["expected_departure"] = (disrupted.scheduled_departure + max(governing.delay_minutes, 0) * minute
                                             ).isoformat()
-    alternative = None
-    if moved:
-        last = max(moved, key=lambda r: r.decided_at)
-        new = last.segments
-        # A flight home with the refund (EU261 Art. 8(1)(a)) is taken: the passengers wait for it.
-        alternative = {"departure": new[0].scheduled_departure.isoformat(),
-                       "arrival": new[-1].scheduled_arrival.isoformat(),
-                       "accepted": not refunds or last.outcome == "returned", "origin": new[0].origin,
-                       "destination": new[-1].destination, "connections": connections(new)}
-    if refunds:
-        choice = "refund"
-    elif latest.outcome in ("accepted", "changed", "needs_agent"):
-        choice = "rebook"  # an agent arranges the trip of a passenger who needs one: not a refund
-    else:
-        choice = None
-    base = {"booking": booking_ref, "operating_carrier": disrupted.carrier,
-            "itinerary": [{"flight": _label(leg), "origin": leg.origin, "destination": leg.destination,
-                           "scheduled_departure": leg.scheduled_departure.isoformat(),
-                           "scheduled_arrival": leg.scheduled_arrival.isoformat()} for leg in journey],
-            "disruption": disruption, "alternative": alternative, "passenger_choice": choice,
-            "answered_at": min(r.decided_at for r in refunds).isoformat() if refunds else None}
-    downgraded = [r for r in reports if r.downgraded and not r.refund_due]
-    covered = {leg.flight_id for leg in booked_journey} & booked
-    if any(r.whole_trip for r in refunds):
-        journey_ends = booked_journey[-1].scheduled_departure
-        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey_ends}
-    cases: dict[str, list[Case]] = {}
-    for t in travellers:
-        fare = fare_for(t.fare, t.currency, coupons, covered) if covered else t.fare
-        person = base | {"passenger": {"id": t.passenger_id,
-                                       "disability": bool(REDUCED_MOBILITY & set(t.special_services))},
-                         "fare": {"amount": str(fare), "currency": t.currency, "payment": payment}}
-        cases[t.passenger_id] = [Case.model_validate(person)]
-        if downgraded and not refunds:
-            cases[t.passenger_id].append(Case.model_validate(person | {
-                "disruption": disruption | {"kind": "downgrade", "announced_at": downgraded[-1].decided_at.isoformat()},
-                "alternative": None, "passenger_choice": None}))
-    return JourneyCases(disruption=f"{booking_ref}/{booked_journey[0].flight_id}",
-                        disruption_ids=[r.disruption_id for r in reports], cases=cases)
+    return disrupted, disruption
+
+
+def _alternative(reports: list[Report]) -> dict[str, object] | None:
+    """The flights the passengers were last moved to, if any."""
+    moved = [r for r in reports if r.segments]
+    if not moved:
+        return None
+    last = max(moved, key=lambda r: r.decided_at)
+    new = last.segments
+    refunded = any(r.refund_due for r in reports)
+    # A flight home with the refund (EU261 Art. 8(1)(a)) is taken: the passengers wait for it.
+    return {"departure": new[0].scheduled_departure.isoformat(), "arrival": new[-1].scheduled_arrival.isoformat(),
+            "accepted": not refunded or last.outcome == "returned", "origin": new[0].origin,
+            "destination": new[-1].destination, "connections": connections(new)}
+
+
+def _choice(reports: list[Report]) -> str | None:
+    """What the passengers chose: a refund, or to be rebooked (None: they were not asked)."""
+    if any(r.refund_due for r in reports):
+        return "refund"
+    if max(reports, key=lambda r: r.decided_at).outcome in ("accepted", "changed", "needs_agent"):
+        return "rebook"  # an agent arranges the trip of a passenger who needs one: not a refund
+    return None
+
+
+def _cases_of(t: Traveller, base: dict[str, object], payment: str, coupons: list[Leg], covered: set[str],
+              downgraded_at: datetime | None) -> list[Case]:
+    """One traveller's case, and a downgrade's beside it (`downgraded_at`)."""
+    fare = fare_for(t.fare, t.currency, coupons, covered) if covered else t.fare
+    person = base | {"passenger": {"id": t.passenger_id,
+                                   "disability": bool(REDUCED_MOBILITY & set(t.special_services))},
+                     "fare": {"amount": str(fare), "currency": t.currency, "payment": payment}}
+    cases = [Case.model_validate(person)]
+    if downgraded_at is not None:
+        disruption = base["disruption"]
+        assert isinstance(disruption, dict)
+        cases.append(Case.model_validate(person | {
+            "disruption": disruption | {"kind": "downgrade", "announced_at": downgraded_at.isoformat()},
+            "alternative": None, "passenger_choice": None}))
+    return cases
