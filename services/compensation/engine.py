@@ -134,6 +134,50 @@ def facts_of(case: Case, book: rb.RuleBook) -> Facts:
     first, last = journey[0], journey[-1]
     on = first.scheduled_departure.date()
     d, alt = case.disruption, case.alternative
+    kind, diverted_nearby, brought_forward = _kind(case, book, on)
+    reaches = alt is not None and kind != "downgrade" and (
+        alt.destination is None or airports.same_city(alt.destination, last.destination))
+    # (a flight back to where the journey began is no re-routing: the passenger never arrives)
+    arrival_delay = _arrival_delay(case, kind, reaches, brought_forward, last)
+    operator = case.operator_of(disrupted)
+    carrier_country, carrier_size = _carrier(case, book, operator)
+    refund_fare, rest_of_journey_fare, flight_price = _fares(_coupons(case, legs), span, at)
+    return Facts(
+        case=case, book=book, disrupted=disrupted, kind=kind, on=on,
+        origin=first.origin, destination=last.destination,
+        departure=first.scheduled_departure, arrival=last.scheduled_arrival,
+        distance_km=airports.great_circle_km(first.origin, last.destination),
+        countries=frozenset(airports.country_of(a) for leg in journey for a in (leg.origin, leg.destination)),
+        arrival_delay=arrival_delay, new_departure=_new_departure(case, kind, brought_forward, arrival_delay),
+        rerouted=reaches or brought_forward, notice=disrupted.scheduled_departure - d.announced_at,
+        refund_chosen=_refund_chosen(case, kind, brought_forward),
+        due_from=case.answered_at or d.announced_at, operator=operator,
+        carrier_country=carrier_country, carrier_size=carrier_size, diverted_nearby=diverted_nearby,
+        refund_fare=refund_fare, rest_of_journey_fare=rest_of_journey_fare, flight_price=flight_price)
+
+
+def _carrier(case: Case, book: rb.RuleBook, operator: str) -> tuple[str | None, str]:
+    """The operating carrier's country and size: as the case states them, else as the rule book knows."""
+    carrier = book.carrier(operator)
+    # The country the case states is its own carrier's, not a codeshare partner's that flies this leg.
+    stated_country = case.operating_carrier_country if operator == (case.operating_carrier or operator) else None
+    return (stated_country or (carrier.country if carrier else None),
+            case.carrier_size or (carrier.size if carrier else "large"))
+
+
+def _fares(coupons: list[tuple[Decimal, Decimal]], span: range, at: int) -> tuple[Decimal, Decimal, Decimal]:
+    """What a refund covers (the journey, and the later ones when it is the first), the fare from
+    the disrupted flight to the journey's end, and the disrupted flight's own price before taxes."""
+    journey_fare = sum((amount for amount, _ in coupons[span.start:span.stop]), Decimal(0))
+    later_fare = sum((amount for amount, _ in coupons[span.stop:]), Decimal(0)) if span.start == 0 else Decimal(0)
+    price, taxes = coupons[at]
+    return journey_fare + later_fare, sum((amount for amount, _ in coupons[at:span.stop]), Decimal(0)), price - taxes
+
+
+def _kind(case: Case, book: rb.RuleBook, on: date) -> tuple[str, bool, bool]:
+    """What the disruption counts as in law, whether a diversion landed near enough to count as a
+    delay, and whether the flight was brought forward (which counts as a cancellation)."""
+    d, disrupted = case.disruption, case.disrupted_leg
     kind, diverted_nearby = d.kind, False
     if d.kind == "diversion" and d.diverted_to:
         diverted_nearby = airports.same_city(d.diverted_to, disrupted.destination) or \
@@ -141,60 +185,47 @@ def facts_of(case: Case, book: rb.RuleBook) -> Facts:
         kind = "delay" if diverted_nearby else "cancellation"
     brought_forward = d.kind == "delay" and d.expected_departure is not None \
         and d.expected_departure < disrupted.scheduled_departure - BROUGHT_FORWARD
-    if brought_forward:
-        kind = "cancellation"
-    reaches = alt is not None and kind != "downgrade" and (
-        alt.destination is None or airports.same_city(alt.destination, last.destination))
-    # (a flight back to where the journey began is no re-routing: the passenger never arrives)
-    arrival_delay = None
+    return ("cancellation" if brought_forward else kind), diverted_nearby, brought_forward
+
+
+def _arrival_delay(case: Case, kind: str, reaches: bool, brought_forward: bool, last: CaseLeg) -> timedelta | None:
+    """How late the passenger reaches the journey's end, where that is known."""
+    d, alt = case.disruption, case.alternative
     if kind == "delay" and d.actual_arrival:
-        arrival_delay = d.actual_arrival - last.scheduled_arrival
-    elif reaches and alt is not None:
-        arrival_delay = alt.arrival - last.scheduled_arrival
-    elif brought_forward and d.expected_departure is not None:
-        arrival_delay = (d.actual_arrival - last.scheduled_arrival if d.actual_arrival
-                         else d.expected_departure - disrupted.scheduled_departure)
-    new_departure = None
+        return d.actual_arrival - last.scheduled_arrival
+    if reaches and alt is not None:
+        return alt.arrival - last.scheduled_arrival
+    if brought_forward and d.expected_departure is not None:
+        return (d.actual_arrival - last.scheduled_arrival if d.actual_arrival
+                else d.expected_departure - case.disrupted_leg.scheduled_departure)
+    return None
+
+
+def _new_departure(case: Case, kind: str, brought_forward: bool, arrival_delay: timedelta | None) -> datetime | None:
+    """When the passenger's flight, or the one they were offered, now leaves."""
+    d, alt = case.disruption, case.alternative
     if d.kind == "diversion":
-        new_departure = alt.departure if alt is not None and kind == "cancellation" else None
-    elif kind == "delay":
-        new_departure = d.expected_departure or (alt.departure if alt else None) or (
-            disrupted.scheduled_departure + arrival_delay if arrival_delay and arrival_delay > timedelta(0) else None)
-    elif alt is not None and kind != "downgrade":
-        new_departure = alt.departure
-    elif brought_forward:
-        new_departure = d.expected_departure
-    taken = (alt is not None and alt.accepted) or (brought_forward and alt is None)
+        return alt.departure if alt is not None and kind == "cancellation" else None
+    if kind == "delay":
+        late = arrival_delay is not None and arrival_delay > timedelta(0)
+        return d.expected_departure or (alt.departure if alt else None) or (
+            case.disrupted_leg.scheduled_departure + arrival_delay if late and arrival_delay else None)
+    if alt is not None and kind != "downgrade":
+        return alt.departure
+    return d.expected_departure if brought_forward else None
+
+
+def _refund_chosen(case: Case, kind: str, brought_forward: bool) -> bool:
+    """Whether the passenger takes the refund rather than the journey."""
+    alt = case.alternative
     if case.passenger_choice is not None:
-        refund_chosen = case.passenger_choice == "refund"
-    elif d.kind == "diversion":
-        refund_chosen = False  # they flew, if not all the way: a refund is theirs to ask for
-    elif kind in ("cancellation", "denied_boarding"):
-        refund_chosen = not taken  # no alternative, or it was turned down
-    else:
-        refund_chosen = alt is not None and not alt.accepted
-    operator = case.operator_of(disrupted)
-    carrier = book.carrier(operator)
-    # The country the case states is its own carrier's, not a codeshare partner's that flies this leg.
-    stated_country = case.operating_carrier_country if operator == (case.operating_carrier or operator) else None
-    coupons = _coupons(case, legs)
-    journey_fare = sum((amount for amount, _ in coupons[span.start:span.stop]), Decimal(0))
-    later_fare = sum((amount for amount, _ in coupons[span.stop:]), Decimal(0)) if span.start == 0 else Decimal(0)
-    price, taxes = coupons[at]
-    return Facts(
-        case=case, book=book, disrupted=disrupted, kind=kind, on=on,
-        origin=first.origin, destination=last.destination,
-        departure=first.scheduled_departure, arrival=last.scheduled_arrival,
-        distance_km=airports.great_circle_km(first.origin, last.destination),
-        countries=frozenset(airports.country_of(a) for leg in journey for a in (leg.origin, leg.destination)),
-        arrival_delay=arrival_delay, new_departure=new_departure, rerouted=reaches or brought_forward,
-        notice=disrupted.scheduled_departure - d.announced_at, refund_chosen=refund_chosen,
-        due_from=case.answered_at or d.announced_at, operator=operator,
-        carrier_country=stated_country or (carrier.country if carrier else None),
-        carrier_size=case.carrier_size or (carrier.size if carrier else "large"),
-        diverted_nearby=diverted_nearby, refund_fare=journey_fare + later_fare,
-        rest_of_journey_fare=sum((amount for amount, _ in coupons[at:span.stop]), Decimal(0)),
-        flight_price=price - taxes)
+        return case.passenger_choice == "refund"
+    if case.disruption.kind == "diversion":
+        return False  # they flew, if not all the way: a refund is theirs to ask for
+    if kind in ("cancellation", "denied_boarding"):
+        taken = (alt is not None and alt.accepted) or (brought_forward and alt is None)
+        return not taken  # no alternative, or it was turned down
+    return alt is not None and not alt.accepted
 
 
 def _hours(t: timedelta) -> str:
