@@ -313,59 +313,79 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
 
 def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law: str) -> None:
     rules = r.rules
-    amount = Decimal(rules.compensation.amounts[band])
-    cause = CAUSE_WORDS[f.cause]
-    if f.kind == "downgrade":
+    owed = _eu_why_owed(f, rules)
+    if owed is None:
         return
-    if f.kind == "denied_boarding":
-        # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
-        # presented themselves can be denied boarding (Art. 3(2)(a)).
-        if f.volunteered or not f.case.presented or f.cause in rules.denied_boarding.reasonable_grounds:
-            return
-        sources, what = [rules.denied_boarding.source], "You were denied boarding against your will"
-    elif f.cause in rules.extraordinary.causes:
-        return  # extraordinary circumstances: care is still owed, compensation is not
-    elif f.kind == "delay":
-        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
-            return
-        if not f.case.presented or f.refund_chosen:
-            return  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
-        sources = [rules.delay_compensation.source]
-        what = f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}"
-    else:
-        n = rules.cancellation_notice
-        if f.notice >= n.no_compensation_days * 24 * HOUR:
-            return
-        short = 0 if f.notice >= n.short_days * 24 * HOUR else 1
-        if f.rerouted and f.new_departure is not None and f.arrival_delay is not None \
-                and f.new_departure >= f.disrupted.scheduled_departure - n.rerouted_early_hours[short] * HOUR \
-                and f.arrival_delay < n.rerouted_late_hours[short] * HOUR:
-            return  # re-routed close enough to the plan for the notice given
-        sources = [n.source]
-        days = f.notice.days
-        what = (f"Your flight was cancelled {days} day{'s' if days != 1 else ''} before departure "
-                if days >= 1 else "Your flight was cancelled on the day ") + f"because of {cause}"
-        if f.case.disruption.kind == "delay":
-            what = f"Your flight was brought forward by more than an hour because of {cause}"
-            sources.append("a flight brought forward by more than an hour is cancelled (Azurair, C-146/20)")
-        elif f.case.disruption.kind == "diversion":
-            what = f"Your flight landed at {f.case.disruption.diverted_to}, far from where it was booked to, " \
-                   f"because of {cause}"
-            sources.append(rules.diversion.source)
+    sources, what = owed
+    amount = Decimal(rules.compensation.amounts[band])
     tail = ""
-    # Halved for a passenger re-routed to arrive no later than the band's limit (Art. 7(2)), or
-    # delayed by less than it (Sturgeon: long-haul delays of three to four hours) — not for one who
-    # arrives earlier than planned: the reduction is for a delay (Azurair, C-146/20).
-    within = rules.reduction.within_hours[band] * HOUR
-    if f.arrival_delay is not None and f.arrival_delay >= timedelta(0) and (
-            (f.kind == "delay" and f.arrival_delay < within) or (f.kind != "delay" and f.rerouted
-                                                                  and f.arrival_delay <= within)):
+    if _eu_reduced(f, rules, band):
         amount = _share(amount, 100 - rules.reduction.percent, r.currency)
         sources.append(rules.reduction.source)
         tail = f" (halved, as you arrive within {rules.reduction.within_hours[band]:g} h of the plan)"
     g.add("compensation", "compensation", amount, r.currency, "; ".join([rules.compensation.source, *sources]),
           f"{what}, and the journey is {km}, so {law} owes you {_money(amount, r.currency)}{tail}.",
           pay_to="original form of payment")
+
+
+def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
+    """Why Art. 7 compensation is owed (its sources, and the sentence for the passenger), if it is."""
+    cause = CAUSE_WORDS[f.cause]
+    if f.kind == "downgrade":
+        return None
+    if f.kind == "denied_boarding":
+        # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
+        # presented themselves can be denied boarding (Art. 3(2)(a)).
+        if f.volunteered or not f.case.presented or f.cause in rules.denied_boarding.reasonable_grounds:
+            return None
+        return [rules.denied_boarding.source], "You were denied boarding against your will"
+    if f.cause in rules.extraordinary.causes:
+        return None  # extraordinary circumstances: care is still owed, compensation is not
+    if f.kind == "delay":
+        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
+            return None
+        if not f.case.presented or f.refund_chosen:
+            return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
+        return ([rules.delay_compensation.source],
+                f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
+    return _eu_cancelled(f, rules, cause)
+
+
+def _eu_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
+    """A cancellation (or what counts as one) owes compensation unless told early enough, or
+    re-routed close enough to the plan for the notice given (Art. 5(1)(c))."""
+    n = rules.cancellation_notice
+    if f.notice >= n.no_compensation_days * 24 * HOUR:
+        return None
+    short = 0 if f.notice >= n.short_days * 24 * HOUR else 1
+    if f.rerouted and f.new_departure is not None and f.arrival_delay is not None \
+            and f.new_departure >= f.disrupted.scheduled_departure - n.rerouted_early_hours[short] * HOUR \
+            and f.arrival_delay < n.rerouted_late_hours[short] * HOUR:
+        return None  # re-routed close enough to the plan for the notice given
+    sources = [n.source]
+    days = f.notice.days
+    what = (f"Your flight was cancelled {days} day{'s' if days != 1 else ''} before departure "
+            if days >= 1 else "Your flight was cancelled on the day ") + f"because of {cause}"
+    if f.case.disruption.kind == "delay":
+        what = f"Your flight was brought forward by more than an hour because of {cause}"
+        sources.append("a flight brought forward by more than an hour is cancelled (Azurair, C-146/20)")
+    elif f.case.disruption.kind == "diversion":
+        what = f"Your flight landed at {f.case.disruption.diverted_to}, far from where it was booked to, " \
+               f"because of {cause}"
+        sources.append(rules.diversion.source)
+    return sources, what
+
+
+def _eu_reduced(f: Facts, rules: rb.EuStyleRules, band: int) -> bool:
+    """Halved for a passenger re-routed to arrive no later than the band's limit (Art. 7(2)), or
+    delayed by less than it (Sturgeon: long-haul delays of three to four hours) — not for one who
+    arrives earlier than planned: the reduction is for a delay (Azurair, C-146/20)."""
+    within = rules.reduction.within_hours[band] * HOUR
+    if f.arrival_delay is None or f.arrival_delay < timedelta(0):
+        return False
+    if f.kind == "delay":
+        return f.arrival_delay < within
+    return f.rerouted and f.arrival_delay <= within
 
 
 def _eu_downgrade(f: Facts, r: rb.EuStyle, g: Grants, law: str) -> None:
