@@ -462,18 +462,7 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
         _us_denied_boarding(f, r, g, domestic)
         return g
     alt = case.alternative
-    changes = []
-    if f.arrival_delay is not None and f.arrival_delay >= threshold:
-        changes.append(f"you would arrive {_hours(f.arrival_delay)} late")
-    if alt is not None and alt.departure <= f.disrupted.scheduled_departure - threshold:
-        changes.append(f"the new flight leaves {_hours(f.disrupted.scheduled_departure - alt.departure)} early")
-    if alt is not None and ((alt.origin and alt.origin != f.origin)
-                            or (alt.destination and alt.destination != f.destination)):
-        changes.append("the new flight uses a different airport")
-    if alt is not None and alt.connections is not None and alt.connections > len(case.itinerary) - 1:
-        changes.append("the new trip has more connections")
-    if f.kind == "downgrade":
-        changes.append("you were moved to a lower class")
+    changes = _significant_changes(f, threshold)
     if f.kind == "cancellation":
         why = ("no alternative was offered" if alt is None
                else "we fly you back to where you started" if alt.accepted else "you did not take the alternative")
@@ -486,17 +475,38 @@ def _us_dot(f: Facts, r: rb.UsDot) -> Grants | None:
         return Grants(r.regime, r.version, "route", [])
     fare = case.fare
     amount = f.refund_fare
-    if fare.payment == "credit_card":
-        due = _business_days_after(f.due_from, rules.refund_deadline.card_business_days)
-        when = f"{rules.refund_deadline.card_business_days} business days"
-    else:
-        due = f.due_from + timedelta(days=rules.refund_deadline.other_calendar_days)
-        when = f"{rules.refund_deadline.other_calendar_days} days"
+    due, when = _us_refund_due(f, rules)
     g = Grants(r.regime, r.version, "route", [])
     g.add("refund", "refund", amount, fare.currency, f"{rules.refund.source}; {rules.refund_deadline.source}",
           f"{what}, so US rules refund the ticket, taxes and fees to your {fare.payment.replace('_', ' ')} "
           f"within {when}.", due_by=due, pay_to=f"original form of payment ({fare.payment.replace('_', ' ')})")
     return g
+
+
+def _us_refund_due(f: Facts, rules: rb.UsDotRules) -> tuple[datetime, str]:
+    """When a refund is due (14 CFR 260.6(a)): within business days to a card, calendar days otherwise."""
+    deadline = rules.refund_deadline
+    if f.case.fare.payment == "credit_card":
+        due = _business_days_after(f.due_from, deadline.card_business_days)
+        return due, f"{deadline.card_business_days} business days"
+    return f.due_from + timedelta(days=deadline.other_calendar_days), f"{deadline.other_calendar_days} days"
+
+
+def _significant_changes(f: Facts, threshold: timedelta) -> list[str]:
+    """What makes a change to the trip significant (14 CFR 260.2), in the passenger's words."""
+    alt, changes = f.case.alternative, []
+    if f.arrival_delay is not None and f.arrival_delay >= threshold:
+        changes.append(f"you would arrive {_hours(f.arrival_delay)} late")
+    if alt is not None and alt.departure <= f.disrupted.scheduled_departure - threshold:
+        changes.append(f"the new flight leaves {_hours(f.disrupted.scheduled_departure - alt.departure)} early")
+    if alt is not None and ((alt.origin and alt.origin != f.origin)
+                            or (alt.destination and alt.destination != f.destination)):
+        changes.append("the new flight uses a different airport")
+    if alt is not None and alt.connections is not None and alt.connections > len(f.case.itinerary) - 1:
+        changes.append("the new trip has more connections")
+    if f.kind == "downgrade":
+        changes.append("you were moved to a lower class")
+    return changes
 
 
 def _us_denied_boarding(f: Facts, r: rb.UsDot, g: Grants, domestic: bool) -> None:
@@ -550,8 +560,13 @@ def _appr(f: Facts, r: rb.Appr) -> Grants | None:
         return g
     if f.kind == "cancellation" and f.notice > rules.cancellation_notice.no_compensation_days * 24 * HOUR:
         return g
-    size = f.carrier_size
-    cause = CAUSE_WORDS[f.cause]
+    _appr_compensation(f, r, g)
+    return g
+
+
+def _appr_compensation(f: Facts, r: rb.Appr, g: Grants) -> None:
+    """ss. 19 and 12(2)(b): by how late the passenger arrives, or a fixed sum with a refund."""
+    rules, size, cause = r.rules, f.carrier_size, CAUSE_WORDS[f.cause]
     if f.refund_chosen:
         rc = rules.refund_compensation
         amount = Decimal(rc.large if size == "large" else rc.small)
@@ -560,17 +575,16 @@ def _appr(f: Facts, r: rb.Appr) -> Grants | None:
               f"the airline's control, and your ticket is refunded, so Canadian rules add "
               f"{_money(amount, r.currency)}.", due_by=f.due_from + timedelta(days=rc.due_days),
               pay_to="original form of payment")
-        return g
+        return
     tiers = rules.compensation
     if f.arrival_delay is None or f.arrival_delay < tiers.from_hours[0] * HOUR:
-        return g
+        return
     tier = max(i for i, h in enumerate(tiers.from_hours) if f.arrival_delay >= h * HOUR)
     amount = Decimal((tiers.large if size == "large" else tiers.small)[tier])
     g.add("compensation", "compensation", amount, r.currency, tiers.source,
           f"You reach {f.destination} {_hours(f.arrival_delay)} late because of {cause}, within the "
           f"{size} airline's control, so Canadian rules owe you {_money(amount, r.currency)}.",
           due_by=f.due_from + timedelta(days=tiers.due_days), pay_to="original form of payment")
-    return g
 
 
 def _appr_denied_boarding(f: Facts, r: rb.Appr, g: Grants) -> None:
@@ -670,6 +684,17 @@ def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
         grants = _judge(f, rules) if rules is not None else None
         if grants is not None:
             found[regime] = grants
+    set_aside = _arrival_regimes_set_aside(found, f)
+    kept, overlapping = _one_of_each_kind(found)
+    set_aside += overlapping
+    order = {k: i for i, k in enumerate(("refund", "compensation", "meal", "hotel", "transport", "credit"))}
+    kept.sort(key=lambda e: (order[e.kind], e.regime))
+    return Evaluation(entitlements=[_in_payout_currency(e, case) for e in kept], set_aside=set_aside)
+
+
+def _arrival_regimes_set_aside(found: dict[str, Grants], f: Facts) -> list[SetAside]:
+    """EU261 or UK261 by arrival gives way where the departure's regime gave benefits and
+    assistance (Art. 3(1)(b)); what it would have granted, set aside (taken out of `found`)."""
     set_aside: list[SetAside] = []
     for regime in ("EU261", "UK261"):
         helped = [r for r in COMPENSATING if r != regime and r in found and found[r].basis == "departure"
@@ -678,7 +703,14 @@ def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
             why = (f"You receive benefits and assistance under {helped[0]} where you departed, so {regime} "
                    f"does not apply as well (Art. 3(1)(b)).")
             set_aside += [SetAside(entitlement=e, why=why) for e in found.pop(regime).items]
+    return set_aside
+
+
+def _one_of_each_kind(found: dict[str, Grants]) -> tuple[list[Entitlement], list[SetAside]]:
+    """Of the regimes' entitlements of one kind, the one that stands (credits all do), and the rest
+    set aside for it."""
     kept: list[Entitlement] = []
+    set_aside: list[SetAside] = []
     by_kind: dict[str, list[tuple[Grants, Entitlement]]] = {}
     for grants in found.values():
         for e in grants.items:
@@ -694,9 +726,7 @@ def evaluate(case: Case, book: rb.RuleBook) -> Evaluation:
                 f"stands in for {e.regime} {e.kind} ({_money(e.amount, e.currency)})" for e in rest)})
         kept.append(winner)
         set_aside += [SetAside(entitlement=e, why=why) for e in rest]
-    order = {k: i for i, k in enumerate(("refund", "compensation", "meal", "hotel", "transport", "credit"))}
-    kept.sort(key=lambda e: (order[e.kind], e.regime))
-    return Evaluation(entitlements=[_in_payout_currency(e, case) for e in kept], set_aside=set_aside)
+    return kept, set_aside
 
 
 def _benefits_and_assistance(grants: Grants, f: Facts) -> bool:
