@@ -140,34 +140,37 @@ class Books:
     def __init__(self, paid: dict[str, int]) -> None:
         self.grants: dict[tuple[str, str, str], ledger.Standing] = {}
         self.tickets = {p: ledger.Ticket("USD", n) for p, n in paid.items()}
-        self.payouts: dict[uuid.UUID, tuple] = {}
+        self.payouts: dict[uuid.UUID, ledger.Payout] = {}
 
     def evaluate(self, journey: str, owed: list[tuple[str, str, int]]) -> None:
         existing = {(p, k): g for (j, p, k), g in self.grants.items() if j == journey}
         done = ledger.plan("ABC123", journey, ["d"], existing, self.tickets,
                            [ledger.Evaluated(p, CASE, entitlement(k, n)) for p, k, n in owed], T0,
                            code=lambda: "RB-TEST")
-        for row in done.new_grants:
-            self.grants[(journey, row[2], row[4])] = ledger.Standing(row[0], row[2], row[4], row[10], row[11], row[6])
-        for row in done.raised:
-            key = next(k for k, g in self.grants.items() if g.grant_id == row[0])
+        for new in done.new_grants:
+            self.grants[(journey, new.passenger_id, new.kind)] = ledger.Standing(
+                new.grant_id, new.passenger_id, new.kind, new.amount_minor, new.currency, new.rule)
+        for raised in done.raised:
+            key = next(k for k, g in self.grants.items() if g.grant_id == raised.grant_id)
             old = self.grants[key]
-            self.grants[key] = ledger.Standing(old.grant_id, old.passenger_id, old.kind, row[6], old.currency, row[2])
+            self.grants[key] = ledger.Standing(old.grant_id, old.passenger_id, old.kind, raised.amount_minor,
+                                               old.currency, raised.rule)
         for p, n in done.refunded.items():
             t = self.tickets[p]
             self.tickets[p] = ledger.Ticket(t.currency, t.paid_minor, t.refunded_minor + n)
             assert t.refunded_minor + n <= t.paid_minor  # what the database's constraint guarantees
-        for row in done.payouts:
-            self.payouts.setdefault(row[0], row)  # the payout id is the provider's idempotency key
+        for payout in done.payouts:
+            self.payouts.setdefault(payout.payout_id, payout)  # the payout id is the provider's idempotency key
 
 
 def test_two_journeys_each_owing_the_whole_ticket_are_refunded_it_once():
     books = Books({"P1": 30000})
     books.evaluate("outward", [("P1", "refund", 30000)])
     books.evaluate("return", [("P1", "refund", 30000), ("P1", "compensation", 40000)])
-    refunds = sum(p[6] for p in books.payouts.values() if p[5] == "refund")
+    refunds = sum(p.amount_minor for p in books.payouts.values() if p.kind == "refund")
     assert refunds == 30000
-    assert sum(p[6] for p in books.payouts.values() if p[5] == "compensation") == 40000  # not capped: not a refund
+    # Not capped: not a refund.
+    assert sum(p.amount_minor for p in books.payouts.values() if p.kind == "compensation") == 40000
 
 
 operations = st.lists(st.tuples(st.sampled_from(["outward", "return", "outward", "later"]),
@@ -187,7 +190,8 @@ def test_no_sequence_of_refunds_changes_and_redeliveries_pays_a_ticket_more_than
         for _ in range(deliveries):
             books.evaluate(journey, [(passenger, kind, minor)])
     for passenger, fare in (("P1", paid[0]), ("P2", paid[1])):
-        refunded = sum(p[6] for p in books.payouts.values() if p[4] == passenger and p[5] == "refund")
+        refunded = sum(p.amount_minor for p in books.payouts.values()
+                       if p.passenger_id == passenger and p.kind == "refund")
         granted = sum(g.amount_minor for (_, p, k), g in books.grants.items() if p == passenger and k == "refund")
         assert refunded == granted == books.tickets[passenger].refunded_minor <= fare
 
