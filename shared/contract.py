@@ -135,6 +135,39 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
     """The AsyncAPI 3.1 document: a channel per topic (and its dead-letter topic), the messages each
     carries with their Kafka key, and Rebound's operations on them."""
     schemas = components()
+    messages = _messages()
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic in topics.ALL:
+        names = [_message_id(m) for m in topics.CARRIES[topic]]
+        if topic == topics.FLIGHT_EVENTS:
+            names += [f"{n}_{mode}" for n in names for mode in ("structured", "binary")]
+        channels |= _channels(topic, names)
+        operations |= _operations(topic, names)
+    document: dict[str, Any] = _for_asyncapi({
+        "asyncapi": "3.1.0",
+        "info": {"title": "Rebound events", "version": version,
+                 "description": "Every topic Rebound owns. Events are CloudEvents 1.0; Rebound writes them in "
+                                "structured mode (`content-type: application/cloudevents+json`) and reads either "
+                                "mode. Topic names take the deployment's prefix (`REBOUND_TOPIC_PREFIX`)."},
+        "defaultContentType": "application/cloudevents+json",
+        "servers": {"kafka": {"host": "{bootstrap}", "protocol": "kafka-secure", "protocolVersion": "3.9",
+                              "description": "TLS with SASL/SCRAM-SHA-512: one principal per service and per "
+                                             "feeding system, allowed its own topics only",
+                              "variables": {"bootstrap": {"default": "kafka:9093"}},
+                              "security": [{"$ref": "#/components/securitySchemes/scram"}]}},
+        "channels": channels,
+        "operations": operations,
+        "components": {"schemas": copy.deepcopy(schemas), "messages": messages,
+                       "securitySchemes": {"scram": {"type": "scramSha512",
+                                                     "description": "A principal per service or feeding system"}}},
+    })
+    return document
+
+
+def _messages() -> dict[str, Any]:
+    """Every message: each payload in Rebound's structured mode, each flight event as partners may
+    send it (binary and structured mode), and the dead letter."""
     # Each message's Kafka key is its topic's (a notice's, on either notice topic, is the booking).
     keyed = {model: {"kafka": {"key": {"type": "string", "description": topics.KEYS[topic]},
                                "bindingVersion": _KAFKA_BINDING}}
@@ -166,70 +199,57 @@ def asyncapi(version: str = "1.0.0") -> dict[str, Any]:
             "contentType": "application/cloudevents+json", "payload": _cloud_event(model),
             "bindings": keyed[model],
         }
-    dead_letter = {"name": "dead-letter", "title": "A message no service could read or handle",
-                   "summary": "The original key, value and headers, plus why and from where",
-                   "contentType": "application/octet-stream",
-                   "headers": {"type": "object", "required": ["reason", "origin"],
-                               "properties": {"reason": {"type": "string"},
-                                              "origin": {"type": "string",
-                                                         "description": "topic/partition/offset"}}},
-                   "payload": {"type": "string", "description": "The original value, byte for byte"}}
-    messages["dead_letter"] = dead_letter
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    for topic in topics.ALL:
-        carried = topics.CARRIES[topic]
-        names = [_message_id(m) for m in carried]
-        if topic == topics.FLIGHT_EVENTS:
-            names += [f"{n}_{mode}" for n in names for mode in ("structured", "binary")]
-        channel_id = topic.replace("-", "_")
-        channels[channel_id] = {
+    messages["dead_letter"] = {
+        "name": "dead-letter", "title": "A message no service could read or handle",
+        "summary": "The original key, value and headers, plus why and from where",
+        "contentType": "application/octet-stream",
+        "headers": {"type": "object", "required": ["reason", "origin"],
+                    "properties": {"reason": {"type": "string"},
+                                   "origin": {"type": "string", "description": "topic/partition/offset"}}},
+        "payload": {"type": "string", "description": "The original value, byte for byte"}}
+    return messages
+
+
+def _channels(topic: str, names: list[str]) -> dict[str, Any]:
+    """The topic's channel, with the messages it carries, and its dead-letter topic's."""
+    channel_id = topic.replace("-", "_")
+    return {
+        channel_id: {
             "address": topic, "title": topic, "description": topics.DESCRIPTIONS[topic],
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
             "bindings": {"kafka": {"topic": topic, "bindingVersion": _KAFKA_BINDING,
                                    "topicConfiguration": {
                                        "cleanup.policy": ["compact" if topic in topics.COMPACTED else "delete"],
                                        "max.message.bytes": MAX_EVENT_BYTES}}},
-        }
-        channels[f"{channel_id}_dlq"] = {
+        },
+        f"{channel_id}_dlq": {
             "address": topics.dead_letter(topic), "title": topics.dead_letter(topic),
             "description": f"What could not be read or handled from {topic}",
             "messages": {"dead_letter": {"$ref": "#/components/messages/dead_letter"}},
             "bindings": {"kafka": {"topic": topics.dead_letter(topic), "bindingVersion": _KAFKA_BINDING}},
-        }
-        readers = sorted(s for s, t in topics.READS.items() if topic in t)
-        writers = sorted(s for s, t in topics.WRITES.items() if topic in t)
-        refs = [{"$ref": f"#/channels/{channel_id}/messages/{n}"} for n in names]
-        if readers:
-            operations[f"receive_{channel_id}"] = {
-                "action": "receive", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
-                "summary": f"Read by {', '.join(readers)}",
-                "bindings": {"kafka": {"groupId": {"type": "string", "enum": readers},
-                                       "bindingVersion": _KAFKA_BINDING}}}
-        if writers:
-            operations[f"send_{channel_id}"] = {
-                "action": "send", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
-                "summary": f"Written by {', '.join(writers)}"}
-        operations[f"send_{channel_id}_dlq"] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{channel_id}_dlq"},
-            "messages": [{"$ref": f"#/channels/{channel_id}_dlq/messages/dead_letter"}],
-            "summary": "Written by each reader of " + topic}
-    document: dict[str, Any] = _for_asyncapi({
-        "asyncapi": "3.1.0",
-        "info": {"title": "Rebound events", "version": version,
-                 "description": "Every topic Rebound owns. Events are CloudEvents 1.0; Rebound writes them in "
-                                "structured mode (`content-type: application/cloudevents+json`) and reads either "
-                                "mode. Topic names take the deployment's prefix (`REBOUND_TOPIC_PREFIX`)."},
-        "defaultContentType": "application/cloudevents+json",
-        "servers": {"kafka": {"host": "{bootstrap}", "protocol": "kafka-secure", "protocolVersion": "3.9",
-                              "description": "TLS with SASL/SCRAM-SHA-512: one principal per service and per "
-                                             "feeding system, allowed its own topics only",
-                              "variables": {"bootstrap": {"default": "kafka:9093"}},
-                              "security": [{"$ref": "#/components/securitySchemes/scram"}]}},
-        "channels": channels,
-        "operations": operations,
-        "components": {"schemas": copy.deepcopy(schemas), "messages": messages,
-                       "securitySchemes": {"scram": {"type": "scramSha512",
-                                                     "description": "A principal per service or feeding system"}}},
-    })
-    return document
+        },
+    }
+
+
+def _operations(topic: str, names: list[str]) -> dict[str, Any]:
+    """Which services read and write the topic, and that each reader writes its dead letters."""
+    channel_id = topic.replace("-", "_")
+    readers = sorted(s for s, t in topics.READS.items() if topic in t)
+    writers = sorted(s for s, t in topics.WRITES.items() if topic in t)
+    refs = [{"$ref": f"#/channels/{channel_id}/messages/{n}"} for n in names]
+    operations: dict[str, Any] = {}
+    if readers:
+        operations[f"receive_{channel_id}"] = {
+            "action": "receive", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
+            "summary": f"Read by {', '.join(readers)}",
+            "bindings": {"kafka": {"groupId": {"type": "string", "enum": readers},
+                                   "bindingVersion": _KAFKA_BINDING}}}
+    if writers:
+        operations[f"send_{channel_id}"] = {
+            "action": "send", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
+            "summary": f"Written by {', '.join(writers)}"}
+    operations[f"send_{channel_id}_dlq"] = {
+        "action": "send", "channel": {"$ref": f"#/channels/{channel_id}_dlq"},
+        "messages": [{"$ref": f"#/channels/{channel_id}_dlq/messages/dead_letter"}],
+        "summary": "Written by each reader of " + topic}
+    return operations
