@@ -51,7 +51,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bench import scenario as scenarios
 from bench.measure import percentile
@@ -290,7 +290,10 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
-    read, found, secrets, dead = 0, [], [], []
+    read = 0
+    found: list[str] = []
+    secrets: list[str] = []
+    dead: list[DeadLetter] = []
     try:
         # Every topic is created with the configured partition count (shared.topics).
         partitions = [TopicPartition(t, p) for t in names for p in range(settings.topic_partitions)]
@@ -304,18 +307,23 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
             for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
                 for r in records:
                     read += 1
-                    if tp.topic.endswith(".dlq"):
-                        dead.append(DeadLetter(tp.topic, r.offset, r.key,
-                                               dict(r.headers or []).get("reason", b"").decode()))
-                    blob = (r.value or b"") + (r.key or b"")
-                    if b"@" in blob or b"+" in blob:
-                        found += [f"{tp.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
-                    secrets += [f"{tp.topic}@{r.offset}: {m.group()[:9].decode()}…" for m in SECRET.finditer(blob)]
+                    _scan_record(r, known, found, secrets, dead)
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
     finally:
         await consumer.stop()
     return read, found, secrets, dead
+
+
+def _scan_record(r: ConsumerRecord, known: set[bytes], found: list[str], secrets: list[str],
+                 dead: list[DeadLetter]) -> None:
+    """Contact details or secrets in one record, and the reason if it is a dead letter."""
+    if r.topic.endswith(".dlq"):
+        dead.append(DeadLetter(r.topic, r.offset, r.key, dict(r.headers or []).get("reason", b"").decode()))
+    blob = (r.value or b"") + (r.key or b"")
+    if b"@" in blob or b"+" in blob:
+        found += [f"{r.topic}@{r.offset}: {x.decode()[:3]}…" for x in leaked(blob, known)]
+    secrets += [f"{r.topic}@{r.offset}: {m.group()[:9].decode()}…" for m in SECRET.finditer(blob)]
 
 
 def _scan_logs(logs: Path, known: set[bytes]) -> list[str]:
@@ -335,55 +343,79 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     malformed messages injected on purpose, which belong on the dead-letter topics."""
     contacts = {c["passenger_id"]: c for c in s.contacts}
     sent = read_sandbox(sandbox)
+    payouts = read_payouts(sandbox)
     conn = await asyncpg.connect(settings.database_url)
     try:
-        fallen_back = {(r["passenger_id"], r["channel"]) for r in await conn.fetch(
-            "SELECT passenger_id, channel FROM notify.deliveries WHERE status = 'fallen_back'"
-            " AND stage = 'first_notice'")}
-        findings = notice_findings(sent, s.affected, contacts, fallen_back)
-        unreachable = [p for p in s.affected if not (contacts.get(p) and usable_channels(contacts[p]))]
-        recorded = {r["passenger_id"] for r in await conn.fetch(
-            """SELECT passenger_id FROM notify.deliveries WHERE stage = 'first_notice' AND status = 'undeliverable'
-               AND passenger_id = ANY($1::text[])""", unreachable)}
-        findings["unreachable_not_recorded"] = [p for p in unreachable if p not in recorded]
+        findings = await _notice_findings(conn, s, sent, contacts)
         outcomes = await _outcomes(conn, s)
-        missing = [p for p, (o, _) in outcomes.items() if o == "none"]
-        last = {r["booking_ref"]: f"{r['outcome']}: {r['reason']}" for r in await conn.fetch(
-            """SELECT DISTINCT ON (booking_ref) booking_ref, coalesce(answer, outcome) AS outcome, reason
-               FROM rebooking.rebookings WHERE booking_ref = ANY($1::text[])
-               ORDER BY booking_ref, decided_at DESC""", sorted({s.booking_of[p] for p in missing}))}
-        findings["outcome_missing"] = [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing]
+        findings |= await _outcome_findings(conn, s, outcomes, sent, contacts)
+        findings |= await _ledger_findings(conn, s, payouts)
+        findings |= await _pipeline_findings(conn, s)
         lost = {r["booking_ref"] for r in await conn.fetch(
             "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
-        stranded = {p for p in s.affected if s.booking_of[p] in lost}
-        refunds_granted: Counter[str] = Counter()
-        for r in await conn.fetch("SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants"
-                                  " WHERE kind = 'refund' GROUP BY 1"):
-            refunds_granted[r["booking_ref"]] = r["n"]
-        told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
-        findings["outcome_notice_missing"] = [
-            p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
-            and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome]
-        findings["oversold_cabins"] = [f"{r['flight_id']}/{r['cabin']}: {r['sold']} of {r['capacity']}" for r in
-                                       await conn.fetch(
-            """SELECT c.flight_id, c.cabin, c.sold, c.capacity FROM rebooking.cabins c
-               LEFT JOIN (SELECT flight_id, cabin, count(*) AS held FROM rebooking.seats GROUP BY 1, 2) s
-                 USING (flight_id, cabin)
-               WHERE c.sold > c.capacity OR c.sold <> coalesce(s.held, 0)""")]
-        findings["duplicate_grants"] = duplicate_grants(s, [dict(r) for r in await conn.fetch(
-            "SELECT booking_ref, passenger_id, regime, kind, disruption FROM compensation.grants")])
-        granted = {(r["passenger_id"], r["kind"]): r["amount"] for r in await conn.fetch(
-            "SELECT passenger_id, kind, sum(amount_minor) AS amount FROM compensation.grants GROUP BY 1, 2")}
         grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))
-        recorded_events = {r["flight_id"] for r in await conn.fetch(
-            "SELECT DISTINCT flight_id FROM disruption.flight_events WHERE flight_id = ANY($1::text[])",
-            [a.flight_id for a in s.announcements])}
-        findings["events_not_processed"] = [a.flight_id for a in s.announcements if a.flight_id not in recorded_events]
-        findings["outbox_not_drained"] = [f"{schema}: {n}" for schema in SCHEMAS
-                                          if (n := await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))]
     finally:
         await conn.close()
-    payouts = read_payouts(sandbox)
+    known = contact_strings(s.contacts)
+    messages_read, findings["contact_details_on_topics"], findings["secrets_on_topics"], dead = \
+        await _scan_topics(settings, known)
+    findings["dead_lettered"] = [d for d in dead if d.key not in poison]
+    findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
+    stranded = {p for p in s.affected if s.booking_of[p] in lost}
+    return {
+        **_verdict(findings),
+        **_outcome_counts(s, outcomes),
+        "stranded_at_connection": {"passengers": len(stranded),
+                                   "outcomes": dict(Counter(outcomes[p][0] for p in stranded))},
+        "notices_at_providers": dict(Counter(f"{x.stage}/{x.channel}" for x in sent)),
+        "grants": dict(grants_by_kind),
+        "payouts": len(payouts),
+        "topic_messages_read": messages_read,
+        "poison_dead_lettered": [d for d in dead if d.key in poison],
+        "first_notice_ms": first_notice_latency_ms(sent, s.affected, sent_at) if sent_at else [],
+        "first_notice_received": sorted(x.received_at for x in sent if x.stage == "first_notice"),
+        "outcome_at": sorted(at for _, at in outcomes.values() if at is not None),
+    }
+
+
+async def _notice_findings(conn: asyncpg.Connection, s: scenarios.Scenario, sent: list[Sent],
+                           contacts: dict[str, dict]) -> dict[str, list]:
+    """First notices: each reachable passenger told once, and each unreachable one recorded so."""
+    fallen_back = {(r["passenger_id"], r["channel"]) for r in await conn.fetch(
+        "SELECT passenger_id, channel FROM notify.deliveries WHERE status = 'fallen_back'"
+        " AND stage = 'first_notice'")}
+    findings = notice_findings(sent, s.affected, contacts, fallen_back)
+    unreachable = [p for p in s.affected if not (contacts.get(p) and usable_channels(contacts[p]))]
+    recorded = {r["passenger_id"] for r in await conn.fetch(
+        """SELECT passenger_id FROM notify.deliveries WHERE stage = 'first_notice' AND status = 'undeliverable'
+           AND passenger_id = ANY($1::text[])""", unreachable)}
+    findings["unreachable_not_recorded"] = [p for p in unreachable if p not in recorded]
+    return findings
+
+
+async def _outcome_findings(conn: asyncpg.Connection, s: scenarios.Scenario,
+                            outcomes: dict[str, tuple[str, datetime | None]], sent: list[Sent],
+                            contacts: dict[str, dict]) -> dict[str, list]:
+    """Every affected passenger with an outcome, and told it where they can be reached."""
+    missing = [p for p, (o, _) in outcomes.items() if o == "none"]
+    last = {r["booking_ref"]: f"{r['outcome']}: {r['reason']}" for r in await conn.fetch(
+        """SELECT DISTINCT ON (booking_ref) booking_ref, coalesce(answer, outcome) AS outcome, reason
+           FROM rebooking.rebookings WHERE booking_ref = ANY($1::text[])
+           ORDER BY booking_ref, decided_at DESC""", sorted({s.booking_of[p] for p in missing}))}
+    told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
+    return {
+        "outcome_missing": [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing],
+        "outcome_notice_missing": [p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
+                                   and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome],
+    }
+
+
+async def _ledger_findings(conn: asyncpg.Connection, s: scenarios.Scenario, payouts: list[dict]) -> dict[str, list]:
+    """Granted once, paid at most what was granted, never more refunded than the fares."""
+    refunds_granted: Counter[str] = Counter({r["booking_ref"]: r["n"] for r in await conn.fetch(
+        "SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants WHERE kind = 'refund' GROUP BY 1")})
+    granted = {(r["passenger_id"], r["kind"]): r["amount"] for r in await conn.fetch(
+        "SELECT passenger_id, kind, sum(amount_minor) AS amount FROM compensation.grants GROUP BY 1, 2")}
     paid: Counter[tuple[str, str]] = Counter()
     for p in payouts:
         paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
@@ -394,41 +426,48 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
     for p in payouts:
         if p["kind"] == "refund":
             refunds_paid[booking_of.get(p["passenger_id"], "?")] += p["amount_minor"]
-    findings["refunds_exceed_fare"] = [
-        f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
-        for ref in sorted(set(refunds_granted) | set(refunds_paid))
-        if max(refunds_granted[ref], refunds_paid[ref]) > fares.get(ref, 0)]
-    findings["overpaid"] = ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
-                             if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
-    known = contact_strings(s.contacts)
-    messages_read, findings["contact_details_on_topics"], findings["secrets_on_topics"], dead = \
-        await _scan_topics(settings, known)
-    findings["dead_lettered"] = [d for d in dead if d.key not in poison]
-    findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
+    return {
+        "duplicate_grants": duplicate_grants(s, [dict(r) for r in await conn.fetch(
+            "SELECT booking_ref, passenger_id, regime, kind, disruption FROM compensation.grants")]),
+        "refunds_exceed_fare": [
+            f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
+            for ref in sorted(set(refunds_granted) | set(refunds_paid))
+            if max(refunds_granted[ref], refunds_paid[ref]) > fares.get(ref, 0)],
+        "overpaid": ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
+                      if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1]),
+    }
 
+
+async def _pipeline_findings(conn: asyncpg.Connection, s: scenarios.Scenario) -> dict[str, list]:
+    """No cabin oversold or miscounted, every event processed, every outbox drained."""
+    recorded_events = {r["flight_id"] for r in await conn.fetch(
+        "SELECT DISTINCT flight_id FROM disruption.flight_events WHERE flight_id = ANY($1::text[])",
+        [a.flight_id for a in s.announcements])}
+    return {
+        "oversold_cabins": [f"{r['flight_id']}/{r['cabin']}: {r['sold']} of {r['capacity']}" for r in await conn.fetch(
+            """SELECT c.flight_id, c.cabin, c.sold, c.capacity FROM rebooking.cabins c
+               LEFT JOIN (SELECT flight_id, cabin, count(*) AS held FROM rebooking.seats GROUP BY 1, 2) s
+                 USING (flight_id, cabin)
+               WHERE c.sold > c.capacity OR c.sold <> coalesce(s.held, 0)""")],
+        "events_not_processed": [a.flight_id for a in s.announcements if a.flight_id not in recorded_events],
+        "outbox_not_drained": [f"{schema}: {n}" for schema in SCHEMAS
+                               if (n := await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))],
+    }
+
+
+def _verdict(findings: dict[str, list]) -> dict[str, object]:
+    return {"clean": not any(findings[i] for i in INVARIANTS),
+            "invariants": {i: len(findings[i]) for i in INVARIANTS},
+            "examples": {i: [str(x) for x in findings[i][:5]] for i in INVARIANTS if findings[i]}}
+
+
+def _outcome_counts(s: scenarios.Scenario, outcomes: dict[str, tuple[str, datetime | None]]) -> dict[str, dict]:
     by_outcome = Counter(o for o, _ in outcomes.values())
     by_carrier: dict[str, Counter] = defaultdict(Counter)
     for passenger, (o, _) in outcomes.items():
         by_carrier[s.flight_by_id[s.affected[passenger]].carrier][o] += 1
-    latency = first_notice_latency_ms(sent, s.affected, sent_at) if sent_at else []
-    outcome_at = [at for o, at in outcomes.values() if at is not None]
-    return {
-        "clean": not any(findings[i] for i in INVARIANTS),
-        "invariants": {i: len(findings[i]) for i in INVARIANTS},
-        "examples": {i: [str(x) for x in findings[i][:5]] for i in INVARIANTS if findings[i]},
-        "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
-        "outcomes_by_carrier": {c: dict(v) for c, v in sorted(by_carrier.items())},
-        "stranded_at_connection": {"passengers": len(stranded),
-                                   "outcomes": dict(Counter(outcomes[p][0] for p in stranded))},
-        "notices_at_providers": dict(Counter(f"{x.stage}/{x.channel}" for x in sent)),
-        "grants": dict(grants_by_kind),
-        "payouts": len(payouts),
-        "topic_messages_read": messages_read,
-        "poison_dead_lettered": [d for d in dead if d.key in poison],
-        "first_notice_ms": latency,
-        "first_notice_received": sorted(x.received_at for x in sent if x.stage == "first_notice"),
-        "outcome_at": sorted(outcome_at),
-    }
+    return {"outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
+            "outcomes_by_carrier": {c: dict(v) for c, v in sorted(by_carrier.items())}}
 
 
 def describe(found: dict) -> str:
