@@ -41,8 +41,11 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -383,14 +386,7 @@ async def main() -> int:
 async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: int, poison_rounds: int,
                      run_id: str, settings: Settings) -> int:
     logs = STATE / "runs" / run_id
-    stack = Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                       "REBOUND_DATABASE_URL": settings.database_url,
-                       "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
-                       "REBOUND_API_KEYS": API_KEY, "REBOUND_FAILPOINTS": "on",
-                       "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
-                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013,
-                       "REBOUND_PAYOUT_BACKOFF_SECONDS": "0.5", "REBOUND_PAYOUT_LEASE_SECONDS": "5",
-                       "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=logs)
+    stack = _stack(settings, logs)
     s = scenario.build(args.date, 1, args.seed, args.sample)
     print(scenario.summary(s), flush=True)
     await asyncio.to_thread(stack.start)
@@ -412,27 +408,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
                        + (len(INFRA_KINDS) + len(PROVIDER_KINDS)) * args.per_kind)
         faults_over = asyncio.Event()
         sending = asyncio.create_task(send_announcements(run, s, endpoints, spread_s, faults_over))
-        lanes = [service_lane(run, service, rng.sample(list(SERVICE_KINDS) * per_service,
-                                                       len(SERVICE_KINDS) * per_service),
-                              random.Random(rng.random()), backlog) for service in SERVICES]
-        lanes += [infra_lane(run, rng.sample(list(INFRA_KINDS) * args.per_kind, len(INFRA_KINDS) * args.per_kind),
-                             random.Random(rng.random()), Backlog(settings)),
-                  provider_lane(run, rng.sample(list(PROVIDER_KINDS) * args.per_kind,
-                                                len(PROVIDER_KINDS) * args.per_kind), random.Random(rng.random())),
-                  poison_lane(run, poison_rounds, random.Random(rng.random()), spread_s)]
-        with tqdm(total=run.planned, desc="faults", unit="fault", mininterval=5) as bar:
-            async def tick() -> None:
-                while True:
-                    bar.n = sum(1 for f in run.faults if not f.kind.startswith("poison"))
-                    bar.set_postfix_str(", ".join(f"{k} {n}" for k, n in sorted(Counter(
-                        f.kind for f in run.faults if f.fired).items()) if not k.startswith("poison")))
-                    bar.refresh()
-                    await asyncio.sleep(5)
-            ticking = asyncio.create_task(tick())
-            try:
-                await asyncio.gather(*lanes)
-            finally:
-                ticking.cancel()
+        await _inject(run, _lanes(run, rng, args.per_kind, per_service, poison_rounds, spread_s, backlog))
         faults_s = run.now()
         faults_over.set()
         played = await sending
@@ -444,26 +420,15 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         await backlog.close()
         stack.stop()
     consumed = await consumed_topics(settings)
-    caught = {d.key for d in found["poison_dead_lettered"] if d.reason}
-    missed = [f"{key.decode()} on {topic}" for key, topic in run.poison_sent.items()
-              if topic in consumed and key not in caught]
-    invariants = found["invariants"] | {"poison_not_dead_lettered": len(missed)}
+    missed = _poison_missed(run, found, consumed)
     clean = found["clean"] and not missed
-    fired = [f for f in run.faults if f.fired]
     results = {
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
                      "per_kind": args.per_kind},
         "passengers_affected": len(s.affected), "announcements": len(s.announcements),
         "faults_s": faults_s, "settle_s": round(settle_s, 1) if settle_s is not None else None,
-        "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
-        "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
-        "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)
-                       for k in SERVICE_KINDS + INFRA_KINDS},
-        "recovery_not_within_limit": sum(1 for f in fired if f.kind in SERVICE_KINDS + INFRA_KINDS
-                                         and f.recovery_s is None),
-        "restart_s": {k: measure.summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None], 2)
-                      for k in SERVICE_KINDS + INFRA_KINDS},
-        "audit": {"clean": clean, **invariants,
+        **_fault_figures(run),
+        "audit": {"clean": clean, **found["invariants"], "poison_not_dead_lettered": len(missed),
                   "examples": found["examples"] | ({"poison_not_dead_lettered": missed[:5]} if missed else {})},
         "poison": {"injected": len(run.poison_sent), "dead_letter_copies": len(found["poison_dead_lettered"]),
                    "reasons": sorted({d.reason.split(":")[0] for d in found["poison_dead_lettered"]}),
@@ -483,6 +448,73 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         print(f"fewer than {args.per_kind} faults of these kinds: {short}")
     print(f"{'clean' if clean else 'VIOLATIONS'}; results: {path}", flush=True)
     return 0 if clean and not short else 1
+
+
+def _poison_missed(run: Run, found: dict[str, Any], consumed: set[str]) -> list[str]:
+    """Each poison message sent to a topic some service reads that did not reach a dead-letter
+    topic with its reason."""
+    caught = {d.key for d in found["poison_dead_lettered"] if d.reason}
+    return [f"{key.decode()} on {topic}" for key, topic in run.poison_sent.items()
+            if topic in consumed and key not in caught]
+
+
+def _stack(settings: Settings, logs: Path) -> Stack:
+    """The services, two of each, with their fail points on and fast retries."""
+    return Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                      "REBOUND_DATABASE_URL": settings.database_url,
+                      "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
+                      "REBOUND_API_KEYS": API_KEY, "REBOUND_FAILPOINTS": "on",
+                      "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
+                      "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013,
+                      "REBOUND_PAYOUT_BACKOFF_SECONDS": "0.5", "REBOUND_PAYOUT_LEASE_SECONDS": "5",
+                      "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=logs)
+
+
+def _lanes(run: Run, rng: random.Random, per_kind: int, per_service: int, poison_rounds: int, spread_s: float,
+           backlog: Backlog) -> list[Coroutine[Any, Any, None]]:
+    """A lane of faults per service, one for Kafka and PostgreSQL, one for the providers, one of
+    poison messages: each kind in a seeded order."""
+    lanes = [service_lane(run, service, rng.sample(list(SERVICE_KINDS) * per_service,
+                                                   len(SERVICE_KINDS) * per_service),
+                          random.Random(rng.random()), backlog) for service in SERVICES]
+    return lanes + [
+        infra_lane(run, rng.sample(list(INFRA_KINDS) * per_kind, len(INFRA_KINDS) * per_kind),
+                   random.Random(rng.random()), Backlog(run.settings)),
+        provider_lane(run, rng.sample(list(PROVIDER_KINDS) * per_kind, len(PROVIDER_KINDS) * per_kind),
+                      random.Random(rng.random())),
+        poison_lane(run, poison_rounds, random.Random(rng.random()), spread_s)]
+
+
+async def _inject(run: Run, lanes: list[Coroutine[Any, Any, None]]) -> None:
+    """Every lane to its end, with a progress bar of the faults fired."""
+    with tqdm(total=run.planned, desc="faults", unit="fault", mininterval=5) as bar:
+        async def tick() -> None:
+            while True:
+                bar.n = sum(1 for f in run.faults if not f.kind.startswith("poison"))
+                bar.set_postfix_str(", ".join(f"{k} {n}" for k, n in sorted(Counter(
+                    f.kind for f in run.faults if f.fired).items()) if not k.startswith("poison")))
+                bar.refresh()
+                await asyncio.sleep(5)
+        ticking = asyncio.create_task(tick())
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            ticking.cancel()
+
+
+def _fault_figures(run: Run) -> dict[str, object]:
+    """How many faults of each kind fired, and how long each kind took to recover from."""
+    fired = [f for f in run.faults if f.fired]
+    timed = SERVICE_KINDS + INFRA_KINDS
+    return {
+        "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
+        "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
+        "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)
+                       for k in timed},
+        "recovery_not_within_limit": sum(1 for f in fired if f.kind in timed and f.recovery_s is None),
+        "restart_s": {k: measure.summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None], 2)
+                      for k in timed},
+    }
 
 
 if __name__ == "__main__":
