@@ -175,27 +175,15 @@ def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: dateti
     delays = [r["arrival_delay_minutes"] / 60 for r in rebooked]
     solve = [x["seconds"] for x in rounds]
     passengers = sum(r["seats"] for r in rows)
-    print("outcome, passengers:")
-    for outcome, n in by_outcome.most_common():
-        print(f"  {outcome:15} {n:6}  ({n / passengers:.1%})")
-    print(f"  of those rebooked: {sum(r['seats'] for r in rebooked if len(r['to_flights']) > 1)} on two flights"
-          f" (a stop, or a party split),"
-          f" {sum(r['seats'] for r in rebooked if r['downgraded'])} in a lower cabin,"
-          f" arrival later than planned by median {statistics.median(delays):.1f} h,"
-          f" p90 {percentile(delays, 90):.1f} h" if delays else "  nobody rebooked")
-    largest = max(x["bookings"] for x in rounds)
-    print(f"solve time per assignment round: {len(solve)} rounds, {describe([s * 1000 for s in solve])}; "
-          f"methods {dict(Counter(x['method'] for x in rounds))}; largest round {largest} bookings")
+    two_flights = sum(r["seats"] for r in rebooked if len(r["to_flights"]) > 1)
+    downgraded = sum(r["seats"] for r in rebooked if r["downgraded"])
     again = sum(r["seats"] for r in rows if r["decisions"] > 1)
-    print(f"  {again} passengers were first moved to a flight cancelled in the same batch, and moved again")
-    print(f"cancellations sent → each booking's final decision: {describe([s * 1000 for s in latency])}")
-    print(f"first cancellation sent → last booking decided: {makespan:.1f} s "
-          f"({passengers / makespan:.0f} passengers/s)")
-    print(f"seats taken on alternatives: {seats_taken}; oversold cabins: {oversold}")
+    _print_report(by_outcome, passengers, two_flights, downgraded, delays, solve, rounds, again, latency, makespan,
+                  seats_taken, oversold)
     results.update({
         "passengers_by_outcome": dict(by_outcome),
-        "rebooked_on_two_flights": sum(r["seats"] for r in rebooked if len(r["to_flights"]) > 1),
-        "rebooked_downgraded": sum(r["seats"] for r in rebooked if r["downgraded"]),
+        "rebooked_on_two_flights": two_flights,
+        "rebooked_downgraded": downgraded,
         "arrival_delay_hours": {"median": statistics.median(delays) if delays else None,
                                 "p90": percentile(delays, 90) if delays else None},
         "solve_seconds": {"rounds": len(solve), "p50": statistics.median(solve), "p99": percentile(solve, 99),
@@ -206,6 +194,25 @@ def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: dateti
         "makespan_seconds": makespan, "passengers_per_second": passengers / makespan,
         "seats_taken": seats_taken, "oversold_cabins": oversold,
     })
+
+
+def _print_report(by_outcome: Counter[str], passengers: int, two_flights: int, downgraded: int, delays: list[float],
+                  solve: list[float], rounds: list[dict], again: int, latency: list[float], makespan: float,
+                  seats_taken: int, oversold: int) -> None:
+    print("outcome, passengers:")
+    for outcome, n in by_outcome.most_common():
+        print(f"  {outcome:15} {n:6}  ({n / passengers:.1%})")
+    print(f"  of those rebooked: {two_flights} on two flights (a stop, or a party split), {downgraded} in a lower"
+          f" cabin, arrival later than planned by median {statistics.median(delays):.1f} h,"
+          f" p90 {percentile(delays, 90):.1f} h" if delays else "  nobody rebooked")
+    largest = max(x["bookings"] for x in rounds)
+    print(f"solve time per assignment round: {len(solve)} rounds, {describe([s * 1000 for s in solve])}; "
+          f"methods {dict(Counter(x['method'] for x in rounds))}; largest round {largest} bookings")
+    print(f"  {again} passengers were first moved to a flight cancelled in the same batch, and moved again")
+    print(f"cancellations sent → each booking's final decision: {describe([s * 1000 for s in latency])}")
+    print(f"first cancellation sent → last booking decided: {makespan:.1f} s "
+          f"({passengers / makespan:.0f} passengers/s)")
+    print(f"seats taken on alternatives: {seats_taken}; oversold cabins: {oversold}")
 
 
 if __name__ == "__main__":
