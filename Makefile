@@ -97,6 +97,9 @@ faults-short: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	@# No function more complex than radon's grade C (cyclomatic complexity 20).
+	@worse="$$(.venv/bin/radon cc --min D --show-complexity services shared bench faults deploy docs)"; \
+		if [ -n "$$worse" ]; then echo "$$worse"; echo "split these until none is worse than C"; exit 1; fi
 
 status:
 	@deploy/local/services.sh status; deploy/local/infra.sh status

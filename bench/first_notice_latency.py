@@ -104,29 +104,15 @@ async def cancel_and_measure(settings: Settings, stack: Stack, scenarios: list[s
         response = await small_scenario.submit(stack.url("disruption"), body.encode())
         response.raise_for_status()
         waited_ms = (time.perf_counter() - start) * 1000
-        contacts = [c for s in scenarios for c in s.contacts]
-        want = {("sms", c["phone"]) for c in contacts if "sms" in c["channels"]} | \
-               {("email", c["email"]) for c in contacts if "email" in c["channels"]}
-        by_address = {("sms", c["phone"]): c["passenger_id"] for c in contacts} | \
-                     {("email", c["email"]): c["passenger_id"] for c in contacts}
+        want, by_address = _expected([c for s in scenarios for c in s.contacts])
         deadline = time.monotonic() + 300
         latencies: dict[str, list[float]] = {"sms": [], "email": []}
         got: dict[tuple[str, str], str] = {}
         read = {"sms": 0, "mail": 0}
         async with httpx.AsyncClient(base_url=stack.url("sms"), timeout=30) as sandbox:
             while time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for r in records:
-                        notice = Envelope.from_bytes(r.value).data
-                        if isinstance(notice, NoticeRequested):
-                            accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
-                # Only what is new since the last look: the measurement must not load the provider.
-                sms = (await sandbox.get("/v1/sms", params={"since": read["sms"]})).json()
-                mail = (await sandbox.get("/v1/mail", params={"since": read["mail"]})).json()
-                read["sms"] += len(sms)
-                read["mail"] += len(mail)
-                got |= {("sms", m["to"]): m["received_at"] for m in sms if "cancelled" in m["body"]} | \
-                       {("email", m["rcpt_tos"][0]): m["received_at"] for m in mail if "cancelled" in m["subject"]}
+                accepted_at |= await _accepted(consumer)
+                got |= await _received(sandbox, read)
                 if want <= got.keys() and all(by_address[k] in accepted_at for k in want):
                     for channel, address in want:
                         at = datetime.fromisoformat(got[(channel, address)])
@@ -137,6 +123,37 @@ async def cancel_and_measure(settings: Settings, stack: Stack, scenarios: list[s
         raise TimeoutError(f"only {len(want & got.keys())} of {len(want)} first notices reached the providers")
     finally:
         await consumer.stop()
+
+
+def _expected(contacts: list[dict]) -> tuple[set[tuple[str, str]], dict[tuple[str, str], str]]:
+    """The (channel, address) each first notice should reach, and whose each address is."""
+    want = {("sms", c["phone"]) for c in contacts if "sms" in c["channels"]} | \
+           {("email", c["email"]) for c in contacts if "email" in c["channels"]}
+    by_address = {("sms", c["phone"]): c["passenger_id"] for c in contacts} | \
+                 {("email", c["email"]): c["passenger_id"] for c in contacts}
+    return want, by_address
+
+
+async def _accepted(consumer: AIOKafkaConsumer) -> dict[str, datetime]:
+    """When each newly read first notice's event was accepted, by passenger."""
+    accepted_at: dict[str, datetime] = {}
+    for records in (await consumer.getmany(timeout_ms=200)).values():
+        for r in records:
+            notice = Envelope.from_bytes(r.value).data
+            if isinstance(notice, NoticeRequested):
+                accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
+    return accepted_at
+
+
+async def _received(sandbox: httpx.AsyncClient, read: dict[str, int]) -> dict[tuple[str, str], str]:
+    """Cancellation notices the sandbox received since the last look, by (channel, address)."""
+    # Only what is new since the last look: the measurement must not load the provider.
+    sms = (await sandbox.get("/v1/sms", params={"since": read["sms"]})).json()
+    mail = (await sandbox.get("/v1/mail", params={"since": read["mail"]})).json()
+    read["sms"] += len(sms)
+    read["mail"] += len(mail)
+    return {("sms", m["to"]): m["received_at"] for m in sms if "cancelled" in m["body"]} | \
+           {("email", m["rcpt_tos"][0]): m["received_at"] for m in mail if "cancelled" in m["subject"]}
 
 
 def report(label: str, latencies: dict[str, list[float]]) -> list[float]:

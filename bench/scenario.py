@@ -170,14 +170,7 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
     rng = random.Random(seed)
     replayed = [first_day + timedelta(days=i) for i in range(days)]
     schedule_days = replayed + [replayed[-1] + timedelta(days=i + 1) for i in range(HORIZON_DAYS)]
-    by_day = {d: nycflights.departures(d) for d in schedule_days}
-    outcomes = [dep for d in replayed for dep in by_day[d] if dep.cancelled
-                or (dep.departure_delay or 0) >= ANNOUNCED_DELAY_MINUTES]
-    if sample is not None:
-        outcomes = _sample(outcomes, sample, rng)
-        served = {(dep.flight.carrier, dep.flight.destination) for dep in outcomes}
-        by_day = {d: [dep for dep in deps if (dep.flight.carrier, dep.flight.destination) in served]
-                  for d, deps in by_day.items()}
+    by_day, outcomes = _departures(replayed, schedule_days, sample, rng)
     new_york = [dep for d in schedule_days for dep in by_day[d]]
     onward = _onward_flights(schedule_days, {(dep.flight.carrier, dep.flight.destination) for dep in new_york})
     returns = Returns(schedule_days[-1])
@@ -189,6 +182,22 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
     delays = {dep.flight.flight_id: dep.departure_delay or 0 for dep in outcomes if not dep.cancelled}
     return Scenario(first_day, days, seed, sample, flights, bookings, contacts, announcements,
                     replayed_flights=sum(len(by_day[d]) for d in replayed), delays=delays)
+
+
+def _departures(replayed: list[date], schedule_days: list[date], sample: int | None, rng: random.Random
+                ) -> tuple[dict[date, list[nycflights.Departure]], list[nycflights.Departure]]:
+    """The New York departures of each day to load, and those of the replayed days that were
+    disrupted (with `sample`, that many of them, and only their carriers' flights to their
+    destinations loaded)."""
+    by_day = {d: nycflights.departures(d) for d in schedule_days}
+    outcomes = [dep for d in replayed for dep in by_day[d] if dep.cancelled
+                or (dep.departure_delay or 0) >= ANNOUNCED_DELAY_MINUTES]
+    if sample is None:
+        return by_day, outcomes
+    outcomes = _sample(outcomes, sample, rng)
+    served = {(dep.flight.carrier, dep.flight.destination) for dep in outcomes}
+    return ({d: [dep for dep in deps if (dep.flight.carrier, dep.flight.destination) in served]
+             for d, deps in by_day.items()}, outcomes)
 
 
 def _sample(outcomes: list[nycflights.Departure], n: int, rng: random.Random) -> list[nycflights.Departure]:
