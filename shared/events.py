@@ -76,12 +76,6 @@ class Leg(Model):
     scheduled_departure: Instant
     scheduled_arrival: Instant
 
-    def notice_facts(self, prefix: str = "") -> dict[str, str]:
-        """What a passenger notice says about this flight (times in UTC; notify localises)."""
-        return {f"{prefix}flight": f"{self.carrier} {self.number}", f"{prefix}origin": self.origin,
-                f"{prefix}destination": self.destination,
-                f"{prefix}departure": self.scheduled_departure.isoformat(),
-                f"{prefix}arrival": self.scheduled_arrival.isoformat()}
 
 
 Cabin = Literal["economy", "premium_economy", "business", "first"]
@@ -395,7 +389,7 @@ class NoticeRequested(Model):
     booking_ref: str
     passenger_ids: list[str]
     stage: Stage
-    template: str
+    template: str = Field(description="The notice's kind (shared/notices.py): what `facts` holds")
     facts: dict[str, Any]
     occurred_at: Instant = Field(description="When the underlying event was accepted")
     about: str | None = Field(default=None, description="What the notice is about (a flight, a journey): a "

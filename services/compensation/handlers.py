@@ -10,7 +10,7 @@ import asyncpg
 
 from services.compensation import engine, journey, ledger, metrics, store
 from services.compensation.rules import RuleBook
-from shared import topics
+from shared import notices, topics
 from shared.consumer import Event
 from shared.events import (
     BookingConfirmed,
@@ -18,7 +18,6 @@ from shared.events import (
     FlightScheduled,
     Grant,
     Leg,
-    NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
     event_id,
@@ -135,11 +134,10 @@ def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
         disruption_id=disruption_id, booking_ref=booking_ref, grants=changed,
     ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change))
-    outbox.publish(topics.NOTICES, NoticeRequested(
-        disruption_id=disruption_id, booking_ref=booking_ref,
-        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", template="entitlements",
-        facts={"grants": [g.model_dump(mode="json", include={"passenger_id", "kind", "amount", "added", "currency",
-                                                              "reason", "due_by", "code", "expires_at", "regime"})
-                          for g in changed]},
-        occurred_at=occurred_at, revision=revision,
+    said = set(notices.Owed.model_fields)
+    owed = notices.Entitlements(grants=[notices.Owed.model_validate(g.model_dump(include=said)) for g in changed])
+    outbox.publish(topics.NOTICES, notices.request(
+        owed, disruption_id=disruption_id, booking_ref=booking_ref,
+        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", occurred_at=occurred_at,
+        revision=revision,
     ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change))

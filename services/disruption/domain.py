@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared import notices
 from shared.events import (
     Cause,
     DisruptionKind,
@@ -194,7 +195,7 @@ def connection_at_risk(expected_arrival: datetime, arrival_airport: str, onward:
 
 @dataclass(frozen=True)
 class Hurt:
-    """One booking hurt by one event, and what its passengers are told."""
+    """One booking hurt by one event, and what its passengers are told first."""
 
     booking_ref: str
     passenger_ids: list[str]
@@ -203,15 +204,10 @@ class Hurt:
     severity: Literal["minor", "major"]
     cause: str  # a cause category (`Cause`), as the flight's record holds it
     delay_minutes: int
-    told: Mapping[str, object]  # what the first notice says beyond the flight, its cause and the delay
+    first_notice: notices.Notice
     disruption_id: str | None = None  # default: the event's id
     earliest_departure: datetime | None = None
     cause_flight_id: str | None = None  # the flight whose event this is, when it is not the first segment
-
-    @property
-    def first_notice(self) -> dict[str, object]:
-        return {**self.segments[0].notice_facts(), "reason": self.cause, "delay_minutes": self.delay_minutes,
-                **self.told}
 
 
 def cause_of(event: FlightEventData) -> Cause | None:
@@ -219,32 +215,40 @@ def cause_of(event: FlightEventData) -> Cause | None:
     return event.reason if isinstance(event, FlightCancelled | FlightDelayed | FlightDiverted) else None
 
 
+def _first_notice(kind: DisruptionKind, leg: Leg, cause: str, delay_minutes: int, **told: object) -> notices.Notice:
+    """The first notice of a disruption of `kind` on `leg`; `told`: what its kind says besides."""
+    return notices.KINDS[f"first_notice_{kind}"].model_validate(
+        notices.flight_facts(leg) | {"cause": cause, "delay_minutes": delay_minutes} | told)
+
+
 def hurt_on_board(booking_ref: str, passenger_ids: list[str], legs: list[tuple[Leg, Change]],
                   cause: str) -> Hurt:
     """A booking with passengers on the legs `legs` changed: its disruption is the first leg's."""
     leg, change = legs[0]
     assert change.disruption is not None
+    flight = change.flight
     told: dict[str, object] = {}
-    if change.flight.estimated_departure and change.disruption == "delayed":
-        told["estimated_departure"] = change.flight.estimated_departure.isoformat()
+    if change.disruption == "delayed":
+        # A delay worth a notice always has an estimate (or a time before which it cannot leave).
+        told["estimated_departure"] = flight.estimated_departure or (
+            flight.scheduled_departure + timedelta(minutes=change.delay_minutes))
     if change.disruption == "diverted":
-        told["diverted_to"] = change.flight.destination
+        told["diverted_to"] = flight.destination
     if change.disruption == "retimed":
-        told |= {"new_departure": change.flight.scheduled_departure.isoformat(),
-                 "new_arrival": change.flight.scheduled_arrival.isoformat()}
+        told |= {"new_departure": flight.scheduled_departure, "new_arrival": flight.scheduled_arrival}
     return Hurt(booking_ref=booking_ref, passenger_ids=passenger_ids, segments=[leg for leg, _ in legs],
                 kind=change.disruption, severity=change.severity, cause=cause, delay_minutes=change.delay_minutes,
-                told=told)
+                first_notice=_first_notice(change.disruption, leg, cause, change.delay_minutes, **told))
 
 
 def hurt_connecting(connection: Connection, passenger_ids: list[str], onward: Leg, inbound: Leg,
                     inbound_state: FlightState, cause: str, disruption_id: str,
                     earliest_departure: datetime | None) -> Hurt:
     """A booking whose onward flight leaves before its passengers can reach it."""
+    notice = _first_notice("connection_at_risk", onward, cause, 0, **notices.flight_facts(inbound, "inbound_"),
+                           estimated_arrival=inbound_state.expected_arrival)
     return Hurt(booking_ref=connection.booking_ref, passenger_ids=passenger_ids, segments=[onward],
-                kind="connection_at_risk", severity="major", cause=cause, delay_minutes=0,
-                told=inbound.notice_facts("inbound_") | {"estimated_arrival":
-                                                          inbound_state.expected_arrival.isoformat()},
+                kind="connection_at_risk", severity="major", cause=cause, delay_minutes=0, first_notice=notice,
                 disruption_id=disruption_id, earliest_departure=earliest_departure,
                 cause_flight_id=inbound.flight_id)
 
@@ -252,4 +256,5 @@ def hurt_connecting(connection: Connection, passenger_ids: list[str], onward: Le
 def hurt_again(booking_ref: str, passenger_ids: list[str], cancelled: Leg, cause: str) -> Hurt:
     """A booking moved onto a flight that had already been cancelled."""
     return Hurt(booking_ref=booking_ref, passenger_ids=passenger_ids, segments=[cancelled], kind="cancelled",
-                severity="major", cause=cause, delay_minutes=0, told={})
+                severity="major", cause=cause, delay_minutes=0,
+                first_notice=_first_notice("cancelled", cancelled, cause, 0))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.disruption import domain, metrics, store
-from shared import topics
+from shared import notices, topics
 from shared.airports import Connecting
 from shared.consumer import Event
 from shared.events import (
@@ -20,7 +20,6 @@ from shared.events import (
     FlightScheduled,
     FlightStatusChanged,
     NoticeDelivered,
-    NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
 )
@@ -155,10 +154,9 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, news: News, hurt: S
 def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) -> None:
     flight = h.segments[0]
     # The passenger hears first: the notice leaves in this same transaction.
-    outbox.publish(topics.FIRST_NOTICES, NoticeRequested(
-        disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
-        stage="first_notice", template=f"first_notice_{h.kind}", facts=h.first_notice, occurred_at=news.accepted_at,
-        about=flight.flight_id,
+    outbox.publish(topics.FIRST_NOTICES, notices.request(
+        h.first_notice, disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
+        stage="first_notice", occurred_at=news.accepted_at, about=flight.flight_id,
     ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "first_notice"))
     outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
         disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
@@ -175,10 +173,10 @@ async def _tell_reinstated(conn: asyncpg.Connection, outbox: Outbox, event: Even
     """Everyone still booked on a reinstated flight hears that it operates after all."""
     for booking in await store.on_board(conn, row["flight_id"]):
         ref = booking["booking_ref"]
-        outbox.publish(topics.FIRST_NOTICES, NoticeRequested(
-            disruption_id=event.id, booking_ref=ref, passenger_ids=list(booking["passenger_ids"]),
-            stage="first_notice", template="flight_reinstated", facts=store.leg_of(row).notice_facts(),
-            occurred_at=event.time, about=row["flight_id"],
+        reinstated = notices.FlightReinstated.model_validate(notices.flight_facts(store.leg_of(row)))
+        outbox.publish(topics.FIRST_NOTICES, notices.request(
+            reinstated, disruption_id=event.id, booking_ref=ref, passenger_ids=list(booking["passenger_ids"]),
+            stage="first_notice", occurred_at=event.time, about=row["flight_id"],
         ), key=ref, id=derived_id(event.id, ref, "reinstated"))
 
 

@@ -9,6 +9,7 @@ from services.notify import policy
 from shared import topics
 from shared.consumer import Event
 from shared.events import NoticeDelivered, NoticeRequested
+from shared.notices import read as read_notice
 from shared.outbox import Outbox
 
 
@@ -16,6 +17,10 @@ async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeReq
     """All the notice requests of a consumer batch in a few statements: a cancelled aircraft's
     first notices cost the database no more round trips than one booking's."""
     notices = [e.payload for e in events]
+    for n in notices:
+        # Facts that are not their kind's would fail to render for every passenger: refused here,
+        # where the request is dead-lettered with the reason.
+        read_notice(n.template, n.facts)
     traces = [e.traceparent for e in events]
     subjects = [(p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
     if len(subjects) != len(set(subjects)):

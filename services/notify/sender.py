@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from services.notify import policy, templates
 from services.notify.config import Config
 from services.notify.providers import Outgoing, PermanentFailure, Provider, TransientFailure
-from shared import db, topics, tracing
+from shared import db, notices, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.pacing import TokenBucket, backoff
@@ -193,8 +193,9 @@ class Sender:
         channel = d["channel"]
         try:
             # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
-            notice = templates.render_notice(d["template"], "sms" if channel == "push" else channel, d["locale"],
-                                             self._opener.open_all(d["facts"]), d["given_name"], d["passenger_id"])
+            opened = notices.read(d["template"], self._opener.open_all(d["facts"]))
+            notice = templates.render_notice(opened, "sms" if channel == "push" else channel, d["locale"],
+                                             d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"],
                                                                  "trace_id": tracing.trace_id(d["traceparent"])})

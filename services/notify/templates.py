@@ -8,18 +8,20 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import jinja2
 
-from shared import airports
+from shared import airports, notices
 
 Channel = Literal["sms", "email"]
 LOCALES = ("en", "es")
 
-REASONS = {
+# Each cause category (shared.events.Cause) in words, as a notice says why.
+CAUSES = {
     "en": {"weather": "because of the weather",
            "technical": "because of a technical problem with the aircraft",
            "crew": "because the crew could not be there in time",
@@ -59,8 +61,7 @@ def city(code: str) -> str:
         return code
 
 
-def _local(iso: str, airport: str) -> datetime:
-    moment = datetime.fromisoformat(iso)
+def _local(moment: datetime, airport: str) -> datetime:
     try:
         return moment.astimezone(airports.zone_of(airport))
     except KeyError:
@@ -68,35 +69,34 @@ def _local(iso: str, airport: str) -> datetime:
 
 
 @jinja2.pass_context
-def local_time(ctx: jinja2.runtime.Context, iso: str, airport: str) -> str:
+def local_time(ctx: jinja2.runtime.Context, moment: datetime, airport: str) -> str:
     """'6:40 pm' (English) or '18:40' (Spanish) at the airport's own clock."""
-    t = _local(iso, airport)
+    t = _local(moment, airport)
     if ctx.get("locale") == "es":
         return f"{t.hour}:{t.minute:02d}"
     return f"{t.hour % 12 or 12}:{t.minute:02d} {'am' if t.hour < 12 else 'pm'}"
 
 
 @jinja2.pass_context
-def local_date(ctx: jinja2.runtime.Context, iso: str, airport: str) -> str:
+def local_date(ctx: jinja2.runtime.Context, moment: datetime, airport: str) -> str:
     """'Friday 8 February' or 'viernes 8 de febrero' at the airport's own clock."""
-    t = _local(iso, airport)
+    t = _local(moment, airport)
     if ctx.get("locale") == "es":
         return f"{_ES_DAYS[t.weekday()]} {t.day} de {_ES_MONTHS[t.month - 1]}"
     return f"{t:%A} {t.day} {t:%B}"
 
 
 @jinja2.pass_context
-def long_date(ctx: jinja2.runtime.Context, iso: str) -> str:
+def long_date(ctx: jinja2.runtime.Context, t: datetime) -> str:
     """'12 March 2025' or '12 de marzo de 2025'."""
-    t = datetime.fromisoformat(iso)
     if ctx.get("locale") == "es":
         return f"{t.day} de {_ES_MONTHS[t.month - 1]} de {t.year}"
     return f"{t.day} {t:%B %Y}"
 
 
 @jinja2.pass_context
-def reason_words(ctx: jinja2.runtime.Context, reason: str) -> str:
-    return REASONS.get(ctx.get("locale"), REASONS["en"]).get(reason, "")
+def cause_words(ctx: jinja2.runtime.Context, cause: str) -> str:
+    return CAUSES.get(ctx.get("locale"), CAUSES["en"]).get(cause, "")
 
 
 @jinja2.pass_context
@@ -104,7 +104,7 @@ def cabin_words(ctx: jinja2.runtime.Context, cabin: str) -> str:
     return CABINS.get(ctx.get("locale"), {}).get(cabin, cabin)
 
 
-def money(amount: str | float, currency: str) -> str:
+def money(amount: Decimal | str | float, currency: str) -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$"}.get(currency, currency + " ")
     return f"{symbol}{float(amount):,.2f}".removesuffix(".00")
 
@@ -142,24 +142,24 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "long_date": long_date,
-                    "money": money, "reason_words": reason_words, "cabin": cabin_words}
+                    "money": money, "cause_words": cause_words, "cabin": cabin_words}
     return env
 
 
-def render_notice(template: str, channel: Channel, locale: str, facts: dict[str, Any],
-                  given_name: str, passenger_id: str | None = None) -> RenderedNotice:
-    """Render one notice for one passenger (facts may cover the whole booking); an email template
-    sets `subject`, an SMS has none."""
+def render_notice(notice: notices.Notice, channel: Channel, locale: str, given_name: str,
+                  passenger_id: str | None = None) -> RenderedNotice:
+    """Render one notice for one passenger (a notice may cover the whole booking); an email
+    template sets `subject`, an SMS has none. Sealed secrets must be opened before."""
     language = locale.split("-")[0]
     language = language if language in LOCALES else "en"
     try:
-        tmpl = _environment().get_template(f"{template}.{channel}.{language}.j2")
+        tmpl = _environment().get_template(f"{notice.kind}.{channel}.{language}.j2")
     except jinja2.TemplateNotFound:
         language = "en"
-        tmpl = _environment().get_template(f"{template}.{channel}.en.j2")
-    # A rebooked passenger's own link to choose (facts hold one per passenger, already opened).
-    choice_url = (facts.get("choice_urls") or {}).get(passenger_id)
-    module = tmpl.make_module({"facts": facts, "name": given_name, "passenger_id": passenger_id,
+        tmpl = _environment().get_template(f"{notice.kind}.{channel}.en.j2")
+    # A rebooked passenger's own link to choose (one per passenger, already opened).
+    choice_url = notice.choice_urls.get(passenger_id or "") if isinstance(notice, notices.Rebooked) else None
+    module = tmpl.make_module({"facts": notice, "name": given_name, "passenger_id": passenger_id,
                                "locale": language, "choice_url": choice_url})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())
     if channel == "sms":

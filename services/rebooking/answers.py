@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from services.rebooking import assignment, domain, inventory, links, metrics
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, leg_of
-from shared import topics
-from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, event_id
+from shared import notices, topics
+from shared.events import Leg, PassengerDisruption, RebookingDecided, event_id
 from shared.outbox import Outbox
 from shared.runtime import Service
 
@@ -193,14 +193,13 @@ async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record,
                                    | set(refund.released if refund else ())),
     ), key=ref, id=event_id(d.disruption_id, ref, "answer"), traceparent=row["traceparent"])
     if outcome == "changed":
-        outbox.publish(topics.NOTICES, NoticeRequested(
-            disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
-            stage="choice", template="changed",
-            facts={"new_flight": " and ".join(f"{s.carrier} {s.number}" for s in segments),
-                   "new_origin": segments[0].origin, "new_destination": segments[-1].destination,
-                   "new_departure": segments[0].scheduled_departure.isoformat(),
-                   "new_arrival": segments[-1].scheduled_arrival.isoformat()},
-            occurred_at=datetime.now(UTC), about=d.flight.flight_id,
+        changed = notices.Changed(
+            new_flight=" and ".join(f"{s.carrier} {s.number}" for s in segments), new_origin=segments[0].origin,
+            new_destination=segments[-1].destination, new_departure=segments[0].scheduled_departure,
+            new_arrival=segments[-1].scheduled_arrival)
+        outbox.publish(topics.NOTICES, notices.request(
+            changed, disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
+            stage="choice", occurred_at=datetime.now(UTC), about=d.flight.flight_id,
         ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"), traceparent=row["traceparent"])
 
 

@@ -15,8 +15,8 @@ import asyncpg
 
 from services.rebooking import domain, inventory, links, metrics
 from services.rebooking.config import Config
-from services.rebooking.decisions import SOURCE, Decisions, Notice, itinerary_facts, legs_of
-from shared import db
+from services.rebooking.decisions import SOURCE, Decisions, Told, decided, itinerary_facts, legs_of
+from shared import db, notices
 from shared.events import PassengerDisruption
 from shared.outbox import Outbox
 from shared.runtime import Service
@@ -148,12 +148,13 @@ def _returned(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: doma
               home: list[domain.Placement]) -> None:
     """Stranded part of the way: flown back to where they began, the journey refunded."""
     r.release.append((d.booking_ref, trip.passenger_ids, refund.released))
-    r.decisions.add(r.outbox, d, "returned", domain.why_flown_home(trip, refund.home),
+    why = domain.why_flown_home(trip, refund.home)
+    r.decisions.add(r.outbox, d, "returned", why,
                     segments=legs_of(home), cabin=home[0].cabin, downgraded=any(p.downgraded for p in home),
                     refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
-                    notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {"via": trip.origin,
-                                                                                 "to": trip.destination})
-                             for p in home])
+                    told=[Told(list(p.passenger_ids), notices.Returned.model_validate(
+                        decided(d, why) | itinerary_facts(p) | {"via": trip.origin, "to": trip.destination}))
+                          for p in home])
 
 
 def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: domain.Refund,
@@ -171,11 +172,11 @@ def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: dom
     else:
         # They will not fly this journey: its seats go back on sale, and its fare is owed.
         r.release.append((d.booking_ref, trip.passenger_ids, refund.released))
-        r.decisions.add(r.outbox, d, "no_alternative", domain.why_no_alternative(refund, unplaced),
-                        refund_due=True, whole_trip=refund.whole_trip, released=refund.released,
-                        template=domain.refund_notice(refund),
-                        notices=[Notice(d.passenger_ids, {"whole_trip": refund.whole_trip,
-                                                          "via": trip.origin, "to": trip.destination})])
+        why = domain.why_no_alternative(refund, unplaced)
+        notice = notices.KINDS[domain.refund_notice(refund)].model_validate(
+            decided(d, why) | {"whole_trip": refund.whole_trip, "via": trip.origin, "to": trip.destination})
+        r.decisions.add(r.outbox, d, "no_alternative", why, refund_due=True, whole_trip=refund.whole_trip,
+                        released=refund.released, told=[Told(d.passenger_ids, notice)])
 
 
 async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
@@ -288,12 +289,13 @@ def _rebooked(decisions: Decisions, outbox: Outbox, config: Config,
                 for pid in passenger_ids}
         return {pid: config.sealer.seal(f"{settings.public_url}/choice/{links.sign(config.choice_keys, link)}")
                 for pid, link in made.items()}
-    decisions.add(outbox, d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placements)),
+    why = " ".join(dict.fromkeys(p.reason for p in placements))
+    decisions.add(outbox, d, "rebooked", why,
                   segments=legs_of(placements), cabin=placements[0].cabin,
                   downgraded=any(p.downgraded for p in placements),
                   arrival_delay=max(p.arrival_delay_minutes for p in placements),
                   respond_by=respond_by, trip=trip, released=trip.replaced_flight_ids,
-                  notices=[Notice(list(p.passenger_ids), itinerary_facts(p) | {
-                      "choice_urls": choice_urls(p.passenger_ids),
-                      "respond_by": respond_by.isoformat(), "split": len(placements) > 1})
-                      for p in placements])
+                  told=[Told(list(p.passenger_ids), notices.Rebooked.model_validate(
+                      decided(d, why) | itinerary_facts(p) | {"choice_urls": choice_urls(p.passenger_ids),
+                                                               "respond_by": respond_by, "split": len(placements) > 1}))
+                        for p in placements])

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 
 from services.rebooking import domain, metrics
-from shared import topics, tracing
-from shared.events import Leg, NoticeRequested, PassengerDisruption, RebookingDecided, RebookingOutcome, event_id
+from shared import notices, topics, tracing
+from shared.events import Leg, PassengerDisruption, RebookingDecided, RebookingOutcome, event_id
 from shared.outbox import Outbox
 
 SOURCE = "rebound/rebooking"
@@ -27,13 +27,18 @@ def legs_of(placements: Sequence[domain.Placement]) -> list[Leg]:
 
 
 def itinerary_facts(p: domain.Placement) -> dict[str, object]:
-    """What a notice says about a new itinerary (times in UTC; notify localises)."""
+    """What a notice says about a new itinerary."""
     it = p.itinerary
     return {"new_flight": " and ".join(f"{f.carrier} {f.number}" for f in it.flights),
             "new_origin": it.origin, "new_destination": it.destination,
-            "new_departure": it.departure.isoformat(), "new_arrival": it.arrival.isoformat(),
+            "new_departure": it.departure, "new_arrival": it.arrival,
             "new_via": it.flights[0].destination if len(it.flights) > 1 else None,
             "cabin": p.cabin.replace("_", " "), "downgraded": p.downgraded}
+
+
+def decided(d: PassengerDisruption, why: str) -> dict[str, object]:
+    """What every notice of a decision says: the disrupted flight, and why."""
+    return notices.flight_facts(d.flight) | {"why": why}
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,11 @@ class Decided:
 
 
 @dataclass(frozen=True)
-class Notice:
+class Told:
     """What some of the booking's passengers are told of the decision (a split party: one each)."""
 
     passenger_ids: list[str]
-    facts: dict[str, object]
+    notice: notices.Notice
 
 
 class Decisions:
@@ -79,7 +84,9 @@ class Decisions:
             segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
             arrival_delay: int | None = None, refund_due: bool = False, whole_trip: bool = False,
             released: Sequence[str] = (), respond_by: datetime | None = None, trip: domain.Trip | None = None,
-            notices: Sequence[Notice] = (), template: str | None = None) -> None:
+            told: Sequence[Told] = ()) -> None:
+        """`told`: the notices of the decision; none for a booking that keeps its flight (the first
+        notice told them everything that changed), and for one that needs an agent, that."""
         trace = self._traces.get((d.disruption_id, d.booking_ref)) or tracing.current.get()
         self._rows.append(Decided(
             d.disruption_id, d.booking_ref, outcome, d.flight.flight_id, [s.flight_id for s in segments],
@@ -93,14 +100,12 @@ class Decisions:
             arrival_delay_minutes=arrival_delay, refund_due=refund_due, whole_trip=whole_trip,
             released_flight_ids=list(released),
         ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"), traceparent=trace)
-        if outcome == "kept":
-            return  # the first notice already told them everything that changed
-        for i, notice in enumerate(notices or [Notice(d.passenger_ids, {})]):
-            outbox.publish(topics.NOTICES, NoticeRequested(
-                disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=notice.passenger_ids,
-                stage="rebooking", template=template or outcome,
-                facts=d.flight.notice_facts() | {"why": reason} | notice.facts,
-                occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
+        if outcome == "needs_agent" and not told:
+            told = [Told(d.passenger_ids, notices.NeedsAgent.model_validate(decided(d, reason)))]
+        for i, t in enumerate(told):
+            outbox.publish(topics.NOTICES, notices.request(
+                t.notice, disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=t.passenger_ids,
+                stage="rebooking", occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
             ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i),
                 traceparent=trace)
 

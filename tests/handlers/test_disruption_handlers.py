@@ -66,7 +66,7 @@ async def test_a_cancellation_tells_every_booking_first_and_publishes_its_disrup
     notice, disruption = published[1][1].data, published[2][1].data
     assert isinstance(notice, NoticeRequested) and isinstance(disruption, PassengerDisruption)
     assert (notice.template, notice.booking_ref, len(notice.passenger_ids)) == ("first_notice_cancelled", "ABC123", 2)
-    assert notice.facts["reason"] == "weather" and notice.facts["flight"] == "B6 101"
+    assert notice.facts["cause"] == "weather" and notice.facts["flight"] == "B6 101"
     assert (disruption.kind, disruption.reason, disruption.disruption_id) == ("cancelled", "weather", cancelled.id)
     # A partner's clock orders its news; the announcement is when Rebound accepted it.
     assert disruption.announced_at == cancelled.time

@@ -11,6 +11,7 @@ from bench import small_scenario
 from services.notify import templates
 from shared import sealed, topics
 from shared.events import EntitlementsGranted, FlightStatusChanged, NoticeRequested, RebookingDecided
+from shared.notices import read as read_notice
 from tests.handlers.world import World
 
 pytestmark = pytest.mark.handlers
@@ -74,10 +75,10 @@ async def test_every_notice_the_handlers_emit_renders_in_every_language_and_chan
                if isinstance(n, NoticeRequested)]
     assert {n.template for n in notices} >= {"first_notice_cancelled", "rebooked", "entitlements"}
     for n in notices:
-        facts = OPENER.open_all(n.facts)
+        notice = read_notice(n.template, OPENER.open_all(n.facts))
         for channel in ("sms", "email"):
             for locale in templates.LOCALES:
                 for passenger_id in n.passenger_ids:
-                    rendered = templates.render_notice(n.template, channel, locale, facts, "Ana", passenger_id)
+                    rendered = templates.render_notice(notice, channel, locale, "Ana", passenger_id)
                     assert rendered.body and "None" not in rendered.body, (n.template, channel, locale)
                     assert channel == "sms" or rendered.subject

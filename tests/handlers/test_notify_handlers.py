@@ -4,8 +4,9 @@ passenger per usable channel, and a passenger nobody can reach is reported, not 
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
-from shared import topics
+from shared import notices, topics
 from shared.events import NoticeDelivered, NoticeRequested
 from tests.handlers.airline import booking, contacts, flight, leg
 from tests.handlers.world import event, handle, outbox_rows
@@ -15,11 +16,11 @@ pytestmark = pytest.mark.handlers
 CANCELLED = flight("101", "JFK", "BOS", 17)
 
 
-def first_notice(passenger_ids: list[str], about: str = CANCELLED.flight_id, **facts) -> NoticeRequested:
-    return NoticeRequested(disruption_id="d-1", booking_ref="NTFY01", passenger_ids=passenger_ids,
-                           stage="first_notice", template="first_notice_cancelled",
-                           facts=leg(CANCELLED).notice_facts() | {"reason": "weather", "delay_minutes": 0} | facts,
-                           occurred_at=datetime.now(UTC), about=about)
+def first_notice(passenger_ids: list[str]) -> NoticeRequested:
+    cancelled = notices.FirstNoticeCancelled.model_validate(
+        notices.flight_facts(leg(CANCELLED)) | {"cause": "weather", "delay_minutes": 0})
+    return notices.request(cancelled, disruption_id="d-1", booking_ref="NTFY01", passenger_ids=passenger_ids,
+                           stage="first_notice", occurred_at=datetime.now(UTC), about=CANCELLED.flight_id)
 
 
 async def test_a_notice_is_planned_on_each_chosen_channel_and_nobody_is_left_silent(connections):
@@ -45,3 +46,11 @@ async def test_a_newer_notice_about_the_same_flight_replaces_one_not_yet_sent(co
     assert [tuple(r) for r in rows] == [("d-1", "superseded"), ("d-2", "pending")]
     reports = [e.data for _, e in await outbox_rows(conn)]
     assert [(r.disruption_id, r.status) for r in reports] == [("d-1", "superseded")]
+
+
+async def test_a_notice_whose_facts_are_not_its_kinds_is_refused_whole(connections):
+    conn = connections["notify"]
+    await contacts(conn, booking("NTFY01", CANCELLED), ["sms"])
+    wrong = first_notice(["NTFY01-1"]).model_copy(update={"template": "first_notice_delayed"})  # no estimate
+    with pytest.raises(ValidationError, match="estimated_departure"):
+        await handle(conn, "notify", topics.FIRST_NOTICES, event(wrong))

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from shared import topics
+from shared import notices, topics
 from shared.events import Envelope, NoticeRequested, event_id
 from tests.integration.conftest import API_KEY, eventually, sent_messages
 
@@ -18,17 +18,16 @@ SMS_AUTH = ("ACsandbox", "sandbox-token")
 DEPARTS = datetime(2026, 12, 3, 22, 40, tzinfo=UTC)
 
 
-def facts(delay_minutes: int) -> dict:
-    return {"flight": "B6 1001", "origin": "JFK", "destination": "BOS", "departure": DEPARTS.isoformat(),
-            "arrival": (DEPARTS + timedelta(hours=1)).isoformat(), "reason": "technical",
-            "delay_minutes": delay_minutes,
-            "estimated_departure": (DEPARTS + timedelta(minutes=delay_minutes)).isoformat()}
+def delayed(delay_minutes: int) -> notices.FirstNoticeDelayed:
+    return notices.FirstNoticeDelayed(
+        flight="B6 1001", origin="JFK", destination="BOS", departure=DEPARTS, arrival=DEPARTS + timedelta(hours=1),
+        cause="technical", delay_minutes=delay_minutes,
+        estimated_departure=DEPARTS + timedelta(minutes=delay_minutes))
 
 
 def notice(disruption: str, ref: str, passengers: list[str], delay: int, at: datetime) -> NoticeRequested:
-    return NoticeRequested(disruption_id=disruption, booking_ref=ref, passenger_ids=passengers, stage="first_notice",
-                           template="first_notice_delayed", facts=facts(delay), occurred_at=at,
-                           about="B61001/2026-12-03/JFK")
+    return notices.request(delayed(delay), disruption_id=disruption, booking_ref=ref, passenger_ids=passengers,
+                           stage="first_notice", occurred_at=at, about="B61001/2026-12-03/JFK")
 
 
 async def publish(settings, items: list[tuple[NoticeRequested, str]]) -> None:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.templates import LOCALES, gsm_safe, money, render_notice, sms_segments
+from services.notify.templates import LOCALES, Channel, RenderedNotice, gsm_safe, money, render_notice, sms_segments
+from shared import notices
 from shared.events import DisruptionKind
 
 TEMPLATES = sorted({p.name.split(".")[0] for p in
@@ -16,11 +17,13 @@ TEMPLATES = sorted({p.name.split(".")[0] for p in
 FACTS = {
     "flight": "B6 1001", "origin": "JFK", "destination": "BOS",
     "departure": "2013-02-08T22:40:00+00:00",
-    "arrival": "2013-02-08T23:55:00+00:00", "reason": "weather",
+    "arrival": "2013-02-08T23:55:00+00:00", "cause": "weather",
     "delay_minutes": 95, "estimated_departure": "2013-02-09T00:15:00+00:00",
     "new_flight": "B6 1005", "new_origin": "LGA", "new_destination": "BOS",
     "new_departure": "2013-02-09T14:15:00+00:00", "diverted_to": "PVD",
-    "inbound_flight": "B6 88", "inbound_destination": "JFK", "estimated_arrival": "2013-02-08T22:05:00+00:00",
+    "inbound_flight": "B6 88", "inbound_origin": "PWM", "inbound_destination": "JFK",
+    "inbound_departure": "2013-02-08T19:00:00+00:00", "inbound_arrival": "2013-02-08T20:20:00+00:00",
+    "estimated_arrival": "2013-02-08T22:05:00+00:00",
     "new_arrival": "2013-02-09T15:35:00+00:00", "new_via": None, "cabin": "economy",
     "via": "ORD", "to": "LAX", "whole_trip": True,
     "choice_urls": {"P1": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
@@ -37,11 +40,25 @@ FACTS = {
                 "currency": "USD", "code": "RB-QRST-UVWX-YZ23-4567", "expires_at": "2014-02-08T22:40:00+00:00",
                 "due_by": None, "reason": "You arrive 3 h late because of a crew problem, so we add a credit."}],
 }
+
+
+def render(kind: str, channel: Channel, locale: str, facts: dict, name: str, passenger_id: str | None = None
+           ) -> RenderedNotice:
+    """A notice of `kind`, told what of `facts` its model holds, rendered as notify renders it."""
+    model = notices.KINDS[kind]
+    notice = model.model_validate({k: v for k, v in facts.items() if k in model.model_fields})
+    return render_notice(notice, channel, locale, name, passenger_id)
+
+
 JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|ETA|"
                     r"involuntary|irregular operations?|EU261|APPR|DOT|"
                     r"reubicaci\w*|irregularidad\w*|pasajero involuntario)\b", re.IGNORECASE)
 APOLOGY = {"en": ("sorry",), "es": ("sentimos", "lo sentimos")}
 FIRST_NOTICES = [t for t in TEMPLATES if t.startswith("first_notice")]
+
+
+def test_every_notice_kind_has_its_model_and_its_templates():
+    assert set(notices.KINDS) == set(TEMPLATES)
 
 
 def test_there_are_templates():
@@ -55,9 +72,9 @@ def test_a_refund_notice_says_which_part_is_refunded(locale):
     words = {"en": ("this trip and your return", "this part of your trip"),
              "es": ("este viaje y la vuelta", "esta parte del viaje")}
     whole, part = words[locale]
-    assert whole in render_notice("no_alternative", "sms", locale, FACTS, "Ana").body
-    assert part in render_notice("no_alternative", "sms", locale, FACTS | {"whole_trip": False}, "Ana").body
-    told = render_notice("no_onward", "email", locale, FACTS, "Ana").body
+    assert whole in render("no_alternative", "sms", locale, FACTS, "Ana").body
+    assert part in render("no_alternative", "sms", locale, FACTS | {"whole_trip": False}, "Ana").body
+    told = render("no_onward", "email", locale, FACTS, "Ana").body
     assert "Chicago" in told and "Los Angeles" in told
 
 
@@ -67,7 +84,7 @@ def test_a_refund_notice_says_which_part_is_refunded(locale):
 def test_every_kind_renders_in_every_channel_and_language_in_plain_words(template, channel, locale):
     path = Path(__file__).parents[2] / f"services/notify/templates/{template}.{channel}.{locale}.j2"
     assert path.exists(), f"{path.name} is missing"
-    notice = render_notice(template, channel, locale, FACTS, "Christopher", "P1")
+    notice = render(template, channel, locale, FACTS, "Christopher", "P1")
     assert notice.body and "{" not in notice.body and "None" not in notice.body
     assert not JARGON.search(notice.body + notice.subject), JARGON.search(notice.body + notice.subject)
     if channel == "sms":
@@ -79,36 +96,36 @@ def test_every_kind_renders_in_every_channel_and_language_in_plain_words(templat
 @pytest.mark.parametrize("template", FIRST_NOTICES)
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_first_notice_apologises_and_says_what_happened(template, locale):
-    email = render_notice(template, "email", locale, FACTS, "Ana").body.lower()
+    email = render(template, "email", locale, FACTS, "Ana").body.lower()
     assert any(word in email for word in APOLOGY[locale]) or "reinstated" in template
     assert FACTS["flight"].lower() in email
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_cancellation_text_fits_one_segment(locale):
-    sms = render_notice("first_notice_cancelled", "sms", locale, FACTS, "Christopher").body
+    sms = render("first_notice_cancelled", "sms", locale, FACTS, "Christopher").body
     assert sms_segments(sms) == 1, (len(sms), sms)
 
 
 def test_first_notice_says_what_happened_and_apologises():
-    notice = render_notice("first_notice_cancelled", "sms", "en", FACTS, "Ana")
+    notice = render("first_notice_cancelled", "sms", "en", FACTS, "Ana")
     assert "5:40 pm" in notice.body  # the local time in New York, not UTC
     assert "Boston" in notice.body and "cancelled" in notice.body and "sorry" in notice.body
 
 
 def test_an_unknown_locale_falls_back_to_english():
-    assert render_notice("rebooked", "email", "xx", FACTS, "Ana").subject.startswith("Your new")
+    assert render("rebooked", "email", "xx", FACTS, "Ana").subject.startswith("Your new")
 
 
 def test_formatting():
-    assert "at 9:15 am on Saturday 9 February" in render_notice("changed", "email", "en", FACTS, "Ana").body
-    spanish = render_notice("changed", "email", "es", FACTS, "Ana").body
+    assert "at 9:15 am on Saturday 9 February" in render("changed", "email", "en", FACTS, "Ana").body
+    spanish = render("changed", "email", "es", FACTS, "Ana").body
     assert "a las 9:15 del sábado 9 de febrero" in spanish  # 24-hour clock, New York time
     assert money("15.00", "USD") == "$15" and money("1200.5", "EUR") == "€1,200.50"
 
 
 def test_a_spanish_text_stays_in_the_sms_alphabet():
-    sms = render_notice("first_notice_cancelled", "sms", "es", FACTS | {"reason": "technical"}, "Ana").body
+    sms = render("first_notice_cancelled", "sms", "es", FACTS | {"cause": "technical"}, "Ana").body
     # é is in the SMS alphabet and stays; á and ó are not, and lose their accents
     assert "técnico" in sms and "esta cancelado" in sms and "del avion" in sms
     assert sms == gsm_safe(sms)
@@ -123,17 +140,17 @@ def test_gsm_safe_never_lengthens_the_segments(text):
 
 def test_a_rebooking_notice_carries_the_choice_link_and_a_connection_says_where():
     facts = FACTS | {"new_via": "BOS", "new_destination": "PWM", "downgraded": True, "split": True}
-    sms = render_notice("rebooked", "sms", "en", facts, "Ana", "P1").body
+    sms = render("rebooked", "sms", "en", facts, "Ana", "P1").body
     assert FACTS["choice_urls"]["P1"] in sms and "Boston" in sms and "refund" in sms
-    email = render_notice("rebooked", "email", "en", facts, "Ana", "P2").body
+    email = render("rebooked", "email", "en", facts, "Ana", "P2").body
     assert FACTS["choice_urls"]["P2"] in email and "8:15 am" in email  # respond by, in New York time
     assert FACTS["choice_urls"]["P1"] not in email  # each passenger's own link
     assert "different flight" in email and "refund the difference" in email
 
 
 def test_entitlements_name_only_the_passengers_own():
-    email = render_notice("entitlements", "email", "en", FACTS, "Ana", "P1").body
+    email = render("entitlements", "email", "en", FACTS, "Ana", "P1").body
     assert "RB-ABCD-EFGH-IJKL-MNOP" in email and "refund of $388," in email and "19 February 2013" in email
     assert "RB-QRST" not in email
-    sms = render_notice("entitlements", "sms", "en", FACTS, "Ben", "P2").body
+    sms = render("entitlements", "sms", "en", FACTS, "Ben", "P2").body
     assert "$75 travel credit, code RB-QRST-UVWX-YZ23-4567" in sms and "$388" not in sms

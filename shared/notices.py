@@ -1,0 +1,196 @@
+"""What each kind of passenger notice says: one model per kind, named as its templates are
+(services/notify/templates/<kind>.<channel>.<locale>.j2). The services that decide build these;
+a notice request carries one as its `template` and `facts`; notify reads it back and renders it.
+
+Times are instants (UTC on the wire; notify shows them on each airport's own clock). Secrets a
+notice carries (a passenger's choice link, a voucher's code) travel sealed for notify."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events import Instant, Leg, Money, NoticeRequested, Stage
+
+
+class Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Flight(Facts):
+    """The flight the notice is about."""
+
+    flight: str  # "B6 1001"
+    origin: str
+    destination: str
+    departure: Instant
+    arrival: Instant
+
+
+def flight_facts(leg: Leg, prefix: str = "") -> dict[str, object]:
+    """What a notice says about a flight (`prefix`: which flight, e.g. `inbound_`)."""
+    return {f"{prefix}flight": f"{leg.carrier} {leg.number}", f"{prefix}origin": leg.origin,
+            f"{prefix}destination": leg.destination, f"{prefix}departure": leg.scheduled_departure,
+            f"{prefix}arrival": leg.scheduled_arrival}
+
+
+# --- first notices: the disruption service tells everyone on board at once -----------------------
+
+
+class _FirstNotice(_Flight):
+    cause: str  # a cause category (shared.events.Cause): the words for it are notify's
+    delay_minutes: int
+
+
+class FirstNoticeCancelled(_FirstNotice):
+    kind: Literal["first_notice_cancelled"] = "first_notice_cancelled"
+
+
+class FirstNoticeDelayed(_FirstNotice):
+    kind: Literal["first_notice_delayed"] = "first_notice_delayed"
+    estimated_departure: Instant
+
+
+class FirstNoticeDiverted(_FirstNotice):
+    kind: Literal["first_notice_diverted"] = "first_notice_diverted"
+    diverted_to: str
+
+
+class FirstNoticeRetimed(_FirstNotice):
+    kind: Literal["first_notice_retimed"] = "first_notice_retimed"
+    new_departure: Instant
+    new_arrival: Instant
+
+
+class FirstNoticeConnectionAtRisk(_FirstNotice):
+    """About the onward flight, which the late inbound flight now lands too late for."""
+
+    kind: Literal["first_notice_connection_at_risk"] = "first_notice_connection_at_risk"
+    inbound_flight: str
+    inbound_origin: str
+    inbound_destination: str
+    inbound_departure: Instant
+    inbound_arrival: Instant
+    estimated_arrival: Instant  # the inbound flight's
+
+
+class FlightReinstated(_Flight):
+    kind: Literal["flight_reinstated"] = "flight_reinstated"
+
+
+# --- rebooking's decisions, and the passenger's answer ---------------------------------------------
+
+
+class _Decision(_Flight):
+    """About the disrupted flight; `why` is the decision's reason, for a person."""
+
+    why: str
+
+
+class _NewItinerary(Facts):
+    new_flight: str  # "B6 1005" or "B6 1005 and B6 88"
+    new_origin: str
+    new_destination: str
+    new_departure: Instant
+    new_arrival: Instant
+
+
+class Rebooked(_Decision, _NewItinerary):
+    kind: Literal["rebooked"] = "rebooked"
+    new_via: str | None = None
+    cabin: str
+    downgraded: bool
+    choice_urls: dict[str, str]  # each passenger's own link, sealed for notify
+    respond_by: Instant
+    split: bool  # the party travels on different flights
+
+
+class Returned(_Decision, _NewItinerary):
+    """Stranded part of the way: flown back to where the journey began, and refunded."""
+
+    kind: Literal["returned"] = "returned"
+    new_via: str | None = None
+    cabin: str
+    downgraded: bool
+    via: str  # where they are stranded
+    to: str  # where they were going
+
+
+class NoAlternative(_Decision):
+    kind: Literal["no_alternative"] = "no_alternative"
+    whole_trip: bool  # the return is refunded too
+    via: str
+    to: str
+
+
+class NoOnward(_Decision):
+    """A lost connection with no flight on: do not set out."""
+
+    kind: Literal["no_onward"] = "no_onward"
+    whole_trip: bool
+    via: str
+    to: str
+
+
+class NeedsAgent(_Decision):
+    kind: Literal["needs_agent"] = "needs_agent"
+
+
+class Changed(_NewItinerary):
+    """The passenger changed to another option on their choice page."""
+
+    kind: Literal["changed"] = "changed"
+
+
+# --- what compensation owes --------------------------------------------------------------------
+
+
+class Owed(Facts):
+    """One entitlement, as the passenger reads it."""
+
+    passenger_id: str
+    regime: str
+    kind: str  # compensation, refund, meal, hotel, transport, credit
+    amount: Money
+    added: Money
+    currency: str
+    reason: str
+    due_by: datetime | None = None
+    code: str | None = None  # sealed for notify
+    expires_at: datetime | None = None
+
+
+class Entitlements(Facts):
+    kind: Literal["entitlements"] = "entitlements"
+    grants: list[Owed]
+
+
+Notice = (FirstNoticeCancelled | FirstNoticeDelayed | FirstNoticeDiverted | FirstNoticeRetimed
+          | FirstNoticeConnectionAtRisk | FlightReinstated | Rebooked | Returned | NoAlternative | NoOnward
+          | NeedsAgent | Changed | Entitlements)
+KINDS: dict[str, type[Notice]] = {
+    model.model_fields["kind"].default: model for model in (
+        FirstNoticeCancelled, FirstNoticeDelayed, FirstNoticeDiverted, FirstNoticeRetimed,
+        FirstNoticeConnectionAtRisk, FlightReinstated, Rebooked, Returned, NoAlternative, NoOnward, NeedsAgent,
+        Changed, Entitlements)}
+
+
+def facts_of(notice: Notice) -> dict[str, object]:
+    """What a notice request carries as its `facts` (its `template` is the notice's kind)."""
+    return notice.model_dump(mode="json", exclude={"kind"})
+
+
+def read(kind: str, facts: dict[str, object]) -> Notice:
+    """The notice a request's `template` and `facts` describe; ValueError for an unknown kind, and
+    pydantic's ValidationError for facts that are not that kind's."""
+    if kind not in KINDS:
+        raise ValueError(f"no notice kind {kind!r}: {', '.join(sorted(KINDS))}")
+    return KINDS[kind].model_validate(facts)
+
+
+def request(notice: Notice, *, disruption_id: str, booking_ref: str, passenger_ids: list[str], stage: Stage,
+            occurred_at: datetime, about: str | None = None, revision: int = 0) -> NoticeRequested:
+    """The request that asks notify to send `notice` to these passengers."""
+    return NoticeRequested(disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
+                           stage=stage, template=notice.kind, facts=facts_of(notice), occurred_at=occurred_at,
+                           about=about, revision=revision)
