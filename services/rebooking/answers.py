@@ -104,53 +104,68 @@ async def _current(conn: asyncpg.Connection, row: asyncpg.Record) -> list[Leg]:
 
 async def view(pool: asyncpg.Pool, config: Config, token: str) -> Offer:
     async with pool.acquire() as conn:
-        row, trip, _ = await _load(conn, config, token, lock=False)
-        options = await _options(conn, config, row, trip) if row["answer"] is None else {}
-        return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
-                     reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
-                     cabin=row["cabin"],
-                     options=[Option(option_id=k, flights=[leg_of(f) for f in it.flights], cabin=cabin,
-                                     seats_free=free) for k, (it, cabin, free) in options.items()])
+        return await view_in(conn, config, token)
 
 
-async def answer(pool: asyncpg.Pool, config: Config, token: str, given: Answer,
-                 client: str) -> Offer:
-    outcome = _ANSWERS[given.answer]
+async def view_in(conn: asyncpg.Connection, config: Config, token: str) -> Offer:
+    """What the link offers now: the new itinerary, other options with seats, the answer so far."""
+    row, trip, _ = await _load(conn, config, token, lock=False)
+    options = await _options(conn, config, row, trip) if row["answer"] is None else {}
+    return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
+                 reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
+                 cabin=row["cabin"],
+                 options=[Option(option_id=k, flights=[leg_of(f) for f in it.flights], cabin=cabin,
+                                 seats_free=free) for k, (it, cabin, free) in options.items()])
+
+
+async def answer(pool: asyncpg.Pool, config: Config, token: str, given: Answer, client: str) -> Offer:
     async with pool.acquire() as conn, conn.transaction():
-        row, trip, passenger_id = await _load(conn, config, token, lock=True)
-        client = f"{passenger_id}'s link, {client}"  # whose link answered for the party
-        if row["answer"] is not None:
-            repeated = row["answer"] == outcome and (
-                given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row["to_flights"]))
-            if not repeated:
-                raise ChoiceProblem(409, "Already answered",
-                                    f"This rebooking was already answered: {row['answer'].replace('_', ' ')}.")
-            return await _after(conn, row)
-        d = PassengerDisruption.model_validate(row["decided"])
-        ref, passengers = row["booking_ref"], row["passenger_ids"]
-        outbox = Outbox(config.settings, source=SOURCE)
-        segments, cabin, delay, refund_due, refund = await _current(conn, row), row["cabin"], \
-            row["arrival_delay_minutes"], False, None
-        if given.answer == "change":
-            options = await _options(conn, config, row, trip)
-            if given.option not in options:
-                raise ChoiceProblem(409, "Option not available",
-                                    "That option is no longer available: please pick one from the page.")
-            it, cabin, _ = options[given.option]
-            if not await inventory.take_seats(conn, ref, passengers, it.flight_ids, cabin):
-                raise ChoiceProblem(409, "Seats just taken",
-                                    "Someone has just taken the last seats on that flight: please pick another.")
-            await inventory.release_seats(conn, ref, passengers, set(row["to_flights"]) - set(it.flight_ids))
-            segments = [leg_of(f) for f in it.flights]
-            delay = round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
-        elif given.answer == "refund":
-            refund = await _give_up(conn, config, row, trip)
-            segments, refund_due = [], True
-        await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
-        await outbox.flush(conn)
-        return await _after(conn, await conn.fetchrow(
-            "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
-            row["disruption_id"], ref))
+        return await answer_in(conn, config, token, given, client)
+
+
+async def answer_in(conn: asyncpg.Connection, config: Config, token: str, given: Answer, client: str) -> Offer:
+    """The passenger's answer, recorded once in the caller's transaction with what it tells others."""
+    outcome = _ANSWERS[given.answer]
+    row, trip, passenger_id = await _load(conn, config, token, lock=True)
+    client = f"{passenger_id}'s link, {client}"  # whose link answered for the party
+    if row["answer"] is not None:
+        repeated = row["answer"] == outcome and (
+            given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row["to_flights"]))
+        if not repeated:
+            raise ChoiceProblem(409, "Already answered",
+                                f"This rebooking was already answered: {row['answer'].replace('_', ' ')}.")
+        return await _after(conn, row)
+    d = PassengerDisruption.model_validate(row["decided"])
+    outbox = Outbox(config.settings, source=SOURCE)
+    segments, cabin, delay, refund_due, refund = await _current(conn, row), row["cabin"], \
+        row["arrival_delay_minutes"], False, None
+    if given.answer == "change":
+        segments, cabin, delay = await _change(conn, config, row, trip, given.option)
+    elif given.answer == "refund":
+        refund = await _give_up(conn, config, row, trip)
+        segments, refund_due = [], True
+    await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
+    await outbox.flush(conn)
+    return await _after(conn, await conn.fetchrow(
+        "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2", row["disruption_id"],
+        row["booking_ref"]))
+
+
+async def _change(conn: asyncpg.Connection, config: Config, row: asyncpg.Record, trip: domain.Trip,
+                  option: str | None) -> tuple[list[Leg], str, int]:
+    """The party moved to the option they picked, if its seats are still there: its flights, cabin
+    and arrival delay."""
+    ref, passengers = row["booking_ref"], row["passenger_ids"]
+    options = await _options(conn, config, row, trip)
+    if option not in options:
+        raise ChoiceProblem(409, "Option not available",
+                            "That option is no longer available: please pick one from the page.")
+    it, cabin, _ = options[option]
+    if not await inventory.take_seats(conn, ref, passengers, it.flight_ids, cabin):
+        raise ChoiceProblem(409, "Seats just taken",
+                            "Someone has just taken the last seats on that flight: please pick another.")
+    await inventory.release_seats(conn, ref, passengers, set(row["to_flights"]) - set(it.flight_ids))
+    return [leg_of(f) for f in it.flights], cabin, round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
 
 
 async def _give_up(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,

@@ -75,10 +75,13 @@ class World:
     published: list[tuple[str, Envelope]] = field(default_factory=list)
     dead_letters: list[tuple[str, bytes]] = field(default_factory=list)
 
-    async def publish(self, topic: str, payload: Model, **envelope: object) -> Envelope:
+    async def publish(self, topic: str, payload: Model, *, settle: bool = True, **envelope: object) -> Envelope:
+        """Hand the event to its readers and (unless `settle` is false, to let another event arrive
+        before the consequences of this one) everything that follows from it to theirs."""
         sent = event(payload, **envelope)  # type: ignore[arg-type]
         await self._hand_on(topic, sent)
-        await self.settle()
+        if settle:
+            await self.settle()
         return sent
 
     async def settle(self) -> None:
