@@ -303,14 +303,14 @@ class PassengerDisruption(Model):
                                                          "in itinerary order")
     kind: DisruptionKind
     severity: Literal["minor", "major"] = "major"
-    reason: str = Field(description="The cause category")
+    cause: str = Field(description="The cause category (`Cause`)")
     delay_minutes: int = 0
     earliest_departure: Instant | None = Field(
         default=None, description="For a connection at risk: when the passengers can first leave")
-    noticed_at: Instant | None = Field(default=None, description="When the flight event was accepted")
+    accepted_at: Instant | None = Field(default=None, description="When Rebound accepted the flight event")
     announced_at: Instant | None = Field(
         default=None, description="When the airline made it known: the partner's `occurred_at` (in a replay of "
-                                  "a past day, that day's time), else `noticed_at`. Notice periods count from it")
+                                  "a past day, that day's time), else `accepted_at`. Notice periods count from it")
 
 
 # --- rebooking -> compensation, notify ---------------------------------------------------------

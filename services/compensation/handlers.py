@@ -42,7 +42,7 @@ async def record_bookings(conn: asyncpg.Connection, events: list[Event[BookingCo
 async def record_disruption(conn: asyncpg.Connection, event: Event[PassengerDisruption], outbox: Outbox, *,
                             book: RuleBook, sealer: Sealer) -> None:
     d = event.payload
-    await store.store_what_happened(conn, d, d.announced_at or d.noticed_at or event.time)
+    await store.store_what_happened(conn, d, d.announced_at or d.accepted_at or event.time)
     await _evaluate_when_complete(conn, outbox, event.time, book, sealer, d.disruption_id, d.booking_ref)
 
 
@@ -104,9 +104,9 @@ def _known_legs(scheduled: list[Leg], rows: list[asyncpg.Record]) -> list[Leg]:
 
 def _report(r: asyncpg.Record) -> journey.Report:
     return journey.Report(
-        disruption_id=r["disruption_id"], kind=r["kind"], cause=r["reason"], flight_id=r["flight_id"],
-        announced_at=r["noticed_at"] or r["decided_at"], delay_minutes=r["delay_minutes"] or 0, outcome=r["outcome"],
-        decided_at=r["decided_at"] or r["noticed_at"], segments=tuple(map(store.leg_of, r["segments"] or [])),
+        disruption_id=r["disruption_id"], kind=r["kind"], cause=r["cause"], flight_id=r["flight_id"],
+        announced_at=r["announced_at"] or r["decided_at"], delay_minutes=r["delay_minutes"] or 0, outcome=r["outcome"],
+        decided_at=r["decided_at"] or r["announced_at"], segments=tuple(map(store.leg_of, r["segments"] or [])),
         arrival_delay_minutes=r["arrival_delay_minutes"], downgraded=r["downgraded"], refund_due=r["refund_due"],
         whole_trip=r["whole_trip"])
 

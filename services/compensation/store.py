@@ -47,13 +47,13 @@ async def store_what_happened(conn: asyncpg.Connection, d: PassengerDisruption, 
     """The disruption's half of its case; notice periods run from `announced_at`."""
     legs = [leg.model_dump(mode="json") for leg in (d.segments or [d.flight])]
     await conn.execute(
-        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, kind, reason, delay_minutes, flight_id, legs,
-                              noticed_at)
+        """INSERT INTO cases (disruption_id, booking_ref, passenger_ids, kind, cause, delay_minutes, flight_id, legs,
+                              announced_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (disruption_id, booking_ref) DO UPDATE SET
-               kind = EXCLUDED.kind, reason = EXCLUDED.reason, delay_minutes = EXCLUDED.delay_minutes,
-               flight_id = EXCLUDED.flight_id, legs = EXCLUDED.legs, noticed_at = EXCLUDED.noticed_at""",
-        d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.reason, d.delay_minutes, d.flight.flight_id, legs,
+               kind = EXCLUDED.kind, cause = EXCLUDED.cause, delay_minutes = EXCLUDED.delay_minutes,
+               flight_id = EXCLUDED.flight_id, legs = EXCLUDED.legs, announced_at = EXCLUDED.announced_at""",
+        d.disruption_id, d.booking_ref, d.passenger_ids, d.kind, d.cause, d.delay_minutes, d.flight.flight_id, legs,
         announced_at)
 
 

@@ -160,8 +160,8 @@ def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) ->
     ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "first_notice"))
     outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
         disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
-        flight=flight, segments=h.segments, kind=h.kind, severity=h.severity, reason=h.cause,
-        delay_minutes=h.delay_minutes, earliest_departure=h.earliest_departure, noticed_at=news.accepted_at,
+        flight=flight, segments=h.segments, kind=h.kind, severity=h.severity, cause=h.cause,
+        delay_minutes=h.delay_minutes, earliest_departure=h.earliest_departure, accepted_at=news.accepted_at,
         announced_at=news.announced_at,
     ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "disruption"), time=news.accepted_at)
     metrics.PASSENGERS_AFFECTED.labels(h.kind).inc(len(h.passenger_ids))

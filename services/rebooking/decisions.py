@@ -105,7 +105,7 @@ class Decisions:
         for i, t in enumerate(told):
             outbox.publish(topics.NOTICES, notices.request(
                 t.notice, disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=t.passenger_ids,
-                stage="rebooking", occurred_at=d.noticed_at or datetime.now(UTC), about=d.flight.flight_id,
+                stage="rebooking", occurred_at=d.accepted_at or datetime.now(UTC), about=d.flight.flight_id,
             ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i),
                 traceparent=trace)
 

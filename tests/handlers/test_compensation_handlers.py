@@ -34,7 +34,7 @@ async def test_a_refund_is_granted_once_both_halves_are_in(connections, decision
     await handle(conn, "compensation", topics.BOOKINGS, event(b))
     happened = (topics.PASSENGER_DISRUPTIONS, event(PassengerDisruption(
         disruption_id="d-1", booking_ref="RFND01", passenger_ids=["RFND01-1"], flight=leg(CANCELLED),
-        segments=[leg(CANCELLED)], kind="cancelled", reason="weather")))
+        segments=[leg(CANCELLED)], kind="cancelled", cause="weather")))
     decided = (topics.REBOOKINGS, event(RebookingDecided(
         disruption_id="d-1", booking_ref="RFND01", passenger_ids=["RFND01-1"], outcome="no_alternative",
         reason="no flight with seats", refund_due=True, released_flight_ids=[CANCELLED.flight_id])))

@@ -67,7 +67,7 @@ async def test_a_cancellation_tells_every_booking_first_and_publishes_its_disrup
     assert isinstance(notice, NoticeRequested) and isinstance(disruption, PassengerDisruption)
     assert (notice.template, notice.booking_ref, len(notice.passenger_ids)) == ("first_notice_cancelled", "ABC123", 2)
     assert notice.facts["cause"] == "weather" and notice.facts["flight"] == "B6 101"
-    assert (disruption.kind, disruption.reason, disruption.disruption_id) == ("cancelled", "weather", cancelled.id)
+    assert (disruption.kind, disruption.cause, disruption.disruption_id) == ("cancelled", "weather", cancelled.id)
     # A partner's clock orders its news; the announcement is when Rebound accepted it.
     assert disruption.announced_at == cancelled.time
     recovery = await conn.fetch("SELECT passenger_id FROM recovery ORDER BY passenger_id")
@@ -119,7 +119,7 @@ async def test_a_booking_moved_onto_a_flight_cancelled_meanwhile_is_disrupted_ag
     await handle(conn, "disruption", topics.REBOOKINGS, event(moved))
     assert [r["flight_id"] for r in await conn.fetch("SELECT flight_id FROM manifest")] == [later.flight_id]
     again = [e.data for t, e in await outbox_rows(conn) if t == topics.PASSENGER_DISRUPTIONS]
-    assert [(d.disruption_id, d.flight.flight_id, d.reason) for d in again] == [(second.id, later.flight_id, "crew")]
+    assert [(d.disruption_id, d.flight.flight_id, d.cause) for d in again] == [(second.id, later.flight_id, "crew")]
     assert await conn.fetchval("SELECT outcome FROM recovery WHERE disruption_id = $1", first.id) == "rebooked"
 
 

@@ -19,7 +19,7 @@ DISRUPTION_ID = event_id("test", "disruption")  # a UUID, as every disruption id
 def disruption(b, kind: str = "cancelled", **kw) -> PassengerDisruption:
     return PassengerDisruption(disruption_id=DISRUPTION_ID, booking_ref=b.booking_ref,
                                passenger_ids=[p.passenger_id for p in b.passengers], flight=leg(CANCELLED),
-                               segments=[leg(CANCELLED)], kind=kind, reason="weather", **kw)
+                               segments=[leg(CANCELLED)], kind=kind, cause="weather", **kw)
 
 
 async def seats_sold(conn, f) -> int:

@@ -53,8 +53,8 @@ def booking(ref: str) -> BookingConfirmed:
 def delayed(ref: str, n: int, minutes: int) -> PassengerDisruption:
     return PassengerDisruption(
         disruption_id=f"delay-{ref}-{n}", booking_ref=ref, passenger_ids=[f"{ref}-1", f"{ref}-2"], flight=LEG,
-        segments=[LEG], kind="delayed", reason="technical", delay_minutes=minutes,
-        noticed_at=DEPARTURE - timedelta(hours=2))
+        segments=[LEG], kind="delayed", cause="technical", delay_minutes=minutes,
+        accepted_at=DEPARTURE - timedelta(hours=2))
 
 
 async def ledger(settings, ref: str) -> tuple[dict, list, list]:

@@ -226,7 +226,7 @@ async def test_a_partners_clock_orders_its_news_but_never_dates_the_announcement
     assert accepted.status_code == 202, accepted.text
 
     async def announced():
-        return await db.fetchval("SELECT noticed_at FROM compensation.cases WHERE booking_ref = 'BD2121'")
+        return await db.fetchval("SELECT announced_at FROM compensation.cases WHERE booking_ref = 'BD2121'")
     assert await eventually(announced) >= now - timedelta(seconds=5)
 
 
