@@ -142,14 +142,9 @@ def running(app: FastAPI) -> Service[Any]:
     return service
 
 
-# What routes take (typed dependencies): the service's database pool and its producer.
+# What routes take (a typed dependency): the service's database pool.
 def _database(request: Request) -> asyncpg.Pool:
     return running(request.app).database
 
 
-def _producer(request: Request) -> AIOKafkaProducer:
-    return running(request.app).kafka
-
-
 Database = Annotated[asyncpg.Pool, Depends(_database)]
-Producer = Annotated[AIOKafkaProducer, Depends(_producer)]

@@ -1,6 +1,5 @@
 """Settings common to every service, read from REBOUND_* environment variables."""
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 
@@ -125,13 +124,6 @@ class Access:
 
     def keys_for(self, role: str) -> list[str]:
         return [key for r, key in self.keys if r in (role, None)]
-
-    @property
-    def by_role(self) -> Mapping[str | None, list[str]]:
-        table: dict[str | None, list[str]] = {}
-        for role, key in self.keys:
-            table.setdefault(role, []).append(key)
-        return table
 
 
 S = TypeVar("S", bound=Settings)
