@@ -109,6 +109,7 @@ class Consumer(Protocol):
     async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def assignment(self) -> set[TopicPartition]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
 
 
 ConsumerFactory = Callable[[str], Consumer]  # the consumer group → a consumer in it
@@ -163,6 +164,7 @@ class ConsumerLoop:
         self._names = {topics.name(settings, t): t for t in routes.topics}
         self._consumers = consumers or kafka_consumers(settings)
         self._max_records = max_records
+        self._behind: dict[TopicPartition, int] = {}  # messages not yet read, by partition
         self.running = False
 
     async def run(self) -> None:
@@ -174,6 +176,7 @@ class ConsumerLoop:
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                self._measure_lag(consumer, batch)
                 if not batch:
                     continue
                 try:
@@ -193,6 +196,19 @@ class ConsumerLoop:
         finally:
             self.running = False
             await consumer.stop()
+
+    def _measure_lag(self, consumer: Consumer, batch: Batch) -> None:
+        """How far behind the group is on each topic, for the lag alert: after a fetch with records,
+        its partitions' high watermarks less what the batch reaches; after one without, nothing."""
+        if not batch:
+            self._behind.clear()
+        for tp, records in batch.items():
+            if (end := consumer.highwater(tp)) is not None:
+                self._behind[tp] = max(end - (records[-1].offset + 1), 0)
+        group = self._settings.topic_prefix + self._service
+        for name in self._names:
+            metrics.CONSUMER_LAG.labels(group, name).set(
+                sum(n for tp, n in self._behind.items() if tp.topic == name))
 
     async def _rewind(self, consumer: Consumer, batch: Batch, exc: BaseException) -> None:
         """The batch rolled back: read it again from its first record."""

@@ -1,6 +1,6 @@
 """Prometheus metrics shared by every service (base units, `_total` counters)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_CONSUMED = Counter(
     "rebound_messages_consumed_total",
@@ -20,6 +20,12 @@ BATCH_RETRIES = Counter(
 )
 OUTBOX_RELAYED = Counter(
     "rebound_outbox_relayed_total", "Outbox rows published to Kafka.", ["service", "topic"]
+)
+CONSUMER_LAG = Gauge(
+    "rebound_consumer_lag",
+    "Messages on a topic the consumer group has not read yet (the high watermark less its position, "
+    "as of its last fetch; 0 once a fetch finds nothing new).",
+    ["group", "topic"],
 )
 EVENT_AGE_SECONDS = Histogram(
     "rebound_event_age_seconds",

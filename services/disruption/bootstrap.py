@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from services.disruption import handlers, ingest, metrics, ops
+from services.disruption import handlers, ingest, metrics, ops, store
 from services.disruption.config import Config, DisruptionSettings
 from shared import contract, topics
 from shared.consumer import Routes
@@ -38,13 +38,16 @@ def routes(config: Config) -> Routes:
             .on_batch(topics.NOTICE_DELIVERIES, NoticeDelivered, handlers.record_deliveries))
 
 
-async def count_flights_by_status(service: Service[Config]) -> None:
-    """Refresh the flights-by-status gauge from the database (right across replicas)."""
+async def refresh_gauges(service: Service[Config]) -> None:
+    """Refresh the gauges read from the database (right across replicas): flights by status, and
+    the passengers still waiting for an outcome."""
     while True:
-        rows = await service.database.fetch("SELECT status, count(*) AS n FROM flights GROUP BY status")
-        counts = {r["status"]: r["n"] for r in rows}
+        counts = await store.flights_by_status(service.database)
         for status in ("scheduled", "delayed", "cancelled", "diverted", "departed", "arrived"):
             metrics.FLIGHTS_BY_STATUS.labels(status).set(counts.get(status, 0))
+        waiting, longest = await store.awaiting_outcome(service.database)
+        metrics.AWAITING_OUTCOME.set(waiting)
+        metrics.LONGEST_WAIT.set(longest)
         await asyncio.sleep(5)
 
 
@@ -52,7 +55,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     config = Config.of(settings or DisruptionSettings())
     service = Service(name="disruption", settings=config.settings, config=config,
                       migrations=Path(__file__).parent / "migrations", routes=routes(config),
-                      background=[count_flights_by_status])
+                      background=[refresh_gauges])
     app = service.app(
         title="Rebound disruption",
         body_limits={"/v1/flight-events": ingest.MAX_BODY_BYTES, "/v1/messages": ingest.MAX_BODY_BYTES},

@@ -17,3 +17,7 @@ FIRST_NOTICE_REQUEST_SECONDS = Histogram(
     "From a flight event's acceptance to its first-notice request being committed.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
 FLIGHTS_BY_STATUS = Gauge("rebound_flights", "Flights in the schedule, by status.", ["status"])
+AWAITING_OUTCOME = Gauge("rebound_passengers_awaiting_outcome",
+                         "Disrupted passengers without an outcome yet (rebooked, refunded, kept, an agent…).")
+LONGEST_WAIT = Gauge("rebound_passengers_awaiting_outcome_longest_seconds",
+                     "How long the passenger who has waited longest for an outcome has waited (0: nobody).")

@@ -185,6 +185,18 @@ async def store_recovery(conn: asyncpg.Connection, rows: Sequence[tuple[str, str
             *(list(column) for column in zip(*rows, strict=True)))
 
 
+async def flights_by_status(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in await conn.fetch("SELECT status, count(*) AS n FROM flights GROUP BY status")}
+
+
+async def awaiting_outcome(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float]:
+    """How many disrupted passengers have no outcome yet, and the longest any has waited (seconds)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(disrupted_at)), 0) AS longest
+           FROM recovery WHERE outcome IS NULL""")
+    return row["n"], float(row["longest"])
+
+
 async def store_outcome(conn: asyncpg.Connection, disruption_id: str, booking_ref: str, outcome: str,
                         reason: str) -> None:
     await conn.execute(

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from shared import db, topics
 from shared.consumer import ConsumerLoop, Event, Routes
@@ -36,6 +37,7 @@ class InMemoryConsumer:
         self.committed: list[int] = []
         self.seeks: list[int] = []
         self.caught_up = asyncio.Event()  # every record read and its offset committed
+        self.lag_seen: list[float | None] = []  # the lag gauge as each fetch begins
 
     def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None:
         assert topics == [TOPIC]
@@ -45,6 +47,7 @@ class InMemoryConsumer:
     async def stop(self) -> None: ...
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        self.lag_seen.append(REGISTRY.get_sample_value("rebound_consumer_lag", {"group": "loop", "topic": TOPIC}))
         batch = self.records[self.position:self.position + max_records]
         if not batch:
             if self.committed and self.committed[-1] == len(self.records):
@@ -63,6 +66,9 @@ class InMemoryConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {PARTITION}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return len(self.records)
 
 
 @pytest.fixture
@@ -157,3 +163,15 @@ async def test_a_batch_handler_that_fails_is_run_again_one_event_at_a_time(pool:
         "B611/2013-02-08/JFK", "B612/2013-02-08/JFK", "B614/2013-02-08/JFK"]
     [(_, reason)] = await dead_letters(pool)
     assert reason == "handler failed: ValueError: flight 13 is cursed"
+
+
+async def test_the_lag_is_what_the_group_has_not_read_yet(pool: asyncpg.Pool) -> None:
+    async def record(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
+        await conn.execute("INSERT INTO seen VALUES ($1, $2)", event.payload.flight_id, event.payload.status)
+
+    consumer = InMemoryConsumer([status(f"B6{n}/2013-02-08/JFK") for n in (21, 22, 23)])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", routes=Routes().on(TOPIC, FlightStatusChanged, record),
+                        consumers=lambda group: consumer, max_records=1)
+    await run_until_caught_up(loop, consumer)
+    # As each fetch begins (after the first): 2, 1, then 0 records left to read.
+    assert consumer.lag_seen[1:] == [2, 1, 0]

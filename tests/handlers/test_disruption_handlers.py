@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.disruption import store
 from shared import topics
 from shared.events import (
     EntitlementsGranted,
@@ -149,3 +150,17 @@ async def test_delivery_reports_mark_who_was_told_and_who_could_not_be_reached(c
         await handle(conn, "disruption", topics.NOTICE_DELIVERIES, event(payload))
     rows = await conn.fetch("SELECT passenger_id, notified, unreachable FROM recovery ORDER BY passenger_id")
     assert [tuple(r) for r in rows] == [("DLV001-1", True, False), ("DLV001-2", False, True)]
+
+
+async def test_the_board_counts_who_still_waits_for_an_outcome(connections):
+    conn = connections["disruption"]
+    await given(conn, (topics.SCHEDULE, JFK_BOS), (topics.BOOKINGS, booking("WAIT01", JFK_BOS, party=2)),
+                (topics.BOOKINGS, booking("WAIT02", JFK_BOS)))
+    cancelled = event(FlightCancelled(partner_event_id="c1", flight=ref(JFK_BOS), reason="weather"))
+    await handle(conn, "disruption", topics.FLIGHT_EVENTS, cancelled)
+    waiting, longest = await store.awaiting_outcome(conn)
+    assert waiting == 3 and longest >= 0
+    await handle(conn, "disruption", topics.REBOOKINGS, event(RebookingDecided(
+        disruption_id=cancelled.id, booking_ref="WAIT01", passenger_ids=["WAIT01-1", "WAIT01-2"],
+        outcome="no_alternative", reason="no flight with seats", refund_due=True)))
+    assert (await store.awaiting_outcome(conn))[0] == 1
