@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 # production and refuses them.
 export REBOUND_ENVIRONMENT ?= development
 
-.PHONY: demo test setup infra services stop status lint browser asyncapi-parser bench bench-first-notice bench-rebooking demo-small \
+.PHONY: demo test setup infra services stop status lint browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
 	faults faults-short fuzz
 
 setup: .venv/.synced
@@ -33,6 +33,7 @@ demo: infra
 	$(PY) -m bench.reset
 	REBOUND_REBOOKING_PARTNERS="$$($(PY) -c 'from bench.scenario import PARTNERS_2013; print(PARTNERS_2013)')" \
 		deploy/local/services.sh start
+	deploy/local/prometheus.sh start
 	@echo
 	@echo "Where to look while it runs:"
 	@echo "  ops board           http://127.0.0.1:8001/ops    (ops token: REBOUND_API_KEYS, dev default dev-only-key)"
@@ -42,6 +43,7 @@ demo: infra
 	@echo "  entitlements API    http://127.0.0.1:8003/docs   (evaluate a case; bearer dev-only-key)"
 	@echo "  refunds paid        http://127.0.0.1:8091/v1/payouts  (sandbox payment provider)"
 	@echo "  metrics             http://127.0.0.1:800{1,2,3,4}/metrics  (bearer: a monitoring key; dev-only-key)"
+	@echo "  Prometheus, alerts  http://127.0.0.1:9090/alerts  (scraping the four services; deploy/prometheus/)"
 	@echo "  SMS and email sent  http://127.0.0.1:8090/v1/sms?since=0  http://127.0.0.1:8090/v1/mail?since=0"
 	@echo "  choice page         the link in each \"new plan\" message: keep, change or refund"
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
@@ -63,7 +65,15 @@ tests/asyncapi/node_modules/.installed: tests/asyncapi/package.json tests/asynca
 	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-test: infra browser asyncapi-parser
+# Debian's Prometheus: its promtool checks the alert rules in the tests; make demo runs it.
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+prometheus: services
+	deploy/local/prometheus.sh start
+
+test: infra browser asyncapi-parser promtool
 	$(PY) -m pytest
 
 # The property tests of the pure code with fresh random examples, thousands each (no infrastructure).
@@ -105,5 +115,6 @@ status:
 	@deploy/local/services.sh status; deploy/local/infra.sh status
 
 stop:
+	deploy/local/prometheus.sh stop
 	deploy/local/services.sh stop
 	deploy/local/infra.sh stop
