@@ -1,8 +1,10 @@
 """The Prometheus configuration and alert rules in deploy/prometheus/: valid by promtool (Debian's
-Prometheus; `make promtool` installs it), every alert tested by promtool's own unit tests, and
-every metric they name one the services define."""
+Prometheus; `make promtool` installs it), every alert tested by promtool's own unit tests; and the
+Grafana dashboards in deploy/grafana/ as their code builds them. Every metric they name is one the
+services define."""
 
 import importlib
+import json
 import re
 import shutil
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import REGISTRY
+
+from deploy.grafana import dashboards
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -78,3 +82,21 @@ def _defined() -> set[str]:
     for module in METRIC_MODULES:
         importlib.import_module(module)
     return {family.name + suffix for family in REGISTRY.collect() for suffix in SUFFIXES.get(family.type, ("",))}
+
+
+def test_the_dashboards_are_what_their_code_builds():
+    """deploy/grafana/dashboards/*.json are written by `python -m deploy.grafana.dashboards`."""
+    for name, text in dashboards.rendered().items():
+        written = (dashboards.HERE / f"{name}.json").read_text()
+        assert written == text, f"run python -m deploy.grafana.dashboards ({name})"
+    assert {p.stem for p in dashboards.HERE.glob("*.json")} == set(dashboards.DASHBOARDS)
+
+
+@pytest.mark.parametrize("name", sorted(dashboards.DASHBOARDS))
+def test_every_dashboard_query_reads_metrics_the_services_define(name: str):
+    board = json.loads((dashboards.HERE / f"{name}.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\brebound_[a-z_]+\b", e)}
+    assert exprs and used and used <= _defined(), used - _defined()
+    datasource = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert {p["datasource"]["uid"] for p in board["panels"]} == {d["uid"] for d in datasource["datasources"]}
