@@ -7,6 +7,7 @@
 
 Each test session gets its own database and topic prefix, so it never meets the demo's data."""
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -84,20 +85,36 @@ class Environment:
                 "REBOUND_ENVIRONMENT": "test"}
 
 
-@pytest.fixture(scope="session")
-async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environment]:
-    """A fresh database and topic prefix for this session, removed after it."""
-    run = uuid.uuid4().hex[:10]
-    name = f"rebound_test_{run}"
+@contextlib.asynccontextmanager
+async def fresh_database(infrastructure: Infrastructure, name: str) -> AsyncIterator[str]:
+    """A database of this name, created empty and dropped after; its URL."""
     admin = await asyncpg.connect(infrastructure.admin_database_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = infrastructure.admin_database_url.rsplit("/", 1)[0]
+    try:
+        yield f"{infrastructure.admin_database_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin = await asyncpg.connect(infrastructure.admin_database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environment]:
+    """A fresh database and topic prefix for this session, removed after it."""
+    run = uuid.uuid4().hex[:10]
     prefix = f"test-{run}."
-    await postgres_access.prepare(f"{base}/{name}")  # a role and a schema per service
-    yield Environment(infrastructure.kafka_bootstrap, f"{base}/{name}", prefix)
+    async with fresh_database(infrastructure, f"rebound_test_{run}") as url:
+        await postgres_access.prepare(url)  # a role and a schema per service
+        yield Environment(infrastructure.kafka_bootstrap, url, prefix)
+        await _delete_topics(infrastructure, prefix)
+
+
+async def _delete_topics(infrastructure: Infrastructure, prefix: str) -> None:
 
     kafka = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
     await kafka.start()
@@ -107,8 +124,3 @@ async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environme
             await kafka.delete_topics(ours)
     finally:
         await kafka.close()
-    admin = await asyncpg.connect(infrastructure.admin_database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()

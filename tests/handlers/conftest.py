@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from shared import db
-from tests.conftest import Infrastructure
+from tests.conftest import Infrastructure, fresh_database
 from tests.handlers.world import SERVICES, World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,21 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 async def handler_database(infrastructure: Infrastructure) -> AsyncIterator[str]:
     """A database of its own with every service's schema, migrated, for the whole session."""
-    name = f"rebound_handlers_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(infrastructure.admin_database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = f"{infrastructure.admin_database_url.rsplit('/', 1)[0]}/{name}"
-    for service in SERVICES:
-        await db.migrate(url, service, ROOT / "services" / service / "migrations")
-    yield url
-    admin = await asyncpg.connect(infrastructure.admin_database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(infrastructure, f"rebound_handlers_{uuid.uuid4().hex[:10]}") as url:
+        for service in SERVICES:
+            await db.migrate(url, service, ROOT / "services" / service / "migrations")
+        yield url
 
 
 @pytest.fixture
