@@ -11,35 +11,20 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.compensation import bootstrap as compensation
-from services.compensation.config import CompensationSettings
-from services.compensation.config import Config as CompensationConfig
-from services.disruption import bootstrap as disruption
-from services.disruption.config import Config as DisruptionConfig
-from services.disruption.config import DisruptionSettings
-from services.notify import bootstrap as notify
 from services.rebooking import assignment
-from services.rebooking import bootstrap as rebooking
 from services.rebooking.config import Config as RebookingConfig
 from services.rebooking.config import RebookingSettings
-from shared.consumer import Routes, deliver, first_seen
+from shared.consumer import deliver, first_seen
 from shared.events import Envelope, Model
 from shared.outbox import Outbox
 from shared.settings import Settings
+from tests.topology import routes_by_service
 
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
 SETTINGS = Settings(environment="test")
-DISRUPTION = DisruptionConfig.of(DisruptionSettings(environment="test"))
 # No batching window: a round assigns whatever is pending at once.
 REBOOKING = RebookingConfig.of(RebookingSettings(environment="test", batch_window_ms=0, batch_max_wait_ms=0))
-COMPENSATION = CompensationConfig.of(CompensationSettings(environment="test"))
-
-ROUTES: dict[str, list[Routes]] = {
-    "disruption": [disruption.routes(DISRUPTION)],
-    "rebooking": [rebooking.routes()],
-    "compensation": [compensation.routes(COMPENSATION)],
-    "notify": [notify.routes(), notify.first_notice_routes()],
-}
+ROUTES = routes_by_service()
 
 
 async def outbox_rows(conn: asyncpg.Connection) -> list[tuple[str, Envelope | bytes]]:
