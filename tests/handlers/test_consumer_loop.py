@@ -50,9 +50,10 @@ class InMemoryConsumer:
         self.lag_seen.append(REGISTRY.get_sample_value("rebound_consumer_lag", {"group": "loop", "topic": TOPIC}))
         batch = self.records[self.position:self.position + max_records]
         if not batch:
-            if self.committed and self.committed[-1] == len(self.records):
-                self.caught_up.set()
-            await asyncio.sleep(timeout_ms / 1000)  # as Kafka's consumer does when it has nothing
+            # Every record read, and (the loop commits before it fetches again) committed. Kafka's
+            # consumer would wait for more; none comes here, and the test ends the loop.
+            self.caught_up.set()
+            await asyncio.Event().wait()
             return {}
         self.position += len(batch)
         return {PARTITION: batch}
