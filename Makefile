@@ -28,7 +28,7 @@ services: infra
 DATE ?= 2013-02-08
 SEED ?= 2013
 demo: SPEED ?= 60
-demo: infra
+demo: infra promtool
 	deploy/local/services.sh stop
 	$(PY) -m bench.reset
 	REBOUND_REBOOKING_PARTNERS="$$($(PY) -c 'from bench.scenario import PARTNERS_2013; print(PARTNERS_2013)')" \
@@ -65,12 +65,12 @@ tests/asyncapi/node_modules/.installed: tests/asyncapi/package.json tests/asynca
 	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-# Debian's Prometheus: its promtool checks the alert rules in the tests; make demo runs it.
+# Debian's Prometheus (with promtool): promtool checks the alert rules in the tests; make demo runs Prometheus.
 promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
-prometheus: services
+prometheus: services promtool
 	deploy/local/prometheus.sh start
 
 test: infra browser asyncapi-parser promtool

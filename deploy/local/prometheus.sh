@@ -13,8 +13,7 @@ PORT="${REBOUND_PROMETHEUS_PORT:-9090}"
 running() { [ -f "$STATE/prometheus.pid" ] && kill -0 "$(cat "$STATE/prometheus.pid")" 2>/dev/null; }
 
 start() {
-  command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+  command -v prometheus >/dev/null || { echo "[prometheus] not installed: run make promtool" >&2; exit 1; }
   if running; then echo "[prometheus] already running on http://127.0.0.1:$PORT"; return; fi
   mkdir -p "$STATE/data"
   cp "$ROOT"/deploy/prometheus/prometheus.yml "$ROOT"/deploy/prometheus/alerts.yml "$STATE/"
