@@ -212,7 +212,9 @@ def read_sandbox(directory: Path) -> list[Sent]:
         with path.open() as f:
             for line in f:
                 record = json.loads(line)
-                parsed = parse_key(record.get(key), record["received_at"])
+                # An email sent through SendGrid carries the key as a custom argument.
+                parsed = parse_key(record.get(key) or (record.get("custom_args") or {}).get("rebound_key"),
+                                   record["received_at"])
                 if parsed:
                     sent.append(parsed)
     return sent

@@ -36,7 +36,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import audit, measure, replay, report, scenario
+from bench import audit, cpu, measure, replay, report, scenario
 from bench.stack import ROOT, Stack
 from shared import topics
 from shared.settings import Settings
@@ -46,6 +46,7 @@ RESULTS = ROOT / "bench" / "results"
 # The sandbox providers stand in for contracted SMS and email throughput; high, so that Rebound
 # itself, not a configured rate, is what is measured.
 PROVIDER_RATE = "5000"
+SANDBOX = frozenset({"sandbox", "payments"})  # stand-ins for other companies' machines
 
 
 async def offsets(settings: Settings) -> int:
@@ -81,14 +82,15 @@ def machine() -> dict:
 
 @contextlib.contextmanager
 def profiles(stack: Stack | None, directory: Path, enabled: bool):
-    """py-spy flame graphs of each service (of a stack of the run's own) while the replay runs."""
+    """py-spy profiles of each service (of a stack of the run's own) while the replay runs, as
+    collapsed stacks: one line per stack with its sample count, which flame graph tools draw."""
     spies = []
     if enabled and stack:
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("disruption", "rebooking", "compensation", "notify", "sandbox"):
+        for name in ("disruption", "rebooking", "compensation", "notify", "sandbox", "payments"):
             spies.append(subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(stack.processes[name].pid),
-                 "--rate", "50", "--nonblocking", "--output", str(directory / f"{name}.svg")],
+                 "--rate", "50", "--nonblocking", "--format", "raw", "--output", str(directory / f"{name}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         yield
@@ -108,7 +110,7 @@ async def main() -> int:
     parser.add_argument("--sample", type=int, default=None, help="only this many disrupted flights")
     parser.add_argument("--via", choices=("api", "topic"), default="api",
                         help="the signed partner API, or straight onto the flight-events topic")
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of each service")
+    parser.add_argument("--profile", action="store_true", help="py-spy profiles of each service")
     parser.add_argument("--keep", action="store_true", help="keep the database, topics and logs")
     parser.add_argument("--running", action="store_true",
                         help="play against the services of `make services` (ports 8001–8004)")
@@ -162,8 +164,11 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
             logs, sandbox = ROOT / ".local" / "logs", ROOT / ".local" / "sandbox"
         load_s = await replay.load(settings, s, endpoints)
         messages_before, (tx_before, rows_before) = await offsets(settings), await database_work(settings.database_url)
+        pids = {name: p.pid for name, p in stack.processes.items()} if stack else {}
+        cpu_before, statements_before = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
             played = await replay.replay(settings, s, speed, endpoints, args.via)
+        cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         messages = await offsets(settings) - messages_before
         tx_after, rows_after = await database_work(settings.database_url)
         print("auditing…", flush=True)
@@ -194,6 +199,8 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "outcomes": found["outcomes"], "stranded_at_connection": found["stranded_at_connection"],
         "throughput_pax_per_s": round(throughput, 1) if throughput else None,
         "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},
+        "cpu_ms_per_passenger": cpu.per_passenger(cpu_before, cpu_after, affected, SANDBOX),
+        "postgresql_statements": cpu.busiest(statements_before, statements_after, affected),
         "throughput_bound_pax_per_s": round(bound, 1),
         "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None,
         "audit": {"clean": found["clean"], **found["invariants"], "examples": found["examples"]},
@@ -206,8 +213,9 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
             + ("-demo" if stack is None else ""))  # the demo's never overwrites the benchmark's
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(RESULTS / f"{stem}.html", results, start, found)
-    print(json.dumps({k: results[k] for k in ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s",
-                                              "throughput_share_of_bound", "outcomes")}), flush=True)
+    headline = ("first_notice_ms", "outcome_complete_s", "throughput_pax_per_s", "throughput_share_of_bound",
+                "outcomes", "cpu_ms_per_passenger")
+    print(json.dumps({k: results[k] for k in headline}), flush=True)
     print(f"results: {RESULTS / stem}.json and .html", flush=True)
     return results
 

@@ -95,6 +95,7 @@ class Stack:
             "REBOUND_SANDBOX_SMTP_PORT": str(self.ports["smtp"]),
             "REBOUND_SANDBOX_DIR": str(self.logs / "sandbox"),
             "REBOUND_SMS_API_URL": f"http://127.0.0.1:{self.ports['sms']}",
+            "REBOUND_EMAIL_API_URL": f"http://127.0.0.1:{self.ports['sms']}",
             "REBOUND_EMAIL_LOOKUP_URL": f"http://127.0.0.1:{self.ports['sms']}/v1/mail",
             "REBOUND_SMTP_PORT": str(self.ports["smtp"]),
             "REBOUND_PUSH_WEBHOOK_URL": f"http://127.0.0.1:{self.ports['sms']}/v1/push",

@@ -1,6 +1,7 @@
 """The transactional outbox: events written with the state change, relayed to Kafka after."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -46,9 +47,16 @@ class Outbox:
 
     async def flush(self, conn: asyncpg.Connection) -> None:
         if self._rows:
-            await conn.executemany(
-                "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)", self._rows
-            )
+            # One statement however many rows (a cancelled aircraft's first notices are hundreds),
+            # inserted in the order published: the relay sends them in id order.
+            topic_of, keys, values, headers = zip(*self._rows, strict=True)
+            await conn.execute(
+                """INSERT INTO outbox (topic, key, value, headers)
+                   SELECT topic, key, value, headers::jsonb
+                   FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) WITH ORDINALITY
+                        AS r(topic, key, value, headers, n)
+                   ORDER BY n""",
+                list(topic_of), list(keys), list(values), [json.dumps(h) for h in headers])
             self._rows.clear()
 
 

@@ -19,16 +19,16 @@ class TokenBucket:
     def __post_init__(self) -> None:
         self.tokens, self.at = float(self.burst), self.clock()
 
-    def take(self, reserve: float = 0.0) -> float:
-        """Take a token, leaving `reserve` in the bucket: 0 when taken, else the seconds to wait
-        before one can be."""
+    def take(self, reserve: float = 0.0, count: int = 1) -> float:
+        """Take `count` tokens (at most `burst`), leaving `reserve` in the bucket: 0 when taken,
+        else the seconds to wait before they can be."""
         now = self.clock()
         self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens - 1 >= reserve:
-            self.tokens -= 1
+        if self.tokens - count >= reserve:
+            self.tokens -= count
             return 0.0
-        return (1 + reserve - self.tokens) / self.rate
+        return (count + reserve - self.tokens) / self.rate
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0, rand: random.Random | None = None) -> float:

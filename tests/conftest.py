@@ -111,10 +111,10 @@ async def environment(infrastructure: Infrastructure) -> AsyncIterator[Environme
     async with fresh_database(infrastructure, f"rebound_test_{run}") as url:
         await postgres_access.prepare(url)  # a role and a schema per service
         yield Environment(infrastructure.kafka_bootstrap, url, prefix)
-        await _delete_topics(infrastructure, prefix)
+        await delete_topics(infrastructure, prefix)
 
 
-async def _delete_topics(infrastructure: Infrastructure, prefix: str) -> None:
+async def delete_topics(infrastructure: Infrastructure, prefix: str) -> None:
 
     kafka = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
     await kafka.start()

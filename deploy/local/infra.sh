@@ -67,6 +67,8 @@ max_connections = 300
 shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
+# Statement statistics, which the benchmark reports its database work from (bench/run.py).
+shared_preload_libraries = 'pg_stat_statements'
 CONF
   fi
   # Passwords (SCRAM-SHA-256) over TCP for everyone, the superuser only through the socket as the
@@ -95,7 +97,10 @@ SELECT format('ALTER ROLE %I PASSWORD %L', 'rebound_' || s, 'dev-only-' || s || 
 \gexec
 SELECT 'CREATE DATABASE rebound OWNER rebound' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'rebound')
 \gexec
+GRANT pg_read_all_stats TO rebound;
 SQL
+  # In the template, so every database made for a test or a benchmark run has the view.
+  as_postgres "${sql[@]}" -d template1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
   log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
 }
 

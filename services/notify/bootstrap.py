@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.notify import contacts, handlers, policy, status
 from services.notify.config import Config, NotifySettings
-from services.notify.providers import EmailProvider, Provider, PushProvider, SmsProvider
+from services.notify.providers import InfobipSms, Provider, PushGateway, SendGridEmail, SmtpEmail, TwilioSms
 from services.notify.sender import Sender, Throttle
 from shared import topics
 from shared.consumer import Routes
@@ -38,17 +38,27 @@ def throttles(settings: NotifySettings) -> dict[str, Throttle]:
 
 
 def providers(settings: NotifySettings, client: aiohttp.ClientSession) -> dict[str, Provider]:
-    return {
-        "email": EmailProvider(settings.smtp_host, settings.smtp_port, settings.email_from,
-                               username=settings.smtp_username, password=settings.smtp_password,
-                               start_tls=settings.smtp_start_tls,
-                               connections=settings.first_notice_concurrency + settings.bulk_concurrency,
-                               lookup=(client, settings.email_lookup_url, settings.email_lookup_token)
-                               if settings.email_lookup_url else None),
-        "sms": SmsProvider(client, settings.sms_api_url, settings.sms_account, settings.sms_token,
-                           settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}"),
-        "push": PushProvider(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret),
-    }
+    """Each channel's provider, as configured."""
+    email: Provider
+    sms: Provider
+    if settings.email_provider == "sendgrid":
+        email = SendGridEmail(client, settings.email_api_url, settings.email_api_key, settings.email_from,
+                              most=settings.email_batch)
+    else:
+        email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.email_from,
+                          username=settings.smtp_username, password=settings.smtp_password,
+                          start_tls=settings.smtp_start_tls,
+                          connections=settings.first_notice_concurrency + settings.bulk_concurrency,
+                          lookup=(client, settings.email_lookup_url, settings.email_lookup_token)
+                          if settings.email_lookup_url else None)
+    if settings.sms_provider == "infobip":
+        sms = InfobipSms(client, settings.sms_api_url, settings.sms_token, settings.sms_from,
+                         report_url=status.infobip_report_url(settings), most=settings.sms_batch)
+    else:
+        sms = TwilioSms(client, settings.sms_api_url, settings.sms_account, settings.sms_token, settings.sms_from,
+                        status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}")
+    return {"email": email, "sms": sms,
+            "push": PushGateway(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret)}
 
 
 async def send_notices(service: Service[Config]) -> None:
@@ -67,7 +77,8 @@ async def send_notices(service: Service[Config]) -> None:
                  for _ in range(settings.first_notice_senders)]
         bulk = Sender(config, service.database, carriers, guards, first_notices=False,
                       concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
-                      reserve=settings.bulk_reserve * settings.provider_burst, first_notices_idle=first_notices_idle)
+                      reserve=settings.bulk_reserve * settings.provider_burst, first_notices_idle=first_notices_idle,
+                      batch_size=settings.bulk_claim)
         await asyncio.gather(*(sender.run() for sender in first), bulk.run())
 
 
@@ -78,8 +89,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                       priority_routes=first_notice_routes(), background=[send_notices])
     app = service.app(
         title="Rebound notify",
-        # Up to 1,000 contacts in one PUT.
-        body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES},
+        # Up to 1,000 contacts in one PUT; a bucket of delivery reports.
+        body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES,
+                     status.INFOBIP_REPORT_PATH: status.INFOBIP_REPORTS_MAX_BYTES},
         description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
     )
     app.include_router(contacts.router)

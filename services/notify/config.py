@@ -1,34 +1,47 @@
 """The notify service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
 from dataclasses import dataclass
+from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from shared import sealed
 from shared.settings import Settings
 
 
 class NotifySettings(Settings):
-    DEVELOPMENT_SECRETS = ("sms_token", "push_secret", "notice_opening_keys")
+    DEVELOPMENT_SECRETS = ("sms_token", "sms_report_secret", "email_api_key", "push_secret", "notice_opening_keys")
     http_port: int = 8004
     # Notify's private keys (`id:base64,…`) for what the other services seal for it: passengers'
     # choice links, voucher codes (shared/sealed.py). Two while one replaces the other.
     notice_opening_keys: str = sealed.DEVELOPMENT_PRIVATE_KEYS
     public_url: str = "http://127.0.0.1:8004"  # where providers call back with delivery status
+    # Which company carries each channel: a batch API, which takes hundreds of messages a request
+    # (Infobip for texts, SendGrid for email), or, for airlines that use them, Twilio and SMTP.
+    sms_provider: Literal["infobip", "twilio"] = "infobip"
+    email_provider: Literal["sendgrid", "smtp"] = "sendgrid"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_start_tls: bool = False
     email_from: str = "Rebound Airline Care <care@rebound.example>"
-    sms_api_url: str = "http://127.0.0.1:8090"
-    sms_account: str = "ACsandbox"
+    sms_api_url: str = "http://127.0.0.1:8090"  # Infobip's or Twilio's base URL
+    sms_account: str = "ACsandbox"  # Twilio's account
+    # Infobip: the API key. Twilio: the auth token, which also signs its status callbacks.
     sms_token: str = "sandbox-token"
+    # Infobip: the password its delivery reports carry (HTTP Basic, user `infobip`).
+    sms_report_secret: str = "sandbox-report-secret"
+    email_api_url: str = "http://127.0.0.1:8090"  # SendGrid's base URL
+    email_api_key: str = "sandbox-email-key"
+    # The most messages one request carries, for the batch APIs (SendGrid takes at most 1,000).
+    sms_batch: int = Field(default=500, ge=1, le=10_000)
+    email_batch: int = Field(default=1000, ge=1, le=1000)
     sms_from: str = "+15550000000"
     push_webhook_url: str = "http://127.0.0.1:8090/v1/push"
     push_key_id: str = "notify"
     push_secret: str = "sandbox-push-secret"
-    # The email provider's message lookup by Message-ID (`<url>/<Message-ID>`: 200 if accepted,
+    # SMTP: the email provider's message lookup by Message-ID (`<url>/<Message-ID>`: 200 if accepted,
     # 404 if not), asked before resending an email whose sending a crash interrupted. Unset, such
     # an email is sent again.
     email_lookup_url: str | None = None
@@ -41,9 +54,11 @@ class NotifySettings(Settings):
     # Concurrent calls per provider, for each path (first notices; everything else).
     first_notice_concurrency: int = 32
     # Senders of first notices, each claiming its own batch: while one waits for its batch's
-    # slowest provider answer, another is already sending the next.
-    first_notice_senders: int = 3
-    first_notice_claim: int = 64
+    # provider answers, another is already rendering the next. A claim is about one request to a
+    # batch API per channel.
+    first_notice_senders: int = 2
+    first_notice_claim: int = 500
+    bulk_claim: int = 500
     bulk_concurrency: int = 16
     http_connections: int = 32  # to the SMS API and the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.

@@ -22,7 +22,8 @@ class Contact(BaseModel):
 
     passenger_id: str = Field(min_length=1, max_length=64)
     booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")
-    given_name: str = Field(min_length=1, max_length=80)
+    # One line, as a greeting prints it: no control characters or line separators.
+    given_name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$",
                               description="E.164, e.g. +12125550123")

@@ -1,7 +1,8 @@
-"""Local stand-ins for notify's providers, for the demo and the tests: a Twilio-style SMS API
-(with status callbacks, and a control to make it fail or slow down), an SMTP server and an app
-push gateway. Each records what it received (in memory, and as JSON lines under
-REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms, /v1/mail and /v1/push.
+"""Local stand-ins for notify's providers, for the demo and the tests: Infobip's SMS API and a
+Twilio-style one (with delivery reports, and a control to make either fail or slow down),
+SendGrid's mail send and an SMTP server, and an app push gateway. Each records what it received
+(in memory, and as JSON lines under REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms, /v1/mail and
+/v1/push.
 
     python -m services.notify.sandbox            # SMS API on :8090, SMTP on :2525
 """
@@ -9,6 +10,7 @@ REBOUND_SANDBOX_DIR) and shows it at GET /v1/sms, /v1/mail and /v1/push.
 import asyncio
 import base64
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -25,10 +27,11 @@ import uvicorn
 import uvloop
 from aiosmtpd.smtp import SMTP
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from yarl import URL
 
 from services.notify.providers import twilio_signature
 from shared import signing
@@ -43,7 +46,8 @@ class SandboxSettings(BaseSettings):
     sms_port: int = 8090
     smtp_port: int = 2525
     account: str = "ACsandbox"
-    token: str = "sandbox-token"
+    token: str = "sandbox-token"  # Twilio's auth token; Infobip's API key
+    email_api_key: str = "sandbox-email-key"  # SendGrid's
     push_secret: str = "sandbox-push-secret"
     dir: Path = Path(".local/sandbox")
 
@@ -55,9 +59,12 @@ class Recorder:
         self.items: list[dict] = []
 
     def add(self, item: dict) -> None:
-        self.items.append(item)
+        self.add_all([item])
+
+    def add_all(self, items: list[dict]) -> None:
+        self.items += items
         with self._path.open("a") as f:
-            f.write(json.dumps(item) + "\n")
+            f.write("".join(json.dumps(item) + "\n" for item in items))
 
 
 def _text(part: Message) -> str:
@@ -170,6 +177,9 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
                    "undelivered" if form["To"] in state.undeliverable else "delivered")
         return JSONResponse(message, status_code=201)
 
+    _infobip_routes(app, settings, sms, control)
+    _sendgrid_routes(app, settings, mail)
+
     @app.post("/v1/control", dependencies=[Depends(authorised)])
     async def set_control(new: SmsControl) -> SmsControl:
         control["sms"] = new
@@ -216,6 +226,169 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
         return push.items[since:]
 
     return app
+
+
+INFOBIP_PENDING = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED",
+                   "description": "Message sent to next instance"}
+INFOBIP_REJECTED = {"groupId": 5, "groupName": "REJECTED", "id": 51, "name": "MISSING_TO",
+                    "description": "Missing destination."}
+INFOBIP_DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET",
+                     "description": "Message delivered to handset"}
+INFOBIP_UNDELIVERABLE = {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED",
+                         "description": "Message sent not delivered"}
+REPORT_BUCKET = 100  # Infobip's default maxBucketSize
+
+
+def _infobip_routes(app: FastAPI, settings: SandboxSettings, sms: Recorder, control: dict[str, SmsControl]) -> None:
+    """Infobip's SMS API as a provider of our own: many texts a request, a status for each, and
+    delivery reports pushed in buckets to each message's webhook URL (its credentials from the
+    URL's user part)."""
+    reports: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    by_id: dict[str, dict] = {}
+    pusher: list[asyncio.Task] = []
+
+    async def push_reports() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2)) as client:
+            while True:
+                url, report = await reports.get()
+                await asyncio.sleep(0.05)  # the network's time to deliver, and to fill a bucket
+                bucket = [report]
+                while len(bucket) < REPORT_BUCKET and not reports.empty():
+                    bucket.append(reports.get_nowait()[1])  # one webhook URL per sandbox run
+                target = URL(url)
+                try:
+                    async with client.post(target.with_user(None), json={"results": bucket},
+                                           auth=aiohttp.BasicAuth(target.user or "", target.password or ""),
+                                           timeout=aiohttp.ClientTimeout(total=10)):
+                        pass
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # a real provider retries a few times and gives up; so does the sandbox, at once
+
+    def answer(state: SmsControl, bulk_id: str, m: dict, now: str) -> tuple[list[dict], list[dict]]:
+        """One message's answers (one per destination) and what was taken of it."""
+        answers, taken = [], []
+        report_url = ((m.get("webhooks") or {}).get("delivery") or {}).get("url")
+        for d in m["destinations"]:
+            message_id, to = d.get("messageId") or secrets.token_hex(12), "+" + str(d["to"]).lstrip("+")
+            if to in state.invalid:
+                answers.append({"messageId": message_id, "status": INFOBIP_REJECTED, "destination": d["to"]})
+                continue
+            answers.append({"messageId": message_id, "status": INFOBIP_PENDING, "destination": d["to"]})
+            taken.append({"sid": message_id, "idempotency_token": message_id, "bulk_id": bulk_id, "to": to,
+                          "from": m.get("sender"), "body": m["content"]["text"], "received_at": now,
+                          "status": "queued"})
+            if report_url:
+                reports.put_nowait((report_url, {
+                    "bulkId": bulk_id, "messageId": message_id, "to": d["to"], "sentAt": now, "doneAt": now,
+                    "messageCount": 1, "status": INFOBIP_UNDELIVERABLE if to in state.undeliverable
+                    else INFOBIP_DELIVERED}))
+        return answers, taken
+
+    def authorised(request: Request) -> None:
+        if not secrets.compare_digest(request.headers.get("authorization", ""), f"App {settings.token}"):
+            raise HTTPException(401, "Invalid login details")
+
+    @app.post("/sms/3/messages")
+    async def infobip_send(request: Request) -> dict:
+        authorised(request)
+        state = control["sms"]
+        if state.down or state.fail_next:
+            control["sms"] = state.model_copy(update={"fail_next": max(0, state.fail_next - 1)})
+            raise HTTPException(503, "sandbox SMS API told to fail")
+        try:
+            messages = json.loads(await request.body())["messages"]
+            if not all(m["destinations"] and m["content"]["text"] for m in messages):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise HTTPException(400, "messages, each with destinations and content.text, are required") from None
+        if state.delay_ms:
+            await asyncio.sleep(state.delay_ms / 1000)
+        if not pusher:
+            pusher.append(asyncio.create_task(push_reports()))
+        bulk_id, now, answers, taken = secrets.token_hex(12), datetime.now(UTC).isoformat(), [], []
+        for m in messages:
+            more_answers, more_taken = answer(state, bulk_id, m, now)
+            answers += more_answers
+            taken += more_taken
+        sms.add_all(taken)
+        by_id.update((t["sid"], t) for t in taken)
+        return {"bulkId": bulk_id, "messages": answers}
+
+    @app.get("/sms/3/logs")
+    async def infobip_logs(request: Request) -> dict:
+        """The texts taken, by their message ids (several `messageId` parameters)."""
+        authorised(request)
+        found = [by_id[i] for i in request.query_params.getlist("messageId") if i in by_id]
+        return {"results": [{"messageId": t["sid"], "to": t["to"].lstrip("+"), "sentAt": t["received_at"],
+                             "status": INFOBIP_DELIVERED} for t in found]}
+
+
+SENDGRID_QUERY = re.compile(r"unique_args\['rebound_key'\]=\"([^\"]*)\"")
+
+
+def _sendgrid_problems(personalizations: list) -> list[dict]:
+    """What SendGrid's mail send refuses in a request's personalizations, each naming its place."""
+    if not 1 <= len(personalizations) <= 1000:
+        return [{"message": "The personalization block is limited to 1000 personalizations per API request.",
+                 "field": "personalizations"}]
+    problems, seen = [], set()
+    for n, p in enumerate(personalizations):
+        for r, to in enumerate(p.get("to") or []):
+            address = str(to.get("email", "")).lower()
+            if "@" not in address:
+                problems.append({"message": "Does not contain a valid address.",
+                                 "field": f"personalizations.{n}.to.{r}.email"})
+            elif address in seen:
+                problems.append({"message": "Each unique email address in the personalizations array should only "
+                                            "be included once.", "field": f"personalizations.{n}.to.{r}.email"})
+            seen.add(address)
+    return problems
+
+
+def _sendgrid_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -> None:
+    """SendGrid's v3 mail send as a provider of our own: up to 1,000 personalizations a request,
+    each its own email, and the email activity API by custom argument."""
+    by_key: dict[str, dict] = {}
+
+    def authorised(request: Request) -> None:
+        if not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {settings.email_api_key}"):
+            raise HTTPException(401, "The provided authorization grant is invalid, expired, or revoked")
+
+    @app.post("/v3/mail/send", status_code=202)
+    async def sendgrid_send(request: Request) -> Response:
+        authorised(request)
+        try:
+            body = json.loads(await request.body())
+            personalizations, content = body["personalizations"], body["content"][0]["value"]
+            sender = body["from"]["email"]
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise HTTPException(400, "from, content and personalizations are required") from None
+        if problems := _sendgrid_problems(personalizations):
+            return JSONResponse({"errors": problems}, status_code=400)
+        message_id, now = secrets.token_urlsafe(16), datetime.now(UTC).isoformat()
+        taken = []
+        for p in personalizations:
+            text = content
+            for tag, value in (p.get("substitutions") or {}).items():
+                text = text.replace(tag, value)
+            args = p.get("custom_args") or {}
+            taken.append({"received_at": now, "mail_from": sender, "rcpt_tos": [t["email"] for t in p["to"]],
+                          "message_id": None, "x_message_id": message_id, "custom_args": args,
+                          "subject": p.get("subject") or body.get("subject", ""), "body": text})
+        mail.add_all(taken)
+        by_key.update((t["custom_args"]["rebound_key"], t) for t in taken if "rebound_key" in t["custom_args"])
+        return Response(status_code=202, headers={"X-Message-Id": message_id})
+
+    @app.get("/v3/messages")
+    async def sendgrid_activity(request: Request, query: str = "", limit: int = 10) -> dict:
+        """The email activity feed, queried by our custom argument only."""
+        authorised(request)
+        match = SENDGRID_QUERY.fullmatch(query)
+        if not match:
+            raise HTTPException(400, "the sandbox answers only unique_args['rebound_key']=\"…\"")
+        found = [by_key[match[1]]] if match[1] in by_key else []
+        return {"messages": [{"msg_id": m["x_message_id"], "to_email": m["rcpt_tos"][0], "subject": m["subject"],
+                              "status": "delivered"} for m in found[:limit]]}
 
 
 async def main() -> None:

@@ -8,8 +8,12 @@ for it go by another of the passenger's channels where there is one.
 
 A delivery is claimed (status 'sending') in a committed transaction before the provider is called,
 so two replicas never send the same one. A claim left by a crash is taken again after a lease; the
-provider call then carries the same idempotency key (SMS, push: the provider drops a copy), and
-an email, which SMTP cannot deduplicate, is first looked up at the provider by its Message-ID."""
+provider call then carries the same idempotency key (Twilio, push: the provider drops a copy), and
+where the provider cannot deduplicate (SMTP, Infobip, SendGrid) the message is first looked up at
+the provider by its key.
+
+Messages go to each provider in requests of as many as it takes at once (hundreds for the batch
+APIs), so a cancelled aircraft's first notices cost a handful of requests, not hundreds."""
 
 import asyncio
 import contextlib
@@ -23,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify import policy, templates
 from services.notify.config import Config
-from services.notify.providers import Outgoing, PermanentFailure, Provider, TransientFailure
+from services.notify.providers import Accepted, Deferred, Outcome, Outgoing, Provider, Refused, TransientFailure
 from shared import db, notices, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
@@ -83,11 +87,14 @@ class Throttle:
         self._bucket = TokenBucket(rate_per_second, burst, time.monotonic)
         self._lock = asyncio.Lock()
 
-    async def take(self, reserve: float = 0.0) -> None:
-        """Wait for a send slot within the provider's rate; leave `reserve` slots for others."""
+    async def take(self, count: int, reserve: float = 0.0) -> None:
+        """Wait for `count` send slots within the provider's rate; leave `reserve` slots for others."""
         async with self._lock:
-            while wait := self._bucket.take(reserve):  # noqa: ASYNC110 (waiting out a rate, not an event)
-                await asyncio.sleep(wait)
+            while count:
+                piece = min(count, max(1, int(self._bucket.burst - reserve)))
+                while wait := self._bucket.take(reserve, piece):  # noqa: ASYNC110 (waiting out a rate, not an event)
+                    await asyncio.sleep(wait)
+                count -= piece
 
 
 class Sender:
@@ -141,7 +148,8 @@ class Sender:
                UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
                FROM due, contacts c
                WHERE d.id = due.id AND c.passenger_id = d.passenger_id
-               RETURNING due.reclaimed, d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
+               RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
+                         d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
                          d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts, d.traceparent,
                          c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
                          ARRAY(SELECT o.channel FROM deliveries o
@@ -151,19 +159,40 @@ class Sender:
         )
 
     async def _deliver(self, claimed: list[asyncpg.Record]) -> None:
-        results = await asyncio.gather(*(self._send_one(d) for d in claimed))
+        """Render each claimed delivery, send them per provider in requests of as many as the
+        provider takes at once, and record every result in one transaction."""
+        results: list[Result] = []
+        ready: dict[str, list[tuple[asyncpg.Record, Outgoing]]] = {}
+        # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
+        renderer = templates.Renderer(lambda kind, facts: notices.read(kind, self._opener.open_all(facts)))
+        for d in claimed:
+            prepared = self._prepare(d, renderer)
+            if isinstance(prepared, Result):
+                results.append(prepared)
+            else:
+                ready.setdefault(d["channel"], []).append((d, prepared))
+        most = {channel: self._providers[channel].most for channel in ready}
+        for sent in await asyncio.gather(*(self._send(channel, batch[i:i + most[channel]])
+                                           for channel, batch in ready.items()
+                                           for i in range(0, len(batch), most[channel]))):
+            results += sent
         by_id = {d["id"]: d for d in claimed}
 
         async def record(conn: asyncpg.Connection) -> None:
             outbox = Outbox(self._settings, source="rebound/notify")
-            await conn.executemany(
-                """UPDATE deliveries SET status = $2, provider_id = $3, detail = $4,
-                       sent_at = CASE WHEN $2 = 'sent' THEN now() END,
-                       next_attempt_at = now() + make_interval(secs => $5),
-                       attempts = attempts - $6
-                   WHERE id = $1""",
-                [(r.delivery_id, "retrying" if r.status == "held" else r.status, r.provider_id, r.detail,
-                  r.retry_in, 1 if r.status == "held" else 0) for r in results])
+            # One statement for the batch: a held delivery (its provider's circuit open) waits
+            # without spending an attempt.
+            await conn.execute(
+                """UPDATE deliveries d SET status = r.status, provider_id = r.provider_id, detail = r.detail,
+                       sent_at = CASE WHEN r.status = 'sent' THEN now() END,
+                       next_attempt_at = now() + make_interval(secs => r.retry_in),
+                       attempts = d.attempts - r.unspent
+                   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[])
+                        AS r(id, status, provider_id, detail, retry_in, unspent)
+                   WHERE d.id = r.id""",
+                [r.delivery_id for r in results], ["retrying" if r.status == "held" else r.status for r in results],
+                [r.provider_id for r in results], [r.detail for r in results], [r.retry_in for r in results],
+                [1 if r.status == "held" else 0 for r in results])
             await fall_back(conn, [(r.delivery_id, r.fallback) for r in results
                                    if r.status == "fallen_back" and r.fallback])
             for r in results:
@@ -189,52 +218,77 @@ class Sender:
                 if d["stage"] == "first_notice":
                     FIRST_NOTICE_SECONDS.observe(age)
 
-    async def _send_one(self, d: asyncpg.Record) -> Result:
+    def _prepare(self, d: asyncpg.Record, renderer: templates.Renderer) -> Outgoing | Result:
+        """The message for a delivery; or, if its notice cannot be rendered, its failure."""
         channel = d["channel"]
         try:
-            # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
-            opened = notices.read(d["template"], self._opener.open_all(d["facts"]))
-            notice = templates.render_notice(opened, "sms" if channel == "push" else channel, d["locale"],
-                                             d["given_name"], d["passenger_id"])
+            notice = renderer.render(d["template"], d["facts"], "sms" if channel == "push" else channel,
+                                     d["locale"], d["given_name"], d["passenger_id"])
         except Exception as exc:  # a template defect must not stall every other notice
             log.exception("notice could not be rendered", extra={"delivery_id": d["id"],
                                                                  "trace_id": tracing.trace_id(d["traceparent"])})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
-        throttle = self._throttles[channel]
-        if not throttle.breaker.allows():
-            other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"],
-                                        d["siblings"])
-            RETRIES.labels(channel, "circuit_open").inc()
-            if other:
-                return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}",
-                              fallback=other)
-            return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
-                          retry_in=throttle.breaker.reopens_in() + backoff(0))
         to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
         key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['revision']}.{channel}"
-        await throttle.take(self._reserve)
+        return Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body)
+
+    async def _send(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]) -> list[Result]:
+        """One request's worth of messages to one provider, within its rate and circuit breaker."""
+        throttle = self._throttles[channel]
+        if not throttle.breaker.allows():
+            RETRIES.labels(channel, "circuit_open").inc(len(batch))
+            return [self._circuit_open(d, throttle) for d, _ in batch]
+        provider = self._providers[channel]
+        await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
-            try:
-                if d["reclaimed"] and (provider_id := await self._providers[channel].accepted(key)):
-                    # A crash came between the provider's acceptance and our record of it.
-                    return Result(d["id"], "sent", provider_id=provider_id)
-                provider_id = await self._providers[channel].send(
-                    Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body))
-            except PermanentFailure as exc:
-                throttle.breaker.succeeded()  # the provider answered: it is this message it refuses
-                return Result(d["id"], "failed", detail=str(exc))
-            except TransientFailure as exc:
-                throttle.breaker.failed()
-                BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
-                RETRIES.labels(channel, "provider_error").inc()
-                status = "retrying" if d["attempts"] < self._max_attempts else "failed"
-                log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
-                                                             "trace_id": tracing.trace_id(d["traceparent"]),
-                                                             "error": str(exc), "status": status})
-                return Result(d["id"], status, detail=str(exc), retry_in=backoff(d["attempts"]))
-        throttle.breaker.succeeded()
-        BREAKER.labels(channel).set(0)
-        return Result(d["id"], "sent", provider_id=provider_id)
+            results, outgoing = await self._not_yet_taken(channel, batch)
+            outcomes = await provider.send([m for _, m in outgoing]) if outgoing else []
+        if outcomes:
+            # A provider that answered anything is up; one that deferred everything is failing.
+            failing = all(isinstance(o, Deferred) for o in outcomes)
+            (throttle.breaker.failed if failing else throttle.breaker.succeeded)()
+            BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
+        return results + [self._result(d, channel, o) for (d, _), o in zip(outgoing, outcomes, strict=True)]
+
+    async def _not_yet_taken(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]
+                             ) -> tuple[list[Result], list[tuple[asyncpg.Record, Outgoing]]]:
+        """Messages sent before with an uncertain end (a crash before our record, a timeout) may be
+        at the provider already: those it has are recorded sent; the rest are still to send."""
+        uncertain = [m.key for d, m in batch if d["uncertain"]]
+        try:
+            taken = await self._providers[channel].accepted(uncertain) if uncertain else {}
+        except TransientFailure as exc:
+            return ([self._deferred(d, channel, str(exc)) for d, _ in batch if d["uncertain"]],
+                    [(d, m) for d, m in batch if not d["uncertain"]])
+        return ([Result(d["id"], "sent", provider_id=taken[m.key]) for d, m in batch if m.key in taken],
+                [(d, m) for d, m in batch if m.key not in taken])
+
+    def _result(self, d: asyncpg.Record, channel: str, outcome: Outcome) -> Result:
+        match outcome:
+            case Accepted(provider_id):
+                return Result(d["id"], "sent", provider_id=provider_id)
+            case Refused(detail):
+                return Result(d["id"], "failed", detail=detail)
+            case Deferred(detail):
+                return self._deferred(d, channel, detail)
+        raise AssertionError(outcome)
+
+    def _circuit_open(self, d: asyncpg.Record, throttle: Throttle) -> Result:
+        """A notice for a provider left alone for now goes by the passenger's other channel, or waits."""
+        channel = d["channel"]
+        other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"], d["siblings"])
+        if other:
+            return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}", fallback=other)
+        return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
+                      retry_in=throttle.breaker.reopens_in() + backoff(0))
+
+    def _deferred(self, d: asyncpg.Record, channel: str, detail: str) -> Result:
+        RETRIES.labels(channel, "provider_error").inc()
+        status = "retrying" if d["attempts"] < self._max_attempts else "failed"
+        log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
+                                                     "trace_id": tracing.trace_id(d["traceparent"]),
+                                                     "error": detail, "status": status})
+        return Result(d["id"], status, detail=detail, retry_in=backoff(d["attempts"]))
 
     async def _measure(self) -> None:
         counts = {r["status"]: r["n"] for r in await self._pool.fetch(

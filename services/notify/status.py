@@ -1,15 +1,19 @@
-"""Delivery status from providers: the SMS provider calls back when a message reaches the handset
-or does not. A message the network could not deliver is tried by the passenger's other channel."""
+"""Delivery status from providers: the SMS provider reports when a message reaches the handset or
+does not (Twilio calls back once per text; Infobip pushes reports in batches). A message the
+network could not deliver is tried by the passenger's other channel."""
 
+import base64
 import hmac
 from typing import Annotated
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
+import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from services.notify import policy
 from services.notify.config import NotifySettings
-from services.notify.providers import twilio_signature
+from services.notify.providers import INFOBIP_FAILED, twilio_signature
 from services.notify.sender import fall_back
 from shared import topics
 from shared.events import NoticeDelivered
@@ -18,6 +22,10 @@ from shared.outbox import Outbox
 from shared.runtime import Database, running
 
 SMS_STATUS_PATH = "/v1/delivery-status/sms"
+INFOBIP_REPORT_PATH = "/v1/delivery-status/infobip"
+INFOBIP_USER = "infobip"
+INFOBIP_REPORTS_AT_ONCE = 10_000
+INFOBIP_REPORTS_MAX_BYTES = 8 * 1024 * 1024
 # Twilio's message states: the last two mean the passenger did not get it.
 SMS_STATES = {"accepted", "queued", "sending", "sent", "delivered", "receiving", "received", "read",
               "failed", "undelivered"}
@@ -45,28 +53,95 @@ async def sms_status(request: Request, pool: Database,
         await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
                            " WHERE provider_id = $1 AND channel = 'sms'", sid, state)
         return
-    outbox = Outbox(settings, source="rebound/notify")
     async with pool.acquire() as conn, conn.transaction():
-        d = await conn.fetchrow(
-            """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
-               WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", sid, state)
-        if d is None:
-            return  # not ours, or not yet recorded: nothing to do
-        # Only a failure is news to anyone else (the ops board already counts the passenger as told
-        # when the provider took the text).
-        if d["status"] == "sent":
-            await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
-                               d["id"], f"the network reported the text {state}")
-            c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])
-            siblings = [r["channel"] for r in await conn.fetch(
-                "SELECT channel FROM deliveries WHERE passenger_id = $1 AND disruption_id = $2 AND stage = $3"
-                " AND revision = $4", d["passenger_id"], d["disruption_id"], d["stage"], d["revision"])]
-            other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
-            if other:
-                await fall_back(conn, [(d["id"], other)])
-            outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-                disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
-                stage=d["stage"], channel="sms", status="failed", provider_id=sid,
-                detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
-                key=d["booking_ref"], traceparent=d["traceparent"])
-        await outbox.flush(conn)
+        await record_reports(conn, settings, [], [(sid, state)])
+
+
+class InfobipStatus(BaseModel):
+    groupName: str = Field(max_length=64)  # noqa: N815 (Infobip's name)
+    name: str | None = Field(default=None, max_length=64)
+
+
+class InfobipReport(BaseModel):
+    messageId: str = Field(max_length=300)  # noqa: N815 (Infobip's name)
+    status: InfobipStatus
+
+
+class InfobipReports(BaseModel):
+    """Infobip's delivery reports, as it pushes them: a bucket of up to `maxBucketSize` (100 by
+    default) in one request."""
+
+    results: list[InfobipReport] = Field(max_length=INFOBIP_REPORTS_AT_ONCE)
+
+
+def infobip_report_url(settings: NotifySettings) -> str:
+    """Where Infobip is asked to push delivery reports: notify's, with the credentials they must
+    carry (HTTP Basic, from the URL's user part, as webhook clients send it)."""
+    url = urlsplit(settings.public_url)
+    netloc = f"{INFOBIP_USER}:{quote(settings.sms_report_secret, safe='')}@{url.netloc}"
+    return urlunsplit((url.scheme, netloc, url.path.rstrip("/") + INFOBIP_REPORT_PATH, "", ""))
+
+
+@router.post(INFOBIP_REPORT_PATH, status_code=204, response_class=Response)
+async def infobip_reports(request: Request, pool: Database) -> None:
+    """Infobip's delivery reports for texts, a batch at a time, recorded in a few statements."""
+    settings: NotifySettings = running(request.app).config.settings
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        given = base64.b64decode(encoded, validate=True) if scheme.lower() == "basic" else b""
+    except ValueError:
+        given = b""
+    if not hmac.compare_digest(given, f"{INFOBIP_USER}:{settings.sms_report_secret}".encode()):
+        raise HTTPException(401, "Infobip's delivery reports must carry the configured credentials (HTTP Basic)",
+                            headers={"WWW-Authenticate": "Basic"})
+    try:
+        reports = InfobipReports.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise HTTPException(422, f"not Infobip delivery reports: {exc.error_count()} errors, the first at "
+                                 f"{'.'.join(map(str, exc.errors()[0]['loc']))}") from None
+    fine = [(r.messageId, r.status.name or r.status.groupName) for r in reports.results
+            if r.status.groupName not in INFOBIP_FAILED]
+    failed = [(r.messageId, r.status.name or r.status.groupName) for r in reports.results
+              if r.status.groupName in INFOBIP_FAILED]
+    async with pool.acquire() as conn, conn.transaction():
+        await record_reports(conn, settings, fine, failed)
+
+
+async def record_reports(conn: asyncpg.Connection, settings: NotifySettings, fine: list[tuple[str, str]],
+                         failed: list[tuple[str, str]]) -> None:
+    """Texts' fates, each (provider id, state): the good ones in one statement; each failure
+    tried by the passenger's other channel, and told to the ops board."""
+    if fine:
+        await conn.execute(
+            """UPDATE deliveries d SET provider_status = r.state, provider_status_at = now()
+               FROM unnest($1::text[], $2::text[]) AS r(provider_id, state)
+               WHERE d.provider_id = r.provider_id AND d.channel = 'sms'""",
+            [p for p, _ in fine], [state for _, state in fine])
+    outbox = Outbox(settings, source="rebound/notify")
+    for provider_id, state in failed:
+        await _not_delivered(conn, outbox, provider_id, state)
+    await outbox.flush(conn)
+
+
+async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: str, state: str) -> None:
+    d = await conn.fetchrow(
+        """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
+           WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", provider_id, state)
+    # Not ours, or not yet recorded: nothing to do. Only a failure of a text taken is news to anyone
+    # else (the ops board already counts the passenger as told when the provider took the text).
+    if d is None or d["status"] != "sent":
+        return
+    await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
+                       d["id"], f"the network reported the text {state}")
+    c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])
+    siblings = [r["channel"] for r in await conn.fetch(
+        "SELECT channel FROM deliveries WHERE passenger_id = $1 AND disruption_id = $2 AND stage = $3"
+        " AND revision = $4", d["passenger_id"], d["disruption_id"], d["stage"], d["revision"])]
+    other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
+    if other:
+        await fall_back(conn, [(d["id"], other)])
+    outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
+        disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
+        stage=d["stage"], channel="sms", status="failed", provider_id=provider_id,
+        detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
+        key=d["booking_ref"], traceparent=d["traceparent"])

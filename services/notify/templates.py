@@ -4,8 +4,10 @@ Templates are `<kind>.<channel>.<locale>.j2` (channel `sms` or `email`; app push
 text); a locale without a template of its own falls back to English. Times are shown on the
 airport's own clock, in the locale's way."""
 
+import json
 import math
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +20,7 @@ import jinja2
 from shared import airports, notices
 
 Channel = Literal["sms", "email"]
+TEMPLATES = Path(__file__).parent / "templates"
 LOCALES = ("en", "es")
 
 # Each cause category (shared.events.Cause) in words, as a notice says why.
@@ -137,7 +140,7 @@ def sms_segments(text: str) -> int:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=False,
     )
@@ -165,3 +168,37 @@ def render_notice(notice: notices.Notice, channel: Channel, locale: str, given_n
     if channel == "sms":
         body = gsm_safe(body)
     return RenderedNotice(subject=getattr(module, "subject", ""), body=body)
+
+
+# Where the passenger's name goes in a text rendered once for many passengers: a private-use
+# character, which neither the templates nor `gsm_safe` touch.
+NAME_HERE = "\ue000"
+
+
+@cache
+def _per_passenger(kind: str, channel: Channel, language: str) -> bool:
+    """Whether a template says something of the passenger beyond their name (their own link)."""
+    files = [TEMPLATES / f"{kind}.{channel}.{language}.j2", TEMPLATES / f"{kind}.{channel}.en.j2"]
+    source = next((f.read_text() for f in files if f.exists()), "")
+    return "passenger_id" in source or "choice_url" in source
+
+
+class Renderer:
+    """Renders many deliveries' notices, each distinct text once: a cancelled aircraft's first
+    notices are a few texts (one per language and channel) with each passenger's name put in."""
+
+    def __init__(self, read: Callable[[str, dict], notices.Notice]) -> None:
+        """`read`: a notice from its kind and stored facts (opening what was sealed for notify)."""
+        self._read = read
+        self._texts: dict[tuple, RenderedNotice] = {}
+
+    def render(self, kind: str, facts: dict, channel: Channel, locale: str, given_name: str,
+               passenger_id: str) -> RenderedNotice:
+        language = locale.split("-")[0]
+        own = _per_passenger(kind, channel, language if language in LOCALES else "en")
+        key = (kind, json.dumps(facts, sort_keys=True, default=str), channel, locale, passenger_id if own else None)
+        if key not in self._texts:
+            self._texts[key] = render_notice(self._read(kind, facts), channel, locale, NAME_HERE, passenger_id)
+        text = self._texts[key]
+        name = gsm_safe(given_name) if channel == "sms" else given_name
+        return RenderedNotice(text.subject.replace(NAME_HERE, name), text.body.replace(NAME_HERE, name))

@@ -1,21 +1,53 @@
-"""Notify over real Kafka and PostgreSQL, the real SMTP server and the sandbox SMS API and push
-gateway: a failing SMS provider falls back to email and recovers, a newer notice replaces an unsent
-one, a redelivered request sends nothing, an undelivered text goes by email, push is signed, and
-Spanish speakers read Spanish."""
+"""Notify over real Kafka and PostgreSQL and the sandbox providers, which speak Infobip's and
+SendGrid's batch APIs and, for airlines that use them, Twilio's and SMTP: a failing SMS provider
+falls back to email and recovers, a newer notice replaces an unsent one, a redelivered request sends
+nothing, an undelivered text goes by email, push is signed, and Spanish speakers read Spanish.
+Where the providers differ (delivery reports, refusals, lookups after a crash), a test runs against
+both kinds: the main stack's batch APIs, and a notify of its own sending by Twilio and SMTP."""
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+import pytest
 from aiokafka import AIOKafkaProducer
 
+from bench.stack import Stack
+from deploy import postgres_access
 from shared import notices, topics
 from shared.events import Envelope, NoticeRequested, event_id
+from shared.settings import Settings
+from tests.conftest import Environment, delete_topics, fresh_database
 from tests.integration.conftest import API_KEY, eventually, sent_messages
 
 SMS_AUTH = ("ACsandbox", "sandbox-token")
 DEPARTS = datetime(2026, 12, 3, 22, 40, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def classic(infrastructure, tmp_path_factory):
+    """Notify alone, sending by Twilio and SMTP, on a database and topic prefix of its own."""
+    run = uuid.uuid4().hex[:10]
+    async with fresh_database(infrastructure, f"rebound_classic_{run}") as url:
+        await postgres_access.prepare(url)
+        environment = Environment(infrastructure.kafka_bootstrap, url, f"classic-{run}.")
+        stack = Stack(env=environment.as_env() | {
+            "REBOUND_API_KEYS": API_KEY, "REBOUND_SMS_PROVIDER": "twilio", "REBOUND_EMAIL_PROVIDER": "smtp",
+            "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=tmp_path_factory.mktemp("classic"), services=("notify",))
+        try:
+            yield stack.start(), Settings(kafka_bootstrap=environment.kafka_bootstrap, database_url=url,
+                                          topic_prefix=environment.topic_prefix)
+        finally:
+            stack.stop()
+            await delete_topics(infrastructure, environment.topic_prefix)
+
+
+@pytest.fixture(params=["batch", "classic"])
+def providers(request, stack, settings):
+    """(stack, settings): the batch APIs' (Infobip, SendGrid), or Twilio's and SMTP's."""
+    return (stack, settings) if request.param == "batch" else request.getfixturevalue("classic")
 
 
 def delayed(delay_minutes: int) -> notices.FirstNoticeDelayed:
@@ -156,7 +188,8 @@ async def test_a_redelivered_request_sends_nothing_new(stack, settings):
     assert len([m for m in mail if m["rcpt_tos"][0] in emails]) == 3
 
 
-async def test_an_undelivered_text_goes_by_email_push_is_signed_and_spanish_is_spanish(stack, settings):
+async def test_an_undelivered_text_goes_by_email_push_is_signed_and_spanish_is_spanish(providers):
+    stack, settings = providers
     ref, disruption = "NTF004", "notify-channels"
     lost = contact(f"{ref}-1", ref, ["sms"])
     app_user = contact(f"{ref}-2", ref, ["push"], email=False, phone=False)
@@ -178,7 +211,8 @@ async def test_an_undelivered_text_goes_by_email_push_is_signed_and_spanish_is_s
     finally:
         await sms_control(stack)
     text = done[(lost["passenger_id"], "sms")]
-    assert text["status"] == "failed" and text["provider_status"] == "undelivered"
+    # The provider's own word for it: Twilio's state, Infobip's status name.
+    assert text["status"] == "failed" and text["provider_status"] in ("undelivered", "UNDELIVERABLE_NOT_DELIVERED")
     assert done[(lost["passenger_id"], "email")]["fallback_of"] == text["id"]
     async with httpx.AsyncClient(base_url=stack.url("sms")) as client:
         pushed = [p for p in (await client.get("/v1/push")).json() if p["passenger_id"] == app_user["passenger_id"]]
@@ -189,10 +223,12 @@ async def test_an_undelivered_text_goes_by_email_push_is_signed_and_spanish_is_s
     assert "a las 18:25" in letter["body"]  # 45 minutes late, on New York's 24-hour clock
 
 
-async def test_an_email_interrupted_by_a_crash_is_looked_up_not_sent_twice(stack, settings):
-    """As if notify died between the SMTP server's acceptance and the record of it: the claims are
-    left 'sending' past their lease. The one the provider accepted is recorded sent without a
-    second copy; one it never got (a revision it has not seen) is sent, once."""
+async def test_an_email_interrupted_by_a_crash_is_looked_up_not_sent_twice(providers):
+    """As if notify died between the provider's acceptance (SendGrid's API, or an SMTP server) and
+    the record of it: the claims are left 'sending' past their lease. The one the provider accepted
+    is recorded sent without a second copy; one it never got (a revision it has not seen) is sent,
+    once."""
+    stack, settings = providers
     ref, disruption = "NTF005", "notify-crash"
     people = [contact(f"{ref}-{i}", ref, ["email"], phone=False) for i in range(2)]
     await put_contacts(stack, people)
@@ -219,10 +255,12 @@ async def test_an_email_interrupted_by_a_crash_is_looked_up_not_sent_twice(stack
     assert len([m for m in mail if m["rcpt_tos"][0] == people[1]["email"]]) == 2  # the new revision, once
 
 
-async def test_a_refusal_quoting_the_number_keeps_only_its_code_and_erasure_leaves_nothing(stack, settings):
-    """The SMS provider refuses a number as Twilio does (21211, its message quoting the number): the
-    delivery records the code, never the text. Erasure then clears the contact and every delivery's
-    detail; the records stay, by id and status."""
+async def test_a_refusal_quoting_the_number_keeps_only_its_code_and_erasure_leaves_nothing(providers):
+    """The SMS provider refuses a number, as Twilio does (21211, its message quoting the number) or
+    Infobip does (a REJECTED status for that message): the delivery records the code, never the
+    text. Erasure then clears the contact and every delivery's detail; the records stay, by id and
+    status."""
+    stack, settings = providers
     ref, disruption = "NTF009", "notify-erasure"
     person = contact(f"{ref}-0", ref, ["sms"], email=False)
     await put_contacts(stack, [person])
@@ -235,7 +273,7 @@ async def test_a_refusal_quoting_the_number_keeps_only_its_code_and_erasure_leav
             rows = await deliveries(settings, disruption)
             return rows if rows and rows[0]["status"] == "failed" else None
         (row,) = await eventually(failed)
-        assert row["detail"] == "HTTP 400 code 21211"
+        assert row["detail"] in ("HTTP 400 code 21211", "refused: MISSING_TO")
     finally:
         await sms_control(stack)
     conn = await asyncpg.connect(settings.database_url)

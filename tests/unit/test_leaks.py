@@ -5,7 +5,7 @@ import base64
 import hashlib
 import json
 
-from services.notify.providers import EmailProvider, plain_text_email, provider_error_code
+from services.notify.providers import SmtpEmail, plain_text_email, provider_error_code
 from shared.http import secure_page
 
 # Twilio's REST error for an invalid 'To' number (error 21211, twilio.com/docs/errors/21211): the
@@ -23,12 +23,12 @@ def test_a_provider_error_keeps_its_code_and_drops_its_text():
 
 def test_an_id_with_cr_lf_cannot_add_an_email_header():
     key = "0b8e.P1\r\nBcc: someone@example.org.first.0.email"
-    message_id = EmailProvider.message_id(key)
+    message_id = SmtpEmail.message_id(key)
     assert "\r" not in message_id and "\n" not in message_id
     head = plain_text_email("Rebound <a@example.org>", "b@example.org", "Your trip", message_id, "Hello").split(
         b"\r\n\r\n")[0]
     assert not any(line.startswith(b"Bcc") for line in head.split(b"\r\n"))
-    assert EmailProvider.message_id("0b8e.P1.first.0.email") == "<0b8e.P1.first.0.email@rebound.notify>"
+    assert SmtpEmail.message_id("0b8e.P1.first.0.email") == "<0b8e.P1.first.0.email@rebound.notify>"
 
 
 def test_a_page_runs_only_its_own_inline_script_and_style():

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.templates import LOCALES, Channel, RenderedNotice, gsm_safe, money, render_notice, sms_segments
+from services.notify.templates import (
+    LOCALES,
+    Channel,
+    RenderedNotice,
+    Renderer,
+    gsm_safe,
+    money,
+    render_notice,
+    sms_segments,
+)
 from shared import notices
 from shared.events import DisruptionKind
 
@@ -154,3 +163,23 @@ def test_entitlements_name_only_the_passengers_own():
     assert "RB-QRST" not in email
     sms = render("entitlements", "sms", "en", FACTS, "Ben", "P2").body
     assert "$75 travel credit, code RB-QRST-UVWX-YZ23-4567" in sms and "$388" not in sms
+
+
+# A name as the contacts API takes it: one line, no control characters or line separators.
+NAMES = st.text(st.characters(exclude_categories=["Cc", "Zl", "Zp"]), min_size=1, max_size=20).filter(
+    lambda n: n.strip() == n)
+
+
+@given(names=st.lists(NAMES, min_size=1, max_size=4),
+       template=st.sampled_from(TEMPLATES), channel=st.sampled_from(["sms", "email"]),
+       locale=st.sampled_from([*LOCALES, "fr"]))
+def test_a_text_rendered_once_for_many_reads_as_each_passengers_own(names, template, channel, locale):
+    """The renderer that renders each distinct text once, then puts each passenger's name in,
+    writes what rendering for that one passenger writes, accents and links included."""
+    model = notices.KINDS[template]
+    facts = {k: v for k, v in FACTS.items() if k in model.model_fields}
+    renderer = Renderer(lambda kind, f: notices.KINDS[kind].model_validate(f))
+    for i, name in enumerate([*names, *names]):
+        pid = ("P1", "P2")[i % 2]
+        assert renderer.render(template, facts, channel, locale, name, pid) == render(
+            template, channel, locale, facts, name, pid)
