@@ -24,10 +24,10 @@ def routes(config: Config) -> Routes:
     return (Routes()
             .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
             .on_batch(topics.BOOKINGS, BookingConfirmed, handlers.record_bookings)
-            .on(topics.PASSENGER_DISRUPTIONS, PassengerDisruption,
-                functools.partial(handlers.record_disruption, book=config.book, sealer=config.sealer))
-            .on(topics.REBOOKINGS, RebookingDecided,
-                functools.partial(handlers.record_outcome, book=config.book, sealer=config.sealer)))
+            .on_batch(topics.PASSENGER_DISRUPTIONS, PassengerDisruption,
+                      functools.partial(handlers.record_disruptions, book=config.book, sealer=config.sealer))
+            .on_batch(topics.REBOOKINGS, RebookingDecided,
+                      functools.partial(handlers.record_outcomes, book=config.book, sealer=config.sealer)))
 
 
 async def pay_out(service: Service[Config]) -> None:

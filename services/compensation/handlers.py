@@ -4,7 +4,9 @@ complete it evaluates the whole journey and writes what changed to the ledger.""
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 
@@ -26,6 +28,7 @@ from shared.outbox import Outbox
 from shared.sealed import Sealer
 
 log = logging.getLogger(__name__)
+E = TypeVar("E")
 
 
 async def record_schedule(conn: asyncpg.Connection, event: Event[FlightScheduled], outbox: Outbox) -> None:
@@ -39,49 +42,76 @@ async def record_bookings(conn: asyncpg.Connection, events: list[Event[BookingCo
     await store.store_bookings(conn, list(latest.values()))
 
 
-async def record_disruption(conn: asyncpg.Connection, event: Event[PassengerDisruption], outbox: Outbox, *,
-                            book: RuleBook, sealer: Sealer) -> None:
-    d = event.payload
-    await store.store_what_happened(conn, d, d.announced_at or d.accepted_at or event.time)
-    await _evaluate_when_complete(conn, outbox, event.time, book, sealer, d.disruption_id, d.booking_ref)
+async def record_disruptions(conn: asyncpg.Connection, events: list[Event[PassengerDisruption]], outbox: Outbox, *,
+                             book: RuleBook, sealer: Sealer) -> None:
+    """A batch of disruptions' halves, stored and evaluated in a few statements for the batch."""
+    for round_ in _rounds(events, lambda e: e.payload.booking_ref):
+        await store.store_what_happened(
+            conn, [(e.payload, e.payload.announced_at or e.payload.accepted_at or e.time) for e in round_])
+        await _evaluate_when_complete(conn, outbox, book, sealer,
+                                      [(e.time, e.payload.disruption_id, e.payload.booking_ref) for e in round_])
 
 
-async def record_outcome(conn: asyncpg.Connection, event: Event[RebookingDecided], outbox: Outbox, *,
-                         book: RuleBook, sealer: Sealer) -> None:
-    r = event.payload
-    await store.store_what_was_decided(conn, r, event.time)
-    await _evaluate_when_complete(conn, outbox, event.time, book, sealer, r.disruption_id, r.booking_ref)
+async def record_outcomes(conn: asyncpg.Connection, events: list[Event[RebookingDecided]], outbox: Outbox, *,
+                          book: RuleBook, sealer: Sealer) -> None:
+    """A batch of rebooking decisions' halves, stored and evaluated in a few statements for the batch."""
+    for round_ in _rounds(events, lambda e: e.payload.booking_ref):
+        await store.store_what_was_decided(conn, [(e.payload, e.time) for e in round_])
+        await _evaluate_when_complete(conn, outbox, book, sealer,
+                                      [(e.time, e.payload.disruption_id, e.payload.booking_ref) for e in round_])
 
 
-async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, occurred_at: datetime, book: RuleBook,
-                                  sealer: Sealer, disruption_id: str, booking_ref: str) -> None:
+def _rounds(events: list[E], booking_of: Callable[[E], str]) -> list[list[E]]:
+    """The batch in rounds, each booking at most once a round and in the batch's order: a booking's
+    second event in a batch must see what its first wrote."""
+    rounds: list[list[E]] = []
+    seen: dict[str, int] = {}
+    for e in events:
+        n = seen[booking_of(e)] = seen.get(booking_of(e), -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(e)
+    return rounds
+
+
+async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, book: RuleBook, sealer: Sealer,
+                                  halves: list[tuple[datetime, str, str]]) -> None:
     """The two halves arrive on different topics in either order; whichever is second evaluates
-    the journey, and what changed in the ledger is announced."""
-    await store.lock_booking(conn, booking_ref)
-    found = await _journey(conn, booking_ref, disruption_id)
-    if found is None:
-        return
-    changed = await ledger.record(conn, booking_ref, found.disruption, found.disruption_ids, _evaluate(found, book))
-    if changed:
-        revision = await store.announcements_so_far(conn, booking_ref, found.disruption)
-        _announce(outbox, occurred_at, disruption_id, booking_ref, [_sealed(g, sealer) for g in changed], revision)
+    the journey, and what changed in the ledger is announced. `halves`: (when, disruption,
+    booking), each booking once."""
+    await store.lock_bookings(conn, [ref for _, _, ref in halves])
+    known = await store.known(conn, [ref for _, _, ref in halves])
+    evaluated = []
+    for occurred_at, disruption_id, booking_ref in halves:
+        found = _journey(known, booking_ref, disruption_id)
+        if found is not None:
+            evaluated.append((occurred_at, disruption_id, ledger.Journey(
+                booking_ref, found.disruption, found.disruption_ids, _evaluate(found, book))))
+    changes = await ledger.record(conn, [j for _, _, j in evaluated])
+    announced = [(e, changed) for e, changed in zip(evaluated, changes, strict=True) if changed]
+    revisions = await store.announcements_so_far(conn, [(j.booking_ref, j.disruption) for (_, _, j), _ in announced])
+    for (occurred_at, disruption_id, j), changed in announced:
+        _announce(outbox, occurred_at, disruption_id, j.booking_ref, [_sealed(g, sealer) for g in changed],
+                  revisions.get((j.booking_ref, j.disruption), 0))
 
 
-async def _journey(conn: asyncpg.Connection, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
+def _journey(known: store.Known, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
     """The cases of the journey this disruption is part of, once both its halves are in, from what
     the booking holds and every complete disruption of it."""
-    rows = await store.complete_cases(conn, booking_ref)
+    rows = known.cases.get(booking_ref, [])
     this = next((r for r in rows if r["disruption_id"] == disruption_id), None)
     if this is None:
         return None
-    booking = await store.booking(conn, booking_ref)
-    legs = _known_legs(await store.legs(conn, booking["flight_ids"]) if booking else [], rows)
+    booking = known.bookings.get(booking_ref)
+    scheduled = [known.legs[f] for f in booking["flight_ids"] if f in known.legs] if booking else []
+    legs = _known_legs(scheduled, rows)
     if this["flight_id"] not in {leg.flight_id for leg in legs}:
         log.warning("disrupted flight unknown to the schedule: nothing to evaluate",
                     extra={"booking_ref": booking_ref, "flight_id": this["flight_id"]})
         return None
+    wanted = set(this["passenger_ids"])
     travellers = [journey.Traveller(p["passenger_id"], p["fare"], p["currency"], tuple(p["special_services"]))
-                  for p in await store.passengers(conn, booking_ref, this["passenger_ids"])]
+                  for p in known.passengers.get(booking_ref, []) if p["passenger_id"] in wanted]
     if not travellers:
         log.warning("no fares for a disrupted booking: nothing to evaluate", extra={"booking_ref": booking_ref})
         return None

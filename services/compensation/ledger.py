@@ -218,18 +218,53 @@ def _changed(out: Plan, booking_ref: str, item: Evaluated, grant_id: uuid.UUID, 
                              source=e.source, due_by=e.due_by, code=voucher, expires_at=expires))
 
 
-async def record(conn: asyncpg.Connection, booking_ref: str, disruption: str, disruption_ids: list[str],
-                 evaluated: list[Evaluated]) -> list[Grant]:
-    """Write what changed since the last evaluation of this journey; return the new and raised grants."""
-    existing = {(r["passenger_id"], r["kind"]): Standing(
-        r["grant_id"], r["passenger_id"], r["kind"], r["amount_minor"], r["currency"].strip(), r["rule"], r["code"],
-        r["expires_at"]) for r in await conn.fetch(
-        "SELECT * FROM grants WHERE booking_ref = $1 AND disruption = $2 FOR UPDATE", booking_ref, disruption)}
-    tickets = {r["passenger_id"]: Ticket(r["currency"], r["paid_minor"], r["refunded_minor"]) for r in await conn.fetch(
-        """SELECT passenger_id, currency, paid_minor, refunded_minor FROM passengers
-           WHERE booking_ref = $1 AND passenger_id = ANY($2::text[]) FOR UPDATE""",
-        booking_ref, sorted({e.passenger_id for e in evaluated}))}
-    done = plan(booking_ref, disruption, disruption_ids, existing, tickets, evaluated, datetime.now(UTC))
+@dataclass(frozen=True)
+class Journey:
+    """One disrupted journey of a booking, evaluated: the ledger's unit."""
+
+    booking_ref: str
+    disruption: str  # the journey's first disruption, which its grants are kept under
+    disruption_ids: list[str]
+    evaluated: list[Evaluated]
+
+
+async def record(conn: asyncpg.Connection, journeys: list[Journey]) -> list[list[Grant]]:
+    """Write what changed since the last evaluation of each journey (each booking at most once in
+    the list), in a few statements for any number; return each journey's new and raised grants."""
+    keys = [(j.booking_ref, j.disruption) for j in journeys]
+    existing: dict[tuple[str, str], dict[tuple[str, str], Standing]] = {k: {} for k in keys}
+    for r in await conn.fetch(
+            """SELECT g.* FROM grants g JOIN unnest($1::text[], $2::text[]) AS j(booking_ref, disruption)
+                 ON g.booking_ref = j.booking_ref AND g.disruption = j.disruption
+               ORDER BY g.grant_id FOR UPDATE OF g""", [b for b, _ in keys], [d for _, d in keys]):
+        existing[(r["booking_ref"], r["disruption"])][(r["passenger_id"], r["kind"])] = Standing(
+            r["grant_id"], r["passenger_id"], r["kind"], r["amount_minor"], r["currency"].strip(), r["rule"],
+            r["code"], r["expires_at"])
+    wanted = sorted({(j.booking_ref, e.passenger_id) for j in journeys for e in j.evaluated})
+    tickets: dict[str, dict[str, Ticket]] = {}
+    for r in await conn.fetch(
+            """SELECT p.booking_ref, p.passenger_id, p.currency, p.paid_minor, p.refunded_minor
+               FROM passengers p JOIN unnest($1::text[], $2::text[]) AS w(booking_ref, passenger_id)
+                 ON p.booking_ref = w.booking_ref AND p.passenger_id = w.passenger_id
+               ORDER BY p.booking_ref, p.passenger_id FOR UPDATE OF p""",
+            [b for b, _ in wanted], [p for _, p in wanted]):
+        tickets.setdefault(r["booking_ref"], {})[r["passenger_id"]] = Ticket(
+            r["currency"], r["paid_minor"], r["refunded_minor"])
+    now = datetime.now(UTC)
+    plans = [plan(j.booking_ref, j.disruption, j.disruption_ids, existing[(j.booking_ref, j.disruption)],
+                  tickets.get(j.booking_ref, {}), j.evaluated, now) for j in journeys]
+    await _write(conn, plans, [j.booking_ref for j in journeys])
+    return [p.changed for p in plans]
+
+
+async def _write(conn: asyncpg.Connection, plans: list[Plan], booking_refs: list[str]) -> None:
+    done = Plan()
+    for p in plans:
+        done.new_grants += p.new_grants
+        done.raised += p.raised
+        done.changes += p.changes
+        done.payouts += p.payouts
+        done.changed += p.changed
     for g in done.changed:
         metrics.GRANTS.labels(g.regime, g.kind).inc()
         metrics.GRANTED_AMOUNT.labels(g.currency, g.kind).inc(float(g.added))
@@ -257,9 +292,10 @@ async def record(conn: asyncpg.Connection, booking_ref: str, disruption: str, di
             """INSERT INTO payouts (payout_id, grant_id, change_id, booking_ref, passenger_id, kind, amount_minor,
                                     currency)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""", [astuple(row) for row in done.payouts])
-    if done.refunded:
+    refunded = [(ref, p, n) for ref, plan_ in zip(booking_refs, plans, strict=True)
+                for p, n in plan_.refunded.items() if n]
+    if refunded:
         # The constraint `refunds_within_fare` fails the transaction rather than let this pass the fare.
         await conn.executemany(
             "UPDATE passengers SET refunded_minor = refunded_minor + $3 WHERE booking_ref = $1 AND passenger_id = $2",
-            [(booking_ref, p, n) for p, n in done.refunded.items() if n])
-    return done.changed
+            refunded)

@@ -48,6 +48,16 @@ async def handle(conn: asyncpg.Connection, service: str, topic: str, envelope: E
     return True
 
 
+async def handle_batch(conn: asyncpg.Connection, topic: str, envelopes: list[Envelope], service: str = "compensation"
+                       ) -> None:
+    """As the service's consumer would with a batch of one kind of event, each new."""
+    assert await first_seen(conn, [(e.id, topic) for e in envelopes]) == {e.id for e in envelopes}
+    route = next(r for routes in ROUTES[service] if (r := routes.route(topic, envelopes[0].type)))
+    outbox = Outbox(SETTINGS, source=f"rebound/{service}")
+    await deliver(conn, route, envelopes, outbox)
+    await outbox.flush(conn)
+
+
 def event(topic_payload: Model, *, source: str = "test/handlers", id: str | None = None,
           time: datetime | None = None, traceparent: str | None = None) -> Envelope:
     return Envelope.wrap(topic_payload, source=source, subject="test", id=id, time=time or datetime.now(UTC),
