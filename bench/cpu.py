@@ -111,3 +111,21 @@ def busiest(before: dict | None, after: dict | None, passengers: int, top: int =
     return {"executing_ms": total, "calls": sum(s["calls"] for s in spent),
             "calls_per_passenger": round(sum(s["calls"] for s in spent) / max(passengers, 1), 1),
             "busiest": spent[:top]}
+
+
+async def first_notice_stages(database_url: str) -> dict[str, dict[str, float]]:
+    """Where a first notice's time went, in seconds: from the event's acceptance to notify's plan
+    of the delivery (disruption, Kafka, notify's consumer), then to the provider's acceptance
+    (notify's sending)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT percentile_cont(ARRAY[0.5, 0.99])
+                        WITHIN GROUP (ORDER BY extract(epoch FROM created_at - occurred_at)) AS planned,
+                      percentile_cont(ARRAY[0.5, 0.99])
+                        WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) AS sending
+               FROM notify.deliveries WHERE stage = 'first_notice' AND status = 'sent' AND fallback_of IS NULL""")
+    finally:
+        await conn.close()
+    return {stage: {"p50": round(row[stage][0], 2), "p99": round(row[stage][1], 2)}
+            for stage in ("planned", "sending") if row[stage]}
