@@ -110,7 +110,8 @@ async def load(settings: Settings, s: scenario.Scenario, endpoints: Endpoints) -
                     break
                 if time.monotonic() - started > 1800:
                     raise TimeoutError("the services did not take in the schedule and bookings in 30 minutes")
-                await asyncio.sleep(2)
+                # Not more often: counting a storm's deliveries costs the database a few hundred ms.
+            await asyncio.sleep(5)
     finally:
         await conn.close()
     return time.monotonic() - started
@@ -250,7 +251,8 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
             if until_settled and waited > within_seconds:
                 bar.write(f"not settled after {within_seconds:.0f} s ({progress}): the audit reports what is missing")
                 return waited
-            await asyncio.sleep(2)
+            # Not more often: counting a storm's deliveries costs the database a few hundred ms.
+            await asyncio.sleep(5)
     finally:
         await conn.close()
 

@@ -13,7 +13,8 @@ from shared.consumer import Routes
 
 def routes_by_service() -> dict[str, list[Routes]]:
     return {
-        "disruption": [disruption.routes(DisruptionConfig.of(DisruptionSettings(environment="test")))],
+        "disruption": [disruption.routes(),
+                       disruption.flight_event_routes(DisruptionConfig.of(DisruptionSettings(environment="test")))],
         "rebooking": [rebooking.routes()],
         "compensation": [compensation.routes(CompensationConfig.of(CompensationSettings(environment="test")))],
         "notify": [notify.routes(), notify.first_notice_routes()],

@@ -26,16 +26,21 @@ _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large",
                422: "invalid", 429: "rate_limited"}
 
 
-def routes(config: Config) -> Routes:
-    """What the disruption service reads, and which handler takes each event."""
+def routes() -> Routes:
+    """What the disruption service reads besides flight events, and which handler takes each event."""
     return (Routes()
             .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
             .on_batch(topics.BOOKINGS, BookingConfirmed, handlers.record_bookings)
-            .on(topics.FLIGHT_EVENTS, FLIGHT_EVENT_TYPES,
-                functools.partial(handlers.apply_flight_event, connecting=config.connecting))
             .on(topics.REBOOKINGS, RebookingDecided, handlers.follow_rebooking)
             .on(topics.ENTITLEMENTS, EntitlementsGranted, handlers.record_entitlements)
             .on_batch(topics.NOTICE_DELIVERIES, NoticeDelivered, handlers.record_deliveries))
+
+
+def flight_event_routes(config: Config) -> Routes:
+    """Flight events, read by a consumer group of their own: the first notices they set off never
+    wait behind the storm's rebookings and delivery reports."""
+    return Routes().on(topics.FLIGHT_EVENTS, FLIGHT_EVENT_TYPES,
+                       functools.partial(handlers.apply_flight_event, connecting=config.connecting))
 
 
 async def refresh_gauges(service: Service[Config]) -> None:
@@ -54,8 +59,8 @@ async def refresh_gauges(service: Service[Config]) -> None:
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     config = Config.of(settings or DisruptionSettings())
     service = Service(name="disruption", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=routes(config),
-                      background=[refresh_gauges])
+                      migrations=Path(__file__).parent / "migrations", routes=routes(),
+                      priority_routes=flight_event_routes(config), background=[refresh_gauges])
     app = service.app(
         title="Rebound disruption",
         body_limits={"/v1/flight-events": ingest.MAX_BODY_BYTES, "/v1/messages": ingest.MAX_BODY_BYTES},

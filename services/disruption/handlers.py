@@ -202,6 +202,10 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Event[RebookingDecid
     await store.store_outcome(conn, r.disruption_id, r.booking_ref, r.outcome, r.reason)
     if not r.segments and not r.released_flight_ids:
         return
+    # Flight events are read by a consumer of their own: an event about a flight the booking joins
+    # or leaves either commits first (a cancellation is seen below) or waits for this move (and
+    # finds the booking where the move put it), as if the two had come one after the other.
+    await store.share_lock_flights(conn, [*r.released_flight_ids, *(leg.flight_id for leg in r.segments)])
     await store.move_booking(conn, r.booking_ref, r.passenger_ids, r.released_flight_ids, r.segments)
     for leg in r.segments:
         cancelled = await store.cancelled_flight(conn, leg.flight_id)

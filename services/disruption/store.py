@@ -57,6 +57,13 @@ async def lock_flights_named(conn: asyncpg.Connection, ref: FlightRef) -> list[a
     return rows
 
 
+async def share_lock_flights(conn: asyncpg.Connection, flight_ids: Sequence[str]) -> None:
+    """Hold these flights against an event changing them until this transaction ends; in the order
+    an event locks them (by departure), so the two never wait for each other in a ring."""
+    await conn.execute("SELECT 1 FROM flights WHERE flight_id = ANY($1::text[])"
+                       " ORDER BY scheduled_departure, flight_id FOR SHARE", list(flight_ids))
+
+
 async def flight(conn: asyncpg.Connection, flight_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
     return row
