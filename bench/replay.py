@@ -219,18 +219,24 @@ QUIET_SECONDS = 30
 
 
 async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_settled: bool,
-                bar: tqdm, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS) -> float | None:
+                bar: tqdm, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS,
+                all_told: Callable[[], None] = lambda: None) -> float | None:
     """Keep the progress bar's passenger counts fresh; with `until_settled`, return once every
     affected passenger is told and has an outcome and nothing is left to send (seconds waited) —
     or once the pipeline has been quiet for `quiet_seconds` (nothing pending, nothing queued, no
     consumer lag, no count moving) or `within_seconds` have passed: then whatever is missing is
-    the audit's to report, and the replay still ends and writes its results."""
+    the audit's to report, and the replay still ends and writes its results. `all_told` is
+    called once, when every affected passenger has been told."""
     conn = await asyncpg.connect(settings.database_url)
+    told = False
     started = time.monotonic()
     quiet_since, last = None, None
     try:
         while True:
             progress = await audit.progress(conn, s)
+            if not told and progress.told >= progress.affected:
+                told = True
+                all_told()
             bar.set_postfix_str(f"passengers told {progress.told}/{progress.affected}, "
                                 f"bookings decided {progress.bookings_decided}/{progress.bookings}, "
                                 f"notices queued {progress.queued}")
@@ -258,16 +264,17 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
 
 
 async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
-                 via: str = "api") -> Played:
-    """Play the announcements with a progress bar, and wait until everything has settled."""
+                 via: str = "api", all_told: Callable[[], None] = lambda: None) -> Played:
+    """Play the announcements with a progress bar, and wait until everything has settled;
+    `all_told` is called once every affected passenger has been told."""
     label = "burst" if speed is None else f"×{speed:g}"
     with tqdm(total=len(s.announcements), desc=f"replay {s.first_day} {label}", unit="event") as bar:
-        watcher = asyncio.create_task(watch(settings, s, Played(), False, bar))
+        watcher = asyncio.create_task(watch(settings, s, Played(), False, bar, all_told=all_told))
         try:
             played = await play(settings, s, speed, endpoints, via, bar.update)
         finally:
             watcher.cancel()
-        await watch(settings, s, played, True, bar)
+        await watch(settings, s, played, True, bar, all_told=all_told)
     return played
 
 

@@ -166,8 +166,12 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         messages_before, (tx_before, rows_before) = await offsets(settings), await database_work(settings.database_url)
         pids = {name: p.pid for name, p in stack.processes.items()} if stack else {}
         cpu_before, statements_before = cpu.snapshot(pids), await cpu.statements(settings.database_url)
+        # What the machine had spent by the moment everyone was told: the price of telling them
+        # (with whatever rebooking and compensation did meanwhile).
+        cpu_told: dict[str, float] = {}
         with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
-            played = await replay.replay(settings, s, speed, endpoints, args.via)
+            played = await replay.replay(settings, s, speed, endpoints, args.via,
+                                         all_told=lambda: cpu_told.update(cpu.snapshot(pids)))
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         messages = await offsets(settings) - messages_before
         stages = await cpu.first_notice_stages(settings.database_url)
@@ -202,6 +206,8 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "throughput_pax_per_s": round(throughput, 1) if throughput else None,
         "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},
         "cpu_ms_per_passenger": cpu.per_passenger(cpu_before, cpu_after, affected, SANDBOX),
+        "cpu_ms_per_passenger_until_all_told": cpu.per_passenger(cpu_before, cpu_told, affected, SANDBOX)
+        if cpu_told else None,
         "postgresql_statements": cpu.busiest(statements_before, statements_after, affected),
         "throughput_bound_pax_per_s": round(bound, 1),
         "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None,

@@ -13,9 +13,6 @@ from shared.settings import Settings
 class CompensationSettings(Settings):
     DEVELOPMENT_SECRETS = ("payment_api_key", "notice_sealing_key")
     http_port: int = 8003
-    # Refunds are due in days, not seconds: on a shared machine, compensation yields the CPU to
-    # the first notices and the rebooking during a burst.
-    nice: int = 10
     # The rule files (TOML), one or more versions per regime; the shipped ones by default.
     rules_dir: Path = rules.HERE
     # The payment provider that pays refunds and compensation back to the original form of payment.
