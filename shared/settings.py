@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # unless each comes from the environment.
     DEVELOPMENT_SECRETS: ClassVar[tuple[str, ...]] = ()
 
+    def secrets_in_use(self) -> tuple[str, ...]:
+        """The development secrets this configuration uses (a provider not chosen needs none)."""
+        return self.DEVELOPMENT_SECRETS
+
     # Unset means production: development and test are said explicitly (the Makefile, the local
     # scripts and the test suite say them), so a deployment that forgets fails closed.
     environment: Literal["development", "test", "production"] = "production"
@@ -89,13 +93,13 @@ class Settings(BaseSettings):
         # Named by position, never by value.
         problems += [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
                      for n, (_, key) in enumerate(access.keys, start=1) if len(key) < MIN_SECRET_LENGTH]
-        unset = [name for name in (*self.DEVELOPMENT_SECRETS, "database_url")
+        unset = [name for name in (*self.secrets_in_use(), "database_url")
                  if getattr(self, name) == type(self).model_fields[name].default]
         if unset:
             problems.append("in production these must be set, not left at their development defaults: "
                             + ", ".join(f"REBOUND_{name.upper()}" for name in unset))
         problems += [f"REBOUND_{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters"
-                     for name in self.DEVELOPMENT_SECRETS
+                     for name in self.secrets_in_use()
                      if name not in unset and len(getattr(self, name)) < MIN_SECRET_LENGTH]
         if self.kafka_security_protocol != "SASL_SSL":
             problems.append("REBOUND_KAFKA_SECURITY_PROTOCOL must be SASL_SSL in production")

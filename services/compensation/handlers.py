@@ -5,6 +5,7 @@ complete it evaluates the whole journey and writes what changed to the ledger.""
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -48,8 +49,7 @@ async def record_disruptions(conn: asyncpg.Connection, events: list[Event[Passen
     for round_ in _rounds(events, lambda e: e.payload.booking_ref):
         await store.store_what_happened(
             conn, [(e.payload, e.payload.announced_at or e.payload.accepted_at or e.time) for e in round_])
-        await _evaluate_when_complete(conn, outbox, book, sealer,
-                                      [(e.time, e.payload.disruption_id, e.payload.booking_ref) for e in round_])
+        await _evaluate_when_complete(conn, outbox, book, sealer, [_Half.of(e) for e in round_])
 
 
 async def record_outcomes(conn: asyncpg.Connection, events: list[Event[RebookingDecided]], outbox: Outbox, *,
@@ -57,8 +57,7 @@ async def record_outcomes(conn: asyncpg.Connection, events: list[Event[Rebooking
     """A batch of rebooking decisions' halves, stored and evaluated in a few statements for the batch."""
     for round_ in _rounds(events, lambda e: e.payload.booking_ref):
         await store.store_what_was_decided(conn, [(e.payload, e.time) for e in round_])
-        await _evaluate_when_complete(conn, outbox, book, sealer,
-                                      [(e.time, e.payload.disruption_id, e.payload.booking_ref) for e in round_])
+        await _evaluate_when_complete(conn, outbox, book, sealer, [_Half.of(e) for e in round_])
 
 
 def _rounds(events: list[E], booking_of: Callable[[E], str]) -> list[list[E]]:
@@ -74,25 +73,38 @@ def _rounds(events: list[E], booking_of: Callable[[E], str]) -> list[list[E]]:
     return rounds
 
 
+@dataclass(frozen=True)
+class _Half:
+    """Half a case just stored: when it came, which disruption and booking, and in which trace."""
+
+    at: datetime
+    disruption_id: str
+    booking_ref: str
+    traceparent: str | None
+
+    @staticmethod
+    def of(event: Event[PassengerDisruption] | Event[RebookingDecided]) -> "_Half":
+        return _Half(event.time, event.payload.disruption_id, event.payload.booking_ref, event.traceparent)
+
+
 async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, book: RuleBook, sealer: Sealer,
-                                  halves: list[tuple[datetime, str, str]]) -> None:
+                                  halves: list[_Half]) -> None:
     """The two halves arrive on different topics in either order; whichever is second evaluates
-    the journey, and what changed in the ledger is announced. `halves`: (when, disruption,
-    booking), each booking once."""
-    await store.lock_bookings(conn, [ref for _, _, ref in halves])
-    known = await store.known(conn, [ref for _, _, ref in halves])
+    the journey, and what changed in the ledger is announced, in that half's trace. Each booking
+    once in `halves`."""
+    await store.lock_bookings(conn, [h.booking_ref for h in halves])
+    known = await store.known(conn, [h.booking_ref for h in halves])
     evaluated = []
-    for occurred_at, disruption_id, booking_ref in halves:
-        found = _journey(known, booking_ref, disruption_id)
+    for half in halves:
+        found = _journey(known, half.booking_ref, half.disruption_id)
         if found is not None:
-            evaluated.append((occurred_at, disruption_id, ledger.Journey(
-                booking_ref, found.disruption, found.disruption_ids, _evaluate(found, book))))
-    changes = await ledger.record(conn, [j for _, _, j in evaluated])
+            evaluated.append((half, ledger.Journey(half.booking_ref, found.disruption, found.disruption_ids,
+                                                   _evaluate(found, book))))
+    changes = await ledger.record(conn, [j for _, j in evaluated])
     announced = [(e, changed) for e, changed in zip(evaluated, changes, strict=True) if changed]
-    revisions = await store.announcements_so_far(conn, [(j.booking_ref, j.disruption) for (_, _, j), _ in announced])
-    for (occurred_at, disruption_id, j), changed in announced:
-        _announce(outbox, occurred_at, disruption_id, j.booking_ref, [_sealed(g, sealer) for g in changed],
-                  revisions.get((j.booking_ref, j.disruption), 0))
+    revisions = await store.announcements_so_far(conn, [(j.booking_ref, j.disruption) for (_, j), _ in announced])
+    for (half, j), changed in announced:
+        _announce(outbox, half, [_sealed(g, sealer) for g in changed], revisions.get((j.booking_ref, j.disruption), 0))
 
 
 def _journey(known: store.Known, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
@@ -157,17 +169,17 @@ def _sealed(grant: Grant, sealer: Sealer) -> Grant:
     return grant.model_copy(update={"code": sealer.seal(grant.code)}) if grant.code else grant
 
 
-def _announce(outbox: Outbox, occurred_at: datetime, disruption_id: str, booking_ref: str, changed: list[Grant],
-              revision: int) -> None:
+def _announce(outbox: Outbox, half: _Half, changed: list[Grant], revision: int) -> None:
+    disruption_id, booking_ref = half.disruption_id, half.booking_ref
     # Deterministic ids: the same change announced twice (a redelivery) is dropped by the inboxes.
     change = sorted(f"{g.passenger_id}:{g.kind}:{g.amount}" for g in changed)
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
         disruption_id=disruption_id, booking_ref=booking_ref, grants=changed,
-    ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change))
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change), traceparent=half.traceparent)
     said = set(notices.Owed.model_fields)
     owed = notices.Entitlements(grants=[notices.Owed.model_validate(g.model_dump(include=said)) for g in changed])
     outbox.publish(topics.NOTICES, notices.request(
         owed, disruption_id=disruption_id, booking_ref=booking_ref,
-        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", occurred_at=occurred_at,
+        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", occurred_at=half.at,
         revision=revision,
-    ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change))
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change), traceparent=half.traceparent)

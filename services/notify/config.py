@@ -68,6 +68,11 @@ class NotifySettings(Settings):
     breaker_cooldown_seconds: float = 15.0
     breaker_max_cooldown_seconds: float = 300.0
 
+    def secrets_in_use(self) -> tuple[str, ...]:
+        unused = {"sms_report_secret"} if self.sms_provider != "infobip" else set()
+        unused |= {"email_api_key"} if self.email_provider != "sendgrid" else set()
+        return tuple(name for name in self.DEVELOPMENT_SECRETS if name not in unused)
+
     @model_validator(mode="after")
     def _check_opening_keys(self) -> "NotifySettings":
         sealed.Opener.parse(self.notice_opening_keys)

@@ -76,6 +76,7 @@ SECRETS = {
                                 "notice_sealing_key": SEALING, "public_url": "https://rebound.example.org",
                                 "database_url": f"postgresql://svc:{STRONG}@db/r"},
     NotifySettings: KAFKA | {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
+                     "sms_report_secret": STRONG, "email_api_key": STRONG,
                      "notice_opening_keys": OPENING,
                      "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
     CompensationSettings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG,
@@ -92,6 +93,16 @@ def test_production_refuses_every_development_secret(settings_class, monkeypatch
         others = {k: v for k, v in SECRETS[settings_class].items() if k != name}
         with pytest.raises(ValidationError, match=name.upper()):
             settings_class(**others, environment="production")
+
+
+def test_a_provider_not_chosen_needs_no_secret_in_production(monkeypatch):
+    """An airline on Twilio and SMTP gives no SendGrid key and no Infobip report secret."""
+    for name in ("sms_report_secret", "email_api_key"):
+        monkeypatch.delenv(f"REBOUND_{name.upper()}", raising=False)
+    given = {k: v for k, v in SECRETS[NotifySettings].items() if k not in ("sms_report_secret", "email_api_key")}
+    NotifySettings(**given, sms_provider="twilio", email_provider="smtp", environment="production")
+    with pytest.raises(ValidationError, match="REBOUND_EMAIL_API_KEY"):
+        NotifySettings(**given, sms_provider="twilio", environment="production")
 
 
 def test_each_key_does_its_one_job_and_production_wants_every_key_to_name_it(monkeypatch):
