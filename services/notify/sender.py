@@ -241,27 +241,29 @@ class Sender:
         provider = self._providers[channel]
         await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
-            results, outgoing = await self._not_yet_taken(channel, batch)
+            results, outgoing, looked_up = await self._not_yet_taken(channel, batch)
             outcomes = await provider.send([m for _, m in outgoing]) if outgoing else []
-        if outcomes:
-            # A provider that answered anything is up; one that deferred everything is failing.
-            failing = all(isinstance(o, Deferred) for o in outcomes)
-            (throttle.breaker.failed if failing else throttle.breaker.succeeded)()
-            BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
+        # A provider that answered anything is up; one that deferred everything, or whose lookup
+        # failed with nothing else asked of it, is failing. Every call here asks it something,
+        # so a half-open breaker's probe always ends one way or the other.
+        failing = all(isinstance(o, Deferred) for o in outcomes) if outcomes else not looked_up
+        (throttle.breaker.failed if failing else throttle.breaker.succeeded)()
+        BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
         return results + [self._result(d, channel, o) for (d, _), o in zip(outgoing, outcomes, strict=True)]
 
     async def _not_yet_taken(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]
-                             ) -> tuple[list[Result], list[tuple[asyncpg.Record, Outgoing]]]:
+                             ) -> tuple[list[Result], list[tuple[asyncpg.Record, Outgoing]], bool]:
         """Messages sent before with an uncertain end (a crash before our record, a timeout) may be
-        at the provider already: those it has are recorded sent; the rest are still to send."""
+        at the provider already: those it has are recorded sent; the rest are still to send. And
+        whether the provider answered the lookup (True when there was none to make)."""
         uncertain = [m.key for d, m in batch if d["uncertain"]]
         try:
             taken = await self._providers[channel].accepted(uncertain) if uncertain else {}
         except TransientFailure as exc:
             return ([self._deferred(d, channel, str(exc)) for d, _ in batch if d["uncertain"]],
-                    [(d, m) for d, m in batch if not d["uncertain"]])
+                    [(d, m) for d, m in batch if not d["uncertain"]], False)
         return ([Result(d["id"], "sent", provider_id=taken[m.key]) for d, m in batch if m.key in taken],
-                [(d, m) for d, m in batch if m.key not in taken])
+                [(d, m) for d, m in batch if m.key not in taken], True)
 
     def _result(self, d: asyncpg.Record, channel: str, outcome: Outcome) -> Result:
         match outcome:
