@@ -237,24 +237,26 @@ INFOBIP_DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "D
 INFOBIP_UNDELIVERABLE = {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED",
                          "description": "Message sent not delivered"}
 REPORT_BUCKET = 100  # Infobip's default maxBucketSize
+REPORT_AFTER_S = 1.0
 
 
 def _infobip_routes(app: FastAPI, settings: SandboxSettings, sms: Recorder, control: dict[str, SmsControl]) -> None:
     """Infobip's SMS API as a provider of our own: many texts a request, a status for each, and
     delivery reports pushed in buckets to each message's webhook URL (its credentials from the
     URL's user part)."""
-    reports: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    reports: asyncio.Queue[tuple[float, str, dict]] = asyncio.Queue()  # (due, webhook URL, report)
     by_id: dict[str, dict] = {}
     pusher: list[asyncio.Task] = []
 
     async def push_reports() -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2)) as client:
             while True:
-                url, report = await reports.get()
-                await asyncio.sleep(0.05)  # the network's time to deliver, and to fill a bucket
+                due, url, report = await reports.get()
+                # The network's time to deliver (seconds, on a real one); meanwhile a bucket fills.
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
                 bucket = [report]
                 while len(bucket) < REPORT_BUCKET and not reports.empty():
-                    bucket.append(reports.get_nowait()[1])  # one webhook URL per sandbox run
+                    bucket.append(reports.get_nowait()[2])  # one webhook URL per sandbox run
                 target = URL(url)
                 try:
                     async with client.post(target.with_user(None), json={"results": bucket},
@@ -278,7 +280,7 @@ def _infobip_routes(app: FastAPI, settings: SandboxSettings, sms: Recorder, cont
                           "from": m.get("sender"), "body": m["content"]["text"], "received_at": now,
                           "status": "queued"})
             if report_url:
-                reports.put_nowait((report_url, {
+                reports.put_nowait((time.monotonic() + REPORT_AFTER_S, report_url, {
                     "bulkId": bulk_id, "messageId": message_id, "to": d["to"], "sentAt": now, "doneAt": now,
                     "messageCount": 1, "status": INFOBIP_UNDELIVERABLE if to in state.undeliverable
                     else INFOBIP_DELIVERED}))
