@@ -36,10 +36,15 @@ def quantile(q: float, histogram: str, by: str = "") -> str:
     return f"histogram_quantile({q}, sum by ({groups}) (rate({histogram}_bucket[5m])))"
 
 
+def _board(name: str) -> dashboard.Dashboard:
+    """A Rebound dashboard: its title and uid from its name, the last hour, refreshed every 5 s."""
+    return (dashboard.Dashboard(f"Rebound: {name}").uid(f"rebound-{name}").tags(["rebound"]).refresh("5s")
+            .time("now-1h", "now"))
+
+
 def pipeline() -> dashboard.Dashboard:
     """The storm at a glance: who is hurt, told and decided, and whether the pipeline keeps up."""
-    return (dashboard.Dashboard("Rebound: pipeline").uid("rebound-pipeline").tags(["rebound"]).refresh("5s")
-            .time("now-1h", "now")
+    return (_board("pipeline")
             .with_panel(figure("Passengers affected (1 h)", "short",
                                query("sum(increase(rebound_passengers_affected_total[1h]))")))
             .with_panel(figure("Waiting for an outcome", "short", query("sum(rebound_passengers_awaiting_outcome)")))
@@ -67,8 +72,7 @@ def pipeline() -> dashboard.Dashboard:
 
 
 def notify() -> dashboard.Dashboard:
-    return (dashboard.Dashboard("Rebound: notify").uid("rebound-notify").tags(["rebound"]).refresh("5s")
-            .time("now-1h", "now")
+    return (_board("notify")
             .with_panel(chart("First notice, event to provider", "s",
                               query(quantile(0.5, "rebound_first_notice_seconds"), "p50"),
                               query(quantile(0.99, "rebound_first_notice_seconds"), "p99")))
@@ -85,8 +89,7 @@ def notify() -> dashboard.Dashboard:
 
 
 def rebooking() -> dashboard.Dashboard:
-    return (dashboard.Dashboard("Rebound: rebooking").uid("rebound-rebooking").tags(["rebound"]).refresh("5s")
-            .time("now-1h", "now")
+    return (_board("rebooking")
             .with_panel(chart("Outcomes (passengers per minute)", "short",
                               query("sum by (outcome) (rate(rebound_rebooking_passengers_total[1m])) * 60",
                                     "{{outcome}}")))
@@ -102,8 +105,7 @@ def rebooking() -> dashboard.Dashboard:
 
 
 def compensation() -> dashboard.Dashboard:
-    return (dashboard.Dashboard("Rebound: compensation").uid("rebound-compensation").tags(["rebound"]).refresh("5s")
-            .time("now-1h", "now")
+    return (_board("compensation")
             .with_panel(chart("Granted, by currency and kind (per minute)", "short",
                               query("sum by (currency, kind) (rate(rebound_granted_amount_total[1m])) * 60",
                                     "{{currency}} {{kind}}")))
