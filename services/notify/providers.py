@@ -11,6 +11,7 @@ import hmac
 import json
 import quopri
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
@@ -78,7 +79,7 @@ class Provider(Protocol):
         a copy sent again, so sending again is safe."""
 
 
-class OneAtATime:
+class OneAtATime(ABC):
     """A provider whose API takes one message a request."""
 
     most = 1
@@ -94,8 +95,9 @@ class OneAtATime:
         except TransientFailure as exc:
             return Deferred(str(exc))
 
+    @abstractmethod
     async def send_one(self, message: Outgoing) -> str:
-        raise NotImplementedError
+        """The provider's id for the message it accepted; PermanentFailure or TransientFailure."""
 
 
 async def _answer(response: aiohttp.ClientResponse) -> dict:
