@@ -101,6 +101,8 @@ class Stack:
             "REBOUND_PUSH_WEBHOOK_URL": f"http://127.0.0.1:{self.ports['sms']}/v1/push",
             "REBOUND_SANDBOX_PAYMENTS_PORT": str(self.ports["payments"]),
             "REBOUND_PAYMENT_API_URL": f"http://127.0.0.1:{self.ports['payments']}",
+            **{f"REBOUND_{name.upper()}_URL": f"http://127.0.0.1:{self.ports[name]}"
+               for name in ("rebooking", "compensation", "notify")},
         }
         self._common = common
         self._spawn("sandbox", "services.notify.sandbox", common)

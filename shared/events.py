@@ -375,10 +375,25 @@ class EntitlementsGranted(Model):
     grants: list[Grant]
 
 
+class PayoutSettled(Model):
+    """What the payment provider did with one payout of a money grant: paid, or refused for good
+    (a person must look at it). The ops console's "paid" is the sum of these."""
+
+    type: Literal["payout.settled"] = "payout.settled"
+    payout_id: str
+    booking_ref: str
+    passenger_id: str
+    kind: Literal["compensation", "refund"]
+    amount: Money = Field(description="In major units")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    status: Literal["paid", "failed"]
+
+
 # --- notices -----------------------------------------------------------------------------------
 
 
-Stage = Literal["first_notice", "rebooking", "choice", "entitlements"]
+# `desk`: a message an ops agent reviewed and sent to a flight's passengers.
+Stage = Literal["first_notice", "rebooking", "choice", "entitlements", "desk"]
 
 
 class NoticeRequested(Model):
@@ -411,11 +426,34 @@ class NoticeDelivered(Model):
     detail: str | None = None
 
 
+# --- the ops desk ------------------------------------------------------------------------------
+
+DeskAction = Literal["rebook", "refund", "voucher", "message", "handled"]
+
+
+class AgentActed(Model):
+    """An ops agent's action, as audited by the service that carried it out: who, when, what and
+    why. The effect itself travels as that service's usual event (a rebooking, a grant, a notice)."""
+
+    type: Literal["agent.acted"] = "agent.acted"
+    action_id: str = Field(description="The agent's idempotency key: the same action asked twice is one action")
+    agent: str = Field(description="Who: the holder of the ops-agent key")
+    action: DeskAction
+    why: str = Field(min_length=1, max_length=500)
+    acted_at: Instant
+    booking_ref: str | None = None
+    disruption_id: str | None = None
+    flight_id: str | None = None
+    passenger_ids: list[str] = []
+    detail: dict[str, Any] = Field(default={}, description="What was done: the flights, the amount, the template")
+
+
 PAYLOAD_TYPES: tuple[type[Model], ...] = (
     FlightScheduled, BookingConfirmed, *FLIGHT_EVENT_TYPES, FlightStatusChanged, PassengerDisruption, RebookingDecided,
-    EntitlementsGranted, NoticeRequested, NoticeDelivered)
+    EntitlementsGranted, PayoutSettled, NoticeRequested, NoticeDelivered, AgentActed)
 PayloadData = (FlightScheduled | BookingConfirmed | FlightEventData | FlightStatusChanged | PassengerDisruption
-               | RebookingDecided | EntitlementsGranted | NoticeRequested | NoticeDelivered)
+               | RebookingDecided | EntitlementsGranted | PayoutSettled | NoticeRequested | NoticeDelivered
+               | AgentActed)
 Payload = Annotated[PayloadData, Field(discriminator="type")]
 
 

@@ -174,26 +174,28 @@ def _dependencies(dependant: Dependant) -> list[Dependant]:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_role(role: str) -> Dependency[None]:
+def require_role(role: str) -> Dependency[str]:
     """A gate that lets through only a key for this job (or, in development, a key for every job):
-    a board viewer's key cannot rewrite a passenger's phone number."""
+    a board viewer's key cannot rewrite a passenger's phone number. It hands on who holds the key,
+    for the audit of what they do."""
 
-    async def check(request: Request) -> None:
+    async def check(request: Request) -> str:
         scheme, _, given_text = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given_text.strip():
             raise Unauthorized("An API key is required: send `Authorization: Bearer <key>`")
         given = given_text.strip().encode()
         access = request.app.state.service.access  # shared.runtime.Service's, parsed once
-        if any(hmac.compare_digest(given, k.encode()) for k in access.keys_for(role)):
-            return
+        for k in access.keys_for(role):
+            if hmac.compare_digest(given, k.key.encode()):
+                return str(k.holder)
         if any(hmac.compare_digest(given, k.encode()) for k in access.all_keys):
             raise StarletteHTTPException(403, f"This key is not for this: it needs the {role} role")
         raise Unauthorized("The API key is not valid")
 
     @gate(check)
     async def bearer_key(request: Request,
-                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-        ...
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+        raise AssertionError("the gate's check answers for this dependency")
 
     return bearer_key
 

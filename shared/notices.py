@@ -8,7 +8,7 @@ notice carries (a passenger's choice link, a voucher's code) travel sealed for n
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import Instant, Leg, Money, NoticeRequested, Stage
 
@@ -142,6 +142,31 @@ class Changed(_NewItinerary):
     kind: Literal["changed"] = "changed"
 
 
+# --- the ops desk: a message an agent reviewed and sent to a flight's passengers ---------------
+
+
+DeskTopic = Literal["care_at_airport", "agents_at_desk", "next_update", "hotel_arranged"]
+# What an agent may fill in: a place at the airport, in a few plain words.
+PLACE = r"^[^\x00-\x1f\x7f<>{}]{1,60}$"
+
+
+class DeskMessage(_Flight):
+    """One of the desk's templates, with the agent's place or time filled in: the words stay
+    notify's (plain, apologetic, in the passenger's language), never an agent's free text."""
+
+    kind: Literal["desk_message"] = "desk_message"
+    topic: DeskTopic
+    place: str | None = Field(default=None, pattern=PLACE)  # for care_at_airport, agents_at_desk, hotel_arranged
+    at: Instant | None = None  # for next_update: when the next news will come
+
+    @model_validator(mode="after")
+    def _filled_in(self) -> "DeskMessage":
+        needs = "at" if self.topic == "next_update" else "place"
+        if getattr(self, needs) is None:
+            raise ValueError(f"a {self.topic} message needs `{needs}`")
+        return self
+
+
 # --- what compensation owes --------------------------------------------------------------------
 
 
@@ -167,12 +192,12 @@ class Entitlements(Facts):
 
 Notice = (FirstNoticeCancelled | FirstNoticeDelayed | FirstNoticeDiverted | FirstNoticeRetimed
           | FirstNoticeConnectionAtRisk | FlightReinstated | Rebooked | Returned | NoAlternative | NoOnward
-          | NeedsAgent | Changed | Entitlements)
+          | NeedsAgent | Changed | Entitlements | DeskMessage)
 KINDS: dict[str, type[Notice]] = {
     model.model_fields["kind"].default: model for model in (
         FirstNoticeCancelled, FirstNoticeDelayed, FirstNoticeDiverted, FirstNoticeRetimed,
         FirstNoticeConnectionAtRisk, FlightReinstated, Rebooked, Returned, NoAlternative, NoOnward, NeedsAgent,
-        Changed, Entitlements)}
+        Changed, Entitlements, DeskMessage)}
 
 
 def facts_of(notice: Notice) -> dict[str, object]:

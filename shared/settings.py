@@ -13,10 +13,12 @@ DEVELOPMENT_DATABASE_URL = "postgresql://rebound:rebound@127.0.0.1:15432/rebound
 # Every secret of ours outside development and test: 32 characters at least (a token_urlsafe(32)
 # has 43), so none can be guessed or searched for.
 MIN_SECRET_LENGTH = 32
-# The jobs a bearer key can do. `ops-viewer` reads the ops board; `ops-agent` is kept for the
-# board's actions; `reservations` writes and erases passengers' contact details; `evaluator` asks
-# what a case is owed; `monitoring` scrapes /metrics.
+# The jobs a bearer key can do. `ops-viewer` reads the ops console; `ops-agent` also acts on
+# passengers from it (rebooks, refunds, vouchers, messages); `reservations` writes and erases
+# passengers' contact details; `evaluator` asks what a case is owed; `monitoring` scrapes /metrics.
 ROLES = ("ops-viewer", "ops-agent", "reservations", "evaluator", "monitoring")
+# A job that includes another: an agent sees what a viewer sees.
+INCLUDES = {"ops-agent": ("ops-viewer",)}
 
 
 class Settings(BaseSettings):
@@ -53,8 +55,9 @@ class Settings(BaseSettings):
     # CPU priority on a shared machine (as `nice`): work that can wait a few seconds yields to
     # the first notices and the rebooking.
     nice: int = 0
-    # Bearer keys, `role:key` comma-separated (two for one role allow rotation). A key without a
-    # role does every job: development only.
+    # Bearer keys, `role:key` or `role@holder:key`, comma-separated (two for one role allow
+    # rotation). The holder (an agent's name) is what the audit records as who acted; a key without
+    # one is recorded by its role and position. A key without a role does every job: development only.
     api_keys: str = DEVELOPMENT_API_KEY
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
     minimum_connecting_times: str = ""
@@ -63,11 +66,15 @@ class Settings(BaseSettings):
 
     def access(self) -> "Access":
         """The bearer keys, by the job each does (parsed again at each call: the config keeps one)."""
-        pairs: list[tuple[str | None, str]] = []
-        for entry in filter(None, (e.strip() for e in self.api_keys.split(","))):
-            role, _, key = entry.partition(":")
-            pairs.append((role, key) if role in ROLES and key else (None, entry))
-        return Access(tuple(pairs))
+        keys: list[Key] = []
+        for n, entry in enumerate(filter(None, (e.strip() for e in self.api_keys.split(","))), start=1):
+            named, _, key = entry.partition(":")
+            role, _, holder = named.partition("@")
+            if role in ROLES and key:
+                keys.append(Key(role, key, holder or f"{role} key {n}"))
+            else:
+                keys.append(Key(None, entry, f"development key {n}"))
+        return Access(tuple(keys))
 
     def connecting(self) -> Connecting:
         """Minimum connecting times and co-terminal airports (parsed again at each call)."""
@@ -87,12 +94,12 @@ class Settings(BaseSettings):
         problems = []
         if DEVELOPMENT_API_KEY in access.all_keys:
             problems.append("REBOUND_API_KEYS must be set to real keys in production")
-        if any(role is None for role, _ in access.keys):
+        if any(k.role is None for k in access.keys):
             problems.append(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
                             "as role:key")
         # Named by position, never by value.
         problems += [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
-                     for n, (_, key) in enumerate(access.keys, start=1) if len(key) < MIN_SECRET_LENGTH]
+                     for n, k in enumerate(access.keys, start=1) if len(k.key) < MIN_SECRET_LENGTH]
         unset = [name for name in (*self.secrets_in_use(), "database_url")
                  if getattr(self, name) == type(self).model_fields[name].default]
         if unset:
@@ -117,17 +124,29 @@ class Settings(BaseSettings):
 
 
 @dataclass(frozen=True)
-class Access:
-    """The bearer keys and their jobs: (role, key) for each; role None is a key for every job."""
+class Key:
+    """One bearer key: its job (None: every job, development only) and who holds it."""
 
-    keys: tuple[tuple[str | None, str], ...]
+    role: str | None
+    key: str
+    holder: str
+
+    def does(self, role: str) -> bool:
+        return self.role is None or self.role == role or role in INCLUDES.get(self.role, ())
+
+
+@dataclass(frozen=True)
+class Access:
+    """The bearer keys and their jobs."""
+
+    keys: tuple[Key, ...]
 
     @property
     def all_keys(self) -> list[str]:
-        return [key for _, key in self.keys]
+        return [k.key for k in self.keys]
 
-    def keys_for(self, role: str) -> list[str]:
-        return [key for r, key in self.keys if r in (role, None)]
+    def keys_for(self, role: str) -> list[Key]:
+        return [k for k in self.keys if k.does(role)]
 
 
 S = TypeVar("S", bound=Settings)

@@ -8,6 +8,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from shared import kafka
 from shared.events import (
     FLIGHT_EVENT_TYPES,
+    AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
     FlightScheduled,
@@ -16,6 +17,7 @@ from shared.events import (
     NoticeDelivered,
     NoticeRequested,
     PassengerDisruption,
+    PayoutSettled,
     RebookingDecided,
 )
 from shared.settings import Settings
@@ -33,26 +35,28 @@ NOTICES = "notices"
 # First notices travel apart, so no flood of later notices is ever ahead of one.
 FIRST_NOTICES = "first-notices"
 NOTICE_DELIVERIES = "notice-deliveries"
+# What ops agents did from the console, audited by the service that did it.
+AGENT_ACTIONS = "agent-actions"
 
 # Reservation data is state, keyed by flight or booking: only the latest value per key matters.
 COMPACTED = {SCHEDULE, BOOKINGS, FLIGHT_STATUS}
 ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
-       FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES]
+       FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES, AGENT_ACTIONS]
 
 # What each topic carries, and the Kafka key of its records (the AsyncAPI document is made from
 # these: shared/contract.py).
 CARRIES: dict[str, tuple[type[Model], ...]] = {
     SCHEDULE: (FlightScheduled,), BOOKINGS: (BookingConfirmed,), FLIGHT_EVENTS: FLIGHT_EVENT_TYPES,
     FLIGHT_STATUS: (FlightStatusChanged,), PASSENGER_DISRUPTIONS: (PassengerDisruption,),
-    REBOOKINGS: (RebookingDecided,), ENTITLEMENTS: (EntitlementsGranted,), FIRST_NOTICES: (NoticeRequested,),
-    NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,),
+    REBOOKINGS: (RebookingDecided,), ENTITLEMENTS: (EntitlementsGranted, PayoutSettled),
+    FIRST_NOTICES: (NoticeRequested,), NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,), AGENT_ACTIONS: (AgentActed,),
 }
 _FLIGHT = "The flight: carrier, number, local departure date and origin (`B61001/2013-02-08/JFK`)"
 _BOOKING = "The booking reference (`ABC123`): one booking's events stay in order"
 KEYS = {
     SCHEDULE: _FLIGHT, FLIGHT_STATUS: _FLIGHT, BOOKINGS: _BOOKING, PASSENGER_DISRUPTIONS: _BOOKING,
     REBOOKINGS: _BOOKING, ENTITLEMENTS: _BOOKING, FIRST_NOTICES: _BOOKING, NOTICES: _BOOKING,
-    NOTICE_DELIVERIES: _BOOKING,
+    NOTICE_DELIVERIES: _BOOKING, AGENT_ACTIONS: "The booking reference, or the flight for an action on a whole flight",
     FLIGHT_EVENTS: "The flight designator, carrier and number (`B61001`), as the ingest writes it. Any key and any "
                    "partitioner will do: events of one flight are put in order by their `sequence` (from one "
                    "source) and their time, wherever they land",
@@ -65,10 +69,11 @@ DESCRIPTIONS = {
     FLIGHT_STATUS: "Each flight's settled status (compacted)",
     PASSENGER_DISRUPTIONS: "One booking hurt by one flight event",
     REBOOKINGS: "What became of each disrupted booking",
-    ENTITLEMENTS: "Refunds, compensation, care and vouchers granted",
+    ENTITLEMENTS: "Refunds, compensation, care and vouchers granted, and each payout's end",
     FIRST_NOTICES: "First notices, apart so that nothing is ever ahead of them",
     NOTICES: "Every later notice: new plans, entitlements",
     NOTICE_DELIVERIES: "What became of each notice, per passenger and channel",
+    AGENT_ACTIONS: "Each ops agent's action: who, when, what and why",
 }
 
 
@@ -82,15 +87,15 @@ def all_payloads() -> list[type[Model]]:
 # `reservations` (schedules and bookings) and `operations` (the airline's own flight events) are
 # the systems that feed Rebound. A service also writes the dead-letter topic of each it reads.
 READS = {
-    "disruption": [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES],
+    "disruption": [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES, AGENT_ACTIONS],
     "rebooking": [SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS],
     "compensation": [SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS],
     "notify": [FIRST_NOTICES, NOTICES],
 }
 WRITES = {
-    "disruption": [FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES],
-    "rebooking": [REBOOKINGS, NOTICES],
-    "compensation": [ENTITLEMENTS, NOTICES],
+    "disruption": [FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES, NOTICES, AGENT_ACTIONS],
+    "rebooking": [REBOOKINGS, NOTICES, AGENT_ACTIONS],
+    "compensation": [ENTITLEMENTS, NOTICES, AGENT_ACTIONS],
     "notify": [NOTICE_DELIVERIES],
     "reservations": [SCHEDULE, BOOKINGS],
     "operations": [FLIGHT_EVENTS],

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI
 
-from services.compensation import engine, handlers, metrics
+from services.compensation import desk, engine, handlers, metrics
 from services.compensation.case import CaseOrCases, Evaluation
 from services.compensation.config import CompensationSettings, Config
 from services.compensation.payouts import PaymentProvider, PayoutWorker
@@ -61,4 +61,5 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
             metrics.EVALUATION_SECONDS.labels("api").observe(time.perf_counter() - started)
         return results if isinstance(cases, list) else results[0]
 
+    app.include_router(desk.router)
     return app

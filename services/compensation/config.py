@@ -1,6 +1,7 @@
 """The compensation service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import model_validator
@@ -8,6 +9,23 @@ from pydantic import model_validator
 from services.compensation import rules
 from shared import sealed
 from shared.settings import Settings
+
+
+def parse_limits(text: str) -> dict[str, Decimal]:
+    """`USD=200,EUR=200`: the most goodwill one passenger may be given for one disruption, per
+    currency; a currency not listed gets none."""
+    limits = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        currency, _, amount = entry.partition("=")
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+            raise ValueError(f"goodwill limit {entry!r}: the currency must be an ISO 4217 code, like USD=200")
+        try:
+            limits[currency] = Decimal(amount)
+        except ArithmeticError as exc:
+            raise ValueError(f"goodwill limit {entry!r}: the amount must be a number") from exc
+        if limits[currency] < 0:
+            raise ValueError(f"goodwill limit {entry!r}: the amount must not be negative")
+    return limits
 
 
 class CompensationSettings(Settings):
@@ -32,10 +50,14 @@ class CompensationSettings(Settings):
     payout_concurrency: int = 8
     payout_backoff_seconds: float = 2.0
     payout_backoff_max_seconds: float = 300.0
+    # The most goodwill an ops agent may give one passenger for one disruption, per currency
+    # (`USD=200,EUR=200`): a currency not listed gets none.
+    goodwill_limits: str = "USD=200,EUR=200,GBP=175,CAD=250"
 
     @model_validator(mode="after")
-    def _check_sealing_key(self) -> "CompensationSettings":
+    def _check_sealing_key_and_limits(self) -> "CompensationSettings":
         sealed.Sealer.parse(self.notice_sealing_key)
+        parse_limits(self.goodwill_limits)
         return self
 
 
@@ -44,7 +66,9 @@ class Config:
     settings: CompensationSettings
     book: rules.RuleBook
     sealer: sealed.Sealer  # seals voucher codes for notify
+    goodwill_limits: dict[str, Decimal]
 
     @classmethod
     def of(cls, settings: CompensationSettings) -> "Config":
-        return cls(settings, rules.load(settings.rules_dir), sealed.Sealer.parse(settings.notice_sealing_key))
+        return cls(settings, rules.load(settings.rules_dir), sealed.Sealer.parse(settings.notice_sealing_key),
+                   parse_limits(settings.goodwill_limits))

@@ -104,7 +104,8 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, book
     announced = [(e, changed) for e, changed in zip(evaluated, changes, strict=True) if changed]
     revisions = await store.announcements_so_far(conn, [(j.booking_ref, j.disruption) for (_, j), _ in announced])
     for (half, j), changed in announced:
-        _announce(outbox, half, [_sealed(g, sealer) for g in changed], revisions.get((j.booking_ref, j.disruption), 0))
+        announce(outbox, half.disruption_id, half.booking_ref, [sealed(g, sealer) for g in changed],
+                 revision=revisions.get((j.booking_ref, j.disruption), 0), at=half.at, traceparent=half.traceparent)
 
 
 def _journey(known: store.Known, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
@@ -164,22 +165,25 @@ def _evaluate(found: journey.JourneyCases, book: RuleBook) -> list[ledger.Evalua
     return evaluated
 
 
-def _sealed(grant: Grant, sealer: Sealer) -> Grant:
+def sealed(grant: Grant, sealer: Sealer) -> Grant:
     """A voucher's code travels sealed for notify: a reader of the topics cannot spend it."""
     return grant.model_copy(update={"code": sealer.seal(grant.code)}) if grant.code else grant
 
 
-def _announce(outbox: Outbox, half: _Half, changed: list[Grant], revision: int) -> None:
-    disruption_id, booking_ref = half.disruption_id, half.booking_ref
+def announce(outbox: Outbox, disruption_id: str, booking_ref: str, changed: list[Grant], *, revision: int,
+             at: datetime, traceparent: str | None = None, told_as: str | None = None) -> None:
+    """Grants new or raised, told to the others and to the passengers. `told_as`: the id their
+    notice goes under, where it is not the disruption's (an agent's voucher: its own action)."""
     # Deterministic ids: the same change announced twice (a redelivery) is dropped by the inboxes.
-    change = sorted(f"{g.passenger_id}:{g.kind}:{g.amount}" for g in changed)
+    change = [*sorted(f"{g.passenger_id}:{g.kind}:{g.amount}" for g in changed), *([told_as] if told_as else [])]
     outbox.publish(topics.ENTITLEMENTS, EntitlementsGranted(
         disruption_id=disruption_id, booking_ref=booking_ref, grants=changed,
-    ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change), traceparent=half.traceparent)
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements", *change), traceparent=traceparent)
     said = set(notices.Owed.model_fields)
     owed = notices.Entitlements(grants=[notices.Owed.model_validate(g.model_dump(include=said)) for g in changed])
     outbox.publish(topics.NOTICES, notices.request(
-        owed, disruption_id=disruption_id, booking_ref=booking_ref,
-        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", occurred_at=half.at,
+        owed, disruption_id=told_as or disruption_id, booking_ref=booking_ref,
+        passenger_ids=sorted({g.passenger_id for g in changed}), stage="entitlements", occurred_at=at,
         revision=revision,
-    ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change), traceparent=half.traceparent)
+    ), key=booking_ref, id=event_id(booking_ref, "entitlements_notice", *change),
+        traceparent=traceparent)

@@ -14,8 +14,11 @@ import asyncpg
 import httpx
 
 from services.compensation import metrics
+from services.compensation.case import from_minor
 from services.compensation.config import CompensationSettings
-from shared import db
+from shared import db, topics
+from shared.events import PayoutSettled, event_id
+from shared.outbox import Outbox
 from shared.pacing import backoff
 
 log = logging.getLogger(__name__)
@@ -118,11 +121,24 @@ class PayoutWorker:
         if status == "failed":
             log.error("payout failed for good", extra={"payout_id": str(payout["payout_id"]),
                                                        "booking_ref": payout["booking_ref"], "error": error})
-        # The provider has answered: its answer must be kept through a PostgreSQL restart.
-        await db.until_committed(self._pool, lambda conn: conn.execute(
-            "UPDATE payouts SET status = $2, provider_id = $3, last_error = $4,"
-            " paid_at = CASE WHEN $2 = 'paid' THEN now() END WHERE payout_id = $1 AND status = 'pending'",
-            payout["payout_id"], status, provider_id, error))
+        # The provider has answered: its answer must be kept through a PostgreSQL restart, and
+        # told (once: only the update that settles the payout tells it).
+        async def record(conn: asyncpg.Connection) -> None:
+            settled = await conn.fetchval(
+                "UPDATE payouts SET status = $2, provider_id = $3, last_error = $4,"
+                " paid_at = CASE WHEN $2 = 'paid' THEN now() END WHERE payout_id = $1 AND status = 'pending'"
+                " RETURNING true", payout["payout_id"], status, provider_id, error)
+            if settled:
+                outbox = Outbox(self._settings, source="rebound/compensation")
+                currency = payout["currency"].strip()
+                outbox.publish(topics.ENTITLEMENTS, PayoutSettled(
+                    payout_id=str(payout["payout_id"]), booking_ref=payout["booking_ref"],
+                    passenger_id=payout["passenger_id"], kind=payout["kind"], currency=currency,
+                    amount=from_minor(payout["amount_minor"], currency), status=status,
+                ), key=payout["booking_ref"], id=event_id("payout", payout["payout_id"], status))
+                await outbox.flush(conn)
+
+        await db.until_committed(self._pool, record)
 
     async def _count(self) -> None:
         for row in await self._pool.fetch("SELECT status, kind, count(*) AS n FROM payouts GROUP BY status, kind"):

@@ -14,10 +14,12 @@ from shared import contract, topics
 from shared.consumer import Routes
 from shared.events import (
     FLIGHT_EVENT_TYPES,
+    AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
     FlightScheduled,
     NoticeDelivered,
+    PayoutSettled,
     RebookingDecided,
 )
 from shared.runtime import Service
@@ -33,7 +35,9 @@ def routes() -> Routes:
             .on_batch(topics.BOOKINGS, BookingConfirmed, handlers.record_bookings)
             .on(topics.REBOOKINGS, RebookingDecided, handlers.follow_rebooking)
             .on(topics.ENTITLEMENTS, EntitlementsGranted, handlers.record_entitlements)
-            .on_batch(topics.NOTICE_DELIVERIES, NoticeDelivered, handlers.record_deliveries))
+            .on(topics.ENTITLEMENTS, PayoutSettled, handlers.record_payout)
+            .on_batch(topics.NOTICE_DELIVERIES, NoticeDelivered, handlers.record_deliveries)
+            .on(topics.AGENT_ACTIONS, AgentActed, handlers.record_desk_action))
 
 
 def flight_event_routes(config: Config) -> Routes:

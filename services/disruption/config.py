@@ -23,6 +23,10 @@ class DisruptionSettings(Settings):
     signature_tolerance_seconds: int = 300
     partner_rate_per_second: float = 50.0
     partner_burst: int = 200
+    # The services the ops console's actions are relayed to (each checks the agent's key itself).
+    rebooking_url: str = "http://127.0.0.1:8002"
+    compensation_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":

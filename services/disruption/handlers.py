@@ -13,6 +13,7 @@ from shared import notices, topics
 from shared.airports import Connecting
 from shared.consumer import Event
 from shared.events import (
+    AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
     FlightEventData,
@@ -21,12 +22,14 @@ from shared.events import (
     FlightStatusChanged,
     NoticeDelivered,
     PassengerDisruption,
+    PayoutSettled,
     RebookingDecided,
 )
 from shared.events import event_id as derived_id
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
+MONEY = ("compensation", "refund")  # the grants paid in money, to the original form of payment
 
 
 # --- reservation side ---------------------------------------------------------------------------
@@ -146,7 +149,7 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, news: News, hurt: S
     inserted = await store.store_disruptions(conn, ids, hurt)
     fresh = [(i, h) for i, h in zip(ids, hurt, strict=True) if (i, h.booking_ref) in inserted]
     await store.store_recovery(conn, [(i, p, h.booking_ref, h.cause_flight_id or h.segments[0].flight_id)
-                                      for i, h in fresh for p in h.passenger_ids])
+                                      for i, h in fresh for p in h.passenger_ids], news.accepted_at)
     for disruption_id, h in fresh:
         _announce(outbox, news, disruption_id, h)
 
@@ -199,7 +202,7 @@ async def follow_rebooking(conn: asyncpg.Connection, event: Event[RebookingDecid
     new flight finds it. If that flight was already cancelled when we hear of the move, disrupt
     the booking again at once, as that cancellation's news."""
     r = event.payload
-    await store.store_outcome(conn, r.disruption_id, r.booking_ref, r.outcome, r.reason)
+    await store.store_outcome(conn, r.disruption_id, r.booking_ref, r.outcome, r.reason, event.time)
     if not r.segments and not r.released_flight_ids:
         return
     # Flight events are read by a consumer of their own: an event about a flight the booking joins
@@ -221,6 +224,22 @@ async def record_entitlements(conn: asyncpg.Connection, event: Event[Entitlement
     refunded = [grant.passenger_id for grant in g.grants if grant.kind == "refund"
                 and not grant.rule.endswith(".downgrade")]  # part of a fare back for a lower class
     await store.store_refunded(conn, g.disruption_id, refunded)
+    await store.store_money(conn, [(g.booking_ref, grant.passenger_id, grant.kind, grant.currency, grant.added, "owed",
+                                    event.time) for grant in g.grants if grant.kind in MONEY and grant.added > 0])
+
+
+async def record_payout(conn: asyncpg.Connection, event: Event[PayoutSettled], outbox: Outbox) -> None:
+    """A payout paid, or refused for good: the console's money paid (or failing)."""
+    p = event.payload
+    await store.store_money(conn, [(p.booking_ref, p.passenger_id, p.kind, p.currency, p.amount, p.status,
+                                    event.time)])
+
+
+async def record_desk_action(conn: asyncpg.Connection, event: Event[AgentActed], outbox: Outbox) -> None:
+    """An agent's action, wherever it was done: the console shows who did what, when and why."""
+    a = event.payload
+    await store.store_desk_action(conn, a.action_id, a.agent, a.action, a.why, a.acted_at, a.booking_ref,
+                                  a.disruption_id, a.flight_id, a.passenger_ids, a.detail, event.source)
 
 
 async def record_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeDelivered]], outbox: Outbox) -> None:
@@ -228,7 +247,7 @@ async def record_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeD
     changes nothing; superseded, or sent by another channel, is no failure). A batch at a time:
     these arrive one per passenger and channel."""
     firsts = [e.payload for e in events if e.payload.stage == "first_notice"]
-    await store.store_told(conn, [(d.disruption_id, d.passenger_id) for d in firsts
-                                  if d.status in ("sent", "delivered")])
+    await store.store_told(conn, [(e.payload.disruption_id, e.payload.passenger_id, e.time) for e in events
+                                  if e.payload.stage == "first_notice" and e.payload.status in ("sent", "delivered")])
     await store.store_unreachable(conn, [(d.disruption_id, d.passenger_id) for d in firsts
                                          if d.status in ("failed", "undeliverable")])

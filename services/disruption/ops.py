@@ -1,34 +1,59 @@
-"""The ops board: disrupted flights and how their passengers' recovery is going, live.
+"""The ops console: the storm at a glance (KPIs and a timeline pushed live), the disrupted flights a
+page at a time with search and filters, and the worklist of passengers who need an agent, with
+the agent's actions on them.
 
-The page itself holds no data; its API needs an ops token (`Authorization: Bearer …`)."""
+The page itself holds no data; its API needs an ops key (`Authorization: Bearer …`). A viewer's
+key reads everything and does nothing; an agent's key acts too. Actions on seats, refunds and
+vouchers are done by the services that own them (rebooking, compensation), reached through this
+service's relay so the page talks to one origin; each of them checks the agent's key itself."""
 
+import asyncio
+import json
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+import asyncpg
+import httpx
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from services.disruption import console, store
+from services.disruption.config import Config
+from shared import desk, notices, topics
+from shared.events import event_id
 from shared.http import GatedRoute, require_role, secure_page
-from shared.runtime import Database
+from shared.outbox import Outbox
+from shared.runtime import Database, running
 
-router = APIRouter(tags=["ops board"], route_class=GatedRoute)
+SOURCE = "rebound/disruption"
+router = APIRouter(tags=["ops console"], route_class=GatedRoute)
 api = APIRouter(prefix="/ops/api", route_class=GatedRoute, dependencies=[Depends(require_role("ops-viewer"))])
+Agent = Annotated[str, Depends(require_role("ops-agent"))]
 
 _PAGE = (Path(__file__).parent / "static" / "ops.html").read_text(encoding="utf-8")
+# How often the live stream pushes the KPIs and the timeline.
+PUSH_EVERY_SECONDS = 2.0
 
-# One row per disrupted passenger and flight, whatever number of events touched them.
-_PER_PASSENGER = """
-    SELECT flight_id, passenger_id, booking_ref,
-           bool_or(notified) AS notified, bool_or(unreachable) AND NOT bool_or(notified) AS unreachable,
-           bool_or(outcome IN ('rebooked', 'accepted', 'changed', 'no_response')) AS rebooked,
-           bool_or(refunded) AS refunded, bool_or(outcome = 'needs_agent') AS agent_asked,
-           bool_or(outcome IN ('no_alternative', 'returned', 'refund_requested')) AS no_alternative,
-           bool_or(outcome = 'kept') AS kept,
-           (array_agg(outcome_reason ORDER BY outcome_reason IS NULL))[1] AS outcome_reason
-    FROM recovery GROUP BY flight_id, passenger_id, booking_ref"""
-_NEEDS_AGENT = "(p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.refunded))"
+
+def _config(request: Request) -> Config:
+    config: Config = running(request.app).config
+    return config
+
+
+def _snapshot(request: Request) -> console.Snapshot:
+    state = request.app.state
+    if not hasattr(state, "console_snapshot"):
+        state.console_snapshot = console.Snapshot()
+    snapshot: console.Snapshot = state.console_snapshot
+    return snapshot
+
+
+Configured = Annotated[Config, Depends(_config)]
+Snapshotted = Annotated[console.Snapshot, Depends(_snapshot)]
 
 
 @router.get("/ops", include_in_schema=False)
@@ -36,31 +61,49 @@ async def board() -> HTMLResponse:
     return secure_page(_PAGE)
 
 
+@api.get("/summary", operation_id="get_summary")
+async def summary(pool: Database, snapshot: Snapshotted) -> dict[str, Any]:
+    """The KPIs and the timeline, as the stream pushes them."""
+    return await snapshot.latest(pool)
+
+
+@api.get("/stream", operation_id="stream_summary", response_class=StreamingResponse,
+         responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(request: Request, pool: Database, snapshot: Snapshotted) -> StreamingResponse:
+    """Server-sent events: a `snapshot` (the KPIs and the timeline) at once and every two seconds.
+    Read it with fetch, which can send the bearer key (EventSource cannot)."""
+
+    async def events() -> Any:
+        while not await request.is_disconnected():
+            yield f"event: snapshot\ndata: {json.dumps(await snapshot.latest(pool), default=str)}\n\n"
+            await asyncio.sleep(PUSH_EVERY_SECONDS)
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 @api.get("/flights", operation_id="list_disrupted_flights")
-async def disrupted_flights(pool: Database) -> list[dict[str, object]]:
-    """Disrupted flights, latest change first, with each one's recovery progress."""
-    rows = await pool.fetch(f"""
-        WITH p AS ({_PER_PASSENGER})
-        SELECT f.flight_id, f.carrier || ' ' || f.number AS flight, f.origin, f.destination,
-               f.scheduled_departure, f.estimated_departure, f.status, f.cause, f.diverted_to,
-               f.updated_at,
-               count(p.passenger_id) AS affected,
-               count(*) FILTER (WHERE p.notified) AS notified,
-               count(*) FILTER (WHERE p.rebooked) AS rebooked,
-               count(*) FILTER (WHERE p.refunded) AS refunded,
-               count(*) FILTER (WHERE {_NEEDS_AGENT}) AS needs_agent
-        FROM flights f LEFT JOIN p ON p.flight_id = f.flight_id
-        WHERE f.status IN ('delayed', 'cancelled', 'diverted') OR p.flight_id IS NOT NULL
-        GROUP BY f.flight_id
-        ORDER BY f.updated_at DESC, f.flight_id
-        LIMIT 300""")
-    return [dict(r) for r in rows]
+async def disrupted_flights(
+        pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+        q: Annotated[str, Query(max_length=60, description="A flight (B6 1001), booking reference or name")] = "",
+        status: Annotated[Literal[console.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+        airport: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+        carrier: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{2}$")] = None) -> dict[str, Any]:
+    """Disrupted flights, latest change first, a page at a time, each with its recovery progress."""
+    return await console.flights(pool, console.FlightQuery(page, per_page, q, status, airport, carrier))
+
+
+@api.get("/worklist", operation_id="list_worklist")
+async def worklist(pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+                   per_page: Annotated[int, Query(ge=1, le=200)] = 25) -> dict[str, Any]:
+    """Passengers who need an agent, longest waiting first."""
+    return await console.worklist(pool, page, per_page)
 
 
 @api.get("/flights/{flight_id:path}", operation_id="get_flight")
 async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_length=40)]) -> dict[str, object]:
-    """One flight: its state, its history, and its disrupted passengers (names and booking
-    references only: contact details never leave notify)."""
+    """One flight: its state, its history, its disrupted passengers (names and booking references
+    only: contact details never leave notify), and what agents did about it."""
     flight = await pool.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
     if flight is None:
         raise HTTPException(404, f"No flight {flight_id!r} in the schedule")
@@ -68,20 +111,130 @@ async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_
         "SELECT type, source, occurred_at, recorded_at, effect FROM flight_events"
         " WHERE flight_id = $1 ORDER BY occurred_at, recorded_at", flight_id)
     passengers = await pool.fetch(f"""
-        WITH p AS ({_PER_PASSENGER})
+        WITH p AS ({console.PER_PASSENGER.format(where="WHERE flight_id = $1")})
         SELECT p.booking_ref, p.passenger_id,
+               (SELECT min(disruption_id) FROM recovery r WHERE r.flight_id = p.flight_id
+                  AND r.passenger_id = p.passenger_id) AS disruption_id,
                coalesce(nullif(i.passenger_names[array_position(i.passenger_ids, p.passenger_id)], ''),
                         p.passenger_id) AS name,
-               p.notified, p.rebooked, p.refunded, {_NEEDS_AGENT} AS needs_agent,
+               p.notified, p.rebooked, p.refunded, {console.NEEDS_AGENT} AS needs_agent,
                CASE WHEN p.refunded THEN 'refunded' WHEN p.rebooked THEN 'rebooked'
-                    WHEN {_NEEDS_AGENT} THEN 'needs an agent' WHEN p.kept THEN 'keeps the flight'
-                    ELSE 'in progress' END AS progress,
+                    WHEN {console.NEEDS_AGENT} THEN 'needs an agent' WHEN p.handled THEN 'handled by an agent'
+                    WHEN p.kept THEN 'keeps the flight' ELSE 'in progress' END AS progress,
                CASE WHEN p.unreachable THEN 'no notice could be delivered'
                     ELSE p.outcome_reason END AS reason
         FROM p LEFT JOIN itineraries i ON i.booking_ref = p.booking_ref
-        WHERE p.flight_id = $1 ORDER BY p.booking_ref, name""", flight_id)
+        ORDER BY p.booking_ref, name""", flight_id)
+    actions = await pool.fetch(
+        """SELECT agent, action, why, acted_at, booking_ref, detail FROM desk_log
+           WHERE flight_id = $1 OR booking_ref IN (SELECT booking_ref FROM recovery WHERE flight_id = $1)
+           ORDER BY acted_at""", flight_id)
     return {"flight": dict(flight), "history": [dict(h) for h in history],
-            "passengers": [dict(p) for p in passengers]}
+            "passengers": [dict(p) for p in passengers], "actions": [dict(a) for a in actions]}
+
+
+# --- the agent's own actions here: a case handled, a message to a flight ---------------------------
+
+
+class FlightMessage(desk.Why):
+    flight_id: str = Field(max_length=40)
+    topic: notices.DeskTopic
+    place: str | None = Field(default=None, pattern=notices.PLACE)
+    at: datetime | None = None
+
+
+async def mark_handled(conn: asyncpg.Connection, disruption_id: str, booking_ref: str, agent: str) -> desk.Done:
+    rows = await conn.fetch(
+        """UPDATE recovery SET handled_at = coalesce(handled_at, now()), handled_by = coalesce(handled_by, $3)
+           WHERE disruption_id = $1 AND booking_ref = $2 RETURNING passenger_id, flight_id""",
+        disruption_id, booking_ref, agent)
+    if not rows:
+        raise desk.Refused(404, f"No disrupted passengers of {booking_ref} in this disruption")
+    return desk.Done({"booking_ref": booking_ref, "handled": True}, booking_ref=booking_ref,
+                     disruption_id=disruption_id, flight_id=rows[0]["flight_id"],
+                     passenger_ids=sorted({r["passenger_id"] for r in rows}))
+
+
+async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMessage, action_id: str) -> desk.Done:
+    """The desk template, filled in, to every disrupted passenger of the flight: one notice per
+    booking, under the action's own id, so a second message to the flight is a new one."""
+    flight = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", given.flight_id)
+    if flight is None:
+        raise desk.Refused(404, f"No flight {given.flight_id!r} in the schedule")
+    try:
+        notice = notices.DeskMessage(**notices.flight_facts(store.leg_of(flight)), topic=given.topic,
+                                     place=given.place, at=given.at)
+    except ValidationError as exc:
+        raise desk.Refused(422, "; ".join(str(e["msg"]) for e in exc.errors())) from exc
+    bookings = await conn.fetch(
+        "SELECT booking_ref, array_agg(DISTINCT passenger_id ORDER BY passenger_id) AS passenger_ids"
+        " FROM recovery WHERE flight_id = $1 GROUP BY booking_ref ORDER BY booking_ref", given.flight_id)
+    if not bookings:
+        raise desk.Refused(409, "This flight has no disrupted passengers to write to")
+    now = datetime.now(UTC)
+    for b in bookings:
+        outbox.publish(topics.NOTICES, notices.request(
+            notice, disruption_id=f"desk/{action_id}", booking_ref=b["booking_ref"],
+            passenger_ids=list(b["passenger_ids"]), stage="desk", occurred_at=now,
+        ), key=b["booking_ref"], id=event_id("desk", action_id, b["booking_ref"]))
+    told = sum(len(b["passenger_ids"]) for b in bookings)
+    return desk.Done({"flight_id": given.flight_id, "bookings": len(bookings), "passengers": told},
+                     flight_id=given.flight_id,
+                     detail={"topic": given.topic, "place": given.place, "at": given.at, "passengers": told})
+
+
+@api.post("/cases/{disruption_id}/{booking_ref}/handled", operation_id="mark_case_handled")
+async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80)],
+                       booking_ref: Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")], given: desk.Why,
+                       agent: Agent, action_id: desk.ActionId, pool: Database,
+                       config: Configured) -> dict[str, Any]:
+    """Take a booking's passengers off the worklist: an agent has dealt with them."""
+    async with pool.acquire() as conn, conn.transaction():
+        outbox = Outbox(config.settings, source=SOURCE)
+        answer = await desk.once(conn, outbox, action_id=action_id, agent=agent, action="handled", target=booking_ref,
+                                 why=given.why, asked={"disruption_id": disruption_id},
+                                 perform=lambda: mark_handled(conn, disruption_id, booking_ref, agent))
+        await outbox.flush(conn)
+    return answer
+
+
+@api.post("/messages", operation_id="message_flight")
+async def message_flight(given: FlightMessage, agent: Agent, action_id: desk.ActionId, pool: Database,
+                         config: Configured) -> dict[str, Any]:
+    """Send one of the desk's messages, as previewed, to a flight's disrupted passengers."""
+    async with pool.acquire() as conn, conn.transaction():
+        outbox = Outbox(config.settings, source=SOURCE)
+        answer = await desk.once(conn, outbox, action_id=action_id, agent=agent, action="message",
+                                 target=given.flight_id, why=given.why, asked=given.model_dump(exclude={"why"}),
+                                 perform=lambda: send_message(conn, outbox, given, action_id))
+        await outbox.flush(conn)
+    return answer
+
+
+# --- the relay to the services that own seats, money and words ------------------------------------
+
+_RELAYED = ("authorization", "idempotency-key", "content-type", "accept")
+
+
+@api.api_route("/desk/{service}/{path:path}", methods=["GET", "POST"], operation_id="relay_to_owner",
+               include_in_schema=False)
+async def relay(service: Literal["rebooking", "compensation", "notify"], path: str, request: Request,
+                config: Configured) -> Response:
+    """The same request, to the owner's `/ops/api/…`, with the caller's own key: the owner decides
+    what that key may do there."""
+    if ".." in path or "//" in path:
+        raise HTTPException(404, "No such desk path")
+    base = {"rebooking": config.settings.rebooking_url, "compensation": config.settings.compensation_url,
+            "notify": config.settings.notify_url}[service]
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _RELAYED}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        try:
+            answer = await client.request(request.method, f"/ops/api/{path}", params=request.query_params,
+                                          content=await request.body(), headers=headers)
+        except httpx.HTTPError as exc:
+            raise HTTPException(502, f"The {service} service did not answer: try again shortly") from exc
+    return Response(answer.content, status_code=answer.status_code,
+                    media_type=answer.headers.get("content-type", "application/json"))
 
 
 router.include_router(api)

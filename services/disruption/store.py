@@ -183,13 +183,16 @@ async def store_disruptions(conn: asyncpg.Connection, ids: list[str],
         [h.severity for h in hurt], [h.cause for h in hurt])}
 
 
-async def store_recovery(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
-    """(disruption id, passenger, booking, flight) of each passenger to recover."""
+async def store_recovery(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str]],
+                         accepted_at: datetime) -> None:
+    """(disruption id, passenger, booking, flight) of each passenger to recover from news accepted
+    at `accepted_at`."""
     if rows:
         await conn.execute(
-            """INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING""",
-            *(list(column) for column in zip(*rows, strict=True)))
+            """INSERT INTO recovery (disruption_id, passenger_id, booking_ref, flight_id, accepted_at)
+               SELECT *, $5::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+               ON CONFLICT DO NOTHING""",
+            *(list(column) for column in zip(*rows, strict=True)), accepted_at)
 
 
 async def flights_by_status(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
@@ -205,10 +208,10 @@ async def awaiting_outcome(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int
 
 
 async def store_outcome(conn: asyncpg.Connection, disruption_id: str, booking_ref: str, outcome: str,
-                        reason: str) -> None:
+                        reason: str, at: datetime) -> None:
     await conn.execute(
-        "UPDATE recovery SET outcome = $3, outcome_reason = $4 WHERE disruption_id = $1 AND booking_ref = $2",
-        disruption_id, booking_ref, outcome, reason)
+        "UPDATE recovery SET outcome = $3, outcome_reason = $4, decided_at = coalesce(decided_at, $5)"
+        " WHERE disruption_id = $1 AND booking_ref = $2", disruption_id, booking_ref, outcome, reason, at)
 
 
 async def store_refunded(conn: asyncpg.Connection, disruption_id: str, passenger_ids: list[str]) -> None:
@@ -217,12 +220,13 @@ async def store_refunded(conn: asyncpg.Connection, disruption_id: str, passenger
         disruption_id, passenger_ids)
 
 
-async def store_told(conn: asyncpg.Connection, told: Sequence[tuple[str, str]]) -> None:
-    """(disruption id, passenger) of each passenger a first notice reached."""
+async def store_told(conn: asyncpg.Connection, told: Sequence[tuple[str, str, datetime]]) -> None:
+    """(disruption id, passenger, when) of each passenger a first notice reached."""
     if told:
         await conn.execute(
-            """UPDATE recovery r SET notified = true, unreachable = false
-               FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
+            """UPDATE recovery r SET notified = true, unreachable = false,
+                                     told_at = least(r.told_at, t.told_at)
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(disruption_id, passenger_id, told_at)
                WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id""",
             *(list(column) for column in zip(*told, strict=True)))
 
@@ -235,3 +239,23 @@ async def store_unreachable(conn: asyncpg.Connection, failed: Sequence[tuple[str
                FROM unnest($1::text[], $2::text[]) AS t(disruption_id, passenger_id)
                WHERE r.disruption_id = t.disruption_id AND r.passenger_id = t.passenger_id AND NOT r.notified""",
             *(list(column) for column in zip(*failed, strict=True)))
+
+
+async def store_money(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, object, str, datetime]]
+                      ) -> None:
+    """(booking, passenger, kind, currency, amount, owed|paid|failed, when) of each money grant and payout."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO money (booking_ref, passenger_id, kind, currency, amount, state, at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)
+
+
+async def store_desk_action(conn: asyncpg.Connection, action_id: str, agent: str, action: str, why: str,
+                            acted_at: datetime, booking_ref: str | None, disruption_id: str | None,
+                            flight_id: str | None, passenger_ids: list[str], detail: dict[str, object],
+                            source: str) -> None:
+    await conn.execute(
+        """INSERT INTO desk_log (action_id, agent, action, why, acted_at, booking_ref, disruption_id, flight_id,
+                                 passenger_ids, detail, source)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING""",
+        action_id, agent, action, why, acted_at, booking_ref, disruption_id, flight_id, passenger_ids, detail, source)

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 from fastapi import FastAPI
 
-from services.notify import contacts, handlers, policy, status
+from services.notify import contacts, desk, handlers, policy, status
 from services.notify.config import Config, NotifySettings
 from services.notify.providers import InfobipSms, Provider, PushGateway, SendGridEmail, SmtpEmail, TwilioSms
 from services.notify.sender import Sender, Throttle
@@ -96,4 +96,5 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     )
     app.include_router(contacts.router)
     app.include_router(status.router)
+    app.include_router(desk.router)
     return app

@@ -15,7 +15,7 @@ from services.rebooking import assignment, domain, inventory, links, metrics
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, leg_of
 from shared import notices, topics
-from shared.events import Leg, PassengerDisruption, RebookingDecided, event_id
+from shared.events import Cabin, Leg, PassengerDisruption, RebookingDecided, event_id
 from shared.outbox import Outbox
 from shared.runtime import Service
 
@@ -78,14 +78,14 @@ async def _load(conn: asyncpg.Connection, config: Config, token: str,
     return row, domain.trip_from_json(row["trip"]), row["passenger_ids"][link.passenger]
 
 
-async def _options(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
-                   trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, str, int]]:
+async def options_for(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+                   trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, Cabin, int]]:
     rules = config.rules
     flights = await inventory.flights_around(
         conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
         trip.earliest_departure + rules.horizon + rules.max_connection)
     current = tuple(row["to_flights"])
-    found: dict[str, tuple[domain.Itinerary, str, int]] = {}
+    found: dict[str, tuple[domain.Itinerary, Cabin, int]] = {}
     for it in domain.candidate_itineraries(trip, flights, rules):
         free = it.seats_free(trip.cabin)
         if it.flight_ids != current and free >= trip.party:
@@ -110,7 +110,7 @@ async def view(pool: asyncpg.Pool, config: Config, token: str) -> Offer:
 async def view_in(conn: asyncpg.Connection, config: Config, token: str) -> Offer:
     """What the link offers now: the new itinerary, other options with seats, the answer so far."""
     row, trip, _ = await _load(conn, config, token, lock=False)
-    options = await _options(conn, config, row, trip) if row["answer"] is None else {}
+    options = await options_for(conn, config, row, trip) if row["answer"] is None else {}
     return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
                  reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
                  cabin=row["cabin"],
@@ -142,7 +142,7 @@ async def answer_in(conn: asyncpg.Connection, config: Config, token: str, given:
     if given.answer == "change":
         segments, cabin, delay = await _change(conn, config, row, trip, given.option)
     elif given.answer == "refund":
-        refund = await _give_up(conn, config, row, trip)
+        refund = await give_up(conn, config, row, trip)
         segments, refund_due = [], True
     await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
     await outbox.flush(conn)
@@ -156,7 +156,7 @@ async def _change(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
     """The party moved to the option they picked, if its seats are still there: its flights, cabin
     and arrival delay."""
     ref, passengers = row["booking_ref"], row["passenger_ids"]
-    options = await _options(conn, config, row, trip)
+    options = await options_for(conn, config, row, trip)
     if option not in options:
         raise ChoiceProblem(409, "Option not available",
                             "That option is no longer available: please pick one from the page.")
@@ -168,7 +168,7 @@ async def _change(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
     return [leg_of(f) for f in it.flights], cabin, round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
 
 
-async def _give_up(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+async def give_up(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
                    trip: domain.Trip) -> domain.Refund:
     """A refund instead of the new flights: every seat the refund covers goes back on sale — the
     new flights, and the booking's other coupons of that journey and of the journeys after it
@@ -228,7 +228,7 @@ async def settle_silences(conn: asyncpg.Connection, config: Config, limit: int =
     refund = config.settings.silence_counts_as == "refund_requested"
     for row in rows:
         d = PassengerDisruption.model_validate(row["decided"])
-        given_up = await _give_up(conn, config, row, domain.trip_from_json(row["trip"])) if refund else None
+        given_up = await give_up(conn, config, row, domain.trip_from_json(row["trip"])) if refund else None
         await _record(conn, outbox, row, d, "no_response", [] if refund else await _current(conn, row),
                       row["cabin"], row["arrival_delay_minutes"], refund, "deadline", given_up)
     await outbox.flush(conn)

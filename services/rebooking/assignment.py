@@ -64,7 +64,7 @@ async def assign_round(conn: asyncpg.Connection, config: Config) -> int:
         d = PassengerDisruption.model_validate(row["disruption"])
         # A second disruption of one booking waits for the first to be settled.
         disruptions.setdefault(d.booking_ref, d)
-    trips = await _trips(conn, list(disruptions.values()), config.rules)
+    trips = await trips_for(conn, list(disruptions.values()), config.rules)
     for ref, d in disruptions.items():
         if ref not in trips:
             r.decisions.add(r.outbox, d, "kept", "the booking had already moved off this flight")
@@ -131,7 +131,7 @@ async def _place(conn: asyncpg.Connection, r: _Round, disruptions: dict[str, Pas
         d = disruptions[ref]
         if ref in placed:
             r.release.append((ref, trip.passenger_ids, trip.replaced_flight_ids))
-            _rebooked(r.decisions, r.outbox, r.config, d, trip, placed[ref])
+            rebooked(r.decisions, r.outbox, r.config, d, trip, placed[ref])
         elif ref in flown_home:
             _returned(r, d, trip, refunds[ref], flown_home[ref])
         else:
@@ -207,7 +207,7 @@ def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: d
     return result
 
 
-async def _trips(conn: asyncpg.Connection, disruptions: list[PassengerDisruption],
+async def trips_for(conn: asyncpg.Connection, disruptions: list[PassengerDisruption],
                  rules: domain.Rules) -> dict[str, domain.Trip]:
     """What must be replaced for each booking; a booking that no longer holds its disrupted flight
     has nothing to replace."""
@@ -276,8 +276,10 @@ async def refunds_for(conn: asyncpg.Connection, trips: Sequence[tuple[str, domai
     return found
 
 
-def _rebooked(decisions: Decisions, outbox: Outbox, config: Config,
-              d: PassengerDisruption, trip: domain.Trip, placements: list[domain.Placement]) -> None:
+def rebooked(decisions: Decisions, outbox: Outbox, config: Config, d: PassengerDisruption, trip: domain.Trip,
+             placements: list[domain.Placement], released: Sequence[str] | None = None) -> None:
+    """The booking placed: its decision, and each passenger told, with a link to answer it.
+    `released`: the flights it leaves (by default, those the trip replaced)."""
     settings = config.settings
     respond_by = domain.answer_deadline(
         datetime.now(UTC), min(p.itinerary.departure for p in placements),
@@ -294,7 +296,8 @@ def _rebooked(decisions: Decisions, outbox: Outbox, config: Config,
                   segments=legs_of(placements), cabin=placements[0].cabin,
                   downgraded=any(p.downgraded for p in placements),
                   arrival_delay=max(p.arrival_delay_minutes for p in placements),
-                  respond_by=respond_by, trip=trip, released=trip.replaced_flight_ids,
+                  respond_by=respond_by, trip=trip,
+                  released=trip.replaced_flight_ids if released is None else released,
                   told=[Told(list(p.passenger_ids), notices.Rebooked.model_validate(
                       decided(d, why) | itinerary_facts(p) | {"choice_urls": choice_urls(p.passenger_ids),
                                                                "respond_by": respond_by, "split": len(placements) > 1}))

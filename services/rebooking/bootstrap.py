@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.rebooking import answers, assignment, choice, handlers
+from services.rebooking import answers, assignment, choice, desk, handlers
 from services.rebooking.config import Config, RebookingSettings
 from shared import topics
 from shared.consumer import Routes
@@ -30,7 +30,9 @@ def create_app(settings: RebookingSettings | None = None) -> FastAPI:
     app = service.app(
         title="Rebound rebooking",
         description="Seat inventory; disrupted bookings assigned the best flights with seats; the "
-                    "passenger's choice (accept, change, refund) through a signed link.",
+                    "passenger's choice (accept, change, refund) through a signed link; the ops desk's "
+                    "rebookings and refunds.",
     )
     app.include_router(choice.router)
+    app.include_router(desk.router)
     return app

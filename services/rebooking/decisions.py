@@ -13,6 +13,11 @@ from shared.events import Leg, PassengerDisruption, RebookingDecided, RebookingO
 from shared.outbox import Outbox
 
 SOURCE = "rebound/rebooking"
+# A revised decision replaces the first, answer and all: the passenger answers the new one.
+_REVISE = """UPDATE SET outcome = excluded.outcome, to_flights = excluded.to_flights, reason = excluded.reason,
+                        cabin = excluded.cabin, downgraded = excluded.downgraded,
+                        arrival_delay_minutes = excluded.arrival_delay_minutes, respond_by = excluded.respond_by,
+                        trip = excluded.trip, decided_at = now(), answer = NULL, answered_at = NULL"""
 
 
 def leg_of(f: domain.Flight) -> Leg:
@@ -74,11 +79,14 @@ class Decisions:
     """The service's decisions for disrupted bookings, recorded together (once each: a decision
     already recorded is kept) with the events that tell everyone, in the caller's transaction."""
 
-    def __init__(self, traces: dict[tuple[str, str], str | None] | None = None) -> None:
+    def __init__(self, traces: dict[tuple[str, str], str | None] | None = None, *,
+                 revision: str | None = None) -> None:
         """`traces`: each disruption's trace, by (disruption id, booking), where it is not the one
-        being handled."""
+        being handled. `revision`: these decisions replace ones made before (an agent's, named by
+        its action), and are told as new events rather than dropped as repeats."""
         self._rows: list[Decided] = []
         self._traces = traces or {}
+        self._revision = () if revision is None else (revision,)
 
     def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
             segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
@@ -99,14 +107,15 @@ class Decisions:
             outcome=outcome, reason=reason, segments=list(segments), cabin=cabin, downgraded=downgraded,
             arrival_delay_minutes=arrival_delay, refund_due=refund_due, whole_trip=whole_trip,
             released_flight_ids=list(released),
-        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking"), traceparent=trace)
+        ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking", *self._revision),
+            traceparent=trace)
         if outcome == "needs_agent" and not told:
             told = [Told(d.passenger_ids, notices.NeedsAgent.model_validate(decided(d, reason)))]
         for i, t in enumerate(told):
             outbox.publish(topics.NOTICES, notices.request(
                 t.notice, disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=t.passenger_ids,
                 stage="rebooking", occurred_at=d.accepted_at or datetime.now(UTC), about=d.flight.flight_id,
-            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i),
+            ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i, *self._revision),
                 traceparent=trace)
 
     async def flush(self, conn: asyncpg.Connection) -> None:
@@ -116,5 +125,6 @@ class Decisions:
                                            seats, reason, passenger_ids, cabin, downgraded,
                                            arrival_delay_minutes, decided, respond_by, trip, traceparent)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                   ON CONFLICT DO NOTHING""", [astuple(row) for row in self._rows])
+                   ON CONFLICT (disruption_id, booking_ref) DO """ + (_REVISE if self._revision else "NOTHING"),
+                [astuple(row) for row in self._rows])
             self._rows.clear()

@@ -107,10 +107,18 @@ def test_a_provider_not_chosen_needs_no_secret_in_production(monkeypatch):
 
 def test_each_key_does_its_one_job_and_production_wants_every_key_to_name_it(monkeypatch):
     monkeypatch.delenv("REBOUND_API_KEYS", raising=False)
-    settings = Settings(api_keys="ops-viewer:v1,reservations:r1,reservations:r2,all-jobs")
-    assert settings.access().keys_for("ops-viewer") == ["v1", "all-jobs"]
-    assert settings.access().keys_for("reservations") == ["r1", "r2", "all-jobs"]
-    assert settings.access().keys_for("evaluator") == ["all-jobs"]
+    settings = Settings(api_keys="ops-viewer:v1,reservations:r1,reservations:r2,all-jobs,ops-agent@Ana Ruiz:a1")
+
+    def keys_for(role):
+        return [k.key for k in settings.access().keys_for(role)]
+    # An agent's key also views the console; a viewer's key acts on nothing.
+    assert keys_for("ops-viewer") == ["v1", "all-jobs", "a1"]
+    assert keys_for("ops-agent") == ["all-jobs", "a1"]
+    assert keys_for("reservations") == ["r1", "r2", "all-jobs"]
+    assert keys_for("evaluator") == ["all-jobs"]
+    # Who acted, for the audit: the holder named in the key, or its job and position.
+    assert [k.holder for k in settings.access().keys] == [
+        "ops-viewer key 1", "reservations key 2", "reservations key 3", "development key 4", "Ana Ruiz"]
     with pytest.raises(ValidationError, match="names its one job"):
         Settings(api_keys="ops-viewer:v1,all-jobs", environment="production")
 
