@@ -52,6 +52,10 @@ class Scenario:
     disrupted_refs: list[str]
 
     @property
+    def cancellation_flight_id(self) -> str:
+        return self.flights[0].flight_id
+
+    @property
     def disrupted_passengers(self) -> list[str]:
         refs = set(self.disrupted_refs)
         return [p.passenger_id for b in self.bookings if b.booking_ref in refs for p in b.passengers]

@@ -49,7 +49,8 @@ CARRIES: dict[str, tuple[type[Model], ...]] = {
     SCHEDULE: (FlightScheduled,), BOOKINGS: (BookingConfirmed,), FLIGHT_EVENTS: FLIGHT_EVENT_TYPES,
     FLIGHT_STATUS: (FlightStatusChanged,), PASSENGER_DISRUPTIONS: (PassengerDisruption,),
     REBOOKINGS: (RebookingDecided,), ENTITLEMENTS: (EntitlementsGranted, PayoutSettled),
-    FIRST_NOTICES: (NoticeRequested,), NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,), AGENT_ACTIONS: (AgentActed,),
+    FIRST_NOTICES: (NoticeRequested,), NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,),
+    AGENT_ACTIONS: (AgentActed,),
 }
 _FLIGHT = "The flight: carrier, number, local departure date and origin (`B61001/2013-02-08/JFK`)"
 _BOOKING = "The booking reference (`ABC123`): one booking's events stay in order"

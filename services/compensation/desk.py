@@ -74,7 +74,8 @@ async def grant(conn: asyncpg.Connection, outbox: Outbox, config: Config, disrup
         grant_id, booking_ref, given.passenger_id, f"desk/{action_id}", RULE, f"Ops desk: {agent}", REASON, asked,
         given.currency, code, expires, audit, [disruption_id])
     await conn.execute(
-        """INSERT INTO grant_changes (change_id, grant_id, delta_minor, amount_minor, rule, rule_version, evaluated, note)
+        """INSERT INTO grant_changes (change_id, grant_id, delta_minor, amount_minor, rule, rule_version,
+                                      evaluated, note)
            VALUES ($1, $2, $3, $3, $4, '1', $5, $6)""",
         uuid.uuid4(), grant_id, asked, RULE, audit, f"goodwill voucher by {agent}: {given.why}")
     amount = from_minor(asked, given.currency)

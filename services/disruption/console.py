@@ -21,6 +21,8 @@ PER_PASSENGER = """
            bool_and(outcome IS NOT NULL) AS decided,
            (array_agg(outcome_reason ORDER BY outcome_reason IS NULL))[1] AS outcome_reason
     FROM recovery {where} GROUP BY flight_id, passenger_id, booking_ref"""
+EVERY_PASSENGER = PER_PASSENGER.format(where="")
+ON_FLIGHT = PER_PASSENGER.format(where="WHERE flight_id = $1")
 NEEDS_AGENT = "(NOT p.handled AND (p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.refunded)))"
 DISRUPTED = "('delayed', 'cancelled', 'diverted')"
 STATUSES = ("delayed", "cancelled", "diverted", "scheduled", "departed", "arrived")
@@ -32,7 +34,7 @@ async def kpis(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
         f"""SELECT count(*) FROM flights f WHERE f.status IN {DISRUPTED}
               OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id)""")
     people = await conn.fetchrow(
-        f"""WITH p AS ({PER_PASSENGER.format(where="")})
+        f"""WITH p AS ({EVERY_PASSENGER})
             SELECT count(DISTINCT passenger_id) AS affected,
                    count(DISTINCT passenger_id) FILTER (WHERE p.notified) AS told,
                    count(DISTINCT passenger_id) FILTER (WHERE p.decided) AS with_outcome,
@@ -92,53 +94,45 @@ class FlightQuery:
     airport: str | None = None
     carrier: str | None = None
 
+    def arguments(self) -> list[object]:
+        """$1–$5 of `_CHOSEN`: each filter, or NULL where none is asked."""
+        q = self.q.strip().upper()
+        return [self.status, self.airport.upper() if self.airport else None,
+                self.carrier.upper() if self.carrier else None, q.replace(" ", "") or None, f"%{q}%"]
 
-def _flight_filters(query: FlightQuery) -> tuple[str, list[object]]:
-    """The WHERE clause that picks the flights asked for (disrupted ones only), and its arguments."""
-    args: list[object] = []
-    where = [f"(f.status IN {DISRUPTED} OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id))"]
 
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-    if query.status:
-        where.append(f"f.status = {arg(query.status)}")
-    if query.airport:
-        a = arg(query.airport.upper())
-        where.append(f"(f.origin = {a} OR f.destination = {a} OR f.diverted_to = {a})")
-    if query.carrier:
-        where.append(f"f.carrier = {arg(query.carrier.upper())}")
-    q = query.q.strip()
-    if q:
-        designator = arg(q.upper().replace(" ", ""))
-        like = arg(f"%{q.upper()}%")
-        where.append(f"""(f.carrier || f.number = {designator} OR f.flight_id LIKE {designator} || '/%'
-            OR EXISTS (SELECT 1 FROM recovery r LEFT JOIN itineraries i ON i.booking_ref = r.booking_ref
-                       WHERE r.flight_id = f.flight_id
-                         AND (r.booking_ref = {designator} OR upper(array_to_string(i.passenger_names, ' ')) LIKE {like})))""")
-    return " AND ".join(where), args
+# The flights asked for (disrupted ones only): by status, airport, carrier, and a search that finds
+# a flight by its designator, or by a booking reference or passenger name disrupted on it.
+_CHOSEN = f"""
+    (f.status IN {DISRUPTED} OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id))
+    AND ($1::text IS NULL OR f.status = $1)
+    AND ($2::text IS NULL OR $2 IN (f.origin, f.destination, f.diverted_to))
+    AND ($3::text IS NULL OR f.carrier = $3)
+    AND ($4::text IS NULL OR f.carrier || f.number = $4 OR f.flight_id LIKE $4 || '/%'
+         OR EXISTS (SELECT 1 FROM recovery r LEFT JOIN itineraries i ON i.booking_ref = r.booking_ref
+                    WHERE r.flight_id = f.flight_id
+                      AND (r.booking_ref = $4 OR upper(array_to_string(i.passenger_names, ' ')) LIKE $5)))"""
+_PAGE_OF_FLIGHTS = f"""
+    WITH page AS (SELECT f.* FROM flights f WHERE {_CHOSEN} ORDER BY f.updated_at DESC, f.flight_id LIMIT $6 OFFSET $7),
+         p AS ({PER_PASSENGER.format(where="WHERE flight_id IN (SELECT flight_id FROM page)")})
+    SELECT f.flight_id, f.carrier, f.carrier || ' ' || f.number AS flight, f.origin, f.destination,
+           f.scheduled_departure, f.estimated_departure, f.status, f.cause, f.diverted_to, f.updated_at,
+           count(p.passenger_id) AS affected,
+           count(*) FILTER (WHERE p.notified) AS notified,
+           count(*) FILTER (WHERE p.rebooked) AS rebooked,
+           count(*) FILTER (WHERE p.refunded) AS refunded,
+           count(*) FILTER (WHERE {NEEDS_AGENT}) AS needs_agent
+    FROM page f LEFT JOIN p ON p.flight_id = f.flight_id
+    GROUP BY f.flight_id, f.carrier, f.number, f.origin, f.destination, f.scheduled_departure,
+             f.estimated_departure, f.status, f.cause, f.diverted_to, f.updated_at
+    ORDER BY f.updated_at DESC, f.flight_id"""
 
 
 async def flights(conn: asyncpg.Connection | asyncpg.Pool, query: FlightQuery) -> dict[str, Any]:
     """One page of the disrupted flights, latest change first, each with its passengers' progress."""
-    where, args = _flight_filters(query)
-    total = await conn.fetchval(f"SELECT count(*) FROM flights f WHERE {where}", *args)
-    n = len(args)
-    rows = await conn.fetch(f"""
-        WITH page AS (SELECT f.* FROM flights f WHERE {where}
-                      ORDER BY f.updated_at DESC, f.flight_id LIMIT ${n + 1} OFFSET ${n + 2}),
-             p AS ({PER_PASSENGER.format(where="WHERE flight_id IN (SELECT flight_id FROM page)")})
-        SELECT f.flight_id, f.carrier, f.carrier || ' ' || f.number AS flight, f.origin, f.destination,
-               f.scheduled_departure, f.estimated_departure, f.status, f.cause, f.diverted_to, f.updated_at,
-               count(p.passenger_id) AS affected,
-               count(*) FILTER (WHERE p.notified) AS notified,
-               count(*) FILTER (WHERE p.rebooked) AS rebooked,
-               count(*) FILTER (WHERE p.refunded) AS refunded,
-               count(*) FILTER (WHERE {NEEDS_AGENT}) AS needs_agent
-        FROM page f LEFT JOIN p ON p.flight_id = f.flight_id
-        GROUP BY f.flight_id, f.carrier, f.number, f.origin, f.destination, f.scheduled_departure,
-                 f.estimated_departure, f.status, f.cause, f.diverted_to, f.updated_at
-        ORDER BY f.updated_at DESC, f.flight_id""", *args, query.per_page, (query.page - 1) * query.per_page)
+    args = query.arguments()
+    total = await conn.fetchval(f"SELECT count(*) FROM flights f WHERE {_CHOSEN}", *args)
+    rows = await conn.fetch(_PAGE_OF_FLIGHTS, *args, query.per_page, (query.page - 1) * query.per_page)
     return {"total": total, "page": query.page, "per_page": query.per_page, "flights": [dict(r) for r in rows]}
 
 
@@ -146,7 +140,7 @@ async def worklist(conn: asyncpg.Connection | asyncpg.Pool, page: int, per_page:
     """The passengers who need an agent, longest waiting first: why, since when, and whether any
     notice reached them."""
     rows = await conn.fetch(f"""
-        WITH p AS ({PER_PASSENGER.format(where="")})
+        WITH p AS ({EVERY_PASSENGER})
         SELECT r.disruption_id, p.booking_ref, p.passenger_id, p.flight_id, f.carrier || ' ' || f.number AS flight,
                f.origin, f.destination, f.status,
                coalesce(nullif(i.passenger_names[array_position(i.passenger_ids, p.passenger_id)], ''),

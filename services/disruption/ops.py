@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from services.disruption import console, store
 from services.disruption.config import Config
+from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
 from shared import desk, notices, topics
 from shared.events import event_id
 from shared.http import GatedRoute, require_role, secure_page
@@ -111,15 +112,15 @@ async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_
         "SELECT type, source, occurred_at, recorded_at, effect FROM flight_events"
         " WHERE flight_id = $1 ORDER BY occurred_at, recorded_at", flight_id)
     passengers = await pool.fetch(f"""
-        WITH p AS ({console.PER_PASSENGER.format(where="WHERE flight_id = $1")})
+        WITH p AS ({ON_FLIGHT})
         SELECT p.booking_ref, p.passenger_id,
                (SELECT min(disruption_id) FROM recovery r WHERE r.flight_id = p.flight_id
                   AND r.passenger_id = p.passenger_id) AS disruption_id,
                coalesce(nullif(i.passenger_names[array_position(i.passenger_ids, p.passenger_id)], ''),
                         p.passenger_id) AS name,
-               p.notified, p.rebooked, p.refunded, {console.NEEDS_AGENT} AS needs_agent,
+               p.notified, p.rebooked, p.refunded, {NEEDS_AGENT} AS needs_agent,
                CASE WHEN p.refunded THEN 'refunded' WHEN p.rebooked THEN 'rebooked'
-                    WHEN {console.NEEDS_AGENT} THEN 'needs an agent' WHEN p.handled THEN 'handled by an agent'
+                    WHEN {NEEDS_AGENT} THEN 'needs an agent' WHEN p.handled THEN 'handled by an agent'
                     WHEN p.kept THEN 'keeps the flight' ELSE 'in progress' END AS progress,
                CASE WHEN p.unreachable THEN 'no notice could be delivered'
                     ELSE p.outcome_reason END AS reason

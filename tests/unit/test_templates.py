@@ -34,7 +34,7 @@ FACTS = {
     "inbound_departure": "2013-02-08T19:00:00+00:00", "inbound_arrival": "2013-02-08T20:20:00+00:00",
     "estimated_arrival": "2013-02-08T22:05:00+00:00",
     "new_arrival": "2013-02-09T15:35:00+00:00", "new_via": None, "cabin": "economy",
-    "via": "ORD", "to": "LAX", "whole_trip": True,
+    "via": "ORD", "to": "LAX", "whole_trip": True, "topic": "care_at_airport", "place": "Terminal 5, desk B",
     "choice_urls": {"P1": "https://rebound.example/choice/QUJDMTIzV2hhdGV2ZXJ0aGlzaXMxMjM0.OTg3NjU0MzIxMDk4NzY1NA",
                     "P2": "https://rebound.example/choice/UDJXaGF0ZXZlcnRoaXNpczEyMzRBQkMx.MTIzNDU2Nzg5MDk4NzY1NA"},
     "respond_by": "2013-02-09T13:15:00+00:00", "split": False, "downgraded": False,
