@@ -80,13 +80,15 @@ class Decisions:
     already recorded is kept) with the events that tell everyone, in the caller's transaction."""
 
     def __init__(self, traces: dict[tuple[str, str], str | None] | None = None, *,
-                 revision: str | None = None) -> None:
+                 revision: str | None = None, told_revision: int = 0) -> None:
         """`traces`: each disruption's trace, by (disruption id, booking), where it is not the one
         being handled. `revision`: these decisions replace ones made before (an agent's, named by
-        its action), and are told as new events rather than dropped as repeats."""
+        its action), and are told as new events rather than dropped as repeats; `told_revision`
+        numbers their notices after the ones sent before, so notify sends them too."""
         self._rows: list[Decided] = []
         self._traces = traces or {}
         self._revision = () if revision is None else (revision,)
+        self._told_revision = told_revision
 
     def add(self, outbox: Outbox, d: PassengerDisruption, outcome: RebookingOutcome, reason: str, *,
             segments: Sequence[Leg] = (), cabin: str | None = None, downgraded: bool = False,
@@ -114,7 +116,8 @@ class Decisions:
         for i, t in enumerate(told):
             outbox.publish(topics.NOTICES, notices.request(
                 t.notice, disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_ids=t.passenger_ids,
-                stage="rebooking", occurred_at=d.accepted_at or datetime.now(UTC), about=d.flight.flight_id,
+                stage="rebooking", about=d.flight.flight_id, revision=self._told_revision,
+                occurred_at=datetime.now(UTC) if self._revision else d.accepted_at or datetime.now(UTC),
             ), key=d.booking_ref, id=event_id(d.disruption_id, d.booking_ref, "rebooking_notice", i, *self._revision),
                 traceparent=trace)
 

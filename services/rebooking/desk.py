@@ -62,6 +62,13 @@ async def _load(conn: asyncpg.Connection, config: Config, disruption_id: str, bo
     return row, d, trip, held
 
 
+async def _revisions(conn: asyncpg.Connection, booking_ref: str) -> int:
+    """The revision of the next decision an agent makes for this booking (the first is 1: the
+    automatic decision was 0)."""
+    done: int = await conn.fetchval("SELECT count(*) FROM desk_actions WHERE target = $1", booking_ref)
+    return done + 1
+
+
 async def view(conn: asyncpg.Connection, config: Config, disruption_id: str, booking_ref: str) -> Case:
     row, _, trip, held = await _load(conn, config, disruption_id, booking_ref, lock=False)
     options = await answers.options_for(conn, config, row, trip)
@@ -87,7 +94,7 @@ async def rebook(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
         raise desk.Refused(409, "Those seats have just been taken: pick another option")
     released = sorted(set(held) - set(it.flight_ids))
     await inventory.release_seats(conn, booking_ref, row["passenger_ids"], released)
-    decisions = Decisions(revision=action_id)
+    decisions = Decisions(revision=action_id, told_revision=await _revisions(conn, booking_ref))
     placement = domain.Placement(trip, trip.passenger_ids, it, cabin, AGENT_REBOOKED)
     assignment.rebooked(decisions, outbox, config, d, trip, [placement], released)
     await decisions.flush(conn)
@@ -106,7 +113,7 @@ async def refund(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
     notice = notices.KINDS[domain.refund_notice(given_up)].model_validate(
         decided(d, AGENT_REFUNDED) | {"whole_trip": given_up.whole_trip, "via": trip.origin, "to": trip.destination})
     released = sorted({*row["to_flights"], *given_up.released})
-    decisions = Decisions(revision=action_id)
+    decisions = Decisions(revision=action_id, told_revision=await _revisions(conn, booking_ref))
     decisions.add(outbox, d, "refund_requested", AGENT_REFUNDED, refund_due=True, whole_trip=given_up.whole_trip,
                   released=released, told=[Told(list(row["passenger_ids"]), notice)])
     await decisions.flush(conn)

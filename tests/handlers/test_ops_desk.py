@@ -16,7 +16,7 @@ from services.disruption import console, ops
 from services.notify import templates
 from services.rebooking import desk as rebooking_desk
 from shared import desk, notices, sealed, topics
-from shared.events import AgentActed, EntitlementsGranted, NoticeRequested, RebookingDecided, flight_id
+from shared.events import AgentActed, DeskAction, EntitlementsGranted, NoticeRequested, RebookingDecided, flight_id
 from shared.outbox import Outbox
 from tests.handlers.test_in_one_process import load
 from tests.handlers.world import REBOOKING, SETTINGS, World
@@ -34,7 +34,7 @@ async def cancelled(world: World) -> tuple[small_scenario.Scenario, str, list[Re
     return scenario, sent.id, [d for d in world.on(topics.REBOOKINGS) if isinstance(d, RebookingDecided)]
 
 
-async def act(world: World, service: str, action: str, target: str, asked: dict, perform, key: str) -> dict:
+async def act(world: World, service: str, action: DeskAction, target: str, asked: dict, perform, key: str) -> dict:
     """One action as the service's route does it: in a transaction, audited, then its events on."""
     conn = world.connections[service]
     outbox = Outbox(SETTINGS, source=f"rebound/{service}")
@@ -77,6 +77,11 @@ async def test_an_agent_rebooks_onto_a_chosen_option_once_and_the_passengers_are
     told = [n for n in after if isinstance(n, NoticeRequested) and n.template == "rebooked"]
     assert len(told) == 1 and sorted(told[0].passenger_ids) == sorted(rebooked.passenger_ids)
     assert [a.agent for a in after if isinstance(a, AgentActed)] == ["Ana Ruiz"]
+    # Notify plans it beside the first decision's notice, not as a repeat of it.
+    revisions = await world.connections["notify"].fetch(
+        "SELECT DISTINCT template, revision FROM deliveries WHERE booking_ref = $1 AND stage = 'rebooking'",
+        rebooked.booking_ref)
+    assert sorted((r["template"], r["revision"]) for r in revisions) == [("rebooked", 0), ("rebooked", 1)]
     # Never a seat that does not exist; the board follows the move; the audit names who and why.
     assert await rebooking.fetchval("SELECT count(*) FROM cabins WHERE sold > capacity") == 0
     log = await world.connections["disruption"].fetchrow("SELECT * FROM desk_log WHERE action_id = $1", key)
@@ -124,7 +129,8 @@ async def test_goodwill_vouchers_stay_within_the_limit_and_reach_the_passenger(w
 async def test_a_reviewed_message_reaches_every_disrupted_passenger_of_the_flight(world: World):
     scenario, _, _ = await cancelled(world)
     cancelled_id = scenario.cancellation_flight_id
-    given = ops.FlightMessage(why="desk open", flight_id=cancelled_id, topic="care_at_airport", place="Terminal 5, desk B")
+    given = ops.FlightMessage(why="desk open", flight_id=cancelled_id, topic="care_at_airport",
+                              place="Terminal 5, desk B")
     key = str(uuid.uuid4())
     answer = await act(world, "disruption", "message", cancelled_id, given.model_dump(exclude={"why"}),
                        lambda conn, outbox: ops.send_message(conn, outbox, given, key), key)

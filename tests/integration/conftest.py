@@ -19,6 +19,7 @@ from shared.settings import Settings
 API_KEY = "integration-test-key"  # a key for every job, as in development
 # Keys for one job each.
 VIEWER_KEY, RESERVATIONS_KEY = "integration-viewer-key", "integration-reservations-key"
+AGENT_KEY, AGENT = "integration-agent-key", "Ana Ruiz"
 MONITORING_KEY = "integration-monitoring-key"
 # A second partner, to be throttled without throttling the first.
 FLOOD_PARTNER_KEY = ("flood-1", "flood-secret")
@@ -36,7 +37,7 @@ def stack(environment, tmp_path_factory):
                     f"jfk:{AIRPORT_KEY[0]}:{signing.key_digest(AIRPORT_KEY[1])}:carriers=B6:airports=JFK+PWM")
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": f"{API_KEY},ops-viewer:{VIEWER_KEY},reservations:{RESERVATIONS_KEY},"
-                            f"monitoring:{MONITORING_KEY}",
+                            f"monitoring:{MONITORING_KEY},ops-agent@{AGENT}:{AGENT_KEY}",
         "REBOUND_PARTNER_KEYS": partner_keys,
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),
         # Payouts retry fast, and a payout whose worker died is taken up again soon.

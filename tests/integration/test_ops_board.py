@@ -1,14 +1,26 @@
 """The ops board in a real browser (Debian's Chromium, driven by Playwright): a cancellation
 shows up live, with its passengers' recovery."""
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import expect
 
 from bench import small_scenario
-from tests.integration.conftest import API_KEY
+from shared import topics
+from shared.events import (
+    BookingConfirmed,
+    FlightCancelled,
+    FlightRef,
+    FlightScheduled,
+    Passenger,
+    flight_id,
+)
+from tests.integration.conftest import AGENT, AGENT_KEY, API_KEY, VIEWER_KEY, eventually, publish, sent_messages
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +75,114 @@ async def test_the_board_shows_a_cancellation_live(stack, settings, browser_page
     page_text = await page.content()
     assert "@example.com" not in page_text and "+1212555" not in page_text
 
+
+
+def _minor_alone(day: date, run: int) -> tuple[FlightScheduled, BookingConfirmed, dict, FlightCancelled]:
+    """An unaccompanied minor on a flight to Portland, the only one of the day on that route: when it
+    is cancelled no flight can take them, and an agent must arrange it (domain: `_not_moved`)."""
+    departs = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=21)
+    flight = FlightScheduled(flight_id=flight_id("B6", str(1900 + run), day, "JFK"), carrier="B6",
+                             number=str(1900 + run), origin="JFK", destination="PWM",
+                             scheduled_departure=departs, scheduled_arrival=departs + timedelta(minutes=80), seats=50)
+    ref = f"UM{run:04d}"
+    booking = BookingConfirmed(booking_ref=ref, flight_ids=[flight.flight_id], passengers=[Passenger(
+        passenger_id=f"{ref}-1", name="LEE/SAM", fare=Decimal(120), special_services=["UMNR"])])
+    contact = {"passenger_id": f"{ref}-1", "booking_ref": ref, "given_name": "Sam",
+               "email": f"{ref.lower()}@example.com", "phone": f"+1212555{run:04d}", "channels": ["sms"],
+               "locale": "en"}
+    cancellation = FlightCancelled(partner_event_id=f"desk-{flight.flight_id}", reason="weather",
+                                   flight=FlightRef(carrier="B6", number=flight.number, departure_date=day,
+                                                    origin="JFK"))
+    return flight, booking, contact, cancellation
+
+
+async def test_an_agent_rebooks_a_stranded_passenger_the_kpis_move_and_a_viewer_can_do_nothing(
+        stack, settings, browser_page):
+    day = date(2013, 2, 16)
+    scenario = small_scenario.build(run=6, day=day)
+    minor_flight, minor, contact, stranded = _minor_alone(day, run=6)
+    scenario.flights.append(minor_flight)
+    scenario.bookings.append(minor)
+    scenario.contacts.append(contact)
+    await small_scenario.load(settings, scenario, stack.url("notify"), API_KEY)
+    await small_scenario.wait_until_loaded(settings.database_url, scenario)
+
+    page = browser_page
+    await page.set_viewport_size({"width": 1440, "height": 900})  # a laptop
+    await page.goto(f"{stack.url('disruption')}/ops")
+    await page.get_by_label("Ops token").fill(AGENT_KEY)
+    await page.get_by_role("button", name="Show board").click()
+    await expect(page.locator("#live")).to_contain_text("live")
+    before = int(await page.locator("#kpi-affected").inner_text())
+
+    # The storm arrives: the KPIs, pushed by the server, move without a reload.
+    await small_scenario.cancel(stack.url("disruption"), scenario.cancellation)
+    await small_scenario.cancel(stack.url("disruption"), stranded)
+    await expect(page.locator("#kpi-affected")).to_have_text(
+        str(before + len(scenario.disrupted_passengers) + 1), timeout=20_000)
+    await expect(page.locator("#chart polyline[data-series=told]")).to_have_count(1)
+    case_row = page.locator("#worklist tbody tr", has_text=minor.booking_ref)
+    await expect(case_row).to_contain_text("unaccompanied minor", timeout=30_000)
+    await expect(case_row).to_contain_text("LEE/SAM")
+
+    # Operations add a flight to Portland; the agent opens the case and rebooks the minor onto it.
+    recovery = minor_flight.model_copy(update={
+        "number": "1999", "flight_id": flight_id("B6", "1999", day, "JFK"),
+        "scheduled_departure": minor_flight.scheduled_departure + timedelta(hours=2),
+        "scheduled_arrival": minor_flight.scheduled_arrival + timedelta(hours=2)})
+    await publish(settings, topics.SCHEDULE, [recovery])
+    db = await asyncpg.connect(settings.database_url)
+    try:
+        assert await eventually(lambda: db.fetchval("SELECT 1 FROM rebooking.flights WHERE flight_id = $1",
+                                                    recovery.flight_id))
+        await _rebook_in_the_console(page, minor.booking_ref)
+        audit = await eventually(lambda: db.fetchrow(
+            "SELECT * FROM disruption.desk_log WHERE booking_ref = $1 AND action = 'rebook'", minor.booking_ref))
+    finally:
+        await db.close()
+
+    async def told() -> list[str]:
+        sms, _ = await sent_messages(stack)
+        return [m["body"] for m in sms if m["to"] == contact["phone"] and "1999" in m["body"]]
+    assert len(await eventually(told)) == 1
+    # The audit: who, what and why, as the console shows it.
+    assert audit["agent"] == AGENT and audit["why"].startswith("Recovery flight")
+    assert len(await told()) == 1  # told once, still
+    await _a_viewer_can_do_nothing(stack, audit["disruption_id"], minor.booking_ref, contact["passenger_id"],
+                                   recovery.flight_id, minor_flight.flight_id)
+
+
+async def _rebook_in_the_console(page, booking_ref: str) -> None:
+    """The agent picks the recovery flight (B6 1999) for the case and says why."""
+    case_row = page.locator("#worklist tbody tr", has_text=booking_ref)
+    await case_row.click()
+    option = page.locator("#case-options label", has_text="B6 1999")
+    await expect(option).to_have_count(1, timeout=10_000)
+    await page.get_by_label("Why", exact=True).fill("Recovery flight added for the minor; family agreed by phone")
+    await option.locator("input").check()
+    await page.get_by_role("button", name="Rebook onto this option").click()
+    await expect(page.locator("#case-result")).to_have_text("Rebooked: the passengers are being told.")
+    await expect(case_row).to_have_count(0, timeout=20_000)
+
+
+async def _a_viewer_can_do_nothing(stack, disruption_id: str, booking_ref: str, passenger_id: str, recovery: str,
+                                   flight: str) -> None:
+    """A viewer sees all of it and can do none of it."""
+    actions = [
+        ("/ops/api/desk/rebooking/cases/{d}/{r}/rebook", {"option": f"economy:{recovery}"}),
+        ("/ops/api/desk/rebooking/cases/{d}/{r}/refund", {}),
+        ("/ops/api/desk/compensation/cases/{d}/{r}/voucher", {"passenger_id": passenger_id,
+                                                             "amount": "20", "currency": "USD"}),
+        ("/ops/api/cases/{d}/{r}/handled", {}),
+        ("/ops/api/messages", {"flight_id": flight, "topic": "agents_at_desk", "place": "T5"}),
+    ]
+    async with httpx.AsyncClient(base_url=stack.url("disruption"),
+                                 headers={"Authorization": f"Bearer {VIEWER_KEY}"}) as client:
+        assert (await client.get("/ops/api/worklist")).status_code == 200
+        for path, body in actions:
+            refused = await client.post(path.format(d=disruption_id, r=booking_ref),
+                                        json={"why": "trying my luck", **body},
+                                        headers={"Idempotency-Key": str(uuid.uuid4())})
+            assert refused.status_code == 403, path
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert "ops-agent" in refused.json()["detail"]
