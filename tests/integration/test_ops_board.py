@@ -185,4 +185,4 @@ async def _a_viewer_can_do_nothing(stack, disruption_id: str, booking_ref: str, 
                                         headers={"Idempotency-Key": str(uuid.uuid4())})
             assert refused.status_code == 403, path
             assert refused.headers["content-type"] == "application/problem+json"
-            assert "ops-agent" in refused.json()["detail"]
+            assert "ops-agent" in refused.json()["title"]
