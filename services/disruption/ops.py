@@ -64,12 +64,14 @@ async def board() -> HTMLResponse:
 
 @api.get("/summary", operation_id="get_summary")
 async def summary(pool: Database, snapshot: Snapshotted) -> dict[str, Any]:
-    """The KPIs and the timeline, as the stream pushes them."""
+    """The KPIs and the timeline, as `/ops/api/stream` pushes them (server-sent events, event
+    `snapshot`, every two seconds)."""
     return await snapshot.latest(pool)
 
 
-@api.get("/stream", operation_id="stream_summary", response_class=StreamingResponse,
-         responses={200: {"content": {"text/event-stream": {}}}})
+# Not in the OpenAPI document: a stream that never ends is no operation a generated client (or
+# schemathesis) can call and wait for; the README and /ops/api/summary describe it.
+@api.get("/stream", include_in_schema=False)
 async def stream(request: Request, pool: Database, snapshot: Snapshotted) -> StreamingResponse:
     """Server-sent events: a `snapshot` (the KPIs and the timeline) at once and every two seconds.
     Read it with fetch, which can send the bearer key (EventSource cannot)."""
