@@ -22,6 +22,10 @@ from shared.outbox import Outbox
 # the console makes for each action it asks for, e.g. a UUID.
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9_.:-]{8,128}$"
 
+# An identifier a path or a body names (a disruption, a flight, a passenger): printable ASCII, as
+# Rebound makes them; anything else (a NUL byte, which PostgreSQL's text refuses) is a 422.
+IDENTIFIER = r"^[\x20-\x7e]+$"
+
 ActionId = Annotated[str, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY,
                                  description="One key per action: the same key again is the same action, "
                                              "done once")]

@@ -30,7 +30,7 @@ VALID_FOR = timedelta(days=365)
 
 
 class Voucher(desk.Why):
-    passenger_id: str = Field(min_length=1, max_length=64)
+    passenger_id: str = Field(min_length=1, max_length=64, pattern=desk.IDENTIFIER)
     amount: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
@@ -111,7 +111,7 @@ async def get_limits(config: Configured) -> Limits:
 
 @router.post("/cases/{disruption_id}/{booking_ref}/voucher", operation_id="grant_voucher",
              responses={404: {"description": "No such passenger"}, 422: {"description": "Past the limit"}})
-async def grant_voucher(disruption_id: Annotated[str, PathParam(max_length=80)],
+async def grant_voucher(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
                         booking_ref: Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")], given: Voucher,
                         agent: Annotated[str, Depends(require_role("ops-agent"))], action_id: desk.ActionId,
                         pool: Database, config: Configured) -> dict[str, object]:

@@ -88,7 +88,8 @@ async def stream(request: Request, pool: Database, snapshot: Snapshotted) -> Str
 async def disrupted_flights(
         pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
         per_page: Annotated[int, Query(ge=1, le=200)] = 50,
-        q: Annotated[str, Query(max_length=60, description="A flight (B6 1001), booking reference or name")] = "",
+        q: Annotated[str, Query(max_length=60, pattern=r"^[^\x00-\x1f\x7f]*$",
+                                description="A flight (B6 1001), booking reference or name")] = "",
         status: Annotated[Literal[console.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
         airport: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
         carrier: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{2}$")] = None) -> dict[str, Any]:
@@ -104,7 +105,8 @@ async def worklist(pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] 
 
 
 @api.get("/flights/{flight_id:path}", operation_id="get_flight")
-async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_length=40)]) -> dict[str, object]:
+async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_length=40, pattern=desk.IDENTIFIER)]
+                        ) -> dict[str, object]:
     """One flight: its state, its history, its disrupted passengers (names and booking references
     only: contact details never leave notify), and what agents did about it."""
     flight = await pool.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
@@ -140,7 +142,7 @@ async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_
 
 
 class FlightMessage(desk.Why):
-    flight_id: str = Field(max_length=40)
+    flight_id: str = Field(max_length=40, pattern=desk.IDENTIFIER)
     topic: notices.DeskTopic
     place: str | None = Field(default=None, pattern=notices.PLACE)
     at: datetime | None = None
@@ -187,7 +189,7 @@ async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMe
 
 
 @api.post("/cases/{disruption_id}/{booking_ref}/handled", operation_id="mark_case_handled")
-async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80)],
+async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
                        booking_ref: Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")], given: desk.Why,
                        agent: Agent, action_id: desk.ActionId, pool: Database,
                        config: Configured) -> dict[str, Any]:

@@ -124,7 +124,7 @@ async def refund(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
 
 router = APIRouter(prefix="/ops/api/cases/{disruption_id}/{booking_ref}", tags=["ops desk"],
                    route_class=GatedRoute)
-DisruptionId = Annotated[str, PathParam(max_length=80)]
+DisruptionId = Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)]
 BookingRef = Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")]
 Agent = Annotated[str, Depends(require_role("ops-agent"))]
 
