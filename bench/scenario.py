@@ -28,6 +28,7 @@ know, independently of the services, who was affected.
 
 import argparse
 import random
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ GIVEN_NAMES = {"en": ("James", "Mary", "Robert", "Linda", "Michael", "Sarah", "D
                       "Aisha", "Tom", "Grace", "Ravi", "Olivia", "Sam"),
                "es": ("José", "María", "Lucía", "Carlos", "Sofía", "Javier", "Camila", "Diego", "Valentina",
                       "Andrés")}
+SURNAMES = ("SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS", "RODRIGUEZ", "MARTINEZ",
+            "HERNANDEZ", "LOPEZ", "GONZALEZ", "WILSON", "ANDERSON", "THOMAS", "TAYLOR", "MOORE", "JACKSON", "MARTIN",
+            "LEE", "PEREZ", "THOMPSON", "WHITE", "HARRIS", "SANCHEZ", "CLARK", "RAMIREZ", "LEWIS", "ROBINSON",
+            "OKAFOR", "NGUYEN", "PATEL", "KIM", "CHEN", "COHEN", "MURPHY", "ROSSI", "SILVA", "MENSAH")
 AREA_CODES = ("212", "347", "646", "718", "917", "201", "973", "516", "914", "631")
 # Hubs where a carrier's New York passengers change planes, and where the onward flights go.
 HUBS = {"UA": ("ORD", "IAH", "DEN", "SFO"), "DL": ("ATL", "DTW", "MSP", "SLC"), "AA": ("ORD", "DFW", "MIA"),
@@ -178,6 +183,7 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
     flights = [dep.flight for dep in new_york] + onward + returns.flights
     replayed_ids = {dep.flight.flight_id for d in replayed for dep in by_day[d]}
     contacts = _contacts([b for b in bookings if b.flight_ids[0] in replayed_ids], rng)
+    bookings = _named(bookings, contacts, seed)
     announcements = sorted((_announce(dep, rng) for dep in outcomes), key=lambda a: (a.at, a.flight_id))
     delays = {dep.flight.flight_id: dep.departure_delay or 0 for dep in outcomes if not dep.cancelled}
     return Scenario(first_day, days, seed, sample, flights, bookings, contacts, announcements,
@@ -400,6 +406,26 @@ def _contacts(bookings: list[BookingConfirmed], rng: random.Random) -> list[dict
                 contact["opted_out"] = ["sms"]
             contacts.append(contact)
     return contacts
+
+
+def _named(bookings: list[BookingConfirmed], contacts: list[dict], seed: int) -> list[BookingConfirmed]:
+    """Each passenger's name as on the ticket, SURNAME/GIVEN: a surname per booking, and the given
+    name notify greets them by (one of their own where no contact was passed on). Drawn from each
+    booking's own generator, so the rest of the scenario is the same with or without names."""
+    greeted = {c["passenger_id"]: c["given_name"] for c in contacts}
+    named = []
+    for b in bookings:
+        rng = random.Random(f"{seed}:{b.booking_ref}")
+        surname = rng.choice(SURNAMES)
+        passengers = [p.model_copy(update={"name": f"{surname}/{_ticket_letters(given)}"}) for p in b.passengers
+                      for given in [greeted.get(p.passenger_id) or rng.choice(GIVEN_NAMES["en"])]]
+        named.append(b.model_copy(update={"passengers": passengers}))
+    return named
+
+
+def _ticket_letters(name: str) -> str:
+    """As a ticket prints a name: capitals, without accents (José → JOSE)."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().upper()
 
 
 def summary(s: Scenario) -> str:

@@ -30,6 +30,7 @@ async def shoot(url: str, key: str, out: str, width: int, height: int) -> None:
             await page.locator("#worklist tbody tr").first.click()
             await page.locator("#case-options").filter(has_text="·").or_(
                 page.locator("#case-options").filter(has_text="No itinerary")).first.wait_for(timeout=30_000)
+            await page.evaluate("window.scrollTo(0, 0)")
             await page.screenshot(path=out, full_page=False)
         finally:
             await browser.close()

