@@ -25,7 +25,6 @@ EVERY_PASSENGER = PER_PASSENGER.format(where="")
 ON_FLIGHT = PER_PASSENGER.format(where="WHERE flight_id = $1")
 NEEDS_AGENT = "(NOT p.handled AND (p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.refunded)))"
 DISRUPTED = "('delayed', 'cancelled', 'diverted')"
-STATUSES = ("delayed", "cancelled", "diverted", "scheduled", "departed", "arrived")
 
 
 async def kpis(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from services.disruption import console, store
 from services.disruption.config import Config
 from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
 from shared import desk, notices, topics
-from shared.events import event_id
+from shared.events import FlightStatus, event_id
 from shared.http import GatedRoute, require_role, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Database, running
@@ -90,7 +90,7 @@ async def disrupted_flights(
         per_page: Annotated[int, Query(ge=1, le=200)] = 50,
         q: Annotated[str, Query(max_length=60, pattern=r"^[^\x00-\x1f\x7f]*$",
                                 description="A flight (B6 1001), booking reference or name")] = "",
-        status: Annotated[Literal[console.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+        status: Annotated[FlightStatus | None, Query()] = None,
         airport: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
         carrier: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{2}$")] = None) -> dict[str, Any]:
     """Disrupted flights, latest change first, a page at a time, each with its recovery progress."""
