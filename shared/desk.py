@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from shared import topics
 from shared.events import AgentActed, DeskAction, event_id
 from shared.outbox import Outbox
+from shared.settings import Settings
 
 # An idempotency key as the IETF draft has it (draft-ietf-httpapi-idempotency-key-header): one
 # the console makes for each action it asks for, e.g. a UUID.
@@ -84,6 +85,19 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
         booking_ref=done.booking_ref, disruption_id=done.disruption_id, flight_id=done.flight_id,
         passenger_ids=done.passenger_ids, detail=done.detail,
     ), key=done.booking_ref or done.flight_id or target, id=event_id("desk", action_id))
+    return answer
+
+
+async def act(pool: asyncpg.Pool, settings: Settings, source: str, *, action_id: str, agent: str,
+              action: DeskAction, target: str, why: str, asked: dict[str, Any],
+              perform: Callable[[asyncpg.Connection, Outbox], Awaitable[Done]]) -> dict[str, Any]:
+    """An action as a route carries it out: `once`, in a transaction of its own, with what it
+    tells the others written to the outbox in that transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        outbox = Outbox(settings, source=source)
+        answer = await once(conn, outbox, action_id=action_id, agent=agent, action=action, target=target, why=why,
+                            asked=asked, perform=lambda: perform(conn, outbox))
+        await outbox.flush(conn)
     return answer
 
 

@@ -136,6 +136,11 @@ class Service(Generic[C]):
         return app
 
 
+def service_config(request: Request) -> Any:
+    """The running service's parsed config, for a route's `Annotated[Config, Depends(service_config)]`."""
+    return running(request.app).config
+
+
 def running(app: FastAPI) -> Service[Any]:
     """The service an app was made for (`Service.app`)."""
     service: Service[Any] = app.state.service

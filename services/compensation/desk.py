@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -20,7 +20,7 @@ from shared import desk
 from shared.events import Grant
 from shared.http import GatedRoute, require_role
 from shared.outbox import Outbox
-from shared.runtime import Database, running
+from shared.runtime import Database, service_config
 
 SOURCE = "rebound/compensation"
 RULE = "AIRLINE.desk_goodwill"
@@ -94,12 +94,7 @@ class Limits(BaseModel):
     goodwill: dict[str, Decimal] = Field(description="The most goodwill per passenger and disruption, by currency")
 
 
-def _config(request: Request) -> Config:
-    config: Config = running(request.app).config
-    return config
-
-
-Configured = Annotated[Config, Depends(_config)]
+Configured = Annotated[Config, Depends(service_config)]
 router = APIRouter(prefix="/ops/api", tags=["ops desk"], route_class=GatedRoute)
 
 
@@ -116,11 +111,7 @@ async def grant_voucher(disruption_id: Annotated[str, PathParam(max_length=80, p
                         agent: Annotated[str, Depends(require_role("ops-agent"))], action_id: desk.ActionId,
                         pool: Database, config: Configured) -> dict[str, object]:
     """Give one passenger a goodwill travel credit, within the configured limit."""
-    async with pool.acquire() as conn, conn.transaction():
-        outbox = Outbox(config.settings, source=SOURCE)
-        answer = await desk.once(
-            conn, outbox, action_id=action_id, agent=agent, action="voucher", target=booking_ref, why=given.why,
-            asked={"disruption_id": disruption_id, **given.model_dump(exclude={"why"})},
-            perform=lambda: grant(conn, outbox, config, disruption_id, booking_ref, given, action_id, agent))
-        await outbox.flush(conn)
-    return answer
+    return await desk.act(
+        pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="voucher", target=booking_ref,
+        why=given.why, asked={"disruption_id": disruption_id, **given.model_dump(exclude={"why"})},
+        perform=lambda conn, outbox: grant(conn, outbox, config, disruption_id, booking_ref, given, action_id, agent))

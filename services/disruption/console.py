@@ -24,14 +24,14 @@ PER_PASSENGER = """
 EVERY_PASSENGER = PER_PASSENGER.format(where="")
 ON_FLIGHT = PER_PASSENGER.format(where="WHERE flight_id = $1")
 NEEDS_AGENT = "(NOT p.handled AND (p.unreachable OR p.agent_asked OR (p.no_alternative AND NOT p.refunded)))"
-DISRUPTED = "('delayed', 'cancelled', 'diverted')"
+# A flight on the console: disrupted now, or with passengers it disrupted.
+IS_DISRUPTED = """(f.status IN ('delayed', 'cancelled', 'diverted')
+                   OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id))"""
 
 
 async def kpis(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
     """The header's figures, each from one table of this service (named in the README)."""
-    flights = await conn.fetchval(
-        f"""SELECT count(*) FROM flights f WHERE f.status IN {DISRUPTED}
-              OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id)""")
+    flights = await conn.fetchval(f"SELECT count(*) FROM flights f WHERE {IS_DISRUPTED}")
     people = await conn.fetchrow(
         f"""WITH p AS ({EVERY_PASSENGER})
             SELECT count(DISTINCT passenger_id) AS affected,
@@ -103,7 +103,7 @@ class FlightQuery:
 # The flights asked for (disrupted ones only): by status, airport, carrier, and a search that finds
 # a flight by its designator, or by a booking reference or passenger name disrupted on it.
 _CHOSEN = f"""
-    (f.status IN {DISRUPTED} OR EXISTS (SELECT 1 FROM recovery r WHERE r.flight_id = f.flight_id))
+    {IS_DISRUPTED}
     AND ($1::text IS NULL OR f.status = $1)
     AND ($2::text IS NULL OR $2 IN (f.origin, f.destination, f.diverted_to))
     AND ($3::text IS NULL OR f.carrier = $3)

@@ -28,7 +28,7 @@ from shared import desk, notices, topics
 from shared.events import FlightStatus, event_id
 from shared.http import GatedRoute, require_role, secure_page
 from shared.outbox import Outbox
-from shared.runtime import Database, running
+from shared.runtime import Database, service_config
 
 SOURCE = "rebound/disruption"
 router = APIRouter(tags=["ops console"], route_class=GatedRoute)
@@ -40,11 +40,6 @@ _PAGE = (Path(__file__).parent / "static" / "ops.html").read_text(encoding="utf-
 PUSH_EVERY_SECONDS = 2.0
 
 
-def _config(request: Request) -> Config:
-    config: Config = running(request.app).config
-    return config
-
-
 def _snapshot(request: Request) -> console.Snapshot:
     state = request.app.state
     if not hasattr(state, "console_snapshot"):
@@ -53,7 +48,7 @@ def _snapshot(request: Request) -> console.Snapshot:
     return snapshot
 
 
-Configured = Annotated[Config, Depends(_config)]
+Configured = Annotated[Config, Depends(service_config)]
 Snapshotted = Annotated[console.Snapshot, Depends(_snapshot)]
 
 
@@ -118,8 +113,6 @@ async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_
     passengers = await pool.fetch(f"""
         WITH p AS ({ON_FLIGHT})
         SELECT p.booking_ref, p.passenger_id,
-               (SELECT min(disruption_id) FROM recovery r WHERE r.flight_id = p.flight_id
-                  AND r.passenger_id = p.passenger_id) AS disruption_id,
                coalesce(nullif(i.passenger_names[array_position(i.passenger_ids, p.passenger_id)], ''),
                         p.passenger_id) AS name,
                p.notified, p.rebooked, p.refunded, {NEEDS_AGENT} AS needs_agent,
@@ -194,26 +187,18 @@ async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80, pa
                        agent: Agent, action_id: desk.ActionId, pool: Database,
                        config: Configured) -> dict[str, Any]:
     """Take a booking's passengers off the worklist: an agent has dealt with them."""
-    async with pool.acquire() as conn, conn.transaction():
-        outbox = Outbox(config.settings, source=SOURCE)
-        answer = await desk.once(conn, outbox, action_id=action_id, agent=agent, action="handled", target=booking_ref,
-                                 why=given.why, asked={"disruption_id": disruption_id},
-                                 perform=lambda: mark_handled(conn, disruption_id, booking_ref, agent))
-        await outbox.flush(conn)
-    return answer
+    return await desk.act(pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="handled",
+                          target=booking_ref, why=given.why, asked={"disruption_id": disruption_id},
+                          perform=lambda conn, _: mark_handled(conn, disruption_id, booking_ref, agent))
 
 
 @api.post("/messages", operation_id="message_flight")
 async def message_flight(given: FlightMessage, agent: Agent, action_id: desk.ActionId, pool: Database,
                          config: Configured) -> dict[str, Any]:
     """Send one of the desk's messages, as previewed, to a flight's disrupted passengers."""
-    async with pool.acquire() as conn, conn.transaction():
-        outbox = Outbox(config.settings, source=SOURCE)
-        answer = await desk.once(conn, outbox, action_id=action_id, agent=agent, action="message",
-                                 target=given.flight_id, why=given.why, asked=given.model_dump(exclude={"why"}),
-                                 perform=lambda: send_message(conn, outbox, given, action_id))
-        await outbox.flush(conn)
-    return answer
+    return await desk.act(pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="message",
+                          target=given.flight_id, why=given.why, asked=given.model_dump(exclude={"why"}),
+                          perform=lambda conn, outbox: send_message(conn, outbox, given, action_id))
 
 
 # --- the relay to the services that own seats, money and words ------------------------------------

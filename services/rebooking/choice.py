@@ -13,18 +13,13 @@ from services.rebooking import links
 from services.rebooking.answers import Answer, ChoiceProblem, Offer, answer, view
 from services.rebooking.config import Config
 from shared.http import GatedRoute, gate, problem, secure_page
-from shared.runtime import Database, running
+from shared.runtime import Database, service_config
 
 _pages = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                             autoescape=True)
 
 
-def _config(request: Request) -> Config:
-    config: Config = running(request.app).config
-    return config
-
-
-Configured = Annotated[Config, Depends(_config)]
+Configured = Annotated[Config, Depends(service_config)]
 
 router = APIRouter(route_class=GatedRoute)
 
@@ -32,7 +27,7 @@ router = APIRouter(route_class=GatedRoute)
 async def check_link(request: Request) -> None:
     """Only links we made get their answer read (an expired one still gets its page, saying so)."""
     try:
-        links.verify(_config(request).choice_keys, request.path_params["token"],
+        links.verify(service_config(request).choice_keys, request.path_params["token"],
                      datetime.fromtimestamp(0, UTC))
     except links.InvalidLink as exc:
         raise HTTPException(403, f"Link not valid: {exc}") from exc

@@ -12,14 +12,13 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from services.rebooking import answers, assignment, domain, inventory
-from services.rebooking.choice import Configured
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, Decisions, Told, decided, leg_of
 from shared import desk, notices
 from shared.events import Leg, PassengerDisruption
 from shared.http import GatedRoute, require_role
 from shared.outbox import Outbox
-from shared.runtime import Database
+from shared.runtime import Database, service_config
 
 # What the passenger reads of an agent's decision (the agent's own reason stays in the audit).
 AGENT_REBOOKED = "One of our agents chose this flight for you."
@@ -127,6 +126,7 @@ router = APIRouter(prefix="/ops/api/cases/{disruption_id}/{booking_ref}", tags=[
 DisruptionId = Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)]
 BookingRef = Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")]
 Agent = Annotated[str, Depends(require_role("ops-agent"))]
+Configured = Annotated[Config, Depends(service_config)]
 
 
 @router.get("", response_model=Case, operation_id="get_case", dependencies=[Depends(require_role("ops-viewer"))])
@@ -140,25 +140,17 @@ async def get_case(disruption_id: DisruptionId, booking_ref: BookingRef, pool: D
 async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingRef, given: Rebook, agent: Agent,
                       action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Rebook the whole party onto the option picked, now."""
-    async with pool.acquire() as conn, conn.transaction():
-        outbox = Outbox(config.settings, source=SOURCE)
-        answer = await desk.once(
-            conn, outbox, action_id=action_id, agent=agent, action="rebook", target=booking_ref, why=given.why,
-            asked={"disruption_id": disruption_id, "option": given.option},
-            perform=lambda: rebook(conn, outbox, config, disruption_id, booking_ref, given.option, action_id))
-        await outbox.flush(conn)
-    return answer
+    return await desk.act(
+        pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="rebook", target=booking_ref,
+        why=given.why, asked={"disruption_id": disruption_id, "option": given.option},
+        perform=lambda conn, outbox: rebook(conn, outbox, config, disruption_id, booking_ref, given.option, action_id))
 
 
 @router.post("/refund", operation_id="refund_case", responses={409: {"description": "Nothing left to refund"}})
 async def refund_case(disruption_id: DisruptionId, booking_ref: BookingRef, given: desk.Why, agent: Agent,
                       action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Give up the journey and refund its fare, instead of a new flight."""
-    async with pool.acquire() as conn, conn.transaction():
-        outbox = Outbox(config.settings, source=SOURCE)
-        answer = await desk.once(
-            conn, outbox, action_id=action_id, agent=agent, action="refund", target=booking_ref, why=given.why,
-            asked={"disruption_id": disruption_id},
-            perform=lambda: refund(conn, outbox, config, disruption_id, booking_ref, action_id))
-        await outbox.flush(conn)
-    return answer
+    return await desk.act(
+        pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="refund", target=booking_ref,
+        why=given.why, asked={"disruption_id": disruption_id},
+        perform=lambda conn, outbox: refund(conn, outbox, config, disruption_id, booking_ref, action_id))
