@@ -5,6 +5,15 @@ export UV_PYTHON_DOWNLOADS := never
 # Development secrets and the sandboxes are allowed only where this says so; unset, a service is in
 # production and refuses them.
 export REBOUND_ENVIRONMENT ?= development
+# Kafka: one broker, or a cluster with REBOUND_KAFKA_BROKERS=3 (three KRaft nodes, every topic in
+# three copies, min.insync.replicas 2: deploy/local/infra.sh); clients are given every broker.
+export REBOUND_KAFKA_BROKERS ?= 1
+ifneq ($(REBOUND_KAFKA_BROKERS),1)
+export REBOUND_KAFKA_BOOTSTRAP ?= $(shell REBOUND_KAFKA_BROKERS=$(REBOUND_KAFKA_BROKERS) deploy/local/infra.sh bootstrap)
+export REBOUND_TOPIC_REPLICATION ?= $(shell REBOUND_KAFKA_BROKERS=$(REBOUND_KAFKA_BROKERS) deploy/local/infra.sh replication)
+endif
+# Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
+export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
 .PHONY: demo test setup infra services stop status lint browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
 	faults faults-short fuzz

@@ -178,7 +178,7 @@ async def fresh_run(keep: bool = False, base: Settings | None = None) -> AsyncIt
     admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
-    settings = Settings(kafka_bootstrap=base.kafka_bootstrap,
+    settings = Settings(kafka_bootstrap=base.kafka_bootstrap, topic_replication=base.topic_replication,
                         database_url=f"{base.database_url.rsplit('/', 1)[0]}/{database}",
                         topic_prefix=f"bench-{run}.")
     await postgres_access.prepare(settings.database_url)  # a role and a schema per service

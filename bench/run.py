@@ -37,7 +37,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import audit, cpu, measure, replay, report, scenario
-from bench.stack import ROOT, Stack
+from bench.stack import ROOT, SERVICES, Stack
 from shared import topics
 from shared.settings import Settings
 
@@ -112,6 +112,8 @@ async def main() -> int:
                         help="the signed partner API, or straight onto the flight-events topic")
     parser.add_argument("--profile", action="store_true", help="py-spy profiles of each service")
     parser.add_argument("--keep", action="store_true", help="keep the database, topics and logs")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="processes of each service, each in its service's consumer groups")
     parser.add_argument("--running", action="store_true",
                         help="play against the services of `make services` (ports 8001–8004)")
     args = parser.parse_args()
@@ -132,6 +134,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     """With `logs`, on a stack of its own logging there; without, on the running services."""
     stack = None if logs is None else Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                        "REBOUND_DATABASE_URL": settings.database_url, "REBOUND_TOPIC_PREFIX": settings.topic_prefix,
+                       "REBOUND_TOPIC_REPLICATION": str(settings.topic_replication),
                        "REBOUND_ENVIRONMENT": "test", "REBOUND_API_KEYS": API_KEY,
                        "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
                        "REBOUND_SMS_RATE_PER_SECOND": PROVIDER_RATE, "REBOUND_EMAIL_RATE_PER_SECOND": PROVIDER_RATE,
@@ -156,8 +159,13 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         print(scenario.summary(s), flush=True)
         if stack and logs:
             stack.start()
+            for service in SERVICES:
+                for index in range(2, args.replicas + 1):
+                    stack.add_replica(service, index)
             endpoints = replay.Endpoints(disruption=stack.url("disruption"), notify=stack.url("notify"),
-                                         api_key=API_KEY)
+                                         api_key=API_KEY,
+                                         disruption_replicas=tuple(stack.url(f"disruption-{i}")
+                                                                   for i in range(2, args.replicas + 1)))
             sandbox = logs / "sandbox"
         else:
             endpoints = replay.Endpoints(api_key=settings.access().all_keys[0])
@@ -194,7 +202,9 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     outcome_s = [(at - start).total_seconds() for at in found["outcome_at"]]
     results = {
         "scenario": {"date": args.date.isoformat(), "days": args.days, "speed": args.speed, "seed": args.seed,
-                     "sample": args.sample, "run": run},
+                     "sample": args.sample, "run": run, "replicas": args.replicas,
+                     "kafka_brokers": len(settings.kafka_bootstrap.split(",")),
+                     "topic_replication": settings.topic_replication},
         "flights": s.replayed_flights, "cancelled": len(s.cancelled), "delayed": len(s.delayed),
         "delays_announced": len(s.delays), "passengers_affected": affected,
         "bookings_loaded": len(s.bookings), "load_s": round(load_s, 1),
@@ -218,6 +228,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = (f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
+            + (f"-replicas{args.replicas}" if args.replicas > 1 else "")
             + ("-demo" if stack is None else ""))  # the demo's never overwrites the benchmark's
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(RESULTS / f"{stem}.html", results, start, found)

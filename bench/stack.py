@@ -138,8 +138,15 @@ class Stack:
 
     def restart(self, name: str, within_seconds: float = 90) -> None:
         """Start a service or replica again on its own port (after `kill` or `stop_process`)."""
-        self._spawn(name, self.modules[name], self._common | self._own(name, self.service_of.get(name)))
+        self.start_again(name)
+        self.wait_ready(name, within_seconds)
+
+    def wait_ready(self, name: str, within_seconds: float = 90) -> None:
         self._wait_ready(name, f"{self.url(name)}/readyz", within_seconds)
+
+    def start_again(self, name: str) -> None:
+        """Start a service or replica again, not waiting for it to be ready."""
+        self._spawn(name, self.modules[name], self._common | self._own(name, self.service_of.get(name)))
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name)

@@ -11,23 +11,32 @@ announcements are sent through the signed partner API, spread over the run, seed
 faults run at once:
 - one lane per service: `kill` (SIGKILL at a random moment, then restart), `crash_mid_batch`,
   `crash_after_db_commit`, `crash_outbox_relay` (a fail point armed; the process dies there,
-  then restarts) and `replica_kill` (one replica killed: the other takes its partitions over
-  in a rebalance; once its backlog is drained the replica returns, another rebalance);
-- infrastructure: `kafka_restart` (alternately a clean stop and a SIGKILL of the broker) and
-  `postgres_restart` (alternately a fast shutdown and an immediate one, which recovers from WAL);
+  then restarts), `replica_kill` (one replica killed: the other takes its partitions over in a
+  rebalance; once its backlog is drained the replica returns, another rebalance) and
+  `kill_mid_rebalance` (a replica started again, and while its group rebalances to take it in,
+  one of the two is killed);
+- Kafka, one fault at a time: `kafka_restart` (every broker at once, alternately a clean stop and
+  a SIGKILL); on a cluster (`--brokers 3`, REBOUND_KAFKA_BROKERS) also `broker_kill` (one broker
+  SIGKILLed, its partitions' leaders elected among the others once the controller misses its
+  heartbeats, then restarted) and `broker_shutdown` (a controlled shutdown: leadership moves
+  first). Topics then have three copies, min.insync.replicas 2, no unclean leader election;
+- PostgreSQL: `postgres_restart` (alternately a fast shutdown and an immediate one, which
+  recovers from WAL);
 - providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
   few seconds;
 - poison: malformed messages of every kind in `faults.poison` on every topic.
 Each fault's recovery is timed from the restart (the process ready, the broker or the database
 answering) to its backlog drained: the service's consumer groups stable again (with both
 replicas as members: the rebalance done), their lag 0 and its outbox empty; for the
-infrastructure, each service seen so once. Lanes run at once, so a time can include another
+infrastructure, each service seen so once. A broker fault also records when no partition was
+led by the lost broker any more (`elected_s`, from the fault) and when every partition had all
+its replicas in sync again (`in_sync_s`, from the restart). Lanes run at once, so a time can include another
 lane's fault. Then the harness
 sends what is left of the day, waits until everything has settled, and audits: every invariant
 of `bench.audit`, with the dead-letter topics holding the injected poison and nothing else, and
 each poison message sent to a topic that a service consumes found there with its reason.
 
-Writes faults/results/<date>-<seed>-<per kind>x.json, and exits 1 if any invariant is broken or
+Writes faults/results/<date>-<seed>-<per kind>x[-<n>brokers].json, and exits 1 if any invariant is broken or
 any kind of fault was injected fewer times than asked.
 """
 
@@ -41,7 +50,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -66,10 +75,13 @@ RESULTS = ROOT / "faults" / "results"
 STATE = ROOT / ".local" / "faults"
 INFRA = {"REBOUND_LOCAL_STATE": str(STATE), "REBOUND_KAFKA_PORT": "29092", "REBOUND_KAFKA_CONTROLLER_PORT": "29093",
          "REBOUND_PG_PORT": "25432"}
-SERVICE_KINDS = ("kill", "crash_mid_batch", "crash_after_db_commit", "crash_outbox_relay", "replica_kill")
+SERVICE_KINDS = ("kill", "crash_mid_batch", "crash_after_db_commit", "crash_outbox_relay", "replica_kill",
+                 "kill_mid_rebalance")
 INFRA_KINDS = ("kafka_restart", "postgres_restart")
+BROKER_KINDS = ("broker_kill", "broker_shutdown")  # on a cluster only
 PROVIDER_KINDS = ("sms_slow", "sms_failing", "payments_slow", "payments_failing")
-KINDS = SERVICE_KINDS + INFRA_KINDS + PROVIDER_KINDS + tuple(f"poison_{k}" for k in poison.KINDS)
+POISON_KINDS = tuple(f"poison_{k}" for k in poison.KINDS)
+REBALANCING = ("PreparingRebalance", "CompletingRebalance")
 CRASH_POINT = {"crash_mid_batch": "mid_batch", "crash_after_db_commit": "after_db_commit",
                "crash_outbox_relay": "outbox_relay"}
 # A fail point is reached only when the service has work: an armed process that has not died in
@@ -88,6 +100,8 @@ class Fault:
     down_s: float | None = None  # injection → restart begun (or the window's length)
     restart_s: float | None = None  # restart begun → ready
     recovery_s: float | None = None  # ready → backlog drained
+    elected_s: float | None = None  # a broker fault → no partition led by that broker
+    in_sync_s: float | None = None  # the broker restarted → every partition's replicas in sync
     note: str = ""
 
 
@@ -95,6 +109,7 @@ class Fault:
 class Run:
     settings: Settings
     stack: Stack
+    brokers: int = 1
     began: float = field(default_factory=time.monotonic)
     faults: list[Fault] = field(default_factory=list)
     poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic
@@ -107,11 +122,11 @@ class Run:
 
     def fail_point_short(self) -> str | None:
         """A fail point reached fewer than `per_kind` times so far (an armed one is not reached
-        when no work passes it in time), while attempts remain."""
+        when no work passes it in time), or a rebalance not caught, while attempts remain."""
         if self.top_ups >= TOP_UPS_ALLOWED:
             return None
         fired = Counter(f.kind for f in self.faults if f.fired)
-        return next((kind for kind in CRASH_POINT if fired[kind] < self.per_kind), None)
+        return next((kind for kind in (*CRASH_POINT, "kill_mid_rebalance") if fired[kind] < self.per_kind), None)
 
     def remaining_s(self, guess: float) -> float:
         """How long the faults will still take, judged by how long the ones so far took."""
@@ -123,10 +138,17 @@ class Run:
     def now(self) -> float:
         return round(time.monotonic() - self.began, 2)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (SERVICE_KINDS + INFRA_KINDS + (BROKER_KINDS if self.brokers > 1 else ()) + PROVIDER_KINDS
+                + POISON_KINDS)
 
-def infra(*args: str) -> None:
-    subprocess.run([str(ROOT / "deploy" / "local" / "infra.sh"), *args], env=os.environ | INFRA, check=True,
-                   stdout=subprocess.DEVNULL)
+
+def infra(*args: str) -> str:
+    """deploy/local/infra.sh on the harness's ports (REBOUND_KAFKA_BROKERS says how many brokers);
+    what it printed."""
+    return subprocess.run([str(ROOT / "deploy" / "local" / "infra.sh"), *args], env=os.environ | INFRA,
+                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
 
 
 class Backlog:
@@ -172,6 +194,24 @@ class Backlog:
         finally:
             await conn.close()
 
+    async def group_state(self, service: str) -> str | None:
+        admin, _ = await self._clients()
+        described = (await admin.describe_consumer_groups([self._settings.topic_prefix + service]))[0].groups
+        return described[0][2] if described else None
+
+    async def rebalancing(self, service: str, limit_s: float = 60) -> str | None:
+        """The service's group state as soon as it is rebalancing (None: not within the limit)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                state = await asyncio.wait_for(self.group_state(service), timeout=3)
+                if state in REBALANCING:
+                    return state
+            except Exception:
+                await self.close()
+            await asyncio.sleep(0.05)
+        return None
+
     async def drained(self, services: tuple[str, ...], members: int | None = None,
                       limit_s: float = RECOVERY_LIMIT_S) -> float | None:
         """Seconds until each service has been seen caught up (None: not within the limit). Each
@@ -186,6 +226,40 @@ class Backlog:
                     await self.close()
             if not waiting:
                 return round(time.monotonic() - started, 2)
+            await asyncio.sleep(0.2)
+        return None
+
+
+class Partitions:
+    """The leaders and in-sync replicas of the run's partitions and of the consumer offsets, from
+    the cluster's metadata, as `kafka-topics --describe` shows them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def describe(self) -> list[dict[str, Any]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, request_timeout_ms=3000)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics()
+                     if t.startswith(self._settings.topic_prefix) or t == "__consumer_offsets"]
+            return [p for topic in await admin.describe_topics(names) for p in topic["partitions"]]
+        finally:
+            await admin.close()
+
+    async def led_by(self, node: int) -> int:
+        return sum(1 for p in await self.describe() if p["leader"] == node)
+
+    async def until(self, holds: Callable[[list[dict[str, Any]]], bool], limit_s: float = RECOVERY_LIMIT_S,
+                    ) -> float | None:
+        """Seconds until the partitions are as `holds` says (None: not within the limit)."""
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            try:
+                if holds(await asyncio.wait_for(self.describe(), timeout=10)):
+                    return round(time.monotonic() - started, 2)
+            except Exception:  # the broker asked is the one going away
+                pass
             await asyncio.sleep(0.2)
         return None
 
@@ -243,30 +317,85 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
             taken_over = await backlog.drained((service,), members=1)
             fault.note = (f"the other replica drained the backlog alone in {taken_over} s" if taken_over is not None
                           else "the other replica had not drained the backlog alone")
+        elif kind == "kill_mid_rebalance":
+            name = await _kill_mid_rebalance(run, service, name, names, rng, backlog, fault)
         fault.down_s = round(time.monotonic() - began, 2)
         fault.restart_s = await restart(run, name)
         fault.recovery_s = await backlog.drained((service,), members=len(names))
         run.faults.append(fault)
 
 
+async def _kill_mid_rebalance(run: Run, service: str, name: str, names: list[str], rng: random.Random,
+                              backlog: Backlog, fault: Fault) -> str:
+    """Kill `name`, start it again, and while its group rebalances to take it back in, kill one of
+    the two replicas: the one to start again."""
+    await asyncio.to_thread(run.stack.kill, name)
+    await backlog.drained((service,), members=1, limit_s=60)  # the group settled without it
+    run.stack.start_again(name)
+    state = await backlog.rebalancing(service)
+    victim = rng.choice(names)
+    if victim != name and victim in run.stack.processes:
+        await asyncio.to_thread(run.stack.kill, victim)
+        await asyncio.to_thread(run.stack.wait_ready, name)  # the one that was joining
+    else:
+        victim = name
+        await asyncio.to_thread(run.stack.kill, name)
+    fault.target, fault.fired = victim, state is not None
+    fault.note = (f"{victim} killed while the group was {state}" if state is not None
+                  else f"no rebalance seen in 60 s; {victim} killed anyway")
+    return victim
+
+
 async def infra_lane(run: Run, kinds: list[str], rng: random.Random, backlog: Backlog) -> None:
+    """Kafka's or PostgreSQL's faults, one at a time in a seeded order."""
     counts: Counter = Counter()
+    partitions = Partitions(run.settings)
     for kind in kinds:
         await asyncio.sleep(rng.uniform(1, 4))
-        component = "kafka" if kind == "kafka_restart" else "postgres"
         hard = counts[kind] % 2 == 1
         counts[kind] += 1
-        fault = Fault(kind, component, run.now(), note="crash (SIGKILL / immediate)" if hard else "clean stop")
-        began = time.monotonic()
-        await asyncio.to_thread(infra, "crash" if hard else "stop", component)
-        await asyncio.sleep(rng.uniform(0.5, 3))  # down for a moment
-        fault.down_s = round(time.monotonic() - began, 2)
-        began = time.monotonic()
-        await asyncio.to_thread(infra, "start", component)
-        fault.restart_s = round(time.monotonic() - began, 2)
+        if kind in BROKER_KINDS:
+            fault = await _broker_fault(run, kind, rng, partitions)
+        else:
+            fault = await _restart_fault(run, kind, hard, rng)
         await backlog.close()  # its connections were to the old broker
         fault.recovery_s = await backlog.drained(SERVICES)
         run.faults.append(fault)
+
+
+async def _restart_fault(run: Run, kind: str, hard: bool, rng: random.Random) -> Fault:
+    """Every broker, or PostgreSQL, stopped (or crashed) and started again."""
+    component = "kafka" if kind == "kafka_restart" else "postgres"
+    fault = Fault(kind, component, run.now(), note="crash (SIGKILL / immediate)" if hard else "clean stop")
+    began = time.monotonic()
+    await asyncio.to_thread(infra, "crash" if hard else "stop", component)
+    await asyncio.sleep(rng.uniform(0.5, 3))  # down for a moment
+    fault.down_s = round(time.monotonic() - began, 2)
+    began = time.monotonic()
+    await asyncio.to_thread(infra, "start", component)
+    fault.restart_s = round(time.monotonic() - began, 2)
+    return fault
+
+
+async def _broker_fault(run: Run, kind: str, rng: random.Random, partitions: Partitions) -> Fault:
+    """One broker of the cluster SIGKILLed or shut down in a controlled way; it stays down until
+    its partitions have new leaders, then starts again and catches up."""
+    node = rng.randint(1, run.brokers)
+    led = await partitions.led_by(node)
+    fault = Fault(kind, f"broker {node}", run.now())
+    began = time.monotonic()
+    await asyncio.to_thread(infra, "crash" if kind == "broker_kill" else "stop", "broker", str(node))
+    if await partitions.until(lambda ps: all(p["leader"] not in (node, -1) for p in ps)) is not None:
+        fault.elected_s = round(time.monotonic() - began, 2)
+    await asyncio.sleep(rng.uniform(0.5, 3))  # down a moment longer
+    fault.down_s = round(time.monotonic() - began, 2)
+    began = time.monotonic()
+    await asyncio.to_thread(infra, "start", "broker", str(node))
+    fault.restart_s = round(time.monotonic() - began, 2)
+    if await partitions.until(lambda ps: all(len(p["isr"]) == len(p["replicas"]) for p in ps)) is not None:
+        fault.in_sync_s = round(time.monotonic() - began, 2)
+    fault.note = f"led {led} partitions when it went"
+    return fault
 
 
 async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
@@ -366,7 +495,10 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=scenario.SEED)
     parser.add_argument("--sample", type=int, default=60, help="disrupted flights of the day to announce")
     parser.add_argument("--per-kind", type=int, default=20, help="faults of each kind, at least")
+    parser.add_argument("--brokers", type=int, default=int(os.environ.get("REBOUND_KAFKA_BROKERS", "1")),
+                        help="Kafka brokers: 3 is a cluster with every topic in three copies")
     args = parser.parse_args()
+    os.environ["REBOUND_KAFKA_BROKERS"] = str(args.brokers)  # infra.sh starts, stops and crashes that many
     # The harness's own Kafka clients complain at every broker restart it causes.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     rng = random.Random(args.seed)
@@ -374,7 +506,8 @@ async def main() -> int:
     poison_rounds = -(-args.per_kind // len(topics.ALL))
 
     await asyncio.to_thread(infra, "start")
-    base = Settings(kafka_bootstrap=f"127.0.0.1:{INFRA['REBOUND_KAFKA_PORT']}",
+    base = Settings(kafka_bootstrap=await asyncio.to_thread(infra, "bootstrap"),
+                    topic_replication=int(await asyncio.to_thread(infra, "replication")),
                     database_url=f"postgresql://rebound:rebound@127.0.0.1:{INFRA['REBOUND_PG_PORT']}/rebound")
     try:
         async with measure.fresh_run(base=base) as (run_id, settings):
@@ -390,7 +523,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     s = scenario.build(args.date, 1, args.seed, args.sample)
     print(scenario.summary(s), flush=True)
     await asyncio.to_thread(stack.start)
-    run = Run(settings, stack)
+    run = Run(settings, stack, brokers=args.brokers)
     backlog = Backlog(settings)
     try:
         for service in SERVICES:
@@ -405,7 +538,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         run.began = time.monotonic()
         run.per_kind = args.per_kind
         run.planned = (len(SERVICES) * len(SERVICE_KINDS) * per_service
-                       + (len(INFRA_KINDS) + len(PROVIDER_KINDS)) * args.per_kind)
+                       + sum(1 for k in run.kinds if k not in SERVICE_KINDS + POISON_KINDS) * args.per_kind)
         faults_over = asyncio.Event()
         sending = asyncio.create_task(send_announcements(run, s, endpoints, spread_s, faults_over))
         await _inject(run, _lanes(run, rng, args.per_kind, per_service, poison_rounds, spread_s, backlog))
@@ -424,7 +557,8 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     clean = found["clean"] and not missed
     results = {
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
-                     "per_kind": args.per_kind},
+                     "per_kind": args.per_kind, "brokers": args.brokers,
+                     "topic_replication": settings.topic_replication},
         "passengers_affected": len(s.affected), "announcements": len(s.announcements),
         "faults_s": faults_s, "settle_s": round(settle_s, 1) if settle_s is not None else None,
         **_fault_figures(run),
@@ -438,7 +572,8 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         "faults": [asdict(f) for f in run.faults if not f.kind.startswith("poison")],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{args.date}-{args.seed}-{args.per_kind}x.json"
+    path = RESULTS / (f"{args.date}-{args.seed}-{args.per_kind}x"
+                      + (f"-{args.brokers}brokers" if args.brokers > 1 else "") + ".json")
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(audit.describe(found))
     print(f"  poison_not_dead_lettered     {len(missed)}")
@@ -463,6 +598,7 @@ def _stack(settings: Settings, logs: Path) -> Stack:
     return Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                       "REBOUND_DATABASE_URL": settings.database_url,
                       "REBOUND_TOPIC_PREFIX": settings.topic_prefix, "REBOUND_ENVIRONMENT": "test",
+                      "REBOUND_TOPIC_REPLICATION": str(settings.topic_replication),
                       "REBOUND_API_KEYS": API_KEY, "REBOUND_FAILPOINTS": "on",
                       "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013,
@@ -472,14 +608,16 @@ def _stack(settings: Settings, logs: Path) -> Stack:
 
 def _lanes(run: Run, rng: random.Random, per_kind: int, per_service: int, poison_rounds: int, spread_s: float,
            backlog: Backlog) -> list[Coroutine[Any, Any, None]]:
-    """A lane of faults per service, one for Kafka and PostgreSQL, one for the providers, one of
-    poison messages: each kind in a seeded order."""
+    """A lane of faults per service, one for Kafka (its brokers one at a time, or all at once), one
+    for PostgreSQL, one for the providers, one of poison messages: each kind in a seeded order."""
     lanes = [service_lane(run, service, rng.sample(list(SERVICE_KINDS) * per_service,
                                                    len(SERVICE_KINDS) * per_service),
                           random.Random(rng.random()), backlog) for service in SERVICES]
+    kafka = [k for k in run.kinds if k == "kafka_restart" or k in BROKER_KINDS]
     return lanes + [
-        infra_lane(run, rng.sample(list(INFRA_KINDS) * per_kind, len(INFRA_KINDS) * per_kind),
-                   random.Random(rng.random()), Backlog(run.settings)),
+        infra_lane(run, rng.sample(kafka * per_kind, len(kafka) * per_kind), random.Random(rng.random()),
+                   Backlog(run.settings)),
+        infra_lane(run, ["postgres_restart"] * per_kind, random.Random(rng.random()), Backlog(run.settings)),
         provider_lane(run, rng.sample(list(PROVIDER_KINDS) * per_kind, len(PROVIDER_KINDS) * per_kind),
                       random.Random(rng.random())),
         poison_lane(run, poison_rounds, random.Random(rng.random()), spread_s)]
@@ -505,15 +643,22 @@ async def _inject(run: Run, lanes: list[Coroutine[Any, Any, None]]) -> None:
 def _fault_figures(run: Run) -> dict[str, object]:
     """How many faults of each kind fired, and how long each kind took to recover from."""
     fired = [f for f in run.faults if f.fired]
-    timed = SERVICE_KINDS + INFRA_KINDS
+    timed = tuple(k for k in run.kinds if k in SERVICE_KINDS + INFRA_KINDS + BROKER_KINDS)
+    brokers = [f for f in fired if f.kind in BROKER_KINDS]
     return {
-        "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in KINDS},
+        "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in run.kinds},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
         "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)
                        for k in timed},
         "recovery_not_within_limit": sum(1 for f in fired if f.kind in timed and f.recovery_s is None),
         "restart_s": {k: measure.summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None], 2)
                       for k in timed},
+        **({"leaders_elected_s": {k: measure.summary([f.elected_s for f in brokers if f.kind == k
+                                                     and f.elected_s is not None], 2) for k in BROKER_KINDS},
+            "replicas_in_sync_s": {k: measure.summary([f.in_sync_s for f in brokers if f.kind == k
+                                                      and f.in_sync_s is not None], 2) for k in BROKER_KINDS},
+            "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
+           if run.brokers > 1 else {}),
     }
 
 

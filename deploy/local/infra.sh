@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Local Kafka (KRaft, single node) and PostgreSQL for machines without a Docker engine.
+# Local Kafka (KRaft) and PostgreSQL for machines without a Docker engine.
 #   deploy/local/infra.sh start|stop|status|wait
 #   deploy/local/infra.sh start|stop|crash kafka|postgres     (one of them; the fault harness's restarts)
+#   deploy/local/infra.sh start|stop|crash broker N           (one broker of a cluster)
+#   deploy/local/infra.sh bootstrap|replication               (what clients are given: brokers, copies)
+# REBOUND_KAFKA_BROKERS=3 runs a cluster: three KRaft nodes (each broker and controller), every
+# topic in three copies with min.insync.replicas=2 and unclean leader election off. Node N listens
+# on REBOUND_KAFKA_PORT + 2(N-1), its controller on REBOUND_KAFKA_CONTROLLER_PORT + 2(N-1).
 # Idempotent: `start` reuses whatever already answers on the configured ports.
 # Logs: .local/kafka/kafka.log and .local/postgres/postgres.log (under the repository).
 set -euo pipefail
@@ -14,7 +19,10 @@ KAFKA_PORT="${REBOUND_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${REBOUND_KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${REBOUND_PG_PORT:-15432}"
 PG_BIN="${REBOUND_PG_BIN:-/usr/lib/postgresql/15/bin}"
-KAFKA_DIR="$STATE/kafka"
+BROKERS="${REBOUND_KAFKA_BROKERS:-1}"
+# One node keeps its state where it always has; a cluster's nodes have folders of their own.
+if [ "$BROKERS" -eq 1 ]; then KAFKA_DIR="$STATE/kafka"; else KAFKA_DIR="$STATE/kafka-$BROKERS"; fi
+REPLICATION=$((BROKERS < 3 ? BROKERS : 3))
 PG_DIR="$STATE/postgres"
 
 log() { echo "[infra] $*" >&2; }
@@ -104,21 +112,52 @@ SQL
   log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
 }
 
-start_kafka() {
-  if port_open "$KAFKA_PORT"; then log "Kafka already answers on $KAFKA_PORT"; return; fi
+node_dir() { if [ "$BROKERS" -eq 1 ]; then echo "$KAFKA_DIR"; else echo "$KAFKA_DIR/node-$1"; fi; }
+node_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+node_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
+
+bootstrap() {
+  local n servers=()
+  for n in $(seq "$BROKERS"); do servers+=("127.0.0.1:$(node_port "$n")"); done
+  (IFS=,; echo "${servers[*]}")
+}
+
+voters() {
+  [ "$BROKERS" -eq 1 ] && return
+  local n v=()
+  for n in $(seq "$BROKERS"); do v+=("$n@127.0.0.1:$(node_controller_port "$n")"); done
+  (IFS=,; echo "${v[*]}")
+}
+
+start_node() {  # $1 the node's number
+  local dir port controller
+  dir="$(node_dir "$1")" port="$(node_port "$1")" controller="$(node_controller_port "$1")"
+  if port_open "$port"; then log "Kafka already answers on $port"; return; fi
   fetch_kafka
-  mkdir -p "$KAFKA_DIR"
-  { kafka_node_properties "$KAFKA_DIR" "$KAFKA_CONTROLLER_PORT" 12
+  mkdir -p "$dir"
+  { kafka_node_properties "$dir" "$controller" 12 "$1" "$(voters)" "$REPLICATION"
     cat <<PROPS
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 PROPS
-  } > "$KAFKA_DIR/server.properties"
-  [ -f "$KAFKA_DIR/data/meta.properties" ] || log "formatting Kafka storage in $KAFKA_DIR/data"
-  kafka_launch "$KAFKA_DIR" 512m
-  log "Kafka $KAFKA_VERSION starting on $KAFKA_PORT (log: $KAFKA_DIR/kafka.log)"
+  } > "$dir/server.properties"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    log "formatting Kafka storage in $dir/data"
+    # Every node of a cluster is formatted with the same cluster id.
+    if [ "$BROKERS" -gt 1 ]; then
+      [ -f "$KAFKA_DIR/cluster.id" ] || kafka_random_id > "$KAFKA_DIR/cluster.id"
+      export KAFKA_CLUSTER_ID; KAFKA_CLUSTER_ID="$(cat "$KAFKA_DIR/cluster.id")"
+    fi
+  fi
+  kafka_launch "$dir" 512m
+  log "Kafka $KAFKA_VERSION node $1 of $BROKERS starting on $port (log: $dir/kafka.log)"
+}
+
+start_kafka() {
+  local n
+  for n in $(seq "$BROKERS"); do start_node "$n"; done
 }
 
 wait_port() {  # $1 port, $2 what answers there, $3 where to look if it does not
@@ -128,19 +167,32 @@ wait_port() {  # $1 port, $2 what answers there, $3 where to look if it does not
   done
 }
 
-wait_ready() {
-  wait_port "$PG_PORT" PostgreSQL
-  wait_port "$KAFKA_PORT" Kafka "$KAFKA_DIR/kafka.log"
-  log "ready: Kafka 127.0.0.1:$KAFKA_PORT, PostgreSQL 127.0.0.1:$PG_PORT"
+wait_kafka() {
+  local n
+  for n in $(seq "$BROKERS"); do wait_port "$(node_port "$n")" Kafka "$(node_dir "$n")/kafka.log"; done
 }
 
-stop_kafka() {  # $1: TERM (a clean shutdown) or KILL (a crash)
-  if [ -f "$KAFKA_DIR/kafka.pid" ] && kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; then
-    kill -"${1:-TERM}" "$(cat "$KAFKA_DIR/kafka.pid")"
-    while kill -0 "$(cat "$KAFKA_DIR/kafka.pid")" 2>/dev/null; do sleep 0.2; done
-    log "Kafka stopped (SIG${1:-TERM})"
+wait_ready() {
+  wait_port "$PG_PORT" PostgreSQL
+  wait_kafka
+  log "ready: Kafka $(bootstrap), PostgreSQL 127.0.0.1:$PG_PORT"
+}
+
+# SIGTERM is a broker's controlled shutdown (its partitions' leadership moves first); SIGKILL a crash.
+stop_node() {  # $1 the node's number, $2 TERM or KILL
+  local pidfile; pidfile="$(node_dir "$1")/kafka.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill -"${2:-TERM}" "$(cat "$pidfile")"
+    while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.2; done
+    log "Kafka node $1 stopped (SIG${2:-TERM})"
   fi
-  rm -f "$KAFKA_DIR/kafka.pid"
+  rm -f "$pidfile"
+}
+
+stop_kafka() {  # $1: TERM (a clean shutdown) or KILL (a crash), every node at once
+  local n
+  for n in $(seq "$BROKERS"); do stop_node "$n" "${1:-TERM}" & done
+  wait
 }
 
 stop_postgres() {  # $1: fast (a clean shutdown) or immediate (a crash: recovery on the next start)
@@ -152,13 +204,21 @@ stop_postgres() {  # $1: fast (a clean shutdown) or immediate (a crash: recovery
 stop_all() { stop_kafka TERM; stop_postgres fast; }
 
 status() {
-  port_open "$KAFKA_PORT" && echo "kafka: up on 127.0.0.1:$KAFKA_PORT" || echo "kafka: down"
+  local n
+  for n in $(seq "$BROKERS"); do
+    port_open "$(node_port "$n")" && echo "kafka: up on 127.0.0.1:$(node_port "$n")" || echo "kafka: down ($(node_port "$n"))"
+  done
   port_open "$PG_PORT" && echo "postgres: up on 127.0.0.1:$PG_PORT" || echo "postgres: down"
 }
 
 case "${1:-} ${2:-}" in
   "start ") start_postgres; start_kafka; wait_ready ;;
-  "start kafka") start_kafka; wait_port "$KAFKA_PORT" Kafka "$KAFKA_DIR/kafka.log" ;;
+  "start kafka") start_kafka; wait_kafka ;;
+  "start broker") start_node "$3"; wait_port "$(node_port "$3")" Kafka "$(node_dir "$3")/kafka.log" ;;
+  "stop broker") stop_node "$3" TERM ;;
+  "crash broker") stop_node "$3" KILL ;;
+  "bootstrap ") bootstrap ;;
+  "replication ") echo "$REPLICATION" ;;
   "start postgres") start_postgres ;;
   "wait ") wait_ready ;;
   "stop ") stop_all ;;
@@ -168,5 +228,6 @@ case "${1:-} ${2:-}" in
   "crash postgres") stop_postgres immediate ;;
   "status ") status ;;
   "fetch kafka") fetch_kafka ;;
-  *) echo "usage: $0 start|stop|status|wait, or $0 start|stop|crash kafka|postgres" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|wait|bootstrap|replication, or $0 start|stop|crash kafka|postgres|broker N" >&2
+     exit 2 ;;
 esac
