@@ -16,7 +16,7 @@ endif
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
 .PHONY: demo test setup infra services stop status lint browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
-	faults faults-short fuzz
+	faults faults-short fuzz containers test-containers
 
 setup: .venv/.synced
 
@@ -111,6 +111,19 @@ faults: setup
 
 faults-short: setup
 	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --sample 8
+
+# The stack in containers, for real: a Docker engine (started if none runs), a Debian base made from
+# Debian's packages, every image built on it, docker-compose.yml brought up, the small scenario
+# played and checked through the published ports, then all of it torn down (deploy/containers/).
+containers: setup
+	deploy/containers/scenario.sh
+
+# The integration tests on Kafka and PostgreSQL containers of those same images (testcontainers).
+test-containers: setup browser
+	deploy/containers/engine.sh start
+	deploy/containers/engine.sh images
+	REBOUND_TEST_INFRA=containers $(PY) -m pytest tests/integration; status=$$?; \
+		deploy/containers/engine.sh stop; exit $$status
 
 # Style, and types: strict on shared/ and the domain modules, mypy's default checks elsewhere (pyproject.toml).
 lint: setup

@@ -2,18 +2,20 @@
 else may connect to the database. The deployment's admin role (the database's owner, made a
 member of each service role) prepares a database before the services first start:
 
-    python -m deploy.postgres_access        (REBOUND_DATABASE_URL: the admin's connection)
+    python -m deploy.postgres_access        (REBOUND_DATABASE_URL: the admin's connection;
+                                             REBOUND_<SERVICE>_DATABASE_PASSWORD: each role's)
 
 Each service then connects as `rebound_<service>` with its own password (SCRAM-SHA-256): in
 development the ones below, in production whatever REBOUND_DATABASE_URL gives it."""
 
 import asyncio
+import os
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
 from shared.db import identifier
-from shared.settings import Settings
+from shared.settings import DEVELOPMENT_DATABASE_URL
 
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
 
@@ -60,5 +62,25 @@ async def prepare(admin_url: str, passwords: dict[str, str] | None = None) -> No
         await conn.close()
 
 
+def passwords_from_environment(production: bool) -> dict[str, str]:
+    """Each service role's password, REBOUND_<SERVICE>_DATABASE_PASSWORD, for a role not made yet:
+    all four required in production, where a development password would be a known one."""
+    passwords = {s: os.environ[f"REBOUND_{s.upper()}_DATABASE_PASSWORD"] for s in SERVICES
+                 if os.environ.get(f"REBOUND_{s.upper()}_DATABASE_PASSWORD")}
+    missing = [f"REBOUND_{s.upper()}_DATABASE_PASSWORD" for s in SERVICES if s not in passwords]
+    if production and missing:
+        raise SystemExit(f"in production these must be set: {', '.join(missing)}")
+    return passwords
+
+
+def main() -> None:
+    # Not the services' Settings: preparing a database needs the admin's connection, not their keys.
+    production = os.environ.get("REBOUND_ENVIRONMENT", "production") not in ("development", "test")
+    url = os.environ.get("REBOUND_DATABASE_URL") or ("" if production else DEVELOPMENT_DATABASE_URL)
+    if not url:
+        raise SystemExit("set REBOUND_DATABASE_URL: the admin's connection")
+    asyncio.run(prepare(url, passwords_from_environment(production)))
+
+
 if __name__ == "__main__":
-    asyncio.run(prepare(Settings().database_url))
+    main()

@@ -1,7 +1,9 @@
 """Kafka and PostgreSQL for the tests, from the first of these that applies:
 
 1. REBOUND_TEST_KAFKA_BOOTSTRAP and REBOUND_TEST_DATABASE_URL, when set (e.g. CI with services);
-2. testcontainers, when a Docker engine answers (a laptop): Kafka (KRaft) and PostgreSQL 15;
+2. REBOUND_TEST_INFRA=containers (`make test-containers`): containers of the project's own Kafka
+   and PostgreSQL images (deploy/containers/), run by testcontainers without Ryuk, whose image
+   would come from a registry: each container is removed when the session ends;
 3. otherwise the project's own scripts (deploy/local/infra.sh): Kafka from Maven Central jars and
    Debian's PostgreSQL, started if not already running.
 
@@ -40,14 +42,27 @@ class Infrastructure:
     admin_database_url: str  # a role that may create databases
 
 
-def _docker_engine_answers() -> bool:
-    try:
-        import docker
+@contextlib.contextmanager
+def _containers() -> Iterator[Infrastructure]:
+    """Kafka and PostgreSQL from the images `deploy/containers/engine.sh images` builds, each on a
+    host port Docker picks (nothing chosen here can be taken meanwhile)."""
+    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import HealthcheckWaitStrategy
 
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:
-        return False
+    password = uuid.uuid4().hex
+    kafka = (DockerContainer("rebound/kafka:dev").with_exposed_ports(19092)
+             .with_env("KAFKA_HOST_PORT_FILE", "/var/lib/kafka/host-port"))
+    postgres = DockerContainer("rebound/postgres:dev").with_exposed_ports(5432).with_env(
+        "REBOUND_POSTGRES_PASSWORD", password)
+    with kafka, postgres:
+        # Kafka advertises the host's port to clients, so it waits to be told it.
+        port = kafka.get_exposed_port(19092)
+        kafka.exec(["bash", "-c", f"echo {port} > /var/lib/kafka/host-port"])
+        for container in (kafka, postgres):
+            HealthcheckWaitStrategy().with_startup_timeout(180).wait_until_ready(container)
+        yield Infrastructure(f"127.0.0.1:{port}",
+                             f"postgresql://rebound:{password}@127.0.0.1:{postgres.get_exposed_port(5432)}/rebound")
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +71,9 @@ def infrastructure() -> Iterator[Infrastructure]:
                        os.environ.get("REBOUND_TEST_DATABASE_URL"))
     if kafka and database:
         yield Infrastructure(kafka, database)
-    elif _docker_engine_answers():
-        from testcontainers.community.kafka import KafkaContainer
-        from testcontainers.community.postgres import PostgresContainer
-
-        # testcontainers' Kafka module drives Confluent's image: 7.9 is Apache Kafka 3.9, KRaft.
-        with (KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as k,
-              PostgresContainer("postgres:15", driver=None) as pg):
-            yield Infrastructure(k.get_bootstrap_server(), pg.get_connection_url())
+    elif os.environ.get("REBOUND_TEST_INFRA") == "containers":
+        with _containers() as infrastructure:
+            yield infrastructure
     else:
         subprocess.run([ROOT / "deploy/local/infra.sh", "start"], check=True)
         kafka_port = os.environ.get("REBOUND_KAFKA_PORT", "19092")
