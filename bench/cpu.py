@@ -129,3 +129,18 @@ async def first_notice_stages(database_url: str) -> dict[str, dict[str, float]]:
         await conn.close()
     return {stage: {"p50": round(row[stage][0], 2), "p99": round(row[stage][1], 2)}
             for stage in ("planned", "sending") if row[stage]}
+
+
+def peak_memory_mb(processes: dict[str, int]) -> dict[str, float]:
+    """The most resident memory each named process has held (VmHWM in /proc/<pid>/status, proc(5)):
+    what a container's memory request must cover."""
+    peaks = {}
+    for name, pid in processes.items():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        if kib is not None:
+            peaks[name] = round(kib / 1024, 1)
+    return peaks

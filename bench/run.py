@@ -181,6 +181,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
             played = await replay.replay(settings, s, speed, endpoints, args.via,
                                          all_told=lambda: cpu_told.update(cpu.snapshot(pids)))
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
+        peak_memory = cpu.peak_memory_mb(pids)
         messages = await offsets(settings) - messages_before
         stages = await cpu.first_notice_stages(settings.database_url)
         tx_after, rows_after = await database_work(settings.database_url)
@@ -219,6 +220,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "cpu_ms_per_passenger_until_all_told": cpu.per_passenger(cpu_before, cpu_told, affected, SANDBOX)
         if cpu_told else None,
         "postgresql_statements": cpu.busiest(statements_before, statements_after, affected),
+        "peak_memory_mb": peak_memory,
         "throughput_bound_pax_per_s": round(bound, 1),
         "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None,
         "audit": {"clean": found["clean"], **found["invariants"], "examples": found["examples"]},

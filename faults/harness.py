@@ -336,7 +336,10 @@ async def _kill_mid_rebalance(run: Run, service: str, name: str, names: list[str
     victim = rng.choice(names)
     if victim != name and victim in run.stack.processes:
         await asyncio.to_thread(run.stack.kill, victim)
-        await asyncio.to_thread(run.stack.wait_ready, name)  # the one that was joining
+        try:  # the one that was joining
+            await asyncio.to_thread(run.stack.wait_ready, name)
+        except RuntimeError:  # it exited while Kafka or PostgreSQL was down: started again
+            await restart(run, name)
     else:
         victim = name
         await asyncio.to_thread(run.stack.kill, name)

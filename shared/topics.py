@@ -1,9 +1,10 @@
 """Topic names, and their creation at start-up."""
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import kafka
 from shared.events import (
@@ -111,11 +112,26 @@ def name(settings: Settings, topic: str) -> str:
     return settings.topic_prefix + topic
 
 
-async def ensure_topics(settings: Settings) -> None:
+async def ensure_topics(settings: Settings, attempts: int = 8) -> None:
     """Create every topic and its dead-letter topic; existing ones are left alone. Where the
-    deployment creates them (`kafka_create_topics` off), nothing is asked of the cluster."""
+    deployment creates them (`kafka_create_topics` off), nothing is asked of the cluster.
+    Asked again, a few times, when the broker asked cannot answer yet: in a cluster that has just
+    lost a broker, the metadata still names it until the controller fences it (seconds), and a
+    service starting then must not fail for that."""
     if not settings.kafka_create_topics:
         return
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _create_missing_topics(settings)
+        except KafkaError as error:
+            if not error.retriable or attempt == attempts:
+                raise
+            log.warning("Kafka could not answer about the topics; asking again",
+                        extra={"error": type(error).__name__, "attempt": attempt})
+            await asyncio.sleep(min(0.25 * 2 ** attempt, 4))
+
+
+async def _create_missing_topics(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(**kafka.client_options(settings))
     await admin.start()
     try:
