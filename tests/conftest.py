@@ -50,10 +50,15 @@ def _containers() -> Iterator[Infrastructure]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import HealthcheckWaitStrategy
 
+    def on_loopback(container: DockerContainer, port: int) -> DockerContainer:
+        # Published on 127.0.0.1 only (docker-py's (address,) binding), on a port Docker picks.
+        container.ports[f"{port}/tcp"] = ("127.0.0.1",)  # type: ignore[assignment]
+        return container
+
     password = uuid.uuid4().hex
-    kafka = (DockerContainer("rebound/kafka:dev").with_exposed_ports(19092)
-             .with_env("KAFKA_HOST_PORT_FILE", "/var/lib/kafka/host-port"))
-    postgres = DockerContainer("rebound/postgres:dev").with_exposed_ports(5432).with_env(
+    kafka = on_loopback(DockerContainer("rebound/kafka:dev"), 19092).with_env(
+        "KAFKA_HOST_PORT_FILE", "/var/lib/kafka/host-port")
+    postgres = on_loopback(DockerContainer("rebound/postgres:dev"), 5432).with_env(
         "REBOUND_POSTGRES_PASSWORD", password)
     with kafka, postgres:
         # Kafka advertises the host's port to clients, so it waits to be told it.

@@ -23,7 +23,8 @@ start() {
   engine_answers && return
   mkdir -p "$STATE"
   log "starting dockerd (log: $STATE/dockerd.log)"
-  nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+  # A port published without an address is published on loopback, never on the machine's others.
+  nohup dockerd --ip 127.0.0.1 >"$STATE/dockerd.log" 2>&1 &
   echo $! > "$STATE/dockerd.pid"
   local deadline=$((SECONDS + 60))
   until engine_answers; do
@@ -44,7 +45,7 @@ images() {
     [ "$image" = rebound/sandbox:dev ] && args+=(--build-arg "DEPENDENCY_GROUPS=--group sandbox")
     log "building $image ($file, on $BASE)"
     mkdir -p "$STATE"
-    docker build --network host "${args[@]}" -f "$ROOT/$file" -t "$image" "$ROOT" >"$STATE/build.log" 2>&1 \
+    docker build --force-rm --network host "${args[@]}" -f "$ROOT/$file" -t "$image" "$ROOT" >"$STATE/build.log" 2>&1 \
       || { tail -30 "$STATE/build.log" >&2; log "building $image failed; see $STATE/build.log"; exit 1; }
   done
 }

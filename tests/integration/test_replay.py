@@ -15,12 +15,15 @@ from shared.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize(("day", "speed", "via"), [
-    (date(2013, 2, 8), "3600", "api"),  # the blizzard: weather cancellations, an hour a second, signed API
-    (date(2013, 12, 31), "burst", "topic"),  # an ordinary day's crew and technical causes, onto the topic
+@pytest.mark.parametrize(("day", "speed", "via", "replicas"), [
+    (date(2013, 2, 8), "3600", "api", 1),  # the blizzard: weather cancellations, an hour a second, signed API
+    # An ordinary day's crew and technical causes, onto the topic, two processes of each service
+    # sharing every consumer group's partitions.
+    (date(2013, 12, 31), "burst", "topic", 2),
 ])
-async def test_a_sampled_day_replays_clean(infrastructure, day, speed, via):
-    args = argparse.Namespace(date=day, days=1, speed=speed, seed=scenario.SEED, sample=2, via=via, profile=False)
+async def test_a_sampled_day_replays_clean(infrastructure, day, speed, via, replicas):
+    args = argparse.Namespace(date=day, days=1, speed=speed, seed=scenario.SEED, sample=2, via=via, profile=False,
+                              replicas=replicas)
     base = Settings(kafka_bootstrap=infrastructure.kafka_bootstrap, database_url=infrastructure.admin_database_url)
     async with measure.fresh_run(base=base) as (name, settings):
         results = await run.benchmark(args, run.replay.parse_speed(speed), name, settings,
@@ -34,6 +37,10 @@ async def test_a_sampled_day_replays_clean(infrastructure, day, speed, via):
     assert results["outcome_complete_s"] > 0 and results["throughput_pax_per_s"] > 0
     assert results["ceiling"]["kafka_roundtrip_msgs_per_s"] > 0 and results["ceiling"]["pg_rows_per_s"] > 0
     assert results["topic_messages_audited"] > len(s.bookings)  # every topic was read for contact details
-    written = run.RESULTS / f"{day}-{speed}-{scenario.SEED}-sample2.json"
+    stem = f"{day}-{speed}-{scenario.SEED}-sample2" + ("-replicas2" if replicas > 1 else "")
+    written = run.RESULTS / f"{stem}.json"
     assert json.loads(written.read_text())["passengers_affected"] == len(s.affected)
+    # The second process of each service ran beside the first, its CPU counted with the rest.
+    assert all(results["cpu_ms_per_passenger"]["rebound"].get(f"{service}-2", 0) > 0 for service in run.SERVICES) \
+        if replicas > 1 else "disruption-2" not in results["cpu_ms_per_passenger"]["rebound"]
     assert written.with_suffix(".html").read_text().count("data:image/png;base64,") == 3
