@@ -129,6 +129,22 @@ async def main() -> int:
     return 0 if results["audit"]["clean"] else 1
 
 
+def start_stack(stack: Stack, replicas: int) -> replay.Endpoints:
+    """The stack started with `replicas` processes of each service, and where to send to it."""
+    stack.start()
+    for service in SERVICES:
+        for index in range(2, replicas + 1):
+            stack.add_replica(service, index)
+    return replay.Endpoints(disruption=stack.url("disruption"), notify=stack.url("notify"), api_key=API_KEY,
+                            disruption_replicas=tuple(stack.url(f"disruption-{i}") for i in range(2, replicas + 1)))
+
+
+def results_stem(args: argparse.Namespace, demo: bool) -> str:
+    """The results' file name: the demo's never overwrites the benchmark's."""
+    return (f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
+            + (f"-replicas{args.replicas}" if args.replicas > 1 else "") + ("-demo" if demo else ""))
+
+
 async def benchmark(args: argparse.Namespace, speed: float | None, run: str, settings: Settings,
                     logs: Path | None) -> dict:
     """With `logs`, on a stack of its own logging there; without, on the running services."""
@@ -158,14 +174,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         s = scenario.build(args.date, args.days, args.seed, args.sample)
         print(scenario.summary(s), flush=True)
         if stack and logs:
-            stack.start()
-            for service in SERVICES:
-                for index in range(2, args.replicas + 1):
-                    stack.add_replica(service, index)
-            endpoints = replay.Endpoints(disruption=stack.url("disruption"), notify=stack.url("notify"),
-                                         api_key=API_KEY,
-                                         disruption_replicas=tuple(stack.url(f"disruption-{i}")
-                                                                   for i in range(2, args.replicas + 1)))
+            endpoints = start_stack(stack, args.replicas)
             sandbox = logs / "sandbox"
         else:
             endpoints = replay.Endpoints(api_key=settings.access().all_keys[0])
@@ -229,9 +238,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "ceiling": ceiling, "machine": machine(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = (f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
-            + (f"-replicas{args.replicas}" if args.replicas > 1 else "")
-            + ("-demo" if stack is None else ""))  # the demo's never overwrites the benchmark's
+    stem = results_stem(args, demo=stack is None)
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(RESULTS / f"{stem}.html", results, start, found)
     headline = ("first_notice_ms", "first_notice_stages_s", "outcome_complete_s", "throughput_pax_per_s",

@@ -643,25 +643,27 @@ async def _inject(run: Run, lanes: list[Coroutine[Any, Any, None]]) -> None:
             ticking.cancel()
 
 
+def _timings(faults: list[Fault], kinds: tuple[str, ...], measured: str) -> dict[str, dict[str, float]]:
+    """p50/p99/max of one of the faults' timings (`recovery_s`, …), per kind."""
+    return {k: measure.summary([t for f in faults if f.kind == k and (t := getattr(f, measured)) is not None], 2)
+            for k in kinds}
+
+
 def _fault_figures(run: Run) -> dict[str, object]:
     """How many faults of each kind fired, and how long each kind took to recover from."""
     fired = [f for f in run.faults if f.fired]
     timed = tuple(k for k in run.kinds if k in SERVICE_KINDS + INFRA_KINDS + BROKER_KINDS)
     brokers = [f for f in fired if f.kind in BROKER_KINDS]
+    cluster = {"leaders_elected_s": _timings(brokers, BROKER_KINDS, "elected_s"),
+               "replicas_in_sync_s": _timings(brokers, BROKER_KINDS, "in_sync_s"),
+               "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
     return {
         "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in run.kinds},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
-        "recovery_s": {k: measure.summary([f.recovery_s for f in fired if f.kind == k and f.recovery_s is not None], 2)
-                       for k in timed},
+        "recovery_s": _timings(fired, timed, "recovery_s"),
         "recovery_not_within_limit": sum(1 for f in fired if f.kind in timed and f.recovery_s is None),
-        "restart_s": {k: measure.summary([f.restart_s for f in fired if f.kind == k and f.restart_s is not None], 2)
-                      for k in timed},
-        **({"leaders_elected_s": {k: measure.summary([f.elected_s for f in brokers if f.kind == k
-                                                     and f.elected_s is not None], 2) for k in BROKER_KINDS},
-            "replicas_in_sync_s": {k: measure.summary([f.in_sync_s for f in brokers if f.kind == k
-                                                      and f.in_sync_s is not None], 2) for k in BROKER_KINDS},
-            "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
-           if run.brokers > 1 else {}),
+        "restart_s": _timings(fired, timed, "restart_s"),
+        **(cluster if run.brokers > 1 else {}),
     }
 
 
