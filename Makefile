@@ -93,7 +93,7 @@ fuzz: setup
 # The real-data replay, audited: bench/results/<date>-<speed>-<seed>.json and .html.
 bench: SPEED ?= burst
 bench: infra
-	$(PY) -m bench.run --date $(DATE) --speed $(SPEED) --seed $(SEED)
+	$(PY) -m bench.run --date $(DATE) --speed $(SPEED) --seed $(SEED) --replicas $(REBOUND_REPLICAS)
 
 bench-first-notice: infra
 	$(PY) -m bench.first_notice_latency

@@ -2,8 +2,8 @@
 checked structurally, since no cluster runs here: every object well formed and listed, every
 Secret and ConfigMap referenced there with the key asked for, every probe on a path the service's
 own app serves at the port it listens on, every setting named one the service reads and enough of
-them for production to start, the pods locked down, and the replicas the storm benchmark's
-measured CPU asks for."""
+them for production to start, the pods locked down, the replicas the storm benchmark's measured
+CPU asks for, and memory for the peak it measured."""
 
 import json
 import math
@@ -33,6 +33,8 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 STORM = ROOT / "bench" / "results" / "2013-02-08-burst-2013.json"
+# The same day in a later run, which also recorded each process's peak resident memory.
+STORM_MEMORY = ROOT / "bench" / "results" / "2013-02-08-burst-2013-replicas1.json"
 SERVICES: dict[str, tuple[type[Settings], Any]] = {
     "disruption": (DisruptionSettings, disruption.create_app),
     "rebooking": (RebookingSettings, rebooking.create_app),
@@ -197,3 +199,13 @@ def test_replicas_are_what_the_storm_benchmark_measured_they_need() -> None:
         per_replica = float(container["resources"]["requests"]["cpu"])
         assert deployment["spec"]["replicas"] == max(2, math.ceil(cores / per_replica)), name
         assert deployment["spec"]["replicas"] <= partitions, name
+
+
+def test_memory_requested_covers_the_storm_day_peak() -> None:
+    mebibytes = {"Mi": 1, "Gi": 1024}
+    peaks = json.loads(STORM_MEMORY.read_text())["peak_memory_mb"]
+    for name, deployment in of_kind("Deployment").items():
+        resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+        request, limit = (resources[k]["memory"] for k in ("requests", "limits"))
+        request_mb, limit_mb = (int(q[:-2]) * mebibytes[q[-2:]] * 1.048576 for q in (request, limit))
+        assert peaks[name] < request_mb < limit_mb, name
