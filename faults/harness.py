@@ -30,14 +30,14 @@ answering) to its backlog drained: the service's consumer groups stable again (w
 replicas as members: the rebalance done), their lag 0 and its outbox empty; for the
 infrastructure, each service seen so once. A broker fault also records when no partition was
 led by the lost broker any more (`elected_s`, from the fault) and when every partition had all
-its replicas in sync again (`in_sync_s`, from the restart). Lanes run at once, so a time can include another
-lane's fault. Then the harness
-sends what is left of the day, waits until everything has settled, and audits: every invariant
-of `bench.audit`, with the dead-letter topics holding the injected poison and nothing else, and
-each poison message sent to a topic that a service consumes found there with its reason.
+its replicas in sync again (`in_sync_s`, from the restart). Lanes run at once, so a time can
+include another lane's fault. Then the harness sends what is left of the day, waits until
+everything has settled, and audits: every invariant of `bench.audit`, with the dead-letter topics
+holding the injected poison and nothing else, and each poison message sent to a topic that a
+service consumes found there with its reason.
 
-Writes faults/results/<date>-<seed>-<per kind>x[-<n>brokers].json, and exits 1 if any invariant is broken or
-any kind of fault was injected fewer times than asked.
+Writes faults/results/<date>-<seed>-<per kind>x[-<n>brokers].json, and exits 1 if any invariant
+is broken or any kind of fault was injected fewer times than asked.
 """
 
 import argparse
