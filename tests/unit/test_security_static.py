@@ -160,22 +160,32 @@ def test_unset_means_production_and_production_wants_https(monkeypatch):
     assert RebookingSettings(**SECRETS[RebookingSettings]).environment == "production"
 
 
-def test_the_image_runs_as_nobody_in_particular_on_a_pinned_base_with_runtime_dependencies_only():
-    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+@pytest.mark.parametrize("path", ["deploy/Dockerfile", "deploy/containers/kafka.Dockerfile",
+                                  "deploy/containers/postgres.Dockerfile"])
+def test_every_image_runs_as_nobody_in_particular_on_a_pinned_debian_release(path):
+    dockerfile = (ROOT / path).read_text()
     lines = [line.split() for line in dockerfile.splitlines() if line and not line.startswith("#")]
-    base = next(words[1] for words in lines if words[0] == "ARG" and words[1].startswith("PYTHON_IMAGE="))
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
-    assert re.search(r'"uv==\$\{UV_VERSION\}"', dockerfile) and "ARG UV_VERSION=0." in dockerfile
+    base = next(words[1] for words in lines if words[0] == "ARG" and words[1].startswith("BASE_IMAGE="))
+    # Debian 12 by its release name (or a digest of it), the same as the base made here.
+    assert re.fullmatch(r"BASE_IMAGE=debian:bookworm(-slim)?(@sha256:[0-9a-f]{64})?", base), base
+    assert all(words[1] == "${BASE_IMAGE}" for words in lines if words[0] == "FROM"), path
     user = [words[1] for words in lines if words[0] == "USER"]
     assert user and not user[-1].startswith(("0", "root"))
-    assert "--no-default-groups" in dockerfile and "COPY bench" not in dockerfile
     assert "REBOUND_ENVIRONMENT" not in " ".join(" ".join(w) for w in lines)
+
+
+def test_the_services_image_holds_runtime_dependencies_only():
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    assert re.search(r'"uv==\$\{UV_VERSION\}"', dockerfile) and "ARG UV_VERSION=0." in dockerfile
+    assert "--no-default-groups" in dockerfile and "COPY bench" not in dockerfile
 
 
 def test_compose_defaults_to_no_secret_and_no_development():
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "REBOUND_ENVIRONMENT: ${REBOUND_ENVIRONMENT:?" in compose
-    assert not re.search(r"\$\{REBOUND_\w+:-", compose), "a default value for a REBOUND_ setting"
+    # Defaults only for where things are published and built from, never for a setting or secret.
+    defaulted = set(re.findall(r"\$\{(REBOUND_\w+):-", compose))
+    assert all(name.endswith("_PORT") or name == "REBOUND_BASE_IMAGE" for name in defaulted), defaulted
     assert "dev-only" not in compose and "rebound:rebound@" not in compose
 
 
