@@ -222,7 +222,8 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
                 bar: tqdm, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS,
                 all_told: Callable[[], None] = lambda: None) -> float | None:
     """Keep the progress bar's passenger counts fresh; with `until_settled`, return once every
-    affected passenger is told and has an outcome and nothing is left to send (seconds waited) —
+    affected passenger is told and has an outcome and nothing is left to send or read, at two looks
+    in a row (seconds waited) —
     or once the pipeline has been quiet for `quiet_seconds` (nothing pending, nothing queued, no
     consumer lag, no count moving) or `within_seconds` have passed: then whatever is missing is
     the audit's to report, and the replay still ends and writes its results. `all_told` is
@@ -230,7 +231,7 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
     conn = await asyncpg.connect(settings.database_url)
     told = False
     started = time.monotonic()
-    quiet_since, last = None, None
+    quiet_since, last, settled_before = None, None, False
     try:
         while True:
             progress = await audit.progress(conn, s)
@@ -242,8 +243,13 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
                                 f"notices queued {progress.queued}")
             waited = time.monotonic() - started
             if until_settled and len(played.accepted_at) == len(s.announcements):
-                if progress.settled:
+                # Settled at two looks in a row, with nothing left unread in Kafka: the effects of
+                # the last events may still be on their way through the consumers and outboxes
+                # when every passenger already has what the audit counts.
+                settled = progress.settled and not await measure.deployment_lag(settings)
+                if settled and settled_before:
                     return waited
+                settled_before = settled
                 counts = (progress.told, progress.bookings_decided, progress.outcomes)
                 # Kafka is asked for the lag only once nothing else moves.
                 idle = counts == last and not progress.queued and not progress.busy \

@@ -117,9 +117,14 @@ ConsumerFactory = Callable[[str], Consumer]  # the consumer group → a consumer
 
 def kafka_consumers(settings: Settings) -> ConsumerFactory:
     def create(group: str) -> Consumer:
+        # Metadata at least every 10 s (Kafka's default is 5 minutes): aiokafka (0.14) retries a
+        # partition's offset lookup at the leader it last knew without asking who leads now (the
+        # Java client asks: KAFKA-9535), so after leaders move, a partition with no committed
+        # offset yet waited for the next refresh. Seen in the fault suite on three brokers: one
+        # service stalled three minutes after the whole cluster restarted.
         consumer: Consumer = AIOKafkaConsumer(**kafka.client_options(settings), group_id=group,
                                               enable_auto_commit=False, auto_offset_reset="earliest",
-                                              isolation_level="read_committed")
+                                              isolation_level="read_committed", metadata_max_age_ms=10_000)
         return consumer
     return create
 
