@@ -3,8 +3,14 @@ the topic's dead-letter topic with its reason, change nothing, and stop no consu
 
 Each is keyed `poison-<kind>-<n>`, so the audit can tell the injected from the unexpected."""
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from unittest import mock
+
+from aiokafka.producer import message_accumulator, producer
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from shared.events import MAX_EVENT_BYTES, Envelope, FlightCancelled, FlightRef
 
@@ -37,3 +43,29 @@ def message(kind: str, n: int) -> tuple[bytes, bytes]:
     else:
         raise ValueError(f"unknown poison kind {kind!r}")
     return key, value
+
+
+class UndecodableName(str):
+    """A header name that goes on the wire as bytes that are not UTF-8. Kafka's protocol says a
+    header key is a UTF-8 string, and Java's producer cannot write another; a producer that writes
+    the protocol itself can, and every consumer must survive it."""
+
+    def __new__(cls, wire: bytes) -> "UndecodableName":
+        name = super().__new__(cls, wire.decode("latin-1"))
+        name.wire = wire
+        return name
+
+    wire: bytes
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.wire
+
+
+@contextlib.contextmanager
+def raw_headers() -> Iterator[None]:
+    """While open, aiokafka's producers in this process write header names as given (its pure-
+    Python record builder asks the name for its bytes; the compiled one encodes them itself), so
+    an `UndecodableName` reaches the broker as its bytes."""
+    with (mock.patch.object(message_accumulator, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy),
+          mock.patch.object(producer, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)):
+        yield

@@ -47,6 +47,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TYPES = frozenset(map(type_name, PAYLOAD_TYPES))
 # A type under a reverse-DNS prefix: `com.example.flight.cancelled`.
 _PREFIXED = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+?(" + "|".join(map(re.escape, sorted(_TYPES))) + ")")
+# A NUL as JSON writes it: PostgreSQL's text and jsonb cannot hold one, so no event may carry one
+# (a bytes search, cheap enough for every record).
+NUL = b"\\u0000"
 _FLIGHT_EVENTS = frozenset(type_name(t) for t in FLIGHT_EVENT_TYPES)
 
 
@@ -161,6 +164,8 @@ def from_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes]] = (), *
     value = value or b""
     if len(value) > MAX_EVENT_BYTES:
         raise Refused(f"an event of {len(value):,} bytes is over the {MAX_EVENT_BYTES:,}-byte limit")
+    if NUL in value:
+        raise Refused("the event holds a NUL (\\u0000), a control character no text field may hold")
     header = {}
     for name, raw in headers:
         try:

@@ -19,12 +19,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, CorruptRecordException, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from shared import cloudevents, db, failpoints, kafka, metrics, topics, tracing
 from shared.events import Envelope, Model, type_name
-from shared.outbox import Outbox
+from shared.outbox import Outbox, carried_headers, plain_text
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ class Consumer(Protocol):
     def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]: ...
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int,
+                      max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]: ...
+    async def position(self, partition: TopicPartition) -> int: ...
     async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def assignment(self) -> set[TopicPartition]: ...
@@ -180,7 +182,10 @@ class ConsumerLoop:
         backoff = 0.2
         try:
             while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                try:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                except UNREADABLE:
+                    batch = await self._step_past_unreadable(consumer)
                 self._measure_lag(consumer, batch)
                 if not batch:
                     continue
@@ -193,14 +198,61 @@ class ConsumerLoop:
                     continue
                 backoff = 0.2
                 failpoints.reach("after_db_commit")
-                try:
-                    await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
-                except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-                    log.warning("offset commit failed; the batch will be redelivered",
-                                extra={"error": repr(exc)})
+                await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
         finally:
             self.running = False
             await consumer.stop()
+
+    @staticmethod
+    async def _commit(consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            log.warning("offset commit failed; the batch will be redelivered", extra={"error": repr(exc)})
+
+    async def _step_past_unreadable(self, consumer: Consumer) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """A record the Kafka client itself cannot read (a header name that is not UTF-8, a batch
+        that fails its checks) makes every fetch fail where it stands, and with it every partition
+        behind the same fetch. Find it: each partition with something unread is read alone, and
+        the one that fails is read a record at a time up to the record that cannot be read, which
+        is parked (its position, and why: no bytes can be had of it) and stepped past. What was
+        read on the way is returned, to be processed as any batch."""
+        read: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp in sorted(consumer.assignment()):
+            end = consumer.highwater(tp)
+            if end is not None and await consumer.position(tp) >= end:
+                continue
+            try:
+                read |= await consumer.getmany(tp, timeout_ms=1000, max_records=self._max_records)
+            except UNREADABLE:
+                return read | await self._park_unreadable(consumer, tp)
+        return read
+
+    async def _park_unreadable(self, consumer: Consumer,
+                               tp: TopicPartition) -> dict[TopicPartition, list[ConsumerRecord]]:
+        read: list[ConsumerRecord] = []
+        while len(read) < self._max_records:
+            try:
+                records = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+            except UNREADABLE as exc:
+                offset = await consumer.position(tp)
+                origin = f"{tp.topic}/{tp.partition}/{offset}"
+                await park(self._pool, stage="consumer", topic=tp.topic, origin=origin, key=None, value=b"",
+                           headers=(), reason=f"unreadable by the Kafka client: {_short(exc)}")
+                self._parked(tp.topic, origin, _short(exc))
+                consumer.seek(tp, offset + 1)
+                if not read:
+                    await self._commit(consumer, {tp: offset + 1})
+                break
+            if not records:
+                break
+            read += records.get(tp, [])
+        return {tp: read} if read else {}
+
+    def _parked(self, topic: str, origin: str, reason: str) -> None:
+        log.error("message parked: it could be neither handled nor dead-lettered",
+                  extra={"origin": origin, "reason": reason})
+        metrics.PARKED.labels(self._service, "consumer", topic).inc()
 
     def _measure_lag(self, consumer: Consumer, batch: Batch) -> None:
         """How far behind the group is on each topic, for the lag alert: after a fetch with records,
@@ -236,10 +288,43 @@ class ConsumerLoop:
         try:
             outcomes = await self._process_batch(batch, isolate=False)
         except _HandlerFailed:
-            outcomes = await self._process_batch(batch, isolate=True)
+            outcomes = await self._isolated(batch)
+        except db.TRANSIENT:
+            raise
+        except Exception:
+            outcomes = await self._record_by_record(batch)
         metrics.BATCH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         for topic, outcome in outcomes:
             metrics.MESSAGES_CONSUMED.labels(self._service, topic, outcome).inc()
+
+    async def _isolated(self, batch: Batch) -> list[tuple[str, str]]:
+        try:
+            return await self._process_batch(batch, isolate=True)
+        except db.TRANSIENT:
+            raise
+        except Exception:
+            return await self._record_by_record(batch)
+
+    async def _record_by_record(self, batch: Batch) -> list[tuple[str, str]]:
+        """The batch failed outside any handler (its inbox row, a dead-letter copy, the outbox
+        could not be written): each record alone, in a transaction of its own, and one that still
+        fails is parked with the reason rather than read again and again."""
+        outcomes: list[tuple[str, str]] = []
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    outcomes += await self._process_batch({tp: [record]}, isolate=True)
+                except db.TRANSIENT:
+                    raise
+                except Exception as exc:
+                    log.exception("message could not be processed or dead-lettered; parked",
+                                  extra={"origin": _origin(record)})
+                    await park(self._pool, stage="consumer", topic=record.topic, origin=_origin(record),
+                               key=record.key, value=record.value or b"", headers=record.headers,
+                               reason=f"could not be processed or dead-lettered: {_short(exc)}")
+                    self._parked(record.topic, _origin(record), _short(exc))
+                    outcomes.append((record.topic, "parked"))
+        return outcomes
 
     def _decode(self, records: Iterable[ConsumerRecord], outbox: Outbox,
                 outcomes: list[tuple[str, str]]) -> list[_Decoded]:
@@ -331,6 +416,21 @@ class ConsumerLoop:
         log.warning("message dead-lettered", extra={"origin": origin, "reason": reason})
         outbox.dead_letter(record.topic, record.key, record.value, reason, origin, record.headers)
         return "dead_lettered"
+
+
+# What the Kafka client raises, at every fetch, for a record it cannot read.
+UNREADABLE = (UnicodeDecodeError, CorruptRecordException)
+
+
+async def park(pool: asyncpg.Pool, *, stage: str, topic: str, origin: str | None, key: bytes | None,
+               value: bytes, headers: Iterable[tuple[str, bytes | None]], reason: str) -> None:
+    """Set a record aside with its reason, in a transaction of its own; once per origin, however
+    often it is met. Nothing in it can fail to be written: bytes stay bytes, text is made plain."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO parked (stage, topic, origin, key, value, headers, reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING""",
+            stage, topic, origin, key, value, carried_headers(list(headers)), plain_text(reason, 1000))
 
 
 async def first_seen(conn: asyncpg.Connection, events: list[tuple[str, str]]) -> set[str]:

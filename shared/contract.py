@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from shared import topics
-from shared.events import FLIGHT_EVENT_TYPES, MAX_EVENT_BYTES, TRACEPARENT, Envelope, FlightEvent, type_name
+from shared.events import FLIGHT_EVENT_TYPES, TRACEPARENT, Envelope, FlightEvent, type_name
 
 REF = "#/components/schemas/{model}"
 MAX_BATCH = 500
@@ -210,6 +210,12 @@ def _messages() -> dict[str, Any]:
     return messages
 
 
+def _topic_configuration(topic: str) -> dict[str, Any]:
+    """What the topic is created with (shared/topics.py), in the Kafka binding's own terms."""
+    settings = topics.configs(topic)
+    return {"cleanup.policy": [settings["cleanup.policy"]], "max.message.bytes": int(settings["max.message.bytes"])}
+
+
 def _channels(topic: str, names: list[str]) -> dict[str, Any]:
     """The topic's channel, with the messages it carries, and its dead-letter topic's."""
     channel_id = topic.replace("-", "_")
@@ -218,15 +224,14 @@ def _channels(topic: str, names: list[str]) -> dict[str, Any]:
             "address": topic, "title": topic, "description": topics.DESCRIPTIONS[topic],
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
             "bindings": {"kafka": {"topic": topic, "bindingVersion": _KAFKA_BINDING,
-                                   "topicConfiguration": {
-                                       "cleanup.policy": ["compact" if topic in topics.COMPACTED else "delete"],
-                                       "max.message.bytes": MAX_EVENT_BYTES}}},
+                                   "topicConfiguration": _topic_configuration(topic)}},
         },
         f"{channel_id}_dlq": {
             "address": topics.dead_letter(topic), "title": topics.dead_letter(topic),
             "description": f"What could not be read or handled from {topic}",
             "messages": {"dead_letter": {"$ref": "#/components/messages/dead_letter"}},
-            "bindings": {"kafka": {"topic": topics.dead_letter(topic), "bindingVersion": _KAFKA_BINDING}},
+            "bindings": {"kafka": {"topic": topics.dead_letter(topic), "bindingVersion": _KAFKA_BINDING,
+                                   "topicConfiguration": _topic_configuration(topics.dead_letter(topic))}},
         },
     }
 

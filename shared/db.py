@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 _MESSAGING_SQL = Path(__file__).parent / "sql" / "messaging.sql"
 _DESK_SQL = Path(__file__).parent / "sql" / "desk.sql"
+_PARKED_SQL = Path(__file__).parent / "sql" / "parked.sql"
 T = TypeVar("T")
 
 # Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
@@ -68,7 +69,7 @@ def identifier(name: str) -> str:
 
 
 async def migrate(database_url: str, schema: str, migrations: Path) -> None:
-    """Create the schema and apply, once each and in name order, the shared messaging and audit tables and
+    """Create the schema and apply, once each and in name order, the shared messaging, audit and parked tables and
     the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once."""
     conn = await asyncpg.connect(database_url)
     try:
@@ -84,7 +85,8 @@ async def migrate(database_url: str, schema: str, migrations: Path) -> None:
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             applied = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL)]
+            files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL),
+                     ("000_parked.sql", _PARKED_SQL)]
             files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
             for name, path in files:
                 if name in applied:

@@ -5,7 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 MESSAGES_CONSUMED = Counter(
     "rebound_messages_consumed_total",
     "Kafka messages taken from a topic, by what became of them.",
-    ["service", "topic", "outcome"],  # processed | duplicate | dead_lettered
+    ["service", "topic", "outcome"],  # processed | duplicate | dead_lettered | parked
 )
 BATCH_SECONDS = Histogram(
     "rebound_consumer_batch_duration_seconds",
@@ -20,6 +20,12 @@ BATCH_RETRIES = Counter(
 )
 OUTBOX_RELAYED = Counter(
     "rebound_outbox_relayed_total", "Outbox rows published to Kafka.", ["service", "topic"]
+)
+PARKED = Counter(
+    "rebound_parked_total",
+    "Records set aside in the service's parked table with their reason: consumed ones that could be "
+    "neither handled nor dead-lettered (stage consumer), outbox rows the broker will not take (stage relay).",
+    ["service", "stage", "topic"],
 )
 CONSUMER_LAG = Gauge(
     "rebound_consumer_lag",

@@ -1,13 +1,15 @@
 """The transactional outbox: events written with the state change, relayed to Kafka after."""
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, errors
 
 from shared import db, failpoints, metrics, topics, tracing
 from shared.events import Envelope, Model
@@ -18,6 +20,37 @@ log = logging.getLogger(__name__)
 # Rebound's events travel in CloudEvents' structured mode, and say so (Kafka binding §3.3.1).
 CONTENT_TYPE = "application/cloudevents+json"
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+# Room left in a dead-letter copy for the reason and origin headers.
+_DEAD_LETTER_ROOM = topics.DEAD_LETTER_MAX_BYTES - 4096
+
+
+def plain_text(text: str, limit: int) -> str:
+    """`text` as PostgreSQL and a Kafka header take it: no NUL (which neither text nor jsonb can
+    hold), no unpaired surrogate, at most `limit` characters."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def carried_headers(headers: Sequence[tuple[str, bytes | None]]) -> list[list[str]]:
+    """A record's headers as the outbox stores them (a JSON list of [key, text]), kept apart from
+    the reason and origin that a dead-letter copy adds. A value that is not UTF-8 text, or that
+    holds a NUL, travels base64-encoded under its key followed by `.base64`: byte for byte, and
+    never a row that cannot be written."""
+    kept = []
+    for name, raw in headers:
+        if name in ("reason", "origin"):
+            continue
+        key = plain_text(name, 1000)
+        try:
+            text: str | None = (raw or b"").decode()
+        except UnicodeDecodeError:
+            text = None
+        if text is None or "\x00" in text:
+            kept.append([key + ".base64", base64.b64encode(raw or b"").decode()])
+        else:
+            kept.append([key, text])
+    return kept
 
 
 class Outbox:
@@ -38,12 +71,19 @@ class Outbox:
         return envelope
 
     def dead_letter(self, topic: str, key: bytes | None, value: bytes | None, reason: str,
-                    origin: str, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+                    origin: str, headers: Sequence[tuple[str, bytes | None]] = ()) -> None:
         """`topic` is the full name of the topic the message came from. Its own headers go with it
-        (a binary-mode CloudEvent's attributes are there), then why and from where."""
-        kept = [[k, (v or b"").decode(errors="replace")] for k, v in headers if k not in ("reason", "origin")]
-        kept += [["reason", reason[:1000]], ["origin", origin]]
-        self._rows.append((topics.dead_letter(topic), key, value or b"", kept))
+        (a binary-mode CloudEvent's attributes are there), then why and from where. Whatever the
+        record held, the copy can be written and sent: headers that are not text travel in base64
+        (`carried_headers`), and if they would push the copy over the dead-letter topic's size
+        limit they are left out, and their count said instead."""
+        value = value or b""
+        kept = carried_headers(headers)
+        if len(key or b"") + len(value) + sum(len(k) + len(v) + 8 for k, v in kept) > _DEAD_LETTER_ROOM:
+            kept = [["headers-dropped", f"{len(kept)} headers: with them the copy would be over the "
+                                        f"{topics.DEAD_LETTER_MAX_BYTES:,}-byte limit"]]
+        kept += [["reason", plain_text(reason, 1000)], ["origin", plain_text(origin, 300)]]
+        self._rows.append((topics.dead_letter(topic), key, value, kept))
 
     async def flush(self, conn: asyncpg.Connection) -> None:
         if self._rows:
@@ -65,16 +105,22 @@ class OutboxRelay:
 
     One relay per schema works at a time (an advisory lock), so per-key order holds across
     replicas. A crash after publishing and before the delete republishes: consumers' inboxes
-    absorb that."""
+    absorb that. A row the broker refuses for itself (too large, an invalid topic) is parked with
+    the broker's reason, as is one that keeps failing while the rows around it are sent: neither
+    may hold up the rows behind it. When nothing can be sent (the brokers are away), nothing is
+    parked; the pass is tried again."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                 service: str, batch_size: int = 500) -> None:
-        """`producer` must be idempotent with acks=all."""
+                 service: str, batch_size: int = 500, patience: int = 5) -> None:
+        """`producer` must be idempotent with acks=all. `patience`: how many passes a row may fail
+        for a passing reason while others are sent, before it is parked."""
         self._settings = settings
         self._pool = pool
         self._producer = producer
         self._service = service
         self._batch_size = batch_size
+        self._patience = patience
+        self._failed_passes: dict[int, int] = {}  # outbox id → passes it failed while others went
         self.running = False
 
     async def run(self) -> None:
@@ -85,7 +131,7 @@ class OutboxRelay:
                 while True:
                     try:
                         moved = await self._relay_once()
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, errors.KafkaError) as exc:
                         log.warning("outbox relay pass failed; retrying",
                                     extra={"error": repr(exc)})
                         await asyncio.sleep(1)
@@ -107,18 +153,84 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            sends = [
-                await self._producer.send(
-                    r["topic"], r["value"], key=r["key"],
-                    headers=[(k, v.encode()) for k, v in r["headers"]],
-                )
-                for r in rows
-            ]
-            await asyncio.gather(*sends)
+            outcomes = await self._send(rows)
             failpoints.reach("outbox_relay")
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
-                               [r["id"] for r in rows])
-        for r in rows:
+            sent = [r for r, o in zip(rows, outcomes, strict=True) if o is None]
+            parked = self._to_park(rows, outcomes, any_sent=bool(sent))
+            if parked:
+                await park_rows(conn, parked)
+            done = {r["id"] for r in sent} | {r["id"] for r, _ in parked}
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(done))
+        for r in sent:
             metrics.OUTBOX_RELAYED.labels(self._service, r["topic"]).inc()
+        for r, reason in parked:
+            log.error("outbox row parked: the broker will not take it",
+                      extra={"topic": r["topic"], "outbox_id": r["id"], "reason": reason})
+            metrics.PARKED.labels(self._service, "relay", r["topic"]).inc()
+        if len(done) < len(rows):
+            # What is left failed for a reason that may pass (a leader moving): the whole pass
+            # is tried again after the pause, and what went is absorbed by consumers' inboxes.
+            raise next(o for r, o in zip(rows, outcomes, strict=True) if o is not None and r["id"] not in done)
         return len(rows)
 
+    async def _send(self, rows: list[asyncpg.Record]) -> list[BaseException | None]:
+        """What became of each row: None once the broker has it, or what the producer or the
+        broker said. Handed to the producer one by one, in order, so per-key order holds."""
+        sends: list[asyncio.Future[Any] | Exception] = []
+        for r in rows:
+            try:
+                sends.append(await self._producer.send(r["topic"], r["value"], key=r["key"],
+                                                       headers=[(k, v.encode()) for k, v in r["headers"]]))
+            except Exception as exc:  # refused before it left: too large, or no metadata for its topic
+                sends.append(exc)
+        return list(await asyncio.gather(*(_settled(s) for s in sends)))
+
+    def _to_park(self, rows: list[asyncpg.Record], outcomes: list[BaseException | None], *,
+                 any_sent: bool) -> list[tuple[asyncpg.Record, str]]:
+        """The rows to set aside, each with its reason: refused for itself, or failing again and
+        again while others are sent."""
+        parked = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome is None:
+                self._failed_passes.pop(row["id"], None)
+                continue
+            if not _passing(outcome):
+                parked.append((row, f"refused: {type(outcome).__name__}: {outcome}"))
+            elif any_sent:
+                self._failed_passes[row["id"]] = tries = self._failed_passes.get(row["id"], 0) + 1
+                if tries >= self._patience:
+                    parked.append((row, f"failed {tries} times while other rows were sent: "
+                                        f"{type(outcome).__name__}: {outcome}"))
+        for row, _ in parked:
+            self._failed_passes.pop(row["id"], None)
+        return parked
+
+
+async def _settled(send: "asyncio.Future[Any] | Exception") -> BaseException | None:
+    if isinstance(send, Exception):
+        return send
+    try:
+        await send
+    except Exception as exc:
+        return exc
+    return None
+
+
+# What the broker or the producer says about a row itself: sending it again cannot help.
+_REFUSED = (errors.MessageSizeTooLargeError, errors.RecordTooLargeError, errors.RecordListTooLargeError,
+            errors.CorruptRecordException, errors.InvalidTopicError, errors.InvalidTimestampError,
+            errors.UnsupportedForMessageFormatError)
+
+
+def _passing(error: BaseException) -> bool:
+    """Whether an error may pass (a broker away, a leader moving, a timeout) rather than say
+    something about the row; a client-side error that is not Kafka's (a header it cannot encode)
+    is about the row."""
+    return isinstance(error, OSError) or (isinstance(error, errors.KafkaError) and not isinstance(error, _REFUSED))
+
+
+async def park_rows(conn: asyncpg.Connection, rows: list[tuple[asyncpg.Record, str]]) -> None:
+    """Outbox rows set aside, each with its reason."""
+    await conn.executemany(
+        "INSERT INTO parked (stage, topic, key, value, headers, reason) VALUES ('relay', $1, $2, $3, $4, $5)",
+        [(r["topic"], r["key"], r["value"], r["headers"], plain_text(reason, 1000)) for r, reason in rows])

@@ -15,7 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
 
-from shared import db, failpoints, kafka, logs, topics
+from shared import db, failpoints, kafka, logs, parked, topics
 from shared.consumer import ConsumerLoop, Routes
 from shared.http import BodyLimit, GatedRoute, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
@@ -87,8 +87,9 @@ class Service(Generic[C]):
         self.pool = await db.create_pool(self.settings.database_url, self.name)
         self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
                                      routes=self.routes)
-        self.producer = AIOKafkaProducer(**kafka.client_options(self.settings),
-                                         enable_idempotence=True, acks="all", linger_ms=2)
+        # Its largest request is a dead-letter copy, which the dead-letter topics are made to take.
+        self.producer = AIOKafkaProducer(**kafka.client_options(self.settings), enable_idempotence=True,
+                                         acks="all", linger_ms=2, max_request_size=topics.DEAD_LETTER_MAX_BYTES)
         await self.producer.start()
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
         tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
@@ -132,6 +133,7 @@ class Service(Generic[C]):
         app.add_middleware(BodyLimit, limits=body_limits)
         install_problem_handlers(app)
         install_operational_routes(app, self.ready)
+        app.include_router(parked.router)
         app.state.service = self
         return app
 

@@ -4,11 +4,13 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import kafka
 from shared.events import (
     FLIGHT_EVENT_TYPES,
+    MAX_EVENT_BYTES,
     AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
@@ -104,6 +106,20 @@ WRITES = {
 }
 
 
+# A dead-letter copy carries the original record and its headers (those that are not text in
+# base64, a third larger) plus the reason: room for all of that, so that a copy always fits.
+DEAD_LETTER_MAX_BYTES = 2 * MAX_EVENT_BYTES
+
+
+def configs(topic: str) -> dict[str, str]:
+    """Each topic's own settings (the AsyncAPI document states them): the broker refuses a record
+    over the limit at the producer, before any consumer meets it."""
+    if topic.endswith(".dlq"):
+        return {"cleanup.policy": "delete", "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+    return {"cleanup.policy": "compact" if topic in COMPACTED else "delete",
+            "max.message.bytes": str(MAX_EVENT_BYTES)}
+
+
 def dead_letter(topic: str) -> str:
     return f"{topic}.dlq"
 
@@ -136,19 +152,27 @@ async def _create_missing_topics(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = []
-        for topic in ALL:
-            configs = {"cleanup.policy": "compact"} if topic in COMPACTED else {}
-            for t, cfg in ((topic, configs), (dead_letter(topic), {})):
-                full = name(settings, t)
-                if full not in existing:
-                    wanted.append(NewTopic(full, settings.topic_partitions,
-                                           settings.topic_replication, topic_configs=cfg))
+        wanted, present = [], []
+        for t in (t for topic in ALL for t in (topic, dead_letter(topic))):
+            full = name(settings, t)
+            if full in existing:
+                present.append(ConfigResource(ConfigResourceType.TOPIC, full, configs(t)))
+            else:
+                wanted.append(NewTopic(full, settings.topic_partitions, settings.topic_replication,
+                                       topic_configs=configs(t)))
         if wanted:
             try:
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another service created them first
             log.info("topics created", extra={"topics": [t.name for t in wanted]})
+        if present:
+            # Topics an earlier release made: brought to today's settings (the whole set, as
+            # AlterConfigs replaces a topic's own settings).
+            for response in await admin.alter_configs(present):
+                for code, message, _, topic in response.resources:
+                    if code:
+                        log.warning("a topic's settings could not be brought up to date",
+                                    extra={"topic": topic, "error": message or code})
     finally:
         await admin.close()

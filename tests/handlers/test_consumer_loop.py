@@ -3,6 +3,8 @@ real PostgreSQL: what is dead-lettered and why, what a transient failure rewinds
 committed. The same loop runs on a real broker in tests/integration/test_consumer.py."""
 
 import asyncio
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,11 +31,13 @@ PARTITION = TopicPartition(TOPIC, 0)
 class InMemoryConsumer:
     """One partition's records, read in order from the position; seek and commit as Kafka's."""
 
-    def __init__(self, records: list[bytes]) -> None:
+    def __init__(self, records: list[bytes | tuple[bytes, list[tuple[str, bytes]]]]) -> None:
+        """Each record a value, or a value and its headers."""
         self.records = [ConsumerRecord(TOPIC, 0, offset, int(datetime.now(UTC).timestamp() * 1000), 0,
-                                       b"key", value, None, 3, len(value), ())
-                        for offset, value in enumerate(records)]
-        self.position = 0
+                                       b"key", value, None, 3, len(value), headers)
+                        for offset, (value, headers) in enumerate(r if isinstance(r, tuple) else (r, [])
+                                                                  for r in records)]
+        self.at = 0
         self.committed: list[int] = []
         self.seeks: list[int] = []
         self.caught_up = asyncio.Event()  # every record read and its offset committed
@@ -46,16 +50,17 @@ class InMemoryConsumer:
 
     async def stop(self) -> None: ...
 
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int,
+                      max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
         self.lag_seen.append(REGISTRY.get_sample_value("rebound_consumer_lag", {"group": "loop", "topic": TOPIC}))
-        batch = self.records[self.position:self.position + max_records]
+        batch = self.records[self.at:self.at + max_records]
         if not batch:
             # Every record read, and (the loop commits before it fetches again) committed. Kafka's
             # consumer would wait for more; none comes here, and the test ends the loop.
             self.caught_up.set()
             await asyncio.Event().wait()
             return {}
-        self.position += len(batch)
+        self.at += len(batch)
         return {PARTITION: batch}
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -63,7 +68,10 @@ class InMemoryConsumer:
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append(offset)
-        self.position = offset
+        self.at = offset
+
+    async def position(self, partition: TopicPartition) -> int:
+        return self.at
 
     def assignment(self) -> set[TopicPartition]:
         return {PARTITION}
@@ -176,3 +184,70 @@ async def test_the_lag_is_what_the_group_has_not_read_yet(pool: asyncpg.Pool) ->
     await run_until_caught_up(loop, consumer)
     # As each fetch begins (after the first): 2, 1, then 0 records left to read.
     assert consumer.lag_seen[1:] == [2, 1, 0]
+
+
+async def record_status(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
+    await conn.execute("INSERT INTO seen VALUES ($1, $2)", event.payload.flight_id, event.payload.status)
+
+
+async def test_a_header_no_database_can_hold_costs_its_record_only(pool: asyncpg.Pool) -> None:
+    """The issue's finding: a NUL byte in a header value made the dead-letter row fail in
+    PostgreSQL (jsonb refuses \\u0000) and the consumer re-read the batch for ever. Such headers
+    travel base64-encoded, byte for byte, and everything behind the record goes on."""
+    nul, not_utf8 = b"B6\x00101", b"\xff\xfe\x00"
+    consumer = InMemoryConsumer([
+        (b"{not json", [("ce_id", nul), ("x-feed", not_utf8), ("ok", b"plain")]),
+        (status("B6101/2013-02-08/JFK"), [("x-feed", not_utf8)]),  # readable data, unreadable header
+        status("B6103/2013-02-08/JFK"),
+    ])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", routes=Routes().on(TOPIC, FlightStatusChanged, record_status),
+                        consumers=lambda group: consumer)
+    await run_until_caught_up(loop, consumer)
+    [first, second] = await pool.fetch("SELECT headers FROM outbox WHERE topic LIKE '%.dlq' ORDER BY id")
+    headers = dict(first["headers"])
+    assert base64.b64decode(headers["ce_id.base64"]) == nul
+    assert base64.b64decode(headers["x-feed.base64"]) == not_utf8
+    assert headers["ok"] == "plain" and headers["reason"].startswith("undecodable:")
+    assert dict(second["headers"])["reason"] == "undecodable: header 'x-feed' is not UTF-8"
+    assert [r["flight_id"] for r in await pool.fetch("SELECT flight_id FROM seen")] == ["B6103/2013-02-08/JFK"]
+    assert consumer.committed == [3] and consumer.seeks == []
+
+
+async def test_an_event_carrying_a_nul_is_refused_before_it_reaches_a_table(pool: asyncpg.Pool) -> None:
+    """An id with a NUL made the inbox insert fail for the whole batch; data with one, a handler's."""
+    odd_id = json.loads(status("B6105/2013-02-08/JFK")) | {"id": "evt\x00-1"}
+    odd_data = status("B61\x0007/2013-02-08/JFK")
+    consumer = InMemoryConsumer([json.dumps(odd_id).encode(), odd_data, status("B6109/2013-02-08/JFK")])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", routes=Routes().on(TOPIC, FlightStatusChanged, record_status),
+                        consumers=lambda group: consumer)
+    await run_until_caught_up(loop, consumer)
+    reasons = [reason for _, reason in await dead_letters(pool)]
+    assert reasons == [reasons[0]] * 2 and "NUL" in reasons[0]
+    assert await pool.fetchval("SELECT count(*) FROM seen") == 1 and consumer.committed == [3]
+
+
+async def test_a_record_that_can_be_neither_handled_nor_dead_lettered_is_parked(pool: asyncpg.Pool) -> None:
+    """The general case: whatever fails outside a handler (here the outbox refuses one record's
+    dead-letter copy) is retried record by record, and the one that still fails is parked with its
+    reason, once, while the others are processed and the offsets move on."""
+    await pool.execute("""
+        CREATE FUNCTION refuse_dead_letter() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.topic LIKE '%.dlq' THEN RAISE EXCEPTION 'no room for dead letters'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_dead_letter BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_dead_letter();
+    """)
+    consumer = InMemoryConsumer([status("B6111/2013-02-08/JFK"), b"{not json", status("B6113/2013-02-08/JFK")])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", routes=Routes().on(TOPIC, FlightStatusChanged, record_status),
+                        consumers=lambda group: consumer)
+    before = REGISTRY.get_sample_value("rebound_parked_total",
+                                       {"service": "loop", "stage": "consumer", "topic": TOPIC}) or 0
+    await run_until_caught_up(loop, consumer)
+    [parked] = await pool.fetch("SELECT stage, topic, origin, value, reason FROM parked")
+    assert (parked["stage"], parked["topic"], parked["origin"], parked["value"]) == (
+        "consumer", TOPIC, f"{TOPIC}/0/1", b"{not json")
+    assert "no room for dead letters" in parked["reason"]
+    assert await pool.fetchval("SELECT count(*) FROM seen") == 2 and consumer.committed == [3]
+    assert REGISTRY.get_sample_value("rebound_parked_total",
+                                     {"service": "loop", "stage": "consumer", "topic": TOPIC}) == before + 1

@@ -1,0 +1,134 @@
+"""One bad record costs that record, on real Kafka and PostgreSQL: a record the Kafka client
+itself cannot read is parked and stepped past; an outbox row the broker will not take is parked
+and the rows behind it are sent; topics carry the size limit the AsyncAPI document promises."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from faults.poison import UndecodableName, raw_headers
+from shared import db, topics
+from shared.consumer import ConsumerLoop, Event, Routes
+from shared.events import MAX_EVENT_BYTES, Envelope, FlightStatusChanged
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from tests.integration.conftest import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def _fresh(environment, tmp_path: Path) -> tuple[Settings, asyncpg.Pool, str]:
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(kafka_bootstrap=environment.kafka_bootstrap, database_url=environment.database_url,
+                        topic_prefix=f"{environment.topic_prefix}poison{run}.")
+    await topics.ensure_topics(settings)
+    schema = f"poison_{run}"
+    await db.migrate(settings.database_url, schema, tmp_path)
+    return settings, await db.create_pool(settings.database_url, schema), schema
+
+
+def _status(flight: str) -> bytes:
+    return Envelope.wrap(FlightStatusChanged(flight_id=flight, status="cancelled"), source="test",
+                         subject=flight).to_bytes()
+
+
+async def test_a_record_the_kafka_client_cannot_read_is_parked_and_stepped_past(environment, tmp_path: Path):
+    """aiokafka raises at every fetch on a header name that is not UTF-8 (found here: the
+    partition, and every partition in the same fetch, stopped for good). It is parked by its
+    position, and the records on either side of it are processed."""
+    settings, pool, schema = await _fresh(environment, tmp_path)
+    await pool.execute("CREATE TABLE seen (flight_id text)")
+
+    async def record(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
+        await conn.execute("INSERT INTO seen VALUES ($1)", event.payload.flight_id)
+
+    topic = topics.name(settings, topics.FLIGHT_STATUS)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        with raw_headers():
+            sent = [await (await producer.send(topic, value, key=b"B6101", headers=headers)) for value, headers in [
+                (_status("B6101/2013-02-08/JFK"), []),
+                (_status("B6103/2013-02-08/JFK"), [(UndecodableName(b"\xff\xfe-feed"), b"1")]),
+                (_status("B6105/2013-02-08/JFK"), [])]]
+    finally:
+        await producer.stop()
+    loop = ConsumerLoop(settings, pool, service=schema, routes=Routes().on(topics.FLIGHT_STATUS,
+                                                                             FlightStatusChanged, record))
+    task = asyncio.create_task(loop.run())
+    try:
+        async def both_seen() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM seen") == 2
+        assert await eventually(both_seen)
+        [parked] = await pool.fetch("SELECT stage, topic, origin, reason FROM parked")
+        assert loop.running
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.close()
+    assert (parked["stage"], parked["topic"]) == ("consumer", topic)
+    assert parked["origin"] == f"{topic}/{sent[1].partition}/{sent[1].offset}"
+    assert "unreadable by the Kafka client" in parked["reason"] and "UnicodeDecodeError" in parked["reason"]
+
+
+async def test_an_outbox_row_the_broker_refuses_is_parked_and_the_rest_are_sent(environment, tmp_path: Path):
+    """A row over its topic's limit stopped the relay for good (it restarted every 2 s and sent
+    nothing). Now: the broker's refusal, and the producer's own, each park that row; the row
+    behind it, same topic and key, arrives."""
+    settings, pool, schema = await _fresh(environment, tmp_path)
+    topic = topics.name(settings, topics.FLIGHT_EVENTS)
+    rows = [(topic, b"B6101", b"x" * (MAX_EVENT_BYTES + 1024)),  # the broker refuses: over the topic's limit
+            (topics.dead_letter(topic), b"B6101", b"y" * (topics.DEAD_LETTER_MAX_BYTES + 1)),  # the producer does
+            (topic, b"B6101", b"behind them")]
+    await pool.executemany("INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)", rows)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+                                max_request_size=topics.DEAD_LETTER_MAX_BYTES)
+    await producer.start()
+    relay = OutboxRelay(settings, pool, producer, schema)
+    task = asyncio.create_task(relay.run())
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        async def all_moved() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        assert await eventually(all_moved)
+        parked = await pool.fetch("SELECT stage, topic, length(value) AS size, reason FROM parked ORDER BY id")
+        arrived = await asyncio.wait_for(consumer.getone(), 30)
+        assert relay.running
+    finally:
+        await consumer.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
+    assert arrived.value == b"behind them"
+    assert [(p["stage"], p["topic"], p["size"]) for p in parked] == [("relay", t, len(v)) for t, _, v in rows[:2]]
+    assert all("MessageSizeTooLargeError" in p["reason"] for p in parked)
+
+
+async def test_topics_made_by_an_earlier_release_get_todays_size_limit(environment):
+    settings = Settings(kafka_bootstrap=environment.kafka_bootstrap,
+                        topic_prefix=f"{environment.topic_prefix}limits{uuid.uuid4().hex[:6]}.")
+    old = topics.name(settings, topics.BOOKINGS)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(old, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+        await topics.ensure_topics(settings)
+        wanted = {(old, "max.message.bytes"): str(MAX_EVENT_BYTES), (old, "cleanup.policy"): "compact",
+                  (topics.dead_letter(old), "max.message.bytes"): str(topics.DEAD_LETTER_MAX_BYTES)}
+
+        async def brought_up_to_date() -> bool:  # a cluster applies a change of settings soon, not at once
+            [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)
+                                                       for t in (old, topics.dead_letter(old))])
+            found = {(r[3], entry[0]): entry[1] for r in response.resources for entry in r[4]}
+            return all(found.get(k) == v for k, v in wanted.items())
+        assert await eventually(brought_up_to_date)
+    finally:
+        await admin.close()
