@@ -105,6 +105,19 @@ class FlightScheduled(Leg):
 # refused when it is read rather than costing seconds of CPU in every sum it meets.
 Money = Annotated[Decimal, Field(ge=0, le=10 ** 9, decimal_places=6)]
 
+# A booking reference (the record locator a reservation system issues): six letters and digits.
+BOOKING_REF = r"^[A-Z0-9]{6}$"
+BookingRef = Annotated[str, Field(pattern=BOOKING_REF, examples=["ABC123"],
+                                  description="The booking reference: six capital letters and digits")]
+# A passenger's id in the reservation system: letters, digits, `.`, `_` and `-`, at most 64. It
+# names a passenger within one booking only: two bookings may each have a passenger `1`, so a
+# passenger is (booking reference, passenger id). Nothing a header, a URL, a log line or a
+# provider's query language could read as its own syntax (CR, LF, quotes, spaces) gets in.
+PASSENGER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+PassengerId = Annotated[str, Field(pattern=PASSENGER_ID, examples=["ABC123-1"],
+                                   description="The passenger, within the booking: unique only with "
+                                               "the booking reference")]
+
 # Frequent-flyer status, lowest first.
 Tier = Literal["none", "silver", "gold", "platinum"]
 TIERS: tuple[Tier, ...] = ("none", "silver", "gold", "platinum")
@@ -113,7 +126,7 @@ SpecialService = Literal["WCHR", "WCHS", "WCHC", "UMNR", "BLND", "DEAF", "DPNA",
 
 
 class Passenger(Model):
-    passenger_id: str
+    passenger_id: PassengerId
     name: str | None = Field(default=None, max_length=80, description="As on the ticket: SURNAME/GIVEN")
     fare: Money
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -123,7 +136,7 @@ class Passenger(Model):
 
 class BookingConfirmed(Model):
     type: Literal["booking.confirmed"] = "booking.confirmed"
-    booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")
+    booking_ref: BookingRef
     passengers: list[Passenger] = Field(min_length=1, max_length=9)
     flight_ids: list[str] = Field(min_length=1, max_length=4)
     cabin: Cabin = "economy"
@@ -296,8 +309,8 @@ class PassengerDisruption(Model):
 
     type: Literal["passenger.disrupted"] = "passenger.disrupted"
     disruption_id: str
-    booking_ref: str
-    passenger_ids: list[str]
+    booking_ref: BookingRef
+    passenger_ids: list[PassengerId]
     flight: Leg = Field(description="The segment the passengers can no longer fly as booked")
     segments: list[Leg] = Field(default=[], description="Every disrupted segment of the booking, "
                                                          "in itinerary order")
@@ -327,8 +340,8 @@ RebookingOutcome = Literal["rebooked", "no_alternative", "returned", "needs_agen
 class RebookingDecided(Model):
     type: Literal["rebooking.decided"] = "rebooking.decided"
     disruption_id: str
-    booking_ref: str
-    passenger_ids: list[str]
+    booking_ref: BookingRef
+    passenger_ids: list[PassengerId]
     outcome: RebookingOutcome
     reason: str
     segments: list[Leg] = Field(default=[], description="The booking's new flights for this trip")
@@ -352,7 +365,7 @@ EntitlementKind = Literal["compensation", "refund", "meal", "hotel", "transport"
 class Grant(Model):
     """One entitlement in the ledger, as it stands after this change."""
 
-    passenger_id: str
+    passenger_id: PassengerId
     regime: Literal["EU261", "UK261", "US_DOT", "APPR", "AIRLINE"]
     kind: EntitlementKind
     rule: str
@@ -371,7 +384,7 @@ class Grant(Model):
 class EntitlementsGranted(Model):
     type: Literal["entitlements.granted"] = "entitlements.granted"
     disruption_id: str
-    booking_ref: str
+    booking_ref: BookingRef
     grants: list[Grant]
 
 
@@ -381,8 +394,8 @@ class PayoutSettled(Model):
 
     type: Literal["payout.settled"] = "payout.settled"
     payout_id: str
-    booking_ref: str
-    passenger_id: str
+    booking_ref: BookingRef
+    passenger_id: PassengerId
     kind: Literal["compensation", "refund"]
     amount: Money = Field(description="In major units")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
@@ -401,8 +414,8 @@ class NoticeRequested(Model):
 
     type: Literal["notice.requested"] = "notice.requested"
     disruption_id: str
-    booking_ref: str
-    passenger_ids: list[str]
+    booking_ref: BookingRef
+    passenger_ids: list[PassengerId]
     stage: Stage
     template: str = Field(description="The notice's kind (shared/notices.py): what `facts` holds")
     facts: dict[str, Any]
@@ -417,8 +430,8 @@ class NoticeRequested(Model):
 class NoticeDelivered(Model):
     type: Literal["notice.delivered"] = "notice.delivered"
     disruption_id: str
-    booking_ref: str
-    passenger_id: str
+    booking_ref: BookingRef
+    passenger_id: PassengerId
     stage: Stage
     channel: Literal["sms", "email", "push", "none"]
     status: Literal["sent", "delivered", "failed", "undeliverable", "superseded", "fallen_back"]
@@ -441,10 +454,10 @@ class AgentActed(Model):
     action: DeskAction
     why: str = Field(min_length=1, max_length=500)
     acted_at: Instant
-    booking_ref: str | None = None
+    booking_ref: BookingRef | None = None
     disruption_id: str | None = None
     flight_id: str | None = None
-    passenger_ids: list[str] = []
+    passenger_ids: list[PassengerId] = []
     detail: dict[str, Any] = Field(default={}, description="What was done: the flights, the amount, the template")
 
 

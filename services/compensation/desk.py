@@ -17,7 +17,7 @@ from services.compensation import handlers, ledger
 from services.compensation.case import from_minor, to_minor
 from services.compensation.config import Config
 from shared import desk
-from shared.events import Grant
+from shared.events import BOOKING_REF, Grant, PassengerId
 from shared.http import GatedRoute, require_role
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
@@ -30,7 +30,7 @@ VALID_FOR = timedelta(days=365)
 
 
 class Voucher(desk.Why):
-    passenger_id: str = Field(min_length=1, max_length=64, pattern=desk.IDENTIFIER)
+    passenger_id: PassengerId
     amount: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
@@ -107,7 +107,7 @@ async def get_limits(config: Configured) -> Limits:
 @router.post("/cases/{disruption_id}/{booking_ref}/voucher", operation_id="grant_voucher",
              responses={404: {"description": "No such passenger"}, 422: {"description": "Past the limit"}})
 async def grant_voucher(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
-                        booking_ref: Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")], given: Voucher,
+                        booking_ref: Annotated[str, PathParam(pattern=BOOKING_REF)], given: Voucher,
                         agent: Annotated[str, Depends(require_role("ops-agent"))], action_id: desk.ActionId,
                         pool: Database, config: Configured) -> dict[str, object]:
     """Give one passenger a goodwill travel credit, within the configured limit."""

@@ -25,7 +25,7 @@ from services.disruption import console, store
 from services.disruption.config import Config
 from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
 from shared import desk, notices, topics
-from shared.events import FlightStatus, event_id
+from shared.events import BOOKING_REF, FlightStatus, event_id
 from shared.http import GatedRoute, require_role, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
@@ -183,7 +183,7 @@ async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMe
 
 @api.post("/cases/{disruption_id}/{booking_ref}/handled", operation_id="mark_case_handled")
 async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
-                       booking_ref: Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")], given: desk.Why,
+                       booking_ref: Annotated[str, PathParam(pattern=BOOKING_REF)], given: desk.Why,
                        agent: Agent, action_id: desk.ActionId, pool: Database,
                        config: Configured) -> dict[str, Any]:
     """Take a booking's passengers off the worklist: an agent has dealt with them."""

@@ -3,9 +3,10 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from shared.events import at_most, no_nul
+from shared.events import BOOKING_REF, PASSENGER_ID, BookingRef, PassengerId, at_most, no_nul
 from shared.http import GatedRoute, require_role
 from shared.runtime import Database
 
@@ -20,8 +21,8 @@ class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _no_nul = model_validator(mode="before")(no_nul)
 
-    passenger_id: str = Field(min_length=1, max_length=64)
-    booking_ref: str = Field(pattern=r"^[A-Z0-9]{6}$")
+    passenger_id: PassengerId
+    booking_ref: BookingRef
     # One line, as a greeting prints it: no control characters or line separators.
     given_name: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")
     email: EmailStr | None = None
@@ -61,8 +62,8 @@ async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) ->
         """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
                                  opted_out, locale)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (passenger_id) DO UPDATE SET
-               booking_ref = EXCLUDED.booking_ref, given_name = EXCLUDED.given_name,
+           ON CONFLICT (booking_ref, passenger_id) DO UPDATE SET
+               given_name = EXCLUDED.given_name,
                email = EXCLUDED.email, phone = EXCLUDED.phone, channels = EXCLUDED.channels,
                opted_out = EXCLUDED.opted_out, locale = EXCLUDED.locale, updated_at = now()""",
         [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.opted_out, c.locale)
@@ -71,13 +72,17 @@ async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) ->
     return Stored(stored=len(contacts))
 
 
-@router.delete("/contacts/{passenger_id}", status_code=204, operation_id="delete_contact")
-async def delete_contact(pool: Database, passenger_id: str) -> None:
+@router.delete("/contacts/{booking_ref}/{passenger_id}", status_code=204, operation_id="delete_contact")
+async def delete_contact(pool: Database, booking_ref: Annotated[str, PathParam(pattern=BOOKING_REF)],
+                         passenger_id: Annotated[str, PathParam(pattern=PASSENGER_ID)]) -> None:
     """Forget a passenger's contact details (erasure on request): the contact, and every delivery's
-    detail; their notices' records remain, by id and status only."""
+    detail; their notices' records remain, by id and status only. A passenger is named by booking
+    and passenger id: a passenger id alone may belong to another booking's passenger too."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM contacts WHERE passenger_id = $1", passenger_id)
-        await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL WHERE passenger_id = $1",
-                           passenger_id)
+        await conn.execute("DELETE FROM contacts WHERE booking_ref = $1 AND passenger_id = $2",
+                           booking_ref, passenger_id)
+        await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL"
+                           " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
         await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
-                           " WHERE passenger_id = $1 AND status IN ('pending', 'retrying')", passenger_id)
+                           " WHERE booking_ref = $1 AND passenger_id = $2 AND status IN ('pending', 'retrying')",
+                           booking_ref, passenger_id)

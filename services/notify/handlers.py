@@ -22,7 +22,7 @@ async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeReq
         # where the request is dead-lettered with the reason.
         read_notice(n.template, n.facts)
     traces = [e.traceparent for e in events]
-    subjects = [(p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
+    subjects = [(n.booking_ref, p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
     if len(subjects) != len(set(subjects)):
         # Two notices about the same thing for the same passenger: the second must see the first.
         for n, trace in zip(notices, traces, strict=True):
@@ -34,9 +34,9 @@ async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeReq
 async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested],
                 traces: list[str | None]) -> None:
     """`traces`: each notice's trace, which its deliveries and their reports carry."""
-    contacts = await _contacts(conn, sorted({p for n in notices for p in n.passenger_ids}))
+    contacts = await _contacts(conn, sorted({(n.booking_ref, p) for n in notices for p in n.passenger_ids}))
     stale = await _supersede(conn, outbox, [n for n in notices if n.about is not None])
-    planned = policy.deliveries([n.passenger_ids for n in notices], contacts, stale)
+    planned = policy.deliveries([(n.booking_ref, n.passenger_ids) for n in notices], contacts, stale)
     for r in await _store(conn, planned, notices, traces):
         if r["status"] == "undeliverable":
             outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
@@ -46,10 +46,15 @@ async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRe
             ), key=r["booking_ref"], traceparent=r["traceparent"])
 
 
-async def _contacts(conn: asyncpg.Connection, passenger_ids: list[str]) -> dict[str, policy.Contact]:
-    return {r["passenger_id"]: policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"])
-            for r in await conn.fetch("SELECT passenger_id, email, phone, channels, opted_out FROM contacts"
-                                      " WHERE passenger_id = ANY($1::text[])", passenger_ids)}
+async def _contacts(conn: asyncpg.Connection, passengers: list[tuple[str, str]]
+                    ) -> dict[tuple[str, str], policy.Contact]:
+    """Contact details by (booking, passenger)."""
+    return {(r["booking_ref"], r["passenger_id"]): policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"])
+            for r in await conn.fetch(
+                """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out
+                   FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
+                     USING (booking_ref, passenger_id)""",
+                [b for b, _ in passengers], [p for _, p in passengers])}
 
 
 async def _store(conn: asyncpg.Connection, planned: list[policy.Delivery], notices: list[NoticeRequested],
@@ -67,7 +72,7 @@ async def _store(conn: asyncpg.Connection, planned: list[policy.Delivery], notic
                        $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
                 AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
                      occurred_at, about, status, detail, traceparent)
-           ON CONFLICT (passenger_id, disruption_id, stage, revision, channel) DO NOTHING
+           ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
            RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail, traceparent""",
         [d.passenger_id for d in planned], [n.disruption_id for n in n_of], [n.stage for n in n_of],
         [n.revision for n in n_of], [d.channel for d in planned], [n.booking_ref for n in n_of],
@@ -84,20 +89,23 @@ async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[Not
     (notice, passenger) pairs for whom a newer notice exists already, so this one is stale."""
     if not notices:
         return set()
-    keys = [(p, n.stage, n.about) for n in notices for p in n.passenger_ids]
-    planned: dict[tuple[str, str, str | None], list[policy.Planned]] = {}
+    keys = [(n.booking_ref, p, n.stage, n.about) for n in notices for p in n.passenger_ids]
+    planned: dict[tuple[str, str, str, str | None], list[policy.Planned]] = {}
     for r in await conn.fetch(
-            """SELECT d.id, d.passenger_id, d.stage, d.about, d.channel, d.status, d.occurred_at, d.disruption_id,
-                      d.revision
-               FROM deliveries d JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(passenger_id, stage, about)
-                 ON d.passenger_id = k.passenger_id AND d.stage = k.stage AND d.about = k.about""",
+            """SELECT d.id, d.booking_ref, d.passenger_id, d.stage, d.about, d.channel, d.status, d.occurred_at,
+                      d.disruption_id, d.revision
+               FROM deliveries d
+               JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(booking_ref, passenger_id, stage, about)
+                 ON d.booking_ref = k.booking_ref AND d.passenger_id = k.passenger_id AND d.stage = k.stage
+                    AND d.about = k.about""",
             *(list(column) for column in zip(*keys, strict=True))):
-        planned.setdefault((r["passenger_id"], r["stage"], r["about"]), []).append(policy.Planned(
+        planned.setdefault((r["booking_ref"], r["passenger_id"], r["stage"], r["about"]), []).append(policy.Planned(
             r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
             (r["disruption_id"], r["revision"])))
     replaced_ids, stale = [], set()
     for i, n in enumerate(notices):
-        mine = [p for passenger in n.passenger_ids for p in planned.get((passenger, n.stage, n.about), [])]
+        mine = [p for passenger in n.passenger_ids
+                for p in planned.get((n.booking_ref, passenger, n.stage, n.about), [])]
         replaced, old = policy.supersede(mine, n.occurred_at, (n.disruption_id, n.revision))
         replaced_ids += replaced
         stale |= {(i, passenger) for passenger in old}

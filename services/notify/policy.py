@@ -53,14 +53,15 @@ class Delivery:
 STALE = "a newer notice about the same thing is already on its way"
 
 
-def deliveries(passengers: Sequence[Sequence[str]], contacts: dict[str, Contact],
+def deliveries(passengers: Sequence[tuple[str, Sequence[str]]], contacts: dict[tuple[str, str], Contact],
                stale: set[tuple[int, str]]) -> list[Delivery]:
-    """The deliveries for a batch of notices (each notice's passengers, in order): one per usable
-    channel, or one that says why none is; (notice, passenger) in `stale` has a newer notice."""
+    """The deliveries for a batch of notices (each notice's booking and passengers, in order): one
+    per usable channel, or one that says why none is; (notice, passenger) in `stale` has a newer
+    notice. `contacts` are by booking and passenger: a passenger id is unique only in its booking."""
     planned = []
-    for i, passenger_ids in enumerate(passengers):
+    for i, (booking_ref, passenger_ids) in enumerate(passengers):
         for passenger_id in passenger_ids:
-            c = contacts.get(passenger_id)
+            c = contacts.get((booking_ref, passenger_id))
             channels = reachable(c.channels, c.opted_out, c.email, c.phone) if c else []
             superseded = (i, passenger_id) in stale
             status, detail = ("superseded", STALE) if superseded else ("pending", None)

@@ -403,7 +403,8 @@ class SendGridEmail:
         """SendGrid's email activity, by our key (a custom argument), one query a key."""
         found = {}
         for key in keys:
-            query = f"unique_args['rebound_key']=\"{key}\""
+            # A string in SendGrid's query language: its quote and escape characters escaped.
+            query = "unique_args['rebound_key']=\"" + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
             try:
                 async with self._client.get(f"{self._base}/v3/messages", params={"query": query, "limit": "1"},
                                             headers=self._headers, timeout=TIMEOUT) as response:

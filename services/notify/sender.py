@@ -17,6 +17,7 @@ APIs), so a cancelled aircraft's first notices cost a handful of requests, not h
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -53,6 +54,38 @@ QUEUE_DEPTH = Gauge("rebound_notice_queue", "Deliveries waiting, by path and sta
 BREAKER = Gauge("rebound_provider_circuit_open", "1 while a provider's circuit breaker is open.", ["channel"])
 
 CLAIM_LEASE = timedelta(minutes=2)
+
+
+async def provider_outcomes(provider: Provider, messages: list[Outgoing]) -> list[Outcome]:
+    """What the provider said of each message. A provider that raises instead of answering (a
+    value its HTTP client will not put in a request, a defect) costs that message alone: the
+    messages go again one by one, after asking the provider which it has taken already (the
+    request may have left), and the one that raises alone is refused, named by its error's kind
+    only (its text may quote an address)."""
+    if not messages:
+        return []
+    try:
+        return list(await provider.send(messages))
+    except Exception as exc:
+        if len(messages) == 1:
+            log.exception("a provider could not take a message; refused")
+            return [Refused(f"could not be sent: {type(exc).__name__}")]
+    try:
+        taken = await provider.accepted([m.key for m in messages])
+    except Exception as exc:  # where the request went cannot be told: try them again later
+        return [Deferred(f"could not be sent, nor looked up: {type(exc).__name__}")] * len(messages)
+    return [Accepted(taken[m.key]) if m.key in taken else (await provider_outcomes(provider, [m]))[0]
+            for m in messages]
+
+
+def provider_key(disruption_id: str, booking_ref: str, passenger_id: str, stage: str, revision: int,
+                 channel: str) -> str:
+    """The idempotency key a provider is given for one notice to one passenger by one channel:
+    the same each time it is sent. A SHA-256 of what names the notice, so that whatever an id
+    holds, the key is 64 hex digits, safe in a header, a URL and a provider's query, and two
+    bookings' passengers of the same id are two keys."""
+    parts = "\x1f".join((disruption_id, booking_ref, passenger_id, stage, str(revision), channel))
+    return hashlib.sha256(parts.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -147,13 +180,14 @@ class Sender:
                    LIMIT $1 FOR UPDATE SKIP LOCKED)
                UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
                FROM due, contacts c
-               WHERE d.id = due.id AND c.passenger_id = d.passenger_id
+               WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
                RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
                          d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
                          d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts, d.traceparent,
                          c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
                          ARRAY(SELECT o.channel FROM deliveries o
-                               WHERE o.passenger_id = d.passenger_id AND o.disruption_id = d.disruption_id
+                               WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
+                                 AND o.disruption_id = d.disruption_id
                                  AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
             self._batch_size, CLAIM_LEASE, self._first,
         )
@@ -229,7 +263,7 @@ class Sender:
                                                                  "trace_id": tracing.trace_id(d["traceparent"])})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
         to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
-        key = f"{d['disruption_id']}.{d['passenger_id']}.{d['stage']}.{d['revision']}.{channel}"
+        key = provider_key(d["disruption_id"], d["booking_ref"], d["passenger_id"], d["stage"], d["revision"], channel)
         return Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body)
 
     async def _send(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]) -> list[Result]:
@@ -242,7 +276,7 @@ class Sender:
         await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
             results, outgoing, looked_up = await self._not_yet_taken(channel, batch)
-            outcomes = await provider.send([m for _, m in outgoing]) if outgoing else []
+            outcomes = await provider_outcomes(provider, [m for _, m in outgoing])
         # A provider that answered anything is up; one that deferred everything, or whose lookup
         # failed with nothing else asked of it, is failing. Every call here asks it something,
         # so a half-open breaker's probe always ends one way or the other.

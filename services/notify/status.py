@@ -135,10 +135,12 @@ async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: 
         return
     await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
                        d["id"], f"the network reported the text {state}")
-    c = await conn.fetchrow("SELECT * FROM contacts WHERE passenger_id = $1", d["passenger_id"])
+    c = await conn.fetchrow("SELECT * FROM contacts WHERE booking_ref = $1 AND passenger_id = $2",
+                            d["booking_ref"], d["passenger_id"])
     siblings = [r["channel"] for r in await conn.fetch(
-        "SELECT channel FROM deliveries WHERE passenger_id = $1 AND disruption_id = $2 AND stage = $3"
-        " AND revision = $4", d["passenger_id"], d["disruption_id"], d["stage"], d["revision"])]
+        "SELECT channel FROM deliveries WHERE booking_ref = $1 AND passenger_id = $2 AND disruption_id = $3"
+        " AND stage = $4 AND revision = $5", d["booking_ref"], d["passenger_id"], d["disruption_id"], d["stage"],
+        d["revision"])]
     other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
     if other:
         await fall_back(conn, [(d["id"], other)])

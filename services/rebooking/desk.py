@@ -15,7 +15,7 @@ from services.rebooking import answers, assignment, domain, inventory
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, Decisions, Told, decided, leg_of
 from shared import desk, notices
-from shared.events import Leg, PassengerDisruption
+from shared.events import BOOKING_REF, BookingRef, Leg, PassengerDisruption, PassengerId
 from shared.http import GatedRoute, require_role
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
@@ -27,11 +27,11 @@ AGENT_REFUNDED = "One of our agents has arranged a refund of this journey's fare
 
 class Case(BaseModel):
     disruption_id: str
-    booking_ref: str
+    booking_ref: BookingRef
     outcome: str
     answer: str | None
     reason: str
-    passenger_ids: list[str]
+    passenger_ids: list[PassengerId]
     current: list[Leg] = Field(description="The flights the booking holds for this trip now")
     options: list[answers.Option] = Field(description="Itineraries with seats for the whole party now")
 
@@ -124,20 +124,20 @@ async def refund(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
 router = APIRouter(prefix="/ops/api/cases/{disruption_id}/{booking_ref}", tags=["ops desk"],
                    route_class=GatedRoute)
 DisruptionId = Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)]
-BookingRef = Annotated[str, PathParam(pattern=r"^[A-Z0-9]{6}$")]
+BookingInPath = Annotated[str, PathParam(pattern=BOOKING_REF)]
 Agent = Annotated[str, Depends(require_role("ops-agent"))]
 Configured = Annotated[Config, Depends(service_config)]
 
 
 @router.get("", response_model=Case, operation_id="get_case", dependencies=[Depends(require_role("ops-viewer"))])
-async def get_case(disruption_id: DisruptionId, booking_ref: BookingRef, pool: Database, config: Configured) -> Case:
+async def get_case(disruption_id: DisruptionId, booking_ref: BookingInPath, pool: Database, config: Configured) -> Case:
     """A disrupted booking's decision so far, and the itineraries an agent could move it to."""
     async with pool.acquire() as conn:
         return await view(conn, config, disruption_id, booking_ref)
 
 
 @router.post("/rebook", operation_id="rebook_case", responses={409: {"description": "Option or seats gone"}})
-async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingRef, given: Rebook, agent: Agent,
+async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingInPath, given: Rebook, agent: Agent,
                       action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Rebook the whole party onto the option picked, now."""
     return await desk.act(
@@ -147,7 +147,7 @@ async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingRef, give
 
 
 @router.post("/refund", operation_id="refund_case", responses={409: {"description": "Nothing left to refund"}})
-async def refund_case(disruption_id: DisruptionId, booking_ref: BookingRef, given: desk.Why, agent: Agent,
+async def refund_case(disruption_id: DisruptionId, booking_ref: BookingInPath, given: desk.Why, agent: Agent,
                       action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Give up the journey and refund its fare, instead of a new flight."""
     return await desk.act(

@@ -54,3 +54,19 @@ async def test_a_notice_whose_facts_are_not_its_kinds_is_refused_whole(connectio
     wrong = first_notice(["NTFY01-1"]).model_copy(update={"template": "first_notice_delayed"})  # no estimate
     with pytest.raises(ValidationError, match="estimated_departure"):
         await handle(conn, "notify", topics.FIRST_NOTICES, event(wrong))
+
+
+async def test_two_bookings_passengers_of_the_same_id_are_two_people(connections):
+    """A passenger id is unique only within its booking (Amadeus numbers each booking's passengers
+    from 1): contacts are found, and deliveries kept once, by booking and passenger. Found here:
+    by id alone, the second booking's passenger got the first's contact details, or nothing."""
+    conn = connections["notify"]
+    for ref, channel in (("NTFY01", "sms"), ("NTFY02", "email")):
+        b = booking(ref, CANCELLED)
+        await contacts(conn, b.model_copy(update={"passengers": [b.passengers[0].model_copy(
+            update={"passenger_id": "1"})]}), [channel])
+    for ref in ("NTFY01", "NTFY02"):
+        notice = first_notice(["1"]).model_copy(update={"booking_ref": ref})
+        await handle(conn, "notify", topics.FIRST_NOTICES, event(notice))
+    rows = await conn.fetch("SELECT booking_ref, passenger_id, channel, status FROM deliveries ORDER BY booking_ref")
+    assert [tuple(r) for r in rows] == [("NTFY01", "1", "sms", "pending"), ("NTFY02", "1", "email", "pending")]

@@ -281,7 +281,7 @@ async def test_a_refusal_quoting_the_number_keeps_only_its_code_and_erasure_leav
         text = await conn.fetchval("SELECT string_agg(d::text, ' ') FROM notify.deliveries d")
         assert person["phone"] not in text and person["phone"][1:] not in text
         async with httpx.AsyncClient(base_url=stack.url("notify"), headers={"Authorization": f"Bearer {API_KEY}"}) as c:
-            assert (await c.delete(f"/v1/contacts/{person['passenger_id']}")).status_code == 204
+            assert (await c.delete(f"/v1/contacts/{person['booking_ref']}/{person['passenger_id']}")).status_code == 204
         assert await conn.fetchval("SELECT count(*) FROM notify.contacts WHERE passenger_id = $1",
                                    person["passenger_id"]) == 0
         (row,) = await deliveries(settings, disruption)

@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import date
 
 import pytest
@@ -6,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.events import Envelope, FlightCancelled, FlightRef, event_id, flight_id
+from shared.events import (
+    Envelope,
+    FlightCancelled,
+    FlightRef,
+    NoticeDelivered,
+    Passenger,
+    PassengerDisruption,
+    event_id,
+    flight_id,
+)
 
 refs = st.builds(
     FlightRef,
@@ -60,3 +70,33 @@ def test_a_time_as_a_bare_number_is_refused_not_guessed(number):
     body["data"]["occurred_at"] = number
     with pytest.raises(ValidationError, match="ISO 8601"):
         Envelope.from_bytes(json.dumps(body).encode())
+
+
+FLIGHT = {"flight_id": "B61001/2013-02-08/JFK", "carrier": "B6", "number": "1001", "origin": "JFK",
+          "destination": "BOS", "scheduled_departure": "2013-02-08T12:00:00Z",
+          "scheduled_arrival": "2013-02-08T13:00:00Z"}
+
+
+# Passenger ids as reservation systems print them: Amadeus' passenger tattoo numbers ("1", "2"),
+# Sabre's name numbers ("1.1", "2.1"), IATA's PADIS unique customer ids ("2301AB12CD34EF56"),
+# and Rebound's own ("ABC123-1"). Each is a passenger within a booking only.
+@pytest.mark.parametrize("passenger_id", ["1", "2.1", "2301AB12CD34EF56", "ABC123-1", "P_7"])
+def test_passenger_ids_as_reservation_systems_write_them_are_taken(passenger_id):
+    assert Passenger(passenger_id=passenger_id, fare="10").passenger_id == passenger_id
+
+
+@given(st.text(max_size=70).filter(lambda s: not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", s)))
+def test_an_identifier_that_could_break_a_header_a_url_or_a_query_is_refused_where_it_enters(odd):
+    """A CR/LF in a passenger id reached the providers' idempotency headers (the issue's finding):
+    every model that carries one takes only letters, digits, `.`, `_` and `-`."""
+    with pytest.raises(ValidationError):
+        Passenger(passenger_id=odd, fare="10")
+    with pytest.raises(ValidationError):
+        NoticeDelivered(disruption_id="d", booking_ref="ABC123", passenger_id=odd, stage="first_notice",
+                        channel="sms", status="sent")
+    disruption = {"disruption_id": "d", "booking_ref": "ABC123", "passenger_ids": ["1"], "kind": "cancelled",
+                  "flight": FLIGHT, "cause": "weather", "accepted_at": "2013-02-08T12:00:00Z"}
+    PassengerDisruption.model_validate(disruption)
+    for odd_field in ({"passenger_ids": ["1", odd]}, {"booking_ref": "ABC12\n"}):
+        with pytest.raises(ValidationError):
+            PassengerDisruption.model_validate(disruption | odd_field)
