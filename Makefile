@@ -102,15 +102,17 @@ bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
 
 # The fault harness, on a Kafka and PostgreSQL of its own (ports 29092, 25432) that it restarts:
-# a sampled real day replayed while every kind of fault is injected PER_KIND times or more, then
-# the audit; faults/results/<date>-<seed>-<per kind>x.json. faults-short is CI's brief form.
+# a sampled real day replayed while every kind of fault is injected PER_KIND times or more, and
+# POISON poison records on every topic, then the audit; faults/results/<date>-<seed>-<per kind>x.json.
+# faults-short is CI's brief form.
 PER_KIND ?= 20
+POISON ?= 1000
 SAMPLE ?= 60
 faults: setup
-	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind $(PER_KIND) --sample $(SAMPLE)
+	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind $(PER_KIND) --poison-per-topic $(POISON) --sample $(SAMPLE)
 
 faults-short: setup
-	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --sample 8
+	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --poison-per-topic 24 --sample 8
 
 # The stack in containers, for real: a Docker engine (started if none runs), a Debian base made from
 # Debian's packages, every image built on it, docker-compose.yml brought up, the small scenario

@@ -87,15 +87,15 @@ class Sent:
 
 
 def parse_key(key: str | None, received_at: str) -> Sent | None:
-    """A notice's idempotency key, `<disruption>.<passenger>.<stage>.<revision>.<channel>`, as the
-    provider logged it (an email's Message-ID wraps it in <…@rebound.notify>)."""
+    """A notice's idempotency key, `<disruption>:<booking>:<passenger>:<stage>:<revision>:<channel>`,
+    as the provider logged it (an email's Message-ID wraps it in <…@rebound.notify>)."""
     if not key:
         return None
     key = key.strip("<>").split("@", 1)[0]
-    parts = key.rsplit(".", 4)
-    if len(parts) != 5 or not parts[3].isdigit():
+    parts = key.rsplit(":", 5)
+    if len(parts) != 6 or not parts[4].isdigit():
         return None
-    disruption, passenger, stage, revision, channel = parts
+    disruption, _, passenger, stage, revision, channel = parts
     return Sent(disruption, passenger, stage, int(revision), channel, datetime.fromisoformat(received_at))
 
 

@@ -24,7 +24,10 @@ faults run at once:
   recovers from WAL);
 - providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
   few seconds;
-- poison: malformed messages of every kind in `faults.poison` on every topic.
+- poison: `--poison-per-topic` records (1,000 by default) on every topic, every kind in
+  `faults.poison` in turn: NUL, CR/LF and invalid UTF-8 in keys, values and headers, thousands of
+  headers, a header name the Kafka client cannot read, values just under and at the topic's size
+  limit, wrong CloudEvents attributes.
 Each fault's recovery is timed from the restart (the process ready, the broker or the database
 answering) to its backlog drained: the service's consumer groups stable again (with both
 replicas as members: the rebalance done), their lag 0 and its outbox empty; for the
@@ -33,8 +36,10 @@ led by the lost broker any more (`elected_s`, from the fault) and when every par
 its replicas in sync again (`in_sync_s`, from the restart). Lanes run at once, so a time can
 include another lane's fault. Then the harness sends what is left of the day, waits until
 everything has settled, and audits: every invariant of `bench.audit`, with the dead-letter topics
-holding the injected poison and nothing else, and each poison message sent to a topic that a
-service consumes found there with its reason.
+holding the injected poison and nothing else, each poison message sent to a topic that a
+service consumes found there with its reason, each record the Kafka client cannot read in the
+parked table of every service that reads its topic, and each record over the topic's size limit
+refused by the broker.
 
 Writes faults/results/<date>-<seed>-<per kind>x[-<n>brokers].json, and exits 1 if any invariant
 is broken or any kind of fault was injected fewer times than asked.
@@ -112,7 +117,9 @@ class Run:
     brokers: int = 1
     began: float = field(default_factory=time.monotonic)
     faults: list[Fault] = field(default_factory=list)
-    poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic
+    poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic, of those to dead-letter
+    poison_parked: dict[str, str] = field(default_factory=dict)  # topic/partition/offset → topic
+    poison_refused: int = 0  # refused by the broker, as their kind expects
     planned: int = 0  # faults to inject, poison apart
     per_kind: int = 0
     top_ups: int = 0
@@ -431,7 +438,8 @@ async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
 
 
 async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float) -> None:
-    """`rounds` poison messages of each kind on each topic, spread over the run."""
+    """`rounds` poison messages of each kind on each topic, spread over the run; where each landed
+    (or that the broker refused it) is kept for the audit."""
     plan = [(kind, topic) for _ in range(rounds) for kind in poison.KINDS for topic in topics.ALL]
     rng.shuffle(plan)
     producer = AIOKafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, acks="all")
@@ -439,15 +447,20 @@ async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float
     try:
         for n, (kind, topic) in enumerate(plan):
             await asyncio.sleep(spread_s / len(plan))
-            key, value = poison.message(kind, n)
+            message = poison.message(kind, n)
             full = topics.name(run.settings, topic)
             while True:  # the broker may be restarting
                 try:
-                    await asyncio.wait_for(producer.send_and_wait(full, value, key=key), timeout=30)
+                    landed = await asyncio.wait_for(poison.send(producer, full, message), timeout=30)
                     break
                 except Exception:
                     await asyncio.sleep(1)
-            run.poison_sent[key] = full
+            if message.ends == poison.DEAD_LETTERED:
+                run.poison_sent[message.key] = full
+            elif landed is None:
+                run.poison_refused += 1
+            else:
+                run.poison_parked[f"{landed.topic}/{landed.partition}/{landed.offset}"] = full
             run.faults.append(Fault(f"poison_{kind}", topic, run.now()))
     finally:
         await producer.stop()
@@ -498,6 +511,8 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=scenario.SEED)
     parser.add_argument("--sample", type=int, default=60, help="disrupted flights of the day to announce")
     parser.add_argument("--per-kind", type=int, default=20, help="faults of each kind, at least")
+    parser.add_argument("--poison-per-topic", type=int, default=1000,
+                        help="poison records on each topic, at least (every kind of faults.poison in turn)")
     parser.add_argument("--brokers", type=int, default=int(os.environ.get("REBOUND_KAFKA_BROKERS", "1")),
                         help="Kafka brokers: 3 is a cluster with every topic in three copies")
     args = parser.parse_args()
@@ -506,7 +521,7 @@ async def main() -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     rng = random.Random(args.seed)
     per_service = -(-args.per_kind // len(SERVICES))  # each service's share, rounded up
-    poison_rounds = -(-args.per_kind // len(topics.ALL))
+    poison_rounds = -(-args.poison_per_topic // len(poison.KINDS))
 
     await asyncio.to_thread(infra, "start")
     base = Settings(kafka_bootstrap=await asyncio.to_thread(infra, "bootstrap"),
@@ -556,7 +571,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         await backlog.close()
         stack.stop()
     consumed = await consumed_topics(settings)
-    missed = _poison_missed(run, found, consumed)
+    missed = _poison_missed(run, found, consumed) + await _parked_findings(run, settings)
     clean = found["clean"] and not missed
     results = {
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
@@ -567,7 +582,10 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         **_fault_figures(run),
         "audit": {"clean": clean, **found["invariants"], "poison_not_dead_lettered": len(missed),
                   "examples": found["examples"] | ({"poison_not_dead_lettered": missed[:5]} if missed else {})},
-        "poison": {"injected": len(run.poison_sent), "dead_letter_copies": len(found["poison_dead_lettered"]),
+        "poison": {"injected": len(run.poison_sent) + len(run.poison_parked) + run.poison_refused,
+                   "per_topic": -(-args.poison_per_topic // len(poison.KINDS)) * len(poison.KINDS),
+                   "to_dead_letter": len(run.poison_sent), "to_park": len(run.poison_parked),
+                   "refused_by_broker": run.poison_refused, "dead_letter_copies": len(found["poison_dead_lettered"]),
                    "reasons": sorted({d.reason.split(":")[0] for d in found["poison_dead_lettered"]}),
                    "topics_consumed": sorted(t.removeprefix(settings.topic_prefix) for t in consumed)},
         "outcomes": found["outcomes"], "notices_at_providers": found["notices_at_providers"],
@@ -586,6 +604,23 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         print(f"fewer than {args.per_kind} faults of these kinds: {short}")
     print(f"{'clean' if clean else 'VIOLATIONS'}; results: {path}", flush=True)
     return 0 if clean and not short else 1
+
+
+async def _parked_findings(run: Run, settings: Settings) -> list[str]:
+    """Each poison record the Kafka client cannot read that is missing from the parked table of a
+    service reading its topic, and anything parked that is not such poison."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        parked = {service: [(r["stage"], r["origin"], r["reason"]) for r in await conn.fetch(
+                      f'SELECT stage, origin, reason FROM "{service}".parked')] for service in SERVICES}
+    finally:
+        await conn.close()
+    missing = [f"{origin} not parked by {service}" for origin, topic in run.poison_parked.items()
+               for service in SERVICES if topic.removeprefix(settings.topic_prefix) in topics.READS[service]
+               and origin not in {o for _, o, _ in parked[service]}]
+    unexpected = [f"{service} parked {stage} {origin}: {reason[:120]}" for service, rows in parked.items()
+                  for stage, origin, reason in rows if origin not in run.poison_parked]
+    return missing + unexpected
 
 
 def _poison_missed(run: Run, found: dict[str, Any], consumed: set[str]) -> list[str]:

@@ -1,20 +1,57 @@
-"""Poison messages: what a broken or hostile producer might put on any topic. Each must land on
-the topic's dead-letter topic with its reason, change nothing, and stop no consumer.
+"""Poison messages: what a broken or hostile producer might put on any topic. Each must end where
+its kind says (the topic's dead-letter topic with its reason, every reader's parked table, or a
+refusal by the broker), change nothing else, and stop no consumer.
 
-Each is keyed `poison-<kind>-<n>`, so the audit can tell the injected from the unexpected."""
+Each key begins `poison-<kind>-<n>` and is unique, so the audit can tell the injected from the
+unexpected."""
 
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from unittest import mock
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.producer import message_accumulator, producer
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
+from aiokafka.structs import RecordMetadata
 
 from shared.events import MAX_EVENT_BYTES, Envelope, FlightCancelled, FlightRef
 
-KINDS = ("invalid_json", "wrong_version", "huge", "unknown_type")
+# Where each kind ends: on the dead-letter topic of the topic it was sent to, with its reason; in
+# the parked table of every service that reads the topic (the Kafka client cannot read it, so no
+# copy of its bytes can be had); or refused by the broker itself, never entering at all.
+DEAD_LETTERED, PARKED, REFUSED_BY_BROKER = "dead_lettered", "parked", "refused_by_broker"
+ENDS = {
+    "invalid_json": DEAD_LETTERED,
+    "wrong_version": DEAD_LETTERED,
+    "unknown_type": DEAD_LETTERED,
+    "wrong_attributes": DEAD_LETTERED,  # binary mode: CloudEvents attributes in headers, the id missing
+    "nul_in_id": DEAD_LETTERED,  # an id PostgreSQL's text cannot hold
+    "nul_in_header": DEAD_LETTERED,  # a header the dead-letter row must still hold
+    "crlf": DEAD_LETTERED,  # CR/LF in the key and a header
+    "invalid_utf8": DEAD_LETTERED,  # in the key, the value and a header
+    "many_headers": DEAD_LETTERED,  # thousands of them
+    "near_limit": DEAD_LETTERED,  # just under the topic's size limit: its copy must still fit
+    "at_limit": REFUSED_BY_BROKER,  # the topic's limit itself, with the record's own bytes: too large
+    "header_name_not_utf8": PARKED,
+}
+KINDS = tuple(ENDS)
+MANY_HEADERS = 3000
+
+
+@dataclass(frozen=True)
+class Poison:
+    kind: str
+    key: bytes  # unique to the message: the audit finds its copy by it
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    @property
+    def ends(self) -> str:
+        return ENDS[self.kind]
 
 
 def _cancellation(n: int) -> dict:
@@ -26,23 +63,46 @@ def _cancellation(n: int) -> dict:
                                     id=f"poison-{n}", time=datetime(2013, 2, 8, tzinfo=UTC)).to_bytes())
 
 
-def message(kind: str, n: int) -> tuple[bytes, bytes]:
-    """(key, value) of poison message `n` of `kind`."""
+def message(kind: str, n: int) -> Poison:
+    """Poison message `n` of `kind`."""
     key = f"poison-{kind}-{n}".encode()
     envelope = _cancellation(n)
+    wrong_version = json.dumps(envelope | {"specversion": "0.3"}).encode()
+    headers: list[tuple[str, bytes]] = []
     if kind == "invalid_json":
         value = json.dumps(envelope).encode()[:57]  # cut off mid-object
     elif kind == "wrong_version":
-        value = json.dumps(envelope | {"specversion": "0.3"}).encode()
-    elif kind == "huge":
-        # Otherwise valid: only its size is wrong (a subject has no length limit of its own).
-        value = json.dumps(envelope | {"subject": "Z" * (MAX_EVENT_BYTES + 1024)}).encode()
+        value = wrong_version
     elif kind == "unknown_type":
         value = json.dumps(envelope | {"type": "flight.teleported",
                                        "data": envelope["data"] | {"type": "flight.teleported"}}).encode()
+    elif kind == "wrong_attributes":
+        value = json.dumps(envelope["data"]).encode()
+        headers = [("ce_specversion", b"1.0"), ("ce_type", b"flight.cancelled"), ("ce_source", b"/poison"),
+                   ("content-type", b"application/json")]
+    elif kind == "nul_in_id":
+        value = json.dumps(envelope | {"id": f"poison-{n}\x00"}).encode()
+    elif kind == "nul_in_header":
+        value, headers = wrong_version, [("ce_id", f"poison-{n}\x00".encode()), ("x-feed", b"\x00")]
+    elif kind == "crlf":
+        key += b"\r\nX-Injected: 1"
+        value, headers = wrong_version, [("x-feed", b"line one\r\nX-Injected: 1")]
+    elif kind == "invalid_utf8":
+        key += b"\xff\xfe"
+        value, headers = b"\xff\xfe" + wrong_version, [("x-feed", b"\xc3\x28\xa0\xa1")]
+    elif kind == "many_headers":
+        value, headers = wrong_version, [(f"x-{i}", b"v") for i in range(MANY_HEADERS)]
+    elif kind in ("near_limit", "at_limit"):
+        # Otherwise valid: only its size is wrong (a subject has no length limit of its own).
+        size = MAX_EVENT_BYTES - 2048 if kind == "near_limit" else MAX_EVENT_BYTES
+        value = json.dumps(envelope | {"specversion": "0.3" if kind == "near_limit" else "1.0",
+                                       "subject": ""}).encode()
+        value = value.replace(b'"subject": ""', b'"subject": "' + b"Z" * (size - len(value)) + b'"')
+    elif kind == "header_name_not_utf8":
+        value, headers = wrong_version, [(UndecodableName(b"\xff\xfe-feed"), b"1")]
     else:
         raise ValueError(f"unknown poison kind {kind!r}")
-    return key, value
+    return Poison(kind, key, value, headers)
 
 
 class UndecodableName(str):
@@ -69,3 +129,22 @@ def raw_headers() -> Iterator[None]:
     with (mock.patch.object(message_accumulator, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy),
           mock.patch.object(producer, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)):
         yield
+
+
+async def send(producer: AIOKafkaProducer, topic: str, poison: Poison) -> RecordMetadata | None:
+    """Put the message on `topic`: where it landed, or None where the broker refused it as its
+    kind expects."""
+    raw = poison.ends == PARKED
+    if raw:
+        await producer.flush()  # a batch the compiled builder opened would not take the raw name
+    with raw_headers() if raw else contextlib.nullcontext():
+        future = await producer.send(topic, poison.value, key=poison.key, headers=poison.headers)
+    try:
+        metadata: RecordMetadata = await future
+    except MessageSizeTooLargeError:
+        if poison.ends == REFUSED_BY_BROKER:
+            return None
+        raise
+    if poison.ends == REFUSED_BY_BROKER:
+        raise AssertionError(f"the broker took {poison.kind} poison of {len(poison.value):,} bytes on {topic}")
+    return metadata

@@ -108,6 +108,8 @@ class Consumer(Protocol):
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int,
                       max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]: ...
     async def position(self, partition: TopicPartition) -> int: ...
+    async def committed(self, partition: TopicPartition) -> int | None: ...
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> bool: ...
     async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def assignment(self) -> set[TopicPartition]: ...
@@ -185,6 +187,7 @@ class ConsumerLoop:
                 try:
                     batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 except UNREADABLE:
+                    await self._back_to_committed(consumer)
                     batch = await self._step_past_unreadable(consumer)
                 self._measure_lag(consumer, batch)
                 if not batch:
@@ -209,6 +212,18 @@ class ConsumerLoop:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             log.warning("offset commit failed; the batch will be redelivered", extra={"error": repr(exc)})
+
+    @staticmethod
+    async def _back_to_committed(consumer: Consumer) -> None:
+        """A fetch that failed may have taken other partitions' records with it (the client hands
+        them out partition by partition and had moved past some when it met the one it could not
+        read): every partition goes back to what was committed, the end of what was processed."""
+        for tp in consumer.assignment():
+            offset = await consumer.committed(tp)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)  # nothing committed: where the group starts
+            else:
+                consumer.seek(tp, offset)
 
     async def _step_past_unreadable(self, consumer: Consumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """A record the Kafka client itself cannot read (a header name that is not UTF-8, a batch

@@ -25,9 +25,11 @@ from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from pydantic import ValidationError
 
 from services.disruption import typeb
 from services.disruption.typeb import MessageError, Parsed
+from shared import validation
 from shared.events import (
     Cause,
     DelayCode,
@@ -41,6 +43,8 @@ from shared.events import (
 )
 
 MAX_BYTES = 1024 * 1024
+# AIDX's FlightLegNotifRQ nests six deep at most (FlightLeg/LegData/OperationTime/…); room to spare.
+MAX_DEPTH = 32
 ROOT = "IATA_AIDX_FlightLegNotifRQ"
 # Leg status codes for a cancelled or a diverted leg, as AIDX senders write them.
 CANCELLED = frozenset({"DX", "CX", "CNX", "CNL", "CAN", "CANCELLED", "CANCELED"})
@@ -57,6 +61,8 @@ def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
         return [_refused("a DTD, an entity or an external reference: AIDX needs none, and they are refused")]
     except ParseError as exc:
         return [_refused(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})")]
+    if _deeper_than(document, MAX_DEPTH):
+        return [_refused(f"elements nested more than {MAX_DEPTH} deep: AIDX needs fewer than ten")]
     notification = next((e for e in document.iter() if _name(e) == ROOT), None)
     if notification is None:
         return [_refused(f"no {ROOT} element (the document is {_name(document)[:40]!r})")]
@@ -66,18 +72,36 @@ def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
     occurred_at = _time(notification.get("TimeStamp"))
     if occurred_at is not None and occurred_at > received_at + timedelta(minutes=5):
         occurred_at = None  # a time from the future is not taken: acceptance time stands in
-    sequence = int(s) if (s := notification.get("SequenceNmbr", "")).isdigit() else None
+    sequence = notification.get("SequenceNmbr")
+    # xs:nonNegativeInteger, in ASCII digits: "²" and "٣" are digits to Python, not to XML Schema.
+    if sequence is not None and not re.fullmatch(r" *[0-9]{1,18} *", sequence):
+        return [_refused(f"SequenceNmbr {sequence[:20]!r} is not a whole number")]
     results = []
     for position, leg in enumerate(legs, start=1):
         try:
-            events, notes = _leg(leg, position, occurred_at, sequence)
+            events, notes = _leg(leg, position, occurred_at, int(sequence) if sequence else None)
         except MessageError as exc:
             results.append(Parsed(position, [], exc, "AIDX"))
+            continue
+        except ValidationError as exc:  # a value the event contract refuses, though the reader took it
+            reason = validation.summary(validation.field_errors(exc.errors(), {}))
+            results.append(Parsed(position, [], MessageError(position, f"FlightLeg {position}: {reason}"), "AIDX"))
             continue
         digest = hashlib.sha256(tostring(leg)).hexdigest()[:32]
         results.append(Parsed(position, [e.model_copy(update={"partner_event_id": f"aidx:{digest}:{n}"})
                                          for n, e in enumerate(events)], None, "AIDX", notes))
     return results
+
+
+def _deeper_than(document: Element, most: int) -> bool:
+    """Whether elements nest deeper than `most` (walked without recursion: Python's own XML
+    writer recurses, and a document ten thousand deep would exhaust its stack)."""
+    level = [document]
+    for _ in range(most):
+        level = [child for e in level for child in e]
+        if not level:
+            return False
+    return True
 
 
 def _refused(reason: str) -> Parsed:
@@ -131,7 +155,7 @@ def _flight_named(leg: Element, times: dict[tuple[str, str], datetime], position
     suffix, origin = _text(identifier, "OperationalSuffix"), _text(identifier, "DepartureAirport")
     if not re.fullmatch(r"[A-Z0-9]{2}|[A-Z]{3}", airline):
         raise refuse(f"Airline {airline[:10]!r} is not an IATA (2) or ICAO (3) airline designator")
-    if not re.fullmatch(r"\d{1,4}", number) or not re.fullmatch(r"[A-Z]?", suffix):
+    if not re.fullmatch(r"[0-9]{1,4}", number) or not re.fullmatch(r"[A-Z]?", suffix):
         raise refuse(f"FlightNumber {number[:10]!r} is not 1 to 4 digits (an operational suffix goes in "
                      "OperationalSuffix)")
     if not re.fullmatch(typeb.STATION, origin):
@@ -217,7 +241,7 @@ def _cause(data: Element | None) -> Cause:
     for element in data.iter() if data is not None else []:
         if "REASON" in _name(element).upper():
             for value in (element.get("DelayCode"), element.get("Code"), element.text):
-                if value and re.fullmatch(r"\d{2}[A-Z]?", value.strip()):
+                if value and re.fullmatch(r"[0-9]{2}[A-Z]?", value.strip()):
                     return typeb.cause_of([DelayCode(code=value.strip())])
     remark = _text(data, "RemarkFreeText")
     return typeb.cause_in_text(remark) or "other"

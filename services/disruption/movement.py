@@ -220,8 +220,8 @@ def _delay_codes(m: re.Match[str], line: int) -> list[DelayCode]:
     """`DL72/0430`, `DL72/93/0035/0007`, `EDL81`, `DLA11C/14A/93B/65C`, `DLA85A///`: codes, then
     as many hhmm durations or none."""
     items = m["items"].split("/")
-    codes = [i for i in items if re.fullmatch(r"\d{2}[A-Z]?", i)]
-    durations = [i for i in items if re.fullmatch(r"\d{4}", i)]
+    codes = [i for i in items if re.fullmatch(r"[0-9]{2}[A-Z]?", i)]
+    durations = [i for i in items if re.fullmatch(r"[0-9]{4}", i)]
     if any(i and i not in codes and i not in durations for i in items) or (not codes and m["kind"] != "DLA"):
         raise MessageError(line, f"delay element {m[0][:30]!r}: expected codes such as DL72/0430")
     if any(not i for i in items) and m["kind"] != "DLA":

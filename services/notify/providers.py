@@ -144,7 +144,8 @@ async def _post_once(client: aiohttp.ClientSession, url: str, **request) -> dict
         return await _answer(response)
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9._:+-]{1,200}")
+# A key as every provider takes it as it is, in a header, a URL, a query or a Message-ID.
+PLAIN_KEY = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
 
 def plain_text_email(sender: str, to: str, subject: str, message_id: str, body: str) -> bytes:
@@ -186,7 +187,7 @@ class SmtpEmail(OneAtATime):
     def message_id(key: str) -> str:
         """Deterministic from the delivery's key; a key with anything but plain characters (a
         passenger id comes from the reservation system) is hashed, so nothing can add a header."""
-        if not _PLAIN_KEY.fullmatch(key):
+        if not PLAIN_KEY.fullmatch(key):
             key = hashlib.sha256(key.encode()).hexdigest()[:40]
         return f"<{key}@rebound.notify>"
 

@@ -28,7 +28,16 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify import policy, templates
 from services.notify.config import Config
-from services.notify.providers import Accepted, Deferred, Outcome, Outgoing, Provider, Refused, TransientFailure
+from services.notify.providers import (
+    PLAIN_KEY,
+    Accepted,
+    Deferred,
+    Outcome,
+    Outgoing,
+    Provider,
+    Refused,
+    TransientFailure,
+)
 from shared import db, notices, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
@@ -81,11 +90,16 @@ async def provider_outcomes(provider: Provider, messages: list[Outgoing]) -> lis
 def provider_key(disruption_id: str, booking_ref: str, passenger_id: str, stage: str, revision: int,
                  channel: str) -> str:
     """The idempotency key a provider is given for one notice to one passenger by one channel:
-    the same each time it is sent. A SHA-256 of what names the notice, so that whatever an id
-    holds, the key is 64 hex digits, safe in a header, a URL and a provider's query, and two
-    bookings' passengers of the same id are two keys."""
+    the same each time it is sent, different for two bookings' passengers of the same id, and
+    safe in a header, a URL and a provider's query. Readable
+    (`<disruption>:<booking>:<passenger>:<stage>:<revision>:<channel>`, which the providers' logs
+    and the audit read) where every part is plain, as Rebound's own ids are; otherwise a SHA-256
+    digest of the parts (a partner's event id may hold anything the CloudEvents spec allows)."""
+    readable = f"{disruption_id}:{booking_ref}:{passenger_id}:{stage}:{revision}:{channel}"
+    if PLAIN_KEY.fullmatch(readable):
+        return readable
     parts = "\x1f".join((disruption_id, booking_ref, passenger_id, stage, str(revision), channel))
-    return hashlib.sha256(parts.encode()).hexdigest()
+    return "sha256-" + hashlib.sha256(parts.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class InMemoryConsumer:
                         for offset, (value, headers) in enumerate(r if isinstance(r, tuple) else (r, [])
                                                                   for r in records)]
         self.at = 0
-        self.committed: list[int] = []
+        self.commits: list[int] = []
         self.seeks: list[int] = []
         self.caught_up = asyncio.Event()  # every record read and its offset committed
         self.lag_seen: list[float | None] = []  # the lag gauge as each fetch begins
@@ -64,7 +64,7 @@ class InMemoryConsumer:
         return {PARTITION: batch}
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.committed.append(offsets[PARTITION])
+        self.commits.append(offsets[PARTITION])
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append(offset)
@@ -72,6 +72,13 @@ class InMemoryConsumer:
 
     async def position(self, partition: TopicPartition) -> int:
         return self.at
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        return self.commits[-1] if self.commits else None
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> bool:
+        self.at = 0
+        return True
 
     def assignment(self) -> set[TopicPartition]:
         return {PARTITION}
@@ -132,7 +139,7 @@ async def test_what_cannot_be_read_or_is_not_expected_is_dead_lettered_with_its_
     [(topic, undecodable), (_, wrong_type)] = await dead_letters(pool)
     assert topic == f"{TOPIC}.dlq" and undecodable.startswith("undecodable:")
     assert wrong_type == "unexpected event type 'notice.delivered' on this topic"
-    assert consumer.committed[-1] == 4 and consumer.seeks == []
+    assert consumer.commits[-1] == 4 and consumer.seeks == []
 
 
 async def test_a_transient_failure_rolls_the_batch_back_and_reads_it_again(pool: asyncpg.Pool) -> None:
@@ -149,7 +156,7 @@ async def test_a_transient_failure_rolls_the_batch_back_and_reads_it_again(pool:
     await run_until_caught_up(loop, consumer)
     assert consumer.seeks == [0]  # rewound to the batch's first record
     assert await pool.fetchval("SELECT count(*) FROM seen") == 2  # the first try left nothing behind
-    assert await dead_letters(pool) == [] and consumer.committed == [2]
+    assert await dead_letters(pool) == [] and consumer.commits == [2]
 
 
 async def test_a_batch_handler_that_fails_is_run_again_one_event_at_a_time(pool: asyncpg.Pool) -> None:
@@ -210,7 +217,7 @@ async def test_a_header_no_database_can_hold_costs_its_record_only(pool: asyncpg
     assert headers["ok"] == "plain" and headers["reason"].startswith("undecodable:")
     assert dict(second["headers"])["reason"] == "undecodable: header 'x-feed' is not UTF-8"
     assert [r["flight_id"] for r in await pool.fetch("SELECT flight_id FROM seen")] == ["B6103/2013-02-08/JFK"]
-    assert consumer.committed == [3] and consumer.seeks == []
+    assert consumer.commits == [3] and consumer.seeks == []
 
 
 async def test_an_event_carrying_a_nul_is_refused_before_it_reaches_a_table(pool: asyncpg.Pool) -> None:
@@ -223,7 +230,7 @@ async def test_an_event_carrying_a_nul_is_refused_before_it_reaches_a_table(pool
     await run_until_caught_up(loop, consumer)
     reasons = [reason for _, reason in await dead_letters(pool)]
     assert reasons == [reasons[0]] * 2 and "NUL" in reasons[0]
-    assert await pool.fetchval("SELECT count(*) FROM seen") == 1 and consumer.committed == [3]
+    assert await pool.fetchval("SELECT count(*) FROM seen") == 1 and consumer.commits == [3]
 
 
 async def test_a_record_that_can_be_neither_handled_nor_dead_lettered_is_parked(pool: asyncpg.Pool) -> None:
@@ -248,6 +255,6 @@ async def test_a_record_that_can_be_neither_handled_nor_dead_lettered_is_parked(
     assert (parked["stage"], parked["topic"], parked["origin"], parked["value"]) == (
         "consumer", TOPIC, f"{TOPIC}/0/1", b"{not json")
     assert "no room for dead letters" in parked["reason"]
-    assert await pool.fetchval("SELECT count(*) FROM seen") == 2 and consumer.committed == [3]
+    assert await pool.fetchval("SELECT count(*) FROM seen") == 2 and consumer.commits == [3]
     assert REGISTRY.get_sample_value("rebound_parked_total",
                                      {"service": "loop", "stage": "consumer", "topic": TOPIC}) == before + 1

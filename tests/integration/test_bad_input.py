@@ -57,7 +57,7 @@ async def table_rows(database_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(database_url)
     try:
         tables = await conn.fetch("SELECT table_schema, table_name FROM information_schema.tables WHERE"
-                                  " table_schema = ANY($1::text[]) AND table_name <> 'outbox'"
+                                  " table_schema = ANY($1::text[]) AND table_name NOT IN ('outbox', 'parked')"
                                   " AND table_type = 'BASE TABLE'", list(SCHEMAS))
         return {f"{t['table_schema']}.{t['table_name']}": await conn.fetchval(
             f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}"') for t in tables}
@@ -88,17 +88,33 @@ async def dead_letters(settings: Settings) -> dict[bytes, tuple[str, str]]:
         await consumer.stop()
 
 
-async def test_poison_on_every_topic_is_dead_lettered_with_its_reason_and_changes_nothing(poison_stack):
+async def parked_origins(database_url: str) -> dict[str, set[str]]:
+    """Each service's parked records, by origin (topic/partition/offset)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {service: {r["origin"] for r in await conn.fetch(f'SELECT origin FROM "{service}".parked')}
+                for service in SCHEMAS}
+    finally:
+        await conn.close()
+
+
+async def test_poison_on_every_topic_ends_where_its_kind_says_and_changes_nothing(poison_stack):
+    """Every kind of faults.poison on every topic: dead-lettered with its reason, or parked by every
+    service that reads the topic (a record the Kafka client cannot read), or refused by the broker
+    (over the topic's size limit); no table but the outbox and the parked table changes."""
     stack, own = poison_stack
     before = await table_rows(own.database_url)
-    sent = {}
+    sent, parked = {}, {}
     producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for n, (topic, kind) in enumerate((t, k) for t in topics.ALL for k in poison.KINDS):
-            key, value = poison.message(kind, n)
-            await producer.send_and_wait(topics.name(own, topic), value, key=key)
-            sent[key] = topics.name(own, topics.dead_letter(topic))
+            message = poison.message(kind, n)
+            landed = await poison.send(producer, topics.name(own, topic), message)
+            if message.ends == poison.DEAD_LETTERED:
+                sent[message.key] = topics.name(own, topics.dead_letter(topic))
+            elif landed is not None:
+                parked[f"{landed.topic}/{landed.partition}/{landed.offset}"] = topic
             TRIED[f"kafka:{topic}"] += 1
     finally:
         await producer.stop()
@@ -113,6 +129,12 @@ async def test_poison_on_every_topic_is_dead_lettered_with_its_reason_and_change
     for key, (dead_letter_topic, reason) in found.items():
         assert dead_letter_topic == sent[key]
         assert reason.startswith("undecodable: ") and len(reason) > len("undecodable: ") + 10, reason
+
+    async def all_parked():
+        origins = await parked_origins(own.database_url)
+        return all(origin in origins[s] for origin, t in parked.items() for s, read in topics.READS.items()
+                   if t in read and s in SCHEMAS)
+    assert parked and await eventually(all_parked, within_seconds=60)
     assert await table_rows(own.database_url) == before
 
     # Every consumer is still at work: a good schedule message after the poison is taken in.

@@ -126,7 +126,7 @@ async def test_a_key_does_only_its_own_job(stack):
         contacts = stack.url("notify") + "/v1/contacts"
         assert (await client.get(board, headers=viewer)).status_code == 200
         assert (await client.put(contacts, json=contact, headers=viewer)).status_code == 403
-        assert (await client.delete(contacts + "/ROLE01-0", headers=viewer)).status_code == 403
+        assert (await client.delete(contacts + "/ROLE01/ROLE01-0", headers=viewer)).status_code == 403
         assert (await client.get(board, headers=reservations)).status_code == 403
         assert (await client.put(contacts, json=contact, headers=reservations)).status_code == 200
         evaluate = await client.post(stack.url("compensation") + "/v1/entitlements/evaluate", json={},

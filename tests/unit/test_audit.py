@@ -19,11 +19,11 @@ def sent(passenger: str, stage: str = "first_notice", channel: str = "sms", seco
 
 
 def test_a_key_is_read_from_each_providers_record():
-    assert audit.parse_key("d-1.ABC123-2.first_notice.0.sms", T0.isoformat()) == \
+    assert audit.parse_key("d-1:ABC123:ABC123-2:first_notice:0:sms", T0.isoformat()) == \
         audit.Sent("d-1", "ABC123-2", "first_notice", 0, "sms", T0)
-    email = audit.parse_key("<d.1.ABC123-1.entitlements.2.email@rebound.notify>", T0.isoformat())
+    email = audit.parse_key("<aidx:9f:1:ABC123:2.1:entitlements:2:email@rebound.notify>", T0.isoformat())
     assert (email.disruption_id, email.passenger_id, email.stage, email.revision, email.channel) == \
-        ("d.1", "ABC123-1", "entitlements", 2, "email")
+        ("aidx:9f:1", "2.1", "entitlements", 2, "email")
     assert audit.parse_key(None, T0.isoformat()) is None
     assert audit.parse_key("<random@example.org>", T0.isoformat()) is None
 

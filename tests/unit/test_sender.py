@@ -89,7 +89,14 @@ async def test_one_message_a_provider_cannot_take_is_refused_alone():
 @given(st.text(), st.text(), st.text(), st.text(), st.integers(0, 99), st.sampled_from(["sms", "email", "push"]))
 def test_a_providers_idempotency_key_is_safe_anywhere_whatever_the_ids_hold(disruption, booking, passenger, stage,
                                                                            revision, channel):
+    """Readable where every part is plain, else a digest: never a CR, LF, quote or space."""
     key = provider_key(disruption, booking, passenger, stage, revision, channel)
-    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", key)
     assert key == provider_key(disruption, booking, passenger, stage, revision, channel)
     assert key != provider_key(disruption, booking + "X", passenger, stage, revision, channel)
+
+
+def test_two_bookings_passengers_of_the_same_id_have_two_keys():
+    assert provider_key("d-1", "ABC123", "1", "first_notice", 0, "sms") == "d-1:ABC123:1:first_notice:0:sms"
+    assert provider_key("d-1", "XYZ789", "1", "first_notice", 0, "sms") == "d-1:XYZ789:1:first_notice:0:sms"
+    assert provider_key('d "1"\r\n', "ABC123", "1", "first_notice", 0, "sms").startswith("sha256-")
