@@ -31,7 +31,7 @@ from urllib.parse import unquote
 from pydantic import ValidationError
 
 from shared import tracing, validation
-from shared.events import FLIGHT_EVENT_TYPES, MAX_EVENT_BYTES, PAYLOAD_TYPES, Envelope, type_name
+from shared.events import FLIGHT_EVENT_TYPES, MAX_EVENT_BYTES, PARTNER_INPUT, PAYLOAD_TYPES, Envelope, type_name
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -81,9 +81,10 @@ def event_type(given: str) -> str:
 
 
 def to_envelope(attributes: Mapping[str, Any], data: Any, *, received: datetime,
-                trace_header: str | None = None) -> Envelope:
+                trace_header: str | None = None, partner: bool = False) -> Envelope:
     """One event's attributes and data → our envelope. `received` stands in for a missing
-    `time`; `trace_header` (a transport's own `traceparent`) for a missing trace."""
+    `time`; `trace_header` (a transport's own `traceparent`) for a missing trace. A `partner`'s
+    data may hold no field the event does not know (a reader of a topic ignores them)."""
     fields = _attributes(attributes)
     kind = event_type(fields["type"])
     payload = _data(attributes, data)
@@ -105,7 +106,7 @@ def to_envelope(attributes: Mapping[str, Any], data: Any, *, received: datetime,
                  "tracestate": state if traceparent and isinstance(state, str) and len(state) <= 512 else None}
     envelope.setdefault("time", received)
     try:
-        return Envelope.model_validate(envelope)
+        return Envelope.model_validate(envelope, context=PARTNER_INPUT if partner else None)
     except ValidationError as exc:
         errors = validation.field_errors(exc.errors(), envelope)
         raise Refused(validation.summary(errors), errors) from None

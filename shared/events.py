@@ -3,6 +3,7 @@
 Events carry ids, never contact details: phone numbers and email addresses live only in notify.
 """
 
+import functools
 import re
 import uuid
 from datetime import UTC, date, datetime
@@ -10,12 +11,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -58,8 +61,35 @@ def at_most(limit: int) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+# Validation context under which a model refuses fields it does not know: a partner's own input.
+PARTNER_INPUT = {"partner_input": True}
+
+
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every event payload. A reader ignores fields it does not know, so that a writer one release
+    ahead may add optional ones while replicas of both releases share a topic (a rolling upgrade);
+    what a partner sends is read under `PARTNER_INPUT`, where an unknown field is a mistake to
+    tell them about, not to drop."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_fields_from_partners(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get("partner_input") and isinstance(data, dict):
+            if unknown := sorted(k for k in data if k not in _field_names(cls)):
+                raise ValueError(f"unknown field {unknown[0]!r}")
+        return data
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """The names a model reads a field by: its own, and any it also accepts (`validation_alias`)."""
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        alias = field.validation_alias
+        names |= {str(a) for a in (alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else [])}
+    return frozenset(names)
 
 
 # --- reservation side: schedule and bookings (compacted topics) -------------------------------
@@ -316,11 +346,14 @@ class PassengerDisruption(Model):
                                                          "in itinerary order")
     kind: DisruptionKind
     severity: Literal["minor", "major"] = "major"
-    cause: str = Field(description="The cause category (`Cause`)")
+    # Read under the names the release before 84c3637 wrote too (`reason`, `noticed_at`): its
+    # events may still be on the topic, or in flight during an upgrade.
+    cause: str = Field(validation_alias=AliasChoices("cause", "reason"), description="The cause category (`Cause`)")
     delay_minutes: int = 0
     earliest_departure: Instant | None = Field(
         default=None, description="For a connection at risk: when the passengers can first leave")
-    accepted_at: Instant | None = Field(default=None, description="When Rebound accepted the flight event")
+    accepted_at: Instant | None = Field(default=None, validation_alias=AliasChoices("accepted_at", "noticed_at"),
+                                        description="When Rebound accepted the flight event")
     announced_at: Instant | None = Field(
         default=None, description="When the airline made it known: the partner's `occurred_at` (in a replay of "
                                   "a past day, that day's time), else `accepted_at`. Notice periods count from it")

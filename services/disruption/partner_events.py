@@ -17,7 +17,7 @@ from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from shared import cloudevents, tracing, validation
 from shared.contract import MAX_BATCH
-from shared.events import FlightEvent, FlightEventData, at_most
+from shared.events import PARTNER_INPUT, FlightEvent, FlightEventData, at_most
 
 # A batch's size is checked before any of its events is validated.
 FlightEventOrBatch = Annotated[Annotated[FlightEvent, Tag("event")]
@@ -88,7 +88,7 @@ def _batched_mode(events: Any, trace: str | None) -> list[Received]:
 def _our_json(value: Any, trace: str | None) -> list[Received]:
     """Rebound's own JSON: one flight event, or a list of them."""
     try:
-        parsed = _EVENTS.validate_python(value)
+        parsed = _EVENTS.validate_python(value, context=PARTNER_INPUT)
     except ValidationError as exc:
         errors = validation.field_errors(exc.errors(), value, root="events")
         raise Unreadable(422, validation.summary(errors), errors) from None
@@ -111,7 +111,8 @@ def _cloud_event(attributes: Mapping[str, Any], data: Any, trace: str | None, wh
     is the data, so a field is named from the body (`flight.number`, not `data.flight.number`)."""
     at = f"{where}: " if where else ""
     try:
-        envelope = cloudevents.to_envelope(attributes, data, received=datetime.now(UTC), trace_header=trace)
+        envelope = cloudevents.to_envelope(attributes, data, received=datetime.now(UTC), trace_header=trace,
+                                           partner=True)
     except cloudevents.Refused as exc:
         errors = [_placed(e, where, binary) for e in exc.errors]
         raise Unreadable(422, at + validation.summary(errors), errors) from None
