@@ -1,6 +1,8 @@
-"""The ops desk's goodwill vouchers: an agent grants a disrupted passenger a travel credit, up to
-the airline's configured limit per passenger and disruption (whatever number of agents or
-actions add up to it). Written to the ledger like any grant, with its change kept for audit,
+"""The ops desk's goodwill vouchers: an agent grants a disrupted passenger a travel credit, in the
+ticket's currency, up to the airline's configured limit per passenger of a booking for everything
+that befell one flight (its delay growing step by step, then its cancellation, are one flight's
+trouble: the limit is not given again at each step), whatever number of agents or actions add
+up to it. Written to the ledger like any grant, with its change kept for audit,
 told to the others and to the passenger, once per idempotency key."""
 
 import uuid
@@ -36,12 +38,12 @@ class Voucher(desk.Why):
 
 
 def over_limit(given_minor: int, asked_minor: int, limit_minor: int | None) -> str | None:
-    """Why this voucher may not be given, or None: the passenger's goodwill for this disruption,
-    with it, would pass the limit (or the currency has none)."""
+    """Why this voucher may not be given, or None: the passenger's goodwill for this flight's
+    disruptions, with it, would pass the limit (or the currency has none)."""
     if limit_minor is None:
         return "No goodwill limit is configured for this currency: vouchers cannot be given in it"
     if given_minor + asked_minor > limit_minor:
-        return (f"This would take the passenger's goodwill for this disruption past the limit: "
+        return (f"This would take the passenger's goodwill for this flight past the limit: "
                 f"{given_minor} of {limit_minor} (minor units) already given")
     return None
 
@@ -55,9 +57,18 @@ async def grant(conn: asyncpg.Connection, outbox: Outbox, config: Config, disrup
                                disruption_id, booking_ref)
     if ticket is None or case is None:
         raise desk.Refused(404, f"No passenger {given.passenger_id!r} of {booking_ref} in this disruption")
+    if given.currency != ticket["currency"]:
+        raise desk.Refused(422, f"Vouchers are given in the ticket's currency, {ticket['currency']}, "
+                                f"not {given.currency}")
+    # Every voucher this passenger had for any disruption of the same flight (a delay that grew,
+    # then the cancellation: each its own disruption).
     given_minor = await conn.fetchval(
-        """SELECT coalesce(sum(amount_minor), 0) FROM grants WHERE booking_ref = $1 AND passenger_id = $2
-           AND rule = $3 AND $4 = ANY(disruption_ids) AND currency = $5""",
+        """SELECT coalesce(sum(g.amount_minor), 0) FROM grants g
+           WHERE g.booking_ref = $1 AND g.passenger_id = $2 AND g.rule = $3 AND g.currency = $5
+             AND g.disruption_ids && ARRAY(
+                 SELECT c.disruption_id FROM cases c
+                 WHERE c.booking_ref = $1 AND (c.disruption_id = $4 OR c.flight_id = (
+                     SELECT flight_id FROM cases WHERE disruption_id = $4 AND booking_ref = $1)))""",
         booking_ref, given.passenger_id, RULE, disruption_id, given.currency)
     limits = config.goodwill_limits
     asked = to_minor(given.amount, given.currency)
@@ -91,7 +102,8 @@ async def grant(conn: asyncpg.Connection, outbox: Outbox, config: Config, disrup
 
 
 class Limits(BaseModel):
-    goodwill: dict[str, Decimal] = Field(description="The most goodwill per passenger and disruption, by currency")
+    goodwill: dict[str, Decimal] = Field(description="The most goodwill per passenger of a booking for one flight's "
+                                                     "disruptions, by the ticket's currency")
 
 
 Configured = Annotated[Config, Depends(service_config)]

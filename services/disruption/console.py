@@ -97,7 +97,13 @@ class FlightQuery:
         """$1–$5 of `_CHOSEN`: each filter, or NULL where none is asked."""
         q = self.q.strip().upper()
         return [self.status, self.airport.upper() if self.airport else None,
-                self.carrier.upper() if self.carrier else None, q.replace(" ", "") or None, f"%{q}%"]
+                self.carrier.upper() if self.carrier else None, q.replace(" ", "") or None, f"%{like_escaped(q)}%"]
+
+
+def like_escaped(text: str) -> str:
+    """`text` matched as itself in a LIKE pattern: its `%`, `_` and `\\` escaped (PostgreSQL's
+    default escape character is the backslash), so a search for `%` finds a `%`, not every row."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # The flights asked for (disrupted ones only): by status, airport, carrier, and a search that finds
@@ -107,7 +113,7 @@ _CHOSEN = f"""
     AND ($1::text IS NULL OR f.status = $1)
     AND ($2::text IS NULL OR $2 IN (f.origin, f.destination, f.diverted_to))
     AND ($3::text IS NULL OR f.carrier = $3)
-    AND ($4::text IS NULL OR f.carrier || f.number = $4 OR f.flight_id LIKE $4 || '/%'
+    AND ($4::text IS NULL OR f.carrier || f.number = $4 OR f.flight_id = $4 OR starts_with(f.flight_id, $4 || '/')
          OR EXISTS (SELECT 1 FROM recovery r LEFT JOIN itineraries i ON i.booking_ref = r.booking_ref
                     WHERE r.flight_id = f.flight_id
                       AND (r.booking_ref = $4 OR upper(array_to_string(i.passenger_names, ' ')) LIKE $5)))"""
