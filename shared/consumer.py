@@ -420,8 +420,12 @@ class ConsumerLoop:
         except (*db.TRANSIENT, _HandlerFailed):
             raise
         except Exception as exc:  # a defect or a bad message: park it, keep going
-            log.exception("handler failed; message dead-lettered",
-                          extra={"event_id": d.envelope.id, "origin": _origin(d.record)})
+            if isinstance(exc, ValidationError):  # its text would quote the input (a name, say): not logged
+                log.warning("handler refused the message; dead-lettered",
+                            extra={"event_id": d.envelope.id, "origin": _origin(d.record), "reason": _short(exc)})
+            else:
+                log.exception("handler failed; message dead-lettered",
+                              extra={"event_id": d.envelope.id, "origin": _origin(d.record)})
             return self._dead_letter(outbox, d.record, f"handler failed: {_short(exc)}")
         return "processed"
 

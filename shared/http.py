@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import validation
 
@@ -55,6 +55,29 @@ class BodyLimit:
             await _send_problem(send, 413, "Too large", f"At most {limit // 1024} KiB here")
         else:
             await self.app(scope, receive, send)
+
+
+class NoStore:
+    """ASGI middleware: every answer that does not say how it may be cached is `no-store`. Answers
+    here carry passengers' names, choice tokens, voucher amounts and ops figures, none of which a
+    browser's or a proxy's cache should keep."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
@@ -215,3 +238,15 @@ def install_operational_routes(app: FastAPI, ready: Callable[[], dict[str, bool]
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_role("monitoring"))])
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def provider_error_code(answer: str) -> str:
+    """A provider's error code (` code 21211`), never its message: a provider's text may quote the
+    phone number, address or card it refused (Twilio's 21211 does), and none of that belongs in
+    logs or error text. Read from `{"code": …}` (Twilio, push) or `{"error": {"code": …}}` (Stripe)."""
+    try:
+        body = json.loads(answer)
+        code = body.get("code") or (body.get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        return ""
+    return f" code {code}" if isinstance(code, int | str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", str(code)) else ""

@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Request
 
 from shared import db, failpoints, kafka, logs, parked, topics
 from shared.consumer import ConsumerLoop, Routes
-from shared.http import BodyLimit, GatedRoute, install_operational_routes, install_problem_handlers
+from shared.http import BodyLimit, GatedRoute, NoStore, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
 from shared.settings import Access, Settings
 
@@ -131,6 +131,7 @@ class Service(Generic[C]):
                       redoc_url=None)
         app.router.route_class = GatedRoute
         app.add_middleware(BodyLimit, limits=body_limits)
+        app.add_middleware(NoStore)
         install_problem_handlers(app)
         install_operational_routes(app, self.ready)
         app.include_router(parked.router)

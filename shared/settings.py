@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
     # Secrets whose defaults only suit development and the sandboxes: production refuses to start
     # unless each comes from the environment.
     DEVELOPMENT_SECRETS: ClassVar[tuple[str, ...]] = ()
+    # Addresses of parties outside Rebound it calls or sends people to: https only in production.
+    OUTBOUND_URLS: ClassVar[tuple[str, ...]] = ()
 
     def secrets_in_use(self) -> tuple[str, ...]:
         """The development secrets this configuration uses (a provider not chosen needs none)."""
@@ -108,6 +111,13 @@ class Settings(BaseSettings):
         problems += [f"REBOUND_{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters"
                      for name in self.secrets_in_use()
                      if name not in unset and len(getattr(self, name)) < MIN_SECRET_LENGTH]
+        # The development key under another key id is still the development key.
+        problems += [f"REBOUND_{name.upper()} holds a development key's material (under any key id, it is public)"
+                     for name in self.secrets_in_use() if name not in unset
+                     and key_material(getattr(self, name)) & key_material(type(self).model_fields[name].default)]
+        if "sslmode=verify-full" not in urlsplit(self.database_url).query.split("&"):
+            problems.append("REBOUND_DATABASE_URL must ask for sslmode=verify-full in production: the server's "
+                            "certificate checked, its name included")
         if self.kafka_security_protocol != "SASL_SSL":
             problems.append("REBOUND_KAFKA_SECURITY_PROTOCOL must be SASL_SSL in production")
         else:
@@ -115,12 +125,20 @@ class Settings(BaseSettings):
                 problems.append("REBOUND_KAFKA_USERNAME must name the service's principal")
             if len(self.kafka_password) < MIN_SECRET_LENGTH:
                 problems.append(f"REBOUND_KAFKA_PASSWORD is shorter than {MIN_SECRET_LENGTH} characters")
-        # Choice links and the SMS provider's callbacks carry tokens and signatures: never in clear.
-        if not getattr(self, "public_url", "https://").startswith("https://"):
-            problems.append("REBOUND_PUBLIC_URL must be an https:// address in production")
+        # Choice links, providers' callbacks, messages and payments carry tokens, signatures and
+        # passengers' details: never in clear.
+        problems += [f"REBOUND_{name.upper()} must be an https:// address in production"
+                     for name in self.OUTBOUND_URLS
+                     if (url := getattr(self, name)) is not None and not url.startswith("https://")]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def key_material(value: str) -> set[str]:
+    """The secrets in a setting of `id:secret` entries (comma-separated), without their ids; a
+    plain secret is its own material."""
+    return {entry.partition(":")[2] or entry for entry in (e.strip() for e in value.split(",")) if entry}
 
 
 @dataclass(frozen=True)

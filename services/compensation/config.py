@@ -30,6 +30,7 @@ def parse_limits(text: str) -> dict[str, Decimal]:
 
 class CompensationSettings(Settings):
     DEVELOPMENT_SECRETS = ("payment_api_key", "notice_sealing_key")
+    OUTBOUND_URLS = ("payment_api_url",)
     http_port: int = 8003
     # Refunds are due in days, not seconds: on a shared machine, compensation yields the CPU to
     # the first notices and the rebooking during a burst. Measured on 8 February 2013 at burst on

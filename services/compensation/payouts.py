@@ -18,6 +18,7 @@ from services.compensation.case import from_minor
 from services.compensation.config import CompensationSettings
 from shared import db, topics
 from shared.events import PayoutSettled, event_id
+from shared.http import provider_error_code
 from shared.outbox import Outbox
 from shared.pacing import backoff
 
@@ -62,7 +63,8 @@ class PaymentProvider:
         if response.status_code in (408, 409, 425, 429) or response.status_code >= 500:
             raise Transient(f"HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise Rejected(f"HTTP {response.status_code}: {response.text[:500]}")
+            # The code, never the text: a payment provider's message may quote the card or account.
+            raise Rejected(f"HTTP {response.status_code}{provider_error_code(response.text)}")
         return response.json()["id"]
 
     async def close(self) -> None:

@@ -3,13 +3,14 @@ routed by payload, its HTTP API (partner ingest, ops board) and its background w
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
 from services.disruption import handlers, ingest, metrics, ops, store
-from services.disruption.config import Config, DisruptionSettings
+from services.disruption.config import Config, DisruptionSettings, unscoped
 from shared import contract, topics
 from shared.consumer import Routes
 from shared.events import (
@@ -23,6 +24,8 @@ from shared.events import (
     RebookingDecided,
 )
 from shared.runtime import Service
+
+log = logging.getLogger(__name__)
 
 _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large", 415: "unsupported_media_type",
                422: "invalid", 429: "rate_limited"}
@@ -62,6 +65,11 @@ async def refresh_gauges(service: Service[Config]) -> None:
 
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     config = Config.of(settings or DisruptionSettings())
+    if config.settings.in_production:
+        for key_id in unscoped(config.partners.keys):
+            log.warning("UNSCOPED PARTNER KEY: it may report on any airline's flights; give it carriers= "
+                        "(REBOUND_PARTNER_KEYS), or refuse such keys with REBOUND_PARTNER_KEYS_SCOPED_ONLY",
+                        extra={"key_id": key_id})
     service = Service(name="disruption", settings=config.settings, config=config,
                       migrations=Path(__file__).parent / "migrations", routes=routes(),
                       priority_routes=flight_event_routes(config), background=[refresh_gauges])

@@ -7,6 +7,7 @@ from pydantic import model_validator
 from services.disruption.partners import (
     DEVELOPMENT_PARTNER_DIGEST,
     DEVELOPMENT_PARTNER_KEYS,
+    PartnerKey,
     Partners,
     RateLimiter,
     parse_partner_keys,
@@ -27,6 +28,9 @@ class DisruptionSettings(Settings):
     rebooking_url: str = "http://127.0.0.1:8002"
     compensation_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
+    # A partner key with no `carriers=` scope may report on any airline's flights: production warns
+    # of each at start-up, and refuses them where this is on.
+    partner_keys_scoped_only: bool = False
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":
@@ -36,7 +40,15 @@ class DisruptionSettings(Settings):
         if self.in_production and any(k.history for k in keys.values()):
             raise ValueError("REBOUND_PARTNER_KEYS: a history (replay) key is for development and test, "
                              "not production")
+        if self.in_production and self.partner_keys_scoped_only and (open_keys := unscoped(keys)):
+            raise ValueError(f"REBOUND_PARTNER_KEYS: key {open_keys[0]!r} names no carriers= scope, and "
+                             "REBOUND_PARTNER_KEYS_SCOPED_ONLY refuses such keys")
         return self
+
+
+def unscoped(keys: dict[str, PartnerKey]) -> list[str]:
+    """The ids of keys that may report on any airline's flights."""
+    return sorted(k.key_id for k in keys.values() if k.carriers is None)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from shared.settings import Settings
 
 class NotifySettings(Settings):
     DEVELOPMENT_SECRETS = ("sms_token", "sms_report_secret", "email_api_key", "push_secret", "notice_opening_keys")
+    OUTBOUND_URLS = ("public_url", "sms_api_url", "email_api_url", "push_webhook_url", "email_lookup_url")
     http_port: int = 8004
     # Notify's private keys (`id:base64,…`) for what the other services seal for it: passengers'
     # choice links, voucher codes (shared/sealed.py). Two while one replaces the other.

@@ -23,6 +23,7 @@ import aiohttp
 import aiosmtplib
 
 from shared import signing
+from shared.http import provider_error_code
 
 
 class TransientFailure(Exception):
@@ -107,17 +108,6 @@ async def _answer(response: aiohttp.ClientResponse) -> dict:
     if response.status >= 400:
         raise PermanentFailure(f"HTTP {response.status}{provider_error_code(await response.text())}")
     return await response.json(content_type=None)
-
-
-def provider_error_code(answer: str) -> str:
-    """The provider's error code (` code 21211`), never its message: a provider's text may quote the
-    phone number or address it refused (Twilio's 21211 does), and contact details stay in notify's
-    tables, out of logs and error text."""
-    try:
-        code = json.loads(answer).get("code")
-    except (ValueError, AttributeError):
-        return ""
-    return f" code {code}" if isinstance(code, int | str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", str(code)) else ""
 
 
 # Each provider call's limit; aiohttp's client rather than httpx's on this path, because a burst

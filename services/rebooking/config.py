@@ -27,6 +27,7 @@ def parse_partners(text: str) -> dict[str, frozenset[str]]:
 
 class RebookingSettings(Settings):
     DEVELOPMENT_SECRETS = ("choice_secret", "notice_sealing_key")
+    OUTBOUND_URLS = ("public_url",)
     http_port: int = 8002
     # Disruptions that arrive within this long of each other are assigned together, for at most
     # the longest wait while they keep coming.

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from shared import db, topics
 from shared.consumer import ConsumerLoop, Event, Routes
-from shared.events import Envelope, FlightStatusChanged, NoticeDelivered
+from shared.events import Envelope, FlightStatusChanged, NoticeDelivered, Passenger
 from shared.settings import Settings
 
 pytestmark = pytest.mark.handlers
@@ -258,3 +258,21 @@ async def test_a_record_that_can_be_neither_handled_nor_dead_lettered_is_parked(
     assert await pool.fetchval("SELECT count(*) FROM seen") == 2 and consumer.commits == [3]
     assert REGISTRY.get_sample_value("rebound_parked_total",
                                      {"service": "loop", "stage": "consumer", "topic": TOPIC}) == before + 1
+
+
+async def test_a_message_a_handler_refuses_is_logged_without_its_values(pool: asyncpg.Pool, caplog) -> None:
+    """pydantic's text quotes the input (`input_value='…'`), a ticket name among them: the log and
+    the dead letter's reason keep where and what, not the value."""
+    async def refuse(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
+        Passenger.model_validate({"passenger_id": "ABC123-1", "name": "SECRETNAME/" + "X" * 80, "fare": "10"})
+
+    consumer = InMemoryConsumer([status("B6121/2013-02-08/JFK")])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", routes=Routes().on(TOPIC, FlightStatusChanged, refuse),
+                        consumers=lambda group: consumer)
+    with caplog.at_level("INFO"):
+        await run_until_caught_up(loop, consumer)
+    [(_, reason)] = await dead_letters(pool)
+    assert reason.startswith("handler failed: name: String should have at most 80 characters")
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" + (str(r.exc_info) if r.exc_info else "")
+                       for r in caplog.records)
+    assert "refused the message" in logged and "SECRETNAME" not in logged and "SECRETNAME" not in reason

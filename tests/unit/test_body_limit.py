@@ -4,7 +4,7 @@
 import asyncio
 import json
 
-from shared.http import BodyLimit
+from shared.http import BodyLimit, NoStore
 
 
 def run(method: str, path: str, headers: dict[str, str]) -> tuple[int | None, dict, bool]:
@@ -53,3 +53,20 @@ def test_requests_without_a_body_pass_and_any_method_is_held_to_the_limit():
     assert run("GET", "/v1/x", {})[2] is True
     assert run("POST", "/v1/x", {})[2] is True
     assert run("DELETE", "/v1/contacts/ABC123/x", {"content-length": str(10 ** 9)})[0] == 413
+
+
+async def test_an_answer_that_does_not_say_how_to_cache_it_is_no_store():
+    """Names, choice tokens and voucher amounts must not stay in a browser's or a proxy's cache."""
+    async def app(scope, receive, send):
+        given = [(b"cache-control", b"max-age=60")] if scope["path"] == "/static" else []
+        await send({"type": "http.response.start", "status": 200, "headers": given})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    for path, expected in (("/ops/api/cases/d/ABC123", b"no-store"), ("/static", b"max-age=60")):
+        sent: list[dict] = []
+
+        async def send(message, sent=sent):
+            sent.append(message)
+
+        await NoStore(app)({"type": "http", "path": path, "headers": []}, None, send)
+        assert [v for k, v in sent[0]["headers"] if k == b"cache-control"] == [expected]

@@ -142,7 +142,7 @@ def _environment(name: str, fill: bool) -> dict[str, str]:
     env = {k: str(v) for source in container["envFrom"]
            for k, v in maps[source["configMapRef"]["name"]]["data"].items()}
     sealing = PrivateKey.generate()
-    filled = {"database-url": f"postgresql://rebound_{name}:{secrets.token_urlsafe(32)}@db.internal:5432/rebound",
+    filled = {"database-url": f"postgresql://rebound_{name}:{secrets.token_urlsafe(32)}@db.internal:5432/rebound?sslmode=verify-full",
               "api-keys": f"ops-viewer:{secrets.token_urlsafe(32)},monitoring:{secrets.token_urlsafe(32)}",
               "partner-keys": f"pilot:k1:{secrets.token_hex(32)}",
               "notice-sealing-key": f"k1:{b64encode(bytes(sealing.public_key)).decode()}",

@@ -5,8 +5,8 @@ import base64
 import hashlib
 import json
 
-from services.notify.providers import SmtpEmail, plain_text_email, provider_error_code
-from shared.http import secure_page
+from services.notify.providers import SmtpEmail, plain_text_email
+from shared.http import provider_error_code, secure_page
 
 # Twilio's REST error for an invalid 'To' number (error 21211, twilio.com/docs/errors/21211): the
 # message quotes the number.
@@ -19,6 +19,14 @@ def test_a_provider_error_keeps_its_code_and_drops_its_text():
     assert provider_error_code("The number +15005550001 is blocked") == ""
     assert provider_error_code(json.dumps({"code": "+15005550001 bad"})) == ""
     assert provider_error_code("[1, 2]") == ""
+    assert provider_error_code(STRIPE_CARD_DECLINED) == " code card_declined"
+
+
+# Stripe's error object (docs.stripe.com/api/errors): `error.code`, and a message that may name the
+# card ("Your card ending in 4242 was declined"); a payment provider's refusal keeps the code alone.
+STRIPE_CARD_DECLINED = json.dumps({"error": {"code": "card_declined", "decline_code": "generic_decline",
+                                             "message": "Your card ending in 4242 was declined.",
+                                             "type": "card_error"}})
 
 
 def test_an_id_with_cr_lf_cannot_add_an_email_header():

@@ -13,6 +13,7 @@ from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from services.compensation.config import CompensationSettings
+from services.disruption import bootstrap as disruption_bootstrap
 from services.disruption.config import DisruptionSettings
 from services.notify.config import NotifySettings
 from services.rebooking.config import RebookingSettings
@@ -69,18 +70,21 @@ SEALING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY.public_key)).decode()}"
 OPENING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY)).decode()}"
 KAFKA = {"kafka_security_protocol": "SASL_SSL", "kafka_username": "svc", "kafka_password": STRONG}
 SECRETS = {
-    Settings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+    Settings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound?sslmode=verify-full"},
     DisruptionSettings: KAFKA | {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
-                         "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+                         "database_url": f"postgresql://svc:{STRONG}@db/rebound?sslmode=verify-full"},
     RebookingSettings: KAFKA | {"api_keys": f"ops-viewer:{STRONG}", "choice_secret": STRONG,
                                 "notice_sealing_key": SEALING, "public_url": "https://rebound.example.org",
-                                "database_url": f"postgresql://svc:{STRONG}@db/r"},
+                                "database_url": f"postgresql://svc:{STRONG}@db/r?sslmode=verify-full"},
     NotifySettings: KAFKA | {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
                      "sms_report_secret": STRONG, "email_api_key": STRONG,
                      "notice_opening_keys": OPENING,
-                     "public_url": "https://rebound.example.org", "database_url": f"postgresql://svc:{STRONG}@db/r"},
+                     "public_url": "https://rebound.example.org", "sms_api_url": "https://api.infobip.com",
+                     "email_api_url": "https://api.sendgrid.com", "push_webhook_url": "https://push.example.org/v1",
+                     "database_url": f"postgresql://svc:{STRONG}@db/r?sslmode=verify-full"},
     CompensationSettings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "payment_api_key": STRONG,
-                                   "notice_sealing_key": SEALING, "database_url": f"postgresql://svc:{STRONG}@db/rebound"},
+                                   "payment_api_url": "https://payments.example.org", "notice_sealing_key": SEALING,
+                                   "database_url": f"postgresql://svc:{STRONG}@db/rebound?sslmode=verify-full"},
 }
 
 
@@ -150,6 +154,40 @@ def test_production_refuses_a_short_secret_and_names_it_without_its_value(settin
         assert "short-but-not-32-chars" not in str(refused.value).split("[type=")[0]
 
 
+@pytest.mark.parametrize(("settings_class", "name"), [
+    (CompensationSettings, "payment_api_url"), (NotifySettings, "sms_api_url"), (NotifySettings, "email_api_url"),
+    (NotifySettings, "push_webhook_url"), (NotifySettings, "email_lookup_url"), (NotifySettings, "public_url")])
+def test_production_calls_nobody_outside_in_clear(settings_class, name, monkeypatch):
+    monkeypatch.delenv(f"REBOUND_{name.upper()}", raising=False)
+    with pytest.raises(ValidationError, match=f"REBOUND_{name.upper()} must be an https:// address"):
+        settings_class(**SECRETS[settings_class] | {name: "http://provider.example.org"}, environment="production")
+
+
+@pytest.mark.parametrize("url", ["postgresql://svc:{}@db/r", "postgresql://svc:{}@db/r?sslmode=require",
+                                 "postgresql://svc:{}@db/r?sslmode=verify-ca"])
+def test_production_checks_the_databases_certificate_and_name(url, monkeypatch):
+    monkeypatch.delenv("REBOUND_DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="sslmode=verify-full"):
+        Settings(**SECRETS[Settings] | {"database_url": url.format(STRONG)}, environment="production")
+
+
+@pytest.mark.parametrize("settings_class", [RebookingSettings, CompensationSettings, NotifySettings],
+                         ids=lambda c: c.__name__)
+def test_production_refuses_the_development_keys_under_any_key_id(settings_class, monkeypatch):
+    """The development sealing and opening keys are in this repository: renamed, they are no
+    secret either (found here: `prod:<the development key>` started in production)."""
+    name = {RebookingSettings: "notice_sealing_key", CompensationSettings: "notice_sealing_key",
+            NotifySettings: "notice_opening_keys"}[settings_class]
+    monkeypatch.delenv(f"REBOUND_{name.upper()}", raising=False)
+    development = settings_class.model_fields[name].default
+    renamed = "prod" + development[development.index(":"):]
+    with pytest.raises(ValidationError, match=f"REBOUND_{name.upper()} holds a development key's material"):
+        settings_class(**SECRETS[settings_class] | {name: renamed}, environment="production")
+    with pytest.raises(ValidationError, match="development key's material"):  # beside a real one, too
+        settings_class(**SECRETS[settings_class] | {name: f"{SECRETS[settings_class][name]},{renamed}"},
+                       environment="production")
+
+
 def test_unset_means_production_and_production_wants_https(monkeypatch):
     for name in ("ENVIRONMENT", "API_KEYS", "CHOICE_SECRET", "PUBLIC_URL", "DATABASE_URL"):
         monkeypatch.delenv(f"REBOUND_{name}", raising=False)
@@ -215,3 +253,16 @@ def test_the_access_table_behind_the_kafka_acls_is_what_the_services_do():
         written = set(re.findall(r"publish\(\s*topics\.([A-Z_]+)", source))
         written |= set(re.findall(r"topics\.name\([^()]*topics\.([A-Z_]+)\)", source))
         assert written and {getattr(topics, n) for n in written} <= set(topics.WRITES[service]), service
+
+
+def test_production_can_refuse_a_partner_key_that_may_report_on_any_airline(monkeypatch, caplog):
+    for name in ("PARTNER_KEYS", "PARTNER_KEYS_SCOPED_ONLY"):
+        monkeypatch.delenv(f"REBOUND_{name}", raising=False)
+    given = SECRETS[DisruptionSettings]
+    with pytest.raises(ValidationError, match="key 'k' names no carriers= scope"):
+        DisruptionSettings(**given, partner_keys_scoped_only=True, environment="production")
+    DisruptionSettings(**given | {"partner_keys": "p:k:" + "0" * 64 + ":carriers=B6"}, partner_keys_scoped_only=True,
+                       environment="production")
+    with caplog.at_level("WARNING"):
+        disruption_bootstrap.create_app(DisruptionSettings(**given, environment="production"))
+    assert any("UNSCOPED PARTNER KEY" in r.getMessage() and r.key_id == "k" for r in caplog.records)
