@@ -65,7 +65,9 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
     key again with the same request answers as the first time; with another request it is refused
     (a key names one action)."""
     # Two tabs sending the same action at once: the second waits, then finds the first's answer.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('desk:' || $1))", action_id)
+    # The lock is the service's own (advisory locks are the whole database's): one key used at two
+    # services is two actions, neither waiting on the other.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':desk:' || $1))", action_id)
     asked = _plain({"action": action, "target": target, "why": why, **asked})
     before = await conn.fetchrow("SELECT asked, answer FROM desk_actions WHERE action_id = $1", action_id)
     if before is not None:
@@ -84,7 +86,7 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
         action_id=action_id, agent=agent, action=action, why=why, acted_at=acted_at,
         booking_ref=done.booking_ref, disruption_id=done.disruption_id, flight_id=done.flight_id,
         passenger_ids=done.passenger_ids, detail=done.detail,
-    ), key=done.booking_ref or done.flight_id or target, id=event_id("desk", action_id))
+    ), key=done.booking_ref or done.flight_id or target, id=event_id("desk", outbox.source, action_id))
     return answer
 
 

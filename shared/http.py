@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import inspect
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Annotated, Any, TypeVar
@@ -21,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import validation
+from shared.pacing import RateLimiter
+from shared.settings import Key
 
 PROBLEM = "application/problem+json"
 # A body no route here needs more than, unless it says otherwise (partner batches, contact lists).
@@ -197,6 +200,28 @@ def _dependencies(dependant: Dependant) -> list[Dependant]:
 _bearer = HTTPBearer(auto_error=False)
 
 
+# The ops console's jobs: each key's requests are held to a rate (REBOUND_OPS_REQUESTS_PER_SECOND).
+CONSOLE_ROLES = ("ops-viewer", "ops-agent")
+KEY = "rebound.key"  # in the request's scope: the key that passed, for what its holder may see
+
+
+def _within_rate(request: Request, key: Key) -> None:
+    """A leaked or scripted console key costs the service no more than one busy agent would."""
+    state = request.app.state
+    if not hasattr(state, "console_rates"):
+        settings = state.service.settings
+        state.console_rates = RateLimiter(settings.ops_requests_per_second, settings.ops_burst)
+    if wait := state.console_rates.take(key.holder):
+        raise StarletteHTTPException(429, "Too many requests with this key: slow down",
+                                     headers={"Retry-After": str(math.ceil(wait))})
+
+
+def key_of(request: Request) -> Key | None:
+    """The key a request's gate let through, if any."""
+    key: Key | None = request.scope.get(KEY)
+    return key
+
+
 def require_role(role: str) -> Dependency[str]:
     """A gate that lets through only a key for this job (or, in development, a key for every job):
     a board viewer's key cannot rewrite a passenger's phone number. It hands on who holds the key,
@@ -210,6 +235,9 @@ def require_role(role: str) -> Dependency[str]:
         access = request.app.state.service.access  # shared.runtime.Service's, parsed once
         for k in access.keys_for(role):
             if hmac.compare_digest(given, k.key.encode()):
+                if role in CONSOLE_ROLES and KEY not in request.scope:
+                    _within_rate(request, k)
+                request.scope[KEY] = k
                 return str(k.holder)
         if any(hmac.compare_digest(given, k.encode()) for k in access.all_keys):
             raise StarletteHTTPException(403, f"This key is not for this: it needs the {role} role")

@@ -5,10 +5,11 @@ a notice request carries one as its `template` and `facts`; notify reads it back
 Times are instants (UTC on the wire; notify shows them on each airport's own clock). Secrets a
 notice carries (a passenger's choice link, a voucher's code) travel sealed for notify."""
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.events import Instant, Leg, Money, NoticeRequested, Stage
 
@@ -146,8 +147,14 @@ class Changed(_NewItinerary):
 
 
 DeskTopic = Literal["care_at_airport", "agents_at_desk", "next_update", "hotel_arranged"]
-# What an agent may fill in: a place at the airport, in a few plain words.
+# What an agent may fill in: a place at the airport, in a few plain words. Never a link, an
+# address or a number to call: passengers trust a message from the airline, so a message from the
+# desk holds nothing a key in the wrong hands could send them to (phishing by the airline's voice).
 PLACE = r"^[^\x00-\x1f\x7f<>{}]{1,60}$"
+_LINK_OR_ADDRESS = re.compile(
+    r"@|://|\bwww\b"  # an email address, a URL
+    r"|[A-Za-z0-9-]\.[A-Za-z]{2,}\b"  # a domain name (example.com, bit.ly)
+    r"|(?:\+?[0-9][ ().-]*){7,}")  # a phone number
 
 
 class DeskMessage(_Flight):
@@ -157,6 +164,13 @@ class DeskMessage(_Flight):
     kind: Literal["desk_message"] = "desk_message"
     topic: DeskTopic
     place: str | None = Field(default=None, pattern=PLACE)  # for care_at_airport, agents_at_desk, hotel_arranged
+
+    @field_validator("place")
+    @classmethod
+    def _no_link_or_address(cls, place: str | None) -> str | None:
+        if place is not None and _LINK_OR_ADDRESS.search(place):
+            raise ValueError("a place at the airport, in words: no link, email address or phone number")
+        return place
     at: Instant | None = None  # for next_update: when the next news will come
 
     @model_validator(mode="after")

@@ -61,6 +61,11 @@ class Outbox:
         self._source = source
         self._rows: list[tuple[str, bytes | None, bytes, list[list[str]]]] = []
 
+    @property
+    def source(self) -> str:
+        """Who publishes (`rebound/<service>`): the events' CloudEvents source."""
+        return self._source
+
     def publish(self, topic: str, data: Model, *, key: str, id: str | None = None,
                 time: datetime | None = None, traceparent: str | None = None) -> Envelope:
         """`traceparent`: the trace this follows from; by default, that of the event being handled."""

@@ -1,7 +1,9 @@
-"""How fast to go: a token bucket for rates, and exponential backoff with full jitter for retries.
-Pure: the clock and the random source are handed in."""
+"""How fast to go: a token bucket for rates (one per caller in `RateLimiter`), and exponential
+backoff with full jitter for retries. Pure: the clock and the random source are handed in (the
+monotonic clock by default)."""
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,3 +36,19 @@ class TokenBucket:
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0, rand: random.Random | None = None) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]."""
     return (rand or random).uniform(0, min(cap, base * 2 ** attempt))
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per caller (a partner, an ops key): `rate` requests a second, bursts up to `burst`."""
+
+    rate: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def take(self, caller: str) -> float:
+        """0 when the request may go ahead, else the seconds to wait before trying again."""
+        if caller not in self._buckets:
+            self._buckets[caller] = TokenBucket(self.rate, self.burst, self.clock)
+        return self._buckets[caller].take()

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # rotation). The holder (an agent's name) is what the audit records as who acted; a key without
     # one is recorded by its role and position. A key without a role does every job: development only.
     api_keys: str = DEVELOPMENT_API_KEY
+    # Each ops console key's requests to /ops/api (and /v1/parked): a busy agent's pace, with room
+    # for the page's bursts; past it, 429 with Retry-After.
+    ops_requests_per_second: float = 20.0
+    ops_burst: int = 100
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
     minimum_connecting_times: str = ""
     # Airports serving one city, `JFK+LGA+EWR;ORD+MDW` (empty: the built-in groups).

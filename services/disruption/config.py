@@ -9,10 +9,10 @@ from services.disruption.partners import (
     DEVELOPMENT_PARTNER_KEYS,
     PartnerKey,
     Partners,
-    RateLimiter,
     parse_partner_keys,
 )
 from shared.airports import Connecting
+from shared.pacing import RateLimiter
 from shared.settings import Settings
 
 
@@ -31,6 +31,13 @@ class DisruptionSettings(Settings):
     # A partner key with no `carriers=` scope may report on any airline's flights: production warns
     # of each at start-up, and refuses them where this is on.
     partner_keys_scoped_only: bool = False
+    # The ops console's live streams: at most this many open for one key, and in all; each ends
+    # after this long (the page connects again), so none is held for ever.
+    console_streams_per_key: int = 3
+    console_streams_total: int = 50
+    console_stream_seconds: float = 900.0
+    # Messages from the desk to one flight's passengers: at most this many an hour.
+    desk_messages_per_flight_per_hour: int = 3
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":

@@ -27,7 +27,7 @@ from services.disruption.config import Config
 from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
 from shared import desk, notices, topics
 from shared.events import BOOKING_REF, FlightStatus, event_id
-from shared.http import GatedRoute, require_role, secure_page
+from shared.http import GatedRoute, key_of, require_role, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
 
@@ -35,6 +35,7 @@ SOURCE = "rebound/disruption"
 router = APIRouter(tags=["ops console"], route_class=GatedRoute)
 api = APIRouter(prefix="/ops/api", route_class=GatedRoute, dependencies=[Depends(require_role("ops-viewer"))])
 Agent = Annotated[str, Depends(require_role("ops-agent"))]
+Viewer = Annotated[str, Depends(require_role("ops-viewer"))]
 
 _PAGE = (Path(__file__).parent / "static" / "ops.html").read_text(encoding="utf-8")
 # How often the live stream pushes the KPIs and the timeline.
@@ -68,16 +69,88 @@ async def summary(pool: Database, snapshot: Snapshotted) -> dict[str, Any]:
 # Not in the OpenAPI document: a stream that never ends is no operation a generated client (or
 # schemathesis) can call and wait for; the README and /ops/api/summary describe it.
 @api.get("/stream", include_in_schema=False)
-async def stream(request: Request, pool: Database, snapshot: Snapshotted) -> StreamingResponse:
-    """Server-sent events: a `snapshot` (the KPIs and the timeline) at once and every two seconds.
-    Read it with fetch, which can send the bearer key (EventSource cannot)."""
+async def stream(request: Request, pool: Database, snapshot: Snapshotted, config: Configured,
+                 viewer: Viewer) -> StreamingResponse:
+    """Server-sent events: a `snapshot` (the KPIs and the timeline) at once and every two seconds,
+    for at most REBOUND_CONSOLE_STREAM_SECONDS (the page then connects again). Read it with fetch,
+    which can send the bearer key (EventSource cannot). A key holds at most a few streams at once,
+    and the service a bounded number in all: each is a connection held open."""
+    seats = _stream_seats(request, config)
+    seats.take(viewer)
+    ends = asyncio.get_running_loop().time() + config.settings.console_stream_seconds
 
     async def events() -> Any:
-        while not await request.is_disconnected():
-            yield f"event: snapshot\ndata: {json.dumps(await snapshot.latest(pool), default=str)}\n\n"
-            await asyncio.sleep(PUSH_EVERY_SECONDS)
+        try:
+            while not await request.is_disconnected() and asyncio.get_running_loop().time() < ends:
+                yield f"event: snapshot\ndata: {json.dumps(await snapshot.latest(pool), default=str)}\n\n"
+                await asyncio.sleep(PUSH_EVERY_SECONDS)
+        finally:
+            seats.give_back(viewer)
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+class StreamSeats:
+    """The live streams open, by key: at most `per_key` for one key, `total` in all."""
+
+    def __init__(self, per_key: int, total: int) -> None:
+        self.per_key, self.total = per_key, total
+        self.open: dict[str, int] = {}
+
+    def take(self, holder: str) -> None:
+        if self.open.get(holder, 0) >= self.per_key:
+            raise HTTPException(429, f"This key already holds {self.per_key} live streams: close one first")
+        if sum(self.open.values()) >= self.total:
+            raise HTTPException(503, "The console's live streams are all in use: the page will try again")
+        self.open[holder] = self.open.get(holder, 0) + 1
+
+    def give_back(self, holder: str) -> None:
+        self.open[holder] -= 1
+        if not self.open[holder]:
+            del self.open[holder]
+
+
+def _stream_seats(request: Request, config: Config) -> StreamSeats:
+    state = request.app.state
+    if not hasattr(state, "stream_seats"):
+        state.stream_seats = StreamSeats(config.settings.console_streams_per_key, config.settings.console_streams_total)
+    seats: StreamSeats = state.stream_seats
+    return seats
+
+
+def _for_the_key(request: Request, found: dict[str, Any]) -> dict[str, Any]:
+    """What the key may see of it: a viewer (who acts on nobody) sees booking references and
+    passenger ids masked (a reservation system's ids may carry the reference), an agent (who acts
+    on them) whole."""
+    key = key_of(request)
+    if key is not None and key.does("ops-agent"):
+        return found
+    return _masked(found)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: masked_booking(v) if k in _MASKED and isinstance(v, str) else _masked(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+_MASKED = ("booking_ref", "passenger_id")
+
+
+def masked_booking(identifier: str) -> str:
+    """`ABC123` → `AB••••`: enough to tell two apart on a screen, not to look one up."""
+    return identifier[:2] + "•" * max(len(identifier) - 2, 2)
+
+
+async def _read_list(pool: asyncpg.Pool, request: Request, list_name: str, flight_id: str | None,
+                     passengers: int) -> None:
+    """The audit of who read a list of passengers, and which."""
+    key = key_of(request)
+    await pool.execute("INSERT INTO passenger_list_reads (reader, list, flight_id, passengers) VALUES ($1, $2, $3, $4)",
+                       key.holder if key else "unknown", list_name, flight_id, passengers)
 
 
 @api.get("/flights", operation_id="list_disrupted_flights")
@@ -94,17 +167,22 @@ async def disrupted_flights(
 
 
 @api.get("/worklist", operation_id="list_worklist")
-async def worklist(pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+async def worklist(request: Request, pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                    per_page: Annotated[int, Query(ge=1, le=200)] = 25) -> dict[str, Any]:
-    """Passengers who need an agent, longest waiting first."""
-    return await console.worklist(pool, page, per_page)
+    """Passengers who need an agent, longest waiting first (booking references masked for a viewer's
+    key). Each read is audited."""
+    found = await console.worklist(pool, page, per_page)
+    await _read_list(pool, request, "worklist", None, len(found["cases"]))
+    return _for_the_key(request, found)
 
 
 @api.get("/flights/{flight_id:path}", operation_id="get_flight")
-async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_length=40, pattern=desk.IDENTIFIER)]
+async def flight_detail(request: Request, pool: Database,
+                        flight_id: Annotated[str, PathParam(max_length=40, pattern=desk.IDENTIFIER)]
                         ) -> dict[str, object]:
     """One flight: its state, its history, its disrupted passengers (names and booking references
-    only: contact details never leave notify), and what agents did about it."""
+    only, the references masked for a viewer's key: contact details never leave notify), and what
+    agents did about it. Each read of its passengers is audited."""
     flight = await pool.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
     if flight is None:
         raise HTTPException(404, f"No flight {flight_id!r} in the schedule")
@@ -128,8 +206,9 @@ async def flight_detail(pool: Database, flight_id: Annotated[str, PathParam(max_
         """SELECT agent, action, why, acted_at, booking_ref, detail FROM desk_log
            WHERE flight_id = $1 OR booking_ref IN (SELECT booking_ref FROM recovery WHERE flight_id = $1)
            ORDER BY acted_at""", flight_id)
-    return {"flight": dict(flight), "history": [dict(h) for h in history],
-            "passengers": [dict(p) for p in passengers], "actions": [dict(a) for a in actions]}
+    await _read_list(pool, request, "flight", flight_id, len(passengers))
+    return _for_the_key(request, {"flight": dict(flight), "history": [dict(h) for h in history],
+                                  "passengers": [dict(p) for p in passengers], "actions": [dict(a) for a in actions]})
 
 
 # --- the agent's own actions here: a case handled, a message to a flight ---------------------------
@@ -154,9 +233,18 @@ async def mark_handled(conn: asyncpg.Connection, disruption_id: str, booking_ref
                      passenger_ids=sorted({r["passenger_id"] for r in rows}))
 
 
-async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMessage, action_id: str) -> desk.Done:
+async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMessage, action_id: str,
+                       per_hour: int = 3) -> desk.Done:
     """The desk template, filled in, to every disrupted passenger of the flight: one notice per
-    booking, under the action's own id, so a second message to the flight is a new one."""
+    booking, under the action's own id, so a second message to the flight is a new one. At most
+    `per_hour` messages to one flight an hour, whoever sends them: a flight's passengers are not
+    to be flooded, by a mistake or by a key in the wrong hands."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('desk-message:' || $1))", given.flight_id)
+    sent = await conn.fetchval("SELECT count(*) FROM desk_actions WHERE action = 'message' AND target = $1"
+                               " AND acted_at > now() - interval '1 hour'", given.flight_id)
+    if sent >= per_hour:
+        raise desk.Refused(429, f"This flight's passengers had {sent} messages from the desk in the last hour, "
+                                f"the most there may be: wait, or say it in the next one")
     flight = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", given.flight_id)
     if flight is None:
         raise desk.Refused(404, f"No flight {given.flight_id!r} in the schedule")
@@ -199,7 +287,8 @@ async def message_flight(given: FlightMessage, agent: Agent, action_id: desk.Act
     """Send one of the desk's messages, as previewed, to a flight's disrupted passengers."""
     return await desk.act(pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="message",
                           target=given.flight_id, why=given.why, asked=given.model_dump(exclude={"why"}),
-                          perform=lambda conn, outbox: send_message(conn, outbox, given, action_id))
+                          perform=lambda conn, outbox: send_message(
+                              conn, outbox, given, action_id, config.settings.desk_messages_per_flight_per_hour))
 
 
 # --- the relay to the services that own seats, money and words ------------------------------------

@@ -4,8 +4,7 @@ signature check, and a per-partner rate limit."""
 import math
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -14,7 +13,7 @@ from starlette.exceptions import HTTPException
 from shared import signing
 from shared.events import FlightRef
 from shared.http import gate
-from shared.pacing import TokenBucket
+from shared.pacing import RateLimiter
 
 # The development key: partner `demo`, key id `demo-dev`, secret `dev-only-partner-secret`. It
 # replays past days (the demo's 2013), so it may send old times.
@@ -69,22 +68,6 @@ def parse_partner_keys(text: str) -> dict[str, PartnerKey]:
         keys[key_id] = PartnerKey(partner, key_id, digest, limits.get("carriers"), limits.get("airports"),
                                   history="history" in limits)
     return keys
-
-
-@dataclass
-class RateLimiter:
-    """A token bucket per partner: `rate` requests a second, bursts up to `burst`."""
-
-    rate: float
-    burst: int
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
-
-    def take(self, partner: str) -> float:
-        """0 when the request may go ahead, else the seconds to wait before trying again."""
-        if partner not in self._buckets:
-            self._buckets[partner] = TokenBucket(self.rate, self.burst, self.clock)
-        return self._buckets[partner].take()
 
 
 class Unauthenticated(HTTPException):

@@ -169,6 +169,43 @@ async def test_a_reviewed_message_reaches_every_disrupted_passenger_of_the_fligh
     assert planned == len(scenario.disrupted_passengers)
 
 
+async def test_a_flights_passengers_hear_from_the_desk_a_few_times_an_hour_at_most(world: World):
+    """A mistake, or a key in the wrong hands, cannot flood a flight's passengers: the fourth
+    message within the hour is refused, whoever sends it."""
+    scenario, _, _ = await cancelled(world)
+    given = ops.FlightMessage(why="desk open", flight_id=scenario.cancellation_flight_id, topic="agents_at_desk",
+                              place="Terminal 5, desk B")
+
+    def message():
+        key = str(uuid.uuid4())
+        return act(world, "disruption", "message", given.flight_id, given.model_dump(exclude={"why"}),
+                   lambda conn, outbox: ops.send_message(conn, outbox, given, key, per_hour=3), key)
+    for _ in range(3):
+        await message()
+    with pytest.raises(desk.Refused, match="3 messages from the desk in the last hour") as refused:
+        await message()
+    assert refused.value.status_code == 429
+
+
+async def test_one_key_used_at_two_services_is_two_audited_actions(world: World):
+    """An idempotency key names one action at one service. Found here: the same key at a second
+    service made an AgentActed of the same id, which the console's inbox took for a duplicate, and
+    the second action vanished from the audit."""
+    scenario, disruption_id, _ = await cancelled(world)
+    booking = next(b for b in scenario.bookings if b.booking_ref in scenario.disrupted_refs)
+    key = str(uuid.uuid4())
+    given = compensation_desk.Voucher(why="long wait", passenger_id=booking.passengers[0].passenger_id,
+                                      amount=Decimal("20"), currency="USD")
+    await act(world, "compensation", "voucher", booking.booking_ref, {"amount": "20"}, lambda conn, outbox:
+              compensation_desk.grant(conn, outbox, COMPENSATION, disruption_id, booking.booking_ref, given, key,
+                                      "Ana Ruiz"), key)
+    await act(world, "disruption", "handled", booking.booking_ref, {"disruption_id": disruption_id},
+              lambda conn, outbox: ops.mark_handled(conn, disruption_id, booking.booking_ref, "Ana Ruiz"), key)
+    logged = await world.connections["disruption"].fetch(
+        "SELECT source, action FROM desk_log WHERE action_id = $1 ORDER BY source", key)
+    assert [tuple(r) for r in logged] == [("rebound/compensation", "voucher"), ("rebound/disruption", "handled")]
+
+
 async def test_a_case_marked_handled_leaves_the_worklist_and_the_kpis_read_the_tables(world: World):
     scenario, disruption_id, _ = await cancelled(world)
     disruption = world.connections["disruption"]

@@ -1,6 +1,7 @@
 """The ops board in a real browser (Debian's Chromium, driven by Playwright): a cancellation
 shows up live, with its passengers' recovery."""
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -179,6 +180,10 @@ async def _a_viewer_can_do_nothing(stack, disruption_id: str, booking_ref: str, 
     async with httpx.AsyncClient(base_url=stack.url("disruption"),
                                  headers={"Authorization": f"Bearer {VIEWER_KEY}"}) as client:
         assert (await client.get("/ops/api/worklist")).status_code == 200
+        # It sees who is on the flight, with booking references masked (it acts on nobody).
+        detail = (await client.get(f"/ops/api/flights/{flight}")).json()
+        assert detail["passengers"] and all(p["booking_ref"].endswith("••••") for p in detail["passengers"])
+        assert booking_ref not in json.dumps(detail, ensure_ascii=False)
         for path, body in actions:
             refused = await client.post(path.format(d=disruption_id, r=booking_ref),
                                         json={"why": "trying my luck", **body},

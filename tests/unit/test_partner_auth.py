@@ -8,10 +8,11 @@ from pydantic import ValidationError
 from services.disruption.config import DisruptionSettings
 from services.disruption.handlers import announced_at
 from services.disruption.ingest import clock_problems
-from services.disruption.partners import RateLimiter, parse_partner_keys
+from services.disruption.partners import parse_partner_keys
 from shared import signing
 from shared.consumer import Event
 from shared.events import FlightCancelled, FlightRef
+from shared.pacing import RateLimiter
 
 DIGEST = signing.key_digest("s3cret")
 
