@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         self.connecting()
         if not self.in_production:
             return self
+        problems = self._key_problems() + self._secret_problems() + self._transport_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _key_problems(self) -> list[str]:
         access = self.access()
         problems = []
         if DEVELOPMENT_API_KEY in access.all_keys:
@@ -105,20 +111,25 @@ class Settings(BaseSettings):
             problems.append(f"REBOUND_API_KEYS: in production each key names its one job ({', '.join(ROLES)}), "
                             "as role:key")
         # Named by position, never by value.
-        problems += [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
-                     for n, k in enumerate(access.keys, start=1) if len(k.key) < MIN_SECRET_LENGTH]
+        return problems + [f"REBOUND_API_KEYS: key {n} is shorter than {MIN_SECRET_LENGTH} characters"
+                           for n, k in enumerate(access.keys, start=1) if len(k.key) < MIN_SECRET_LENGTH]
+
+    def _secret_problems(self) -> list[str]:
+        defaults = type(self).model_fields
         unset = [name for name in (*self.secrets_in_use(), "database_url")
-                 if getattr(self, name) == type(self).model_fields[name].default]
-        if unset:
-            problems.append("in production these must be set, not left at their development defaults: "
-                            + ", ".join(f"REBOUND_{name.upper()}" for name in unset))
+                 if getattr(self, name) == defaults[name].default]
+        problems = ["in production these must be set, not left at their development defaults: "
+                    + ", ".join(f"REBOUND_{name.upper()}" for name in unset)] if unset else []
+        given = [name for name in self.secrets_in_use() if name not in unset]
         problems += [f"REBOUND_{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters"
-                     for name in self.secrets_in_use()
-                     if name not in unset and len(getattr(self, name)) < MIN_SECRET_LENGTH]
+                     for name in given if len(getattr(self, name)) < MIN_SECRET_LENGTH]
         # The development key under another key id is still the development key.
-        problems += [f"REBOUND_{name.upper()} holds a development key's material (under any key id, it is public)"
-                     for name in self.secrets_in_use() if name not in unset
-                     and key_material(getattr(self, name)) & key_material(type(self).model_fields[name].default)]
+        return problems + [f"REBOUND_{name.upper()} holds a development key's material (under any key id, it is "
+                           "public)" for name in given
+                           if key_material(getattr(self, name)) & key_material(defaults[name].default)]
+
+    def _transport_problems(self) -> list[str]:
+        problems = []
         if "sslmode=verify-full" not in urlsplit(self.database_url).query.split("&"):
             problems.append("REBOUND_DATABASE_URL must ask for sslmode=verify-full in production: the server's "
                             "certificate checked, its name included")
@@ -131,12 +142,9 @@ class Settings(BaseSettings):
                 problems.append(f"REBOUND_KAFKA_PASSWORD is shorter than {MIN_SECRET_LENGTH} characters")
         # Choice links, providers' callbacks, messages and payments carry tokens, signatures and
         # passengers' details: never in clear.
-        problems += [f"REBOUND_{name.upper()} must be an https:// address in production"
-                     for name in self.OUTBOUND_URLS
-                     if (url := getattr(self, name)) is not None and not url.startswith("https://")]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems + [f"REBOUND_{name.upper()} must be an https:// address in production"
+                           for name in self.OUTBOUND_URLS
+                           if (url := getattr(self, name)) is not None and not url.startswith("https://")]
 
 
 def key_material(value: str) -> set[str]:

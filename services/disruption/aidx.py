@@ -53,19 +53,9 @@ DIVERTED = frozenset({"DV", "DIV", "DIVERTED"})
 
 def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
     """Every flight leg of the notification, each read on its own; or one error for the document."""
-    if len(body) > MAX_BYTES:
-        return [_refused(f"the document is over {MAX_BYTES // 1024} KiB")]
-    try:
-        document = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException:
-        return [_refused("a DTD, an entity or an external reference: AIDX needs none, and they are refused")]
-    except ParseError as exc:
-        return [_refused(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})")]
-    if _deeper_than(document, MAX_DEPTH):
-        return [_refused(f"elements nested more than {MAX_DEPTH} deep: AIDX needs fewer than ten")]
-    notification = next((e for e in document.iter() if _name(e) == ROOT), None)
-    if notification is None:
-        return [_refused(f"no {ROOT} element (the document is {_name(document)[:40]!r})")]
+    notification = _notification(body)
+    if isinstance(notification, Parsed):
+        return [notification]
     legs = [e for e in notification if _name(e) == "FlightLeg"]
     if not legs:
         return [_refused(f"{ROOT} without a FlightLeg")]
@@ -76,21 +66,40 @@ def parse_xml(body: bytes, received_at: datetime) -> list[Parsed]:
     # xs:nonNegativeInteger, in ASCII digits: "²" and "٣" are digits to Python, not to XML Schema.
     if sequence is not None and not re.fullmatch(r" *[0-9]{1,18} *", sequence):
         return [_refused(f"SequenceNmbr {sequence[:20]!r} is not a whole number")]
-    results = []
-    for position, leg in enumerate(legs, start=1):
-        try:
-            events, notes = _leg(leg, position, occurred_at, int(sequence) if sequence else None)
-        except MessageError as exc:
-            results.append(Parsed(position, [], exc, "AIDX"))
-            continue
-        except ValidationError as exc:  # a value the event contract refuses, though the reader took it
-            reason = validation.summary(validation.field_errors(exc.errors(), {}))
-            results.append(Parsed(position, [], MessageError(position, f"FlightLeg {position}: {reason}"), "AIDX"))
-            continue
-        digest = hashlib.sha256(tostring(leg)).hexdigest()[:32]
-        results.append(Parsed(position, [e.model_copy(update={"partner_event_id": f"aidx:{digest}:{n}"})
-                                         for n, e in enumerate(events)], None, "AIDX", notes))
-    return results
+    return [_read_leg(leg, position, occurred_at, int(sequence) if sequence else None)
+            for position, leg in enumerate(legs, start=1)]
+
+
+def _notification(body: bytes) -> Element | Parsed:
+    """The document's notification element, or why there is none to read."""
+    if len(body) > MAX_BYTES:
+        return _refused(f"the document is over {MAX_BYTES // 1024} KiB")
+    try:
+        document = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        return _refused("a DTD, an entity or an external reference: AIDX needs none, and they are refused")
+    except ParseError as exc:
+        return _refused(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})")
+    if _deeper_than(document, MAX_DEPTH):
+        return _refused(f"elements nested more than {MAX_DEPTH} deep: AIDX needs fewer than ten")
+    notification = next((e for e in document.iter() if _name(e) == ROOT), None)
+    if notification is None:
+        return _refused(f"no {ROOT} element (the document is {_name(document)[:40]!r})")
+    return notification
+
+
+def _read_leg(leg: Element, position: int, occurred_at: datetime | None, sequence: int | None) -> Parsed:
+    """One flight leg's events, or why it cannot be read."""
+    try:
+        events, notes = _leg(leg, position, occurred_at, sequence)
+    except MessageError as exc:
+        return Parsed(position, [], exc, "AIDX")
+    except ValidationError as exc:  # a value the event contract refuses, though the reader took it
+        reason = validation.summary(validation.field_errors(exc.errors(), {}))
+        return Parsed(position, [], MessageError(position, f"FlightLeg {position}: {reason}"), "AIDX")
+    digest = hashlib.sha256(tostring(leg)).hexdigest()[:32]
+    return Parsed(position, [e.model_copy(update={"partner_event_id": f"aidx:{digest}:{n}"})
+                             for n, e in enumerate(events)], None, "AIDX", notes)
 
 
 def _deeper_than(document: Element, most: int) -> bool:

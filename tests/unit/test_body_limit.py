@@ -3,6 +3,7 @@
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 from shared.http import BodyLimit, NoStore
 
@@ -57,7 +58,7 @@ def test_requests_without_a_body_pass_and_any_method_is_held_to_the_limit():
 
 async def test_an_answer_that_does_not_say_how_to_cache_it_is_no_store():
     """Names, choice tokens and voucher amounts must not stay in a browser's or a proxy's cache."""
-    async def app(scope, receive, send):
+    async def app(scope: dict, receive: object, send: Callable[[dict], Awaitable[None]]) -> None:
         given = [(b"cache-control", b"max-age=60")] if scope["path"] == "/static" else []
         await send({"type": "http.response.start", "status": 200, "headers": given})
         await send({"type": "http.response.body", "body": b"{}"})
@@ -65,7 +66,7 @@ async def test_an_answer_that_does_not_say_how_to_cache_it_is_no_store():
     for path, expected in (("/ops/api/cases/d/ABC123", b"no-store"), ("/static", b"max-age=60")):
         sent: list[dict] = []
 
-        async def send(message, sent=sent):
+        async def send(message: dict, sent: list[dict] = sent) -> None:
             sent.append(message)
 
         await NoStore(app)({"type": "http", "path": path, "headers": []}, None, send)
