@@ -86,14 +86,26 @@ class NoStore:
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
-def secure_page(html: str, status_code: int = 200) -> HTMLResponse:
-    """An HTML page as a passenger's choice or the ops board needs it: only its own inline script
-    and style run (allowed by their hashes), it talks only to its own origin, nothing frames it or
-    keeps a copy, and its address — a choice link carries its token — is never sent on as a referrer."""
+def inline_hashes(source: str) -> dict[str, list[str]]:
+    """The CSP hashes of a page's own inline script and style blocks, from its source: a template's
+    as written, never as rendered, so nothing a rendering puts in (a passenger's name, a partner's
+    text) can ever be a script the policy allows. A block that holds template syntax is refused:
+    its hash would depend on what it is filled with."""
     hashes: dict[str, list[str]] = {"script": [], "style": []}
-    for kind, content in _INLINE.findall(html):
+    for kind, content in _INLINE.findall(source):
+        if "{{" in content or "{%" in content:
+            raise ValueError(f"an inline {kind} block with template syntax cannot be allowed by its hash")
         digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
         hashes[kind].append(f"'sha256-{digest}'")
+    return hashes
+
+
+def secure_page(html: str, status_code: int = 200, *, hashes: dict[str, list[str]] | None = None) -> HTMLResponse:
+    """An HTML page as a passenger's choice or the ops board needs it: only its own inline script
+    and style run (allowed by their hashes: `inline_hashes` of its template, or of a static page
+    itself), it talks only to its own origin, nothing frames it or keeps a copy, and its address —
+    a choice link carries its token — is never sent on as a referrer."""
+    hashes = hashes if hashes is not None else inline_hashes(html)
     policy = ("default-src 'none'; " + "".join(f"{kind}-src {' '.join(h)}; " for kind, h in hashes.items() if h)
               + "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
               "frame-ancestors 'none'")

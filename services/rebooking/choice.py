@@ -12,11 +12,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from services.rebooking import links
 from services.rebooking.answers import Answer, ChoiceProblem, Offer, answer, view
 from services.rebooking.config import Config
-from shared.http import GatedRoute, gate, problem, secure_page
+from shared.http import GatedRoute, gate, inline_hashes, problem, secure_page
 from shared.runtime import Database, service_config
 
 _pages = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                             autoescape=True)
+# The choice page's own inline blocks, hashed as the template has them (shared/http.py).
+_PAGE_HASHES = inline_hashes((Path(__file__).parent / "templates" / "choice.html").read_text(encoding="utf-8"))
 
 
 Configured = Annotated[Config, Depends(service_config)]
@@ -89,4 +91,4 @@ async def choice_form(token: str, request: Request, pool: Database, config: Conf
 
 def _page(offer: Offer | None, token: str, problem: ChoiceProblem | None = None) -> HTMLResponse:
     html = _pages.get_template("choice.html").render(offer=offer, token=token, problem=problem)
-    return secure_page(html, status_code=problem.status if problem and offer is None else 200)
+    return secure_page(html, status_code=problem.status if problem and offer is None else 200, hashes=_PAGE_HASHES)

@@ -4,9 +4,13 @@ their own scripts only."""
 import base64
 import hashlib
 import json
+from pathlib import Path
+
+import pytest
 
 from services.notify.providers import SmtpEmail, plain_text_email
-from shared.http import provider_error_code, secure_page
+from services.rebooking import choice
+from shared.http import inline_hashes, provider_error_code, secure_page
 
 # Twilio's REST error for an invalid 'To' number (error 21211, twilio.com/docs/errors/21211): the
 # message quotes the number.
@@ -46,3 +50,21 @@ def test_a_page_runs_only_its_own_inline_script_and_style():
         assert base64.b64encode(hashlib.sha256(content.encode()).digest()).decode() in policy
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert (page.headers["Cache-Control"], page.headers["Referrer-Policy"]) == ("no-store", "no-referrer")
+
+
+def test_a_templates_page_allows_only_the_blocks_the_template_itself_holds():
+    """Hashed from the template as written, not the page as rendered: a script that a rendering
+    put in (a value that escaped its escaping) is not among the hashes, so the browser refuses it."""
+    template = "<html><style>p{color:red}</style><p>{{ name }}</p></html>"
+    rendered = "<html><style>p{color:red}</style><p><script>steal()</script></p></html>"
+    policy = secure_page(rendered, hashes=inline_hashes(template)).headers["Content-Security-Policy"]
+    assert base64.b64encode(hashlib.sha256(b"p{color:red}").digest()).decode() in policy
+    assert base64.b64encode(hashlib.sha256(b"steal()").digest()).decode() not in policy
+    assert "script-src" not in policy  # default-src 'none': no script at all
+    with pytest.raises(ValueError, match="template syntax"):
+        inline_hashes("<script>var token = '{{ token }}';</script>")
+
+
+def test_the_choice_page_allows_its_templates_own_style():
+    source = (Path(choice.__file__).parent / "templates" / "choice.html").read_text(encoding="utf-8")
+    assert choice._PAGE_HASHES == inline_hashes(source) and choice._PAGE_HASHES["style"]
