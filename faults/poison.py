@@ -137,10 +137,11 @@ async def send(producer: AIOKafkaProducer, topic: str, poison: Poison) -> Record
     raw = poison.ends == PARKED
     if raw:
         await producer.flush()  # a batch the compiled builder opened would not take the raw name
-    with raw_headers() if raw else contextlib.nullcontext():
-        future = await producer.send(topic, poison.value, key=poison.key, headers=poison.headers)
     try:
-        metadata: RecordMetadata = await future
+        # Built and sent under the patch: the batch is checked against the builder when it leaves.
+        with raw_headers() if raw else contextlib.nullcontext():
+            metadata: RecordMetadata = await (await producer.send(topic, poison.value, key=poison.key,
+                                                                  headers=poison.headers))
     except MessageSizeTooLargeError:
         if poison.ends == REFUSED_BY_BROKER:
             return None

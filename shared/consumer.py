@@ -250,14 +250,17 @@ class ConsumerLoop:
             try:
                 records = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
             except UNREADABLE as exc:
+                if read:
+                    # The records before it first, as a batch; it is met again, alone, next.
+                    break
                 offset = await consumer.position(tp)
                 origin = f"{tp.topic}/{tp.partition}/{offset}"
                 await park(self._pool, stage="consumer", topic=tp.topic, origin=origin, key=None, value=b"",
                            headers=(), reason=f"unreadable by the Kafka client: {_short(exc)}")
                 self._parked(tp.topic, origin, _short(exc))
+                # Committed at once: with nothing after it, the group would otherwise stay one behind.
                 consumer.seek(tp, offset + 1)
-                if not read:
-                    await self._commit(consumer, {tp: offset + 1})
+                await self._commit(consumer, {tp: offset + 1})
                 break
             if not records:
                 break

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -59,9 +59,10 @@ async def test_a_record_the_kafka_client_cannot_read_is_parked_and_stepped_past(
             await producer.send(topic, value, key=value[-40:])
         await producer.send_and_wait(topic, good[20], key=b"B6101")
         bad = await poison.send(producer, topic, poison.message("header_name_not_utf8", 1))
-        for value in good[21:]:
-            await producer.send(topic, value, key=value[-40:])
-        await producer.send_and_wait(topic, _status("B6999/2013-02-08/JFK"), key=b"B6101")
+        assert bad is not None
+        for n, value in enumerate(good[21:]):  # on the other partitions: the bad record is the last of its own
+            await producer.send(topic, value, key=value[-40:], partition=(bad.partition + 1 + n % 11) % 12)
+        await producer.flush()
     finally:
         await producer.stop()
     loop = ConsumerLoop(settings, pool, service=schema, routes=Routes().on(topics.FLIGHT_STATUS,
@@ -69,15 +70,27 @@ async def test_a_record_the_kafka_client_cannot_read_is_parked_and_stepped_past(
     task = asyncio.create_task(loop.run())
     try:
         async def all_seen() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM seen") == len(good) + 1
+            return await pool.fetchval("SELECT count(*) FROM seen") == len(good)
         assert await eventually(all_seen)
+
+        # Found in the fault suite: parked, but committed only up to it, its group stayed one
+        # behind for ever when nothing followed it on its partition.
+        async def committed_past_it() -> bool:
+            offsets = await admin.list_consumer_group_offsets(settings.topic_prefix + schema)
+            return offsets[TopicPartition(topic, bad.partition)].offset == bad.offset + 1
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            assert await eventually(committed_past_it)
+        finally:
+            await admin.close()
         [parked] = await pool.fetch("SELECT stage, topic, origin, reason FROM parked")
         assert loop.running
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await pool.close()
-    assert bad is not None and (parked["stage"], parked["topic"]) == ("consumer", topic)
+    assert (parked["stage"], parked["topic"]) == ("consumer", topic)
     assert parked["origin"] == f"{topic}/{bad.partition}/{bad.offset}"
     assert "unreadable by the Kafka client" in parked["reason"] and "UnicodeDecodeError" in parked["reason"]
 
