@@ -56,6 +56,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from bench import scenario as scenarios
 from bench.measure import percentile
 from shared import journeys, topics
+from shared.consumer import UNREADABLE
 from shared.settings import Settings
 
 INVARIANTS = ("first_notice_missing", "unreachable_not_recorded", "duplicate_notices", "outcome_missing",
@@ -307,16 +308,46 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp, end in ends.items() if end > 0}
+        next_offset = dict.fromkeys(remaining, 0)
         while remaining:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
+            try:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            except UNREADABLE:
+                batch = await _past_unreadable(consumer, remaining, next_offset)
+            for tp, records in batch.items():
                 for r in records:
                     read += 1
                     _scan_record(r, known, found, secrets, dead)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+                if records:
+                    next_offset[tp] = records[-1].offset + 1
+            remaining -= {tp for tp in remaining if next_offset[tp] >= ends[tp]}
     finally:
         await consumer.stop()
     return read, found, secrets, dead
+
+
+async def _past_unreadable(consumer: AIOKafkaConsumer, remaining: set[TopicPartition],
+                           next_offset: dict[TopicPartition, int]) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """A record the Kafka client cannot read (poison whose header name is not UTF-8: the services
+    park it) fails every fetch that meets it. Every partition goes back to what was read (the fetch
+    that failed had moved past some); the first that fails alone is read a record at a time, and the
+    record that cannot be read is stepped past. Some progress each time."""
+    for tp in remaining:
+        consumer.seek(tp, next_offset[tp])
+    for tp in sorted(remaining):
+        try:
+            if batch := await consumer.getmany(tp, timeout_ms=1000, max_records=5000):
+                return batch
+            continue
+        except UNREADABLE:
+            pass
+        try:
+            return await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+        except UNREADABLE:
+            next_offset[tp] = await consumer.position(tp) + 1
+            consumer.seek(tp, next_offset[tp])
+            return {}
+    return {}
 
 
 def _scan_record(r: ConsumerRecord, known: set[bytes], found: list[str], secrets: list[str],
