@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from bench import audit
 from faults import poison
 from shared import db, topics
 from shared.consumer import ConsumerLoop, Event, Routes
@@ -150,3 +151,24 @@ async def test_topics_made_by_an_earlier_release_get_todays_size_limit(environme
         assert await eventually(brought_up_to_date)
     finally:
         await admin.close()
+
+
+async def test_the_audit_reads_past_a_record_the_kafka_client_cannot_read(environment):
+    """The independent audit reads every topic end to end (contact details, secrets, dead letters):
+    the poison that stops a fetch must not stop it, nor hide the records around it."""
+    settings = Settings(kafka_bootstrap=environment.kafka_bootstrap,
+                        topic_prefix=f"{environment.topic_prefix}audit{uuid.uuid4().hex[:6]}.")
+    await topics.ensure_topics(settings)
+    topic = topics.name(settings, topics.NOTICE_DELIVERIES)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n in range(30):
+            await producer.send(topic, _status(f"B6{n}/2013-02-08/JFK"), key=b"ABC123", partition=n % 3)
+            if n == 10:
+                await poison.send(producer, topic, poison.message("header_name_not_utf8", n))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    read, found, secrets, dead = await audit._scan_topics(settings, set())
+    assert (read, found, secrets, dead) == (30, [], [], [])
