@@ -46,6 +46,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -304,50 +305,37 @@ async def _scan_topics(settings: Settings, known: set[bytes]) -> tuple[int, list
         partitions = [TopicPartition(t, p) for t in names for p in range(settings.topic_partitions)]
         if not partitions:
             return 0, [], [], []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        next_offset = dict.fromkeys(remaining, 0)
-        while remaining:
-            try:
-                batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
-            except UNREADABLE:
-                batch = await _past_unreadable(consumer, remaining, next_offset)
-            for tp, records in batch.items():
-                for r in records:
-                    read += 1
-                    _scan_record(r, known, found, secrets, dead)
-                if records:
-                    next_offset[tp] = records[-1].offset + 1
-            remaining -= {tp for tp in remaining if next_offset[tp] >= ends[tp]}
+        # A partition at a time: a record the client cannot read fails only its own partition's
+        # fetch, and is stepped past (`_read_partition`).
+        for tp in (tp for tp, end in ends.items() if end > 0):
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            async for r in _read_partition(consumer, tp, ends[tp]):
+                read += 1
+                _scan_record(r, known, found, secrets, dead)
     finally:
         await consumer.stop()
     return read, found, secrets, dead
 
 
-async def _past_unreadable(consumer: AIOKafkaConsumer, remaining: set[TopicPartition],
-                           next_offset: dict[TopicPartition, int]) -> dict[TopicPartition, list[ConsumerRecord]]:
-    """A record the Kafka client cannot read (poison whose header name is not UTF-8: the services
-    park it) fails every fetch that meets it. Every partition goes back to what was read (the fetch
-    that failed had moved past some); the first that fails alone is read a record at a time, and the
-    record that cannot be read is stepped past. Some progress each time."""
-    for tp in remaining:
-        consumer.seek(tp, next_offset[tp])
-    for tp in sorted(remaining):
+async def _read_partition(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> AsyncIterator[ConsumerRecord]:
+    """Every record of one partition up to `end`, stepping past any the Kafka client cannot read
+    (poison whose header name is not UTF-8: the services park it)."""
+    position = 0
+    while position < end:
         try:
-            if batch := await consumer.getmany(tp, timeout_ms=1000, max_records=5000):
-                return batch
-            continue
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
         except UNREADABLE:
-            pass
-        try:
-            return await consumer.getmany(tp, timeout_ms=1000, max_records=1)
-        except UNREADABLE:
-            next_offset[tp] = await consumer.position(tp) + 1
-            consumer.seek(tp, next_offset[tp])
-            return {}
-    return {}
+            try:  # a record at a time, up to the one that cannot be read
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+            except UNREADABLE:
+                position = await consumer.position(tp) + 1
+                consumer.seek(tp, position)
+                continue
+        for r in batch.get(tp, []):
+            position = r.offset + 1
+            yield r
 
 
 def _scan_record(r: ConsumerRecord, known: set[bytes], found: list[str], secrets: list[str],
