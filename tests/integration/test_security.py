@@ -7,7 +7,6 @@ import asyncpg
 import httpx
 import pytest
 
-from bench.small_scenario import DEMO_PARTNER_KEY
 from deploy import postgres_access
 from shared import signing
 from tests.integration.conftest import MONITORING_KEY, RESERVATIONS_KEY, VIEWER_KEY, headers_only
@@ -101,18 +100,6 @@ async def test_signature_headers_of_any_shape_get_401_never_500(stack):
         response = await client.post("/v1/delivery-status/sms", data={"MessageSid": "SM1"},
                                      headers={"X-Twilio-Signature": "é".encode()})
         assert response.status_code == 401
-
-
-async def test_a_signed_partner_request_carries_no_unsigned_query_string(stack):
-    """The signature covers the timestamp and the body: a query string would ride along unsigned,
-    so a request with one is refused (400), signed or not, and the same request without it passes."""
-    body = b'{"type": "flight.cancelled", "partner_event_id": "qs-1", "reason": "weather",' \
-           b' "flight": {"carrier": "ZZ", "number": "9001", "departure_date": "2013-03-01", "origin": "JFK"}}'
-    async with httpx.AsyncClient(base_url=stack.url("disruption"), timeout=10) as client:
-        signed = {"Content-Type": "application/json", **signing.sign(*DEMO_PARTNER_KEY, body)}
-        refused = await client.post("/v1/flight-events?replay=1", content=body, headers=signed)
-        assert refused.status_code == 400 and "query string" in refused.json()["title"]
-        assert (await client.post("/v1/flight-events", content=body, headers=signed)).status_code == 202
 
 
 async def test_pages_carry_their_security_headers(stack):
