@@ -164,7 +164,10 @@ async def _create_missing_topics(settings: Settings) -> None:
             try:
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
-                pass  # another service created them first
+                # Another process created some first (or they were made a moment ago and not yet
+                # listed): brought to today's settings with the rest.
+                present += [ConfigResource(ConfigResourceType.TOPIC, t.name, configs(t.name.removeprefix(
+                    settings.topic_prefix))) for t in wanted]
             log.info("topics created", extra={"topics": [t.name for t in wanted]})
         if present:
             # Topics an earlier release made: brought to today's settings (the whole set, as

@@ -139,6 +139,10 @@ async def test_topics_made_by_an_earlier_release_get_todays_size_limit(environme
     await admin.start()
     try:
         await admin.create_topics([NewTopic(old, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+
+        async def listed() -> bool:
+            return old in await admin.list_topics()
+        assert await eventually(listed)
         await topics.ensure_topics(settings)
         wanted = {(old, "max.message.bytes"): str(MAX_EVENT_BYTES), (old, "cleanup.policy"): "compact",
                   (topics.dead_letter(old), "max.message.bytes"): str(topics.DEAD_LETTER_MAX_BYTES)}
