@@ -111,21 +111,19 @@ class OutboxRelay:
     One relay per schema works at a time (an advisory lock), so per-key order holds across
     replicas. A crash after publishing and before the delete republishes: consumers' inboxes
     absorb that. A row the broker refuses for itself (too large, an invalid topic) is parked with
-    the broker's reason, as is one that keeps failing while the rows around it are sent: neither
-    may hold up the rows behind it. When nothing can be sent (the brokers are away), nothing is
-    parked; the pass is tried again."""
+    the broker's reason, and the rows behind it go. A row that fails for a reason that passes (a
+    broker away, its partition's leader moving, a timeout) is never parked, even while rows for
+    other partitions are sent, as they are while one broker of three is down: it is tried again at
+    the next pass, with what is new."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                 service: str, batch_size: int = 500, patience: int = 5) -> None:
-        """`producer` must be idempotent with acks=all. `patience`: how many passes a row may fail
-        for a passing reason while others are sent, before it is parked."""
+                 service: str, batch_size: int = 500) -> None:
+        """`producer` must be idempotent with acks=all."""
         self._settings = settings
         self._pool = pool
         self._producer = producer
         self._service = service
         self._batch_size = batch_size
-        self._patience = patience
-        self._failed_passes: dict[int, int] = {}  # outbox id → passes it failed while others went
         self.running = False
 
     async def run(self) -> None:
@@ -161,7 +159,8 @@ class OutboxRelay:
             outcomes = await self._send(rows)
             failpoints.reach("outbox_relay")
             sent = [r for r, o in zip(rows, outcomes, strict=True) if o is None]
-            parked = self._to_park(rows, outcomes, any_sent=bool(sent))
+            parked = [(r, f"refused: {type(o).__name__}: {o}") for r, o in zip(rows, outcomes, strict=True)
+                      if o is not None and not _passing(o)]
             if parked:
                 await park_rows(conn, parked)
             done = {r["id"] for r in sent} | {r["id"] for r, _ in parked}
@@ -189,26 +188,6 @@ class OutboxRelay:
             except Exception as exc:  # refused before it left: too large, or no metadata for its topic
                 sends.append(exc)
         return list(await asyncio.gather(*(_settled(s) for s in sends)))
-
-    def _to_park(self, rows: list[asyncpg.Record], outcomes: list[BaseException | None], *,
-                 any_sent: bool) -> list[tuple[asyncpg.Record, str]]:
-        """The rows to set aside, each with its reason: refused for itself, or failing again and
-        again while others are sent."""
-        parked = []
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if outcome is None:
-                self._failed_passes.pop(row["id"], None)
-                continue
-            if not _passing(outcome):
-                parked.append((row, f"refused: {type(outcome).__name__}: {outcome}"))
-            elif any_sent:
-                self._failed_passes[row["id"]] = tries = self._failed_passes.get(row["id"], 0) + 1
-                if tries >= self._patience:
-                    parked.append((row, f"failed {tries} times while other rows were sent: "
-                                        f"{type(outcome).__name__}: {outcome}"))
-        for row, _ in parked:
-            self._failed_passes.pop(row["id"], None)
-        return parked
 
 
 async def _settled(send: "asyncio.Future[Any] | Exception") -> BaseException | None:
