@@ -74,6 +74,7 @@ class Stack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
     service_of: dict[str, str] = field(default_factory=dict)  # a replica's service
+    roots: dict[str, Path] = field(default_factory=dict)  # where a process's code is, if not this checkout
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -136,16 +137,19 @@ class Stack:
         process.kill()
         process.wait(timeout=15)
 
-    def restart(self, name: str, within_seconds: float = 90) -> None:
-        """Start a service or replica again on its own port (after `kill` or `stop_process`)."""
-        self.start_again(name)
+    def restart(self, name: str, within_seconds: float = 90, root: Path | None = None) -> None:
+        """Start a service or replica again on its own port (after `kill` or `stop_process`); from
+        the code at `root` (another release's tree) from now on, if given."""
+        self.start_again(name, root)
         self.wait_ready(name, within_seconds)
 
     def wait_ready(self, name: str, within_seconds: float = 90) -> None:
         self._wait_ready(name, f"{self.url(name)}/readyz", within_seconds)
 
-    def start_again(self, name: str) -> None:
+    def start_again(self, name: str, root: Path | None = None) -> None:
         """Start a service or replica again, not waiting for it to be ready."""
+        if root is not None:
+            self.roots[name] = root
         self._spawn(name, self.modules[name], self._common | self._own(name, self.service_of.get(name)))
 
     def stop_process(self, name: str) -> None:
@@ -157,7 +161,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.log").open("ab")
         self.modules[name] = module
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=self.roots.get(name, ROOT), env=env,
                                                 stdout=log, stderr=subprocess.STDOUT)
 
     def _wait_ready(self, name: str, url: str, within_seconds: float = 90) -> None:

@@ -14,7 +14,13 @@ faults run at once:
   then restarts), `replica_kill` (one replica killed: the other takes its partitions over in a
   rebalance; once its backlog is drained the replica returns, another rebalance) and
   `kill_mid_rebalance` (a replica started again, and while its group rebalances to take it in,
-  one of the two is killed);
+  one of the two is killed) and `rolling_upgrade` (the service rolled back to the previous
+  release, contracts/release.json's, built from git, one replica at a time, then forward to this
+  commit the same way, each replica stopped as a rollout stops it and the backlog drained at each
+  step, so both releases read the same topics and tables: the database starts as the previous
+  release's migrations left it, and this release's post-deploy migrations never run, as during a
+  real rollout; poison waits while a previous-release replica runs, since that release cannot
+  survive it: this release's fixes are why);
 - Kafka, one fault at a time: `kafka_restart` (every broker at once, alternately a clean stop and
   a SIGKILL); on a cluster (`--brokers 3`, REBOUND_KAFKA_BROKERS) also `broker_kill` (one broker
   SIGKILLed, its partitions' leaders elected among the others once the controller misses its
@@ -70,10 +76,11 @@ from tqdm import tqdm
 from bench import audit, measure, replay, scenario
 from bench.run import API_KEY
 from bench.stack import ROOT, SERVICES, Stack
-from faults import poison
+from deploy import postgres_access
+from faults import poison, release
 from services.compensation.sandbox import PaymentsSandboxSettings
 from services.notify.sandbox import SandboxSettings
-from shared import failpoints, topics
+from shared import db, failpoints, topics
 from shared.settings import Settings
 
 RESULTS = ROOT / "faults" / "results"
@@ -81,7 +88,7 @@ STATE = ROOT / ".local" / "faults"
 INFRA = {"REBOUND_LOCAL_STATE": str(STATE), "REBOUND_KAFKA_PORT": "29092", "REBOUND_KAFKA_CONTROLLER_PORT": "29093",
          "REBOUND_PG_PORT": "25432"}
 SERVICE_KINDS = ("kill", "crash_mid_batch", "crash_after_db_commit", "crash_outbox_relay", "replica_kill",
-                 "kill_mid_rebalance")
+                 "kill_mid_rebalance", "rolling_upgrade")
 INFRA_KINDS = ("kafka_restart", "postgres_restart")
 BROKER_KINDS = ("broker_kill", "broker_shutdown")  # on a cluster only
 PROVIDER_KINDS = ("sms_slow", "sms_failing", "payments_slow", "payments_failing")
@@ -126,6 +133,15 @@ class Run:
     # An armed fail point waits for work to pass it: a lane sets this, and the sender sends the
     # next announcement at once (it keeps a few in reserve for that).
     need_traffic: asyncio.Event = field(default_factory=asyncio.Event)
+    previous_release: Path = ROOT  # the previous release's tree (faults.release)
+    # Poison is held while any replica of the previous release runs, and a rollback waits for the
+    # poison record being sent.
+    previous_release_replicas: int = 0
+    poison_may_go: asyncio.Event = field(default_factory=asyncio.Event)
+    poison_sending: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.poison_may_go.set()
 
     def fail_point_short(self) -> str | None:
         """A fail point reached fewer than `per_kind` times so far (an armed one is not reached
@@ -271,13 +287,14 @@ class Partitions:
         return None
 
 
-async def restart(run: Run, name: str) -> float:
+async def restart(run: Run, name: str, root: Path | None = None) -> float:
     """Start the process again, as a supervisor would, until it is ready: while Kafka or
-    PostgreSQL is down (the infrastructure lane), a starting service exits and is started again."""
+    PostgreSQL is down (the infrastructure lane), a starting service exits and is started again.
+    From the code at `root` (another release's) from now on, if given."""
     started = time.monotonic()
     for attempt in range(30):
         try:
-            await asyncio.to_thread(run.stack.restart, name, 60)
+            await asyncio.to_thread(run.stack.restart, name, 60, root)
             break
         except RuntimeError:
             if name in run.stack.processes:
@@ -326,10 +343,40 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
                           else "the other replica had not drained the backlog alone")
         elif kind == "kill_mid_rebalance":
             name = await _kill_mid_rebalance(run, service, name, names, rng, backlog, fault)
+        elif kind == "rolling_upgrade":
+            await _rolling_upgrade(run, service, names, backlog, fault)
+            run.faults.append(fault)
+            continue
         fault.down_s = round(time.monotonic() - began, 2)
         fault.restart_s = await restart(run, name)
         fault.recovery_s = await backlog.drained((service,), members=len(names))
         run.faults.append(fault)
+
+
+async def _rolling_upgrade(run: Run, service: str, names: list[str], backlog: Backlog, fault: Fault) -> None:
+    """Roll the service back to the previous release a replica at a time, then forward to this
+    commit: each replica stopped as a rollout stops it (SIGTERM), started from the other release,
+    and the group's backlog drained before the next, so the two releases share the topics and
+    the tables at every step. `down_s` is the whole rollout; `restart_s` the last replica's start;
+    `recovery_s` its backlog drained."""
+    began = time.monotonic()
+    run.previous_release_replicas += len(names)
+    run.poison_may_go.clear()
+    try:
+        async with run.poison_sending:  # the poison record on its way, if any, lands first
+            pass
+        await backlog.drained((service,), members=len(names))  # and is read by this release
+        for root in (run.previous_release, ROOT):
+            for name in names:
+                await asyncio.to_thread(run.stack.stop_process, name)
+                fault.restart_s = await restart(run, name, root)
+                fault.recovery_s = await backlog.drained((service,), members=len(names))
+    finally:
+        run.previous_release_replicas -= len(names)
+        if not run.previous_release_replicas:
+            run.poison_may_go.set()
+    fault.down_s = round(time.monotonic() - began, 2)
+    fault.note = f"{', '.join(names)} to {run.previous_release.name[:8]} and back, one at a time"
 
 
 async def _kill_mid_rebalance(run: Run, service: str, name: str, names: list[str], rng: random.Random,
@@ -449,12 +496,14 @@ async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float
             await asyncio.sleep(spread_s / len(plan))
             message = poison.message(kind, n)
             full = topics.name(run.settings, topic)
-            while True:  # the broker may be restarting
-                try:
-                    landed = await asyncio.wait_for(poison.send(producer, full, message), timeout=30)
-                    break
-                except Exception:
-                    await asyncio.sleep(1)
+            await run.poison_may_go.wait()
+            async with run.poison_sending:
+                while True:  # the broker may be restarting
+                    try:
+                        landed = await asyncio.wait_for(poison.send(producer, full, message), timeout=30)
+                        break
+                    except Exception:
+                        await asyncio.sleep(1)
             if message.ends == poison.DEAD_LETTERED:
                 run.poison_sent[message.key] = full
             elif landed is None:
@@ -540,8 +589,10 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     stack = _stack(settings, logs)
     s = scenario.build(args.date, 1, args.seed, args.sample)
     print(scenario.summary(s), flush=True)
+    previous = await asyncio.to_thread(release.source)
+    await as_previous_release_left_it(settings, previous)
     await asyncio.to_thread(stack.start)
-    run = Run(settings, stack, brokers=args.brokers)
+    run = Run(settings, stack, brokers=args.brokers, previous_release=previous)
     backlog = Backlog(settings)
     try:
         for service in SERVICES:
@@ -602,8 +653,21 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     short = {k: n for k, n in results["faults_injected"].items() if n < args.per_kind}
     if short:
         print(f"fewer than {args.per_kind} faults of these kinds: {short}")
-    print(f"{'clean' if clean else 'VIOLATIONS'}; results: {path}", flush=True)
+    # The last line names what failed, with examples: CI keeps only a run's tail.
+    failed = {name: n for name, n in results["audit"].items() if name not in ("clean", "examples") and n}
+    print(f"{'clean' if clean else 'VIOLATIONS ' + json.dumps(failed)}; results: {path}", flush=True)
+    if not clean:
+        print("examples: " + json.dumps(results["audit"]["examples"])[:2000], flush=True)
     return 0 if clean and not short else 1
+
+
+async def as_previous_release_left_it(settings: Settings, previous: Path) -> None:
+    """Each service's schema migrated by the previous release's migrations, as its own role: this
+    release's start is then an upgrade (its post-deploy migrations wait, as in a rollout), never a
+    new schema."""
+    for service in SERVICES:
+        await db.migrate(settings.database_url, service, previous / "services" / service / "migrations",
+                         as_role=postgres_access.role(service))
 
 
 async def _parked_findings(run: Run, settings: Settings) -> list[str]:

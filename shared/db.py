@@ -68,12 +68,26 @@ def identifier(name: str) -> str:
     return f'"{name}"'
 
 
-async def migrate(database_url: str, schema: str, migrations: Path) -> None:
+POST_DEPLOY = "post_deploy"
+
+
+async def migrate(database_url: str, schema: str, migrations: Path, *, post_deploy: bool = False,
+                  as_role: str | None = None) -> list[str]:
     """Create the schema and apply, once each and in name order, the shared messaging, audit and parked tables and
-    the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once."""
+    the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once.
+
+    A change the previous release's code cannot run beside (it names a key this release drops) is
+    made in two halves, expand and contract, as a rolling upgrade needs: the contract half is a
+    post-deploy migration, `post_deploy/NNN_*.sql`. Those are applied at once to a new schema, where
+    no earlier release ever ran; to any other only when asked (`post_deploy`, which
+    `python -m deploy.post_deploy` passes once every replica runs this release). Returns the
+    post-deploy migrations still pending. `as_role`: a role the connection's user is a member of, to act as
+    (an admin migrating for a service, so what it makes stays the service's role's)."""
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():
+            if as_role:
+                await conn.execute(f"SET LOCAL ROLE {identifier(as_role)}")
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
             # Where the deployment made the schema for the service's own role, that role has no
             # right to create one (deploy/postgres_access.py): only a missing schema is created.
@@ -88,12 +102,21 @@ async def migrate(database_url: str, schema: str, migrations: Path) -> None:
             files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL),
                      ("000_parked.sql", _PARKED_SQL)]
             files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
+            contract = [(f"{POST_DEPLOY}/{p.name}", p) for p in sorted((migrations / POST_DEPLOY).glob("*.sql"))]
+            if post_deploy or not applied:
+                files += contract
             for name, path in files:
                 if name in applied:
                     continue
                 await conn.execute(path.read_text())
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 log.info("migration applied", extra={"schema": schema, "migration": name})
+                applied.add(name)
+            pending = [name for name, _ in contract if name not in applied]
+            if pending:
+                log.warning("post-deploy migrations pending: run python -m deploy.post_deploy once every replica"
+                            " runs this release", extra={"schema": schema, "migrations": pending})
+            return pending
     finally:
         await conn.close()
 

@@ -2,9 +2,11 @@
 
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, Body, Depends
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from starlette.exceptions import HTTPException
 
 from shared.events import BOOKING_REF, PASSENGER_ID, BookingRef, PassengerId, at_most, no_nul
 from shared.http import GatedRoute, require_role
@@ -55,9 +57,23 @@ class Stored(BaseModel):
     stored: int
 
 
-@router.put("/contacts", response_model=Stored, operation_id="put_contacts")
+@router.put("/contacts", response_model=Stored, operation_id="put_contacts",
+            responses={409: {"description": "A passenger id held by another booking, before the post-deploy"
+                                             " migration"}})
 async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) -> Stored:
-    """Create or replace the contact details of up to 1,000 passengers."""
+    """Create or replace the contact details of up to 1,000 passengers, all or none."""
+    try:
+        await _store(pool, contacts)
+    except asyncpg.UniqueViolationError:
+        # Only before the post-deploy migration of passenger ids per booking
+        # (migrations/post_deploy/005_contacts_by_booking.sql): the previous release's key holds.
+        raise HTTPException(409, "A passenger id here is held by another booking's passenger: until this"
+                                 " release's post-deploy migration has run, passenger ids must be unique"
+                                 " across bookings. Nothing was stored.") from None
+    return Stored(stored=len(contacts))
+
+
+async def _store(pool: asyncpg.Pool, contacts: list[Contact]) -> None:
     await pool.executemany(
         """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
                                  opted_out, locale)
@@ -69,7 +85,6 @@ async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) ->
         [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.opted_out, c.locale)
          for c in contacts],
     )
-    return Stored(stored=len(contacts))
 
 
 @router.delete("/contacts/{booking_ref}/{passenger_id}", status_code=204, operation_id="delete_contact")
