@@ -180,7 +180,8 @@ class AnnouncementSender:
         urls = [self._endpoints.disruption, *self._endpoints.disruption_replicas]
         deadline, attempt, backoff = time.monotonic() + within_seconds, 0, 0.2
         while True:
-            headers = signing.sign(*self._endpoints.partner_key, body) | {"Content-Type": "application/json"}
+            headers = signing.sign(*self._endpoints.partner_key, body, "/v1/flight-events") | {
+                "Content-Type": "application/json"}
             try:
                 response = await self._client.post(f"{urls[attempt % len(urls)]}/v1/flight-events", content=body,
                                                    headers=headers)

@@ -183,7 +183,7 @@ async def submit(disruption_url: str, body: bytes, *, path: str = "/v1/flight-ev
                  content_type: str = "application/json",
                  key: tuple[str, str] = DEMO_PARTNER_KEY) -> httpx.Response:
     """POST to the partner ingest API, signed as a partner signs."""
-    headers = signing.sign(*key, body) | {"Content-Type": content_type}
+    headers = signing.sign(*key, body, path) | {"Content-Type": content_type}
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(f"{disruption_url}{path}", content=body, headers=headers)
 

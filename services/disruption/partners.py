@@ -90,13 +90,13 @@ async def check_partner(request: Request) -> PartnerKey:
     partners: Partners = request.app.state.service.config.partners  # the bootstrap's
     key_id, signature = request.headers.get(signing.KEY_ID_HEADER), request.headers.get(signing.SIGNATURE_HEADER)
     if not key_id or not signature:
-        raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and "
-                              f"{signing.SIGNATURE_HEADER} headers (HMAC-SHA256 over timestamp and body)")
+        raise Unauthenticated(f"Sign the request: send {signing.KEY_ID_HEADER} and {signing.SIGNATURE_HEADER}"
+                              " headers (HMAC-SHA256 over timestamp, request target and body)")
     key = partners.keys.get(key_id)
     if key is None:
         raise Unauthenticated(f"Unknown partner key id {key_id[:64]!r}")
     wrong = signing.verify(key.digest, signature, await request.body(), time.time(),
-                           partners.signature_tolerance_seconds)
+                           partners.signature_tolerance_seconds, signing.request_target(request.scope))
     if wrong:
         raise Unauthenticated(wrong[0].upper() + wrong[1:])
     wait = partners.rates.take(key.partner)
@@ -113,8 +113,10 @@ async def authenticate_partner(
                                          description="The id of the partner key that signed the request")] = None,
     signature: Annotated[str | None, Header(
         alias=signing.SIGNATURE_HEADER, description=(
-            "`t=<unix seconds>,v1=<HMAC-SHA256 hex>`: the HMAC's key is the 64 lower-case hex characters of "
-            "SHA-256(UTF-8 secret) as ASCII bytes; its message is `<t>.` then the body's bytes as sent"))] = None,
+            "`t=<unix seconds>,v2=<HMAC-SHA256 hex>`: the HMAC's key is the 64 lower-case hex characters of "
+            "SHA-256(UTF-8 secret) as ASCII bytes; its message is `<t>.`, the request target as sent (path, and "
+            "`?query` if any), a line feed, then the body's bytes as sent. `v1=` (the message without the "
+            "target and its line feed) is accepted for a request without a query string"))] = None,
 ) -> PartnerKey:
     raise AssertionError("never called: its gate, check_partner, answers for it")
 

@@ -258,7 +258,7 @@ def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
 
 class PushGateway(OneAtATime):
     """The airline's app push gateway: a JSON webhook signed like Rebound's partner requests
-    (`Rebound-Signature: t=…,v1=HMAC-SHA256`), with an idempotency key."""
+    (`Rebound-Signature: t=…,v2=HMAC-SHA256`, over the target and body), with an idempotency key."""
 
     def __init__(self, client: aiohttp.ClientSession, url: str, key_id: str, secret: str) -> None:
         self._client, self._url, self._key_id, self._secret = client, url, key_id, secret
@@ -269,7 +269,7 @@ class PushGateway(OneAtATime):
     async def send_one(self, message: Outgoing) -> str:
         body = json.dumps({"passenger_id": message.to, "title": message.subject, "body": message.body},
                           ensure_ascii=False).encode()
-        headers = signing.sign(self._key_id, self._secret, body) | {
+        headers = signing.sign(self._key_id, self._secret, body, signing.target_of(self._url)) | {
             "Content-Type": "application/json", "Idempotency-Key": message.key}
         return (await _post(self._client, self._url, data=body, headers=headers))["id"]
 

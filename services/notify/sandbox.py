@@ -190,7 +190,8 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
                            ) -> dict:
         body = await request.body()
         problem = signing.verify(signing.key_digest(settings.push_secret),
-                                 request.headers.get(signing.SIGNATURE_HEADER, ""), body, time.time(), 300)
+                                 request.headers.get(signing.SIGNATURE_HEADER, ""), body, time.time(), 300,
+                                 signing.request_target(request.scope))
         if problem:
             raise HTTPException(401, problem)
         if key and key in pushed:

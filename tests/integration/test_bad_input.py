@@ -164,7 +164,9 @@ class PartnerSignature(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
         assert isinstance(body, str | bytes), "a request body sent whole"
-        request.headers.update(signing.sign(*DEMO_PARTNER_KEY, body.encode() if isinstance(body, str) else body))
+        target = signing.target_of(request.url or "/")
+        request.headers.update(signing.sign(*DEMO_PARTNER_KEY, body.encode() if isinstance(body, str) else body,
+                                            target))
         return request
 
 

@@ -21,6 +21,8 @@ from shared.settings import Settings
 from tests.integration.conftest import API_KEY, eventually, sent_messages
 
 pytestmark = pytest.mark.integration
+TARGET = "/v1/flight-events"
+
 
 async def flight_event_effect(settings: Settings, event_id: str) -> str | None:
     """What disruption recorded for a flight event, once it has processed it."""
@@ -202,7 +204,7 @@ async def test_partner_api_refuses_bad_requests(stack):
              "flight": {"carrier": "B6", "number": "1", "departure_date": "2013-02-08",
                         "origin": "JFK"}}
     body = json.dumps(event).encode()
-    url = f"{stack.url('disruption')}/v1/flight-events"
+    url = f"{stack.url('disruption')}{TARGET}"
     json_type = {"Content-Type": "application/json"}
     async with httpx.AsyncClient() as client:
         async def post(headers, content=body):
@@ -210,12 +212,15 @@ async def test_partner_api_refuses_bad_requests(stack):
 
         refusals = {
             "unsigned": await post({}),
-            "unknown key": await post(signing.sign("nobody", "x", body)),
-            "wrong secret": await post(signing.sign("demo-dev", "guess", body)),
-            "stale": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body,
+            "unknown key": await post(signing.sign("nobody", "x", body, TARGET)),
+            "wrong secret": await post(signing.sign("demo-dev", "guess", body, TARGET)),
+            "stale": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body, TARGET,
                                              timestamp=int(time.time()) - 301)),
-            "body changed": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body),
+            "body changed": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body, TARGET),
                                        content=body.replace(b"p-1", b"p-2")),
+            "another target": await post(signing.sign(*small_scenario.DEMO_PARTNER_KEY, body, "/v1/messages")),
+            "query not signed": await client.post(f"{url}?atomic=true", content=body, headers=json_type | signing.sign(
+                *small_scenario.DEMO_PARTNER_KEY, body, TARGET)),
         }
         for what, response in refusals.items():
             assert response.status_code == 401, what

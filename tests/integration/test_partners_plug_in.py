@@ -60,7 +60,7 @@ async def status(db, fid: str, wanted: str) -> bool:
 async def signed_post(url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(f"{url}/v1/flight-events", content=body,
-                                 headers=dict(headers) | signing.sign(*DEMO_PARTNER_KEY, body))
+                                 headers=dict(headers) | signing.sign(*DEMO_PARTNER_KEY, body, "/v1/flight-events"))
 
 
 async def test_cloudevents_over_http_in_every_mode_and_the_trace_followed_to_the_last_notice(stack, settings, db):
@@ -232,7 +232,9 @@ async def test_the_readme_signing_samples_each_send_an_event(stack, settings, db
         headers = ["ce-specversion: 1.0", f"ce-id: sample-{language}", "ce-source: /samples",
                    "ce-type: flight.cancelled"]
     run = await asyncio.create_subprocess_exec(
-        *SAMPLE_RUNS[language], f"{stack.url('disruption')}/v1/flight-events", *DEMO_PARTNER_KEY, str(body),
+        # A query string, percent-encoded, which each sample signs with the rest (the route ignores it).
+        *SAMPLE_RUNS[language], f"{stack.url('disruption')}/v1/flight-events?sample={language}%20run",
+        *DEMO_PARTNER_KEY, str(body),
         content_type, *headers, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
     assert run.returncode == 0, output

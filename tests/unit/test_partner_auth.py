@@ -17,24 +17,51 @@ from shared.pacing import RateLimiter
 DIGEST = signing.key_digest("s3cret")
 
 
-def header(body: bytes, t: int, secret: str = "s3cret") -> str:
-    return signing.sign("k1", secret, body, timestamp=t)[signing.SIGNATURE_HEADER]
+TARGET = "/v1/flight-events"
+
+
+def header(body: bytes, t: int, secret: str = "s3cret", target: str = TARGET) -> str:
+    return signing.sign("k1", secret, body, target, timestamp=t)[signing.SIGNATURE_HEADER]
 
 
 def test_a_good_signature_verifies():
-    assert signing.verify(DIGEST, header(b"{}", 1000), b"{}", now=1010, tolerance_seconds=300) is None
+    assert signing.verify(DIGEST, header(b"{}", 1000), b"{}", now=1010, tolerance_seconds=300, target=TARGET) is None
 
 
 def test_wrong_body_wrong_secret_stale_or_malformed_fail_with_a_reason():
-    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000), b"{ }", 1000, 300)
-    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000, "other"), b"{}", 1000, 300)
-    assert "more than 300 s" in signing.verify(DIGEST, header(b"{}", 1000), b"{}", 1301, 300)
-    assert "malformed" in signing.verify(DIGEST, "v1=abc", b"{}", 1000, 300)
+    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000), b"{ }", 1000, 300, TARGET)
+    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000, "other"), b"{}", 1000, 300, TARGET)
+    assert "more than 300 s" in signing.verify(DIGEST, header(b"{}", 1000), b"{}", 1301, 300, TARGET)
+    assert "malformed" in signing.verify(DIGEST, "v1=abc", b"{}", 1000, 300, TARGET)
 
 
-@given(st.binary(max_size=200), st.integers(0, 2**31))
-def test_signing_round_trip(body, t):
-    assert signing.verify(DIGEST, header(body, t), body, t, 0) is None
+def test_the_query_string_is_signed():
+    """`/v1/messages` reads `sent_at` and `atomic` from its query: the signature covers them."""
+    signed = header(b"MVT", 1000, target="/v1/messages?atomic=true")
+    assert signing.verify(DIGEST, signed, b"MVT", 1000, 300, "/v1/messages?atomic=true") is None
+    assert "does not match" in signing.verify(DIGEST, signed, b"MVT", 1000, 300, "/v1/messages?atomic=false")
+    assert "does not match" in signing.verify(DIGEST, signed, b"MVT", 1000, 300, "/v1/messages")
+    assert "does not match" in signing.verify(DIGEST, header(b"{}", 1000), b"{}", 1000, 300, "/v1/other")
+
+
+def test_version_1_is_taken_without_a_query_string_only():
+    """Partners signing v1 (timestamp and body) go on working where the target adds nothing."""
+    v1 = f"t=1000,v1={signing.signature(DIGEST, 1000, b'{}')}"
+    assert signing.verify(DIGEST, v1, b"{}", 1000, 300, TARGET) is None
+    assert "query string is signed with v2" in signing.verify(DIGEST, v1, b"{}", 1000, 300, TARGET + "?atomic=true")
+
+
+def test_the_target_is_as_sent():
+    scope = {"path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"sent_at=2013-02-08T10%3A00Z"}
+    assert signing.request_target(scope) == "/v1/messages?sent_at=2013-02-08T10%3A00Z"
+    assert signing.request_target({"path": "/v1/x", "query_string": b""}) == "/v1/x"
+    assert signing.target_of("https://push.example/v1/push?a=1#f") == "/v1/push?a=1"
+    assert signing.target_of("https://push.example") == "/"
+
+
+@given(st.binary(max_size=200), st.integers(0, 2**31), st.from_regex(r"/[!-~]{0,40}", fullmatch=True))
+def test_signing_round_trip(body, t, target):
+    assert signing.verify(DIGEST, header(body, t, target=target), body, t, 0, target) is None
 
 
 def test_keys_parse_and_rotation_gives_a_partner_two():
@@ -64,12 +91,12 @@ def test_rate_limit_refills_and_says_how_long_to_wait():
 @given(st.text(max_size=300), st.binary(max_size=50), st.floats(allow_nan=False, allow_infinity=False))
 def test_any_signature_header_gets_a_reason_never_an_exception(header_value, body, now):
     """Verifiers never crash: any text at all as the header, at any time."""
-    assert signing.verify(DIGEST, header_value, body, now, 300) is not None
+    assert signing.verify(DIGEST, header_value, body, now, 300, TARGET) is not None
 
 
 def test_a_timestamp_too_long_for_a_float_or_not_ascii_is_malformed():
     for value in ("t=" + "9" * 4000 + ",v1=" + "0" * 64, "t=²,v1=" + "0" * 64, "t=1,v1=é" + "0" * 63):
-        assert "malformed" in signing.verify(DIGEST, value, b"{}", 1000, 300)
+        assert "malformed" in signing.verify(DIGEST, value, b"{}", 1000, 300, TARGET)
 
 
 def test_a_key_may_be_limited_to_airlines_and_airports():

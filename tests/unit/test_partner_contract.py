@@ -114,20 +114,24 @@ SECRET, BODY, T = "partner-secret-ä", b'{"type":"flight.cancelled"}', 1_700_000
 DIGEST = signing.key_digest(SECRET)
 
 
+TARGET = "/v1/messages?atomic=true"
+URL = f"https://rebound.example{TARGET}"
+
+
 def independent(key: bytes, upper: bool = False) -> str:
     """A signer written from the README alone."""
-    signature = hmac.new(key, f"{T}.".encode() + BODY, hashlib.sha256).hexdigest()
-    return f"t={T},v1={signature.upper() if upper else signature}"
+    signature = hmac.new(key, f"{T}.{TARGET}\n".encode() + BODY, hashlib.sha256).hexdigest()
+    return f"t={T},v2={signature.upper() if upper else signature}"
 
 
 def verify(header: str) -> str | None:
-    return signing.verify(DIGEST, header, BODY, T, 300)
+    return signing.verify(DIGEST, header, BODY, T, 300, TARGET)
 
 
 def test_the_sample_signer_and_ours_agree():
-    assert verify(sample.signature_headers("k", SECRET, BODY, T)["Rebound-Signature"]) is None
-    assert sample.signature_headers("k", SECRET, BODY, T)["Rebound-Signature"] == \
-        signing.sign("k", SECRET, BODY, T)[signing.SIGNATURE_HEADER]
+    assert verify(sample.signature_headers("k", SECRET, URL, BODY, T)["Rebound-Signature"]) is None
+    assert sample.signature_headers("k", SECRET, URL, BODY, T)["Rebound-Signature"] == \
+        signing.sign("k", SECRET, BODY, TARGET, T)[signing.SIGNATURE_HEADER]
 
 
 def test_either_hex_case_for_key_and_signature():
@@ -150,9 +154,11 @@ def test_the_readme_worked_example_holds():
     """The README's own numbers, read from it: a partner's developer checks their signer on them."""
     readme = Path(__file__).parents[2].joinpath("README.md").read_text()
     secret, t = re.search(r"secret `([^`]+)` \(the development key", readme)[1], 1700000000
-    body = re.search(r"`t=1700000000`, body\n`([^`]+)`", readme)[1].encode()
+    body = re.search(r"target `/v1/flight-events`, body\n`([^`]+)`", readme)[1].encode()
     key = re.search(r"key `([0-9a-f]{64})`", readme)[1]
-    header = re.search(r"`Rebound-Signature: (t=1700000000,v1=[0-9a-f]{64})`", readme)[1]
+    target = re.search(r"`t=1700000000`, target `([^`]+)`", readme)[1]
+    header = re.search(r"`Rebound-Signature: (t=1700000000,v2=[0-9a-f]{64})`", readme)[1]
     assert signing.key_digest(secret) == key
-    assert sample.signature_headers("demo-dev", secret, body, t)["Rebound-Signature"] == header
-    assert signing.verify(key, header, body, t, 300) is None
+    assert sample.signature_headers("demo-dev", secret, f"https://rebound.example{target}", body, t)[
+        "Rebound-Signature"] == header
+    assert signing.verify(key, header, body, t, 300, target) is None
