@@ -80,7 +80,7 @@ from deploy import postgres_access
 from faults import poison, release
 from services.compensation.sandbox import PaymentsSandboxSettings
 from services.notify.sandbox import SandboxSettings
-from shared import db, failpoints, topics
+from shared import failpoints, topics
 from shared.settings import Settings
 
 RESULTS = ROOT / "faults" / "results"
@@ -662,12 +662,11 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
 
 
 async def as_previous_release_left_it(settings: Settings, previous: Path) -> None:
-    """Each service's schema migrated by the previous release's migrations, as its own role: this
+    """Each service's schema migrated by the previous release's own code, as its own role: this
     release's start is then an upgrade (its post-deploy migrations wait, as in a rollout), never a
     new schema."""
     for service in SERVICES:
-        await db.migrate(settings.database_url, service, previous / "services" / service / "migrations",
-                         as_role=postgres_access.role(service))
+        await release.migrate(postgres_access.service_url(settings.database_url, service), service, previous)
 
 
 async def _parked_findings(run: Run, settings: Settings) -> list[str]:

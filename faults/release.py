@@ -4,11 +4,13 @@ The release is the one contracts/release.json was recorded from (the event contr
 check reads the same file), so the fault harness and the schema's upgrade tests run the very
 code the contract check compares against."""
 
+import asyncio
 import fcntl
 import io
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -39,3 +41,17 @@ def source(commit: str | None = None) -> Path:
             tree.extractall(target, filter="data")
         (target / ".complete").touch()
     return target
+
+
+# The previous release's own migrate, run from its tree: its shared tables and its rules.
+_MIGRATE = ("import asyncio, sys; from pathlib import Path; from shared import db; "
+            "asyncio.run(db.migrate(sys.argv[1], sys.argv[2], Path('services', sys.argv[2], 'migrations')))")
+
+
+async def migrate(database_url: str, service: str, tree: Path) -> None:
+    """The service's schema as the release at `tree` leaves it when its replicas start."""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", _MIGRATE, database_url, service, cwd=tree,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"the previous release's migrations for {service} failed:\n{output.decode()[-2000:]}")

@@ -5,7 +5,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 _MESSAGING_SQL = Path(__file__).parent / "sql" / "messaging.sql"
 _DESK_SQL = Path(__file__).parent / "sql" / "desk.sql"
 _PARKED_SQL = Path(__file__).parent / "sql" / "parked.sql"
+_LOCKS_SQL = Path(__file__).parent / "sql" / "locks.sql"
+_OWN_LOCKS_SQL = Path(__file__).parent / "sql" / "own_locks_post_deploy.sql"
+KEYED_SLOTS = 4096  # shared/sql/locks.sql; the slot after them is the outbox relay's
+RELAY_SLOT = KEYED_SLOTS
 T = TypeVar("T")
 
 # Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
@@ -61,6 +65,26 @@ async def until_committed(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection
             pause = min(pause * 2, 2.0)
 
 
+# Whether a replica of the previous release may still run on this schema (its post-deploy
+# migrations are pending): set at start-up from `migrate`'s answer. The previous release took
+# advisory locks where this one takes row locks, so until then both are taken where it matters.
+beside_previous_release = False
+
+
+async def lock(conn: asyncpg.Connection, keys: Sequence[str]) -> None:
+    """Hold the service's own locks named by `keys` until the transaction ends, taken in one order
+    for everyone, so two transactions locking several never wait on each other
+    (shared/sql/locks.sql: why not advisory locks)."""
+    await conn.execute(f"""SELECT FROM locks WHERE slot IN (SELECT hashtext(k) & {KEYED_SLOTS - 1}
+                                                         FROM unnest($1::text[]) AS k)
+                           ORDER BY slot FOR UPDATE""", list(keys))
+
+
+async def try_lock_relay(conn: asyncpg.Connection) -> bool:
+    """The outbox relay's own lock, until the transaction ends, if no other replica holds it."""
+    return bool(await conn.fetchval("SELECT true FROM locks WHERE slot = $1 FOR UPDATE SKIP LOCKED", RELAY_SLOT))
+
+
 def identifier(name: str) -> str:
     """A schema name (a service's, from code) for SQL text, where no parameter can stand."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -74,7 +98,8 @@ POST_DEPLOY = "post_deploy"
 async def migrate(database_url: str, schema: str, migrations: Path, *, post_deploy: bool = False,
                   as_role: str | None = None) -> list[str]:
     """Create the schema and apply, once each and in name order, the shared messaging, audit and parked tables and
-    the service's own `NNN_*.sql` files. An advisory lock serialises replicas starting at once.
+    the service's own `NNN_*.sql` files. A lock on the schema's own migrations table serialises
+    replicas starting at once (not an advisory lock, which any role could hold).
 
     A change the previous release's code cannot run beside (it names a key this release drops) is
     made in two halves, expand and contract, as a rolling upgrade needs: the contract half is a
@@ -85,40 +110,52 @@ async def migrate(database_url: str, schema: str, migrations: Path, *, post_depl
     (an admin migrating for a service, so what it makes stays the service's role's)."""
     conn = await asyncpg.connect(database_url)
     try:
-        async with conn.transaction():
-            if as_role:
-                await conn.execute(f"SET LOCAL ROLE {identifier(as_role)}")
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
-            # Where the deployment made the schema for the service's own role, that role has no
-            # right to create one (deploy/postgres_access.py): only a missing schema is created.
-            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
-                await conn.execute(f"CREATE SCHEMA {identifier(schema)}")
-            await conn.execute(f"SET LOCAL search_path TO {identifier(schema)}")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            applied = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL),
-                     ("000_parked.sql", _PARKED_SQL)]
-            files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
-            contract = [(f"{POST_DEPLOY}/{p.name}", p) for p in sorted((migrations / POST_DEPLOY).glob("*.sql"))]
-            if post_deploy or not applied:
-                files += contract
-            for name, path in files:
-                if name in applied:
-                    continue
-                await conn.execute(path.read_text())
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-                log.info("migration applied", extra={"schema": schema, "migration": name})
-                applied.add(name)
-            pending = [name for name, _ in contract if name not in applied]
-            if pending:
-                log.warning("post-deploy migrations pending: run python -m deploy.post_deploy once every replica"
-                            " runs this release", extra={"schema": schema, "migrations": pending})
-            return pending
+        for attempt in range(3):
+            try:
+                return await _migrate(conn, schema, migrations, post_deploy, as_role)
+            except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError, asyncpg.DuplicateTableError):
+                if attempt == 2:  # two replicas made the schema or its table at once: the loser tries again
+                    raise
+        raise AssertionError("unreachable")
     finally:
         await conn.close()
+
+
+async def _migrate(conn: asyncpg.Connection, schema: str, migrations: Path, post_deploy: bool,
+                   as_role: str | None) -> list[str]:
+    async with conn.transaction():
+        if as_role:
+            await conn.execute(f"SET LOCAL ROLE {identifier(as_role)}")
+        # Where the deployment made the schema for the service's own role, that role has no
+        # right to create one (deploy/postgres_access.py): only a missing schema is created.
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f"CREATE SCHEMA {identifier(schema)}")
+        await conn.execute(f"SET LOCAL search_path TO {identifier(schema)}")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute("LOCK TABLE schema_migrations IN SHARE ROW EXCLUSIVE MODE")
+        applied = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL),
+                 ("000_parked.sql", _PARKED_SQL), ("000_locks.sql", _LOCKS_SQL)]
+        files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
+        contract = [(f"{POST_DEPLOY}/000_own_locks.sql", _OWN_LOCKS_SQL)]
+        contract += [(f"{POST_DEPLOY}/{p.name}", p) for p in sorted((migrations / POST_DEPLOY).glob("*.sql"))]
+        if post_deploy or not applied:
+            files += contract
+        for name, path in files:
+            if name in applied:
+                continue
+            await conn.execute(path.read_text())
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            log.info("migration applied", extra={"schema": schema, "migration": name})
+            applied.add(name)
+        pending = [name for name, _ in contract if name not in applied]
+        if pending:
+            log.warning("post-deploy migrations pending: run python -m deploy.post_deploy once every replica"
+                        " runs this release", extra={"schema": schema, "migrations": pending})
+        return pending
 
 
 @contextlib.asynccontextmanager

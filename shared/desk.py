@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException
 
-from shared import topics
+from shared import db, topics
 from shared.events import AgentActed, DeskAction, event_id
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -65,9 +65,8 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
     key again with the same request answers as the first time; with another request it is refused
     (a key names one action)."""
     # Two tabs sending the same action at once: the second waits, then finds the first's answer.
-    # The lock is the service's own (advisory locks are the whole database's): one key used at two
-    # services is two actions, neither waiting on the other.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':desk:' || $1))", action_id)
+    # The lock is the service's own: one key used at two services is two actions, neither waiting.
+    await db.lock(conn, [f"desk:{action_id}"])
     asked = _plain({"action": action, "target": target, "why": why, **asked})
     before = await conn.fetchrow("SELECT asked, answer FROM desk_actions WHERE action_id = $1", action_id)
     if before is not None:

@@ -108,7 +108,7 @@ class Outbox:
 class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then deletes them.
 
-    One relay per schema works at a time (an advisory lock), so per-key order holds across
+    One relay per schema works at a time (the schema's own lock), so per-key order holds across
     replicas. A crash after publishing and before the delete republishes: consumers' inboxes
     absorb that. A row the broker refuses for itself (too large, an invalid topic) is parked with
     the broker's reason, and the rows behind it go. A row that fails for a reason that passes (a
@@ -146,9 +146,7 @@ class OutboxRelay:
 
     async def _relay_once(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self._service}"
-            ):
+            if not await db.try_lock_relay(conn):
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1",

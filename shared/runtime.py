@@ -83,7 +83,7 @@ class Service(Generic[C]):
         if self.settings.nice:
             os.nice(self.settings.nice)
         await topics.ensure_topics(self.settings)
-        await db.migrate(self.settings.database_url, self.name, self.migrations)
+        db.beside_previous_release = bool(await db.migrate(self.settings.database_url, self.name, self.migrations))
         self.pool = await db.create_pool(self.settings.database_url, self.name)
         self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
                                      routes=self.routes)

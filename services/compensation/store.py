@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from services.compensation.case import to_minor
+from shared import db
 from shared.events import BookingConfirmed, FlightScheduled, Leg, PassengerDisruption, RebookingDecided
 
 
@@ -95,9 +96,11 @@ async def store_what_was_decided(conn: asyncpg.Connection, decided: Sequence[tup
 async def lock_bookings(conn: asyncpg.Connection, booking_refs: Sequence[str]) -> None:
     """Each booking's evaluations take turns, so two replicas never write one journey at once; taken
     in order, so two batches never wait for each other's locks."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('compensation:' || b))"
-                       " FROM (SELECT DISTINCT b FROM unnest($1::text[]) AS b ORDER BY b) AS locked",
-                       list(booking_refs))
+    await db.lock(conn, [f"booking:{b}" for b in booking_refs])
+    if db.beside_previous_release:  # whose replicas write journeys under this advisory lock alone
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('compensation:' || b))"
+                           " FROM (SELECT DISTINCT b FROM unnest($1::text[]) AS b ORDER BY b) AS locked",
+                           list(booking_refs))
 
 
 @dataclass(frozen=True)

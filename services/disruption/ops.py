@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from services.disruption import console, store
 from services.disruption.config import Config
 from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
-from shared import desk, notices, topics
+from shared import db, desk, notices, topics
 from shared.events import BOOKING_REF, FlightStatus, event_id
 from shared.http import GatedRoute, key_of, require_role, secure_page
 from shared.outbox import Outbox
@@ -239,7 +239,7 @@ async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMe
     booking, under the action's own id, so a second message to the flight is a new one. At most
     `per_hour` messages to one flight an hour, whoever sends them: a flight's passengers are not
     to be flooded, by a mistake or by a key in the wrong hands."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('desk-message:' || $1))", given.flight_id)
+    await db.lock(conn, [f"desk-message:{given.flight_id}"])
     sent = await conn.fetchval("SELECT count(*) FROM desk_actions WHERE action = 'message' AND target = $1"
                                " AND acted_at > now() - interval '1 hour'", given.flight_id)
     if sent >= per_hour:

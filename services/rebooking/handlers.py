@@ -7,7 +7,7 @@ from collections import Counter
 import asyncpg
 
 from services.rebooking.decisions import Decisions
-from shared import tracing
+from shared import db, tracing
 from shared.consumer import Event
 from shared.events import (
     TIERS,
@@ -44,10 +44,12 @@ async def record_schedule(conn: asyncpg.Connection, event: Event[FlightScheduled
 async def lock_flights(conn: asyncpg.Connection, flight_ids: list[str]) -> None:
     """Serialise the counting of these flights' seats sold, until the transaction ends (in one
     order for everyone, so two batches never wait on each other)."""
-    await conn.execute(
-        """SELECT pg_advisory_xact_lock(hashtext('rebooking.cabins'), k)
-           FROM (SELECT DISTINCT hashtext(f) AS k FROM unnest($1::text[]) AS f ORDER BY 1) AS keys""",
-        flight_ids)
+    await db.lock(conn, [f"cabins:{f}" for f in flight_ids])
+    if db.beside_previous_release:  # whose replicas count seats under this advisory lock alone
+        await conn.execute(
+            """SELECT pg_advisory_xact_lock(hashtext('rebooking.cabins'), k)
+               FROM (SELECT DISTINCT hashtext(f) AS k FROM unnest($1::text[]) AS f ORDER BY 1) AS keys""",
+            flight_ids)
 
 
 async def record_bookings(conn: asyncpg.Connection, events: list[Event[BookingConfirmed]], outbox: Outbox) -> None:

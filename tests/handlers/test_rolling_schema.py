@@ -18,7 +18,7 @@ from tests.conftest import Infrastructure, fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTIFY = ROOT / "services" / "notify" / "migrations"
-CONTRACT = ["post_deploy/005_contacts_by_booking.sql"]
+CONTRACT = ["post_deploy/000_own_locks.sql", "post_deploy/005_contacts_by_booking.sql"]
 
 PREVIOUS_CONTACT_UPSERT = """
     INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels, opted_out, locale)
@@ -57,9 +57,31 @@ async def test_a_new_schema_takes_the_post_deploy_half_at_once(database: str) ->
         await pool.close()
 
 
+async def test_the_services_own_locks_keep_replicas_apart(database: str) -> None:
+    """The outbox relay's lock goes to one replica at a time; keyed locks make the next holder wait."""
+    await db.migrate(database, "notify", NOTIFY)
+    one = await asyncpg.connect(database, server_settings={"search_path": "notify"})
+    two = await asyncpg.connect(database, server_settings={"search_path": "notify"})
+    try:
+        async with one.transaction():
+            assert await db.try_lock_relay(one)
+            async with two.transaction():
+                assert not await db.try_lock_relay(two)
+            await db.lock(one, ["booking:ABC123", "booking:XYZ789"])
+            async with two.transaction():
+                await two.execute("SET LOCAL lock_timeout = '200ms'")
+                with pytest.raises(asyncpg.LockNotAvailableError):
+                    await db.lock(two, ["booking:XYZ789"])
+        async with two.transaction():
+            await db.lock(two, ["booking:XYZ789"])  # free once the first transaction ended
+            assert await db.try_lock_relay(two)
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_both_releases_run_on_the_expanded_schema_and_the_post_deploy_half_waits(database: str) -> None:
-    previous = release.source() / "services" / "notify" / "migrations"
-    await db.migrate(database, "notify", previous)  # the database as the previous release left it
+    await release.migrate(database, "notify", release.source())  # the database as the previous release left it
     assert await db.migrate(database, "notify", NOTIFY) == CONTRACT, "a rolling upgrade must not contract"
     assert await db.migrate(database, "notify", NOTIFY) == CONTRACT, "nor a second replica of this release"
     pool = await db.create_pool(database, "notify")

@@ -157,6 +157,14 @@ async def test_each_service_role_reaches_its_own_schema_and_no_other(stack, envi
                 await conn.execute("CREATE TABLE public.stolen (x int)")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute("CREATE SCHEMA elsewhere")
+            # A service's locks are rows of its own schema: another role cannot hold them, as it
+            # could hold any advisory lock (its outbox relay's, its seat counting's) for ever.
+            async with conn.transaction():
+                assert await conn.fetchval(f"SELECT count(*) FROM (SELECT FROM {service}.locks FOR UPDATE) l") == 4097
+            for other in set(postgres_access.SERVICES) - {service}:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with conn.transaction():
+                        await conn.execute(f"SELECT FROM {other}.locks FOR UPDATE")
             assert await conn.fetchval("SHOW password_encryption") == "scram-sha-256"
         finally:
             await conn.close()
