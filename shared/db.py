@@ -75,14 +75,16 @@ async def lock(conn: asyncpg.Connection, keys: Sequence[str]) -> None:
     """Hold the service's own locks named by `keys` until the transaction ends, taken in one order
     for everyone, so two transactions locking several never wait on each other
     (shared/sql/locks.sql: why not advisory locks)."""
-    await conn.execute(f"""SELECT FROM locks WHERE slot IN (SELECT hashtext(k) & {KEYED_SLOTS - 1}
-                                                         FROM unnest($1::text[]) AS k)
-                           ORDER BY slot FOR UPDATE""", list(keys))
+    await conn.execute(_LOCK_KEYS, list(keys))
 
 
 async def try_lock_relay(conn: asyncpg.Connection) -> bool:
     """The outbox relay's own lock, until the transaction ends, if no other replica holds it."""
     return bool(await conn.fetchval("SELECT true FROM locks WHERE slot = $1 FOR UPDATE SKIP LOCKED", RELAY_SLOT))
+
+
+_LOCK_KEYS = f"""SELECT FROM locks WHERE slot IN (SELECT hashtext(k) & {KEYED_SLOTS - 1} FROM unnest($1::text[]) AS k)
+                  ORDER BY slot FOR UPDATE"""
 
 
 def identifier(name: str) -> str:

@@ -234,6 +234,21 @@ def key_of(request: Request) -> Key | None:
     return key
 
 
+def require_covers(request: Request, carrier: str, *airports: str | None) -> None:
+    """403 unless the request's key covers a flight of `carrier` at `airports` (its origin,
+    destination, diversion): a key limited to some airlines and stations sees and acts on theirs."""
+    key = key_of(request)
+    if key is not None and not key.covers(carrier, airports):
+        raise StarletteHTTPException(403, f"This key is for {key.scope}: not this {carrier} flight")
+
+
+def key_limits(request: Request) -> tuple[list[str] | None, list[str] | None]:
+    """The airlines and stations the request's key is limited to (None: all), for a query's filter."""
+    key = key_of(request)
+    return ((sorted(key.carriers) if key and key.carriers is not None else None),
+            (sorted(key.stations) if key and key.stations is not None else None))
+
+
 def require_role(role: str) -> Dependency[str]:
     """A gate that lets through only a key for this job (or, in development, a key for every job):
     a board viewer's key cannot rewrite a passenger's phone number. It hands on who holds the key,

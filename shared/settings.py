@@ -1,5 +1,7 @@
 """Settings common to every service, read from REBOUND_* environment variables."""
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -60,7 +62,10 @@ class Settings(BaseSettings):
     nice: int = 0
     # Bearer keys, `role:key` or `role@holder:key`, comma-separated (two for one role allow
     # rotation). The holder (an agent's name) is what the audit records as who acted; a key without
-    # one is recorded by its role and position. A key without a role does every job: development only.
+    # one is recorded by its role and position. A console key may be limited, as partner keys are,
+    # to airlines and to stations: `ops-agent@Ana Ruiz/carriers=B6+AA/stations=JFK+BOS:key` sees and
+    # acts on those airlines' flights from or to those airports only. A key without a role does every
+    # job: development only.
     api_keys: str = DEVELOPMENT_API_KEY
     # Each ops console key's requests to /ops/api (and /v1/parked): a busy agent's pace, with room
     # for the page's bursts; past it, 429 with Retry-After.
@@ -76,9 +81,12 @@ class Settings(BaseSettings):
         keys: list[Key] = []
         for n, entry in enumerate(filter(None, (e.strip() for e in self.api_keys.split(","))), start=1):
             named, _, key = entry.partition(":")
-            role, _, holder = named.partition("@")
+            head, *scopes = named.split("/")
+            role, _, holder = head.partition("@")
             if role in ROLES and key:
-                keys.append(Key(role, key, holder or f"{role} key {n}"))
+                keys.append(Key(role, key, holder or f"{role} key {n}", **parse_key_scopes(scopes, n)))
+            elif scopes:  # limits meant, and no secret after them: never an every-job key
+                raise ValueError(f"REBOUND_API_KEYS: key {n} names limits but no key after them (role/limits:key)")
             else:
                 keys.append(Key(None, entry, f"development key {n}"))
         return Access(tuple(keys))
@@ -95,6 +103,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
         self.connecting()
+        self.access()
         if not self.in_production:
             return self
         problems = self._key_problems() + self._secret_problems() + self._transport_problems()
@@ -153,16 +162,45 @@ def key_material(value: str) -> set[str]:
     return {entry.partition(":")[2] or entry for entry in (e.strip() for e in value.split(",")) if entry}
 
 
+_KEY_SCOPE = re.compile(r"(carriers|stations)=([A-Z0-9]{2,3}(?:\+[A-Z0-9]{2,3})*)")
+
+
+def parse_key_scopes(scopes: list[str], n: int) -> dict[str, frozenset[str]]:
+    """`carriers=B6+AA`, `stations=JFK+BOS` → the limits they name; refused, by the key's
+    position only, when malformed (a typo must not widen a key to everything)."""
+    limits = {}
+    for scope in scopes:
+        if not (m := _KEY_SCOPE.fullmatch(scope)) or m[1] in limits:
+            raise ValueError(f"REBOUND_API_KEYS: key {n} has a scope that is not carriers=AA+BB or stations=JFK+BOS")
+        limits[m[1]] = frozenset(m[2].split("+"))
+    return limits
+
+
 @dataclass(frozen=True)
 class Key:
-    """One bearer key: its job (None: every job, development only) and who holds it."""
+    """One bearer key: its job (None: every job, development only), who holds it, and the airlines
+    and stations it is limited to (None: all)."""
 
     role: str | None
     key: str
     holder: str
+    carriers: frozenset[str] | None = None
+    stations: frozenset[str] | None = None
 
     def does(self, role: str) -> bool:
         return self.role is None or self.role == role or role in INCLUDES.get(self.role, ())
+
+    def covers(self, carrier: str, airports: Iterable[str | None]) -> bool:
+        """Whether a flight of `carrier` from, to or diverted to `airports` is this key's to see."""
+        return ((self.carriers is None or carrier in self.carriers)
+                and (self.stations is None or bool(self.stations & set(filter(None, airports)))))
+
+    @property
+    def scope(self) -> str:
+        """What the key is limited to, in words."""
+        parts = ([f"{'+'.join(sorted(self.carriers))} flights"] if self.carriers is not None else []) + \
+            ([f"at {'+'.join(sorted(self.stations))}"] if self.stations is not None else [])
+        return " ".join(parts) or "every flight"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -20,7 +20,7 @@ from services.compensation.case import from_minor, to_minor
 from services.compensation.config import Config
 from shared import desk
 from shared.events import BOOKING_REF, Grant, PassengerId
-from shared.http import GatedRoute, require_role
+from shared.http import GatedRoute, require_covers, require_role
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
 
@@ -118,11 +118,16 @@ async def get_limits(config: Configured) -> Limits:
 
 @router.post("/cases/{disruption_id}/{booking_ref}/voucher", operation_id="grant_voucher",
              responses={404: {"description": "No such passenger"}, 422: {"description": "Past the limit"}})
-async def grant_voucher(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
+async def grant_voucher(request: Request,
+                        disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
                         booking_ref: Annotated[str, PathParam(pattern=BOOKING_REF)], given: Voucher,
                         agent: Annotated[str, Depends(require_role("ops-agent"))], action_id: desk.ActionId,
                         pool: Database, config: Configured) -> dict[str, object]:
     """Give one passenger a goodwill travel credit, within the configured limit."""
+    if f := await pool.fetchrow("SELECT f.carrier, f.origin, f.destination FROM cases c JOIN flights f USING"
+                                " (flight_id) WHERE c.disruption_id = $1 AND c.booking_ref = $2 LIMIT 1",
+                                disruption_id, booking_ref):
+        require_covers(request, f["carrier"], f["origin"], f["destination"])
     return await desk.act(
         pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="voucher", target=booking_ref,
         why=given.why, asked={"disruption_id": disruption_id, **given.model_dump(exclude={"why"})},

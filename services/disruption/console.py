@@ -92,12 +92,26 @@ class FlightQuery:
     status: str | None = None
     airport: str | None = None
     carrier: str | None = None
+    # The key's limits (None: all): shared.http.key_limits.
+    key_carriers: list[str] | None = None
+    key_stations: list[str] | None = None
 
     def arguments(self) -> list[object]:
-        """$1–$5 of `_CHOSEN`: each filter, or NULL where none is asked."""
+        """$1–$7 of `_CHOSEN`: each filter, or NULL where none is asked."""
         q = self.q.strip().upper()
         return [self.status, self.airport.upper() if self.airport else None,
-                self.carrier.upper() if self.carrier else None, q.replace(" ", "") or None, f"%{like_escaped(q)}%"]
+                self.carrier.upper() if self.carrier else None, q.replace(" ", "") or None, f"%{like_escaped(q)}%",
+                self.key_carriers, self.key_stations]
+
+
+def _within_key(carriers: str, stations: str) -> str:
+    """SQL: flight `f` is among the key's airlines and at its stations (parameters naming text
+    arrays, NULL for no limit)."""
+    return (f"({carriers}::text[] IS NULL OR f.carrier = ANY({carriers}))"
+            f" AND ({stations}::text[] IS NULL OR ARRAY[f.origin, f.destination, f.diverted_to] && {stations})")
+
+
+_FLIGHTS_WITHIN_KEY, _WORKLIST_WITHIN_KEY = _within_key("$6", "$7"), _within_key("$3", "$4")
 
 
 def like_escaped(text: str) -> str:
@@ -113,12 +127,13 @@ _CHOSEN = f"""
     AND ($1::text IS NULL OR f.status = $1)
     AND ($2::text IS NULL OR $2 IN (f.origin, f.destination, f.diverted_to))
     AND ($3::text IS NULL OR f.carrier = $3)
+    AND {_FLIGHTS_WITHIN_KEY}
     AND ($4::text IS NULL OR f.carrier || f.number = $4 OR f.flight_id = $4 OR starts_with(f.flight_id, $4 || '/')
          OR EXISTS (SELECT 1 FROM recovery r LEFT JOIN itineraries i ON i.booking_ref = r.booking_ref
                     WHERE r.flight_id = f.flight_id
                       AND (r.booking_ref = $4 OR upper(array_to_string(i.passenger_names, ' ')) LIKE $5)))"""
 _PAGE_OF_FLIGHTS = f"""
-    WITH page AS (SELECT f.* FROM flights f WHERE {_CHOSEN} ORDER BY f.updated_at DESC, f.flight_id LIMIT $6 OFFSET $7),
+    WITH page AS (SELECT f.* FROM flights f WHERE {_CHOSEN} ORDER BY f.updated_at DESC, f.flight_id LIMIT $8 OFFSET $9),
          p AS ({PER_PASSENGER.format(where="WHERE flight_id IN (SELECT flight_id FROM page)")})
     SELECT f.flight_id, f.carrier, f.carrier || ' ' || f.number AS flight, f.origin, f.destination,
            f.scheduled_departure, f.estimated_departure, f.status, f.cause, f.diverted_to, f.updated_at,
@@ -141,9 +156,10 @@ async def flights(conn: asyncpg.Connection | asyncpg.Pool, query: FlightQuery) -
     return {"total": total, "page": query.page, "per_page": query.per_page, "flights": [dict(r) for r in rows]}
 
 
-async def worklist(conn: asyncpg.Connection | asyncpg.Pool, page: int, per_page: int) -> dict[str, Any]:
+async def worklist(conn: asyncpg.Connection | asyncpg.Pool, page: int, per_page: int,
+                   key_carriers: list[str] | None = None, key_stations: list[str] | None = None) -> dict[str, Any]:
     """The passengers who need an agent, longest waiting first: why, since when, and whether any
-    notice reached them."""
+    notice reached them; of the key's airlines and stations only, where it is limited."""
     rows = await conn.fetch(f"""
         WITH p AS ({EVERY_PASSENGER})
         SELECT r.disruption_id, p.booking_ref, p.passenger_id, p.flight_id, f.carrier || ' ' || f.number AS flight,
@@ -158,12 +174,12 @@ async def worklist(conn: asyncpg.Connection | asyncpg.Pool, page: int, per_page:
         FROM p JOIN recovery r ON r.flight_id = p.flight_id AND r.passenger_id = p.passenger_id
                JOIN flights f ON f.flight_id = p.flight_id
                LEFT JOIN itineraries i ON i.booking_ref = p.booking_ref
-        WHERE {NEEDS_AGENT}
+        WHERE {NEEDS_AGENT} AND {_WORKLIST_WITHIN_KEY}
         GROUP BY r.disruption_id, p.booking_ref, p.passenger_id, p.flight_id, f.carrier, f.number, f.origin,
                  f.destination, f.status, i.passenger_names, i.passenger_ids, p.notified, p.unreachable,
                  p.agent_asked, p.outcome_reason
         ORDER BY waiting_since, p.booking_ref, p.passenger_id
-        LIMIT $1 OFFSET $2""", per_page, (page - 1) * per_page)
+        LIMIT $1 OFFSET $2""", per_page, (page - 1) * per_page, key_carriers, key_stations)
     now = datetime.now(UTC)
     return {"total": rows[0]["total"] if rows else 0, "page": page, "per_page": per_page,
             "cases": [{k: v for k, v in dict(r).items() if k != "total"}

@@ -27,7 +27,7 @@ from services.disruption.config import Config
 from services.disruption.console import NEEDS_AGENT, ON_FLIGHT
 from shared import db, desk, notices, topics
 from shared.events import BOOKING_REF, FlightStatus, event_id
-from shared.http import GatedRoute, key_of, require_role, secure_page
+from shared.http import GatedRoute, key_limits, key_of, require_covers, require_role, secure_page
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
 
@@ -155,15 +155,17 @@ async def _read_list(pool: asyncpg.Pool, request: Request, list_name: str, fligh
 
 @api.get("/flights", operation_id="list_disrupted_flights")
 async def disrupted_flights(
-        pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        request: Request, pool: Database, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
         per_page: Annotated[int, Query(ge=1, le=200)] = 50,
         q: Annotated[str, Query(max_length=60, pattern=r"^[^\x00-\x1f\x7f]*$",
                                 description="A flight (B6 1001), booking reference or name")] = "",
         status: Annotated[FlightStatus | None, Query()] = None,
         airport: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
         carrier: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{2}$")] = None) -> dict[str, Any]:
-    """Disrupted flights, latest change first, a page at a time, each with its recovery progress."""
-    return await console.flights(pool, console.FlightQuery(page, per_page, q, status, airport, carrier))
+    """Disrupted flights, latest change first, a page at a time, each with its recovery progress;
+    those of the key's airlines and stations only, where it is limited."""
+    return await console.flights(pool, console.FlightQuery(page, per_page, q, status, airport, carrier,
+                                                           *key_limits(request)))
 
 
 @api.get("/worklist", operation_id="list_worklist")
@@ -171,7 +173,7 @@ async def worklist(request: Request, pool: Database, page: Annotated[int, Query(
                    per_page: Annotated[int, Query(ge=1, le=200)] = 25) -> dict[str, Any]:
     """Passengers who need an agent, longest waiting first (booking references masked for a viewer's
     key). Each read is audited."""
-    found = await console.worklist(pool, page, per_page)
+    found = await console.worklist(pool, page, per_page, *key_limits(request))
     await _read_list(pool, request, "worklist", None, len(found["cases"]))
     return _for_the_key(request, found)
 
@@ -186,6 +188,7 @@ async def flight_detail(request: Request, pool: Database,
     flight = await pool.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
     if flight is None:
         raise HTTPException(404, f"No flight {flight_id!r} in the schedule")
+    require_covers(request, flight["carrier"], flight["origin"], flight["destination"], flight["diverted_to"])
     history = await pool.fetch(
         "SELECT type, source, occurred_at, recorded_at, effect FROM flight_events"
         " WHERE flight_id = $1 ORDER BY occurred_at, recorded_at", flight_id)
@@ -271,20 +274,28 @@ async def send_message(conn: asyncpg.Connection, outbox: Outbox, given: FlightMe
 
 
 @api.post("/cases/{disruption_id}/{booking_ref}/handled", operation_id="mark_case_handled")
-async def case_handled(disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
+async def case_handled(request: Request,
+                       disruption_id: Annotated[str, PathParam(max_length=80, pattern=desk.IDENTIFIER)],
                        booking_ref: Annotated[str, PathParam(pattern=BOOKING_REF)], given: desk.Why,
                        agent: Agent, action_id: desk.ActionId, pool: Database,
                        config: Configured) -> dict[str, Any]:
     """Take a booking's passengers off the worklist: an agent has dealt with them."""
+    for f in await pool.fetch("SELECT DISTINCT f.carrier, f.origin, f.destination, f.diverted_to FROM recovery r"
+                              " JOIN flights f USING (flight_id) WHERE r.disruption_id = $1 AND r.booking_ref = $2",
+                              disruption_id, booking_ref):
+        require_covers(request, f["carrier"], f["origin"], f["destination"], f["diverted_to"])
     return await desk.act(pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="handled",
                           target=booking_ref, why=given.why, asked={"disruption_id": disruption_id},
                           perform=lambda conn, _: mark_handled(conn, disruption_id, booking_ref, agent))
 
 
 @api.post("/messages", operation_id="message_flight")
-async def message_flight(given: FlightMessage, agent: Agent, action_id: desk.ActionId, pool: Database,
-                         config: Configured) -> dict[str, Any]:
+async def message_flight(request: Request, given: FlightMessage, agent: Agent, action_id: desk.ActionId,
+                         pool: Database, config: Configured) -> dict[str, Any]:
     """Send one of the desk's messages, as previewed, to a flight's disrupted passengers."""
+    if f := await pool.fetchrow("SELECT carrier, origin, destination, diverted_to FROM flights WHERE flight_id = $1",
+                                given.flight_id):
+        require_covers(request, f["carrier"], f["origin"], f["destination"], f["diverted_to"])
     return await desk.act(pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="message",
                           target=given.flight_id, why=given.why, asked=given.model_dump(exclude={"why"}),
                           perform=lambda conn, outbox: send_message(

@@ -7,7 +7,7 @@ rebooking decision, so the passenger hears of it exactly as of any other."""
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, Decisions, Told, decided, leg_of
 from shared import desk, notices
 from shared.events import BOOKING_REF, BookingRef, Leg, PassengerDisruption, PassengerId
-from shared.http import GatedRoute, require_role
+from shared.http import GatedRoute, require_covers, require_role
 from shared.outbox import Outbox
 from shared.runtime import Database, service_config
 
@@ -129,17 +129,29 @@ Agent = Annotated[str, Depends(require_role("ops-agent"))]
 Configured = Annotated[Config, Depends(service_config)]
 
 
+async def _within_key(request: Request, pool: asyncpg.Pool, disruption_id: str, booking_ref: str) -> None:
+    """403 unless the key covers the flight the case was disrupted on (after the key's own gate)."""
+    decided = await pool.fetchval("SELECT decided FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
+                                  disruption_id, booking_ref)
+    if decided is not None:
+        leg = PassengerDisruption.model_validate(decided).flight
+        require_covers(request, leg.carrier, leg.origin, leg.destination)
+
+
 @router.get("", response_model=Case, operation_id="get_case", dependencies=[Depends(require_role("ops-viewer"))])
-async def get_case(disruption_id: DisruptionId, booking_ref: BookingInPath, pool: Database, config: Configured) -> Case:
+async def get_case(request: Request, disruption_id: DisruptionId, booking_ref: BookingInPath, pool: Database,
+                   config: Configured) -> Case:
     """A disrupted booking's decision so far, and the itineraries an agent could move it to."""
+    await _within_key(request, pool, disruption_id, booking_ref)
     async with pool.acquire() as conn:
         return await view(conn, config, disruption_id, booking_ref)
 
 
 @router.post("/rebook", operation_id="rebook_case", responses={409: {"description": "Option or seats gone"}})
-async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingInPath, given: Rebook, agent: Agent,
-                      action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
+async def rebook_case(request: Request, disruption_id: DisruptionId, booking_ref: BookingInPath, given: Rebook,
+                      agent: Agent, action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Rebook the whole party onto the option picked, now."""
+    await _within_key(request, pool, disruption_id, booking_ref)
     return await desk.act(
         pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="rebook", target=booking_ref,
         why=given.why, asked={"disruption_id": disruption_id, "option": given.option},
@@ -147,9 +159,10 @@ async def rebook_case(disruption_id: DisruptionId, booking_ref: BookingInPath, g
 
 
 @router.post("/refund", operation_id="refund_case", responses={409: {"description": "Nothing left to refund"}})
-async def refund_case(disruption_id: DisruptionId, booking_ref: BookingInPath, given: desk.Why, agent: Agent,
-                      action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
+async def refund_case(request: Request, disruption_id: DisruptionId, booking_ref: BookingInPath, given: desk.Why,
+                      agent: Agent, action_id: desk.ActionId, pool: Database, config: Configured) -> dict[str, object]:
     """Give up the journey and refund its fare, instead of a new flight."""
+    await _within_key(request, pool, disruption_id, booking_ref)
     return await desk.act(
         pool, config.settings, SOURCE, action_id=action_id, agent=agent, action="refund", target=booking_ref,
         why=given.why, asked={"disruption_id": disruption_id},

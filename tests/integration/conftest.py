@@ -21,6 +21,8 @@ API_KEY = "integration-test-key"  # a key for every job, as in development
 VIEWER_KEY, RESERVATIONS_KEY = "integration-viewer-key", "integration-reservations-key"
 AGENT_KEY, AGENT = "integration-agent-key", "Ana Ruiz"
 MONITORING_KEY = "integration-monitoring-key"
+# Agents limited to airlines and stations: United's desk, and JetBlue's at JFK.
+UNITED_AGENT_KEY, JFK_AGENT_KEY = "integration-united-agent-key", "integration-jfk-agent-key"
 # A second partner, to be throttled without throttling the first.
 FLOOD_PARTNER_KEY = ("flood-1", "flood-secret")
 RATE_PER_SECOND, BURST = 20, 60
@@ -37,7 +39,9 @@ def stack(environment, tmp_path_factory):
                     f"jfk:{AIRPORT_KEY[0]}:{signing.key_digest(AIRPORT_KEY[1])}:carriers=B6:airports=JFK+PWM")
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": f"{API_KEY},ops-viewer:{VIEWER_KEY},reservations:{RESERVATIONS_KEY},"
-                            f"monitoring:{MONITORING_KEY},ops-agent@{AGENT}:{AGENT_KEY}",
+                            f"monitoring:{MONITORING_KEY},ops-agent@{AGENT}:{AGENT_KEY},"
+                            f"ops-agent@Lee Chan/carriers=UA:{UNITED_AGENT_KEY},"
+                            f"ops-agent@Kim Park/carriers=B6/stations=JFK:{JFK_AGENT_KEY}",
         "REBOUND_PARTNER_KEYS": partner_keys,
         "REBOUND_PARTNER_RATE_PER_SECOND": str(RATE_PER_SECOND), "REBOUND_PARTNER_BURST": str(BURST),
         # Payouts retry fast, and a payout whose worker died is taken up again soon.

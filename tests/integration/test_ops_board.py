@@ -21,7 +21,17 @@ from shared.events import (
     Passenger,
     flight_id,
 )
-from tests.integration.conftest import AGENT, AGENT_KEY, API_KEY, VIEWER_KEY, eventually, publish, sent_messages
+from tests.integration.conftest import (
+    AGENT,
+    AGENT_KEY,
+    API_KEY,
+    JFK_AGENT_KEY,
+    UNITED_AGENT_KEY,
+    VIEWER_KEY,
+    eventually,
+    publish,
+    sent_messages,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +161,9 @@ async def test_an_agent_rebooks_a_stranded_passenger_the_kpis_move_and_a_viewer_
     assert len(await told()) == 1  # told once, still
     await _a_viewer_can_do_nothing(stack, audit["disruption_id"], minor.booking_ref, contact["passenger_id"],
                                    recovery.flight_id, minor_flight.flight_id)
+    await _another_airlines_agent_sees_and_does_nothing_here(
+        stack, audit["disruption_id"], minor.booking_ref, contact["passenger_id"], recovery.flight_id,
+        minor_flight.flight_id)
 
 
 async def _rebook_in_the_console(page, booking_ref: str) -> None:
@@ -164,6 +177,40 @@ async def _rebook_in_the_console(page, booking_ref: str) -> None:
     await page.get_by_role("button", name="Rebook onto this option").click()
     await expect(page.locator("#case-result")).to_have_text("Rebooked: the passengers are being told.")
     await expect(case_row).to_have_count(0, timeout=20_000)
+
+
+async def _another_airlines_agent_sees_and_does_nothing_here(stack, disruption_id: str, booking_ref: str,
+                                                              passenger_id: str, recovery: str, flight: str) -> None:
+    """An agent key limited to United's flights neither sees this JetBlue flight nor acts on its
+    passengers, at any service; one limited to JetBlue at JFK sees it."""
+    async with httpx.AsyncClient(base_url=stack.url("disruption"),
+                                 headers={"Authorization": f"Bearer {JFK_AGENT_KEY}"}) as client:
+        assert (await client.get(f"/ops/api/flights/{flight}")).status_code == 200
+        assert flight in json.dumps((await client.get("/ops/api/flights", params={"per_page": 200})).json())
+    async with httpx.AsyncClient(base_url=stack.url("disruption"),
+                                 headers={"Authorization": f"Bearer {UNITED_AGENT_KEY}"}) as client:
+        listed = (await client.get("/ops/api/flights", params={"per_page": 200})).json()
+        assert listed["flights"] and {f["carrier"] for f in listed["flights"]} == {"UA"} or listed["total"] == 0
+        assert all(c["flight"].startswith("UA ") for c in (await client.get("/ops/api/worklist")).json()["cases"])
+        refused = [await client.get(f"/ops/api/flights/{flight}"),
+                   await client.get(f"/ops/api/desk/rebooking/cases/{disruption_id}/{booking_ref}")]
+        for path, body in _ACTIONS:
+            refused.append(await client.post(path.format(d=disruption_id, r=booking_ref), json={
+                "why": "not my airline", **body(passenger_id, recovery, flight)},
+                headers={"Idempotency-Key": str(uuid.uuid4())}))
+        for answer in refused:
+            assert answer.status_code == 403, answer.request.url
+            assert answer.json()["title"] == "This key is for UA flights: not this B6 flight"
+
+
+_ACTIONS = [
+    ("/ops/api/desk/rebooking/cases/{d}/{r}/rebook", lambda p, recovery, f: {"option": f"economy:{recovery}"}),
+    ("/ops/api/desk/rebooking/cases/{d}/{r}/refund", lambda p, recovery, f: {}),
+    ("/ops/api/desk/compensation/cases/{d}/{r}/voucher",
+     lambda p, recovery, f: {"passenger_id": p, "amount": "20", "currency": "USD"}),
+    ("/ops/api/cases/{d}/{r}/handled", lambda p, recovery, f: {}),
+    ("/ops/api/messages", lambda p, recovery, f: {"flight_id": f, "topic": "agents_at_desk", "place": "T5"}),
+]
 
 
 async def _a_viewer_can_do_nothing(stack, disruption_id: str, booking_ref: str, passenger_id: str, recovery: str,
