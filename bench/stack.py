@@ -122,12 +122,13 @@ class Stack:
         return {"REBOUND_HTTP_PORT": str(self.ports[name]), "REBOUND_PUBLIC_URL": self.url(name),
                 "REBOUND_DATABASE_URL": service_url(self._common["REBOUND_DATABASE_URL"], service or name)}
 
-    def add_replica(self, service: str, index: int) -> str:
-        """Another process of `service` in the same consumer group, on its own port."""
+    def add_replica(self, service: str, index: int | str, env: dict[str, str] | None = None) -> str:
+        """Another process of `service` in the same consumer group, on its own port (with `env`
+        over the stack's settings)."""
         name = f"{service}-{index}"
         self.ports[name] = free_port()
         self.service_of[name] = service
-        self._spawn(name, f"services.{service}", self._common | self._own(name, service))
+        self._spawn(name, f"services.{service}", self._common | self._own(name, service) | (env or {}))
         self._wait_ready(name, f"{self.url(name)}/readyz")
         return name
 

@@ -70,7 +70,7 @@ class Service(Generic[C]):
     def ready(self) -> dict[str, bool]:
         return {
             "database": self.pool is not None and not self.pool.is_closing(),
-            "consumer": bool(self.consumer and self.consumer.running),
+            **({"consumer": bool(self.consumer and self.consumer.running)} if self.routes.topics else {}),
             **({"priority_consumer": bool(self.priority_consumer and self.priority_consumer.running)}
                if self.priority_routes else {}),
             "outbox_relay": bool(self.relay and self.relay.running),
@@ -92,8 +92,10 @@ class Service(Generic[C]):
                                          acks="all", linger_ms=2, max_request_size=topics.DEAD_LETTER_MAX_BYTES)
         await self.producer.start()
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
-        tasks = [asyncio.create_task(self._supervise(self.consumer.run), name="consumer"),
-                 asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
+        # A process that consumes nothing (disruption's console alone) still relays its outbox.
+        tasks = [asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
+        if self.routes.topics:
+            tasks.append(asyncio.create_task(self._supervise(self.consumer.run), name="consumer"))
         if self.priority_routes:
             self.priority_consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}-priority",
                                                   routes=self.priority_routes)

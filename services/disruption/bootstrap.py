@@ -70,9 +70,11 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
             log.warning("UNSCOPED PARTNER KEY: it may report on any airline's flights; give it carriers= "
                         "(REBOUND_PARTNER_KEYS), or refuse such keys with REBOUND_PARTNER_KEYS_SCOPED_ONLY",
                         extra={"key_id": key_id})
+    console_only = config.settings.serves == "console"
     service = Service(name="disruption", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=routes(),
-                      priority_routes=flight_event_routes(config), background=[refresh_gauges])
+                      migrations=Path(__file__).parent / "migrations", routes=Routes() if console_only else routes(),
+                      priority_routes=None if console_only else flight_event_routes(config),
+                      background=[refresh_gauges])
     app = service.app(
         title="Rebound disruption",
         body_limits={"/v1/flight-events": ingest.MAX_BODY_BYTES, "/v1/messages": ingest.MAX_BODY_BYTES},
@@ -88,8 +90,10 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
             metrics.EVENTS_REJECTED.labels(channel, _REJECTIONS[response.status_code]).inc()
         return response
 
-    app.include_router(ingest.router)
-    app.include_router(ops.router)
+    if config.settings.serves != "console":
+        app.include_router(ingest.router)
+    if config.settings.serves != "ingest":
+        app.include_router(ops.router)
     if not config.settings.in_production:
         describe_events(app)
     return app

@@ -1,6 +1,7 @@
 """The disruption service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import model_validator
 
@@ -18,6 +19,11 @@ from shared.settings import Settings
 
 class DisruptionSettings(Settings):
     http_port: int = 8001
+    # What this process serves: `all`; `ingest`, partners' flight events and the service's
+    # consumers, with no console; or `console`, the ops console alone (it reads and acts through
+    # the database and relays to the other services; consumes nothing, so a busy board never
+    # slows a first notice, and partner ingest shares no process with the agents' keys).
+    serves: Literal["all", "ingest", "console"] = "all"
     # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
     # [:airports=JFK+LGA][:history]`, comma-separated; a partner may hold two at once while it rotates.
     partner_keys: str = DEVELOPMENT_PARTNER_KEYS

@@ -1,6 +1,7 @@
 """The ops board in a real browser (Debian's Chromium, driven by Playwright): a cancellation
 shows up live, with its passengers' recovery."""
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -238,3 +239,29 @@ async def _a_viewer_can_do_nothing(stack, disruption_id: str, booking_ref: str, 
             assert refused.status_code == 403, path
             assert refused.headers["content-type"] == "application/problem+json"
             assert "ops-agent" in refused.json()["title"]
+
+
+async def test_the_console_runs_in_a_process_of_its_own_apart_from_partner_ingest(stack):
+    """REBOUND_SERVES=console: the board and the desk, no partner ingest and no consumer (ready
+    without one); REBOUND_SERVES=ingest: partner ingest, no console."""
+    console = await asyncio.to_thread(stack.add_replica, "disruption", "console", {"REBOUND_SERVES": "console"})
+    ingest_only = await asyncio.to_thread(stack.add_replica, "disruption", "ingest", {"REBOUND_SERVES": "ingest"})
+    try:
+        async with httpx.AsyncClient(base_url=stack.url(console)) as client:
+            ready = (await client.get("/readyz")).json()
+            assert ready == {"ready": True, "checks": {"database": True, "outbox_relay": True}}
+            assert (await client.get("/ops")).status_code == 200
+            board = await client.get("/ops/api/summary", headers={"Authorization": f"Bearer {VIEWER_KEY}"})
+            assert board.status_code == 200
+            assert (await client.post("/v1/flight-events", content=b"{}")).status_code == 404
+        async with httpx.AsyncClient(base_url=stack.url(ingest_only)) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/ops")).status_code == 404
+            assert (await client.get("/ops/api/summary", headers={"Authorization": f"Bearer {VIEWER_KEY}"})
+                    ).status_code == 404
+            unsigned = await client.post("/v1/flight-events", content=b"{}",
+                                         headers={"Content-Type": "application/json"})
+            assert unsigned.status_code == 401
+    finally:
+        for name in (console, ingest_only):
+            await asyncio.to_thread(stack.stop_process, name)
