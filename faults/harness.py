@@ -623,15 +623,21 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         stack.stop()
     consumed = await consumed_topics(settings)
     missed = _poison_missed(run, found, consumed) + await _parked_findings(run, settings)
-    clean = found["clean"] and not missed
-    results = {
+    timing = {"faults_s": faults_s, "settle_s": round(settle_s, 1) if settle_s is not None else None}
+    return _report(args, _results(args, run, s, found, missed, consumed, run_id, timing), found, missed)
+
+
+def _results(args: argparse.Namespace, run: Run, s: scenario.Scenario, found: dict[str, Any], missed: list[str],
+             consumed: set[str], run_id: str, timing: dict[str, Any]) -> dict[str, Any]:
+    settings = run.settings
+    return {
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
                      "per_kind": args.per_kind, "brokers": args.brokers,
                      "topic_replication": settings.topic_replication},
-        "passengers_affected": len(s.affected), "announcements": len(s.announcements),
-        "faults_s": faults_s, "settle_s": round(settle_s, 1) if settle_s is not None else None,
+        "passengers_affected": len(s.affected), "announcements": len(s.announcements), **timing,
         **_fault_figures(run),
-        "audit": {"clean": clean, **found["invariants"], "poison_not_dead_lettered": len(missed),
+        "audit": {"clean": found["clean"] and not missed, **found["invariants"],
+                  "poison_not_dead_lettered": len(missed),
                   "examples": found["examples"] | ({"poison_not_dead_lettered": missed[:5]} if missed else {})},
         "poison": {"injected": len(run.poison_sent) + len(run.poison_parked) + run.poison_refused,
                    "per_topic": -(-args.poison_per_topic // len(poison.KINDS)) * len(poison.KINDS),
@@ -643,6 +649,10 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         "grants": found["grants"], "payouts": found["payouts"], "topic_messages_audited": found["topic_messages_read"],
         "faults": [asdict(f) for f in run.faults if not f.kind.startswith("poison")],
     }
+
+
+def _report(args: argparse.Namespace, results: dict[str, Any], found: dict[str, Any], missed: list[str]) -> int:
+    """The results written and summed up; 1 if anything failed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / (f"{args.date}-{args.seed}-{args.per_kind}x"
                       + (f"-{args.brokers}brokers" if args.brokers > 1 else "") + ".json")
@@ -654,6 +664,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     if short:
         print(f"fewer than {args.per_kind} faults of these kinds: {short}")
     # The last line names what failed, with examples: CI keeps only a run's tail.
+    clean = results["audit"]["clean"]
     failed = {name: n for name, n in results["audit"].items() if name not in ("clean", "examples") and n}
     print(f"{'clean' if clean else 'VIOLATIONS ' + json.dumps(failed)}; results: {path}", flush=True)
     if not clean:

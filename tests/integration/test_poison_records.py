@@ -156,7 +156,7 @@ async def test_a_row_whose_partition_is_away_is_sent_when_it_is_back_never_parke
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     away = PartitionAway(producer, b"AA100", passes=8)
-    relay = OutboxRelay(settings, pool, away, schema)  # type: ignore[arg-type]
+    relay = OutboxRelay(settings, pool, away, schema)
     task = asyncio.create_task(relay.run())
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
     await consumer.start()
