@@ -47,10 +47,14 @@ def signature(digest: str, timestamp: int, body: bytes, target: str | None = Non
 
 
 def sign(key_id: str, secret: str, body: bytes, target: str, timestamp: int | None = None) -> dict[str, str]:
-    """The headers a partner sends with `body` to `target` (e.g. "/v1/messages?atomic=true")."""
+    """The headers a partner sends with `body` to `target` (e.g. "/v1/messages?atomic=true"): v2,
+    and v1 beside it where the target has no query string, so that a replica of the previous
+    release, which knows v1 alone, takes it too while a rollout is under way (the rolling-upgrade
+    fault found a partner refused there)."""
     t = int(time.time()) if timestamp is None else timestamp
-    return {KEY_ID_HEADER: key_id,
-            SIGNATURE_HEADER: f"t={t},v2={signature(key_digest(secret), t, body, target)}"}
+    digest = key_digest(secret)
+    v1 = "" if "?" in target else f",v1={signature(digest, t, body)}"
+    return {KEY_ID_HEADER: key_id, SIGNATURE_HEADER: f"t={t},v2={signature(digest, t, body, target)}{v1}"}
 
 
 def request_target(scope: Mapping[str, Any]) -> str:

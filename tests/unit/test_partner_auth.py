@@ -51,6 +51,16 @@ def test_version_1_is_taken_without_a_query_string_only():
     assert "query string is signed with v2" in signing.verify(DIGEST, v1, b"{}", 1000, 300, TARGET + "?atomic=true")
 
 
+def test_our_signer_is_taken_by_the_previous_release_too_where_no_query_is_signed():
+    """A replica of the previous release reads v1 alone (075e135:shared/signing.py); during a
+    rollout the partner's request may reach it. With a query string, v2 alone: v1 would let its
+    query be changed."""
+    plain = header(b"{}", 1000)
+    assert f"v1={signing.signature(DIGEST, 1000, b'{}')}" in plain
+    assert signing.verify(DIGEST, plain, b"{}", 1000, 300, TARGET) is None
+    assert "v1=" not in header(b"MVT", 1000, target="/v1/messages?atomic=true")
+
+
 def test_the_target_is_as_sent():
     scope = {"path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"sent_at=2013-02-08T10%3A00Z"}
     assert signing.request_target(scope) == "/v1/messages?sent_at=2013-02-08T10%3A00Z"
