@@ -90,14 +90,19 @@ class Sent:
 
 def parse_key(key: str | None, received_at: str) -> Sent | None:
     """A notice's idempotency key, `<disruption>:<booking>:<passenger>:<stage>:<revision>:<channel>`,
-    as the provider logged it (an email's Message-ID wraps it in <…@rebound.notify>)."""
+    or the previous release's `<disruption>.<passenger>.<stage>.<revision>.<channel>` (which notify
+    still gives during an upgrade from it), as the provider logged it (an email's Message-ID wraps
+    it in <…@rebound.notify>)."""
     if not key:
         return None
     key = key.strip("<>").split("@", 1)[0]
     parts = key.rsplit(":", 5)
-    if len(parts) != 6 or not parts[4].isdigit():
+    if len(parts) == 6 and parts[4].isdigit():
+        disruption, _, passenger, stage, revision, channel = parts
+    elif len(previous := key.rsplit(".", 4)) == 5 and previous[3].isdigit():
+        disruption, passenger, stage, revision, channel = previous
+    else:
         return None
-    disruption, _, passenger, stage, revision, channel = parts
     return Sent(disruption, passenger, stage, int(revision), channel, datetime.fromisoformat(received_at))
 
 

@@ -88,13 +88,22 @@ async def provider_outcomes(provider: Provider, messages: list[Outgoing]) -> lis
 
 
 def provider_key(disruption_id: str, booking_ref: str, passenger_id: str, stage: str, revision: int,
-                 channel: str) -> str:
+                 channel: str, *, as_previous_release: bool = False) -> str:
     """The idempotency key a provider is given for one notice to one passenger by one channel:
     the same each time it is sent, different for two bookings' passengers of the same id, and
     safe in a header, a URL and a provider's query. Readable
     (`<disruption>:<booking>:<passenger>:<stage>:<revision>:<channel>`, which the providers' logs
     and the audit read) where every part is plain, as Rebound's own ids are; otherwise a SHA-256
-    digest of the parts (a partner's event id may hold anything the CloudEvents spec allows)."""
+    digest of the parts (a partner's event id may hold anything the CloudEvents spec allows).
+
+    `as_previous_release`: the key the previous release gives, `<disruption>.<passenger>.<stage>.
+    <revision>.<channel>`, while its replicas may still send (notify's post-deploy migration not
+    run): a delivery one release began and the other finishes then has one key at the provider,
+    which drops the copy. Until then a passenger id is unique across a disruption's bookings
+    (migrations/005), so leaving the booking out names no two notices alike."""
+    previous = f"{disruption_id}.{passenger_id}.{stage}.{revision}.{channel}"
+    if as_previous_release and PLAIN_KEY.fullmatch(previous):
+        return previous
     readable = f"{disruption_id}:{booking_ref}:{passenger_id}:{stage}:{revision}:{channel}"
     if PLAIN_KEY.fullmatch(readable):
         return readable
@@ -277,7 +286,8 @@ class Sender:
                                                                  "trace_id": tracing.trace_id(d["traceparent"])})
             return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
         to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
-        key = provider_key(d["disruption_id"], d["booking_ref"], d["passenger_id"], d["stage"], d["revision"], channel)
+        key = provider_key(d["disruption_id"], d["booking_ref"], d["passenger_id"], d["stage"], d["revision"], channel,
+                           as_previous_release=db.beside_previous_release)
         return Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body)
 
     async def _send(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]) -> list[Result]:

@@ -100,3 +100,12 @@ def test_two_bookings_passengers_of_the_same_id_have_two_keys():
     assert provider_key("d-1", "ABC123", "1", "first_notice", 0, "sms") == "d-1:ABC123:1:first_notice:0:sms"
     assert provider_key("d-1", "XYZ789", "1", "first_notice", 0, "sms") == "d-1:XYZ789:1:first_notice:0:sms"
     assert provider_key('d "1"\r\n', "ABC123", "1", "first_notice", 0, "sms").startswith("sha256-")
+
+
+def test_beside_the_previous_release_its_key_is_given_so_a_delivery_has_one_key_at_the_provider():
+    """075e135:services/notify/sender.py keyed `<disruption>.<passenger>.<stage>.<revision>.<channel>`:
+    a delivery one release claimed and the other sends again must be the same message there."""
+    assert provider_key("d-1", "ABC123", "1", "first_notice", 0, "sms", as_previous_release=True) == \
+        "d-1.1.first_notice.0.sms"
+    assert provider_key('d "1"', "ABC123", "1", "first_notice", 0, "sms",
+                        as_previous_release=True).startswith("sha256-")
