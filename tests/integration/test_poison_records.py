@@ -34,6 +34,15 @@ async def _fresh(environment, tmp_path: Path) -> tuple[Settings, asyncpg.Pool, s
     return settings, await db.create_pool(settings.database_url, schema), schema
 
 
+async def _stop(consumer: AIOKafkaConsumer, relay: asyncio.Task, producer: AIOKafkaProducer,
+                pool: asyncpg.Pool) -> None:
+    await consumer.stop()
+    relay.cancel()
+    await asyncio.gather(relay, return_exceptions=True)
+    await producer.stop()
+    await pool.close()
+
+
 def _status(flight: str) -> bytes:
     return Envelope.wrap(FlightStatusChanged(flight_id=flight, status="cancelled"), source="test",
                          subject=flight).to_bytes()
@@ -121,11 +130,7 @@ async def test_an_outbox_row_the_broker_refuses_is_parked_and_the_rest_are_sent(
         arrived = await asyncio.wait_for(consumer.getone(), 30)
         assert relay.running
     finally:
-        await consumer.stop()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+        await _stop(consumer, task, producer, pool)
     assert arrived.value == b"behind them"
     assert [(p["stage"], p["topic"], p["size"]) for p in parked] == [("relay", t, len(v)) for t, _, v in rows[:2]]
     assert all("MessageSizeTooLargeError" in p["reason"] for p in parked)
@@ -165,17 +170,15 @@ async def test_a_row_whose_partition_is_away_is_sent_when_it_is_back_never_parke
             if not away.failures_left:
                 break
             await pool.execute(insert, topic, b"BA200", f"here {n}".encode())
-            await asyncio.sleep(0.3)
+            async def sent(value: bytes = f"here {n}".encode()) -> bool:
+                return not await pool.fetchval("SELECT count(*) FROM outbox WHERE value = $1", value)
+            assert await eventually(sent)
         arrived = []
         while b"its partition away" not in arrived:
             arrived.append((await asyncio.wait_for(consumer.getone(), 30)).value)
         parked = await pool.fetchval("SELECT count(*) FROM parked")
     finally:
-        await consumer.stop()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
+        await _stop(consumer, task, producer, pool)
     assert parked == 0
     assert arrived[0] == b"here 1" and len(arrived) >= 2
 
