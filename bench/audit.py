@@ -431,10 +431,19 @@ async def _outcome_findings(conn: asyncpg.Connection, s: scenarios.Scenario,
            FROM rebooking.rebookings WHERE booking_ref = ANY($1::text[])
            ORDER BY booking_ref, decided_at DESC""", sorted({s.booking_of[p] for p in missing}))}
     told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
+    untold = [p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
+              and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome]
+    # Each example says what notify holds for the passenger, so a run's tail shows why.
+    held: dict[str, list[str]] = defaultdict(list)
+    for r in await conn.fetch(
+            """SELECT passenger_id, stage, revision, channel, status, left(coalesce(detail, ''), 60) AS detail
+               FROM notify.deliveries WHERE stage <> 'first_notice' AND passenger_id = ANY($1::text[])
+               ORDER BY id""", untold[:5]):
+        held[r["passenger_id"]].append(f"{r['stage']}#{r['revision']}/{r['channel']}: {r['status']} {r['detail']}")
     return {
         "outcome_missing": [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing],
-        "outcome_notice_missing": [p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
-                                   and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome],
+        "outcome_notice_missing": [f"{p} ({outcomes[p][0]}; {'; '.join(held[p]) or 'no delivery'})"
+                                   for p in untold],
     }
 
 

@@ -134,14 +134,15 @@ class Run:
     # next announcement at once (it keeps a few in reserve for that).
     need_traffic: asyncio.Event = field(default_factory=asyncio.Event)
     previous_release: Path = ROOT  # the previous release's tree (faults.release)
-    # Poison is held while any replica of the previous release runs, and a rollback waits for the
-    # poison record being sent.
+    # Poison and provider outages are held while any replica of the previous release runs (it
+    # crash-loops on some poison, and gives a text up after six 503s), and a rollback waits for
+    # the poison record being sent or the outage under way to end.
     previous_release_replicas: int = 0
-    poison_may_go: asyncio.Event = field(default_factory=asyncio.Event)
-    poison_sending: asyncio.Lock = field(default_factory=asyncio.Lock)
+    only_this_release: asyncio.Event = field(default_factory=asyncio.Event)
+    landing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.poison_may_go.set()
+        self.only_this_release.set()
 
     def fail_point_short(self) -> str | None:
         """A fail point reached fewer than `per_kind` times so far (an armed one is not reached
@@ -361,9 +362,9 @@ async def _rolling_upgrade(run: Run, service: str, names: list[str], backlog: Ba
     `recovery_s` its backlog drained."""
     began = time.monotonic()
     run.previous_release_replicas += len(names)
-    run.poison_may_go.clear()
+    run.only_this_release.clear()
     try:
-        async with run.poison_sending:  # the poison record on its way, if any, lands first
+        async with run.landing:  # the poison record on its way, or the outage under way, ends first
             pass
         await backlog.drained((service,), members=len(names))  # and is read by this release
         for root in (run.previous_release, ROOT):
@@ -374,7 +375,7 @@ async def _rolling_upgrade(run: Run, service: str, names: list[str], backlog: Ba
     finally:
         run.previous_release_replicas -= len(names)
         if not run.previous_release_replicas:
-            run.poison_may_go.set()
+            run.only_this_release.set()
     fault.down_s = round(time.monotonic() - began, 2)
     fault.note = f"{', '.join(names)} to {run.previous_release.name[:8]} and back, one at a time"
 
@@ -474,12 +475,14 @@ async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
                 "sms_slow": {"delay_ms": delay_ms}, "sms_failing": {"down": True},
                 "payments_slow": {"delay_ms": delay_ms}, "payments_failing": {"fail_next": 1_000_000}}
             body = bodies[kind]
-            fault = Fault(kind, "sms" if kind.startswith("sms") else "payments", run.now(),
-                          note=f"{delay_ms} ms a request" if "slow" in kind else "every request refused (503)")
-            await control(kind, body)
-            hold = rng.uniform(2, 6)
-            await asyncio.sleep(hold)
-            await control(kind, {})
+            await run.only_this_release.wait()
+            async with run.landing:
+                fault = Fault(kind, "sms" if kind.startswith("sms") else "payments", run.now(),
+                              note=f"{delay_ms} ms a request" if "slow" in kind else "every request refused (503)")
+                await control(kind, body)
+                hold = rng.uniform(2, 6)
+                await asyncio.sleep(hold)
+                await control(kind, {})
             fault.down_s = round(hold, 2)
             run.faults.append(fault)
 
@@ -496,8 +499,8 @@ async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float
             await asyncio.sleep(spread_s / len(plan))
             message = poison.message(kind, n)
             full = topics.name(run.settings, topic)
-            await run.poison_may_go.wait()
-            async with run.poison_sending:
+            await run.only_this_release.wait()
+            async with run.landing:
                 while True:  # the broker may be restarting
                     try:
                         landed = await asyncio.wait_for(poison.send(producer, full, message), timeout=30)

@@ -72,11 +72,11 @@ async def send_notices(service: Service[Config]) -> None:
         first_notices_idle = asyncio.Event()
         # Small claims, so that one aircraft's notices are shared among the senders at once.
         first = [Sender(config, service.database, carriers, guards, first_notices=True,
-                        concurrency=settings.first_notice_concurrency, max_attempts=settings.max_attempts,
+                        concurrency=settings.first_notice_concurrency,
                         first_notices_idle=first_notices_idle, batch_size=settings.first_notice_claim)
                  for _ in range(settings.first_notice_senders)]
         bulk = Sender(config, service.database, carriers, guards, first_notices=False,
-                      concurrency=settings.bulk_concurrency, max_attempts=settings.max_attempts,
+                      concurrency=settings.bulk_concurrency,
                       reserve=settings.bulk_reserve * settings.provider_burst, first_notices_idle=first_notices_idle,
                       batch_size=settings.bulk_claim)
         await asyncio.gather(*(sender.run() for sender in first), bulk.run())

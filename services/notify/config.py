@@ -64,7 +64,10 @@ class NotifySettings(Settings):
     http_connections: int = 32  # to the SMS API and the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.
     bulk_reserve: float = 0.25
+    # A notice its provider keeps failing goes by the passenger's other channel after this many
+    # tries; with none, it is tried for this long before it is recorded failed.
     max_attempts: int = 6
+    retry_for_hours: float = 24.0
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 15.0
     breaker_max_cooldown_seconds: float = 300.0

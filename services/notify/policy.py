@@ -28,6 +28,21 @@ def fallback_for(channel: str, channels: Sequence[str], opted_out: Sequence[str]
     return None
 
 
+def after_failure(attempts: int, max_attempts: int, waited: float, retry_for: float, other: str | None, *,
+                  permanent: bool) -> str:
+    """What becomes of a notice its provider did not take, after `attempts` tries over `waited`
+    seconds: `retrying`, `fallen_back` (to `other`, the passenger's next channel, if any) or
+    `failed`. A refusal for good goes by the other channel at once. A passing failure is tried
+    again `max_attempts` times, then by the other channel; with none, it is waited out for
+    `retry_for` seconds: a provider's outage is never counted against the passenger."""
+    if permanent or attempts >= max_attempts:
+        if other:
+            return "fallen_back"
+        if permanent or waited >= retry_for:
+            return "failed"
+    return "retrying"
+
+
 @dataclass(frozen=True)
 class Contact:
     """What notify knows of how to reach one passenger."""

@@ -156,8 +156,7 @@ class Throttle:
 class Sender:
     def __init__(self, config: Config, pool: asyncpg.Pool, providers: dict[str, Provider],
                  throttles: dict[str, Throttle], *, first_notices: bool, concurrency: int,
-                 first_notices_idle: asyncio.Event, batch_size: int = 200, reserve: float = 0.0,
-                 max_attempts: int = 6) -> None:
+                 first_notices_idle: asyncio.Event, batch_size: int = 200, reserve: float = 0.0) -> None:
         """`first_notices_idle` is clear while the first-notice sender has work: the bulk sender
         stands back meanwhile (for at most a second at a time), so first notices get the CPU and
         the providers' capacity."""
@@ -171,7 +170,6 @@ class Sender:
         self._limits = {c: asyncio.Semaphore(concurrency) for c in providers}
         self._batch_size = batch_size
         self._reserve = reserve
-        self._max_attempts = max_attempts
         self._first_idle = first_notices_idle
 
     async def run(self) -> None:
@@ -206,7 +204,7 @@ class Sender:
                WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
                RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
                          d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
-                         d.booking_ref, d.template, d.facts, d.occurred_at, d.attempts, d.traceparent,
+                         d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
                          c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
                          ARRAY(SELECT o.channel FROM deliveries o
                                WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
@@ -328,7 +326,7 @@ class Sender:
             case Accepted(provider_id):
                 return Result(d["id"], "sent", provider_id=provider_id)
             case Refused(detail):
-                return Result(d["id"], "failed", detail=detail)
+                return self._failed(d, channel, detail, permanent=True)
             case Deferred(detail):
                 return self._deferred(d, channel, detail)
         raise AssertionError(outcome)
@@ -344,10 +342,21 @@ class Sender:
 
     def _deferred(self, d: asyncpg.Record, channel: str, detail: str) -> Result:
         RETRIES.labels(channel, "provider_error").inc()
-        status = "retrying" if d["attempts"] < self._max_attempts else "failed"
+        return self._failed(d, channel, detail, permanent=False)
+
+    def _failed(self, d: asyncpg.Record, channel: str, detail: str, *, permanent: bool) -> Result:
+        """A message the provider did not take: tried again, sent by another channel, or failed."""
+        other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"], d["siblings"])
+        waited = (datetime.now(UTC) - d["created_at"]).total_seconds()
+        status = policy.after_failure(d["attempts"], self._settings.max_attempts, waited,
+                                      self._settings.retry_for_hours * 3600, other, permanent=permanent)
         log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
                                                      "trace_id": tracing.trace_id(d["traceparent"]),
                                                      "error": detail, "status": status})
+        if status == "fallen_back":
+            return Result(d["id"], status, detail=f"{detail}; sent by {other} instead", fallback=other)
+        if status == "failed" and not permanent:
+            detail = f"gave up after {d['attempts']} attempts in {waited / 3600:.1f} h: {detail}"
         return Result(d["id"], status, detail=detail, retry_in=backoff(d["attempts"]))
 
     async def _measure(self) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.policy import CircuitBreaker, Planned, fallback_for, reachable, supersede
+from services.notify.policy import CircuitBreaker, Planned, after_failure, fallback_for, reachable, supersede
 from shared.pacing import backoff as retry_delay
 
 
@@ -66,6 +66,39 @@ def test_a_success_resets_the_count():
 def test_retry_delay_is_jittered_within_an_exponential_bound(attempt, seed):
     delay = retry_delay(attempt, rand=random.Random(seed))
     assert 0 <= delay <= min(300.0, 2.0 ** attempt)
+
+
+DAY = 24 * 3600.0
+
+
+def test_a_provider_outage_is_waited_out_never_counted_against_the_passenger():
+    """Twilio's own advice for 20503 "Service unavailable" (twilio.com/docs/api/errors/20503):
+    "Try again a few times with exponential back-off; if the problem persists, contact support".
+    A few times, then the passenger's other channel; with none, the outage is waited out (a CI
+    fault run found three passengers never told their rebooking: six 503s in a row across two
+    short SMS outages had marked their only text failed)."""
+    assert after_failure(2, 6, 10, DAY, "email", permanent=False) == "retrying"
+    assert after_failure(6, 6, 10, DAY, "email", permanent=False) == "fallen_back"
+    assert after_failure(6, 6, 10, DAY, None, permanent=False) == "retrying"
+    assert after_failure(40, 6, DAY, DAY, None, permanent=False) == "failed"
+
+
+def test_a_refusal_for_good_goes_by_the_other_channel_at_once():
+    """Twilio 21211 "Invalid 'To' Phone Number" will not pass by waiting; an email on file will do."""
+    assert after_failure(1, 6, 0, DAY, "email", permanent=True) == "fallen_back"
+    assert after_failure(1, 6, 0, DAY, None, permanent=True) == "failed"
+
+
+@given(st.integers(1, 1000), st.integers(1, 20), st.floats(0, 10 * DAY), st.sampled_from([None, "email", "sms"]),
+       st.booleans())
+def test_a_notice_is_given_up_only_when_nothing_else_can_carry_it(attempts, most, waited, other, permanent):
+    status = after_failure(attempts, most, waited, DAY, other, permanent=permanent)
+    if status == "failed":
+        assert other is None and (permanent or (attempts >= most and waited >= DAY))
+    if status == "fallen_back":
+        assert other is not None
+    if not permanent and waited < DAY:
+        assert status != "failed"
 
 
 T = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)

@@ -3,6 +3,7 @@ question the probe asks the provider (a send, or only a lookup of messages sent 
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from services.notify.config import Config, NotifySettings
 from services.notify.policy import CircuitBreaker
-from services.notify.providers import Accepted, Outgoing, Refused, TransientFailure
+from services.notify.providers import Accepted, Deferred, Outgoing, Refused, TransientFailure
 from services.notify.sender import Sender, Throttle, provider_key, provider_outcomes
 
 
@@ -30,9 +31,10 @@ class Provider:
         return [Accepted(m.key) for m in messages]
 
 
-def delivery(uncertain: bool) -> dict:
-    return {"id": 1, "channel": "sms", "uncertain": uncertain, "attempts": 2, "traceparent": None,
-            "channels": ["sms"], "opted_out": [], "email": None, "phone": "+15550001111", "siblings": ["sms"]}
+def delivery(uncertain: bool, attempts: int = 2, email: str | None = None, hours_ago: float = 0.0) -> dict:
+    return {"id": 1, "channel": "sms", "uncertain": uncertain, "attempts": attempts, "traceparent": None,
+            "channels": ["sms"], "opted_out": [], "email": email, "phone": "+15550001111", "siblings": ["sms"],
+            "created_at": datetime.now(UTC) - timedelta(hours=hours_ago)}
 
 
 @pytest.mark.parametrize(("lookup_fails", "taken", "state"), [(True, False, "open"), (False, True, "closed"),
@@ -109,3 +111,29 @@ def test_beside_the_previous_release_its_key_is_given_so_a_delivery_has_one_key_
         "d-1.1.first_notice.0.sms"
     assert provider_key('d "1"', "ABC123", "1", "first_notice", 0, "sms",
                         as_previous_release=True).startswith("sha256-")
+
+
+class Down:
+    """An SMS provider answering 503 to everything, as the sandbox does under the `sms_failing` fault."""
+
+    most = 10
+
+    async def accepted(self, keys):
+        raise TransientFailure("HTTP 503")
+
+    async def send(self, messages):
+        return [Deferred("HTTP 503") for _ in messages]
+
+
+@pytest.mark.parametrize(("attempts", "email", "hours_ago", "status"), [
+    (2, None, 0, "retrying"), (6, None, 0, "retrying"), (6, "p@example.org", 0, "fallen_back"),
+    (30, None, 25, "failed")])
+async def test_a_failing_provider_is_waited_out_or_the_other_channel_taken(attempts, email, hours_ago, status):
+    breaker = CircuitBreaker(threshold=1000, cooldown=10, max_cooldown=60, clock=lambda: 0.0)
+    sender = Sender(Config.of(NotifySettings(environment="test")), None, {"sms": Down()},
+                    {"sms": Throttle("sms", 1000, 1000, breaker)}, first_notices=False, concurrency=1,
+                    first_notices_idle=asyncio.Event())
+    d = delivery(uncertain=False, attempts=attempts, email=email, hours_ago=hours_ago)
+    [result] = await sender._send("sms", [(d, Outgoing("k", "+15550001111", "s", "b"))])
+    assert result.status == status
+    assert (result.fallback == "email") == (status == "fallen_back")
