@@ -382,6 +382,9 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         lost = {r["booking_ref"] for r in await conn.fetch(
             "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
         grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))
+        deliveries = {f"{r['stage']}/{r['status']}": {"n": r["n"], "most_attempts": r["most"]}
+                      for r in await conn.fetch("SELECT stage, status, count(*) AS n, max(attempts) AS most"
+                                                " FROM notify.deliveries GROUP BY 1, 2 ORDER BY 1, 2")}
     finally:
         await conn.close()
     known = contact_strings(s.contacts)
@@ -396,6 +399,7 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         "stranded_at_connection": {"passengers": len(stranded),
                                    "outcomes": dict(Counter(outcomes[p][0] for p in stranded))},
         "notices_at_providers": dict(Counter(f"{x.stage}/{x.channel}" for x in sent)),
+        "deliveries": deliveries,
         "grants": dict(grants_by_kind),
         "payouts": len(payouts),
         "topic_messages_read": messages_read,

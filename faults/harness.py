@@ -649,6 +649,7 @@ def _results(args: argparse.Namespace, run: Run, s: scenario.Scenario, found: di
                    "reasons": sorted({d.reason.split(":")[0] for d in found["poison_dead_lettered"]}),
                    "topics_consumed": sorted(t.removeprefix(settings.topic_prefix) for t in consumed)},
         "outcomes": found["outcomes"], "notices_at_providers": found["notices_at_providers"],
+        "deliveries": found["deliveries"],
         "grants": found["grants"], "payouts": found["payouts"], "topic_messages_audited": found["topic_messages_read"],
         "faults": [asdict(f) for f in run.faults if not f.kind.startswith("poison")],
     }
