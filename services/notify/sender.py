@@ -63,6 +63,9 @@ QUEUE_DEPTH = Gauge("rebound_notice_queue", "Deliveries waiting, by path and sta
 BREAKER = Gauge("rebound_provider_circuit_open", "1 while a provider's circuit breaker is open.", ["channel"])
 
 CLAIM_LEASE = timedelta(minutes=2)
+# Stopping mid-batch, how long the provider calls under way are given to end and be recorded:
+# a provider call's own limit (providers.TIMEOUT), and the record's moment.
+STOPPING_GRACE_S = 12.0
 
 
 async def provider_outcomes(provider: Provider, messages: list[Outgoing]) -> list[Outcome]:
@@ -111,10 +114,15 @@ def provider_key(disruption_id: str, booking_ref: str, passenger_id: str, stage:
     return "sha256-" + hashlib.sha256(parts.encode()).hexdigest()
 
 
+UNSPENT = ("held", "handed_back")
+
+
 @dataclass(frozen=True)
 class Result:
     delivery_id: int
-    status: str  # sent | retrying | failed | fallen_back | held (circuit open, no other channel)
+    # sent | retrying | failed | fallen_back, or retrying without spending an attempt: held (the
+    # circuit open, no other channel) or handed_back (never offered to the provider: stopping)
+    status: str
     provider_id: str | None = None
     detail: str | None = None
     fallback: str | None = None
@@ -171,6 +179,7 @@ class Sender:
         self._batch_size = batch_size
         self._reserve = reserve
         self._first_idle = first_notices_idle
+        self._stopping = False
 
     async def run(self) -> None:
         async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
@@ -183,7 +192,7 @@ class Sender:
                 if self._first:
                     (self._first_idle.clear if claimed else self._first_idle.set)()
                 if claimed:
-                    await self._deliver(claimed)
+                    await self._deliver_or_hand_back(claimed)
                 else:
                     await woken(0.5)  # also when a retry falls due
                 passes += 1
@@ -212,6 +221,19 @@ class Sender:
                                  AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
             self._batch_size, CLAIM_LEASE, self._first,
         )
+
+    async def _deliver_or_hand_back(self, claimed: list[asyncpg.Record]) -> None:
+        """Deliver a claimed batch. Stopped meanwhile (a rollout's SIGTERM), the provider calls under
+        way end and are recorded, and the messages not yet offered are handed back at once, rather
+        than left to the claim's lease while their passengers wait."""
+        delivery = asyncio.ensure_future(self._deliver(claimed))
+        try:
+            await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            self._stopping = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(delivery, STOPPING_GRACE_S)
+            raise
 
     async def _deliver(self, claimed: list[asyncpg.Record]) -> None:
         """Render each claimed delivery, send them per provider in requests of as many as the
@@ -245,9 +267,9 @@ class Sender:
                    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[])
                         AS r(id, status, provider_id, detail, retry_in, unspent)
                    WHERE d.id = r.id""",
-                [r.delivery_id for r in results], ["retrying" if r.status == "held" else r.status for r in results],
+                [r.delivery_id for r in results], ["retrying" if r.status in UNSPENT else r.status for r in results],
                 [r.provider_id for r in results], [r.detail for r in results], [r.retry_in for r in results],
-                [1 if r.status == "held" else 0 for r in results])
+                [1 if r.status in UNSPENT else 0 for r in results])
             await fall_back(conn, [(r.delivery_id, r.fallback) for r in results
                                    if r.status == "fallen_back" and r.fallback])
             for r in results:
@@ -297,6 +319,9 @@ class Sender:
         provider = self._providers[channel]
         await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
+            if self._stopping:
+                return [Result(d["id"], "handed_back", detail="the sender stopped before offering it")
+                        for d, _ in batch]
             results, outgoing, looked_up = await self._not_yet_taken(channel, batch)
             outcomes = await provider_outcomes(provider, [m for _, m in outgoing])
         # A provider that answered anything is up; one that deferred everything, or whose lookup
