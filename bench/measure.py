@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy import postgres_access
@@ -230,10 +230,17 @@ async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, grou
     # One group a request: aiokafka 0.14 misreads an answer about several.
     # (error_code, group_id, state, protocol_type, protocol, members, …)
     described = (await admin.describe_consumer_groups([group_id]))[0].groups
-    committed = await admin.list_consumer_group_offsets(group_id)
-    ends = await consumer.end_offsets(list(committed)) if committed else {}
+    committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group_id)).items()}
+    # A partition of the group's topics it has never committed on is behind by all it holds: the
+    # first message ever on a partition is work too.
+    topics = sorted({tp.topic for tp in committed})
+    described_topics = await admin.describe_topics(topics) if topics else []
+    partitions = {TopicPartition(t["topic"], p["partition"]) for t in described_topics
+                  for p in t["partitions"]} | set(committed)
+    starts = await consumer.beginning_offsets(list(partitions - set(committed))) if partitions - set(committed) else {}
+    ends = await consumer.end_offsets(list(partitions)) if partitions else {}
     return GroupState(described[0][2] if described else "Dead", len(described[0][5]) if described else 0,
-                      sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items()))
+                      sum(max(ends[tp] - committed.get(tp, starts.get(tp, 0)), 0) for tp in partitions))
 
 
 async def deployment_lag(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 notices on a consumer group of their own), the providers and the senders, and the contacts API."""
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -37,28 +38,28 @@ def throttles(settings: NotifySettings) -> dict[str, Throttle]:
         max_cooldown=settings.breaker_max_cooldown_seconds, clock=time.monotonic)) for c, rate in rates.items()}
 
 
-def providers(settings: NotifySettings, client: aiohttp.ClientSession) -> dict[str, Provider]:
-    """Each channel's provider, as configured."""
+def providers(settings: NotifySettings, clients: dict[str, aiohttp.ClientSession]) -> dict[str, Provider]:
+    """Each channel's provider, as configured, each on its own HTTP connections."""
     email: Provider
     sms: Provider
     if settings.email_provider == "sendgrid":
-        email = SendGridEmail(client, settings.email_api_url, settings.email_api_key, settings.email_from,
+        email = SendGridEmail(clients["email"], settings.email_api_url, settings.email_api_key, settings.email_from,
                               most=settings.email_batch)
     else:
         email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.email_from,
                           username=settings.smtp_username, password=settings.smtp_password,
                           start_tls=settings.smtp_start_tls,
                           connections=settings.first_notice_concurrency + settings.bulk_concurrency,
-                          lookup=(client, settings.email_lookup_url, settings.email_lookup_token)
+                          lookup=(clients["email"], settings.email_lookup_url, settings.email_lookup_token)
                           if settings.email_lookup_url else None)
     if settings.sms_provider == "infobip":
-        sms = InfobipSms(client, settings.sms_api_url, settings.sms_token, settings.sms_from,
+        sms = InfobipSms(clients["sms"], settings.sms_api_url, settings.sms_token, settings.sms_from,
                          report_url=status.infobip_report_url(settings), most=settings.sms_batch)
     else:
-        sms = TwilioSms(client, settings.sms_api_url, settings.sms_account, settings.sms_token, settings.sms_from,
-                        status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}")
+        sms = TwilioSms(clients["sms"], settings.sms_api_url, settings.sms_account, settings.sms_token,
+                        settings.sms_from, status_callback=f"{settings.public_url}{status.SMS_STATUS_PATH}")
     return {"email": email, "sms": sms,
-            "push": PushGateway(client, settings.push_webhook_url, settings.push_key_id, settings.push_secret)}
+            "push": PushGateway(clients["push"], settings.push_webhook_url, settings.push_key_id, settings.push_secret)}
 
 
 async def send_notices(service: Service[Config]) -> None:
@@ -66,9 +67,12 @@ async def send_notices(service: Service[Config]) -> None:
     rest, which stands back while first notices are waiting."""
     config, settings = service.config, service.config.settings
     guards = throttles(settings)
-    connector = aiohttp.TCPConnector(limit=settings.http_connections)
-    async with aiohttp.ClientSession(connector=connector) as client:
-        carriers = providers(settings, client)
+    async with contextlib.AsyncExitStack() as sessions:
+        # A pool of connections per provider: texts slowed to seconds each must not hold every
+        # connection while app pushes wait for one past their timeout, which counts the wait.
+        clients = {channel: await sessions.enter_async_context(aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.http_connections))) for channel in ("sms", "email", "push")}
+        carriers = providers(settings, clients)
         first_notices_idle = asyncio.Event()
         # Small claims, so that one aircraft's notices are shared among the senders at once.
         first = [Sender(config, service.database, carriers, guards, first_notices=True,

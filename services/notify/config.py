@@ -61,7 +61,7 @@ class NotifySettings(Settings):
     first_notice_claim: int = 500
     bulk_claim: int = 500
     bulk_concurrency: int = 16
-    http_connections: int = 32  # to the SMS API and the push gateway
+    http_connections: int = 32  # to each HTTP provider: the SMS API, the email API, the push gateway
     # Share of each provider's burst the bulk path leaves for first notices.
     bulk_reserve: float = 0.25
     # A notice its provider keeps failing goes by the passenger's other channel after this many
