@@ -12,7 +12,7 @@ the month nearest the message's sending. The sending time comes from the Type X 
 import hashlib
 from datetime import datetime, timedelta
 
-from services.disruption import movement, schedule, telex
+from services.disruption import movement, schedule, telex, times
 from services.disruption.typeb import MessageError, Parsed, cause_of_delay_code, nearest_day_of_month
 
 __all__ = ["MessageError", "Parsed", "cause_of_delay_code", "nearest_day_of_month", "parse_text"]
@@ -42,6 +42,9 @@ def _read(message: telex.Telex, received_at: datetime) -> Parsed:
         events, notes = reading.events, reading.notes
     else:
         events = movement.read(message, received_at, stamp)
+    for event in events:
+        if why := times.contradiction(event):
+            raise MessageError(message.at, f"{message.identifier}: {why}")
     # The message's identity is its text, not its heading: the same message relayed to several
     # addresses, or sent again, is the same partner event.
     digest = hashlib.sha256(message.text.encode()).hexdigest()[:32]

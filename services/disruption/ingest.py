@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.disruption import aidx, iata, metrics, partner_events
+from services.disruption import aidx, iata, metrics, partner_events, times
 from services.disruption.partners import Partner, PartnerKey
 from services.disruption.typeb import Parsed
 from shared import contract, outbox, topics, tracing
@@ -64,6 +64,10 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
         return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
                        f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
                        f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
+    if contradictions := [(i, why) for i, e in enumerate(events) if (why := times.contradiction(e))]:
+        return problem(422, "Invalid request", f"event {contradictions[0][0]}: {contradictions[0][1]}",
+                       errors=[{"field": f"events[{i}]", "pointer": f"/{i}", "message": why}
+                               for i, why in contradictions])
     # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
     # ids are the partner's all the same: the same event is one event whichever key signed it.
     source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"

@@ -69,7 +69,12 @@ class _Context:
     stamp: datetime | None
 
     def when(self, token: str | None, line: int, after: datetime | None = None) -> datetime | None:
-        return None if token is None else typeb.movement_time(token, self.flight_date, after or self.near, line)
+        """`token` as a time; `after`: the time in the same message it follows."""
+        if token is None:
+            return None
+        if after is not None:
+            return typeb.movement_time_after(token, self.flight_date, after, line)
+        return typeb.movement_time(token, self.flight_date, self.near, line)
 
     def flight(self, **leg: str) -> FlightRef:
         return FlightRef(**self.ref, **leg)
@@ -122,11 +127,12 @@ def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: i
     trailer = _trailer(m, line)  # checked whatever the kind: only an arrival estimate is used
     if kind == "AD":
         off = c.when(m[1], line)
+        airborne = c.when(m[2], line, off)
         estimate = trailer.get("EA") or arrival_estimate
         return FlightDeparted(**c.common, flight=c.flight(origin=c.station), actual_departure=off,
-                              airborne_at=c.when(m[2], line, off),
-                              estimated_arrival=c.when(estimate[0][1], estimate[1], off) if estimate else None,
-                              delay_codes=c.codes)
+                              airborne_at=airborne,
+                              estimated_arrival=c.when(estimate[0][1], estimate[1], airborne or off) if estimate
+                              else None, delay_codes=c.codes)
     if kind == "AA":
         touchdown = c.when(m[1], line)
         return FlightArrived(**c.common, flight=c.flight(destination=c.station), actual_arrival=touchdown,
@@ -161,10 +167,12 @@ def _expected(c: _Context, kind: str, m: re.Match[str], line: int,
         destination = typeb.station(m["station"], line) if m["station"] else c.station
         return FlightDelayed(**c.common, flight=c.flight(destination=destination),
                              estimated_arrival=c.when(m[1], line), delay_codes=c.codes, reason=c.reason)
-    arrival = c.when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None
     if kind in ("ED", "EO"):
-        return FlightDelayed(**c.common, flight=c.flight(origin=c.station), estimated_departure=c.when(m[1], line),
+        departure = c.when(m[1], line)
+        arrival = c.when(arrival_estimate[0][1], arrival_estimate[1], departure) if arrival_estimate else None
+        return FlightDelayed(**c.common, flight=c.flight(origin=c.station), estimated_departure=departure,
                              estimated_arrival=arrival, delay_codes=c.codes, reason=c.reason)
+    arrival = c.when(arrival_estimate[0][1], arrival_estimate[1]) if arrival_estimate else None
     if kind == "NI":
         return FlightDelayed(**c.common, flight=c.flight(origin=c.station), next_information_at=c.when(m[1], line),
                              estimated_arrival=arrival, delay_codes=c.codes, reason=c.reason)
