@@ -49,7 +49,11 @@ _ELEMENTS = {
 }
 # What may follow an element on its line: an arrival estimate on a departure line (`AD1212/1226
 # EA1335 BOS`), an estimated on-block time (`EB`), an estimated take-off (`EO`) or departure (`ED`).
-_TRAILER = re.compile(rf" *(?:EA ?{_T}(?: +(?P<station>{STATION}))?|EB ?{_T}|EO ?{_T}|ED ?{_T})", re.ASCII)
+_TRAILER = re.compile(rf" *(?:EA ?{_T}(?: +(?P<station>{STATION}))?|EB ?{_T}|EO ?{_T}|ED ?{_T}|RR(?: ?{_T})?)",
+                      re.ASCII)
+# An arrival estimate with its airport first (`EA BOS 1335`), as some senders write it: read as
+# `EA1335 BOS`.
+_EA_STATION_FIRST = re.compile(rf"EA ?(?P<station>{STATION}) +(?P<time>\d{{6}}|\d{{4}})(?= |$)", re.ASCII)
 _DELAY = re.compile(r"(?P<kind>DLA|EDL|DL|DR) ?(?P<items>[0-9A-Z/]*)$", re.ASCII)
 # Elements carried for others (passengers, fuel, weights, take-off data): read past.
 _READ_PAST = ("PX", "TOB", "PAX", "FLD", "TOF", "TOW", "ZFW", "ALC", "CRT", "MAP", "FB", "FOB", "EB", "TKO")
@@ -124,7 +128,9 @@ def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: i
               technical: bool) -> FlightEventData:
     kind, arrival_estimate = _movement_kind(elements, at)
     m, line = elements[kind]
-    trailer = _trailer(m, line)  # checked whatever the kind: only an arrival estimate is used
+    trailer = _trailer(m, line)  # checked whatever the kind: an arrival estimate, a return to the ramp
+    if kind == "AD" and "RR" in trailer:  # `AD1130 RR1145`: off-block, then back at the gate
+        kind = "RR"
     if kind == "AD":
         off = c.when(m[1], line)
         airborne = c.when(m[2], line, off)
@@ -147,6 +153,8 @@ def _movement_kind(elements: dict[str, tuple[re.Match[str], int]], at: int
                    ) -> tuple[str, tuple[re.Match[str], int] | None]:
     """The message's one movement element, and an arrival estimate given beside it."""
     primary = [k for k in elements if k != "EA"]
+    if sorted(primary) == ["AD", "RR"]:  # off-block, then a return to the ramp on its own line
+        primary = ["RR"]
     if len(primary) > 1:
         raise MessageError(elements[primary[1]][1], f"a second movement ({primary[1]}) in one message")
     if not primary and "EA" not in elements:
@@ -189,7 +197,7 @@ def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Ma
     codes: list[DelayCode] = []
     lines, words = typeb.supplementary(lines)
     for line in lines:
-        text = line.text
+        text = _EA_STATION_FIRST.sub(r"EA\g<time> \g<station>", line.text, count=1)
         if (delay := _DELAY.match(text)) is not None and (delay["kind"] != "DR" or diversion):
             codes += _delay_codes(delay, line.number)
             continue
@@ -218,8 +226,8 @@ def _trailer(m: re.Match[str], line: int) -> dict[str, tuple[re.Match[str], int]
         sub = _TRAILER.match(rest, position)
         if not sub or sub.end() == position:
             raise MessageError(line, f"unexpected {rest[position:].strip()[:20]!r} after {m[0][:2]}")
-        if sub[0].strip().startswith("EA"):
-            found["EA"] = (sub, line)
+        if sub[0].strip()[:2] in ("EA", "RR"):
+            found[sub[0].strip()[:2]] = (sub, line)
         position = sub.end()
     return found
 

@@ -130,6 +130,10 @@ class _Splitter:
                 if not line:
                     return
             word, _, rest = line.partition(" ")
+            if word == "COR" and rest.partition(" ")[0] in IDENTIFIERS:
+                # `COR MVT`: the correction marked on the identifier's own line; read, as a
+                # correction before it is, as the newer word on the flight.
+                word, _, rest = rest.partition(" ")
             if word in IDENTIFIERS:
                 self.identifier(word, number)
                 if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
