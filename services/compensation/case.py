@@ -123,6 +123,9 @@ class Disruption(_In):
                                     description="Diversion: the airport the flight landed at instead")
     volunteered: bool = Field(default=False, description="Denied boarding: the passenger gave up the seat for "
                                                          "benefits agreed with the carrier")
+    denied_in_advance: bool = Field(
+        default=False, description="Denied boarding: the carrier told the passenger beforehand that it would not "
+                                   "carry them, so they did not present themselves (LATAM, C-238/22)")
 
     @field_validator("diverted_to")
     @classmethod

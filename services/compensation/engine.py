@@ -335,9 +335,13 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
         return None
     if f.kind == "denied_boarding":
         # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
-        # presented themselves can be denied boarding (Art. 3(2)(a)).
-        if f.volunteered or not f.case.presented or f.cause in rules.denied_boarding.reasonable_grounds:
+        # presented themselves can be denied boarding (Art. 3(2)(a)), or one the carrier told
+        # beforehand it would not carry, for whom presenting would be a pointless formality.
+        told = rules.denied_boarding.told_in_advance if f.case.disruption.denied_in_advance else None
+        if f.volunteered or not (f.case.presented or told) or f.cause in rules.denied_boarding.reasonable_grounds:
             return None
+        if told:
+            return [rules.denied_boarding.source, told], "You were told in advance you would be denied boarding"
         return [rules.denied_boarding.source], "You were denied boarding against your will"
     if f.cause in rules.extraordinary.causes:
         return None  # extraordinary circumstances: care is still owed, compensation is not

@@ -339,7 +339,28 @@ AIRLINE = [
      [("AIRLINE", "credit")]),
 ]
 
-ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE
+# --- 12. Points the Court of Justice has decided -------------------------------------------------
+# LATAM, C-238/22 (26 October 2023, ECLI:EU:C:2023:815; eur-lex.europa.eu CELEX 62022CJ0238): the
+# passenger's return Madrid–Frankfurt of 7 January 2018 was blocked, and she was told so on
+# 20 December 2017, more than two weeks before. Operative part: compensation for denied boarding
+# is owed although she did not present herself for boarding, and the two-week exception for
+# cancellations (Art. 5(1)(c)(i)) does not apply. Madrid–Frankfurt is 1,420 km: EUR 250 (Art. 7(1)(a)).
+MAD_FRA = [leg("LA 704", "MAD", "FRA", "2018-01-07T12:00:00+01:00", 2.5)]
+COURT = [
+    ("latam-told-in-advance-need-not-present", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                    presented=False, disruption={"denied_in_advance": True}),
+     {("EU261", "compensation"): 250}, [("EU261", "meal"), ("EU261", "hotel")]),
+    # Art. 3(2)(a) still holds where nobody told the passenger beforehand: a no-show is not denied boarding.
+    ("no-show-without-notice-not-denied-boarding", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                        presented=False), {}, [("EU261", "compensation")]),
+    ("latam-a-volunteer-is-still-a-volunteer", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                    presented=False,
+                                                    disruption={"denied_in_advance": True, "volunteered": True}),
+     {}, [("EU261", "compensation")]),
+]
+
+ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE \
+    + COURT
 
 
 @pytest.mark.parametrize(("row_id", "c", "must", "must_not"), ROWS, ids=[r[0] for r in ROWS])

@@ -52,6 +52,9 @@ class Causes(Cited):
 
 class Grounds(Cited):
     reasonable_grounds: list[str]
+    # Where set, the judgment holding that a passenger told in advance they would be denied
+    # boarding need not present themselves to be owed compensation.
+    told_in_advance: str | None = None
 
 
 class Meals(Cited):
