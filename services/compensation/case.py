@@ -27,7 +27,7 @@ Payment = Literal["credit_card", "debit_card", "cash", "other"]
 # under EU261 (C-28/20) but outside it under APPR (s. 10(1)(j)); see the rule files.
 CaseCause = Literal["weather", "air_traffic_control", "security", "airport", "crew", "technical",
                     "operational", "commercial", "own_staff_strike", "third_party_strike", "bird_strike",
-                    "manufacturing_defect", "ground_collision"]
+                    "manufacturing_defect", "ground_collision", "other_airline_collision"]
 CaseKind = Literal["cancellation", "delay", "downgrade", "denied_boarding", "diversion"]
 Carrier = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) airline designator")]
 
@@ -145,6 +145,9 @@ class Alternative(_In):
     departure: AwareDatetime
     arrival: AwareDatetime
     accepted: bool
+    earlier_available: bool = Field(
+        default=False, description="A re-routing arriving earlier was available, on this or another carrier, and "
+                                   "was not offered (TAP, C-74/19; Airhelp v Austrian, C-264/20)")
     origin: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     destination: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     connections: int | None = Field(default=None, ge=0, le=4)

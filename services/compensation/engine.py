@@ -31,7 +31,8 @@ CAUSE_WORDS = {"weather": "bad weather", "air_traffic_control": "air traffic con
                "commercial": "a commercial decision", "own_staff_strike": "a strike by the airline's own staff",
                "third_party_strike": "a strike outside the airline", "bird_strike": "a bird strike",
                "manufacturing_defect": "a manufacturing defect found by the aircraft's maker or the authorities",
-               "ground_collision": "a collision with airport equipment"}
+               "ground_collision": "a collision with airport equipment",
+               "other_airline_collision": "another airline's aircraft striking ours on the ground"}
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,13 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
             return [rules.denied_boarding.source, told], "You were told in advance you would be denied boarding"
         return [rules.denied_boarding.source], "You were denied boarding against your will"
     if f.cause in rules.extraordinary.causes:
-        return None  # extraordinary circumstances: care is still owed, compensation is not
+        alt = f.case.alternative
+        if not (alt is not None and alt.earlier_available and rules.extraordinary.reasonable_measures):
+            return None  # extraordinary circumstances: care is still owed, compensation is not
+        # Not every reasonable measure was taken: an earlier re-routing, another carrier's included,
+        # was there and not offered, so the circumstances do not exempt the carrier.
+        sources, why = _eu_owed_despite(f, rules, cause) or ([], "")
+        return (sources + [rules.extraordinary.reasonable_measures], why) if sources else None
     if f.kind == "delay":
         if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
             return None
@@ -352,6 +359,18 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
             return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
         return ([rules.delay_compensation.source],
                 f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
+    return _eu_cancelled(f, rules, cause)
+
+
+def _eu_owed_despite(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
+    """What would be owed were the cause not extraordinary: a delay's or a cancellation's compensation."""
+    if f.kind == "delay":
+        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR \
+                or not f.case.presented or f.refund_chosen:
+            return None
+        return ([rules.delay_compensation.source],
+                f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}, and an earlier "
+                "flight was there to take you")
     return _eu_cancelled(f, rules, cause)
 
 

@@ -27,7 +27,7 @@ def leg(flight: str, origin: str, destination: str, departs: str, hours: float, 
 def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, flight: str | None = None,
          notice: timedelta = 2 * H, late: timedelta | None = None, alt: tuple[timedelta, timedelta] | None = None,
          accepted: bool = True, choice: str | None = None, fare: str = "500", currency: str = "EUR",
-         disruption: dict | None = None, **extra) -> Case:
+         disruption: dict | None = None, alternative_extra: dict | None = None, **extra) -> Case:
     """`late`: arrival delay at the end of the disrupted flight's journey (its last flight before a
     stopover or the turnaround); `alt`: the alternative's departure and arrival against the plan."""
     flight = flight or legs[0]["flight"]
@@ -49,7 +49,7 @@ def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, fli
         data["disruption"]["actual_arrival"] = (arr + late).isoformat()
     if alt is not None:
         data["alternative"] = {"departure": (dep + alt[0]).isoformat(), "arrival": (arr + alt[1]).isoformat(),
-                               "accepted": accepted}
+                               "accepted": accepted} | (alternative_extra or {})
     return Case.model_validate(data | extra)
 
 
@@ -357,6 +357,29 @@ COURT = [
                                                     presented=False,
                                                     disruption={"denied_in_advance": True, "volunteered": True}),
      {}, [("EU261", "compensation")]),
+]
+
+# Airhelp v Austrian Airlines, C-264/20 (order of 14 January 2021; the questions at eur-lex.europa.eu
+# CELEX 62020CN0264): a flight cancelled because another airline's aircraft, pushed back from the
+# opposite gate, damaged the parked aircraft's elevator; such a collision is an extraordinary
+# circumstance (unlike airport equipment, Siewert C-394/14), but the carrier is exempt only if it
+# re-routed the passenger at the earliest opportunity, another carrier's flights included, as TAP,
+# C-74/19 (11 June 2020, ECLI:EU:C:2020:460) holds of "reasonable measures". Vienna–Frankfurt is
+# 600 km: EUR 250.
+VIE_FRA = [leg("OS 121", "VIE", "FRA", "2019-08-01T07:00:00+02:00", 1.5)]
+COURT += [
+    ("austrian-other-airlines-aircraft-extraordinary", case(VIE_FRA, "cancellation", "other_airline_collision",
+                                                            alt=(D, D)),
+     {}, [("EU261", "compensation")]),
+    ("austrian-an-earlier-flight-not-offered-owes-compensation",
+     case(VIE_FRA, "cancellation", "other_airline_collision", alt=(D, D),
+          alternative_extra={"earlier_available": True}),
+     {("EU261", "compensation"): 250}, []),
+    ("tap-weather-with-an-earlier-flight-not-offered-owes-compensation",
+     case(VIE_FRA, "cancellation", "weather", alt=(D, D), alternative_extra={"earlier_available": True}),
+     {("EU261", "compensation"): 250}, []),
+    ("airport-stairs-still-not-extraordinary", case(VIE_FRA, "cancellation", "ground_collision", alt=(D, D)),
+     {("EU261", "compensation"): 250}, []),
 ]
 
 ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE \

@@ -50,6 +50,12 @@ class Causes(Cited):
     causes: list[str]
 
 
+class Extraordinary(Causes):
+    # Where set, the judgments holding that extraordinary circumstances exempt a carrier only if it
+    # took every reasonable measure, an earlier re-routing on another carrier included.
+    reasonable_measures: str | None = None
+
+
 class Grounds(Cited):
     reasonable_grounds: list[str]
     # Where set, the judgment holding that a passenger told in advance they would be denied
@@ -98,7 +104,7 @@ class EuStyleRules(_Rules):
     delay_compensation: Threshold
     reduction: Reduction
     cancellation_notice: Notice
-    extraordinary: Causes
+    extraordinary: Extraordinary
     denied_boarding: Grounds
     meals: Meals
     hotel: PerNight
