@@ -145,6 +145,11 @@ class Alternative(_In):
     departure: AwareDatetime
     arrival: AwareDatetime
     accepted: bool
+    actual_arrival: AwareDatetime | None = Field(
+        default=None, description="Accepted re-routing: when it actually arrived, where it was itself late "
+                                  "(Finnair, C-832/18)")
+    cause: CaseCause | None = Field(default=None, description="Why the re-routing itself was late; without it, a "
+                                                              "cause within the carrier's control")
     earlier_available: bool = Field(
         default=False, description="A re-routing arriving earlier was available, on this or another carrier, and "
                                    "was not offered (TAP, C-74/19; Airhelp v Austrian, C-264/20)")

@@ -327,6 +327,27 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
     g.add("compensation", "compensation", amount, r.currency, "; ".join([rules.compensation.source, *sources]),
           f"{what}, and the journey is {km}, so {law} owes you {_money(amount, r.currency)}{tail}.",
           pay_to="original form of payment")
+    _eu_rerouting_compensation(f, r, g, band, km, law)
+
+
+def _eu_rerouting_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law: str) -> None:
+    """Finnair, C-832/18: a passenger owed compensation for the flight they lost, whose accepted
+    re-routing itself reaches the destination three hours or more after its own schedule, is owed
+    compensation again, unless that delay had an extraordinary cause."""
+    rules, alt = r.rules, f.case.alternative
+    if rules.delay_compensation.rerouting is None or alt is None or not alt.accepted or alt.actual_arrival is None:
+        return
+    late = alt.actual_arrival - alt.arrival
+    if late < rules.delay_compensation.arrival_delay_hours * HOUR or (alt.cause or "technical") in \
+            rules.extraordinary.causes:
+        return
+    amount, tail = Decimal(rules.compensation.amounts[band]), ""
+    if late < rules.reduction.within_hours[band] * HOUR:  # as for any delay (Sturgeon): long-haul 3-4 h halved
+        amount, tail = _share(amount, 100 - rules.reduction.percent, r.currency), " (halved)"
+    g.add("compensation", "rerouting_compensation", amount, r.currency,
+          "; ".join([rules.compensation.source, rules.delay_compensation.rerouting]),
+          f"The flight you were moved to reached {f.destination} {_hours(late)} late too, and the journey is {km}, "
+          f"so {law} owes you {_money(amount, r.currency)} again{tail}.", pay_to="original form of payment")
 
 
 def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
@@ -734,11 +755,13 @@ def _one_of_each_kind(found: dict[str, Grants]) -> tuple[list[Entitlement], list
     set aside for it."""
     kept: list[Entitlement] = []
     set_aside: list[SetAside] = []
-    by_kind: dict[str, list[tuple[Grants, Entitlement]]] = {}
+    by_kind: dict[tuple[str, bool], list[tuple[Grants, Entitlement]]] = {}
     for grants in found.values():
         for e in grants.items:
-            by_kind.setdefault(e.kind, []).append((grants, e))
-    for kind, candidates in by_kind.items():
+            # The re-routing's own delay is another disruption than the one the case is about
+            # (Finnair, C-832/18): its compensation stands beside the first, not in for it.
+            by_kind.setdefault((e.kind, e.rule.endswith(".rerouting_compensation")), []).append((grants, e))
+    for (kind, _), candidates in by_kind.items():
         if kind == "credit":
             kept += [e for _, e in candidates]
             continue

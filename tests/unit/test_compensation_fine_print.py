@@ -444,3 +444,36 @@ def test_a_diversion_says_where_it_landed():
 
 def test_at_least_seventy_fine_print_cases():
     assert len(ROWS) >= 70
+
+
+# Finnair, C-832/18 (12 March 2020, ECLI:EU:C:2020:204; curia.europa.eu docid 224383): the Helsinki–
+# Singapore flight was cancelled for a technical defect; the re-routing via Chongqing the next day
+# arrived almost 19 hours late, for an "on condition" part that failed. Finnair paid EUR 600 for
+# the cancellation and refused a second EUR 600; the Court held a second compensation owed, and
+# the part's failure not extraordinary. Helsinki–Singapore is 9,200 km: EUR 600 each time.
+HEL_SIN = [leg("AY 131", "HEL", "SIN", "2016-12-14T23:55:00+02:00", 11.5)]
+
+
+def finnair(late: timedelta, cause: str = "technical") -> dict[str, list[Decimal]]:
+    planned = datetime.fromisoformat(HEL_SIN[0]["scheduled_arrival"]) + D
+    c = case(HEL_SIN, "cancellation", "technical", notice=2 * H, alt=(D, D),
+             alternative_extra={"actual_arrival": (planned + late).isoformat(), "cause": cause})
+    found: dict[str, list[Decimal]] = {}
+    for e in engine.evaluate(c, BOOK).entitlements:
+        if e.regime == "EU261" and e.kind == "compensation":
+            found.setdefault(e.rule, []).append(e.amount)
+    return found
+
+
+def test_finnair_a_late_re_routing_owes_compensation_a_second_time():
+    assert finnair(19 * H) == {"eu261.compensation": [Decimal(600)], "eu261.rerouting_compensation": [Decimal(600)]}
+    assert "C-832/18" in next(e.source for e in engine.evaluate(case(
+        HEL_SIN, "cancellation", "technical", alt=(D, D), alternative_extra={
+            "actual_arrival": (datetime.fromisoformat(HEL_SIN[0]["scheduled_arrival"]) + D + 19 * H).isoformat()}),
+        BOOK).entitlements if e.rule == "eu261.rerouting_compensation")
+
+
+def test_finnair_not_again_under_three_hours_nor_for_an_extraordinary_cause_and_halved_from_three_to_four():
+    assert finnair(2 * H + 59 * M) == {"eu261.compensation": [Decimal(600)]}
+    assert finnair(19 * H, cause="weather") == {"eu261.compensation": [Decimal(600)]}
+    assert finnair(3 * H + 30 * M)["eu261.rerouting_compensation"] == [Decimal(300)]

@@ -30,10 +30,6 @@ class Amounts(Cited):
     amounts: list[int] = Field(min_length=3, max_length=3)
 
 
-class Threshold(Cited):
-    arrival_delay_hours: float
-
-
 class Reduction(Cited):
     within_hours: list[float] = Field(min_length=3, max_length=3)
     percent: int
@@ -44,6 +40,13 @@ class Notice(Cited):
     short_days: int
     rerouted_early_hours: list[float] = Field(min_length=2, max_length=2)
     rerouted_late_hours: list[float] = Field(min_length=2, max_length=2)
+
+
+class DelayCompensation(Cited):
+    arrival_delay_hours: float
+    # Where set, the judgment owing a second compensation when the re-routing flight itself
+    # arrives that late.
+    rerouting: str | None = None
 
 
 class Causes(Cited):
@@ -101,7 +104,7 @@ class EuStyleRules(_Rules):
     care_notice: CareNotice
     distance: Distance
     compensation: Amounts
-    delay_compensation: Threshold
+    delay_compensation: DelayCompensation
     reduction: Reduction
     cancellation_notice: Notice
     extraordinary: Extraordinary
