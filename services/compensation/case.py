@@ -77,6 +77,11 @@ class Fare(_Priced):
 
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     payment: Payment
+    offered: Literal["public", "programme", "not_public"] = Field(
+        default="public", description="How the fare was to be had: by anyone, directly or through an agent "
+                                      "(public); as a frequent-flyer or other commercial programme's ticket "
+                                      "(programme); or a reduced fare the public could not buy, such as a staff or "
+                                      "industry fare (not_public: outside EU261 and UK261, Art. 3(3))")
 
 
 class Coupon(_Priced):

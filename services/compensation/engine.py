@@ -264,7 +264,12 @@ class Grants:
 
 def _eu_basis(f: Facts, r: rb.EuStyle) -> str | None:
     """Why the regime covers the journey: it departs the territory (Art. 3(1)(a)), or arrives
-    there from outside on a carrier Art. 3(1)(b) names."""
+    there from outside on a carrier Art. 3(1)(b) names — not for a passenger travelling free of
+    charge or at a reduced fare the public could not buy, though for one whose ticket a
+    frequent-flyer or other commercial programme issued (Art. 3(3))."""
+    fare = f.case.fare
+    if fare.offered == "not_public" or (fare.amount == 0 and fare.offered != "programme"):
+        return None
     if airports.country_of(f.origin) in f.book.scope(r.regime, f.on):
         return "departure"
     arrives = airports.country_of(f.destination)

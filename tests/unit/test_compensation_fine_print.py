@@ -27,7 +27,8 @@ def leg(flight: str, origin: str, destination: str, departs: str, hours: float, 
 def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, flight: str | None = None,
          notice: timedelta = 2 * H, late: timedelta | None = None, alt: tuple[timedelta, timedelta] | None = None,
          accepted: bool = True, choice: str | None = None, fare: str = "500", currency: str = "EUR",
-         disruption: dict | None = None, alternative_extra: dict | None = None, **extra) -> Case:
+         disruption: dict | None = None, alternative_extra: dict | None = None, extra_fare: dict | None = None,
+         **extra) -> Case:
     """`late`: arrival delay at the end of the disrupted flight's journey (its last flight before a
     stopover or the turnaround); `alt`: the alternative's departure and arrival against the plan."""
     flight = flight or legs[0]["flight"]
@@ -41,7 +42,8 @@ def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, fli
     dep = datetime.fromisoformat(legs[at]["scheduled_departure"])
     arr = datetime.fromisoformat(legs[end]["scheduled_arrival"])
     data: dict[str, Any] = {"booking": "ABC123", "passenger": {"id": "P1"},
-            "fare": {"amount": fare, "currency": currency, "payment": "credit_card"}, "itinerary": legs,
+            "fare": {"amount": fare, "currency": currency, "payment": "credit_card"} | (extra_fare or {}),
+            "itinerary": legs,
             "disruption": {"kind": kind, "cause": cause, "announced_at": (dep - notice).isoformat(), "flight": flight}
             | (disruption or {}),
             "passenger_choice": choice}
@@ -477,3 +479,21 @@ def test_finnair_not_again_under_three_hours_nor_for_an_extraordinary_cause_and_
     assert finnair(2 * H + 59 * M) == {"eu261.compensation": [Decimal(600)]}
     assert finnair(19 * H, cause="weather") == {"eu261.compensation": [Decimal(600)]}
     assert finnair(3 * H + 30 * M)["eu261.rerouting_compensation"] == [Decimal(300)]
+
+
+# EU261 Art. 3(3) (Regulation (EC) No 261/2004, eur-lex.europa.eu CELEX 32004R0261): "This Regulation
+# shall not apply to passengers travelling free of charge or at a reduced fare not available
+# directly or indirectly to the public. However, it shall apply to passengers having tickets issued
+# under a frequent flyer programme or other commercial programme by an air carrier or tour
+# operator." UK261 keeps the same words.
+FRA_LHR = [leg("LH 900", "FRA", "LHR", "2025-03-10T10:00:00+01:00", 1.75)]
+
+
+@pytest.mark.parametrize(("fare", "offered", "covered"), [
+    ("500", "public", True), ("0", "programme", True), ("45", "programme", True),
+    ("0", "public", False), ("60", "not_public", False), ("0", "not_public", False)])
+def test_art_3_3_free_or_staff_fares_are_outside_the_regulation_award_tickets_inside(fare, offered, covered):
+    c = case(FRA_LHR, late=4 * H, fare=fare, extra_fare={"offered": offered})
+    got = owed(c)
+    assert (("EU261", "compensation") in got) is covered
+    assert (("EU261", "meal") in got) is covered
