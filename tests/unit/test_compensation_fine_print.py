@@ -497,3 +497,15 @@ def test_art_3_3_free_or_staff_fares_are_outside_the_regulation_award_tickets_in
     got = owed(c)
     assert (("EU261", "compensation") in got) is covered
     assert (("EU261", "meal") in got) is covered
+
+
+# YE and Others v Vueling, C-686/20 (order of 11 October 2021; eur-lex.europa.eu CELEX 62020CB0686):
+# the condition of availability to the public in Art. 3(3) does not concern passengers travelling
+# free; a child travelling free because of their age, with no seat or boarding pass of their own,
+# is outside the Regulation. An infant for whom a supplement was paid is not travelling free: the
+# Østre Landsret (Denmark) awarded such infants compensation like their parents (judgments of
+# 4 April 2023, as reported at flyadvokaten.dk, "Infants are also entitled to compensation").
+@pytest.mark.parametrize(("fare", "covered"), [("0", False), ("53.40", True)])
+def test_vueling_an_infant_on_a_lap_is_outside_when_free_inside_when_a_fare_was_paid(fare, covered):
+    infant = case(FRA_LHR, late=4 * H, fare=fare, passenger={"id": "INF1"})
+    assert (("EU261", "compensation") in owed(infant)) is covered
