@@ -128,9 +128,16 @@ class Disruption(_In):
                                     description="Diversion: the airport the flight landed at instead")
     volunteered: bool = Field(default=False, description="Denied boarding: the passenger gave up the seat for "
                                                          "benefits agreed with the carrier")
+    self_booked: bool = Field(
+        default=False, description="Delay: the passenger booked their own replacement flight; actual_arrival is "
+                                   "when that flight reached the final destination (Laudamotion and Ryanair, C-54/23)")
     denied_in_advance: bool = Field(
-        default=False, description="Denied boarding: the carrier told the passenger beforehand that it would not "
-                                   "carry them, so they did not present themselves (LATAM, C-238/22)")
+        default=False, description="Denied boarding: the passenger was told beforehand that they would not be "
+                                   "carried, so they did not present themselves (LATAM, C-238/22)")
+    told_by: Literal["carrier", "tour_operator"] = Field(
+        default="carrier", description="Who told them: a package's tour operator telling them, wrongly and without "
+                                       "the carrier's word, that the flight would not go counts too (Hembesler, "
+                                       "C-650/23)")
 
     @field_validator("diverted_to")
     @classmethod

@@ -368,7 +368,12 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
         if f.volunteered or not (f.case.presented or told) or f.cause in rules.denied_boarding.reasonable_grounds:
             return None
         if told:
-            return [rules.denied_boarding.source, told], "You were told in advance you would be denied boarding"
+            by_operator = rules.denied_boarding.told_by_tour_operator \
+                if f.case.disruption.told_by == "tour_operator" else None
+            if f.case.disruption.told_by == "tour_operator" and not by_operator:
+                return None
+            return ([rules.denied_boarding.source, told, *([by_operator] if by_operator else [])],
+                    "You were told in advance you would not be carried")
         return [rules.denied_boarding.source], "You were denied boarding against your will"
     if f.cause in rules.extraordinary.causes:
         alt = f.case.alternative
@@ -376,28 +381,24 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
             return None  # extraordinary circumstances: care is still owed, compensation is not
         # Not every reasonable measure was taken: an earlier re-routing, another carrier's included,
         # was there and not offered, so the circumstances do not exempt the carrier.
-        sources, why = _eu_owed_despite(f, rules, cause) or ([], "")
-        return (sources + [rules.extraordinary.reasonable_measures], why) if sources else None
-    if f.kind == "delay":
-        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
-            return None
-        if not f.case.presented or f.refund_chosen:
-            return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
-        return ([rules.delay_compensation.source],
-                f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
-    return _eu_cancelled(f, rules, cause)
+        owed = _eu_delayed_or_cancelled(f, rules, cause)
+        return (owed[0] + [rules.extraordinary.reasonable_measures], owed[1]) if owed else None
+    return _eu_delayed_or_cancelled(f, rules, cause)
 
 
-def _eu_owed_despite(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
-    """What would be owed were the cause not extraordinary: a delay's or a cancellation's compensation."""
-    if f.kind == "delay":
-        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR \
-                or not f.case.presented or f.refund_chosen:
-            return None
-        return ([rules.delay_compensation.source],
-                f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}, and an earlier "
-                "flight was there to take you")
-    return _eu_cancelled(f, rules, cause)
+def _eu_delayed_or_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
+    """A delay's compensation, from three hours late at the final destination — however the
+    passenger got there: on a flight they booked themselves, by when that one arrived (Laudamotion
+    and Ryanair, C-54/23) — or a cancellation's."""
+    if f.kind != "delay":
+        return _eu_cancelled(f, rules, cause)
+    if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
+        return None
+    own_way = rules.delay_compensation.self_booked if f.case.disruption.self_booked else None
+    if (not f.case.presented and not own_way) or f.refund_chosen:
+        return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
+    return ([rules.delay_compensation.source, *([own_way] if own_way else [])],
+            f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
 
 
 def _eu_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:

@@ -509,3 +509,29 @@ def test_art_3_3_free_or_staff_fares_are_outside_the_regulation_award_tickets_in
 def test_vueling_an_infant_on_a_lap_is_outside_when_free_inside_when_a_fare_was_paid(fare, covered):
     infant = case(FRA_LHR, late=4 * H, fare=fare, passenger={"id": "INF1"})
     assert (("EU261", "compensation") in owed(infant)) is covered
+
+
+# Laudamotion and Ryanair, C-54/23 (25 January 2024; as reported at transportwatch.eu and jklaw.pl):
+# told the Düsseldorf–Palma flight of 31 October 2019 would leave six hours late, the passenger
+# booked another flight himself and arrived less than three hours after the original schedule: no
+# compensation. The delay is the one at the final destination, however the passenger got there.
+DUS_PMI_2019 = [leg("OE 112", "DUS", "PMI", "2019-10-31T06:00:00+01:00", 2.25)]
+
+
+@pytest.mark.parametrize(("late", "owed_eur"), [(2 * H + 40 * M, None), (3 * H + 10 * M, 250)])
+def test_laudamotion_a_self_booked_flight_is_judged_by_when_it_arrived(late, owed_eur):
+    c = case(DUS_PMI_2019, late=late, presented=False, disruption={"self_booked": True})
+    got = owed(c)
+    assert got.get(("EU261", "compensation")) == (Decimal(owed_eur) if owed_eur else None)
+    assert ("EU261", "meal") not in got  # care is for passengers who wait; this one made his own way
+
+
+# Hembesler and Condor, C-650/23 and C-705/23 (17 October 2024; ecc.fi, "Rulings of the Court of
+# Justice"): the tour operator told package-tour passengers, without telling Condor, that their
+# flight would not be performed and moved them to another; the flight went as planned. The operating
+# carrier owes Art. 7 compensation for denied boarding (and may seek redress from the tour operator).
+def test_hembesler_a_tour_operators_wrong_notice_is_denied_boarding_by_the_carrier():
+    c = case(MAD_FRA, "denied_boarding", "commercial", notice=3 * D, presented=False,
+             disruption={"denied_in_advance": True, "told_by": "tour_operator"})
+    [e] = [e for e in engine.evaluate(c, BOOK).entitlements if e.kind == "compensation"]
+    assert (e.regime, e.amount) == ("EU261", Decimal(250)) and "C-650/23" in e.source

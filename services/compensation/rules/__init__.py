@@ -47,6 +47,9 @@ class DelayCompensation(Cited):
     # Where set, the judgment owing a second compensation when the re-routing flight itself
     # arrives that late.
     rerouting: str | None = None
+    # Where set, the judgment measuring the delay of a passenger who booked their own replacement
+    # flight by when that flight arrived.
+    self_booked: str | None = None
 
 
 class Causes(Cited):
@@ -64,6 +67,8 @@ class Grounds(Cited):
     # Where set, the judgment holding that a passenger told in advance they would be denied
     # boarding need not present themselves to be owed compensation.
     told_in_advance: str | None = None
+    # Where set, the judgment holding the same when a package's tour operator told them.
+    told_by_tour_operator: str | None = None
 
 
 class Meals(Cited):
