@@ -298,6 +298,7 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
     band = _eu_band(r, f.distance_km, f.countries, f.book.scope(r.regime, f.on))
     km = f"{f.distance_km:,.0f} km"
     _eu_compensation(f, r, g, band, km, law)
+    _eu_rerouting_compensation(f, r, g, band, km, law)  # owed or not for the flight lost
     # A delay gives the choice of a refund from 5 h at departure (Art. 6(1)(iii)).
     if f.refund_chosen and (f.kind != "delay" or (f.wait or f.arrival_delay or timedelta(0))
                             >= rules.refund.delay_hours * HOUR):
@@ -332,13 +333,12 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
     g.add("compensation", "compensation", amount, r.currency, "; ".join([rules.compensation.source, *sources]),
           f"{what}, and the journey is {km}, so {law} owes you {_money(amount, r.currency)}{tail}.",
           pay_to="original form of payment")
-    _eu_rerouting_compensation(f, r, g, band, km, law)
 
 
 def _eu_rerouting_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law: str) -> None:
-    """Finnair, C-832/18: a passenger owed compensation for the flight they lost, whose accepted
-    re-routing itself reaches the destination three hours or more after its own schedule, is owed
-    compensation again, unless that delay had an extraordinary cause."""
+    """Finnair, C-832/18: a passenger whose accepted re-routing itself reaches the destination three
+    hours or more after its own schedule is owed compensation for it, beside any for the flight they
+    lost, unless that delay had an extraordinary cause."""
     rules, alt = r.rules, f.case.alternative
     if rules.delay_compensation.rerouting is None or alt is None or not alt.accepted or alt.actual_arrival is None:
         return

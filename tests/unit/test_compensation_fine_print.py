@@ -456,9 +456,9 @@ def test_at_least_seventy_fine_print_cases():
 HEL_SIN = [leg("AY 131", "HEL", "SIN", "2016-12-14T23:55:00+02:00", 11.5)]
 
 
-def finnair(late: timedelta, cause: str = "technical") -> dict[str, list[Decimal]]:
+def finnair(late: timedelta, cause: str = "technical", first_cause: str = "technical") -> dict[str, list[Decimal]]:
     planned = datetime.fromisoformat(HEL_SIN[0]["scheduled_arrival"]) + D
-    c = case(HEL_SIN, "cancellation", "technical", notice=2 * H, alt=(D, D),
+    c = case(HEL_SIN, "cancellation", first_cause, notice=2 * H, alt=(D, D),
              alternative_extra={"actual_arrival": (planned + late).isoformat(), "cause": cause})
     found: dict[str, list[Decimal]] = {}
     for e in engine.evaluate(c, BOOK).entitlements:
@@ -479,6 +479,10 @@ def test_finnair_not_again_under_three_hours_nor_for_an_extraordinary_cause_and_
     assert finnair(2 * H + 59 * M) == {"eu261.compensation": [Decimal(600)]}
     assert finnair(19 * H, cause="weather") == {"eu261.compensation": [Decimal(600)]}
     assert finnair(3 * H + 30 * M)["eu261.rerouting_compensation"] == [Decimal(300)]
+
+
+def test_finnair_the_re_routings_delay_is_owed_for_even_when_the_flight_lost_was_not():
+    assert finnair(19 * H, first_cause="weather") == {"eu261.rerouting_compensation": [Decimal(600)]}
 
 
 # EU261 Art. 3(3) (Regulation (EC) No 261/2004, eur-lex.europa.eu CELEX 32004R0261): "This Regulation
