@@ -237,7 +237,8 @@ async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, grou
     described_topics = await admin.describe_topics(topics) if topics else []
     partitions = {TopicPartition(t["topic"], p["partition"]) for t in described_topics
                   for p in t["partitions"]} | set(committed)
-    starts = await consumer.beginning_offsets(list(partitions - set(committed))) if partitions - set(committed) else {}
+    never = partitions - committed.keys()
+    starts = await consumer.beginning_offsets(list(never)) if never else {}
     ends = await consumer.end_offsets(list(partitions)) if partitions else {}
     return GroupState(described[0][2] if described else "Dead", len(described[0][5]) if described else 0,
                       sum(max(ends[tp] - committed.get(tp, starts.get(tp, 0)), 0) for tp in partitions))

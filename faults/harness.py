@@ -53,6 +53,7 @@ is broken or any kind of fault was injected fewer times than asked.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -143,6 +144,20 @@ class Run:
 
     def __post_init__(self) -> None:
         self.only_this_release.set()
+
+    @contextlib.asynccontextmanager
+    async def without_previous_release(self) -> AsyncIterator[None]:
+        """Held while no replica of the previous release runs; a rollback waits for it to end."""
+        while True:
+            await self.only_this_release.wait()
+            await self.landing.acquire()
+            if self.only_this_release.is_set():  # no rollback began while the lock was awaited
+                break
+            self.landing.release()
+        try:
+            yield
+        finally:
+            self.landing.release()
 
     def fail_point_short(self) -> str | None:
         """A fail point reached fewer than `per_kind` times so far (an armed one is not reached
@@ -475,8 +490,7 @@ async def provider_lane(run: Run, kinds: list[str], rng: random.Random) -> None:
                 "sms_slow": {"delay_ms": delay_ms}, "sms_failing": {"down": True},
                 "payments_slow": {"delay_ms": delay_ms}, "payments_failing": {"fail_next": 1_000_000}}
             body = bodies[kind]
-            await run.only_this_release.wait()
-            async with run.landing:
+            async with run.without_previous_release():
                 fault = Fault(kind, "sms" if kind.startswith("sms") else "payments", run.now(),
                               note=f"{delay_ms} ms a request" if "slow" in kind else "every request refused (503)")
                 await control(kind, body)
@@ -499,8 +513,7 @@ async def poison_lane(run: Run, rounds: int, rng: random.Random, spread_s: float
             await asyncio.sleep(spread_s / len(plan))
             message = poison.message(kind, n)
             full = topics.name(run.settings, topic)
-            await run.only_this_release.wait()
-            async with run.landing:
+            async with run.without_previous_release():
                 while True:  # the broker may be restarting
                     try:
                         landed = await asyncio.wait_for(poison.send(producer, full, message), timeout=30)

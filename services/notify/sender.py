@@ -179,7 +179,7 @@ class Sender:
         self._batch_size = batch_size
         self._reserve = reserve
         self._first_idle = first_notices_idle
-        self._stopping = False
+        self._stopping = asyncio.Event()  # set once the sender is told to stop
 
     async def run(self) -> None:
         async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
@@ -230,7 +230,7 @@ class Sender:
         try:
             await asyncio.shield(delivery)
         except asyncio.CancelledError:
-            self._stopping = True
+            self._stopping.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(delivery, STOPPING_GRACE_S)
             raise
@@ -319,7 +319,7 @@ class Sender:
         provider = self._providers[channel]
         await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
-            if self._stopping:
+            if self._stopping.is_set():
                 return [Result(d["id"], "handed_back", detail="the sender stopped before offering it")
                         for d, _ in batch]
             results, outgoing, looked_up = await self._not_yet_taken(channel, batch)

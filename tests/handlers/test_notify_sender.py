@@ -79,7 +79,7 @@ async def test_a_sender_stopped_mid_batch_records_what_went_and_hands_back_the_r
     delivering = asyncio.create_task(sender._deliver_or_hand_back(claimed))
     await asyncio.wait_for(gateway.first_offered.wait(), 30)
     delivering.cancel()  # stopped while the first message is with the provider, the others queued
-    await asyncio.sleep(0)
+    await asyncio.wait_for(sender._stopping.wait(), 30)
     gateway.release.set()
     with pytest.raises(asyncio.CancelledError):
         await delivering
