@@ -30,7 +30,7 @@ def test_every_malformed_sample_says_what_and_where():
     assert [(p.error.line, p.error.reason) for p in parsed] == [
         (3, "time '9975' is not a valid hhmm"),
         (6, "day 32 is not a day of the month"),
-        (11, "ASM action RRT is not read: Rebound reads NEW, CNL, RIN, RPL and TIM"),
+        (11, "ASM action RRT is not read: Rebound reads NEW, CNL, RIN, RPL, TIM and FLT"),
         (16, "unsupported element 'XX1234'"),
     ]
 
