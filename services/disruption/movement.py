@@ -79,9 +79,10 @@ class _Context:
     stamp: datetime | None
 
     def when(self, token: str | None, line: int, after: datetime | None = None) -> datetime | None:
-        """`token` as a time; `after`: the time in the same message it follows."""
-        if token is None:
-            return None
+        """`token` as a time, if given; `after`: the time in the same message it follows."""
+        return None if token is None else self.time(token, line, after)
+
+    def time(self, token: str, line: int, after: datetime | None = None) -> datetime:
         if after is not None:
             return typeb.movement_time_after(token, self.flight_date, after, line)
         return typeb.movement_time(token, self.flight_date, self.near, line)
@@ -174,7 +175,7 @@ def _arrival_times(c: _Context, element: tuple[re.Match[str], int],
                    after: datetime | None = None) -> tuple[datetime, datetime | None]:
     m, line = element
     _trailer(m, line)
-    touchdown = c.when(m[1], line, after)
+    touchdown = c.time(m[1], line, after)
     return touchdown, c.when(m[2], line, touchdown)
 
 
@@ -215,7 +216,7 @@ def _delay(c: _Context, elements: dict[str, tuple[re.Match[str], int]],
            arrival_estimate: tuple[re.Match[str], int] | None) -> FlightDelayed:
     """ED, EO and NI, alone or together: the estimated off-block (or, without one, the estimated
     take-off) is the departure passengers are told of."""
-    times = {k: c.when(elements[k][0][1], elements[k][1]) for k in _DELAY_ELEMENTS if k in elements}
+    times = {k: c.time(elements[k][0][1], elements[k][1]) for k in _DELAY_ELEMENTS if k in elements}
     for k in sorted(_DELAY_ELEMENTS & elements.keys()):  # `ED081300 EA1500 BOS`: the estimate on its line
         trailer = _trailer(*elements[k])
         arrival_estimate = arrival_estimate or trailer.get("EA") or trailer.get("EB")
@@ -279,8 +280,9 @@ def _trailer(m: re.Match[str], line: int) -> dict[str, tuple[re.Match[str], int]
         if not sub or sub.end() == position:
             raise MessageError(line, f"unexpected {rest[position:].strip()[:20]!r} after {m[0][:2]}")
         kind = sub[0].strip()[:2]
-        if kind in ("EA", "EB", "RR"):  # read as the element it is, its time the first group
-            found[kind] = (_ELEMENTS[kind].match(sub[0].strip()), line)
+        element = _ELEMENTS[kind].match(sub[0].strip()) if kind in ("EA", "EB", "RR") else None
+        if element:  # read as the element it is, its time the first group
+            found[kind] = (element, line)
         position = sub.end()
     return found
 

@@ -12,7 +12,8 @@ ASM (ad hoc schedule message) and SSM (standard schedule message) of IATA SSIM c
 
 CNL → cancelled; RIN → reinstated; TIM, RPL and NEW → retimed per leg (a NEW or a RPL states the
 flight's whole schedule: where it matches, nothing changes); FLT (a new flight designator), EQT,
-CON and ADM change nothing a passenger is told of, and are noted. An SSM period becomes one event per day of operation within the horizon.
+CON and ADM change nothing a passenger is told of, and are noted. An SSM period becomes one event
+per day of operation within the horizon.
 """
 
 import re
@@ -157,9 +158,9 @@ _NEW_DESIGNATOR = re.compile(r" +(?P<new>(?:[A-Z]{3}|[A-Z0-9]{2}) ?\d{1,4}[A-Z]?
 
 def _new_number(kind: str, lines: list[Line], near: date, reading: Reading) -> str:
     """FLT, a flight designator change (SSIM 5): the flight, its dates and its new designator, given
-    after them on the flight line or on the next line (ASM), or on the line after its periods (SSM). The flight keeps its
-    times, aircraft and passengers; their bookings move with the reservation system, which owns
-    them, so nothing is published: the change is noted."""
+    after them on the flight line or on the next line (ASM), or on the line after its periods
+    (SSM). The flight keeps its times, aircraft and passengers; their bookings move with the
+    reservation system, which owns them, so nothing is published: the change is noted."""
     flight_line = lines[1]
     if kind == "ASM":
         new = _NEW_DESIGNATOR.search(flight_line.text)
