@@ -37,6 +37,17 @@ def contradiction(event: FlightEventData) -> str | None:
     return None
 
 
+def contradiction_between(events: list[FlightEventData]) -> str | None:
+    """What is wrong between a departure and an arrival of one flight reported in one message (an
+    MVT with AD and AA, an OOOI report with out and in), or None."""
+    departed = next((e for e in events if isinstance(e, FlightDeparted)), None)
+    arrived = next((e for e in events if isinstance(e, FlightArrived)), None)
+    if departed is None or arrived is None:
+        return None
+    return _order("touchdown", arrived.actual_arrival, "take-off", departed.airborne_at or departed.actual_departure,
+                  MOST_IN_THE_AIR)
+
+
 def _order(later: str, at: datetime | None, earlier: str, before: datetime | None, most: timedelta) -> str | None:
     if at is None or before is None:
         return None

@@ -9,6 +9,7 @@ on-block. The same order as Avinor's mapping of AHM 780 to the Airport Data Dict
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -124,3 +125,45 @@ def test_no_movement_message_is_read_into_a_contradictory_event(day, element, fi
     parsed = read(f"MVT\nB61001/{day:02d}.N623JB.JFK\n{element}{times_given}{trailer}", received)
     for event in parsed.events:
         assert times.contradiction(event) is None
+
+
+@pytest.mark.parametrize("text, received", [
+    ("MVT\nB61001/08.N623JB.JFK\nAD081200/081210\nAA121300", datetime(2013, 2, 12, 14, 0, tzinfo=UTC)),
+    ("QU HDQWWQF\n.DDLXCXA 082355\nA80\nFI B61001/AN N623JB\nDT DDL JFK 082355 M01A\n-  KJFKKBOS OUT 2350 ON 0050",
+     datetime(2013, 2, 8, 23, 55, tzinfo=UTC)),
+])
+def test_a_departure_and_an_arrival_in_one_message_that_contradict_each_other_are_refused(text, received):
+    """Four days in the air, or an on-the-ground report before the out report of a clock ahead."""
+    (parsed,) = iata.parse_text(text, received)
+    assert parsed.events == [] and "touchdown" in parsed.error.reason
+
+
+movement_lines = st.sampled_from(["AD{a}/{b}", "AD{a}/{b} EA{c} LAX", "AD{a} EB{c}", "AA{a}/{b}", "ED{a}", "EO{b}",
+                                  "NI{a}", "EA{c} LAX", "EB{c}", "RR{a}", "FR{a}/{b}"])
+any_time = st.one_of(hhmm, ddhhmm)
+
+
+@given(st.integers(1, 28), st.lists(st.tuples(movement_lines, any_time, any_time, any_time), min_size=1, max_size=3),
+       st.integers(0, 47))
+def test_no_combination_of_movement_lines_is_read_into_a_contradictory_event(day, lines, hours_later):
+    """Any lines the MVT grammar has, with any times, together: every message read is free of
+    contradiction, within each event and between its departure and its arrival."""
+    received = datetime(2013, 2, day, tzinfo=UTC) + timedelta(hours=hours_later)
+    body = "\n".join(form.format(a=a, b=b, c=c) for form, a, b, c in lines)
+    parsed = read(f"MVT\nB61001/{day:02d}.N623JB.JFK\n{body}", received)
+    assert parsed.error is not None or parsed.events
+    assert all(times.contradiction(e) is None for e in parsed.events)
+    assert times.contradiction_between(parsed.events) is None
+
+
+@given(st.lists(st.tuples(st.sampled_from(["OUT", "OFF", "ON", "IN", "ETA"]), any_time), min_size=1, max_size=5,
+                unique_by=lambda t: t[0]),
+       st.integers(0, 47))
+def test_no_oooi_report_is_read_into_a_contradictory_event(reported, hours_later):
+    received = datetime(2013, 2, 8, tzinfo=UTC) + timedelta(hours=hours_later)
+    words = " ".join(f"{word} {t}" for word, t in reported)
+    text = (f"QU HDQWWQF\n.DDLXCXA {received:%d%H%M}\nA80\nFI B61001/AN N623JB\nDT DDL JFK {received:%d%H%M} M01A\n"
+            f"-  KJFKKBOS {words}")
+    parsed = read(text, received)
+    assert all(times.contradiction(e) is None for e in parsed.events)
+    assert times.contradiction_between(parsed.events) is None
