@@ -130,7 +130,7 @@ class Unreadable(BaseModel):
 
 class MessageResult(BaseModel):
     line: int = Field(description="Type B: the message's first line in the body; AIDX: the FlightLeg's position")
-    kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM or AIDX")
+    kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM, OOOI (an ACARS report) or AIDX")
     event_ids: list[str] = Field(default=[], description="The events this message became, in order")
     error: Unreadable | None = Field(default=None, description="Why it could not be read")
     notes: list[str] = Field(default=[], description="What was read but needs no event, e.g. an equipment change")
@@ -155,8 +155,8 @@ async def submit_iata_messages(
                     "is published. false: every readable message is published; each unreadable one is named "
                     "in `messages` with its error.")] = True,
 ):
-    """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM; raw SITA traffic with its envelopes
-    is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
+    """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM, ACARS OOOI reports; raw SITA traffic
+    with its envelopes is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
     each message."""
     now = datetime.now(UTC)
     _check_sent_at(sent_at, now, partner)

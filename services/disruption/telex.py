@@ -9,7 +9,9 @@ What arrives is rarely the bare message text of the manuals:
   `=ORIGIN`, `=DBLSIG`, `=MSGID`, `=SMI`, `=TEXT`), where the message identifier may be given only
   as the `=SMI`;
 - ACARS downlinks converted to Type B: an ACARS label as the SMI (`A80`, `A81`), `FI` (flight)
-  and `DT` (ground station and time) lines, and text that begins after a `-`;
+  and `DT` (ground station and time) lines, and text that begins after a `-`: an MVA or MVT, or
+  an OOOI report (under ARINC 620's labels `QP`-`QS`, or with OUT/OFF/ON/IN times), which has no
+  identifier and is given the identifier `OOOI` from its label line on;
 - free text after the message: a blank line, then `ALL TIME UTC` or `BRGDS, POLET OPS`.
 
 A message starts at its identifier line (MVT, MVA, DIV, ASM, SSM) and its text runs to the next
