@@ -27,7 +27,7 @@ Payment = Literal["credit_card", "debit_card", "cash", "other"]
 # under EU261 (C-28/20) but outside it under APPR (s. 10(1)(j)); see the rule files.
 CaseCause = Literal["weather", "air_traffic_control", "security", "airport", "crew", "technical",
                     "operational", "commercial", "own_staff_strike", "third_party_strike", "bird_strike",
-                    "manufacturing_defect", "ground_collision"]
+                    "manufacturing_defect", "ground_collision", "other_airline_collision"]
 CaseKind = Literal["cancellation", "delay", "downgrade", "denied_boarding", "diversion"]
 Carrier = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="IATA (or ICAO) airline designator")]
 
@@ -77,6 +77,11 @@ class Fare(_Priced):
 
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     payment: Payment
+    offered: Literal["public", "programme", "not_public"] = Field(
+        default="public", description="How the fare was to be had: by anyone, directly or through an agent "
+                                      "(public); as a frequent-flyer or other commercial programme's ticket "
+                                      "(programme); or a reduced fare the public could not buy, such as a staff or "
+                                      "industry fare (not_public: outside EU261 and UK261, Art. 3(3))")
 
 
 class Coupon(_Priced):
@@ -123,6 +128,16 @@ class Disruption(_In):
                                     description="Diversion: the airport the flight landed at instead")
     volunteered: bool = Field(default=False, description="Denied boarding: the passenger gave up the seat for "
                                                          "benefits agreed with the carrier")
+    self_booked: bool = Field(
+        default=False, description="Delay: the passenger booked their own replacement flight; actual_arrival is "
+                                   "when that flight reached the final destination (Laudamotion and Ryanair, C-54/23)")
+    denied_in_advance: bool = Field(
+        default=False, description="Denied boarding: the passenger was told beforehand that they would not be "
+                                   "carried, so they did not present themselves (LATAM, C-238/22)")
+    told_by: Literal["carrier", "tour_operator"] = Field(
+        default="carrier", description="Who told them: a package's tour operator telling them, wrongly and without "
+                                       "the carrier's word, that the flight would not go counts too (Hembesler, "
+                                       "C-650/23)")
 
     @field_validator("diverted_to")
     @classmethod
@@ -142,6 +157,14 @@ class Alternative(_In):
     departure: AwareDatetime
     arrival: AwareDatetime
     accepted: bool
+    actual_arrival: AwareDatetime | None = Field(
+        default=None, description="Accepted re-routing: when it actually arrived, where it was itself late "
+                                  "(Finnair, C-832/18)")
+    cause: CaseCause | None = Field(default=None, description="Why the re-routing itself was late; without it, a "
+                                                              "cause within the carrier's control")
+    earlier_available: bool = Field(
+        default=False, description="A re-routing arriving earlier was available, on this or another carrier, and "
+                                   "was not offered (TAP, C-74/19; Airhelp v Austrian, C-264/20)")
     origin: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     destination: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     connections: int | None = Field(default=None, ge=0, le=4)

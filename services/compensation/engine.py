@@ -31,7 +31,8 @@ CAUSE_WORDS = {"weather": "bad weather", "air_traffic_control": "air traffic con
                "commercial": "a commercial decision", "own_staff_strike": "a strike by the airline's own staff",
                "third_party_strike": "a strike outside the airline", "bird_strike": "a bird strike",
                "manufacturing_defect": "a manufacturing defect found by the aircraft's maker or the authorities",
-               "ground_collision": "a collision with airport equipment"}
+               "ground_collision": "a collision with airport equipment",
+               "other_airline_collision": "another airline's aircraft striking ours on the ground"}
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,12 @@ class Grants:
 
 def _eu_basis(f: Facts, r: rb.EuStyle) -> str | None:
     """Why the regime covers the journey: it departs the territory (Art. 3(1)(a)), or arrives
-    there from outside on a carrier Art. 3(1)(b) names."""
+    there from outside on a carrier Art. 3(1)(b) names — not for a passenger travelling free of
+    charge or at a reduced fare the public could not buy, though for one whose ticket a
+    frequent-flyer or other commercial programme issued (Art. 3(3))."""
+    fare = f.case.fare
+    if fare.offered == "not_public" or (fare.amount == 0 and fare.offered != "programme"):
+        return None
     if airports.country_of(f.origin) in f.book.scope(r.regime, f.on):
         return "departure"
     arrives = airports.country_of(f.destination)
@@ -292,6 +298,7 @@ def _eu_style(f: Facts, r: rb.EuStyle) -> Grants | None:
     band = _eu_band(r, f.distance_km, f.countries, f.book.scope(r.regime, f.on))
     km = f"{f.distance_km:,.0f} km"
     _eu_compensation(f, r, g, band, km, law)
+    _eu_rerouting_compensation(f, r, g, band, km, law)  # owed or not for the flight lost
     # A delay gives the choice of a refund from 5 h at departure (Art. 6(1)(iii)).
     if f.refund_chosen and (f.kind != "delay" or (f.wait or f.arrival_delay or timedelta(0))
                             >= rules.refund.delay_hours * HOUR):
@@ -328,6 +335,26 @@ def _eu_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law
           pay_to="original form of payment")
 
 
+def _eu_rerouting_compensation(f: Facts, r: rb.EuStyle, g: Grants, band: int, km: str, law: str) -> None:
+    """Finnair, C-832/18: a passenger whose accepted re-routing itself reaches the destination three
+    hours or more after its own schedule is owed compensation for it, beside any for the flight they
+    lost, unless that delay had an extraordinary cause."""
+    rules, alt = r.rules, f.case.alternative
+    if rules.delay_compensation.rerouting is None or alt is None or not alt.accepted or alt.actual_arrival is None:
+        return
+    late = alt.actual_arrival - alt.arrival
+    if late < rules.delay_compensation.arrival_delay_hours * HOUR or (alt.cause or "technical") in \
+            rules.extraordinary.causes:
+        return
+    amount, tail = Decimal(rules.compensation.amounts[band]), ""
+    if late < rules.reduction.within_hours[band] * HOUR:  # as for any delay (Sturgeon): long-haul 3-4 h halved
+        amount, tail = _share(amount, 100 - rules.reduction.percent, r.currency), " (halved)"
+    g.add("compensation", "rerouting_compensation", amount, r.currency,
+          "; ".join([rules.compensation.source, rules.delay_compensation.rerouting]),
+          f"The flight you were moved to reached {f.destination} {_hours(late)} late too, and the journey is {km}, "
+          f"so {law} owes you {_money(amount, r.currency)} again{tail}.", pay_to="original form of payment")
+
+
 def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
     """Why Art. 7 compensation is owed (its sources, and the sentence for the passenger), if it is."""
     cause = CAUSE_WORDS[f.cause]
@@ -335,20 +362,43 @@ def _eu_why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | No
         return None
     if f.kind == "denied_boarding":
         # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
-        # presented themselves can be denied boarding (Art. 3(2)(a)).
-        if f.volunteered or not f.case.presented or f.cause in rules.denied_boarding.reasonable_grounds:
+        # presented themselves can be denied boarding (Art. 3(2)(a)), or one the carrier told
+        # beforehand it would not carry, for whom presenting would be a pointless formality.
+        told = rules.denied_boarding.told_in_advance if f.case.disruption.denied_in_advance else None
+        if f.volunteered or not (f.case.presented or told) or f.cause in rules.denied_boarding.reasonable_grounds:
             return None
+        if told:
+            by_operator = rules.denied_boarding.told_by_tour_operator \
+                if f.case.disruption.told_by == "tour_operator" else None
+            if f.case.disruption.told_by == "tour_operator" and not by_operator:
+                return None
+            return ([rules.denied_boarding.source, told, *([by_operator] if by_operator else [])],
+                    "You were told in advance you would not be carried")
         return [rules.denied_boarding.source], "You were denied boarding against your will"
     if f.cause in rules.extraordinary.causes:
-        return None  # extraordinary circumstances: care is still owed, compensation is not
-    if f.kind == "delay":
-        if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
-            return None
-        if not f.case.presented or f.refund_chosen:
-            return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
-        return ([rules.delay_compensation.source],
-                f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
-    return _eu_cancelled(f, rules, cause)
+        alt = f.case.alternative
+        if not (alt is not None and alt.earlier_available and rules.extraordinary.reasonable_measures):
+            return None  # extraordinary circumstances: care is still owed, compensation is not
+        # Not every reasonable measure was taken: an earlier re-routing, another carrier's included,
+        # was there and not offered, so the circumstances do not exempt the carrier.
+        owed = _eu_delayed_or_cancelled(f, rules, cause)
+        return (owed[0] + [rules.extraordinary.reasonable_measures], owed[1]) if owed else None
+    return _eu_delayed_or_cancelled(f, rules, cause)
+
+
+def _eu_delayed_or_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
+    """A delay's compensation, from three hours late at the final destination — however the
+    passenger got there: on a flight they booked themselves, by when that one arrived (Laudamotion
+    and Ryanair, C-54/23) — or a cancellation's."""
+    if f.kind != "delay":
+        return _eu_cancelled(f, rules, cause)
+    if f.arrival_delay is None or f.arrival_delay < rules.delay_compensation.arrival_delay_hours * HOUR:
+        return None
+    own_way = rules.delay_compensation.self_booked if f.case.disruption.self_booked else None
+    if (not f.case.presented and not own_way) or f.refund_chosen:
+        return None  # no loss of time for a passenger who never set out (Laudamotion, C-474/22, operative part)
+    return ([rules.delay_compensation.source, *([own_way] if own_way else [])],
+            f"You reached {f.destination} {_hours(f.arrival_delay)} late because of {cause}")
 
 
 def _eu_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
@@ -711,11 +761,13 @@ def _one_of_each_kind(found: dict[str, Grants]) -> tuple[list[Entitlement], list
     set aside for it."""
     kept: list[Entitlement] = []
     set_aside: list[SetAside] = []
-    by_kind: dict[str, list[tuple[Grants, Entitlement]]] = {}
+    by_kind: dict[tuple[str, bool], list[tuple[Grants, Entitlement]]] = {}
     for grants in found.values():
         for e in grants.items:
-            by_kind.setdefault(e.kind, []).append((grants, e))
-    for kind, candidates in by_kind.items():
+            # The re-routing's own delay is another disruption than the one the case is about
+            # (Finnair, C-832/18): its compensation stands beside the first, not in for it.
+            by_kind.setdefault((e.kind, e.rule.endswith(".rerouting_compensation")), []).append((grants, e))
+    for (kind, _), candidates in by_kind.items():
         if kind == "credit":
             kept += [e for _, e in candidates]
             continue

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from services.disruption import handlers, ingest, metrics, ops, store
+from services.disruption import designators, handlers, ingest, metrics, ops, store
 from services.disruption.config import Config, DisruptionSettings, unscoped
 from shared import contract, topics
 from shared.consumer import Routes
@@ -65,6 +65,7 @@ async def refresh_gauges(service: Service[Config]) -> None:
 
 def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
     config = Config.of(settings or DisruptionSettings())
+    designators.use_pairings(designators.parse_pairings(config.settings.airline_pairings))
     if config.settings.in_production:
         for key_id in unscoped(config.partners.keys):
             log.warning("UNSCOPED PARTNER KEY: it may report on any airline's flights; give it carriers= "

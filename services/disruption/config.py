@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
+from services.disruption import designators
 from services.disruption.partners import (
     DEVELOPMENT_PARTNER_DIGEST,
     DEVELOPMENT_PARTNER_KEYS,
@@ -44,9 +45,13 @@ class DisruptionSettings(Settings):
     console_stream_seconds: float = 900.0
     # Messages from the desk to one flight's passengers: at most this many an hour.
     desk_messages_per_flight_per_hour: int = 3
+    # ICAO → IATA airline pairings the designator table lacks, with their dates, as
+    # `ICAO:IATA:from:to` (YYYY-MM-DD, empty for open), comma-separated: `TOM:BY:2004-01-01:`.
+    airline_pairings: str = ""
 
     @model_validator(mode="after")
     def _refuse_development_partner_keys(self) -> "DisruptionSettings":
+        designators.parse_pairings(self.airline_pairings)  # refused at start-up, not at the first message
         keys = parse_partner_keys(self.partner_keys)
         if self.in_production and any(k.digest == DEVELOPMENT_PARTNER_DIGEST for k in keys.values()):
             raise ValueError("REBOUND_PARTNER_KEYS must not hold the development key in production")

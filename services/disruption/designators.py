@@ -6,7 +6,10 @@ OpenTravelData's curated airline list (https://github.com/opentraveldata/opentra
 `opentraveldata/optd_airlines.csv`, CC BY 4.0), cut down to `data/airline_designators.csv`: each
 ICAO three-letter designator with the IATA two-character designator it was paired with and the
 dates the pairing held. IATA reassigns two-character codes (Polet's YQ, Tigerair's TR then TT), so
-the date of the flight decides. Refresh the table with
+the date of the flight decides: a designator is taken only within the dates its pairing held, never
+stretched beyond them. An operator who knows a pairing the table lacks adds it, with its dates,
+in `REBOUND_AIRLINE_PAIRINGS` (`ICAO:IATA:from:to`, comma-separated; a date left empty is open),
+and the refusals say so. Refresh the table with
 
     python -m services.disruption.designators PATH/TO/optd_airlines.csv
 """
@@ -14,6 +17,7 @@ the date of the flight decides. Refresh the table with
 import csv
 import functools
 import io
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +43,38 @@ class Pairing:
         return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
 
+    def dates(self) -> str:
+        return f"from {self.valid_from or 'ever'} to {self.valid_to or 'now'}"
+
+
+ADD_ONE = "if it held one, add the pairing with its dates to REBOUND_AIRLINE_PAIRINGS (ICAO:IATA:from:to)"
+# The operator's own pairings (`use_pairings`, from configuration at start-up), beside the table's.
+_operators: tuple[tuple[str, Pairing], ...] = ()
+
+
+def parse_pairings(text: str) -> tuple[tuple[str, Pairing], ...]:
+    """`ICAO:IATA:from:to`, comma-separated (`TOM:BY:2004-01-01:`); refused whole when malformed."""
+    pairings = []
+    for n, item in enumerate(filter(None, (i.strip() for i in text.split(","))), start=1):
+        parts = item.split(":")
+        if len(parts) != 4 or not re.fullmatch(r"[A-Z]{3}", parts[0]) or not re.fullmatch(r"[A-Z0-9]{2}", parts[1]):
+            raise ValueError(f"REBOUND_AIRLINE_PAIRINGS: pairing {n} is not ICAO:IATA:from:to"
+                             " (e.g. TOM:BY:2004-01-01:)")
+        try:
+            valid_from, valid_to = (date.fromisoformat(d) if d else None for d in parts[2:])
+        except ValueError:
+            raise ValueError(f"REBOUND_AIRLINE_PAIRINGS: pairing {n} has a date that is not YYYY-MM-DD") from None
+        pairings.append((parts[0], Pairing(parts[1], "added by the operator", valid_from, valid_to)))
+    return tuple(pairings)
+
+
+def use_pairings(pairings: tuple[tuple[str, Pairing], ...]) -> None:
+    """The operator's pairings, from configuration: taken beside the table's from now on."""
+    global _operators
+    _operators = pairings
+    _airlines.cache_clear()
+
+
 @functools.cache
 def _airlines() -> dict[str, tuple[Pairing, ...]]:
     pairings: dict[str, list[Pairing]] = {}
@@ -47,6 +83,8 @@ def _airlines() -> dict[str, tuple[Pairing, ...]]:
             pairings.setdefault(row["icao"], []).append(Pairing(
                 row["iata"], row["name"], date.fromisoformat(row["valid_from"]) if row["valid_from"] else None,
                 date.fromisoformat(row["valid_to"]) if row["valid_to"] else None))
+    for icao, pairing in _operators:
+        pairings.setdefault(icao, []).append(pairing)
     return {icao: tuple(p) for icao, p in pairings.items()}
 
 
@@ -56,23 +94,22 @@ def _airports() -> dict[str, airportsdata.Airport]:
 
 
 def airline(code: str, on: date) -> str:
-    """The IATA designator of an airline named by its ICAO (3 letters) or IATA (2) designator."""
-    if len(code) == 2:
+    """The IATA designator of an airline named by its ICAO (3 letters) or IATA (2) designator; an
+    ICAO one only within the dates a pairing held on the flight's date."""
+    if len(code) == 2:  # the airline's own designator: nothing to pair
         return code
     pairings = _airlines().get(code, ())
     if not pairings:
         raise UnknownDesignator(f"airline {code!r} has no IATA designator on record (ICAO designators are "
-                                "mapped with OpenTravelData's airline list)")
+                                f"mapped with OpenTravelData's airline list): {ADD_ONE}")
     held = {p.iata for p in pairings if p.holds_on(on)}
     if len(held) == 1:
         return held.pop()
-    if not held and len({p.iata for p in pairings}) == 1 and all(p.valid_to is None or on <= p.valid_to
-                                                                  for p in pairings):
-        # Recorded start dates are often a rebrand's (TUI Airways, once Thomson, both TOM/BY); an
-        # ended pairing is not stretched: the code may since belong to another airline.
-        return pairings[0].iata
     if not held:
-        raise UnknownDesignator(f"airline {code!r} had no IATA designator on {on.isoformat()}")
+        # Never stretched: before a pairing began, or after it ended, the code may have been, or
+        # become, another airline's.
+        raise UnknownDesignator(f"airline {code!r} had no IATA designator on {on.isoformat()} ("
+                                + "; ".join(f"{p.iata}, {p.name}, {p.dates()}" for p in pairings) + f"): {ADD_ONE}")
     raise UnknownDesignator(f"airline {code!r} maps to several IATA designators on {on.isoformat()} "
                             f"({', '.join(sorted(held))}): send the IATA designator")
 

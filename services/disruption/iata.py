@@ -1,7 +1,8 @@
 """IATA Type B traffic → flight events. Pure: no I/O.
 
 The text is split into messages as networks deliver them (`telex`), and each is read by its kind:
-movements (MVT, MVA, DIV: `movement`) and schedule changes (ASM, SSM: `schedule`). A message that
+movements (MVT, MVA, DIV: `movement`), ACARS OOOI reports (`oooi`) and schedule changes (ASM,
+SSM: `schedule`). A message that
 cannot be read gets a clear error naming its line; the others still read.
 
 MVT times are UTC; an MVT date is the day of the month of scheduled departure (UTC), placed in
@@ -12,7 +13,7 @@ the month nearest the message's sending. The sending time comes from the Type X 
 import hashlib
 from datetime import datetime, timedelta
 
-from services.disruption import movement, schedule, telex
+from services.disruption import movement, oooi, schedule, telex, times
 from services.disruption.typeb import MessageError, Parsed, cause_of_delay_code, nearest_day_of_month
 
 __all__ = ["MessageError", "Parsed", "cause_of_delay_code", "nearest_day_of_month", "parse_text"]
@@ -40,8 +41,13 @@ def _read(message: telex.Telex, received_at: datetime) -> Parsed:
     if message.identifier in ("ASM", "SSM"):
         reading = schedule.read(message, received_at, stamp)
         events, notes = reading.events, reading.notes
+    elif message.identifier == "OOOI":
+        events = oooi.read(message, received_at, stamp)
     else:
         events = movement.read(message, received_at, stamp)
+    for why in [times.contradiction(e) for e in events] + [times.contradiction_between(events)]:
+        if why:
+            raise MessageError(message.at, f"{message.identifier}: {why}")
     # The message's identity is its text, not its heading: the same message relayed to several
     # addresses, or sent again, is the same partner event.
     digest = hashlib.sha256(message.text.encode()).hexdigest()[:32]

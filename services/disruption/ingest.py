@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.disruption import aidx, iata, metrics, partner_events
+from services.disruption import aidx, iata, metrics, partner_events, times
 from services.disruption.partners import Partner, PartnerKey
 from services.disruption.typeb import Parsed
 from shared import contract, outbox, topics, tracing
@@ -64,6 +64,10 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
         return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
                        f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
                        f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
+    if contradictions := [(i, why) for i, e in enumerate(events) if (why := times.contradiction(e))]:
+        return problem(422, "Invalid request", f"event {contradictions[0][0]}: {contradictions[0][1]}",
+                       errors=[{"field": f"events[{i}]", "pointer": f"/{i}", "message": why}
+                               for i, why in contradictions])
     # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
     # ids are the partner's all the same: the same event is one event whichever key signed it.
     source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
@@ -126,7 +130,7 @@ class Unreadable(BaseModel):
 
 class MessageResult(BaseModel):
     line: int = Field(description="Type B: the message's first line in the body; AIDX: the FlightLeg's position")
-    kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM or AIDX")
+    kind: str | None = Field(default=None, description="MVT, MVA, DIV, ASM, SSM, OOOI (an ACARS report) or AIDX")
     event_ids: list[str] = Field(default=[], description="The events this message became, in order")
     error: Unreadable | None = Field(default=None, description="Why it could not be read")
     notes: list[str] = Field(default=[], description="What was read but needs no event, e.g. an equipment change")
@@ -151,8 +155,8 @@ async def submit_iata_messages(
                     "is published. false: every readable message is published; each unreadable one is named "
                     "in `messages` with its error.")] = True,
 ):
-    """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM; raw SITA traffic with its envelopes
-    is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
+    """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM, ACARS OOOI reports; raw SITA traffic
+    with its envelopes is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
     each message."""
     now = datetime.now(UTC)
     _check_sent_at(sent_at, now, partner)

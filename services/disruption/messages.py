@@ -1,5 +1,5 @@
-"""Read IATA Type B messages (MVT, MVA, DIV, ASM, SSM; raw SITA traffic with its envelopes is
-fine) or IATA AIDX flight leg notifications (XML) from files, and print the flight events they
+"""Read IATA Type B messages (MVT, MVA, DIV, ASM, SSM, ACARS OOOI reports; raw SITA traffic with
+its envelopes is fine) or IATA AIDX flight leg notifications (XML) from files, and print the flight events they
 mean, one JSON line each, or a clear error per message with its line (for AIDX, the FlightLeg's
 position):
 

@@ -11,8 +11,9 @@ ASM (ad hoc schedule message) and SSM (standard schedule message) of IATA SSIM c
 - `SI` supplementary information, whose words may name the cause.
 
 CNL → cancelled; RIN → reinstated; TIM, RPL and NEW → retimed per leg (a NEW or a RPL states the
-flight's whole schedule: where it matches, nothing changes); EQT, CON and ADM change nothing a
-passenger is told of. An SSM period becomes one event per day of operation within the horizon.
+flight's whole schedule: where it matches, nothing changes); FLT (a new flight designator), EQT,
+CON and ADM change nothing a passenger is told of, and are noted. An SSM period becomes one event
+per day of operation within the horizon.
 """
 
 import re
@@ -112,7 +113,12 @@ def _read_sub_message(kind: str, lines: list[Line], mode: str, sequence: int | N
     main, reason = _action(kind, action_line)
     if len(lines) < 2:
         raise MessageError(action_line.number + 1, f"{kind} {main} without a flight line")
+    if main == "FLT":
+        reading.notes.append(_new_number(kind, lines, (stamp or received_at).date(), reading))
+        return
     if kind == "ASM":
+        if "FLT" in action_line.text.split(" ")[0].split("/"):  # `FLT/TIM`: the flight as it was named
+            lines = [lines[0], Line(lines[1].number, _NEW_DESIGNATOR.sub("", lines[1].text)), *lines[2:]]
         flights, rest = _asm_flights(lines[1:], (stamp or received_at).date())
     else:
         flights, rest = _ssm_flight(lines[1:], received_at.date(), reading)
@@ -135,16 +141,42 @@ def _action(kind: str, action_line: Line) -> tuple[str, Cause | None]:
     action = _ACTION.match(action_line.text)
     if not action:
         raise MessageError(action_line.number, f"unsupported {kind} action {action_line.text.split(' ')[0]!r}: "
-                                               "supported are NEW, CNL, RIN, RPL and TIM (EQT, CON and ADM "
+                                               "supported are NEW, CNL, RIN, RPL and TIM (FLT, EQT, CON and ADM "
                                                "change nothing for passengers)")
     actions = action["actions"].split("/")
     main = next((a for a in ("CNL", "RIN", "TIM", "RPL", "NEW") if a in actions), actions[0])
-    if main in ("FLT", "RRT", "REV", "SKD", "RSD"):
+    if main in ("RRT", "REV", "SKD", "RSD"):
         raise MessageError(action_line.number, f"{kind} action {main} is not read: Rebound reads NEW, CNL, RIN, "
-                                               "RPL and TIM")
+                                               "RPL, TIM and FLT")
     reason: Cause | None = next((typeb.REASON_CODES[w] for w in action["rest"].split()
                                  if w in typeb.REASON_CODES), None)
     return main, reason
+
+
+_NEW_DESIGNATOR = re.compile(r" +(?P<new>(?:[A-Z]{3}|[A-Z0-9]{2}) ?\d{1,4}[A-Z]?)$", re.ASCII)
+
+
+def _new_number(kind: str, lines: list[Line], near: date, reading: Reading) -> str:
+    """FLT, a flight designator change (SSIM 5): the flight, its dates and its new designator, given
+    after them on the flight line or on the next line (ASM), or on the line after its periods
+    (SSM). The flight keeps its times, aircraft and passengers; their bookings move with the
+    reservation system, which owns them, so nothing is published: the change is noted."""
+    flight_line = lines[1]
+    if kind == "ASM":
+        new = _NEW_DESIGNATOR.search(flight_line.text)
+        text = flight_line.text[:new.start()] if new else flight_line.text
+        flights, _ = _asm_flights([Line(flight_line.number, text)], near)
+        rest = lines[2:]
+        named = new["new"] if new else (rest[0].text.split("/")[0] if rest else None)
+    else:
+        flights, rest = _ssm_flight(lines[1:], near, reading)
+        named = rest[0].text.split(" ")[0] if rest else None
+    if not named or not re.fullmatch(r"(?:[A-Z]{3}|[A-Z0-9]{2}) ?\d{1,4}[A-Z]?", named, re.ASCII):
+        raise MessageError(flight_line.number, f"{kind} FLT without the new flight designator (e.g. "
+                                               f"{flight_line.text.split('/')[0]}/09FEB13 B61901)")
+    days = ", ".join(d.isoformat() for f in flights for d in f.days) or "no day within the horizon"
+    return (f"line {flight_line.number}: FLT, {flights[0].designator[0].split('/')[0].strip()} becomes {named} "
+            f"({days}): the same flight under a new number, nothing for passengers")
 
 
 def _cancelled_or_reinstated(main: str, flights: list[_Flight], legs: list[tuple[re.Match[str], int]], basis: str,

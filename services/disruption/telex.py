@@ -9,7 +9,9 @@ What arrives is rarely the bare message text of the manuals:
   `=ORIGIN`, `=DBLSIG`, `=MSGID`, `=SMI`, `=TEXT`), where the message identifier may be given only
   as the `=SMI`;
 - ACARS downlinks converted to Type B: an ACARS label as the SMI (`A80`, `A81`), `FI` (flight)
-  and `DT` (ground station and time) lines, and text that begins after a `-`;
+  and `DT` (ground station and time) lines, and text that begins after a `-`: an MVA or MVT, or
+  an OOOI report (under ARINC 620's labels `QP`-`QS`, or with OUT/OFF/ON/IN times), which has no
+  identifier and is given the identifier `OOOI` from its label line on;
 - free text after the message: a blank line, then `ALL TIME UTC` or `BRGDS, POLET OPS`.
 
 A message starts at its identifier line (MVT, MVA, DIV, ASM, SSM) and its text runs to the next
@@ -36,6 +38,10 @@ _TYPE_X = re.compile(r"=(HEADER|PRIORITY|DESTINATION(?: TYPE B)?|ORIGIN|DBLSIG|M
 _RECEIVED = re.compile(r"(?:RCV|SND),(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2})", re.ASCII)
 _ORIGIN = re.compile(r"\.[A-Z0-9]{7}(?: +(?P<stamp>\d{6}))?(?: |$)", re.ASCII)
 _ACARS_DT = re.compile(r"DT [A-Z0-9]{3} [A-Z0-9]{3,4} (?P<stamp>\d{6})(?: |$)", re.ASCII)
+# ARINC 620 downlink labels of the OOOI reports: QP out of the gate, QQ off, QR on, QS in at the gate.
+OOOI_LABELS = {"QP": "OUT", "QQ": "OFF", "QR": "ON", "QS": "IN"}
+_OOOI_TIME = re.compile(r"\b(?:OUT|OFF|ON|IN)(?: +|/)?\d{4}", re.ASCII)
+_ACARS_LABEL = re.compile(r"[A-Z0-9]{2}|[A-Z][A-Z0-9]{2}", re.ASCII)  # QP, 5Z, A80
 _FLIGHT_LIKE = re.compile(r"(?:[A-Z]{3}|[A-Z0-9]{2})\d{1,4}[A-Z]?/", re.ASCII)
 
 
@@ -130,6 +136,10 @@ class _Splitter:
                 if not line:
                     return
             word, _, rest = line.partition(" ")
+            if word == "COR" and rest.partition(" ")[0] in IDENTIFIERS:
+                # `COR MVT`: the correction marked on the identifier's own line; read, as a
+                # correction before it is, as the newer word on the flight.
+                word, _, rest = rest.partition(" ")
             if word in IDENTIFIERS:
                 self.identifier(word, number)
                 if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
@@ -206,25 +216,47 @@ class _Splitter:
 
 def _heading_like(lines: list[Line]) -> bool:
     """Only addresses, an origin line or ACARS header lines: a heading that a blank line may follow."""
-    return all(re.fullmatch(r"Q[A-Z](?: [A-Z0-9]{7})+|\..*|[A-Z][A-Z0-9]{2}|FI .*|DT .*|COR", line.text)
+    return all(re.fullmatch(r"Q[A-Z](?: [A-Z0-9]{7})+|\..*|[A-Z0-9]{2}|[A-Z][A-Z0-9]{2}|FI .*|DT .*|COR", line.text)
                for line in lines)
 
 
 def _finish(draft: _Draft) -> Telex | Unreadable:
     if draft.identifier is None:
         return _without_identifier(draft)
-    day, clock = None, None
-    for line in draft.heading:
-        origin = _ORIGIN.match(line.text) or _ACARS_DT.match(line.text)
-        if origin and origin["stamp"] and day is None:  # the first time given: the origin line's
-            day, clock = int(origin["stamp"][:2]), (int(origin["stamp"][2:4]), int(origin["stamp"][4:6]))
     body = draft.body
     if body and body[0].text == "COR":
         body = body[1:]  # a correction is read as the newer word on the flight, which it is
-    return Telex(draft.identifier, draft.first_line, draft.at, body, draft.received, day, clock)
+    return Telex(draft.identifier, draft.first_line, draft.at, body, draft.received, *_stamp(draft.heading))
 
 
-def _without_identifier(draft: _Draft) -> Unreadable:
+def _stamp(heading: list[Line]) -> tuple[int | None, tuple[int, int] | None]:
+    """The first sending time the heading gives, the origin line's or the ACARS `DT` line's."""
+    for line in heading:
+        origin = _ORIGIN.match(line.text) or _ACARS_DT.match(line.text)
+        if origin and origin["stamp"]:
+            return int(origin["stamp"][:2]), (int(origin["stamp"][2:4]), int(origin["stamp"][4:6]))
+    return None, None
+
+
+def _acars_report(draft: _Draft) -> Telex | None:
+    """An ACARS downlink with no message identifier that is an OOOI report: its label line, then
+    its `FI`, `DT` and text lines, read as an `OOOI` message."""
+    lines = draft.heading
+    fi = next((i for i, line in enumerate(lines) if line.text.startswith("FI ")), None)
+    if fi is None:
+        return None
+    label = next((i for i in range(fi - 1, -1, -1) if _ACARS_LABEL.fullmatch(lines[i].text)), None)
+    if label is None:
+        return None
+    text = [line.text for line in lines[fi + 1:] if not line.text.startswith("DT ")]
+    if lines[label].text not in OOOI_LABELS and not _OOOI_TIME.search(" ".join(text)):
+        return None
+    return Telex("OOOI", lines[0].number, lines[label].number, lines[label:], draft.received, *_stamp(lines))
+
+
+def _without_identifier(draft: _Draft) -> Telex | Unreadable:
+    if report := _acars_report(draft):
+        return report
     first = draft.heading[0].number if draft.heading else draft.first_line
     if draft.smi:
         return Unreadable(first, draft.smi[0], f"{draft.smi[1]} messages are not read: Rebound reads "

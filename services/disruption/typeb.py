@@ -107,6 +107,16 @@ def hhmm(token: str, line: int) -> time:
     return time(hours, minutes)
 
 
+def movement_time_after(token: str, flight_date: date, after: datetime, line: int) -> datetime:
+    """A movement time that follows `after` in the same message (a take-off its off-block, an
+    arrival estimate its departure): `ddhhmm` as given; `hhmm`, a time without a day, on the first
+    day that keeps the message's order, whatever the flight's date."""
+    if len(token) == 6:
+        return day_time(token, flight_date, line)
+    on_the_day = datetime.combine(after.astimezone(UTC).date(), hhmm(token, line), tzinfo=UTC)
+    return on_the_day if on_the_day >= after else on_the_day + timedelta(days=1)
+
+
 def day_time(token: str, near: date, line: int) -> datetime:
     """`ddhhmm` in UTC: that day of the month nearest `near`."""
     day = nearest_day_of_month(int(token[:2]), near, line)

@@ -4,6 +4,7 @@ refund asked for afterwards, a failing provider, and a crash in the middle of a 
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -277,3 +278,14 @@ def test_the_evaluate_command():
     wrong = subprocess.run([sys.executable, "-m", "services.compensation.evaluate"], input='{"booking": "X"}',
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and "passenger: Field required" in wrong.stderr
+
+
+def test_the_evaluate_command_is_pure_in_any_environment():
+    """It judges a case from the rule book alone: no service setting read, no secret asked for,
+    even where the service itself would refuse to start without them."""
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("REBOUND_")} | {
+        "REBOUND_ENVIRONMENT": "production", "REBOUND_DATABASE_URL": "not a url", "REBOUND_API_KEYS": "?"}
+    run = subprocess.run([sys.executable, "-m", "services.compensation.evaluate"], input=json.dumps(CASE),
+                         capture_output=True, text=True, env=bare)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["entitlements"]

@@ -16,6 +16,7 @@ from shared.events import (
     BookingConfirmed,
     FlightCancelled,
     FlightDelayed,
+    FlightDeparted,
     FlightRef,
     FlightScheduled,
     Passenger,
@@ -197,6 +198,18 @@ async def test_an_event_from_the_future_is_refused(stack):
     assert response.status_code == 422 and "in the future" in response.json()["detail"]
     assert response.json()["errors"] == [{"field": "events[0].occurred_at", "pointer": "/0/occurred_at",
                                           "message": "in the future"}]
+
+
+async def test_an_event_whose_times_contradict_each_other_is_refused_never_published(stack):
+    """An arrival estimate before the flight's own off-block would tell its passengers something false."""
+    off = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    event = FlightDeparted(partner_event_id="contradiction-1", actual_departure=off,
+                           estimated_arrival=off - timedelta(days=5),
+                           flight=FlightRef(carrier="B6", number="2197", departure_date=DAY, origin="JFK"))
+    response = await small_scenario.submit(stack.url("disruption"), f"[{event.model_dump_json()}]".encode())
+    assert response.status_code == 422
+    assert "estimated arrival" in response.json()["detail"] and "before the off-block" in response.json()["detail"]
+    assert response.json()["errors"][0]["pointer"] == "/0"
 
 
 async def test_a_partners_clock_orders_its_news_but_never_dates_the_announcement(stack, settings, db):

@@ -27,7 +27,8 @@ def leg(flight: str, origin: str, destination: str, departs: str, hours: float, 
 def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, flight: str | None = None,
          notice: timedelta = 2 * H, late: timedelta | None = None, alt: tuple[timedelta, timedelta] | None = None,
          accepted: bool = True, choice: str | None = None, fare: str = "500", currency: str = "EUR",
-         disruption: dict | None = None, **extra) -> Case:
+         disruption: dict | None = None, alternative_extra: dict | None = None, extra_fare: dict | None = None,
+         **extra) -> Case:
     """`late`: arrival delay at the end of the disrupted flight's journey (its last flight before a
     stopover or the turnaround); `alt`: the alternative's departure and arrival against the plan."""
     flight = flight or legs[0]["flight"]
@@ -41,7 +42,8 @@ def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, fli
     dep = datetime.fromisoformat(legs[at]["scheduled_departure"])
     arr = datetime.fromisoformat(legs[end]["scheduled_arrival"])
     data: dict[str, Any] = {"booking": "ABC123", "passenger": {"id": "P1"},
-            "fare": {"amount": fare, "currency": currency, "payment": "credit_card"}, "itinerary": legs,
+            "fare": {"amount": fare, "currency": currency, "payment": "credit_card"} | (extra_fare or {}),
+            "itinerary": legs,
             "disruption": {"kind": kind, "cause": cause, "announced_at": (dep - notice).isoformat(), "flight": flight}
             | (disruption or {}),
             "passenger_choice": choice}
@@ -49,7 +51,7 @@ def case(legs: list[dict], kind: str = "delay", cause: str = "technical", *, fli
         data["disruption"]["actual_arrival"] = (arr + late).isoformat()
     if alt is not None:
         data["alternative"] = {"departure": (dep + alt[0]).isoformat(), "arrival": (arr + alt[1]).isoformat(),
-                               "accepted": accepted}
+                               "accepted": accepted} | (alternative_extra or {})
     return Case.model_validate(data | extra)
 
 
@@ -339,7 +341,51 @@ AIRLINE = [
      [("AIRLINE", "credit")]),
 ]
 
-ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE
+# --- 12. Points the Court of Justice has decided -------------------------------------------------
+# LATAM, C-238/22 (26 October 2023, ECLI:EU:C:2023:815; eur-lex.europa.eu CELEX 62022CJ0238): the
+# passenger's return Madrid–Frankfurt of 7 January 2018 was blocked, and she was told so on
+# 20 December 2017, more than two weeks before. Operative part: compensation for denied boarding
+# is owed although she did not present herself for boarding, and the two-week exception for
+# cancellations (Art. 5(1)(c)(i)) does not apply. Madrid–Frankfurt is 1,420 km: EUR 250 (Art. 7(1)(a)).
+MAD_FRA = [leg("LA 704", "MAD", "FRA", "2018-01-07T12:00:00+01:00", 2.5)]
+COURT = [
+    ("latam-told-in-advance-need-not-present", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                    presented=False, disruption={"denied_in_advance": True}),
+     {("EU261", "compensation"): 250}, [("EU261", "meal"), ("EU261", "hotel")]),
+    # Art. 3(2)(a) still holds where nobody told the passenger beforehand: a no-show is not denied boarding.
+    ("no-show-without-notice-not-denied-boarding", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                        presented=False), {}, [("EU261", "compensation")]),
+    ("latam-a-volunteer-is-still-a-volunteer", case(MAD_FRA, "denied_boarding", "commercial", notice=18 * D,
+                                                    presented=False,
+                                                    disruption={"denied_in_advance": True, "volunteered": True}),
+     {}, [("EU261", "compensation")]),
+]
+
+# Airhelp v Austrian Airlines, C-264/20 (order of 14 January 2021; the questions at eur-lex.europa.eu
+# CELEX 62020CN0264): a flight cancelled because another airline's aircraft, pushed back from the
+# opposite gate, damaged the parked aircraft's elevator; such a collision is an extraordinary
+# circumstance (unlike airport equipment, Siewert C-394/14), but the carrier is exempt only if it
+# re-routed the passenger at the earliest opportunity, another carrier's flights included, as TAP,
+# C-74/19 (11 June 2020, ECLI:EU:C:2020:460) holds of "reasonable measures". Vienna–Frankfurt is
+# 600 km: EUR 250.
+VIE_FRA = [leg("OS 121", "VIE", "FRA", "2019-08-01T07:00:00+02:00", 1.5)]
+COURT += [
+    ("austrian-other-airlines-aircraft-extraordinary", case(VIE_FRA, "cancellation", "other_airline_collision",
+                                                            alt=(D, D)),
+     {}, [("EU261", "compensation")]),
+    ("austrian-an-earlier-flight-not-offered-owes-compensation",
+     case(VIE_FRA, "cancellation", "other_airline_collision", alt=(D, D),
+          alternative_extra={"earlier_available": True}),
+     {("EU261", "compensation"): 250}, []),
+    ("tap-weather-with-an-earlier-flight-not-offered-owes-compensation",
+     case(VIE_FRA, "cancellation", "weather", alt=(D, D), alternative_extra={"earlier_available": True}),
+     {("EU261", "compensation"): 250}, []),
+    ("airport-stairs-still-not-extraordinary", case(VIE_FRA, "cancellation", "ground_collision", alt=(D, D)),
+     {("EU261", "compensation"): 250}, []),
+]
+
+ROWS = UK_REACH + JOURNEY + RETURNS + EARLIER + THIRD_COUNTRY + NO_SHOW + CARE + TERRITORY + DENIED + FIELDS + AIRLINE \
+    + COURT
 
 
 @pytest.mark.parametrize(("row_id", "c", "must", "must_not"), ROWS, ids=[r[0] for r in ROWS])
@@ -400,3 +446,96 @@ def test_a_diversion_says_where_it_landed():
 
 def test_at_least_seventy_fine_print_cases():
     assert len(ROWS) >= 70
+
+
+# Finnair, C-832/18 (12 March 2020, ECLI:EU:C:2020:204; curia.europa.eu docid 224383): the Helsinki–
+# Singapore flight was cancelled for a technical defect; the re-routing via Chongqing the next day
+# arrived almost 19 hours late, for an "on condition" part that failed. Finnair paid EUR 600 for
+# the cancellation and refused a second EUR 600; the Court held a second compensation owed, and
+# the part's failure not extraordinary. Helsinki–Singapore is 9,200 km: EUR 600 each time.
+HEL_SIN = [leg("AY 131", "HEL", "SIN", "2016-12-14T23:55:00+02:00", 11.5)]
+
+
+def finnair(late: timedelta, cause: str = "technical", first_cause: str = "technical") -> dict[str, list[Decimal]]:
+    planned = datetime.fromisoformat(HEL_SIN[0]["scheduled_arrival"]) + D
+    c = case(HEL_SIN, "cancellation", first_cause, notice=2 * H, alt=(D, D),
+             alternative_extra={"actual_arrival": (planned + late).isoformat(), "cause": cause})
+    found: dict[str, list[Decimal]] = {}
+    for e in engine.evaluate(c, BOOK).entitlements:
+        if e.regime == "EU261" and e.kind == "compensation":
+            found.setdefault(e.rule, []).append(e.amount)
+    return found
+
+
+def test_finnair_a_late_re_routing_owes_compensation_a_second_time():
+    assert finnair(19 * H) == {"eu261.compensation": [Decimal(600)], "eu261.rerouting_compensation": [Decimal(600)]}
+    assert "C-832/18" in next(e.source for e in engine.evaluate(case(
+        HEL_SIN, "cancellation", "technical", alt=(D, D), alternative_extra={
+            "actual_arrival": (datetime.fromisoformat(HEL_SIN[0]["scheduled_arrival"]) + D + 19 * H).isoformat()}),
+        BOOK).entitlements if e.rule == "eu261.rerouting_compensation")
+
+
+def test_finnair_not_again_under_three_hours_nor_for_an_extraordinary_cause_and_halved_from_three_to_four():
+    assert finnair(2 * H + 59 * M) == {"eu261.compensation": [Decimal(600)]}
+    assert finnair(19 * H, cause="weather") == {"eu261.compensation": [Decimal(600)]}
+    assert finnair(3 * H + 30 * M)["eu261.rerouting_compensation"] == [Decimal(300)]
+
+
+def test_finnair_the_re_routings_delay_is_owed_for_even_when_the_flight_lost_was_not():
+    assert finnair(19 * H, first_cause="weather") == {"eu261.rerouting_compensation": [Decimal(600)]}
+
+
+# EU261 Art. 3(3) (Regulation (EC) No 261/2004, eur-lex.europa.eu CELEX 32004R0261): "This Regulation
+# shall not apply to passengers travelling free of charge or at a reduced fare not available
+# directly or indirectly to the public. However, it shall apply to passengers having tickets issued
+# under a frequent flyer programme or other commercial programme by an air carrier or tour
+# operator." UK261 keeps the same words.
+FRA_LHR = [leg("LH 900", "FRA", "LHR", "2025-03-10T10:00:00+01:00", 1.75)]
+
+
+@pytest.mark.parametrize(("fare", "offered", "covered"), [
+    ("500", "public", True), ("0", "programme", True), ("45", "programme", True),
+    ("0", "public", False), ("60", "not_public", False), ("0", "not_public", False)])
+def test_art_3_3_free_or_staff_fares_are_outside_the_regulation_award_tickets_inside(fare, offered, covered):
+    c = case(FRA_LHR, late=4 * H, fare=fare, extra_fare={"offered": offered})
+    got = owed(c)
+    assert (("EU261", "compensation") in got) is covered
+    assert (("EU261", "meal") in got) is covered
+
+
+# YE and Others v Vueling, C-686/20 (order of 11 October 2021; eur-lex.europa.eu CELEX 62020CB0686):
+# the condition of availability to the public in Art. 3(3) does not concern passengers travelling
+# free; a child travelling free because of their age, with no seat or boarding pass of their own,
+# is outside the Regulation. An infant for whom a supplement was paid is not travelling free: the
+# Østre Landsret (Denmark) awarded such infants compensation like their parents (judgments of
+# 4 April 2023, as reported at flyadvokaten.dk, "Infants are also entitled to compensation").
+@pytest.mark.parametrize(("fare", "covered"), [("0", False), ("53.40", True)])
+def test_vueling_an_infant_on_a_lap_is_outside_when_free_inside_when_a_fare_was_paid(fare, covered):
+    infant = case(FRA_LHR, late=4 * H, fare=fare, passenger={"id": "INF1"})
+    assert (("EU261", "compensation") in owed(infant)) is covered
+
+
+# Laudamotion and Ryanair, C-54/23 (25 January 2024; as reported at transportwatch.eu and jklaw.pl):
+# told the Düsseldorf–Palma flight of 31 October 2019 would leave six hours late, the passenger
+# booked another flight himself and arrived less than three hours after the original schedule: no
+# compensation. The delay is the one at the final destination, however the passenger got there.
+DUS_PMI_2019 = [leg("OE 112", "DUS", "PMI", "2019-10-31T06:00:00+01:00", 2.25)]
+
+
+@pytest.mark.parametrize(("late", "owed_eur"), [(2 * H + 40 * M, None), (3 * H + 10 * M, 250)])
+def test_laudamotion_a_self_booked_flight_is_judged_by_when_it_arrived(late, owed_eur):
+    c = case(DUS_PMI_2019, late=late, presented=False, disruption={"self_booked": True})
+    got = owed(c)
+    assert got.get(("EU261", "compensation")) == (Decimal(owed_eur) if owed_eur else None)
+    assert ("EU261", "meal") not in got  # care is for passengers who wait; this one made his own way
+
+
+# Hembesler and Condor, C-650/23 and C-705/23 (17 October 2024; ecc.fi, "Rulings of the Court of
+# Justice"): the tour operator told package-tour passengers, without telling Condor, that their
+# flight would not be performed and moved them to another; the flight went as planned. The operating
+# carrier owes Art. 7 compensation for denied boarding (and may seek redress from the tour operator).
+def test_hembesler_a_tour_operators_wrong_notice_is_denied_boarding_by_the_carrier():
+    c = case(MAD_FRA, "denied_boarding", "commercial", notice=3 * D, presented=False,
+             disruption={"denied_in_advance": True, "told_by": "tour_operator"})
+    [e] = [e for e in engine.evaluate(c, BOOK).entitlements if e.kind == "compensation"]
+    assert (e.regime, e.amount) == ("EU261", Decimal(250)) and "C-650/23" in e.source

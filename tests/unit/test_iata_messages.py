@@ -30,7 +30,7 @@ def test_every_malformed_sample_says_what_and_where():
     assert [(p.error.line, p.error.reason) for p in parsed] == [
         (3, "time '9975' is not a valid hhmm"),
         (6, "day 32 is not a day of the month"),
-        (11, "ASM action RRT is not read: Rebound reads NEW, CNL, RIN, RPL and TIM"),
+        (11, "ASM action RRT is not read: Rebound reads NEW, CNL, RIN, RPL, TIM and FLT"),
         (16, "unsupported element 'XX1234'"),
     ]
 
@@ -75,7 +75,7 @@ def test_the_same_message_twice_has_the_same_partner_event_id():
 @pytest.mark.parametrize("text, line, words", [
     ("MVT\nB61001.JFK\nAD1200", 2, "flight line"),
     ("MVT\nB61001/08.N623JB.JFK", 2, "no movement"),
-    ("MVT\nB61001/08.N623JB.JFK\nAD1200\nAA1300", 4, "second movement"),
+    ("MVT\nB61001/08.N623JB.JFK\nAD1200\nED1300", 4, "second movement"),
     ("ASM\nUTC\nTIM\nB61001/08FEB13", 5, "TIM needs leg lines"),
     ("ASM\nUTC\nCNL\nB61001/30FEB13", 4, "does not exist"),
     ("LDM\nB61001/08", 1, "LDM messages are not read"),

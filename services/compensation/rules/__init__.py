@@ -30,10 +30,6 @@ class Amounts(Cited):
     amounts: list[int] = Field(min_length=3, max_length=3)
 
 
-class Threshold(Cited):
-    arrival_delay_hours: float
-
-
 class Reduction(Cited):
     within_hours: list[float] = Field(min_length=3, max_length=3)
     percent: int
@@ -46,12 +42,33 @@ class Notice(Cited):
     rerouted_late_hours: list[float] = Field(min_length=2, max_length=2)
 
 
+class DelayCompensation(Cited):
+    arrival_delay_hours: float
+    # Where set, the judgment owing a second compensation when the re-routing flight itself
+    # arrives that late.
+    rerouting: str | None = None
+    # Where set, the judgment measuring the delay of a passenger who booked their own replacement
+    # flight by when that flight arrived.
+    self_booked: str | None = None
+
+
 class Causes(Cited):
     causes: list[str]
 
 
+class Extraordinary(Causes):
+    # Where set, the judgments holding that extraordinary circumstances exempt a carrier only if it
+    # took every reasonable measure, an earlier re-routing on another carrier included.
+    reasonable_measures: str | None = None
+
+
 class Grounds(Cited):
     reasonable_grounds: list[str]
+    # Where set, the judgment holding that a passenger told in advance they would be denied
+    # boarding need not present themselves to be owed compensation.
+    told_in_advance: str | None = None
+    # Where set, the judgment holding the same when a package's tour operator told them.
+    told_by_tour_operator: str | None = None
 
 
 class Meals(Cited):
@@ -92,10 +109,10 @@ class EuStyleRules(_Rules):
     care_notice: CareNotice
     distance: Distance
     compensation: Amounts
-    delay_compensation: Threshold
+    delay_compensation: DelayCompensation
     reduction: Reduction
     cancellation_notice: Notice
-    extraordinary: Causes
+    extraordinary: Extraordinary
     denied_boarding: Grounds
     meals: Meals
     hotel: PerNight
