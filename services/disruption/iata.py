@@ -2,8 +2,8 @@
 
 The text is split into messages as networks deliver them (`telex`), and each is read by its kind:
 movements (MVT, MVA, DIV: `movement`), ACARS OOOI reports (`oooi`) and schedule changes (ASM,
-SSM: `schedule`). A message that
-cannot be read gets a clear error naming its line; the others still read.
+SSM: `schedule`). A message that cannot be read gets a clear error naming its line; the others
+still read.
 
 MVT times are UTC; an MVT date is the day of the month of scheduled departure (UTC), placed in
 the month nearest the message's sending. The sending time comes from the Type X header, the ACARS

@@ -164,7 +164,7 @@ def _movement(c: _Context, elements: dict[str, tuple[re.Match[str], int]], at: i
 
 def _departed(c: _Context, m: re.Match[str], line: int,
               estimate: tuple[re.Match[str], int] | None) -> FlightDeparted:
-    off = c.when(m[1], line)
+    off = c.time(m[1], line)
     airborne = c.when(m[2], line, off)
     return FlightDeparted(**c.common, flight=c.flight(origin=c.station), actual_departure=off, airborne_at=airborne,
                           estimated_arrival=c.when(estimate[0][1], estimate[1], airborne or off) if estimate
