@@ -97,7 +97,7 @@ def _read_leg(leg: Element, position: int, occurred_at: datetime | None, sequenc
     except ValidationError as exc:  # a value the event contract refuses, though the reader took it
         reason = validation.summary(validation.field_errors(exc.errors(), {}))
         return Parsed(position, [], MessageError(position, f"FlightLeg {position}: {reason}"), "AIDX")
-    if why := next((w for e in events if (w := times.contradiction(e))), None):
+    if why := times.first_contradiction(events):
         return Parsed(position, [], MessageError(position, f"FlightLeg {position}: {why}"), "AIDX")
     digest = hashlib.sha256(tostring(leg)).hexdigest()[:32]
     return Parsed(position, [e.model_copy(update={"partner_event_id": f"aidx:{digest}:{n}"})

@@ -42,7 +42,6 @@ class Pairing:
     def holds_on(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
-
     def dates(self) -> str:
         return f"from {self.valid_from or 'ever'} to {self.valid_to or 'now'}"
 

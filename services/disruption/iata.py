@@ -45,9 +45,8 @@ def _read(message: telex.Telex, received_at: datetime) -> Parsed:
         events = oooi.read(message, received_at, stamp)
     else:
         events = movement.read(message, received_at, stamp)
-    for why in [times.contradiction(e) for e in events] + [times.contradiction_between(events)]:
-        if why:
-            raise MessageError(message.at, f"{message.identifier}: {why}")
+    if why := times.first_contradiction(events) or times.contradiction_between(events):
+        raise MessageError(message.at, f"{message.identifier}: {why}")
     # The message's identity is its text, not its heading: the same message relayed to several
     # addresses, or sent again, is the same partner event.
     digest = hashlib.sha256(message.text.encode()).hexdigest()[:32]

@@ -156,8 +156,8 @@ async def submit_iata_messages(
                     "in `messages` with its error.")] = True,
 ):
     """IATA Type B messages as text (MVT, MVA, DIV, ASM, SSM, ACARS OOOI reports; raw SITA traffic
-    with its envelopes is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer names what became of
-    each message."""
+    with its envelopes is fine), or an IATA AIDX `IATA_AIDX_FlightLegNotifRQ` as XML. The answer
+    names what became of each message."""
     now = datetime.now(UTC)
     _check_sent_at(sent_at, now, partner)
     if _media_type(request) not in TEXT_TYPES + XML_TYPES:

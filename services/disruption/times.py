@@ -37,6 +37,11 @@ def contradiction(event: FlightEventData) -> str | None:
     return None
 
 
+def first_contradiction(events: list[FlightEventData]) -> str | None:
+    """The first of the events' own contradictions, or None."""
+    return next((why for e in events if (why := contradiction(e))), None)
+
+
 def contradiction_between(events: list[FlightEventData]) -> str | None:
     """What is wrong between a departure and an arrival of one flight reported in one message (an
     MVT with AD and AA, an OOOI report with out and in), or None."""
