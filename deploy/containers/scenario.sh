@@ -7,12 +7,14 @@
 #      schedule and bookings onto Kafka, contacts to notify, a cancellation through the partner
 #      API; it fails unless every passenger is told and given an outcome;
 #   4. everything torn down (containers, network, volumes; dockerd too if this started it).
-# Host ports are the local scripts' plus 20000, so a running `make demo` or `make test` is not met.
+# Host ports sit apart from the local scripts' (so a running `make demo` or `make test` is not met)
+# and below Linux's ephemeral range (32768-60999): a port in that range can be held at any moment
+# by some outgoing connection's local end, and compose then cannot publish it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 log() { echo "[containers] $*" >&2; }
-export REBOUND_KAFKA_PORT=39092 REBOUND_PG_PORT=35432 REBOUND_DISRUPTION_PORT=28001 REBOUND_REBOOKING_PORT=28002 \
+export REBOUND_KAFKA_PORT=31092 REBOUND_PG_PORT=31432 REBOUND_DISRUPTION_PORT=28001 REBOUND_REBOOKING_PORT=28002 \
   REBOUND_COMPENSATION_PORT=28003 REBOUND_NOTIFY_PORT=28004 REBOUND_SANDBOX_SMS_PORT=28090 \
   REBOUND_SANDBOX_SMTP_PORT=22525 REBOUND_SANDBOX_PAYMENTS_PORT=28091
 COMPOSE=(docker-compose --project-name rebound --env-file deploy/development.env -f docker-compose.yml)
