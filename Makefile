@@ -34,9 +34,12 @@ services: infra
 
 # The real day: 8 February 2013 (the "Nemo" blizzard) replayed at 60× through the local services,
 # from a clean slate; the ops board shows it unfold. SPEED=burst or SPEED=1, DATE=2013-… also work.
+# A stretch of the day with no announcement passes in at most MAX_QUIET seconds (the night before
+# the storm would otherwise hold the screen for minutes); PACING=strict keeps the day's own pace.
 DATE ?= 2013-02-08
 SEED ?= 2013
 demo: SPEED ?= 60
+demo: MAX_QUIET ?= 3
 demo: infra promtool
 	deploy/local/services.sh stop
 	$(PY) -m bench.reset
@@ -58,7 +61,8 @@ demo: infra promtool
 	@echo "  logs                .local/logs/*.log, .local/kafka/kafka.log, .local/postgres/postgres.log"
 	@echo "  stop everything     make stop"
 	@echo
-	$(PY) -m bench.run --running --date $(DATE) --speed $(SPEED) --seed $(SEED)
+	$(PY) -m bench.run --running --date $(DATE) --speed $(SPEED) --seed $(SEED) \
+		$(if $(filter strict,$(PACING)),,$(if $(filter-out burst,$(SPEED)),--max-quiet $(MAX_QUIET)))
 
 # A small scenario (one cancelled flight, 26 passengers) against the running services.
 demo-small: services

@@ -5,8 +5,10 @@ The reservation data enters as a reservation system would send it: schedule and 
 `schedule` and `bookings` topics, contact details through notify's contacts API. Then each
 announcement goes out at its time on the scenario's clock, scaled by the speed (60: an hour a
 minute; burst: all at once, the pre-emptive mass cancellation), through the signed partner API
-(or straight onto `flight-events`, as a partner on the bus would publish). A progress bar shows
-events sent and passengers told and with an outcome.
+(or straight onto `flight-events`, as a partner on the bus would publish). With `max_quiet`, a
+stretch of the day with no announcement takes at most that many seconds of wall time, so a
+watcher is not kept waiting through the night's silence. A progress bar shows the day's clock,
+the wall time left by the timetable, events sent, and passengers told and with an outcome.
 """
 
 import asyncio
@@ -117,34 +119,65 @@ async def load(settings: Settings, s: scenario.Scenario, endpoints: Endpoints) -
     return time.monotonic() - started
 
 
-async def play(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
-               via: str = "api", progress: Callable[[int], None] = lambda n: None) -> Played:
-    """Send each announcement at its time on the scenario's clock divided by `speed` (None: all at
-    once, in full batches)."""
-    played = Played()
-    if not s.announcements:
-        return played
-    start_wall, start_scenario = time.monotonic(), s.announcements[0].at
+def batches(announcements: list[scenario.Announcement], speed: float | None) -> list[list[scenario.Announcement]]:
+    """Announcements grouped into requests: at once, full requests; paced, those due together."""
     due: list[list[scenario.Announcement]] = []
-    for a in s.announcements:
-        if speed is None and due and len(due[-1]) < EVENTS_PER_REQUEST:
-            due[-1].append(a)
-        elif speed is not None and due and due[-1][0].at == a.at and len(due[-1]) < EVENTS_PER_REQUEST:
+    for a in announcements:
+        if due and len(due[-1]) < EVENTS_PER_REQUEST and (speed is None or due[-1][0].at == a.at):
             due[-1].append(a)
         else:
             due.append([a])
+    return due
+
+
+def timetable(times: list[datetime], speed: float | None, max_quiet: float | None = None) -> list[float]:
+    """Seconds of wall time from the start at which each time on the day's clock is played: the
+    gap since the one before divided by `speed`, and, with `max_quiet`, never more than that."""
+    offsets: list[float] = []
+    for n, at in enumerate(times):
+        gap = 0.0 if n == 0 or speed is None else (at - times[n - 1]).total_seconds() / speed
+        offsets.append((offsets[-1] if offsets else 0.0) + (gap if max_quiet is None else min(gap, max_quiet)))
+    return offsets
+
+
+@dataclass
+class Progress:
+    """What the replay's progress line says: the day's clock, and the wall time left by the timetable
+    (not guessed from the rate so far, which a quiet start would make hours)."""
+
+    events: Callable[[int], None] = lambda n: None
+    clock: Callable[[datetime, float], None] = lambda at, left: None
+    skipped: Callable[[datetime, datetime, float], None] = lambda since, until, wall: None
+
+
+# A quiet stretch worth a line on screen when it is passed quickly (on the day's clock).
+SKIP_WORTH_SAYING = 600
+
+
+async def play(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
+               via: str = "api", progress: Progress | None = None, max_quiet: float | None = None) -> Played:
+    """Send each announcement at its time on the scenario's clock divided by `speed` (None: all at
+    once, in full batches), no quiet stretch longer than `max_quiet` seconds of wall time."""
+    played, progress = Played(), progress or Progress()
+    if not s.announcements:
+        return played
+    due = batches(s.announcements, speed)
+    offsets = timetable([batch[0].at for batch in due], speed, max_quiet)
+    start_wall = time.monotonic()
     async with AnnouncementSender(settings, endpoints, via) as deliver:
         async def send(batch: list[scenario.Announcement]) -> None:
             await deliver(batch)  # a refusal raises, and ends the replay
             played.accepted_at.update({a.flight_id: datetime.now(UTC) for a in batch})
-            progress(len(batch))
+            progress.events(len(batch))
 
         sending = []
-        for batch in due:
-            if speed is not None:
-                wait = (batch[0].at - start_scenario).total_seconds() / speed - (time.monotonic() - start_wall)
-                if wait > 0:
-                    await asyncio.sleep(wait)
+        for n, (batch, offset) in enumerate(zip(due, offsets, strict=True)):
+            if (wait := offset - (time.monotonic() - start_wall)) > 0:
+                await asyncio.sleep(wait)
+            if n and speed is not None and max_quiet is not None and \
+                    (batch[0].at - due[n - 1][0].at).total_seconds() > max(SKIP_WORTH_SAYING, max_quiet * speed):
+                progress.skipped(due[n - 1][0].at, batch[0].at, offset - offsets[n - 1])
+            progress.clock(batch[0].at, offsets[-1] - offset)
             now = datetime.now(UTC)
             played.sent_at |= {a.flight_id: now for a in batch}
             sending.append(asyncio.create_task(send(batch)))  # the next batch does not wait for this one's 202
@@ -271,18 +304,32 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
 
 
 async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
-                 via: str = "api", all_told: Callable[[], None] = lambda: None) -> Played:
+                 via: str = "api", all_told: Callable[[], None] = lambda: None,
+                 max_quiet: float | None = None) -> Played:
     """Play the announcements with a progress bar, and wait until everything has settled;
     `all_told` is called once every affected passenger has been told."""
     label = "burst" if speed is None else f"×{speed:g}"
-    with tqdm(total=len(s.announcements), desc=f"replay {s.first_day} {label}", unit="event") as bar:
+    with tqdm(total=len(s.announcements), desc=f"replay {s.first_day} {label}", unit="event",
+              bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} events, {elapsed} {postfix}") as bar:
+        def clock(at: datetime, left: float) -> None:
+            bar.set_description_str(f"replay {s.first_day} {label}, day clock {at:%d %b %H:%M} UTC, "
+                                    f"{_duration(left)} of sending left")
+
+        def skipped(since: datetime, until: datetime, wall: float) -> None:
+            bar.write(f"no announcement from {since:%H:%M} to {until:%H:%M} on the day's clock: passed in {wall:.0f} s"
+                      " (make demo PACING=strict keeps the day's pace)")
+
         watcher = asyncio.create_task(watch(settings, s, Played(), False, bar, all_told=all_told))
         try:
-            played = await play(settings, s, speed, endpoints, via, bar.update)
+            played = await play(settings, s, speed, endpoints, via, Progress(bar.update, clock, skipped), max_quiet)
         finally:
             watcher.cancel()
         await watch(settings, s, played, True, bar, all_told=all_told)
     return played
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def parse_speed(text: str) -> float | None:

@@ -107,6 +107,9 @@ async def main() -> int:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--speed", default="burst", help="burst, 60, 1 …")
     parser.add_argument("--seed", type=int, default=scenario.SEED)
+    parser.add_argument("--max-quiet", type=float, default=None, metavar="SECONDS",
+                        help="a stretch of the day with no announcement takes at most this long (default: the "
+                             "day's own pace)")
     parser.add_argument("--sample", type=int, default=None, help="only this many disrupted flights")
     parser.add_argument("--via", choices=("api", "topic"), default="api",
                         help="the signed partner API, or straight onto the flight-events topic")
@@ -188,7 +191,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         cpu_told: dict[str, float] = {}
         with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
             played = await replay.replay(settings, s, speed, endpoints, args.via,
-                                         all_told=lambda: cpu_told.update(cpu.snapshot(pids)))
+                                         all_told=lambda: cpu_told.update(cpu.snapshot(pids)), max_quiet=args.max_quiet)
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         peak_memory = cpu.peak_memory_mb(pids)
         messages = await offsets(settings) - messages_before
@@ -212,7 +215,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     outcome_s = [(at - start).total_seconds() for at in found["outcome_at"]]
     results = {
         "scenario": {"date": args.date.isoformat(), "days": args.days, "speed": args.speed, "seed": args.seed,
-                     "sample": args.sample, "run": run, "replicas": args.replicas,
+                     "max_quiet_s": args.max_quiet, "sample": args.sample, "run": run, "replicas": args.replicas,
                      "kafka_brokers": len(settings.kafka_bootstrap.split(",")),
                      "topic_replication": settings.topic_replication},
         "flights": s.replayed_flights, "cancelled": len(s.cancelled), "delayed": len(s.delayed),
