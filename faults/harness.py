@@ -88,11 +88,46 @@ RESULTS = ROOT / "faults" / "results"
 STATE = ROOT / ".local" / "faults"
 INFRA = {"REBOUND_LOCAL_STATE": str(STATE), "REBOUND_KAFKA_PORT": "29092", "REBOUND_KAFKA_CONTROLLER_PORT": "29093",
          "REBOUND_PG_PORT": "25432"}
-SERVICE_KINDS = ("kill", "crash_mid_batch", "crash_after_db_commit", "crash_outbox_relay", "replica_kill",
-                 "kill_mid_rebalance", "rolling_upgrade")
-INFRA_KINDS = ("kafka_restart", "postgres_restart")
-BROKER_KINDS = ("broker_kill", "broker_shutdown")  # on a cluster only
-PROVIDER_KINDS = ("sms_slow", "sms_failing", "payments_slow", "payments_failing")
+# Every kind of fault, by where it strikes, with what it does (the documentation's fault-kind
+# reference is made from this table).
+FAULT_KINDS: dict[str, dict[str, str]] = {
+    "a service": {
+        "kill": "SIGKILL at a random moment, then restart",
+        "crash_mid_batch": "a fail point armed halfway through a consumer batch: the process dies there, then "
+                           "restarts, and the batch comes again",
+        "crash_after_db_commit": "dies after the database commit and before the Kafka offsets are committed: the "
+                                 "batch comes again, and the inbox drops it",
+        "crash_outbox_relay": "dies in the outbox relay between publishing rows and deleting them: they are sent "
+                              "again, and the readers' inboxes drop the copies",
+        "replica_kill": "one replica killed: the other takes its partitions over in a rebalance; once its backlog "
+                        "is drained the replica returns, another rebalance",
+        "kill_mid_rebalance": "a replica started again, and one of the two killed while the group rebalances to "
+                              "take it in",
+        "rolling_upgrade": "the service rolled back to the previous release (contracts/release.json's), one "
+                           "replica at a time, then forward to this commit the same way",
+    },
+    "Kafka": {
+        "kafka_restart": "every broker at once, alternately a clean stop and a SIGKILL",
+    },
+    "PostgreSQL": {
+        "postgres_restart": "alternately a fast shutdown and an immediate one, which recovers from WAL",
+    },
+    "a Kafka broker (cluster only)": {
+        "broker_kill": "one broker SIGKILLed: its partitions' leaders are elected among the others, then it "
+                       "restarts and catches up",
+        "broker_shutdown": "a controlled shutdown: leadership moves first",
+    },
+    "a provider": {
+        "sms_slow": "the SMS provider answers slowly for a few seconds",
+        "sms_failing": "the SMS provider fails every request for a few seconds",
+        "payments_slow": "the payment provider answers slowly for a few seconds",
+        "payments_failing": "the payment provider fails every payout for a few seconds",
+    },
+}
+SERVICE_KINDS = tuple(FAULT_KINDS["a service"])
+INFRA_KINDS = (*FAULT_KINDS["Kafka"], *FAULT_KINDS["PostgreSQL"])
+BROKER_KINDS = tuple(FAULT_KINDS["a Kafka broker (cluster only)"])
+PROVIDER_KINDS = tuple(FAULT_KINDS["a provider"])
 POISON_KINDS = tuple(f"poison_{k}" for k in poison.KINDS)
 REBALANCING = ("PreparingRebalance", "CompletingRebalance")
 CRASH_POINT = {"crash_mid_batch": "mid_batch", "crash_after_db_commit": "after_db_commit",

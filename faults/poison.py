@@ -24,20 +24,23 @@ from shared.events import MAX_EVENT_BYTES, Envelope, FlightCancelled, FlightRef
 # the parked table of every service that reads the topic (the Kafka client cannot read it, so no
 # copy of its bytes can be had); or refused by the broker itself, never entering at all.
 DEAD_LETTERED, PARKED, REFUSED_BY_BROKER = "dead_lettered", "parked", "refused_by_broker"
-ENDS = {
-    "invalid_json": DEAD_LETTERED,
-    "wrong_version": DEAD_LETTERED,
-    "unknown_type": DEAD_LETTERED,
-    "wrong_attributes": DEAD_LETTERED,  # binary mode: CloudEvents attributes in headers, the id missing
-    "nul_in_id": DEAD_LETTERED,  # an id PostgreSQL's text cannot hold
-    "nul_in_header": DEAD_LETTERED,  # a header the dead-letter row must still hold
-    "crlf": DEAD_LETTERED,  # CR/LF in the key and a header
-    "invalid_utf8": DEAD_LETTERED,  # in the key, the value and a header
-    "many_headers": DEAD_LETTERED,  # thousands of them
-    "near_limit": DEAD_LETTERED,  # just under the topic's size limit: its copy must still fit
-    "at_limit": REFUSED_BY_BROKER,  # the topic's limit itself, with the record's own bytes: too large
-    "header_name_not_utf8": PARKED,
+# Each kind: where it must end, and what it is (the documentation's reference is made from this).
+POISON: dict[str, tuple[str, str]] = {
+    "invalid_json": (DEAD_LETTERED, "a value that is not JSON"),
+    "wrong_version": (DEAD_LETTERED, "a CloudEvents specversion other than 1.0"),
+    "unknown_type": (DEAD_LETTERED, "an event type no reader knows"),
+    "wrong_attributes": (DEAD_LETTERED, "binary mode: CloudEvents attributes in headers, the id missing"),
+    "nul_in_id": (DEAD_LETTERED, "an id PostgreSQL's text cannot hold"),
+    "nul_in_header": (DEAD_LETTERED, "a header the dead-letter row must still hold"),
+    "crlf": (DEAD_LETTERED, "CR/LF in the key and a header"),
+    "invalid_utf8": (DEAD_LETTERED, "invalid UTF-8 in the key, the value and a header"),
+    "many_headers": (DEAD_LETTERED, "thousands of headers"),
+    "near_limit": (DEAD_LETTERED, "just under the topic's size limit: its copy must still fit"),
+    "at_limit": (REFUSED_BY_BROKER, "the topic's limit itself, with the record's own bytes: too large"),
+    "header_name_not_utf8": (PARKED, "a header name that is not UTF-8, which the Kafka client itself cannot read"),
 }
+ENDS = {kind: end for kind, (end, _) in POISON.items()}
+DESCRIPTIONS = {kind: description for kind, (_, description) in POISON.items()}
 KINDS = tuple(ENDS)
 MANY_HEADERS = 3000
 

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     DEVELOPMENT_SECRETS: ClassVar[tuple[str, ...]] = ()
     # Addresses of parties outside Rebound it calls or sends people to: https only in production.
     OUTBOUND_URLS: ClassVar[tuple[str, ...]] = ()
+    # What production asks of the other settings, as the validators below enforce it (the settings
+    # reference in the documentation shows it).
+    PRODUCTION_REQUIRES: ClassVar[dict[str, str]] = {
+        "environment": "unset is production", "database_url": "set; sslmode=verify-full",
+        "kafka_security_protocol": "`SASL_SSL`", "kafka_username": "set", "kafka_password": "32+ characters",
+        "api_keys": "set; each key `role:key`, 32+ characters",
+    }
 
     def secrets_in_use(self) -> tuple[str, ...]:
         """The development secrets this configuration uses (a provider not chosen needs none)."""
@@ -39,23 +46,32 @@ class Settings(BaseSettings):
     # Unset means production: development and test are said explicitly (the Makefile, the local
     # scripts and the test suite say them), so a deployment that forgets fails closed.
     environment: Literal["development", "test", "production"] = "production"
+    # The brokers, `host:port,…`: every broker of a cluster, so a client starts with any one down.
     kafka_bootstrap: str = "127.0.0.1:19092"
     # PLAINTEXT on a developer's loopback only; production runs SASL_SSL, each service as its own
     # principal (deploy/kafka_access.py grants it its own topics and groups).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    # The SCRAM variant the brokers accept for SASL_SSL.
     kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    # The service's own Kafka principal (SASL_SSL): required in production.
     kafka_username: str = ""
+    # That principal's password: 32 characters or more in production.
     kafka_password: str = ""
     kafka_ca_file: str = ""  # PEM of the CA that signed the brokers' certificates (default: the system's)
     # Create missing topics at start-up; off where the deployment creates them (its principals then
     # need no right to create anything).
     kafka_create_topics: bool = True
+    # The service's own PostgreSQL role and database; production requires sslmode=verify-full.
     database_url: str = DEVELOPMENT_DATABASE_URL
     # A prefix on every topic and consumer group, so a test run never meets the demo's data.
     topic_prefix: str = ""
+    # Partitions of each topic Rebound creates: room for that many replicas of a service.
     topic_partitions: int = 12
+    # Copies of each topic Rebound creates: 3 on a three-broker cluster.
     topic_replication: int = 1
+    # The address the HTTP server listens on (all interfaces in a container).
     http_host: str = "127.0.0.1"
+    # Python's logging level for the service's JSON log lines.
     log_level: str = "INFO"
     # CPU priority on a shared machine (as `nice`): work that can wait a few seconds yields to
     # the first notices and the rebooking.
@@ -70,6 +86,7 @@ class Settings(BaseSettings):
     # Each ops console key's requests to /ops/api (and /v1/parked): a busy agent's pace, with room
     # for the page's bursts; past it, 429 with Retry-After.
     ops_requests_per_second: float = 20.0
+    # The burst each ops console key may send above that rate.
     ops_burst: int = 100
     # `AIRPORT=MINUTES,…,default=MINUTES`, over the built-in table of minimum connecting times.
     minimum_connecting_times: str = ""

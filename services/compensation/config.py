@@ -31,6 +31,7 @@ def parse_limits(text: str) -> dict[str, Decimal]:
 class CompensationSettings(Settings):
     DEVELOPMENT_SECRETS = ("payment_api_key", "notice_sealing_key")
     OUTBOUND_URLS = ("payment_api_url",)
+    # The port of the evaluate API and the desk's refunds and vouchers.
     http_port: int = 8003
     # Refunds are due in days, not seconds: on a shared machine, compensation yields the CPU to
     # the first notices and the rebooking during a burst. Measured on 8 February 2013 at burst on
@@ -41,15 +42,21 @@ class CompensationSettings(Settings):
     rules_dir: Path = rules.HERE
     # The payment provider that pays refunds and compensation back to the original form of payment.
     payment_api_url: str = "http://127.0.0.1:8091"
+    # The payment provider's API key.
     payment_api_key: str = "sandbox-payments-key"
+    # How long one payout request may take before it counts as failed and is retried.
     payment_timeout_seconds: float = 10.0
     # Notify's public key (`id:base64`): voucher codes are sealed for notify alone.
     notice_sealing_key: str = sealed.DEVELOPMENT_PUBLIC_KEY
     # A payout claimed by a worker that then dies is retried (same idempotency key) after this long.
     payout_lease_seconds: float = 60.0
+    # Tries of one payout before it is recorded failed and an agent is asked.
     payout_max_attempts: int = 12
+    # Payouts in flight at once.
     payout_concurrency: int = 8
+    # The first wait before a failed payout is tried again, doubling each time.
     payout_backoff_seconds: float = 2.0
+    # The longest wait between two tries of a payout.
     payout_backoff_max_seconds: float = 300.0
     # The most goodwill an ops agent may give one passenger for one disruption, per currency
     # (`USD=200,EUR=200`): a currency not listed gets none.

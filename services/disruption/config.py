@@ -19,6 +19,8 @@ from shared.settings import Settings
 
 
 class DisruptionSettings(Settings):
+    PRODUCTION_REQUIRES = {"partner_keys": "set; no development or history key"}
+    # The port of the partner API and the ops console.
     http_port: int = 8001
     # What this process serves: `all`; `ingest`, partners' flight events and the service's
     # consumers, with no console; or `console`, the ops console alone (it reads and acts through
@@ -28,12 +30,17 @@ class DisruptionSettings(Settings):
     # Partner signing keys as `partner:key_id:<sha256 hex of the secret>[:carriers=B6+AA]
     # [:airports=JFK+LGA][:history]`, comma-separated; a partner may hold two at once while it rotates.
     partner_keys: str = DEVELOPMENT_PARTNER_KEYS
+    # How far a request's signed timestamp may be from Rebound's clock.
     signature_tolerance_seconds: int = 300
+    # Each partner's requests per second, and the burst above it; past them, 429 with Retry-After.
     partner_rate_per_second: float = 50.0
+    # The burst each partner may send above that rate.
     partner_burst: int = 200
     # The services the ops console's actions are relayed to (each checks the agent's key itself).
     rebooking_url: str = "http://127.0.0.1:8002"
+    # Where the console's refunds, vouchers and evaluations go.
     compensation_url: str = "http://127.0.0.1:8003"
+    # Where the console's message previews and desk messages go.
     notify_url: str = "http://127.0.0.1:8004"
     # A partner key with no `carriers=` scope may report on any airline's flights: production warns
     # of each at start-up, and refuses them where this is on.
@@ -41,7 +48,9 @@ class DisruptionSettings(Settings):
     # The ops console's live streams: at most this many open for one key, and in all; each ends
     # after this long (the page connects again), so none is held for ever.
     console_streams_per_key: int = 3
+    # Live streams open at once, across every key.
     console_streams_total: int = 50
+    # How long a live stream lasts before the page connects again.
     console_stream_seconds: float = 900.0
     # Messages from the desk to one flight's passengers: at most this many an hour.
     desk_messages_per_flight_per_hour: int = 3

@@ -28,24 +28,36 @@ def parse_partners(text: str) -> dict[str, frozenset[str]]:
 class RebookingSettings(Settings):
     DEVELOPMENT_SECRETS = ("choice_secret", "notice_sealing_key")
     OUTBOUND_URLS = ("public_url",)
+    # The port of the choice page, its API and the desk's seat operations.
     http_port: int = 8002
     # Disruptions that arrive within this long of each other are assigned together, for at most
     # the longest wait while they keep coming.
     batch_window_ms: int = 300
+    # The longest a disrupted booking waits for its round while disruptions keep coming.
     batch_max_wait_ms: int = 5000
+    # Bookings assigned in one round at most; the rest wait for the next.
     assign_batch: int = 2000
+    # CP-SAT's time for one round; past it, the greedy pass in priority order stands in.
     solve_budget_seconds: float = 3.0
+    # How far after the original departure an alternative may leave.
     horizon_hours: int = 72
+    # The longest wait at a connecting airport on an alternative with one stop.
     max_connection_hours: int = 6
+    # Which carriers' flights each carrier's passengers may be moved to, `UA=EV+OO;DL=9E`;
+    # empty: the carrier's own only.
     rebooking_partners: str = ""
     # The passenger's choice page: its public address, the links' keys (`id:secret,…`, the newest
     # first: it signs, the others still verify), how long they have.
     public_url: str = "http://127.0.0.1:8002"
+    # The choice links' keys, `id:secret,…` (ids 0–255), newest first: it signs, the others still verify.
     choice_secret: str = DEVELOPMENT_CHOICE_SECRET
     # Notify's public key (`id:base64`): each passenger's link is sealed for notify alone.
     notice_sealing_key: str = sealed.DEVELOPMENT_PUBLIC_KEY
+    # How long a passenger has to answer a rebooking (never past an hour before the new flight).
     answer_within_hours: float = 24
+    # The shortest time to answer, however soon the new flight leaves.
     answer_at_least_minutes: float = 15
+    # Other itineraries the choice page offers besides the one chosen.
     other_options_shown: int = 5
     # What silence by the deadline means. 14 CFR 260.6(b)(4): where the airline said so, no answer
     # to an offer counts as a refund request; otherwise the new booking stands.
