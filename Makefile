@@ -15,9 +15,10 @@ endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
-.PHONY: demo test setup infra services stop status lint browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
+.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
 	faults faults-short fuzz containers test-containers
 
+# The locked Python dependencies in .venv (uv installs them).
 setup: .venv/.synced
 
 # Python 3.11 is the machine's own; uv (from PyPI) installs the locked dependencies beside it.
@@ -26,9 +27,11 @@ setup: .venv/.synced
 	python3 -m uv sync --locked --python "$$(command -v python3.11 || command -v python3)"
 	@touch $@
 
+# Kafka and PostgreSQL from the local scripts (deploy/local/infra.sh), installed if missing.
 infra: setup
 	deploy/local/infra.sh start
 
+# The sandbox providers and the four services as local processes (deploy/local/services.sh).
 services: infra
 	deploy/local/services.sh start
 
@@ -64,7 +67,7 @@ demo: infra promtool
 	$(PY) -m bench.run --running --date $(DATE) --speed $(SPEED) --seed $(SEED) \
 		$(if $(filter strict,$(PACING)),,$(if $(filter-out burst,$(SPEED)),--max-quiet $(MAX_QUIET)))
 
-# A small scenario (one cancelled flight, 26 passengers) against the running services.
+# A small scenario (one cancelled flight, 17 passengers) against the running services.
 demo-small: services
 	$(PY) -m bench.small_scenario
 
@@ -83,9 +86,11 @@ promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# Prometheus scraping the local services, with the alert rules (deploy/prometheus/).
 prometheus: services promtool
 	deploy/local/prometheus.sh start
 
+# Every test: unit, handlers on real PostgreSQL, the services on real Kafka and PostgreSQL, pages in Chromium.
 test: infra browser asyncapi-parser promtool
 	$(PY) -m pytest
 
@@ -99,9 +104,11 @@ bench: SPEED ?= burst
 bench: infra
 	$(PY) -m bench.run --date $(DATE) --speed $(SPEED) --seed $(SEED) --replicas $(REBOUND_REPLICAS)
 
+# Event → first notice at the provider: 200-passenger cancellations one at a time, and 50 at once.
 bench-first-notice: infra
 	$(PY) -m bench.first_notice_latency
 
+# Rebooking alone: the passengers of every flight cancelled on 8 February 2013.
 bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
 
@@ -115,6 +122,7 @@ SAMPLE ?= 60
 faults: setup
 	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind $(PER_KIND) --poison-per-topic $(POISON) --sample $(SAMPLE)
 
+# The fault suite in brief (every kind twice), as CI runs it.
 faults-short: setup
 	$(PY) -m faults --date $(DATE) --seed $(SEED) --per-kind 2 --poison-per-topic 24 --sample 8
 
@@ -131,17 +139,26 @@ test-containers: setup browser
 	REBOUND_TEST_INFRA=containers $(PY) -m pytest tests/integration; status=$$?; \
 		deploy/containers/engine.sh stop; exit $$status
 
-# Style, and types: strict on shared/ and the domain modules, mypy's default checks elsewhere (pyproject.toml).
-lint: setup
+# The documentation site (mkdocs-material) into .local/site/: the pages in docs/, the services'
+# READMEs, and reference pages generated from the code (docs/reference.py). Strict: a broken link
+# or anchor, or a page missing from the navigation, fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(PY) -m mkdocs build --strict --quiet
+
+# Style, and types: strict on shared/ and the domain modules, mypy's default checks elsewhere (pyproject.toml);
+# and the documentation site, built strictly.
+lint: setup docs
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	@# No function more complex than radon's grade C (cyclomatic complexity 20).
 	@worse="$$(.venv/bin/radon cc --min D --show-complexity services shared bench faults deploy docs)"; \
 		if [ -n "$$worse" ]; then echo "$$worse"; echo "split these until none is worse than C"; exit 1; fi
 
+# What runs: the services, Kafka and PostgreSQL.
 status:
 	@deploy/local/services.sh status; deploy/local/infra.sh status
 
+# Stop Prometheus, the services, Kafka and PostgreSQL.
 stop:
 	deploy/local/prometheus.sh stop
 	deploy/local/services.sh stop

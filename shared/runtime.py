@@ -126,7 +126,7 @@ class Service(Generic[C]):
     def app(self, *, title: str, description: str, body_limits: dict[str, int] | None = None) -> FastAPI:
         """The service's HTTP app; `body_limits` raises the body limit for routes that take batches."""
         # The API description and its pages are for development and test: in production the
-        # contract is the README's, and nothing on a public port describes more than it must.
+        # contract is the documentation's, and nothing on a public port describes more than it must.
         described = not self.settings.in_production
         app = FastAPI(title=title, description=description, lifespan=self.lifespan,
                       openapi_url="/openapi.json" if described else None, docs_url="/docs" if described else None,

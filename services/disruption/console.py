@@ -30,7 +30,7 @@ IS_DISRUPTED = """(f.status IN ('delayed', 'cancelled', 'diverted')
 
 
 async def kpis(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
-    """The header's figures, each from one table of this service (named in the README)."""
+    """The header's figures, each from one table of this service (named in docs/tutorials/demo.md)."""
     flights = await conn.fetchval(f"SELECT count(*) FROM flights f WHERE {IS_DISRUPTED}")
     people = await conn.fetchrow(
         f"""WITH p AS ({EVERY_PASSENGER})

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["partner ingest"], route_class=GatedRoute
 # How far ahead of our clock a partner's may run, and how old its news may be.
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=3)
-SIGNING = ("Sign every request (README, \"Signing a request\"): `Rebound-Key-Id: <key id>` and "
+SIGNING = ("Sign every request (the partner API documentation, \"Signing a request\"): `Rebound-Key-Id: <key id>` and "
            "`Rebound-Signature: t=<unix seconds>,v2=<hex HMAC-SHA256>`, where the HMAC's key is the 64 "
            "lower-case hex characters of SHA-256(UTF-8 secret), taken as ASCII bytes, and its message is "
            "the ASCII timestamp, a full stop, the request target as sent (path, and `?query` if any), a "

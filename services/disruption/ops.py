@@ -67,7 +67,7 @@ async def summary(pool: Database, snapshot: Snapshotted) -> dict[str, Any]:
 
 
 # Not in the OpenAPI document: a stream that never ends is no operation a generated client (or
-# schemathesis) can call and wait for; the README and /ops/api/summary describe it.
+# schemathesis) can call and wait for; the console tutorial and /ops/api/summary describe it.
 @api.get("/stream", include_in_schema=False)
 async def stream(request: Request, pool: Database, snapshot: Snapshotted, config: Configured,
                  viewer: Viewer) -> StreamingResponse:

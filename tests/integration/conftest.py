@@ -56,7 +56,7 @@ def stack(environment, tmp_path_factory):
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# What this machine's closed network needs; see the project README.
+# What this machine's closed network needs (no network beyond loopback).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -1,7 +1,7 @@
 """Partners plug in with the tools they already use, on the real stack: the official CloudEvents
 SDK over HTTP in every mode and over Kafka through a second client (confluent-kafka, librdkafka),
 in both content modes and with two partitioners; the partner's trace followed to the last notice;
-and requests signed by the README's samples in Python, curl (openssl) and Java (javax.crypto)."""
+and requests signed by the documented samples (docs/partners/) in Python, curl (openssl) and Java (javax.crypto)."""
 
 import asyncio
 import json

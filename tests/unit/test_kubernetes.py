@@ -189,7 +189,7 @@ def test_pods_run_locked_down() -> None:
 
 
 def test_replicas_are_what_the_storm_benchmark_measured_they_need() -> None:
-    """Every outcome of the storm day within 60 s at 70 % of each core useful, as the README's
+    """Every outcome of the storm day within 60 s at 70 % of each core useful, as the benchmarks page's
     scale-out estimate reasons; no more replicas than the topics' partitions can share out."""
     storm = json.loads(STORM.read_text())
     partitions = int(of_kind("ConfigMap")["rebound-config"]["data"]["REBOUND_TOPIC_PARTITIONS"])

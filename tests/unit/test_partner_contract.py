@@ -119,7 +119,7 @@ URL = f"https://rebound.example{TARGET}"
 
 
 def independent(key: bytes, upper: bool = False) -> str:
-    """A signer written from the README alone."""
+    """A signer written from the partner API reference alone (docs/reference/partner-api.md)."""
     signature = hmac.new(key, f"{T}.{TARGET}\n".encode() + BODY, hashlib.sha256).hexdigest()
     return f"t={T},v2={signature.upper() if upper else signature}"
 
@@ -150,9 +150,10 @@ def test_what_the_contract_does_not_say_is_refused():
     assert "does not match" in verify(independent(SECRET.encode()))  # the secret itself is not the key
 
 
-def test_the_readme_worked_example_holds():
-    """The README's own numbers, read from it: a partner's developer checks their signer on them."""
-    readme = Path(__file__).parents[2].joinpath("README.md").read_text()
+def test_the_documented_worked_example_holds():
+    """The partner API reference's own numbers, read from it: a partner's developer checks their
+    signer on them."""
+    readme = Path(__file__).parents[2].joinpath("docs", "reference", "partner-api.md").read_text()
     secret, t = re.search(r"secret `([^`]+)` \(the development key", readme)[1], 1700000000
     body = re.search(r"target `/v1/flight-events`, body\n`([^`]+)`", readme)[1].encode()
     key = re.search(r"key `([0-9a-f]{64})`", readme)[1]
