@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from services.compensation import engine, rules
 from services.compensation.case import Case, from_minor, to_minor
+from services.compensation.regimes import eu_style
 
 BOOK = rules.load()
 H = timedelta(hours=1)
@@ -248,12 +249,12 @@ def test_distance_band_edges():
     on = datetime(2025, 1, 1).date()
     eu, territory = BOOK.in_force("EU261", on), BOOK.scope("EU261", on)
     outside = frozenset({"DE", "US"})
-    assert engine._eu_band(eu, 1500.0, outside, territory) == 0
-    assert engine._eu_band(eu, 1500.01, outside, territory) == 1
-    assert engine._eu_band(eu, 1501, outside, territory) == 1
-    assert engine._eu_band(eu, 3500, outside, territory) == 1
-    assert engine._eu_band(eu, 3501, outside, territory) == 2
-    assert engine._eu_band(eu, 5000, frozenset({"FI", "ES"}), territory) == 1  # intra-Community over 1,500 km
+    assert eu_style.distance_band(eu, 1500.0, outside, territory) == 0
+    assert eu_style.distance_band(eu, 1500.01, outside, territory) == 1
+    assert eu_style.distance_band(eu, 1501, outside, territory) == 1
+    assert eu_style.distance_band(eu, 3500, outside, territory) == 1
+    assert eu_style.distance_band(eu, 3501, outside, territory) == 2
+    assert eu_style.distance_band(eu, 5000, frozenset({"FI", "ES"}), territory) == 1  # intra-Community over 1,500 km
 
 
 def test_every_entitlement_cites_its_source_and_explains_itself():

@@ -308,8 +308,6 @@ class Carrier(_Rules):
 
 
 RegimeRules = EuStyle | UsDot | Appr | Airlines
-_MODELS: dict[str, type[RegimeRules]] = {"EU261": EuStyle, "UK261": EuStyle, "US_DOT": UsDot, "APPR": Appr,
-                                         "AIRLINE": Airlines}
 
 
 class RuleBook:
@@ -358,14 +356,16 @@ def _with_default_airline(raw: dict[str, Any]) -> dict[str, Any]:
 def load(directory: Path = HERE) -> RuleBook:
     """Read every regime file (and the carrier table) in `directory`; a file that does not
     describe its regime completely fails here, at start-up, not in the middle of a case."""
+    from services.compensation.regimes import BY_NAME  # the registry judges by these models: it imports them
+    models = {name: regime.rules for name, regime in BY_NAME.items()}
     raw: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(directory.glob("*.toml")):
         if path.name == "carriers.toml":
             continue
         with path.open("rb") as f:
             data = tomllib.load(f)
-        if data.get("regime") not in _MODELS:
-            raise ValueError(f"{path.name}: regime must be one of {sorted(_MODELS)}")
+        if data.get("regime") not in models:
+            raise ValueError(f"{path.name}: regime must be one of {sorted(models)}")
         raw.setdefault(data["regime"], []).append(data)
     versions: dict[str, list[RegimeRules]] = {}
     for regime, files in raw.items():
@@ -374,7 +374,7 @@ def load(directory: Path = HERE) -> RuleBook:
         for data in files:
             merged = _amend(merged, data)
             full = _with_default_airline(merged) if regime == "AIRLINE" else merged
-            versions.setdefault(regime, []).append(_MODELS[regime].model_validate(full))
+            versions.setdefault(regime, []).append(models[regime].model_validate(full))
     with (directory / "carriers.toml").open("rb") as f:
         carriers = {code: Carrier.model_validate(c) for code, c in tomllib.load(f)["carriers"].items()}
     return RuleBook(versions, carriers)
