@@ -14,7 +14,8 @@ What arrives is rarely the bare message text of the manuals:
   identifier and is given the identifier `OOOI` from its label line on;
 - free text after the message: a blank line, then `ALL TIME UTC` or `BRGDS, POLET OPS`.
 
-A message starts at its identifier line (MVT, MVA, DIV, ASM, SSM) and its text runs to the next
+A message starts at its identifier line (one of those `iata.READERS` has a reader for: MVT, MVA,
+DIV, ASM, SSM) and its text runs to the next
 identifier, envelope or boundary. Lines after a blank line are marked `trailing`: a reader may
 take them as free text when they are not elements it knows.
 """
@@ -25,7 +26,6 @@ from datetime import UTC, date, datetime
 
 from services.disruption.typeb import nearest_day_of_month
 
-IDENTIFIERS = ("MVT", "MVA", "DIV", "ASM", "SSM")
 # Other Type B message identifiers a feed may carry: named when refused.
 OTHER_IDENTIFIERS = frozenset({"LDM", "CPM", "UCM", "PSM", "PTM", "SLS", "PFS", "PNL", "ADL", "TPM", "FWB",
                                "FFM", "SAM", "SRM", "SCR", "SIR", "NOTAM", "METAR", "WXR", "AGM", "MAS", "BSM",
@@ -88,16 +88,18 @@ class _Draft:
     paragraph: int = 0  # where in the body the current paragraph began
 
 
-def split(text: str) -> list[Telex | Unreadable]:
-    """Every message in the text, in order, or why a stretch of it is not one."""
-    return _Splitter().split(text)
+def split(text: str, identifiers: tuple[str, ...]) -> list[Telex | Unreadable]:
+    """Every message in the text, in order, or why a stretch of it is not one; `identifiers` are
+    the messages there are readers for (`iata.READERS`), whose identifier lines start a message."""
+    return _Splitter(identifiers).split(text)
 
 
 class _Splitter:
     """Reads the text line by line: a message is drafted from its heading, identifier and body, and
     finished at the next boundary, envelope, identifier or the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, identifiers: tuple[str, ...]) -> None:
+        self.identifiers = identifiers
         self.out: list[Telex | Unreadable] = []
         self.draft: _Draft | None = None
         self.envelope: dict[str, list[Line]] | None = None  # a Type X envelope being read
@@ -119,7 +121,7 @@ class _Splitter:
 
     def close(self) -> None:
         if self.draft is not None:
-            self.out.append(_finish(self.draft))
+            self.out.append(_finish(self.draft, self.identifiers))
         self.draft = None
 
     def line(self, number: int, line: str) -> None:
@@ -136,11 +138,11 @@ class _Splitter:
                 if not line:
                     return
             word, _, rest = line.partition(" ")
-            if word == "COR" and rest.partition(" ")[0] in IDENTIFIERS:
+            if word == "COR" and rest.partition(" ")[0] in self.identifiers:
                 # `COR MVT`: the correction marked on the identifier's own line; read, as a
                 # correction before it is, as the newer word on the flight.
                 word, _, rest = rest.partition(" ")
-            if word in IDENTIFIERS:
+            if word in self.identifiers:
                 self.identifier(word, number)
                 if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
                     self.text(rest.split(" ")[0], Line(number, rest))
@@ -161,7 +163,7 @@ class _Splitter:
                 draft.received = _received(m)
         if smi := self.envelope.get("SMI"):
             draft.smi = (smi[0].number, smi[0].text.split(" ")[0])
-            if draft.smi[1] in IDENTIFIERS:
+            if draft.smi[1] in self.identifiers:
                 # The envelope names the message: its text may or may not repeat the identifier.
                 draft.identifier, draft.at = draft.smi[1], draft.smi[0]
 
@@ -176,7 +178,7 @@ class _Splitter:
     def identifier(self, word: str, number: int) -> None:
         draft = self.draft
         if draft is not None and draft.identifier is None and draft.blank_seen and not _heading_like(draft.heading):
-            self.out.append(_without_identifier(draft))  # text of its own before this message
+            self.out.append(_without_identifier(draft, self.identifiers))  # text of its own before this message
             draft = self.draft = None
         if draft is not None and draft.smi and draft.identifier == draft.smi[1] and not draft.body:
             # The text repeats (or refines: MVA for MVT) the identifier its envelope gave.
@@ -203,7 +205,7 @@ class _Splitter:
         if draft.identifier is None:
             if draft.blank_seen and not _heading_like(draft.heading):
                 # A stretch of text with no identifier, then more text: the first stretch stands alone.
-                self.out.append(_without_identifier(draft))
+                self.out.append(_without_identifier(draft, self.identifiers))
                 draft = self.draft = _Draft(first_line=line.number)
             draft.heading.append(line)
             draft.blank_seen = False
@@ -220,9 +222,9 @@ def _heading_like(lines: list[Line]) -> bool:
                for line in lines)
 
 
-def _finish(draft: _Draft) -> Telex | Unreadable:
+def _finish(draft: _Draft, identifiers: tuple[str, ...]) -> Telex | Unreadable:
     if draft.identifier is None:
-        return _without_identifier(draft)
+        return _without_identifier(draft, identifiers)
     body = draft.body
     if body and body[0].text == "COR":
         body = body[1:]  # a correction is read as the newer word on the flight, which it is
@@ -254,18 +256,18 @@ def _acars_report(draft: _Draft) -> Telex | None:
     return Telex("OOOI", lines[0].number, lines[label].number, lines[label:], draft.received, *_stamp(lines))
 
 
-def _without_identifier(draft: _Draft) -> Telex | Unreadable:
+def _without_identifier(draft: _Draft, identifiers: tuple[str, ...]) -> Telex | Unreadable:
     if report := _acars_report(draft):
         return report
     first = draft.heading[0].number if draft.heading else draft.first_line
     if draft.smi:
         return Unreadable(first, draft.smi[0], f"{draft.smi[1]} messages are not read: Rebound reads "
-                                               f"{', '.join(IDENTIFIERS)}")
+                                               f"{', '.join(identifiers)}")
     for line in draft.heading:
         if line.text.split(" ")[0] in OTHER_IDENTIFIERS:
             return Unreadable(first, line.number, f"{line.text.split(' ')[0]} messages are not read: "
-                                                  f"Rebound reads {', '.join(IDENTIFIERS)}")
-    return Unreadable(first, first, f"no message identifier ({', '.join(IDENTIFIERS)}) before the text")
+                                                  f"Rebound reads {', '.join(identifiers)}")
+    return Unreadable(first, first, f"no message identifier ({', '.join(identifiers)}) before the text")
 
 
 def stamp_of(telex: Telex, near: date) -> datetime | None:
