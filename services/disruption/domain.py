@@ -4,7 +4,7 @@ A flight's state moves only forward in the partners' own time: each event carrie
 known (and, from one partner, its sequence), and an event older than the one that last changed
 the flight is history, not news. Passengers hear only of changes to their plans."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -23,6 +23,7 @@ from shared.events import (
     FlightRetimed,
     Leg,
 )
+from shared.events import event_id as derived_id
 
 # A change smaller than this moves nobody's plans enough to message them.
 NOTIFIABLE_DELAY_MINUTES = 30
@@ -258,3 +259,108 @@ def hurt_again(booking_ref: str, passenger_ids: list[str], cancelled: Leg, cause
     return Hurt(booking_ref=booking_ref, passenger_ids=passenger_ids, segments=[cancelled], kind="cancelled",
                 severity="major", cause=cause, delay_minutes=0,
                 first_notice=_first_notice("cancelled", cancelled, cause, 0))
+
+
+# --- one flight event, decided whole: load → decide → save ---------------------------------------
+
+
+@dataclass(frozen=True)
+class FlightNow:
+    """A flight an event names, as it stands before the event."""
+
+    state: FlightState
+    leg: Leg
+
+
+@dataclass(frozen=True)
+class Aboard:
+    """A booking with passengers on a flight."""
+
+    booking_ref: str
+    passenger_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Onward:
+    """A booking's next flight after one an event names, not yet found at risk."""
+
+    booking_ref: str
+    passenger_ids: list[str]
+    leg: Leg
+    status: Status
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Everything a flight event is decided on: the flights it names (locked), and for each, who is
+    on board and where they go next."""
+
+    flights: list[FlightNow]
+    aboard: Mapping[str, list[Aboard]]
+    onward: Mapping[str, list[Onward]]
+
+
+@dataclass(frozen=True)
+class FlightUpdate:
+    flight_id: str
+    state: FlightState
+    effect: str  # for the flight's history
+    status_changed: bool
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a flight event does: each flight's new state; who hears the flight operates after all;
+    connections found at risk (each disruption id with its booking and onward flight); and the
+    bookings on board hurt. The handler stores and publishes it, in this order."""
+
+    updates: list[FlightUpdate]
+    cause: Cause | None
+    reinstated: list[tuple[Leg, list[Aboard]]]
+    connections: list[Hurt]
+    hurt: list[Hurt]
+
+
+def decide(event: FlightEventData, seen: Seen, *, occurred_at: datetime, source: str, event_id: str,
+           minimum_connecting: Mapping[str, int], same_city: Callable[[str, str], bool]) -> Plan:
+    """The plan for one flight event on the flights it names, from what was loaded: no I/O."""
+    cause = cause_of(event)
+    updates: list[FlightUpdate] = []
+    reinstated: list[tuple[Leg, list[Aboard]]] = []
+    connections: list[Hurt] = []
+    disrupted: dict[str, tuple[list[str], list[tuple[Leg, Change]]]] = {}
+    for now in seen.flights:
+        flight_id = now.leg.flight_id
+        change = apply(now.state, event, occurred_at=occurred_at, source=source)
+        updates.append(FlightUpdate(flight_id, change.flight, change.effect, change.flight.status != now.state.status,
+                                    change.disruption == "cancelled"))
+        if change.disruption:
+            for booking in seen.aboard.get(flight_id, []):
+                disrupted.setdefault(booking.booking_ref, (booking.passenger_ids, []))[1].append((now.leg, change))
+        if change.reinstated:
+            reinstated.append((now.leg, seen.aboard.get(flight_id, [])))
+        if change.flight.expected_arrival > now.state.expected_arrival or change.disruption == "diverted":
+            connections += _connections_at_risk(now.leg, change.flight, seen.onward.get(flight_id, []),
+                                                cause or "other", event_id, minimum_connecting, same_city)
+    hurt = [hurt_on_board(ref, ids, legs, cause or "other") for ref, (ids, legs) in sorted(disrupted.items())]
+    return Plan(updates, cause, reinstated, connections, hurt)
+
+
+def _connections_at_risk(inbound: Leg, flight: FlightState, onward: list[Onward], cause: str, event_id: str,
+                         minimum_connecting: Mapping[str, int], same_city: Callable[[str, str], bool]) -> list[Hurt]:
+    """Bookings whose next flight now leaves before its passengers can reach it."""
+    hurt = []
+    for o in onward:
+        if o.status == "cancelled":
+            continue  # that flight's own cancellation already disrupted them
+        connection = Connection(o.booking_ref, o.leg.flight_id, o.leg.origin, o.leg.scheduled_departure)
+        nearby = same_city(flight.destination, o.leg.origin)
+        if not connection_at_risk(flight.expected_arrival, flight.destination, connection, minimum_connecting, nearby):
+            continue
+        earliest = earliest_onward_departure(flight.expected_arrival, flight.destination, o.leg.origin,
+                                             minimum_connecting, nearby)
+        hurt.append(hurt_connecting(connection, o.passenger_ids, o.leg, inbound, flight, cause,
+                                    derived_id(event_id, "connection", o.leg.flight_id),
+                                    earliest if nearby else None))
+    return hurt

@@ -20,6 +20,7 @@ from shared.events import (
     FlightRef,
     FlightScheduled,
     FlightStatusChanged,
+    Leg,
     NoticeDelivered,
     PassengerDisruption,
     PayoutSettled,
@@ -75,67 +76,45 @@ def announced_at(event: Event[FlightEventData]) -> datetime:
 
 async def apply_flight_event(conn: asyncpg.Connection, event: Event[FlightEventData], outbox: Outbox, *,
                              connecting: Connecting) -> None:
-    """Update each flight the event names; if its passengers' plans changed, emit one disruption
-    per booking and, in the same transaction, the first notice — before any rebooking is done."""
-    e = event.payload
-    news = News(event.id, event.time, announced_at(event))
-    flights = await store.lock_flights_named(conn, e.flight)
-    if not flights:
-        await _record_event(conn, event, _unmatched_id(e.flight), "unmatched: flight not in the schedule")
+    """Load the flights the event names (locked), who is on them and where they go next; decide,
+    with no I/O, what the event does (`domain.decide`); store and publish that plan. If passengers'
+    plans changed, one disruption per booking goes out with, in the same transaction, its first
+    notice — before any rebooking is done."""
+    seen = await store.load_flight_event(conn, event.payload.flight)
+    if not seen.flights:
+        await _record_event(conn, event, _unmatched_id(event.payload.flight), "unmatched: flight not in the schedule")
         metrics.EVENTS_UNMATCHED.inc()
-        log.warning("flight event for an unknown flight", extra={"flight": e.flight.designator, "event_id": event.id})
+        log.warning("flight event for an unknown flight",
+                    extra={"flight": event.payload.flight.designator, "event_id": event.id})
         return
-    cause = domain.cause_of(e)
-    # Per booking: its passengers, and each of its legs this event disrupted.
-    disrupted: dict[str, tuple[list[str], list[tuple[asyncpg.Record, domain.Change]]]] = {}
-    for row in flights:
-        before = store.state_of(row)
-        change = domain.apply(before, e, occurred_at=e.occurred_at or event.time, source=event.source)
-        await store.store_state(conn, row["flight_id"], change.flight, cause)
-        await _record_event(conn, event, row["flight_id"], change.effect)
-        if change.flight.status != before.status:
+    plan = domain.decide(event.payload, seen, occurred_at=event.payload.occurred_at or event.time,
+                         source=event.source, event_id=event.id, minimum_connecting=connecting.minimum_minutes,
+                         same_city=connecting.same_city)
+    await _carry_out(conn, outbox, event, plan)
+
+
+async def _carry_out(conn: asyncpg.Connection, outbox: Outbox, event: Event[FlightEventData],
+                     plan: domain.Plan) -> None:
+    news = News(event.id, event.time, announced_at(event))
+    for u in plan.updates:
+        await store.store_state(conn, u.flight_id, u.state, plan.cause)
+        await _record_event(conn, event, u.flight_id, u.effect)
+        if u.status_changed:
             # Before the fan-out, in the same transaction: rebooking hears the flight is gone
             # before it hears of the passengers it must move.
-            outbox.publish(topics.FLIGHT_STATUS, FlightStatusChanged(
-                flight_id=row["flight_id"], status=change.flight.status), key=row["flight_id"],
-                id=derived_id(event.id, row["flight_id"], "status"))
-        if change.disruption == "cancelled":
-            await store.store_cancelled_by(conn, row["flight_id"], event.id)
-        if change.disruption:
-            for booking in await store.on_board(conn, row["flight_id"]):
-                ids = list(booking["passenger_ids"])
-                disrupted.setdefault(booking["booking_ref"], (ids, []))[1].append((row, change))
-        if change.reinstated:
-            await _tell_reinstated(conn, outbox, event, row)
-        if change.flight.expected_arrival > before.expected_arrival or change.disruption == "diverted":
-            await _find_connections_at_risk(conn, outbox, news, row, change.flight, cause or "other", connecting)
-    hurt = [domain.hurt_on_board(ref, ids, [(store.leg_of(r), c) for r, c in legs], cause or "other")
-            for ref, (ids, legs) in sorted(disrupted.items())]
-    await _disrupt(conn, outbox, news, hurt)
-    if disrupted:
-        log.info("passengers disrupted", extra={"event_id": event.id, "bookings": len(disrupted)})
-
-
-async def _find_connections_at_risk(conn: asyncpg.Connection, outbox: Outbox, news: News, row: asyncpg.Record,
-                                    flight: domain.FlightState, cause: str, connecting: Connecting) -> None:
-    """Bookings whose next segment leaves too soon after this flight now lands."""
-    for o in await store.onward_connections(conn, row["flight_id"]):
-        if o["status"] == "cancelled":
-            continue  # that flight's own cancellation already disrupted them
-        connection = domain.Connection(o["booking_ref"], o["flight_id"], o["origin"], o["scheduled_departure"])
-        same_city = connecting.same_city(flight.destination, o["origin"])
-        if not domain.connection_at_risk(flight.expected_arrival, flight.destination, connection,
-                                         connecting.minimum_minutes, same_city):
-            continue
-        onward = await store.flight(conn, o["flight_id"])
-        assert onward is not None  # the join found it, under the lock on its inbound flight
-        disruption_id = derived_id(news.event_id, "connection", o["flight_id"])
-        await store.store_connection_at_risk(conn, o["booking_ref"], o["flight_id"], disruption_id)
-        earliest = domain.earliest_onward_departure(flight.expected_arrival, flight.destination, o["origin"],
-                                                    connecting.minimum_minutes, same_city)
-        await _disrupt(conn, outbox, news, [domain.hurt_connecting(
-            connection, list(o["passenger_ids"]), store.leg_of(onward), store.leg_of(row), flight, cause,
-            disruption_id, earliest if same_city else None)])
+            outbox.publish(topics.FLIGHT_STATUS, FlightStatusChanged(flight_id=u.flight_id, status=u.state.status),
+                           key=u.flight_id, id=derived_id(event.id, u.flight_id, "status"))
+        if u.cancelled:
+            await store.store_cancelled_by(conn, u.flight_id, event.id)
+    for leg, aboard in plan.reinstated:
+        _tell_reinstated(outbox, event, leg, aboard)
+    for h in plan.connections:
+        assert h.disruption_id is not None  # a connection's disruption is its own, not the event's
+        await store.store_connection_at_risk(conn, h.booking_ref, h.segments[0].flight_id, h.disruption_id)
+    await _disrupt(conn, outbox, news, plan.connections)
+    await _disrupt(conn, outbox, news, plan.hurt)
+    if plan.hurt:
+        log.info("passengers disrupted", extra={"event_id": event.id, "bookings": len(plan.hurt)})
 
 
 async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, news: News, hurt: Sequence[domain.Hurt]) -> None:
@@ -171,16 +150,14 @@ def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) ->
     metrics.FIRST_NOTICE_REQUEST_SECONDS.observe(max(0.0, (datetime.now(UTC) - news.accepted_at).total_seconds()))
 
 
-async def _tell_reinstated(conn: asyncpg.Connection, outbox: Outbox, event: Event[FlightEventData],
-                           row: asyncpg.Record) -> None:
+def _tell_reinstated(outbox: Outbox, event: Event[FlightEventData], leg: Leg, aboard: list[domain.Aboard]) -> None:
     """Everyone still booked on a reinstated flight hears that it operates after all."""
-    for booking in await store.on_board(conn, row["flight_id"]):
-        ref = booking["booking_ref"]
-        reinstated = notices.FlightReinstated.model_validate(notices.flight_facts(store.leg_of(row)))
+    reinstated = notices.FlightReinstated.model_validate(notices.flight_facts(leg))
+    for booking in aboard:
         outbox.publish(topics.FIRST_NOTICES, notices.request(
-            reinstated, disruption_id=event.id, booking_ref=ref, passenger_ids=list(booking["passenger_ids"]),
-            stage="first_notice", occurred_at=event.time, about=row["flight_id"],
-        ), key=ref, id=derived_id(event.id, ref, "reinstated"))
+            reinstated, disruption_id=event.id, booking_ref=booking.booking_ref, passenger_ids=booking.passenger_ids,
+            stage="first_notice", occurred_at=event.time, about=leg.flight_id,
+        ), key=booking.booking_ref, id=derived_id(event.id, booking.booking_ref, "reinstated"))
 
 
 def _unmatched_id(ref: FlightRef) -> str:

@@ -57,16 +57,42 @@ async def lock_flights_named(conn: asyncpg.Connection, ref: FlightRef) -> list[a
     return rows
 
 
+async def load_flight_event(conn: asyncpg.Connection, ref: FlightRef) -> domain.Seen:
+    """What one flight event is decided on: the flights it names, locked (`lock_flights_named`);
+    each one's bookings on board; and each booking's next flight not yet found at risk. Three
+    statements however many legs and passengers."""
+    rows = await lock_flights_named(conn, ref)
+    ids = [row["flight_id"] for row in rows]
+    aboard: dict[str, list[domain.Aboard]] = {}
+    onward: dict[str, list[domain.Onward]] = {}
+    if ids:
+        for r in await conn.fetch("SELECT flight_id, booking_ref, passenger_ids FROM manifest"
+                                  " WHERE flight_id = ANY($1::text[]) ORDER BY flight_id, booking_ref", ids):
+            aboard.setdefault(r["flight_id"], []).append(domain.Aboard(r["booking_ref"], list(r["passenger_ids"])))
+        for r in await conn.fetch(ONWARD_CONNECTIONS, ids):
+            onward.setdefault(r["inbound_flight_id"], []).append(
+                domain.Onward(r["booking_ref"], list(r["passenger_ids"]), leg_of(r), r["status"]))
+    return domain.Seen([domain.FlightNow(state_of(row), leg_of(row)) for row in rows], aboard, onward)
+
+
+# Bookings on the inbound flights with a next segment not yet found at risk: the booking, its
+# passengers, and the next flight as it stands.
+ONWARD_CONNECTIONS = """
+    SELECT m.flight_id AS inbound_flight_id, i.booking_ref, i.passenger_ids, o.*
+    FROM manifest m
+    JOIN itineraries i ON i.booking_ref = m.booking_ref
+    JOIN flights o ON o.flight_id = i.flight_ids[array_position(i.flight_ids, m.flight_id) + 1]
+    WHERE m.flight_id = ANY($1::text[])
+      AND NOT EXISTS (SELECT 1 FROM connections_at_risk c
+                      WHERE c.booking_ref = i.booking_ref AND c.onward_flight_id = o.flight_id)
+    ORDER BY m.flight_id, i.booking_ref"""
+
+
 async def share_lock_flights(conn: asyncpg.Connection, flight_ids: Sequence[str]) -> None:
     """Hold these flights against an event changing them until this transaction ends; in the order
     an event locks them (by departure), so the two never wait for each other in a ring."""
     await conn.execute("SELECT 1 FROM flights WHERE flight_id = ANY($1::text[])"
                        " ORDER BY scheduled_departure, flight_id FOR SHARE", list(flight_ids))
-
-
-async def flight(conn: asyncpg.Connection, flight_id: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow("SELECT * FROM flights WHERE flight_id = $1", flight_id)
-    return row
 
 
 def state_of(row: asyncpg.Record) -> domain.FlightState:
@@ -109,27 +135,6 @@ async def store_flight_event(conn: asyncpg.Connection, *, event_id: str, flight_
 
 
 # --- manifests and itineraries ----------------------------------------------------------------------
-
-
-async def on_board(conn: asyncpg.Connection, flight_id: str) -> list[asyncpg.Record]:
-    """Each booking on the flight: `booking_ref`, `passenger_ids`."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT booking_ref, passenger_ids FROM manifest WHERE flight_id = $1 ORDER BY booking_ref", flight_id)
-    return rows
-
-
-async def onward_connections(conn: asyncpg.Connection, flight_id: str) -> list[asyncpg.Record]:
-    """Bookings on the flight with a next segment not yet found at risk: the booking, its
-    passengers, and the next flight's id, origin, departure and status."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT i.booking_ref, i.passenger_ids, o.flight_id, o.origin, o.scheduled_departure, o.status
-           FROM itineraries i
-           JOIN manifest m ON m.booking_ref = i.booking_ref AND m.flight_id = $1
-           JOIN flights o ON o.flight_id = i.flight_ids[array_position(i.flight_ids, $1) + 1]
-           WHERE NOT EXISTS (SELECT 1 FROM connections_at_risk c
-                             WHERE c.booking_ref = i.booking_ref AND c.onward_flight_id = o.flight_id)""",
-        flight_id)
-    return rows
 
 
 async def store_connection_at_risk(conn: asyncpg.Connection, booking_ref: str, onward_flight_id: str,
