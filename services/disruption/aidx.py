@@ -190,33 +190,45 @@ def _what_happened(common: dict[str, Any], data: Element | None, times: dict[tup
     """The events a leg's status and times say: cancelled, diverted, or departed, arrived, delayed."""
     status = {(e.text or "").strip().upper() for e in (data if data is not None else [])
               if _name(e) in ("OperationalStatus", "PublicStatus")} - {""}
-    arrival_estimate = times.get(("EST", "TDN")) or times.get(("EST", "ONB"))
-    cause = _cause(data)
     if status & CANCELLED:
-        return [FlightCancelled(**common, reason=cause)]
+        return [FlightCancelled(**common, reason=_cause(data))]
     if status & DIVERTED:
-        airport = _diversion_airport(data)
-        if airport is None:
-            raise refuse("diverted, but no diversion airport is given")
-        try:
-            new_destination = typeb.station(airport, position)
-        except MessageError as exc:
-            raise refuse(exc.reason) from None
-        return [FlightDiverted(**common, new_destination=new_destination, estimated_arrival=arrival_estimate,
-                               reason=cause)]
+        return [_diverted(common, data, times, position, refuse)]
+    return _movements(common, data, times)
+
+
+def _arrival_estimate(times: dict[tuple[str, str], datetime]) -> datetime | None:
+    return times.get(("EST", "TDN")) or times.get(("EST", "ONB"))
+
+
+def _diverted(common: dict[str, Any], data: Element | None, times: dict[tuple[str, str], datetime],
+              position: int, refuse: Callable[[str], MessageError]) -> FlightDiverted:
+    airport = _diversion_airport(data)
+    if airport is None:
+        raise refuse("diverted, but no diversion airport is given")
+    try:
+        new_destination = typeb.station(airport, position)
+    except MessageError as exc:
+        raise refuse(exc.reason) from None
+    return FlightDiverted(**common, new_destination=new_destination, estimated_arrival=_arrival_estimate(times),
+                          reason=_cause(data))
+
+
+def _movements(common: dict[str, Any], data: Element | None, times: dict[tuple[str, str], datetime]
+               ) -> list[FlightEventData]:
+    """Off-block or take-off, touchdown or on-block; failing both, the estimates as a delay."""
     events: list[FlightEventData] = []
     off = times.get(("ACT", "OFB")) or times.get(("ACT", "TKO"))
     landed = times.get(("ACT", "TDN")) or times.get(("ACT", "ONB"))
     if off:
         events.append(FlightDeparted(**common, actual_departure=off, airborne_at=times.get(("ACT", "TKO")),
-                                     estimated_arrival=arrival_estimate))
+                                     estimated_arrival=_arrival_estimate(times)))
     if landed:
         events.append(FlightArrived(**common, actual_arrival=landed, on_block_at=times.get(("ACT", "ONB"))))
-    if not events:
-        departure_estimate = times.get(("EST", "OFB")) or times.get(("EST", "TKO"))
-        if departure_estimate or arrival_estimate:
-            events.append(FlightDelayed(**common, estimated_departure=departure_estimate,
-                                        estimated_arrival=arrival_estimate, reason=cause))
+    departure_estimate = times.get(("EST", "OFB")) or times.get(("EST", "TKO"))
+    if not events and (departure_estimate or _arrival_estimate(times)):
+        events.append(FlightDelayed(**common, estimated_departure=departure_estimate,
+                                    estimated_arrival=_arrival_estimate(times), reason=_cause(data)))
     return events
 
 

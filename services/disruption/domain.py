@@ -90,12 +90,7 @@ def apply(flight: FlightState, event: FlightEventData, *, occurred_at: datetime,
     stamped = replace(flight, as_of=occurred_at, as_of_source=source, as_of_sequence=event.sequence)
     match event:
         case FlightCancelled():
-            if flight.status == "cancelled":
-                return Change(stamped, "cancelled again: nothing new")
-            if flight.status in ("departed", "arrived"):
-                return Change(flight, f"ignored: the flight has {flight.status}")
-            return Change(replace(stamped, status="cancelled"), f"cancelled ({event.reason})",
-                          disruption="cancelled")
+            return _cancelled(flight, stamped, event)
         case FlightReinstated():
             if flight.status != "cancelled":
                 return Change(stamped, "reinstated: it was not cancelled")
@@ -111,16 +106,7 @@ def apply(flight: FlightState, event: FlightEventData, *, occurred_at: datetime,
                                estimated_arrival=event.estimated_arrival or flight.estimated_arrival)
             return Change(diverted, f"diverted to {event.new_destination}", disruption="diverted")
         case FlightRetimed():
-            if flight.status == "cancelled":
-                return Change(flight, "ignored: the flight is cancelled")
-            moved = minutes(event.scheduled_departure, flight.scheduled_departure)
-            retimed = replace(stamped, scheduled_departure=event.scheduled_departure,
-                              scheduled_arrival=event.scheduled_arrival)
-            effect = f"retimed {moved:+d} min"
-            if abs(moved) >= NOTIFIABLE_DELAY_MINUTES:
-                return Change(retimed, f"{effect}: passengers told", disruption="retimed",
-                              delay_minutes=moved)
-            return Change(retimed, f"{effect}: no change worth a notice", delay_minutes=moved)
+            return _retimed(flight, stamped, event)
         case FlightDeparted():
             # An actual movement outranks any earlier report, a cancellation included.
             late = minutes(event.actual_departure, flight.scheduled_departure)
@@ -132,6 +118,25 @@ def apply(flight: FlightState, event: FlightEventData, *, occurred_at: datetime,
             arrived = replace(stamped, status="arrived", estimated_arrival=event.actual_arrival)
             return Change(arrived, f"arrived {late:+d} min", delay_minutes=late)
     raise TypeError(f"not a flight event: {type(event).__name__}")
+
+
+def _cancelled(flight: FlightState, stamped: FlightState, event: FlightCancelled) -> Change:
+    if flight.status == "cancelled":
+        return Change(stamped, "cancelled again: nothing new")
+    if flight.status in ("departed", "arrived"):
+        return Change(flight, f"ignored: the flight has {flight.status}")
+    return Change(replace(stamped, status="cancelled"), f"cancelled ({event.reason})", disruption="cancelled")
+
+
+def _retimed(flight: FlightState, stamped: FlightState, event: FlightRetimed) -> Change:
+    if flight.status == "cancelled":
+        return Change(flight, "ignored: the flight is cancelled")
+    moved = minutes(event.scheduled_departure, flight.scheduled_departure)
+    retimed = replace(stamped, scheduled_departure=event.scheduled_departure, scheduled_arrival=event.scheduled_arrival)
+    effect = f"retimed {moved:+d} min"
+    if abs(moved) >= NOTIFIABLE_DELAY_MINUTES:
+        return Change(retimed, f"{effect}: passengers told", disruption="retimed", delay_minutes=moved)
+    return Change(retimed, f"{effect}: no change worth a notice", delay_minutes=moved)
 
 
 def _delayed(flight: FlightState, stamped: FlightState, event: FlightDelayed) -> Change:

@@ -57,26 +57,10 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
     """Put the events on `flight-events` and wait for every acks=all: only then is the answer 202.
     A key limited to some airlines or airports may report on nothing else: 403, nothing published.
     Each event carries the partner's trace (`traces`, in order), or one of its own."""
-    if refusals := [(i, why) for i, e in enumerate(events) if (why := partner.refusal(e.flight))]:
-        raise HTTPException(403, f"Event {refusals[0][0]}: {refusals[0][1]}")
     now = datetime.now(UTC)
-    if wrong := clock_problems(partner, events, now):
-        return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
-                       f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
-                       f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
-    if contradictions := [(i, why) for i, e in enumerate(events) if (why := times.contradiction(e))]:
-        return problem(422, "Invalid request", f"event {contradictions[0][0]}: {contradictions[0][1]}",
-                       errors=[{"field": f"events[{i}]", "pointer": f"/{i}", "message": why}
-                               for i, why in contradictions])
-    # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
-    # ids are the partner's all the same: the same event is one event whichever key signed it.
-    source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
-    header = request.headers.get("traceparent")
-    traces = traces or [header if header and tracing.valid(header) else None] * len(events)
-    ids = [event_id(f"partner/{partner.partner}", e.partner_event_id) for e in events]
-    envelopes = [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now, id=id,
-                               traceparent=trace or tracing.derived(id))
-                 for e, id, trace in zip(events, ids, traces, strict=True)]
+    if refused := _not_publishable(partner, events, now):
+        return refused
+    envelopes = _envelopes(request, partner, events, traces, now)
     service = running(request.app)
     topic = topics.name(service.settings, topics.FLIGHT_EVENTS)
     sends = [await service.kafka.send(topic, env.to_bytes(), key=e.flight.designator.encode(), headers=outbox.HEADERS)
@@ -87,6 +71,36 @@ async def publish(request: Request, partner: PartnerKey, events: list[FlightEven
         log.info("flight event accepted", extra={"event_id": env.id, "partner": partner.partner,
                                                  "trace_id": tracing.trace_id(env.traceparent)})
     return Accepted(event_ids=[env.id for env in envelopes])
+
+
+def _not_publishable(partner: PartnerKey, events: list[FlightEventData], now: datetime) -> JSONResponse | None:
+    """Why none of the events may go, if one may not: a flight the key may not report on (403), a
+    clock out of bounds or times that contradict each other (422)."""
+    if refusals := [(i, why) for i, e in enumerate(events) if (why := partner.refusal(e.flight))]:
+        raise HTTPException(403, f"Event {refusals[0][0]}: {refusals[0][1]}")
+    if wrong := clock_problems(partner, events, now):
+        return problem(422, "Invalid request", f"occurred_at is {wrong[0]['message']} (at most "
+                       f"{CLOCK_SKEW.seconds // 60} minutes ahead, {MAX_AGE.days} days behind) for "
+                       f"{wrong[0]['field'].split('.')[0]}", errors=wrong)
+    if contradictions := [(i, why) for i, e in enumerate(events) if (why := times.contradiction(e))]:
+        return problem(422, "Invalid request", f"event {contradictions[0][0]}: {contradictions[0][1]}",
+                       errors=[{"field": f"events[{i}]", "pointer": f"/{i}", "message": why}
+                               for i, why in contradictions])
+    return None
+
+
+def _envelopes(request: Request, partner: PartnerKey, events: list[FlightEventData],
+               traces: list[str | None] | None, now: datetime) -> list[Envelope]:
+    """Each event in its CloudEvents envelope, with the partner's trace or one of its own."""
+    # A replayed day's times are taken as they were sent (see handlers.announced_at). Its events'
+    # ids are the partner's all the same: the same event is one event whichever key signed it.
+    source = f"{'replay' if partner.history else 'partner'}/{partner.partner}"
+    header = request.headers.get("traceparent")
+    traces = traces or [header if header and tracing.valid(header) else None] * len(events)
+    ids = [event_id(f"partner/{partner.partner}", e.partner_event_id) for e in events]
+    return [Envelope.wrap(e, source=source, subject=e.flight.designator, time=now, id=id,
+                          traceparent=trace or tracing.derived(id))
+            for e, id, trace in zip(events, ids, traces, strict=True)]
 
 
 @router.post("/flight-events", status_code=202, response_model=Accepted, operation_id="submit_flight_events",
@@ -166,15 +180,17 @@ async def submit_iata_messages(
     parsed = _parse(channel, await request.body(), sent_at or now)
     if isinstance(parsed, JSONResponse):
         return parsed
-    refused = _refusal(parsed, atomic)
-    if refused is not None:
+    if (refused := _refusal(parsed, atomic)) is not None:
         return refused
     events = [e for p in parsed if not p.error for e in p.events]
     if unreadable := sum(1 for p in parsed if p.error):
         metrics.EVENTS_REJECTED.labels(channel, "invalid").inc(unreadable)
     accepted = await publish(request, partner, events, channel)
-    if not isinstance(accepted, Accepted):
-        return accepted
+    return _per_message(parsed, accepted) if isinstance(accepted, Accepted) else accepted
+
+
+def _per_message(parsed: list[Parsed], accepted: Accepted) -> MessagesAccepted:
+    """The answer: each message's events' ids, in order, or its error."""
     ids = iter(accepted.event_ids)
     return MessagesAccepted(event_ids=accepted.event_ids, messages=[
         MessageResult(line=p.line, kind=p.kind, notes=p.notes,

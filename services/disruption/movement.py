@@ -191,6 +191,17 @@ def _movement_kind(elements: dict[str, tuple[re.Match[str], int]], at: int
                    ) -> tuple[str, tuple[re.Match[str], int] | None]:
     """What the message says (a movement element's kind, or `delay`), and an arrival estimate given
     beside it."""
+    kind = _primary(elements, at)
+    estimate = elements.get("EA") or elements.get("EB")
+    if kind == "EA":
+        return kind, estimate
+    if estimate is not None and (kind not in ("AD", "delay", "AA") or (kind == "AA" and "EA" in elements)):
+        raise MessageError(estimate[1], f"an arrival estimate does not go with {kind}")
+    return kind, estimate if kind != "AA" else None
+
+
+def _primary(elements: dict[str, tuple[re.Match[str], int]], at: int) -> str:
+    """The one movement the message reports (an arrival estimate alone is `EA`)."""
     primary = {k for k in elements if k not in _ESTIMATES}
     if primary == {"AD", "RR"}:  # off-block, then a return to the ramp on its own line
         primary = {"RR"}
@@ -203,13 +214,7 @@ def _movement_kind(elements: dict[str, tuple[re.Match[str], int]], at: int
         raise MessageError(later[0], f"a second movement ({later[1]}) in one message")
     if not primary and not any(k in elements for k in _ESTIMATES):
         raise MessageError(at, "no movement element (AD, AA, ED, EO, NI, EA, EB, RR, FR or RC)")
-    kind = primary.pop() if primary else "EA"
-    estimate = elements.get("EA") or elements.get("EB")
-    if kind == "EA":
-        return kind, estimate
-    if estimate is not None and (kind not in ("AD", "delay", "AA") or (kind == "AA" and "EA" in elements)):
-        raise MessageError(estimate[1], f"an arrival estimate does not go with {kind}")
-    return kind, estimate if kind != "AA" else None
+    return primary.pop() if primary else "EA"
 
 
 def _delay(c: _Context, elements: dict[str, tuple[re.Match[str], int]],
@@ -259,16 +264,18 @@ def _elements(lines: list[Line], diversion: bool) -> tuple[dict[str, tuple[re.Ma
             if kind in elements:
                 raise MessageError(line.number, f"{kind} appears twice")
             elements[kind] = (m, line.number)
-            continue
-        word = re.match(r"[A-Z]+", text)
-        if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)):
-            continue
-        if line.trailing and not looks_like_a_flight_line(text):
-            continue  # free text after the message: a signature, "ALL TIME UTC"
-        if kind in _ELEMENTS:
-            raise MessageError(line.number, f"{kind} element {text[:30]!r} is malformed")
-        raise MessageError(line.number, f"unsupported element {text[:20]!r}")
+        elif not _read_past(text, line, diversion):
+            raise MessageError(line.number, f"{kind} element {text[:30]!r} is malformed" if kind in _ELEMENTS
+                               else f"unsupported element {text[:20]!r}")
     return elements, codes[:4], words
+
+
+def _read_past(text: str, line: Line, diversion: bool) -> bool:
+    """An element the message may carry that tells passengers nothing, or free text after it."""
+    word = re.match(r"[A-Z]+", text)
+    if word and (word[0] in _READ_PAST or (diversion and word[0] in _DIVERSION_EXTRAS)):
+        return True
+    return line.trailing and not looks_like_a_flight_line(text)  # a signature, "ALL TIME UTC"
 
 
 def _trailer(m: re.Match[str], line: int) -> dict[str, tuple[re.Match[str], int]]:
@@ -307,14 +314,16 @@ def _delay_codes(m: re.Match[str], line: int) -> list[DelayCode]:
     if (not codes and m["kind"] != "DLA") or not all(_DURATION.fullmatch(d) for d in durations):
         raise MessageError(line, f"delay element {m[0][:30]!r}: expected codes, then their hhmm times, "
                                  "e.g. DL72/93/0035/0007")
-    if durations and len(durations) != len(codes):
+    return [_delay_code(c, minutes) for c, minutes in zip(codes, _minutes(durations, len(codes), line), strict=True)]
+
+
+def _minutes(durations: list[str], count: int, line: int) -> list[int | None]:
+    """Each code's hhmm time in minutes, or None for each where no times are given."""
+    if durations and len(durations) != count:
         raise MessageError(line, "each delay code needs its own time")
-    minutes: list[int | None] = []
-    for d in durations or [""] * len(codes):
-        if d and int(d[2:]) > 59:
-            raise MessageError(line, f"delay time {d!r} is not hhmm")
-        minutes.append(int(d[:2]) * 60 + int(d[2:]) if d else None)
-    return [_delay_code(c, minutes[i]) for i, c in enumerate(codes)]
+    if bad := next((d for d in durations if int(d[2:]) > 59), None):
+        raise MessageError(line, f"delay time {bad!r} is not hhmm")
+    return [int(d[:2]) * 60 + int(d[2:]) for d in durations] if durations else [None] * count
 
 
 def _delay_code(sent: str, minutes: int | None) -> DelayCode:

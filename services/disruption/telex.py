@@ -132,22 +132,25 @@ class _Splitter:
                 self.envelope[self.envelope_key].append(Line(number, line))
         elif not line or line == "NNNN" or line.startswith("ZCZC"):
             self.separator(line)
+        elif line.startswith("-") and (len(line) == 1 or line[1] == " "):
+            if text := line[1:].strip():  # ACARS text begins after a dash
+                self.words(number, text)
         else:
-            if line.startswith("-") and (len(line) == 1 or line[1] == " "):
-                line = line[1:].strip()  # ACARS text begins after a dash
-                if not line:
-                    return
-            word, _, rest = line.partition(" ")
-            if word == "COR" and rest.partition(" ")[0] in self.identifiers:
-                # `COR MVT`: the correction marked on the identifier's own line; read, as a
-                # correction before it is, as the newer word on the flight.
-                word, _, rest = rest.partition(" ")
-            if word in self.identifiers:
-                self.identifier(word, number)
-                if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
-                    self.text(rest.split(" ")[0], Line(number, rest))
-            else:
-                self.text(word, Line(number, line))
+            self.words(number, line)
+
+    def words(self, number: int, line: str) -> None:
+        """A line of text: an identifier line starts a message, anything else is text."""
+        word, _, rest = line.partition(" ")
+        if word == "COR" and rest.partition(" ")[0] in self.identifiers:
+            # `COR MVT`: the correction marked on the identifier's own line; read, as a
+            # correction before it is, as the newer word on the flight.
+            word, _, rest = rest.partition(" ")
+        if word in self.identifiers:
+            self.identifier(word, number)
+            if rest:  # `ASM LT`, `MVT COR`: the rest of the line is the message's first line
+                self.text(rest.split(" ")[0], Line(number, rest))
+        else:
+            self.text(word, Line(number, line))
 
     def type_x(self, keyword: str, number: int) -> None:
         if self.envelope is None or (keyword in ("HEADER", "PRIORITY") and self.envelope_key == "TEXT"):
@@ -184,16 +187,22 @@ class _Splitter:
             # The text repeats (or refines: MVA for MVT) the identifier its envelope gave.
             draft.identifier, draft.at = word, number
             return
-        heading: list[Line] = []
-        if draft is not None and draft.identifier is not None:
-            if draft.body and draft.body[-1].trailing:
-                # The paragraph just before is this message's heading, not the last one's text.
-                heading, draft.body = draft.body[draft.paragraph:], draft.body[:draft.paragraph]
-            self.close()
+        heading = self._next_heading()
         if self.draft is None:
             self.draft = _Draft(first_line=heading[0].number if heading else number,
                                 heading=[Line(h.number, h.text) for h in heading])
         self.draft.identifier, self.draft.at, self.draft.blank_seen = word, number, False
+
+    def _next_heading(self) -> list[Line]:
+        """Before a new identifier: the message under way ends; the paragraph just before, if it
+        looks like a heading, is the new message's heading, not the last one's text."""
+        draft = self.draft
+        heading: list[Line] = []
+        if draft is not None and draft.identifier is not None:
+            if draft.body and draft.body[-1].trailing:
+                heading, draft.body = draft.body[draft.paragraph:], draft.body[:draft.paragraph]
+            self.close()
+        return heading
 
     def text(self, word: str, line: Line) -> None:
         draft = self.draft
