@@ -346,21 +346,34 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
         for split in (False, True):
             pending = [t for t in order if t.booking_ref not in placements
                        and (not split or (t.may_split and t.party > 1))]
-            units, groups = _units(pending, itineraries, rules, weights, downgrade=downgrade, split=split)
-            if not units:
-                continue
             budget_left = time_budget - (time.perf_counter() - started)
-            chosen, method = _solve(units, groups, seats, budget_left, rules.unplaced_minutes)
-            methods.append(method)
-            for unit, pick in zip(units, chosen, strict=True):
-                if pick is not None:
-                    placement = _take(unit, unit.options[pick], seats, itineraries, split)
-                    placements.setdefault(unit.trip.booking_ref, []).append(placement)
+            methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
+                                   downgrade=downgrade, split=split)
     unplaced = {t.booking_ref: _why_unplaced(t, itineraries.get(t.booking_ref, ()), rules)
                 for t in order if t.booking_ref not in placements}
-    method = "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
-    return Assignment(placements, unplaced, method, time.perf_counter() - started,
+    return Assignment(placements, unplaced, _weakest(methods), time.perf_counter() - started,
                       objective(trips, placements, rules))
+
+
+def _weakest(methods: list[str]) -> str:
+    """How the assignment was found, as its weakest pass found it."""
+    return "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
+
+
+def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
+                weights: Mapping[str, int], seats: Seats, placements: dict[str, list[Placement]], budget: float,
+                *, downgrade: bool, split: bool) -> list[str]:
+    """One pass: its units solved over the seats left, each placed one added to `placements` and
+    its seats counted off; the method that solved it (none when the pass had nothing to place)."""
+    units, groups = _units(pending, itineraries, rules, weights, downgrade=downgrade, split=split)
+    if not units:
+        return []
+    chosen, method = _solve(units, groups, seats, budget, rules.unplaced_minutes)
+    for unit, pick in zip(units, chosen, strict=True):
+        if pick is not None:
+            placements.setdefault(unit.trip.booking_ref, []).append(
+                _take(unit, unit.options[pick], seats, itineraries, split))
+    return [method]
 
 
 def _units(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
@@ -467,6 +480,26 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
         return greedy, "optimal"  # alone: its cheapest option that fits is the best there is
     if budget <= 0:
         return greedy, "greedy"
+    model, picks = _model(units, groups, seats, unplaced_minutes)
+    for unit_vars, pick in zip(picks, greedy, strict=True):
+        for i, var in enumerate(unit_vars):
+            model.add_hint(var, pick == i)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = budget
+    # One search worker: on a machine shared with the other services, a second one takes the CPU
+    # that first notices need, and a round's quality comes from its time budget more than its workers.
+    solver.parameters.num_workers = 1
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return greedy, "greedy"
+    chosen = [next((i for i, v in enumerate(vs) if solver.value(v)), None) for vs in picks]
+    return chosen, "optimal" if status == cp_model.OPTIMAL else "feasible"
+
+
+def _model(units: list[_Unit], groups: list[list[int]], seats: Seats, unplaced_minutes: int
+           ) -> tuple[cp_model.CpModel, list[list[cp_model.IntVar]]]:
+    """The CP-SAT model of one component: at most one option per unit, a party's units all placed
+    or none, no cabin over its seats, the priority-weighted delay minimised."""
     model = cp_model.CpModel()
     picks = [[model.new_bool_var("") for _ in u.options] for u in units]
     use: dict[tuple[str, Cabin], tuple[list[cp_model.IntVar], list[int]]] = defaultdict(lambda: ([], []))
@@ -489,19 +522,7 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
     for key, (users, sizes) in use.items():
         model.add(cp_model.LinearExpr.weighted_sum(users, sizes) <= seats.get(key, 0))
     model.minimize(cp_model.LinearExpr.weighted_sum(variables, coefficients))
-    for unit_vars, pick in zip(picks, greedy, strict=True):
-        for i, var in enumerate(unit_vars):
-            model.add_hint(var, pick == i)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = budget
-    # One search worker: on a machine shared with the other services, a second one takes the CPU
-    # that first notices need, and a round's quality comes from its time budget more than its workers.
-    solver.parameters.num_workers = 1
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return greedy, "greedy"
-    chosen = [next((i for i, v in enumerate(vs) if solver.value(v)), None) for vs in picks]
-    return chosen, "optimal" if status == cp_model.OPTIMAL else "feasible"
+    return model, picks
 
 
 def _greedy(units: list[_Unit], groups: list[list[int]], seats: Seats) -> list[int | None]:
