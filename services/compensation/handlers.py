@@ -122,15 +122,18 @@ def _journey(known: store.Known, booking_ref: str, disruption_id: str) -> journe
         log.warning("disrupted flight unknown to the schedule: nothing to evaluate",
                     extra={"booking_ref": booking_ref, "flight_id": this["flight_id"]})
         return None
-    wanted = set(this["passenger_ids"])
-    travellers = [journey.Traveller(p["passenger_id"], p["fare"], p["currency"], tuple(p["special_services"]))
-                  for p in known.passengers.get(booking_ref, []) if p["passenger_id"] in wanted]
+    travellers = _travellers(known, booking_ref, set(this["passenger_ids"]))
     if not travellers:
         log.warning("no fares for a disrupted booking: nothing to evaluate", extra={"booking_ref": booking_ref})
         return None
     reports = [_report(r) for r in rows if r["flight_id"] is not None]
     return journey.cases_for(booking_ref, legs, reports, travellers, booking["payment"] if booking else "other",
                              this["flight_id"], booked=booking["flight_ids"] if booking else None)
+
+
+def _travellers(known: store.Known, booking_ref: str, wanted: set[str]) -> list[journey.Traveller]:
+    return [journey.Traveller(p["passenger_id"], p["fare"], p["currency"], tuple(p["special_services"]))
+            for p in known.passengers.get(booking_ref, []) if p["passenger_id"] in wanted]
 
 
 def _known_legs(scheduled: list[Leg], rows: list[asyncpg.Record]) -> list[Leg]:

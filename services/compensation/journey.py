@@ -118,20 +118,33 @@ def cases_for(booking_ref: str, legs: list[Leg], reports: list[Report], travelle
     booked flight) stays the same however often they are moved."""
     sold = set(booked) if booked is not None else {leg.flight_id for leg in legs}
     coupons = [leg for leg in legs if leg.flight_id in sold]
-    anchor = _booked_flight_for(flight_id, reports, sold)
-    booked_journey = journey_of(coupons, anchor) if anchor in sold else journey_of(legs, flight_id)
+    booked_journey = _booked_journey(flight_id, legs, coupons, reports, sold)
     journey, reports = _as_flown(booked_journey, legs, reports)
     refunds = [r for r in reports if r.refund_due]
     base = _case(booking_ref, journey, reports)
-    covered = {leg.flight_id for leg in booked_journey} & sold
-    if any(r.whole_trip for r in refunds):
-        journey_ends = booked_journey[-1].scheduled_departure
-        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey_ends}
+    covered = _covered(booked_journey, coupons, sold, whole_trip=any(r.whole_trip for r in refunds))
     downgraded = [r for r in reports if r.downgraded and not r.refund_due]
     downgrade = downgraded[-1].decided_at if downgraded and not refunds else None
     cases = {t.passenger_id: _cases_of(t, base, payment, coupons, covered, downgrade) for t in travellers}
     return JourneyCases(disruption=f"{booking_ref}/{booked_journey[0].flight_id}",
                         disruption_ids=[r.disruption_id for r in reports], cases=cases)
+
+
+def _booked_journey(flight_id: str, legs: list[Leg], coupons: list[Leg], reports: list[Report],
+                    sold: set[str]) -> list[Leg]:
+    """The journey as sold that holds the flight (or the booked flight it replaced)."""
+    anchor = _booked_flight_for(flight_id, reports, sold)
+    return journey_of(coupons, anchor) if anchor in sold else journey_of(legs, flight_id)
+
+
+def _covered(booked_journey: list[Leg], coupons: list[Leg], sold: set[str], *, whole_trip: bool) -> set[str]:
+    """The booked flights a refund covers: the journey's, and with the whole trip refunded every
+    later one too."""
+    covered = {leg.flight_id for leg in booked_journey} & sold
+    if whole_trip:
+        journey_ends = booked_journey[-1].scheduled_departure
+        covered |= {leg.flight_id for leg in coupons if leg.scheduled_departure > journey_ends}
+    return covered
 
 
 def _as_flown(booked_journey: list[Leg], legs: list[Leg], reports: list[Report]) -> tuple[list[Leg], list[Report]]:

@@ -109,20 +109,7 @@ def _why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
     if f.kind == "downgrade":
         return None
     if f.kind == "denied_boarding":
-        # A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who
-        # presented themselves can be denied boarding (Art. 3(2)(a)), or one the carrier told
-        # beforehand it would not carry, for whom presenting would be a pointless formality.
-        told = rules.denied_boarding.told_in_advance if f.case.disruption.denied_in_advance else None
-        if f.volunteered or not (f.case.presented or told) or f.cause in rules.denied_boarding.reasonable_grounds:
-            return None
-        if told:
-            by_operator = rules.denied_boarding.told_by_tour_operator \
-                if f.case.disruption.told_by == "tour_operator" else None
-            if f.case.disruption.told_by == "tour_operator" and not by_operator:
-                return None
-            return ([rules.denied_boarding.source, told, *([by_operator] if by_operator else [])],
-                    "You were told in advance you would not be carried")
-        return [rules.denied_boarding.source], "You were denied boarding against your will"
+        return _denied_boarding(f, rules)
     if f.cause in rules.extraordinary.causes:
         alt = f.case.alternative
         if not (alt is not None and alt.earlier_available and rules.extraordinary.reasonable_measures):
@@ -132,6 +119,23 @@ def _why_owed(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
         owed = _delayed_or_cancelled(f, rules, cause)
         return (owed[0] + [rules.extraordinary.reasonable_measures], owed[1]) if owed else None
     return _delayed_or_cancelled(f, rules, cause)
+
+
+def _denied_boarding(f: Facts, rules: rb.EuStyleRules) -> tuple[list[str], str] | None:
+    """A volunteer gets what they agreed, not Art. 7 (Art. 4(1)); only a passenger who presented
+    themselves can be denied boarding (Art. 3(2)(a)), or one the carrier told beforehand it would
+    not carry, for whom presenting would be a pointless formality."""
+    disruption = f.case.disruption
+    told = rules.denied_boarding.told_in_advance if disruption.denied_in_advance else None
+    if f.volunteered or not (f.case.presented or told) or f.cause in rules.denied_boarding.reasonable_grounds:
+        return None
+    if not told:
+        return [rules.denied_boarding.source], "You were denied boarding against your will"
+    by_operator = rules.denied_boarding.told_by_tour_operator if disruption.told_by == "tour_operator" else None
+    if disruption.told_by == "tour_operator" and not by_operator:
+        return None
+    return ([rules.denied_boarding.source, told, *([by_operator] if by_operator else [])],
+            "You were told in advance you would not be carried")
 
 
 def _delayed_or_cancelled(f: Facts, rules: rb.EuStyleRules, cause: str) -> tuple[list[str], str] | None:
