@@ -18,6 +18,9 @@ from deploy.postgres_access import service_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("disruption", "rebooking", "compensation", "notify")
+# How long a stopped service may take to end before it is killed: Kubernetes' default grace
+# period, as deploy/kubernetes/ sets it.
+GRACE_SECONDS = 30
 # Ports the project's own scripts use (demo services, sandbox, local and fault-harness Kafka and
 # PostgreSQL): never handed to a test stack.
 FIXED_PORTS = frozenset({2525, 8001, 8002, 8003, 8004, 8090, 8091, 15432, 19092, 25432, 29092, 29093})
@@ -154,9 +157,15 @@ class Stack:
         self._spawn(name, self.modules[name], self._common | self._own(name, self.service_of.get(name)))
 
     def stop_process(self, name: str) -> None:
+        """Stop it as a rollout does: SIGTERM, then SIGKILL once the grace period is over (a
+        shutdown can wait on a broker that is down meanwhile)."""
         process = self.processes.pop(name)
         process.terminate()
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
