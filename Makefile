@@ -150,9 +150,10 @@ docs: setup
 lint: setup docs
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	@# No function more complex than radon's grade C (cyclomatic complexity 20).
-	@worse="$$(.venv/bin/radon cc --min D --show-complexity services shared bench faults deploy docs)"; \
-		if [ -n "$$worse" ]; then echo "$$worse"; echo "split these until none is worse than C"; exit 1; fi
+	@# No function more complex than 15: the lower half of radon's grade C (11-20), where it was left.
+	@worse="$$(.venv/bin/radon cc --min C --show-complexity services shared bench faults deploy docs \
+		| grep -E ' - [C-F] \((1[6-9]|[2-9][0-9]|[0-9]{3,})\)$$')"; \
+		if [ -n "$$worse" ]; then echo "$$worse"; echo "split these until none is over 15"; exit 1; fi
 
 # What runs: the services, Kafka and PostgreSQL.
 status:

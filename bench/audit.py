@@ -379,19 +379,10 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         findings |= await _outcome_findings(conn, s, outcomes, sent, contacts)
         findings |= await _ledger_findings(conn, s, payouts)
         findings |= await _pipeline_findings(conn, s)
-        lost = {r["booking_ref"] for r in await conn.fetch(
-            "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
-        grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))
-        deliveries = {f"{r['stage']}/{r['status']}": {"n": r["n"], "most_attempts": r["most"]}
-                      for r in await conn.fetch("SELECT stage, status, count(*) AS n, max(attempts) AS most"
-                                                " FROM notify.deliveries GROUP BY 1, 2 ORDER BY 1, 2")}
+        lost, grants_by_kind, deliveries = await _tallies(conn)
     finally:
         await conn.close()
-    known = contact_strings(s.contacts)
-    messages_read, findings["contact_details_on_topics"], findings["secrets_on_topics"], dead = \
-        await _scan_topics(settings, known)
-    findings["dead_lettered"] = [d for d in dead if d.key not in poison]
-    findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
+    messages_read, dead = await _leaks(settings, s, findings, logs, poison)
     stranded = {p for p in s.affected if s.booking_of[p] in lost}
     return {
         **_verdict(findings),
@@ -408,6 +399,29 @@ async def audit(settings: Settings, s: scenarios.Scenario, sent_at: dict[str, da
         "first_notice_received": sorted(x.received_at for x in sent if x.stage == "first_notice"),
         "outcome_at": sorted(at for _, at in outcomes.values() if at is not None),
     }
+
+
+async def _leaks(settings: Settings, s: scenarios.Scenario, findings: dict[str, list], logs: Path | None,
+                 poison: frozenset[bytes]) -> tuple[int, list]:
+    """Contact details or secrets on any topic or in any log, and dead letters that are not the
+    poison sent on purpose, added to `findings`; the messages read and every dead letter."""
+    known = contact_strings(s.contacts)
+    messages_read, findings["contact_details_on_topics"], findings["secrets_on_topics"], dead = \
+        await _scan_topics(settings, known)
+    findings["dead_lettered"] = [d for d in dead if d.key not in poison]
+    findings["contact_details_in_logs"] = _scan_logs(logs, known) if logs else []
+    return messages_read, dead
+
+
+async def _tallies(conn: asyncpg.Connection) -> tuple[set[str], Counter[str], dict[str, dict[str, int]]]:
+    """Bookings whose connection was lost, grants by kind, and deliveries by stage and status."""
+    lost = {r["booking_ref"] for r in await conn.fetch(
+        "SELECT DISTINCT booking_ref FROM rebooking.rebookings WHERE decided->>'kind' = 'connection_at_risk'")}
+    grants_by_kind = Counter(r["kind"] for r in await conn.fetch("SELECT kind FROM compensation.grants"))
+    deliveries = {f"{r['stage']}/{r['status']}": {"n": r["n"], "most_attempts": r["most"]}
+                  for r in await conn.fetch("SELECT stage, status, count(*) AS n, max(attempts) AS most"
+                                            " FROM notify.deliveries GROUP BY 1, 2 ORDER BY 1, 2")}
+    return lost, grants_by_kind, deliveries
 
 
 async def _notice_findings(conn: asyncpg.Connection, s: scenarios.Scenario, sent: list[Sent],
@@ -437,18 +451,23 @@ async def _outcome_findings(conn: asyncpg.Connection, s: scenarios.Scenario,
     told_outcome = {x.passenger_id for x in sent if x.stage == "rebooking"}
     untold = [p for p, (o, _) in outcomes.items() if o in ("rebooked", "refunded", "needs_agent")
               and contacts.get(p) and usable_channels(contacts[p]) and p not in told_outcome]
-    # Each example says what notify holds for the passenger, so a run's tail shows why.
-    held: dict[str, list[str]] = defaultdict(list)
-    for r in await conn.fetch(
-            """SELECT passenger_id, stage, revision, channel, status, left(coalesce(detail, ''), 60) AS detail
-               FROM notify.deliveries WHERE stage <> 'first_notice' AND passenger_id = ANY($1::text[])
-               ORDER BY id""", untold[:5]):
-        held[r["passenger_id"]].append(f"{r['stage']}#{r['revision']}/{r['channel']}: {r['status']} {r['detail']}")
+    held = await _held(conn, untold[:5])
     return {
         "outcome_missing": [f"{p} ({last.get(s.booking_of[p], 'no decision')[:120]})" for p in missing],
         "outcome_notice_missing": [f"{p} ({outcomes[p][0]}; {'; '.join(held[p]) or 'no delivery'})"
                                    for p in untold],
     }
+
+
+async def _held(conn: asyncpg.Connection, passengers: list[str]) -> dict[str, list[str]]:
+    """What notify holds for each passenger besides the first notice: an example says why."""
+    held: dict[str, list[str]] = defaultdict(list)
+    for r in await conn.fetch(
+            """SELECT passenger_id, stage, revision, channel, status, left(coalesce(detail, ''), 60) AS detail
+               FROM notify.deliveries WHERE stage <> 'first_notice' AND passenger_id = ANY($1::text[])
+               ORDER BY id""", passengers):
+        held[r["passenger_id"]].append(f"{r['stage']}#{r['revision']}/{r['channel']}: {r['status']} {r['detail']}")
+    return held
 
 
 async def _ledger_findings(conn: asyncpg.Connection, s: scenarios.Scenario, payouts: list[dict]) -> dict[str, list]:
@@ -457,26 +476,35 @@ async def _ledger_findings(conn: asyncpg.Connection, s: scenarios.Scenario, payo
         "SELECT booking_ref, sum(amount_minor) AS n FROM compensation.grants WHERE kind = 'refund' GROUP BY 1")})
     granted = {(r["passenger_id"], r["kind"]): r["amount"] for r in await conn.fetch(
         "SELECT passenger_id, kind, sum(amount_minor) AS amount FROM compensation.grants GROUP BY 1, 2")}
-    paid: Counter[tuple[str, str]] = Counter()
-    for p in payouts:
-        paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
-    keys = Counter(p["idempotency_key"] for p in payouts)
+    return {
+        "duplicate_grants": duplicate_grants(s, [dict(r) for r in await conn.fetch(
+            "SELECT booking_ref, passenger_id, regime, kind, disruption FROM compensation.grants")]),
+        "refunds_exceed_fare": _refunds_beyond_fares(s, refunds_granted, payouts),
+        "overpaid": _overpaid(granted, payouts),
+    }
+
+
+def _refunds_beyond_fares(s: scenarios.Scenario, refunds_granted: Counter[str], payouts: list[dict]) -> list[str]:
+    """Bookings refunded, granted or paid, more than their passengers' fares."""
     fares = {b.booking_ref: sum(round(p.fare * 100) for p in b.passengers) for b in s.bookings}
     booking_of = {p.passenger_id: b.booking_ref for b in s.bookings for p in b.passengers}
     refunds_paid: Counter[str] = Counter()
     for p in payouts:
         if p["kind"] == "refund":
             refunds_paid[booking_of.get(p["passenger_id"], "?")] += p["amount_minor"]
-    return {
-        "duplicate_grants": duplicate_grants(s, [dict(r) for r in await conn.fetch(
-            "SELECT booking_ref, passenger_id, regime, kind, disruption FROM compensation.grants")]),
-        "refunds_exceed_fare": [
-            f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
+    return [f"{ref}: refunds granted {refunds_granted[ref]}, paid {refunds_paid[ref]}, fares {fares.get(ref, 0)}"
             for ref in sorted(set(refunds_granted) | set(refunds_paid))
-            if max(refunds_granted[ref], refunds_paid[ref]) > fares.get(ref, 0)],
-        "overpaid": ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
-                      if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1]),
-    }
+            if max(refunds_granted[ref], refunds_paid[ref]) > fares.get(ref, 0)]
+
+
+def _overpaid(granted: dict[tuple[str, str], int], payouts: list[dict]) -> list[str]:
+    """A passenger paid more of a kind than granted, or one payout paid twice."""
+    paid: Counter[tuple[str, str]] = Counter()
+    for p in payouts:
+        paid[(p["passenger_id"], p["kind"])] += p["amount_minor"]
+    keys = Counter(p["idempotency_key"] for p in payouts)
+    return ([f"{p} {k}: paid {v}, granted {granted.get((p, k), 0)}" for (p, k), v in paid.items()
+             if v > granted.get((p, k), 0)] + [f"payout {k} ×{n}" for k, n in keys.items() if n > 1])
 
 
 async def _pipeline_findings(conn: asyncpg.Connection, s: scenarios.Scenario) -> dict[str, list]:

@@ -184,16 +184,23 @@ def report(results: dict, rows, oversold: int, seats_taken: int, sent_at: dateti
         "passengers_by_outcome": dict(by_outcome),
         "rebooked_on_two_flights": two_flights,
         "rebooked_downgraded": downgraded,
+        **_distributions(delays, solve, rounds, latency),
+        "passengers_moved_twice": again,
+        "makespan_seconds": makespan, "passengers_per_second": passengers / makespan,
+        "seats_taken": seats_taken, "oversold_cabins": oversold,
+    })
+
+
+def _distributions(delays: list[float], solve: list[float], rounds: list[dict], latency: list[float]
+                   ) -> dict[str, dict]:
+    return {
         "arrival_delay_hours": {"median": statistics.median(delays) if delays else None,
                                 "p90": percentile(delays, 90) if delays else None},
         "solve_seconds": {"rounds": len(solve), "p50": statistics.median(solve), "p99": percentile(solve, 99),
                           "max": max(solve), "methods": dict(Counter(x["method"] for x in rounds))},
-        "passengers_moved_twice": again,
         "decision_latency_seconds": {"p50": statistics.median(latency), "p99": percentile(latency, 99),
                                      "max": max(latency)},
-        "makespan_seconds": makespan, "passengers_per_second": passengers / makespan,
-        "seats_taken": seats_taken, "oversold_cabins": oversold,
-    })
+    }
 
 
 def _print_report(by_outcome: Counter[str], passengers: int, two_flights: int, downgraded: int, delays: list[float],

@@ -265,7 +265,7 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
     conn = await asyncpg.connect(settings.database_url)
     told = False
     started = time.monotonic()
-    quiet_since, last, settled_before = None, None, False
+    settling = _Settling(settings, quiet_seconds)
     try:
         while True:
             progress = await audit.progress(conn, s)
@@ -277,20 +277,9 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
                                 f"notices queued {progress.queued}")
             waited = time.monotonic() - started
             if until_settled and len(played.accepted_at) == len(s.announcements):
-                # Settled at two looks in a row, with nothing left unread in Kafka: the effects of
-                # the last events may still be on their way through the consumers and outboxes
-                # when every passenger already has what the audit counts.
-                settled = progress.settled and not await measure.deployment_lag(settings)
-                if settled and settled_before:
+                if (state := await settling.look(progress)) == "settled":
                     return waited
-                settled_before = settled
-                counts = (progress.told, progress.bookings_decided, progress.outcomes)
-                # Kafka is asked for the lag only once nothing else moves.
-                idle = counts == last and not progress.queued and not progress.busy \
-                    and not await measure.deployment_lag(settings)
-                quiet_since = (quiet_since or time.monotonic()) if idle else None
-                last = counts
-                if quiet_since is not None and time.monotonic() - quiet_since >= quiet_seconds:
+                if state == "quiet":
                     bar.write(f"quiet for {quiet_seconds:.0f} s with work undone ({progress}): "
                               "the audit reports what is missing")
                     return waited
@@ -301,6 +290,34 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
             await asyncio.sleep(5)
     finally:
         await conn.close()
+
+
+class _Settling:
+    """Whether the pipeline has settled, looked at again and again once everything is sent."""
+
+    def __init__(self, settings: Settings, quiet_seconds: float) -> None:
+        self.settings, self.quiet_seconds = settings, quiet_seconds
+        self.quiet_since: float | None = None
+        self.last: tuple[int, int, int] | None = None
+        self.settled_before = False
+
+    async def look(self, progress: audit.Progress) -> str | None:
+        """`settled`, `quiet` (nothing has moved for `quiet_seconds` with work undone), or None."""
+        # Settled at two looks in a row, with nothing left unread in Kafka: the effects of the
+        # last events may still be on their way through the consumers and outboxes when every
+        # passenger already has what the audit counts.
+        settled = progress.settled and not await measure.deployment_lag(self.settings)
+        if settled and self.settled_before:
+            return "settled"
+        self.settled_before = settled
+        counts = (progress.told, progress.bookings_decided, progress.outcomes)
+        # Kafka is asked for the lag only once nothing else moves.
+        idle = counts == self.last and not progress.queued and not progress.busy \
+            and not await measure.deployment_lag(self.settings)
+        self.quiet_since = (self.quiet_since or time.monotonic()) if idle else None
+        self.last = counts
+        quiet = self.quiet_since is not None and time.monotonic() - self.quiet_since >= self.quiet_seconds
+        return "quiet" if quiet else None
 
 
 async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,

@@ -148,32 +148,43 @@ def results_stem(args: argparse.Namespace, demo: bool) -> str:
             + (f"-replicas{args.replicas}" if args.replicas > 1 else "") + ("-demo" if demo else ""))
 
 
+def _stack(settings: Settings, logs: Path) -> Stack:
+    """The benchmark's own services, on the run's database and topics, the providers' rates raised."""
+    return Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                      "REBOUND_DATABASE_URL": settings.database_url, "REBOUND_TOPIC_PREFIX": settings.topic_prefix,
+                      "REBOUND_TOPIC_REPLICATION": str(settings.topic_replication),
+                      "REBOUND_ENVIRONMENT": "test", "REBOUND_API_KEYS": API_KEY,
+                      "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
+                      "REBOUND_SMS_RATE_PER_SECOND": PROVIDER_RATE, "REBOUND_EMAIL_RATE_PER_SECOND": PROVIDER_RATE,
+                      "REBOUND_PUSH_RATE_PER_SECOND": PROVIDER_RATE,
+                      "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013, "REBOUND_LOG_LEVEL": "WARNING"},
+                 logs=logs)
+
+
+async def _ceiling(settings: Settings) -> dict:
+    """This machine's Kafka and PostgreSQL, measured in this run: what the results read against."""
+    print("ceiling (this machine, this run):", flush=True)
+    rtt = await measure.round_trip_baseline(settings)
+    kafka_rate = await measure.kafka_throughput(settings)
+    serial_tx_rate, tx_ms = await measure.postgres_baseline(settings.database_url)
+    tx_rate = await measure.postgres_transactions(settings.database_url)
+    rows_rate = await measure.postgres_rows(settings.database_url)
+    print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; postgresql "
+          f"{tx_rate:,.0f} tx/s (8 connections; {serial_tx_rate:,.0f} on one), {rows_rate:,.0f} rows/s "
+          "(batched)", flush=True)
+    return {"kafka_roundtrip_ms": measure.summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
+            "pg_tx_per_s": round(tx_rate), "pg_tx_per_s_one_connection": round(serial_tx_rate),
+            "pg_tx_ms": measure.summary(tx_ms), "pg_rows_per_s": round(rows_rate)}
+
+
 async def benchmark(args: argparse.Namespace, speed: float | None, run: str, settings: Settings,
                     logs: Path | None) -> dict:
     """With `logs`, on a stack of its own logging there; without, on the running services."""
-    stack = None if logs is None else Stack(env={"REBOUND_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                       "REBOUND_DATABASE_URL": settings.database_url, "REBOUND_TOPIC_PREFIX": settings.topic_prefix,
-                       "REBOUND_TOPIC_REPLICATION": str(settings.topic_replication),
-                       "REBOUND_ENVIRONMENT": "test", "REBOUND_API_KEYS": API_KEY,
-                       "REBOUND_PARTNER_RATE_PER_SECOND": "1000", "REBOUND_PARTNER_BURST": "1000",
-                       "REBOUND_SMS_RATE_PER_SECOND": PROVIDER_RATE, "REBOUND_EMAIL_RATE_PER_SECOND": PROVIDER_RATE,
-                       "REBOUND_PUSH_RATE_PER_SECOND": PROVIDER_RATE,
-                       "REBOUND_REBOOKING_PARTNERS": scenario.PARTNERS_2013, "REBOUND_LOG_LEVEL": "WARNING"},
-                  logs=logs)
+    stack = None if logs is None else _stack(settings, logs)
     try:
-        print("ceiling (this machine, this run):", flush=True)
-        rtt = await measure.round_trip_baseline(settings)
-        kafka_rate = await measure.kafka_throughput(settings)
-        serial_tx_rate, tx_ms = await measure.postgres_baseline(settings.database_url)
-        tx_rate = await measure.postgres_transactions(settings.database_url)
-        rows_rate = await measure.postgres_rows(settings.database_url)
-        ceiling = {"kafka_roundtrip_ms": measure.summary(rtt), "kafka_roundtrip_msgs_per_s": round(kafka_rate),
-                   "pg_tx_per_s": round(tx_rate), "pg_tx_per_s_one_connection": round(serial_tx_rate),
-                   "pg_tx_ms": measure.summary(tx_ms), "pg_rows_per_s": round(rows_rate)}
-        print(f"  kafka round trip {measure.describe(rtt)}; {kafka_rate:,.0f} msgs/s; postgresql "
-              f"{tx_rate:,.0f} tx/s (8 connections; {serial_tx_rate:,.0f} on one), {rows_rate:,.0f} rows/s "
-              "(batched)", flush=True)
-
+        ceiling = await _ceiling(settings)
+        kafka_rate, tx_rate, rows_rate = (ceiling["kafka_roundtrip_msgs_per_s"], ceiling["pg_tx_per_s"],
+                                          ceiling["pg_rows_per_s"])
         s = scenario.build(args.date, args.days, args.seed, args.sample)
         print(scenario.summary(s), flush=True)
         if stack and logs:
@@ -207,7 +218,6 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     affected = len(s.affected)
     start = played.first_sent or datetime.now(UTC)  # a day with nothing to announce has no first event
     complete_s = (max(found["outcome_at"]) - start).total_seconds() if found["outcome_at"] else None
-    throughput = affected / complete_s if complete_s else None
     cost = {"kafka_messages": messages / max(affected, 1), "pg_transactions": (tx_after - tx_before) / max(affected, 1),
             "pg_rows": (rows_after - rows_before) / max(affected, 1)}
     bound = min(kafka_rate / max(cost["kafka_messages"], 1e-9), tx_rate / max(cost["pg_transactions"], 1e-9),
@@ -226,15 +236,13 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         "outcome_complete_s": round(complete_s, 1) if complete_s else None,
         "outcome_s_after_first_event": measure.summary(outcome_s),
         "outcomes": found["outcomes"], "stranded_at_connection": found["stranded_at_connection"],
-        "throughput_pax_per_s": round(throughput, 1) if throughput else None,
+        **_throughput(affected, complete_s, bound),
         "cost_per_passenger": {k: round(v, 2) for k, v in cost.items()},
         "cpu_ms_per_passenger": cpu.per_passenger(cpu_before, cpu_after, affected, SANDBOX),
         "cpu_ms_per_passenger_until_all_told": cpu.per_passenger(cpu_before, cpu_told, affected, SANDBOX)
         if cpu_told else None,
         "postgresql_statements": cpu.busiest(statements_before, statements_after, affected),
         "peak_memory_mb": peak_memory,
-        "throughput_bound_pax_per_s": round(bound, 1),
-        "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None,
         "audit": {"clean": found["clean"], **found["invariants"], "examples": found["examples"]},
         "notices_at_providers": found["notices_at_providers"], "grants": found["grants"],
         "payouts": found["payouts"], "topic_messages_audited": found["topic_messages_read"],
@@ -249,6 +257,14 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     print(json.dumps({k: results[k] for k in headline}), flush=True)
     print(f"results: {RESULTS / stem}.json and .html", flush=True)
     return results
+
+
+def _throughput(affected: int, complete_s: float | None, bound: float) -> dict[str, float | None]:
+    """Passengers per second until every outcome, against the bound the machine's ceiling sets."""
+    throughput = affected / complete_s if complete_s else None
+    return {"throughput_pax_per_s": round(throughput, 1) if throughput else None,
+            "throughput_bound_pax_per_s": round(bound, 1),
+            "throughput_share_of_bound": round(throughput / bound, 3) if throughput else None}
 
 
 if __name__ == "__main__":

@@ -184,10 +184,18 @@ def build(first_day: date, days: int = 1, seed: int = SEED, sample: int | None =
     replayed_ids = {dep.flight.flight_id for d in replayed for dep in by_day[d]}
     contacts = _contacts([b for b in bookings if b.flight_ids[0] in replayed_ids], rng)
     bookings = _named(bookings, contacts, seed)
-    announcements = sorted((_announce(dep, rng) for dep in outcomes), key=lambda a: (a.at, a.flight_id))
-    delays = {dep.flight.flight_id: dep.departure_delay or 0 for dep in outcomes if not dep.cancelled}
-    return Scenario(first_day, days, seed, sample, flights, bookings, contacts, announcements,
-                    replayed_flights=sum(len(by_day[d]) for d in replayed), delays=delays)
+    return Scenario(first_day, days, seed, sample, flights, bookings, contacts, _announcements(outcomes, rng),
+                    replayed_flights=sum(len(by_day[d]) for d in replayed), delays=_delays(outcomes))
+
+
+def _announcements(outcomes: list[nycflights.Departure], rng: random.Random) -> list[Announcement]:
+    """Each disrupted departure's announcement, in the order they were made."""
+    return sorted((_announce(dep, rng) for dep in outcomes), key=lambda a: (a.at, a.flight_id))
+
+
+def _delays(outcomes: list[nycflights.Departure]) -> dict[str, int]:
+    """Each delayed (not cancelled) departure's delay, in minutes."""
+    return {dep.flight.flight_id: dep.departure_delay or 0 for dep in outcomes if not dep.cancelled}
 
 
 def _departures(replayed: list[date], schedule_days: list[date], sample: int | None, rng: random.Random

@@ -814,18 +814,22 @@ def _fault_figures(run: Run) -> dict[str, object]:
     """How many faults of each kind fired, and how long each kind took to recover from."""
     fired = [f for f in run.faults if f.fired]
     timed = tuple(k for k in run.kinds if k in SERVICE_KINDS + INFRA_KINDS + BROKER_KINDS)
-    brokers = [f for f in fired if f.kind in BROKER_KINDS]
-    cluster = {"leaders_elected_s": _timings(brokers, BROKER_KINDS, "elected_s"),
-               "replicas_in_sync_s": _timings(brokers, BROKER_KINDS, "in_sync_s"),
-               "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
     return {
         "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in run.kinds},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
         "recovery_s": _timings(fired, timed, "recovery_s"),
         "recovery_not_within_limit": sum(1 for f in fired if f.kind in timed and f.recovery_s is None),
         "restart_s": _timings(fired, timed, "restart_s"),
-        **(cluster if run.brokers > 1 else {}),
+        **(_cluster_figures(fired) if run.brokers > 1 else {}),
     }
+
+
+def _cluster_figures(fired: list[Fault]) -> dict[str, object]:
+    """How long the cluster took to elect new leaders after a broker fault, and to be in sync again."""
+    brokers = [f for f in fired if f.kind in BROKER_KINDS]
+    return {"leaders_elected_s": _timings(brokers, BROKER_KINDS, "elected_s"),
+            "replicas_in_sync_s": _timings(brokers, BROKER_KINDS, "in_sync_s"),
+            "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
 
 
 if __name__ == "__main__":

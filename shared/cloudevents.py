@@ -116,26 +116,26 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     if (version := attributes.get("specversion")) != "1.0":
         raise Refused(f"specversion must be \"1.0\", not {version!r}" if version is not None
                       else "specversion is missing: not a CloudEvent")
-    fields: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if name in ("data", "data_base64"):
-            continue
-        if not _NAME.fullmatch(name):
-            raise Refused(f"{name!r} is not an attribute name (lower-case letters and digits only)")
-        if value is None:
-            continue  # the JSON format: null is the same as absent
-        if isinstance(value, dict | list):
-            raise Refused(f"attribute {name!r} must be a string, number or boolean")
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise Refused(f"attribute {name!r} holds a control character, which a CloudEvents string may not")
-        if name in _CONTEXT or name in _KEPT_EXTENSIONS:
-            fields[name] = value
+    fields = {name: value for name, value in attributes.items()
+              if name not in ("data", "data_base64") and _attribute(name, value) is not None
+              and (name in _CONTEXT or name in _KEPT_EXTENSIONS)}
     for name in ("id", "source", "type"):
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise Refused(f"the {name} attribute is required (a non-empty string)")
     if "datacontenttype" in fields and not is_json(str(fields["datacontenttype"])):
         raise Refused(f"data must be JSON (datacontenttype application/json), not {fields['datacontenttype']!r}")
     return fields
+
+
+def _attribute(name: str, value: Any) -> Any:
+    """The attribute's value, checked as the format allows it (None: absent, as JSON's null is)."""
+    if not _NAME.fullmatch(name):
+        raise Refused(f"{name!r} is not an attribute name (lower-case letters and digits only)")
+    if isinstance(value, dict | list):
+        raise Refused(f"attribute {name!r} must be a string, number or boolean")
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise Refused(f"attribute {name!r} holds a control character, which a CloudEvents string may not")
+    return value
 
 
 def _data(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:

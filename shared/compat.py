@@ -123,18 +123,28 @@ def _leaf(w: Schema, wdefs: Schema, r: Schema, rdefs: Schema, path: str) -> Iter
 
 def _values(w: Schema, r: Schema, path: str) -> Iterator[tuple[str, str]]:
     here = path or "(root)"
+    yield from ((here, problem) for problem in (*_enumerations(w, r), *_patterns(w, r), *_bounds(w, r)))
+
+
+def _enumerations(w: Schema, r: Schema) -> Iterator[str]:
     if "enum" in r or "const" in r:
         allowed = set(map(json.dumps, [r["const"]] if "const" in r else r["enum"]))
         written = set(map(json.dumps, [w["const"]] if "const" in w else w.get("enum", [])))
         if not written or not written <= allowed:
-            yield here, f"values {sorted(written - allowed) or 'of any kind'} where only {sorted(allowed)} are read"
+            yield f"values {sorted(written - allowed) or 'of any kind'} where only {sorted(allowed)} are read"
+
+
+def _patterns(w: Schema, r: Schema) -> Iterator[str]:
     for key in ("pattern", "format"):
         if key in r and w.get(key) != r[key] and not ("enum" in w or "const" in w):
-            yield here, f"{key} {r[key]!r} is required of a value written with {w.get(key)!r}"
+            yield f"{key} {r[key]!r} is required of a value written with {w.get(key)!r}"
+
+
+def _bounds(w: Schema, r: Schema) -> Iterator[str]:
     for key, tighter in (("maxLength", min), ("maxItems", min), ("maximum", min), ("exclusiveMaximum", min),
                          ("minLength", max), ("minItems", max), ("minimum", max), ("exclusiveMinimum", max)):
         if key in r and (key not in w or tighter(w[key], r[key]) != w[key]):
-            yield here, f"{key} {r[key]} is required of a value written with {w.get(key)}"
+            yield f"{key} {r[key]} is required of a value written with {w.get(key)}"
 
 
 def _object(w: Schema, wdefs: Schema, r: Schema, rdefs: Schema, path: str) -> Iterator[tuple[str, str]]:

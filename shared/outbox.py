@@ -163,17 +163,20 @@ class OutboxRelay:
                 await park_rows(conn, parked)
             done = {r["id"] for r in sent} | {r["id"] for r, _ in parked}
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(done))
+        self._count(sent, parked)
+        if len(done) < len(rows):
+            # What is left failed for a reason that may pass (a leader moving): the whole pass
+            # is tried again after the pause, and what went is absorbed by consumers' inboxes.
+            raise next(o for r, o in zip(rows, outcomes, strict=True) if o is not None and r["id"] not in done)
+        return len(rows)
+
+    def _count(self, sent: list[asyncpg.Record], parked: list[tuple[asyncpg.Record, str]]) -> None:
         for r in sent:
             metrics.OUTBOX_RELAYED.labels(self._service, r["topic"]).inc()
         for r, reason in parked:
             log.error("outbox row parked: the broker will not take it",
                       extra={"topic": r["topic"], "outbox_id": r["id"], "reason": reason})
             metrics.PARKED.labels(self._service, "relay", r["topic"]).inc()
-        if len(done) < len(rows):
-            # What is left failed for a reason that may pass (a leader moving): the whole pass
-            # is tried again after the pause, and what went is absorbed by consumers' inboxes.
-            raise next(o for r, o in zip(rows, outcomes, strict=True) if o is not None and r["id"] not in done)
-        return len(rows)
 
     async def _send(self, rows: list[asyncpg.Record]) -> list[BaseException | None]:
         """What became of each row: None once the broker has it, or what the producer or the

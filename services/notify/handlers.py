@@ -62,25 +62,24 @@ async def _store(conn: asyncpg.Connection, planned: list[policy.Delivery], notic
     """The planned deliveries, once each; those new."""
     if not planned:
         return []
-    n_of = [notices[d.notice] for d in planned]
-    inserted: list[asyncpg.Record] = await conn.fetch(
-        """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                   template, facts, occurred_at, about, status, detail, traceparent)
-           SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
-                  r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
-                AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
-                     occurred_at, about, status, detail, traceparent)
-           ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
-           RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail, traceparent""",
-        [d.passenger_id for d in planned], [n.disruption_id for n in n_of], [n.stage for n in n_of],
-        [n.revision for n in n_of], [d.channel for d in planned], [n.booking_ref for n in n_of],
-        [n.template for n in n_of], [json.dumps(n.facts) for n in n_of], [n.occurred_at for n in n_of],
-        [n.about for n in n_of], [d.status for d in planned], [d.detail for d in planned],
-        [traces[d.notice] for d in planned],
-    )
+    rows = [(d.passenger_id, n.disruption_id, n.stage, n.revision, d.channel, n.booking_ref, n.template,
+             json.dumps(n.facts), n.occurred_at, n.about, d.status, d.detail, traces[d.notice])
+            for d, n in ((d, notices[d.notice]) for d in planned)]
+    inserted: list[asyncpg.Record] = await conn.fetch(INSERT_DELIVERIES, *(list(c) for c in zip(*rows, strict=True)))
     return inserted
+
+
+INSERT_DELIVERIES = """
+    INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                            template, facts, occurred_at, about, status, detail, traceparent)
+    SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
+           r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+         AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
+              occurred_at, about, status, detail, traceparent)
+    ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
+    RETURNING passenger_id, disruption_id, stage, booking_ref, status, detail, traceparent"""
 
 
 async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> set[tuple[int, str]]:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -221,25 +222,27 @@ async def trips_for(conn: asyncpg.Connection, disruptions: list[PassengerDisrupt
                              s.scheduled_arrival) for s in d.segments or [d.flight]]
         replaced = domain.legs_to_replace(booked, {s.flight_id for s in d.segments} | {d.flight.flight_id},
                                           rules.co_terminals)
-        if not replaced:
-            continue
-        booking = bookings.get(d.booking_ref)
-        first = replaced[0]
-        earliest = d.earliest_departure if d.kind == "connection_at_risk" and d.earliest_departure \
-            else first.departure
-        trips[d.booking_ref] = domain.Trip(
-            booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids),
-            cabin=booking["cabin"] if booking else "economy", carrier=first.carrier,
-            origin=first.origin, destination=replaced[-1].destination, earliest_departure=earliest,
-            planned_arrival=replaced[-1].arrival,
-            replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
-            onward_connection=d.kind == "connection_at_risk" or len(replaced) > 1,
-            tier=booking["tier"] if booking else "none",
-            special_services=frozenset(booking["special_services"]) if booking else frozenset(),
-            booked_at=booking["booked_at"] if booking else None,
-            may_split=booking["may_split"] if booking else False,
-            arrive_by=domain.arrive_by(booked, replaced, rules))
+        if replaced:
+            trips[d.booking_ref] = _trip(d, bookings.get(d.booking_ref), booked, replaced, rules)
     return trips
+
+
+def _trip(d: PassengerDisruption, booking: asyncpg.Record | None, booked: list[domain.BookedLeg],
+          replaced: list[domain.BookedLeg], rules: domain.Rules) -> domain.Trip:
+    """The trip to replace `replaced` with, for the booking as the reservation system described it
+    (a booking it never described: economy, no tier, travelling together)."""
+    first = replaced[0]
+    at_risk = d.kind == "connection_at_risk"
+    b: dict[str, Any] = dict(booking) if booking else {
+        "cabin": "economy", "tier": "none", "special_services": (), "booked_at": None, "may_split": False}
+    return domain.Trip(
+        booking_ref=d.booking_ref, passenger_ids=tuple(d.passenger_ids), cabin=b["cabin"], carrier=first.carrier,
+        origin=first.origin, destination=replaced[-1].destination,
+        earliest_departure=d.earliest_departure if at_risk and d.earliest_departure else first.departure,
+        planned_arrival=replaced[-1].arrival, replaced_flight_ids=tuple(leg.flight_id for leg in replaced),
+        onward_connection=at_risk or len(replaced) > 1, tier=b["tier"],
+        special_services=frozenset(b["special_services"]), booked_at=b["booked_at"], may_split=b["may_split"],
+        arrive_by=domain.arrive_by(booked, replaced, rules))
 
 
 async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], config: Config

@@ -148,6 +148,19 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
     usable = [f for f in flights
               if f.carrier in carriers and any(f.seats_free.values())
               and f.flight_id not in trip.replaced_flight_ids and f.departure >= trip.earliest_departure]
+    direct_flights, first_legs, onward_from = _by_role(usable, origins, destinations, latest)
+    # Minors travel alone only on direct flights.
+    connecting = [] if trip.unaccompanied_minor else _connections(first_legs, onward_from, origins, rules)
+    direct = [Itinerary((f,)) for f in direct_flights]
+    ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
+                    key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
+    return ranked[:rules.options_per_trip]
+
+
+def _by_role(usable: list[Flight], origins: frozenset[str], destinations: frozenset[str], latest: datetime
+             ) -> tuple[list[Flight], list[Flight], dict[str, list[Flight]]]:
+    """Flights straight from the trip's city to its destination, flights from it elsewhere (a
+    first leg), and flights into the destination by the airport they leave from (a second leg)."""
     direct_flights: list[Flight] = []
     first_legs: list[Flight] = []
     onward_from: dict[str, list[Flight]] = defaultdict(list)
@@ -157,12 +170,7 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
                 (direct_flights if f.destination in destinations else first_legs).append(f)
         elif f.destination in destinations:
             onward_from[f.origin].append(f)
-    # Minors travel alone only on direct flights.
-    connecting = [] if trip.unaccompanied_minor else _connections(first_legs, onward_from, origins, rules)
-    direct = [Itinerary((f,)) for f in direct_flights]
-    ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
-                    key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
-    return ranked[:rules.options_per_trip]
+    return direct_flights, first_legs, onward_from
 
 
 def _connections(first_legs: list[Flight], onward_from: Mapping[str, list[Flight]], origins: frozenset[str],

@@ -44,8 +44,13 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
     short = {s.booking_ref for s in seatings if any((f, s.cabin) not in taken for f in s.flight_ids)}
     # A booking short of a seat anywhere gets none: what it took elsewhere goes back.
     await _unsell(conn, _seats_needed([s for s in seatings if s.booking_ref in short], only=taken))
-    rows = [(s.booking_ref, p, f, s.cabin) for s in seatings if s.booking_ref not in short
-            for f in s.flight_ids for p in s.passenger_ids]
+    await _seat(conn, [s for s in seatings if s.booking_ref not in short])
+    return {s.booking_ref for s in seatings} - short
+
+
+async def _seat(conn: asyncpg.Connection, seatings: Sequence[Seating]) -> None:
+    """Each passenger's seat on each of its booking's flights, in its cabin."""
+    rows = [(s.booking_ref, p, f, s.cabin) for s in seatings for f in s.flight_ids for p in s.passenger_ids]
     if rows:
         await conn.execute(
             """INSERT INTO seats (booking_ref, passenger_id, flight_id, cabin)
@@ -53,7 +58,6 @@ async def take_seats_for(conn: asyncpg.Connection, seatings: Sequence[Seating]) 
                ON CONFLICT (booking_ref, passenger_id, flight_id) DO UPDATE SET cabin = EXCLUDED.cabin""",
             *[list(col) for col in zip(*rows, strict=True)])
         metrics.SEATS_TAKEN.inc(len(rows))
-    return {s.booking_ref for s in seatings} - short
 
 
 def _seats_needed(seatings: Iterable[Seating], only: set[tuple[str, str]] | None = None
