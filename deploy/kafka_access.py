@@ -22,14 +22,14 @@ from kafka.admin import (
     ResourceType,
 )
 
-from shared import topics
+from shared import system, topics
 from shared.settings import Settings
 
 
 def access(prefix: str) -> list[tuple[str, ResourceType, str, ACLResourcePatternType, ACLOperation]]:
     """(principal, resource type, name, pattern, operation) for everything anyone may do."""
     grants = []
-    for principal, read in topics.READS.items():
+    for principal, read in system.READS.items():
         grants += [(principal, ResourceType.TOPIC, prefix + t, ACLResourcePatternType.LITERAL, ACLOperation.READ)
                    for t in read]
         grants += [(principal, ResourceType.TOPIC, prefix + topics.dead_letter(t), ACLResourcePatternType.LITERAL,
@@ -37,7 +37,7 @@ def access(prefix: str) -> list[tuple[str, ResourceType, str, ACLResourcePattern
         # Its consumer groups: `<prefix><service>` and `<prefix><service>-priority`.
         grants.append((principal, ResourceType.GROUP, prefix + principal, ACLResourcePatternType.PREFIXED,
                        ACLOperation.READ))
-    for principal, written in topics.WRITES.items():
+    for principal, written in system.WRITES.items():
         grants += [(principal, ResourceType.TOPIC, prefix + t, ACLResourcePatternType.LITERAL, ACLOperation.WRITE)
                    for t in written]
     return grants

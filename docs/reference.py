@@ -30,6 +30,7 @@ COMMANDS = (
 
 def pages() -> Iterator[tuple[str, str]]:
     """(path in the site, Markdown) for every generated page."""
+    yield "reference/system.md", system_page()
     yield "reference/settings.md", settings_page()
     yield "reference/http-api.md", http_page()
     yield "reference/events.md", events_page()
@@ -48,6 +49,42 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+# The system --------------------------------------------------------------------------------------
+
+def system_page() -> str:
+    from shared import system
+    lines = ["flowchart LR"]
+    for topic in dict.fromkeys(t for part in system.SYSTEM for t in (*part.reads, *part.writes)):
+        lines.append(f'  {topic.replace("-", "_")}[["{topic}"]]')
+    for part in system.SYSTEM:
+        shape = f'  {part.name}["{part.name}"]' if part.groups else f'  {part.name}(["{part.name}"])'
+        lines.append(shape)
+        lines += [f'  {part.name} --> {t.replace("-", "_")}' for t in part.writes]
+        lines += [f'  {t.replace("-", "_")} --> {part.name}' for t in part.reads]
+    groups = [(f"`{p.name}`", f"`{g.purpose}`", ", ".join(f"`{t}`" for t in g.topics), f"`<prefix>{p.name}{g.suffix}`")
+              for p in system.SYSTEM for g in p.groups]
+    queues = [(f"`{p.name}`", f"`{q.table}`", f"`{q.channel}`", f"`{q.worker}`")
+              for p in system.SYSTEM for q in p.queues]
+    return "\n".join([
+        "# The system, declared once\n",
+        "Generated from `shared/system.py`, the one declaration of what each service reads, writes and keeps "
+        "queued. The Kafka ACLs (`deploy/kafka_access.py`), the AsyncAPI operations and this page are made from "
+        "it; `tests/unit/test_system.py` holds every bootstrap's routes, every publish, every wake-up channel and "
+        "every migration's trigger to it.\n",
+        "## Who writes and reads each topic\n",
+        "Services are boxes; the systems that feed Rebound are rounded; topics are framed.\n",
+        "```mermaid\n" + "\n".join(lines) + "\n```\n",
+        "## Consumer groups\n",
+        "Each group reads its topics in a loop of its own: a flood on one never waits behind the other "
+        "(first notices and flight events have groups of their own).\n",
+        _table(("service", "group", "reads", "Kafka group id"), groups),
+        "## Queues\n",
+        "Work kept in a table and done outside any consumer's transaction, its worker woken by PostgreSQL "
+        "`NOTIFY` on the channel.\n",
+        _table(("service", "table", "wake-up channel", "worker"), queues),
+    ])
 
 
 # Settings ----------------------------------------------------------------------------------------
@@ -180,7 +217,7 @@ def _schema_rows(schema: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def events_page() -> str:
-    from shared import contract, topics
+    from shared import contract, system, topics
     from shared.events import type_name
     out = ["# Events and topics\n",
            "Generated from `shared/topics.py` and the event models (`shared/events.py`), as the AsyncAPI 3.1 "
@@ -191,8 +228,8 @@ def events_page() -> str:
            "## Topics\n"]
     rows = []
     for topic in topics.ALL:
-        readers = ", ".join(s for s, t in topics.READS.items() if topic in t)
-        writers = ", ".join(s for s, t in topics.WRITES.items() if topic in t)
+        readers = ", ".join(s for s, t in system.READS.items() if topic in t)
+        writers = ", ".join(s for s, t in system.WRITES.items() if topic in t)
         types = ", ".join(f"`{type_name(m)}`" for m in topics.CARRIES[topic])
         rows.append((f"`{topic}`", topics.DESCRIPTIONS[topic], types, writers, readers, topics.KEYS[topic],
                      topics.configs(topic)["cleanup.policy"]))

@@ -81,7 +81,7 @@ from deploy import postgres_access
 from faults import poison, release
 from services.compensation.sandbox import PaymentsSandboxSettings
 from services.notify.sandbox import SandboxSettings
-from shared import failpoints, topics
+from shared import failpoints, system, topics
 from shared.settings import Settings
 
 RESULTS = ROOT / "faults" / "results"
@@ -742,7 +742,7 @@ async def _parked_findings(run: Run, settings: Settings) -> list[str]:
     finally:
         await conn.close()
     missing = [f"{origin} not parked by {service}" for origin, topic in run.poison_parked.items()
-               for service in SERVICES if topic.removeprefix(settings.topic_prefix) in topics.READS[service]
+               for service in SERVICES if topic.removeprefix(settings.topic_prefix) in system.READS[service]
                and origin not in {o for _, o, _ in parked[service]}]
     unexpected = [f"{service} parked {stage} {origin}: {reason[:120]}" for service, rows in parked.items()
                   for stage, origin, reason in rows if origin not in run.poison_parked]

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from shared import topics
+from shared import system, topics
 from shared.events import type_name
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
@@ -65,7 +65,7 @@ def breaks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                   for p, why in _fits(after["serialization"], before["validation"])]
     for name, after in new["types"].items():
         if name not in old["types"]:
-            moved = [t for t in after["topics"] if any(r for r in topics.READS.values() if t in r)]
+            moved = [t for t in after["topics"] if any(r for r in system.READS.values() if t in r)]
             found += [f"{name}: (type): new on {t}, whose readers in the last release dead-letter types "
                       "they do not know: send it from the release after readers know it" for t in moved]
     return found

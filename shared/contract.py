@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from shared import topics
+from shared import system, topics
 from shared.events import FLIGHT_EVENT_TYPES, TRACEPARENT, Envelope, FlightEvent, type_name
 
 REF = "#/components/schemas/{model}"
@@ -239,8 +239,8 @@ def _channels(topic: str, names: list[str]) -> dict[str, Any]:
 def _operations(topic: str, names: list[str]) -> dict[str, Any]:
     """Which services read and write the topic, and that each reader writes its dead letters."""
     channel_id = topic.replace("-", "_")
-    readers = sorted(s for s, t in topics.READS.items() if topic in t)
-    writers = sorted(s for s, t in topics.WRITES.items() if topic in t)
+    readers = sorted(s for s, t in system.READS.items() if topic in t)
+    writers = sorted(s for s, t in system.WRITES.items() if topic in t)
     refs = [{"$ref": f"#/channels/{channel_id}/messages/{n}"} for n in names]
     operations: dict[str, Any] = {}
     if readers:

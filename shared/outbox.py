@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer, errors
 
-from shared import db, failpoints, metrics, topics, tracing
+from shared import db, failpoints, metrics, system, topics, tracing
 from shared.events import Envelope, Model
 from shared.settings import Settings
 
@@ -129,7 +129,7 @@ class OutboxRelay:
     async def run(self) -> None:
         try:
             async with db.notifications(self._settings.database_url,
-                                        f"{self._service}_outbox") as woken:
+                                        system.channel(self._service, "outbox")) as woken:
                 self.running = True
                 while True:
                     try:

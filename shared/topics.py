@@ -86,26 +86,6 @@ def all_payloads() -> list[type[Model]]:
     return list(dict.fromkeys(m for topic in ALL for m in CARRIES[topic]))
 
 
-# Who reads and who writes each topic. The deployment's Kafka ACLs are made from this
-# (deploy/kafka_access.py), so each service's principal can touch its own topics and nothing else;
-# `reservations` (schedules and bookings) and `operations` (the airline's own flight events) are
-# the systems that feed Rebound. A service also writes the dead-letter topic of each it reads.
-READS = {
-    "disruption": [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES, AGENT_ACTIONS],
-    "rebooking": [SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS],
-    "compensation": [SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS],
-    "notify": [FIRST_NOTICES, NOTICES],
-}
-WRITES = {
-    "disruption": [FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES, NOTICES, AGENT_ACTIONS],
-    "rebooking": [REBOOKINGS, NOTICES, AGENT_ACTIONS],
-    "compensation": [ENTITLEMENTS, NOTICES, AGENT_ACTIONS],
-    "notify": [NOTICE_DELIVERIES],
-    "reservations": [SCHEDULE, BOOKINGS],
-    "operations": [FLIGHT_EVENTS],
-}
-
-
 # A dead-letter copy carries the original record and its headers (those that are not text in
 # base64, a third larger) plus the reason: room for all of that, so that a copy always fits.
 DEAD_LETTER_MAX_BYTES = 2 * MAX_EVENT_BYTES

@@ -16,7 +16,7 @@ import httpx
 from services.compensation import metrics
 from services.compensation.case import from_minor
 from services.compensation.config import CompensationSettings
-from shared import db, topics
+from shared import db, system, topics
 from shared.events import PayoutSettled, event_id
 from shared.http import provider_error_code
 from shared.outbox import Outbox
@@ -80,7 +80,7 @@ class PayoutWorker:
         self._slots = asyncio.Semaphore(settings.payout_concurrency)
 
     async def run(self) -> None:
-        async with db.notifications(self._settings.database_url, "compensation_payouts") as woken:
+        async with db.notifications(self._settings.database_url, system.channel("compensation", "payouts")) as woken:
             passes = 0
             while True:
                 claimed = await self._pay_due()

@@ -38,7 +38,7 @@ from services.notify.providers import (
     Refused,
     TransientFailure,
 )
-from shared import db, notices, topics, tracing
+from shared import db, notices, system, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
 from shared.pacing import TokenBucket, backoff
@@ -182,7 +182,7 @@ class Sender:
         self._stopping = asyncio.Event()  # set once the sender is told to stop
 
     async def run(self) -> None:
-        async with db.notifications(self._settings.database_url, "notify_deliveries") as woken:
+        async with db.notifications(self._settings.database_url, system.channel("notify", "deliveries")) as woken:
             passes = 0
             while True:
                 if not self._first:

@@ -17,7 +17,7 @@ import asyncpg
 from services.rebooking import domain, inventory, links, metrics
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, Decisions, Told, decided, itinerary_facts, legs_of
-from shared import db, notices
+from shared import db, notices, system
 from shared.events import PassengerDisruption
 from shared.outbox import Outbox
 from shared.runtime import Service
@@ -30,7 +30,7 @@ async def run_rounds(service: Service[Config]) -> None:
     them together, and again: a full round goes straight on; any other waits one window more, so
     a burst is assigned in few large rounds rather than many small ones."""
     settings = service.config.settings
-    async with db.notifications(settings.database_url, "rebooking_pending") as woken:
+    async with db.notifications(settings.database_url, system.channel("rebooking", "pending")) as woken:
         while True:
             try:
                 async with service.database.acquire() as conn, conn.transaction():

@@ -7,7 +7,7 @@ from collections import Counter
 import asyncpg
 
 from services.rebooking.decisions import Decisions
-from shared import db, tracing
+from shared import db, system, tracing
 from shared.consumer import Event
 from shared.events import (
     TIERS,
@@ -126,10 +126,10 @@ async def rebook(conn: asyncpg.Connection, event: Event[PassengerDisruption], ou
         """WITH cancelled AS (
                UPDATE flights SET status = 'cancelled'
                WHERE $4 AND flight_id = ANY($5::text[]) AND status <> 'cancelled'),
-           woken AS (SELECT pg_notify('rebooking_pending', ''))
+           woken AS (SELECT pg_notify($7, ''))
            INSERT INTO pending (disruption_id, booking_ref, disruption, traceparent)
            SELECT $1, $2, $3, $6 FROM woken
            WHERE NOT EXISTS (SELECT 1 FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2)
            ON CONFLICT DO NOTHING""",
         d.disruption_id, d.booking_ref, d.model_dump(mode="json"), d.kind == "cancelled",
-        [s.flight_id for s in d.segments or [d.flight]], tracing.current.get())
+        [s.flight_id for s in d.segments or [d.flight]], tracing.current.get(), system.channel("rebooking", "pending"))

@@ -28,7 +28,7 @@ from bench import measure
 from bench.small_scenario import DEMO_PARTNER_KEY
 from bench.stack import Stack
 from faults import poison
-from shared import signing, topics
+from shared import signing, system, topics
 from shared.events import Envelope, FlightScheduled, flight_id
 from shared.settings import Settings
 from tests.integration.conftest import API_KEY, eventually
@@ -132,7 +132,7 @@ async def test_poison_on_every_topic_ends_where_its_kind_says_and_changes_nothin
 
     async def all_parked():
         origins = await parked_origins(own.database_url)
-        return all(origin in origins[s] for origin, t in parked.items() for s, read in topics.READS.items()
+        return all(origin in origins[s] for origin, t in parked.items() for s, read in system.READS.items()
                    if t in read and s in SCHEMAS)
     assert parked and await eventually(all_parked, within_seconds=60)
     assert await table_rows(own.database_url) == before

@@ -25,7 +25,7 @@ from aiokafka.errors import (
 from bench import measure, small_scenario
 from bench.stack import ROOT, Stack, free_port
 from deploy.kafka_access import prepare
-from shared import kafka, topics
+from shared import kafka, system, topics
 from shared.events import FlightCancelled, FlightRef
 from shared.settings import Settings
 from tests.integration.conftest import API_KEY, eventually
@@ -106,14 +106,14 @@ async def refused(action, *errors) -> bool:
 async def test_each_principal_writes_and_reads_only_its_own_topics_and_groups(broker, granted, service):
     assert granted > 40
     me = as_principal(broker, service)
-    for topic in topics.WRITES[service] + [topics.dead_letter(t) for t in topics.READS[service]]:
+    for topic in system.WRITES[service] + [topics.dead_letter(t) for t in system.READS[service]]:
         assert await allowed(partial(produce, me, topic)), f"{service} may not write {topic}"
-    for topic in set(topics.ALL) - set(topics.WRITES[service]):
+    for topic in set(topics.ALL) - set(system.WRITES[service]):
         assert await refused(partial(produce, me, topic), TopicAuthorizationFailedError), f"{service} wrote {topic}"
-    first_read = topics.READS[service][0]
+    first_read = system.READS[service][0]
     assert await allowed(partial(consume, me, first_read, service))
     assert await allowed(partial(consume, me, first_read, f"{service}-priority"))
-    for topic in sorted(set(topics.ALL) - set(topics.READS[service]))[:3]:
+    for topic in sorted(set(topics.ALL) - set(system.READS[service]))[:3]:
         assert await refused(partial(consume, me, topic, service), TopicAuthorizationFailedError), \
             f"{service} read {topic}"
     other = next(s for s in SERVICES if s != service)

@@ -242,19 +242,6 @@ async def test_production_describes_no_api_and_shows_metrics_to_the_monitoring_k
         assert (await client.get("/metrics", headers={"Authorization": f"Bearer {'m' * 32}"})).status_code == 200
 
 
-def test_the_access_table_behind_the_kafka_acls_is_what_the_services_do():
-    """Each service reads exactly the topics its handlers take, and writes only topics the table
-    grants it (read from its source: every `publish(topics.X` and producer send to `topics.X`)."""
-    from shared import topics
-    from tests.topology import read_by_service
-    for service, table in read_by_service().items():
-        assert sorted(table) == sorted(topics.READS[service]), service
-        source = " ".join(p.read_text() for p in (ROOT / "services" / service).glob("*.py"))
-        written = set(re.findall(r"publish\(\s*topics\.([A-Z_]+)", source))
-        written |= set(re.findall(r"topics\.name\([^()]*topics\.([A-Z_]+)\)", source))
-        assert written and {getattr(topics, n) for n in written} <= set(topics.WRITES[service]), service
-
-
 def test_production_can_refuse_a_partner_key_that_may_report_on_any_airline(monkeypatch, caplog):
     for name in ("PARTNER_KEYS", "PARTNER_KEYS_SCOPED_ONLY"):
         monkeypatch.delenv(f"REBOUND_{name}", raising=False)
