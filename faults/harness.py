@@ -406,10 +406,10 @@ async def service_lane(run: Run, service: str, kinds: list[str], rng: random.Ran
 
 async def _rolling_upgrade(run: Run, service: str, names: list[str], backlog: Backlog, fault: Fault) -> None:
     """Roll the service back to the previous release a replica at a time, then forward to this
-    commit: each replica stopped as a rollout stops it (SIGTERM), started from the other release,
-    and the group's backlog drained before the next, so the two releases share the topics and
-    the tables at every step. `down_s` is the whole rollout; `restart_s` the last replica's start;
-    `recovery_s` its backlog drained."""
+    commit: each replica stopped as a rollout stops it (SIGTERM, then SIGKILL after the grace
+    period), started from the other release, and the group's backlog drained before the next, so
+    the two releases share the topics and the tables at every step. `down_s` is the whole
+    rollout; `restart_s` the last replica's start; `recovery_s` its backlog drained."""
     began = time.monotonic()
     run.previous_release_replicas += len(names)
     run.only_this_release.clear()
