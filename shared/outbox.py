@@ -129,7 +129,7 @@ class OutboxRelay:
     async def run(self) -> None:
         try:
             async with db.notifications(self._settings.database_url,
-                                        system.channel(self._service, "outbox")) as woken:
+                                        system.outbox_channel(self._service)) as woken:
                 self.running = True
                 while True:
                     try:

@@ -60,9 +60,15 @@ class Part:
         return next(q for q in self.queues if q.table == table)
 
 
+def outbox_channel(schema: str) -> str:
+    """The channel that wakes a schema's outbox relay: the messaging tables' trigger notifies
+    `TG_TABLE_SCHEMA || '_outbox'` (shared/sql/messaging.sql), whatever the schema is called."""
+    return f"{schema}_outbox"
+
+
 def _outbox(service: str) -> Queue:
     """Every service's outbox: its events, published after the transaction that wrote them."""
-    return Queue("outbox", f"{service}_outbox", "shared.outbox.OutboxRelay.run")
+    return Queue("outbox", outbox_channel(service), "shared.outbox.OutboxRelay.run")
 
 
 SYSTEM: tuple[Part, ...] = (

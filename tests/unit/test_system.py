@@ -54,7 +54,7 @@ def test_every_queue_is_woken_on_its_declared_channel_and_its_worker_listens_the
                "services.notify.sender.Sender.run": sender.Sender.run}
     for queue in BY_NAME[service].queues:
         listens = inspect.getsource(workers[queue.worker])
-        assert "system.channel(" in listens, queue
+        assert "system.channel(" in listens or "system.outbox_channel(" in listens, queue
         filled_here = f'system.channel("{service}", "{queue.table}")' in " ".join(
             p.read_text() for p in (ROOT / "services" / service).glob("handlers.py"))
         assert _wakes(service, queue.table, queue.channel) or filled_here, queue
