@@ -116,9 +116,12 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     if (version := attributes.get("specversion")) != "1.0":
         raise Refused(f"specversion must be \"1.0\", not {version!r}" if version is not None
                       else "specversion is missing: not a CloudEvent")
+    for name, value in attributes.items():
+        if name not in ("data", "data_base64"):
+            _check_attribute(name, value)
+    # The JSON format: null is the same as absent.
     fields = {name: value for name, value in attributes.items()
-              if name not in ("data", "data_base64") and _attribute(name, value) is not None
-              and (name in _CONTEXT or name in _KEPT_EXTENSIONS)}
+              if value is not None and (name in _CONTEXT or name in _KEPT_EXTENSIONS)}
     for name in ("id", "source", "type"):
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise Refused(f"the {name} attribute is required (a non-empty string)")
@@ -127,15 +130,14 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _attribute(name: str, value: Any) -> Any:
-    """The attribute's value, checked as the format allows it (None: absent, as JSON's null is)."""
+def _check_attribute(name: str, value: Any) -> None:
+    """Refused unless the attribute's name and value are as the format allows."""
     if not _NAME.fullmatch(name):
         raise Refused(f"{name!r} is not an attribute name (lower-case letters and digits only)")
     if isinstance(value, dict | list):
         raise Refused(f"attribute {name!r} must be a string, number or boolean")
     if isinstance(value, str) and _CONTROL.search(value):
         raise Refused(f"attribute {name!r} holds a control character, which a CloudEvents string may not")
-    return value
 
 
 def _data(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:

@@ -6,9 +6,8 @@ Times are instants (UTC on the wire; notify shows them on each airport's own clo
 notice carries (a passenger's choice link, a voucher's code) travel sealed for notify."""
 
 import re
-import typing
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -209,7 +208,7 @@ Notice = (FirstNoticeCancelled | FirstNoticeDelayed | FirstNoticeDiverted | Firs
           | FirstNoticeConnectionAtRisk | FlightReinstated | Rebooked | Returned | NoAlternative | NoOnward
           | NeedsAgent | Changed | Entitlements | DeskMessage)
 # Each kind's model by its name, derived from the union: a new kind is added there alone.
-KINDS: dict[str, type[Notice]] = {model.model_fields["kind"].default: model for model in typing.get_args(Notice)}
+KINDS: dict[str, type[Notice]] = {model.model_fields["kind"].default: model for model in get_args(Notice)}
 
 
 def facts_of(notice: Notice) -> dict[str, object]:
