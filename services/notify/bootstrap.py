@@ -90,7 +90,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     config = Config.of(settings or NotifySettings())
     service = Service(name="notify", settings=config.settings, config=config,
                       migrations=Path(__file__).parent / "migrations", routes=routes(),
-                      priority_routes=first_notice_routes(), background=[send_notices])
+                      priority_routes=first_notice_routes(),
+                      background=[send_notices, status.apply_early_reports])
     app = service.app(
         title="Rebound notify",
         # Up to 1,000 contacts in one PUT; a bucket of delivery reports.

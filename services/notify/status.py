@@ -1,7 +1,9 @@
 """Delivery status from providers: the SMS provider reports when a message reaches the handset or
 does not (Twilio calls back once per text; Infobip pushes reports in batches). A message the
-network could not deliver is tried by the passenger's other channel."""
+network could not deliver is tried by the passenger's other channel. A report that arrives before
+its text's send is recorded waits for it (`early_reports`), rather than being lost."""
 
+import asyncio
 import base64
 import hmac
 from typing import Annotated
@@ -19,13 +21,20 @@ from shared import topics
 from shared.events import NoticeDelivered
 from shared.http import GatedRoute
 from shared.outbox import Outbox
-from shared.runtime import Database, running
+from shared.runtime import Database, Service, running
 
 SMS_STATUS_PATH = "/v1/delivery-status/sms"
 INFOBIP_REPORT_PATH = "/v1/delivery-status/infobip"
 INFOBIP_USER = "infobip"
 INFOBIP_REPORTS_AT_ONCE = 10_000
 INFOBIP_REPORTS_MAX_BYTES = 8 * 1024 * 1024
+EARLY_REPORTS_EVERY_S = 1.0
+# A report whose text is never recorded is not about one of ours (another sender on the account).
+EARLY_REPORTS_KEPT = "1 day"
+# A later report on the same text is the newer word on it.
+HOLD_EARLY = """INSERT INTO early_reports (provider_id, state, failed)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
+                ON CONFLICT (provider_id) DO UPDATE SET state = excluded.state, failed = excluded.failed"""
 # Twilio's message states: the last two mean the passenger did not get it.
 SMS_STATES = {"accepted", "queued", "sending", "sent", "delivered", "receiving", "received", "read",
               "failed", "undelivered"}
@@ -50,8 +59,9 @@ async def sms_status(request: Request, pool: Database,
         raise HTTPException(422, f"MessageSid and a MessageStatus of {sorted(SMS_STATES)} are required")
     if state not in ("failed", "undelivered"):
         # Most reports are good news: recorded in one statement, news to no one else.
-        await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
-                           " WHERE provider_id = $1 AND channel = 'sms'", sid, state)
+        if await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
+                              " WHERE provider_id = $1 AND channel = 'sms'", sid, state) == "UPDATE 0":
+            await pool.execute(HOLD_EARLY, [sid], [state], [False])
         return
     async with pool.acquire() as conn, conn.transaction():
         await record_reports(conn, settings, [], [(sid, state)])
@@ -110,29 +120,63 @@ async def infobip_reports(request: Request, pool: Database) -> None:
 async def record_reports(conn: asyncpg.Connection, settings: NotifySettings, fine: list[tuple[str, str]],
                          failed: list[tuple[str, str]]) -> None:
     """Texts' fates, each (provider id, state): the good ones in one statement; each failure
-    tried by the passenger's other channel, and told to the ops board."""
+    tried by the passenger's other channel, and told to the ops board. A report on a text not
+    (yet) recorded is held until it is."""
+    early: list[tuple[str, str, bool]] = []
     if fine:
-        await conn.execute(
+        recorded = {r["provider_id"] for r in await conn.fetch(
             # `= ANY` as well as the join: the planner then looks the ids up in their index
             # rather than scanning every delivery to hash-join a list it takes for 100 rows.
             """UPDATE deliveries d SET provider_status = r.state, provider_status_at = now()
                FROM unnest($1::text[], $2::text[]) AS r(provider_id, state)
-               WHERE d.provider_id = ANY($1::text[]) AND d.provider_id = r.provider_id AND d.channel = 'sms'""",
-            [p for p, _ in fine], [state for _, state in fine])
+               WHERE d.provider_id = ANY($1::text[]) AND d.provider_id = r.provider_id AND d.channel = 'sms'
+               RETURNING d.provider_id""",
+            [p for p, _ in fine], [state for _, state in fine])}
+        early += [(p, state, False) for p, state in fine if p not in recorded]
     outbox = Outbox(settings, source="rebound/notify")
     for provider_id, state in failed:
-        await _not_delivered(conn, outbox, provider_id, state)
+        if not await _not_delivered(conn, outbox, provider_id, state):
+            early.append((provider_id, state, True))
+    if early:
+        await conn.execute(HOLD_EARLY, *(list(column) for column in zip(*early, strict=True)))
     await outbox.flush(conn)
 
 
-async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: str, state: str) -> None:
+async def apply_early_reports(service: Service) -> None:
+    """Held reports, applied once their texts are recorded (each replica may sweep: a report is
+    taken by one transaction, its row deleted as it is applied)."""
+    settings: NotifySettings = service.config.settings
+    while True:
+        await asyncio.sleep(EARLY_REPORTS_EVERY_S)
+        async with service.database.acquire() as conn, conn.transaction():
+            await sweep_early_reports(conn, settings)
+
+
+async def sweep_early_reports(conn: asyncpg.Connection, settings: NotifySettings) -> int:
+    """Apply the held reports whose texts are now recorded; forget those too old to be ours.
+    Returns how many were applied."""
+    due = await conn.fetch(
+        """DELETE FROM early_reports e USING deliveries d
+           WHERE d.provider_id = e.provider_id AND d.channel = 'sms'
+           RETURNING e.provider_id, e.state, e.failed""")
+    await conn.execute(f"DELETE FROM early_reports WHERE received_at < now() - interval '{EARLY_REPORTS_KEPT}'")
+    if due:
+        await record_reports(conn, settings, [(r["provider_id"], r["state"]) for r in due if not r["failed"]],
+                             [(r["provider_id"], r["state"]) for r in due if r["failed"]])
+    return len(due)
+
+
+async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: str, state: str) -> bool:
+    """Whether the text is recorded (and so the report taken into account)."""
     d = await conn.fetchrow(
         """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
            WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", provider_id, state)
-    # Not ours, or not yet recorded: nothing to do. Only a failure of a text taken is news to anyone
-    # else (the ops board already counts the passenger as told when the provider took the text).
-    if d is None or d["status"] != "sent":
-        return
+    if d is None:
+        return False
+    # Only a failure of a text taken is news to anyone else (the ops board already counts the
+    # passenger as told when the provider took the text).
+    if d["status"] != "sent":
+        return True
     await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
                        d["id"], f"the network reported the text {state}")
     c = await conn.fetchrow("SELECT * FROM contacts WHERE booking_ref = $1 AND passenger_id = $2",
@@ -149,3 +193,4 @@ async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: 
         stage=d["stage"], channel="sms", status="failed", provider_id=provider_id,
         detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
         key=d["booking_ref"], traceparent=d["traceparent"])
+    return True
