@@ -15,7 +15,7 @@ endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
-.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small \
+.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small play \
 	faults faults-short fuzz containers test-containers
 
 # The locked Python dependencies in .venv (uv installs them).
@@ -70,6 +70,11 @@ demo: infra promtool
 # A small scenario (one cancelled flight, 17 passengers) against the running services.
 demo-small: services
 	$(PY) -m bench.small_scenario
+
+# The same scenario through every service's handlers in one process, in about a second: no Kafka,
+# no services, a scratch database (bench/play.py).
+play: infra
+	$(PY) -m bench.play
 
 # Debian's Chromium for the ops board's browser test (Playwright drives it; it downloads nothing).
 browser:

@@ -1,5 +1,7 @@
 """The wiring every service shares: a FastAPI app whose lifespan creates the topics, migrates the
-schema, opens the pool, and runs the consumer loop and the outbox relay beside the HTTP API."""
+schema, opens the pool, and runs a consumer loop for each of the service's consumer groups and the
+outbox relay beside the HTTP API. The groups and the migrations are the service's in the system's
+declaration (shared/system.py)."""
 
 import asyncio
 import contextlib
@@ -8,15 +10,14 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
 
-from shared import db, failpoints, kafka, logs, parked, topics
-from shared.consumer import ConsumerLoop, Routes
+from shared import db, failpoints, kafka, logs, parked, system, topics
+from shared.consumer import ConsumerLoop
 from shared.http import BodyLimit, GatedRoute, NoStore, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
 from shared.settings import Access, Settings
@@ -28,22 +29,19 @@ C = TypeVar("C")
 
 @dataclass
 class Service(Generic[C]):
-    """One running service: its settings parsed once into `config`, its routes, its background
-    work, and (once started) its pool, consumers, relay and producer."""
+    """One running service: its settings parsed once into `config`, its background work, and (once
+    started) its pool, consumers, relay and producer."""
 
     name: str
     settings: Settings
     config: C
-    migrations: Path
-    routes: Routes
-    # Topics consumed by a consumer group of their own, so nothing on `routes`' topics is ever
-    # ahead of them (notify's first notices).
-    priority_routes: Routes | None = None
+    # False for a process that consumes nothing (disruption's console alone).
+    consumes: bool = True
     # Extra background work of the service's own (e.g. notify's sender), started after the pool.
     background: list[Callable[["Service[C]"], Awaitable[None]]] = field(default_factory=list)
     pool: asyncpg.Pool | None = None
-    consumer: ConsumerLoop | None = None
-    priority_consumer: ConsumerLoop | None = None
+    # One per consumer group, by what it is for.
+    consumers: dict[str, ConsumerLoop] = field(default_factory=dict)
     relay: OutboxRelay | None = None
     # The one idempotent acks=all producer: the outbox relay's, and the ingest API's where a
     # caller must hear "durably accepted".
@@ -70,9 +68,7 @@ class Service(Generic[C]):
     def ready(self) -> dict[str, bool]:
         return {
             "database": self.pool is not None and not self.pool.is_closing(),
-            **({"consumer": bool(self.consumer and self.consumer.running)} if self.routes.topics else {}),
-            **({"priority_consumer": bool(self.priority_consumer and self.priority_consumer.running)}
-               if self.priority_routes else {}),
+            **{f"consumer_{purpose}": consumer.running for purpose, consumer in self.consumers.items()},
             "outbox_relay": bool(self.relay and self.relay.running),
         }
 
@@ -83,10 +79,11 @@ class Service(Generic[C]):
         if self.settings.nice:
             os.nice(self.settings.nice)
         await topics.ensure_topics(self.settings)
-        db.beside_previous_release = bool(await db.migrate(self.settings.database_url, self.name, self.migrations))
+        part = system.BY_NAME[self.name]
+        assert part.migrations
+        db.beside_previous_release = bool(await db.migrate(self.settings.database_url, self.name,
+                                                           system.ROOT / part.migrations))
         self.pool = await db.create_pool(self.settings.database_url, self.name)
-        self.consumer = ConsumerLoop(self.settings, self.pool, service=self.name,
-                                     routes=self.routes)
         # Its largest request is a dead-letter copy, which the dead-letter topics are made to take.
         self.producer = AIOKafkaProducer(**kafka.client_options(self.settings), enable_idempotence=True,
                                          acks="all", linger_ms=2, max_request_size=topics.DEAD_LETTER_MAX_BYTES)
@@ -94,12 +91,13 @@ class Service(Generic[C]):
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
         # A process that consumes nothing (disruption's console alone) still relays its outbox.
         tasks = [asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
-        if self.routes.topics:
-            tasks.append(asyncio.create_task(self._supervise(self.consumer.run), name="consumer"))
-        if self.priority_routes:
-            self.priority_consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}-priority",
-                                                  routes=self.priority_routes)
-            tasks.append(asyncio.create_task(self._supervise(self.priority_consumer.run), name="priority-consumer"))
+        for group in part.groups if self.consumes else ():
+            # Each group apart, so that nothing on one group's topics is ever ahead of another's
+            # (disruption's flight events, notify's first notices).
+            consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}{group.suffix}",
+                                    routes=system.resolve(group.routes)(self.config))
+            self.consumers[group.purpose] = consumer
+            tasks.append(asyncio.create_task(self._supervise(consumer.run), name=f"consumer-{group.purpose}"))
         tasks += [asyncio.create_task(self._supervise(functools.partial(b, self)), name="background")
                   for b in self.background]
         log.info("service started", extra={"service": self.name})

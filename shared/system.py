@@ -1,11 +1,19 @@
-"""The system, declared once: each service's consumer groups (what each is for and the topics it
-reads), the topics it writes, its queues (the table, the channel that wakes its worker, the worker)
-and its migrations; and the systems that feed Rebound. The Kafka ACLs (deploy/kafka_access.py), the
-AsyncAPI document's operations (shared/contract.py) and the documentation's system page and diagram
-are derived from it; tests/unit/test_system.py holds every bootstrap's routes, every publish, every
-wake-up and every migration's trigger to it, so none can drift."""
+"""The system, declared once: each service's consumer groups (what each is for, the topics it
+reads and the routes that handle them), the topics it writes, its queues (the table, the channel
+that wakes its worker, the worker, and the step that advances it in a caller's transaction) and its
+migrations; and the systems that feed Rebound. Each service's consumers (shared/runtime.py), the
+one-process runner (shared/in_process.py), the Kafka ACLs (deploy/kafka_access.py), the AsyncAPI
+document's operations (shared/contract.py) and the documentation's system page and diagram are
+derived from it; tests/unit/test_system.py holds every publish, every wake-up and every migration's
+trigger to it, so none can drift.
 
+Routes, workers and steps are named by their dotted paths, so that this module imports no service."""
+
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from shared.topics import (
     AGENT_ACTIONS,
@@ -21,6 +29,8 @@ from shared.topics import (
     SCHEDULE,
 )
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository: migrations are named from it
+
 
 @dataclass(frozen=True)
 class Group:
@@ -28,6 +38,7 @@ class Group:
 
     purpose: str
     topics: tuple[str, ...]
+    routes: str  # the function that, given the service's config, routes each event to its handler
     # The Kafka group id is `<prefix><service><suffix>`, as deployed: renaming a group loses its
     # committed offsets, so the id stays what the first release called it.
     suffix: str = ""
@@ -38,8 +49,14 @@ class Queue:
     """Work a service keeps in a table of its own and does outside any consumer's transaction."""
 
     table: str
-    channel: str  # the PostgreSQL NOTIFY channel that wakes its worker (a trigger or the writer sends it)
-    worker: str  # the function that steps it
+    # The PostgreSQL NOTIFY channel that wakes its worker (a trigger or the writer sends it); None
+    # for a queue its worker sweeps on a timer.
+    channel: str | None
+    worker: str  # the function that works it while the service runs
+    # One step of its work in the caller's transaction (given the connection and the service's
+    # config; returns how much it did), where the work is the database's alone. None where each
+    # step is a call to the outside world (a bank, a text provider), which only the worker makes.
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class Part:
     writes: tuple[str, ...] = ()
     queues: tuple[Queue, ...] = ()
     migrations: str | None = None  # the folder of its schema's migrations
+    settings: str | None = None  # its settings class
+    config: str | None = None  # what makes its config (the settings parsed once) from its settings
 
     @property
     def reads(self) -> list[str]:
@@ -71,33 +90,54 @@ def _outbox(service: str) -> Queue:
     return Queue("outbox", outbox_channel(service), "shared.outbox.OutboxRelay.run")
 
 
+def resolve(path: str) -> Callable[..., Any]:
+    """The function a dotted path names (a module's function, or a class's method)."""
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except ModuleNotFoundError:
+        owner, _, cls = module.rpartition(".")
+        return getattr(getattr(importlib.import_module(owner), cls), name)  # type: ignore[no-any-return]
+
+
 SYSTEM: tuple[Part, ...] = (
     Part("disruption",
-         groups=(Group("flight_events", (FLIGHT_EVENTS,), suffix="-priority"),
+         groups=(Group("flight_events", (FLIGHT_EVENTS,), "services.disruption.bootstrap.flight_event_routes",
+                       suffix="-priority"),
                  Group("bookings_and_outcomes", (SCHEDULE, BOOKINGS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES,
-                                                 AGENT_ACTIONS))),
+                                                 AGENT_ACTIONS), "services.disruption.bootstrap.routes")),
          writes=(FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES, NOTICES, AGENT_ACTIONS),
          queues=(_outbox("disruption"),),
-         migrations="services/disruption/migrations"),
+         migrations="services/disruption/migrations",
+         settings="services.disruption.config.DisruptionSettings", config="services.disruption.config.Config.of"),
     Part("rebooking",
-         groups=(Group("disruptions", (SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS)),),
+         groups=(Group("disruptions", (SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS),
+                       "services.rebooking.bootstrap.routes"),),
          writes=(REBOOKINGS, NOTICES, AGENT_ACTIONS),
-         queues=(Queue("pending", "rebooking_pending", "services.rebooking.assignment.run_rounds"),
+         queues=(Queue("pending", "rebooking_pending", "services.rebooking.assignment.run_rounds",
+                       step="services.rebooking.assignment.assign_round"),
                  _outbox("rebooking")),
-         migrations="services/rebooking/migrations"),
+         migrations="services/rebooking/migrations",
+         settings="services.rebooking.config.RebookingSettings", config="services.rebooking.config.Config.of"),
     Part("compensation",
-         groups=(Group("disruptions_and_outcomes", (SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS)),),
+         groups=(Group("disruptions_and_outcomes", (SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS),
+                       "services.compensation.bootstrap.routes"),),
          writes=(ENTITLEMENTS, NOTICES, AGENT_ACTIONS),
          queues=(Queue("payouts", "compensation_payouts", "services.compensation.payouts.PayoutWorker.run"),
                  _outbox("compensation")),
-         migrations="services/compensation/migrations"),
+         migrations="services/compensation/migrations",
+         settings="services.compensation.config.CompensationSettings", config="services.compensation.config.Config.of"),
     Part("notify",
-         groups=(Group("first_notices", (FIRST_NOTICES,), suffix="-priority"),
-                 Group("notices", (NOTICES,))),
+         groups=(Group("first_notices", (FIRST_NOTICES,), "services.notify.bootstrap.first_notice_routes",
+                       suffix="-priority"),
+                 Group("notices", (NOTICES,), "services.notify.bootstrap.routes")),
          writes=(NOTICE_DELIVERIES,),
          queues=(Queue("deliveries", "notify_deliveries", "services.notify.sender.Sender.run"),
+                 Queue("early_reports", None, "services.notify.status.apply_early_reports",
+                       step="services.notify.status.sweep_early_reports"),
                  _outbox("notify")),
-         migrations="services/notify/migrations"),
+         migrations="services/notify/migrations",
+         settings="services.notify.config.NotifySettings", config="services.notify.config.Config.of"),
     # The airline's reservation system (schedules and bookings) and its operations systems (their
     # own flight events, straight onto the topic).
     Part("reservations", writes=(SCHEDULE, BOOKINGS)),
@@ -113,4 +153,6 @@ WRITES: dict[str, list[str]] = {part.name: list(part.writes) for part in SYSTEM 
 
 def channel(service: str, table: str) -> str:
     """The channel that wakes the worker of a service's queue."""
-    return BY_NAME[service].queue(table).channel
+    woken = BY_NAME[service].queue(table).channel
+    assert woken, f"{service}'s {table} is swept, not woken"
+    return woken

@@ -1,24 +1,11 @@
-"""Every service's routes, as its bootstrap declares them (settings for a test run)."""
+"""Every service's routes, as its consumers run them (settings for a test run)."""
 
-from services.compensation import bootstrap as compensation
-from services.compensation.config import CompensationSettings
-from services.compensation.config import Config as CompensationConfig
-from services.disruption import bootstrap as disruption
-from services.disruption.config import Config as DisruptionConfig
-from services.disruption.config import DisruptionSettings
-from services.notify import bootstrap as notify
-from services.rebooking import bootstrap as rebooking
+from shared import in_process
 from shared.consumer import Routes
 
 
 def routes_by_service() -> dict[str, list[Routes]]:
-    return {
-        "disruption": [disruption.routes(),
-                       disruption.flight_event_routes(DisruptionConfig.of(DisruptionSettings(environment="test")))],
-        "rebooking": [rebooking.routes()],
-        "compensation": [compensation.routes(CompensationConfig.of(CompensationSettings(environment="test")))],
-        "notify": [notify.routes(), notify.first_notice_routes()],
-    }
+    return in_process.routes(in_process.configs("test"))
 
 
 def read_by_service() -> dict[str, dict[str, set[str]]]:

@@ -3,7 +3,6 @@ them and routed by payload, the payout worker, and the evaluate API."""
 
 import functools
 import time
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI
@@ -42,8 +41,7 @@ async def pay_out(service: Service[Config]) -> None:
 
 def create_app(settings: CompensationSettings | None = None) -> FastAPI:
     config = Config.of(settings or CompensationSettings())
-    service = Service(name="compensation", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=routes(config), background=[pay_out])
+    service = Service(name="compensation", settings=config.settings, config=config, background=[pay_out])
     # A list of up to 500 cases fits in a megabyte; every other route keeps the shared 64 KiB.
     app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024},
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "

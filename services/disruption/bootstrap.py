@@ -5,7 +5,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
@@ -31,7 +30,7 @@ _REJECTIONS = {401: "unauthenticated", 411: "length_required", 413: "too_large",
                422: "invalid", 429: "rate_limited"}
 
 
-def routes() -> Routes:
+def routes(config: Config) -> Routes:
     """What the disruption service reads besides flight events, and which handler takes each event."""
     return (Routes()
             .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
@@ -72,9 +71,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
                         "(REBOUND_PARTNER_KEYS), or refuse such keys with REBOUND_PARTNER_KEYS_SCOPED_ONLY",
                         extra={"key_id": key_id})
     console_only = config.settings.serves == "console"
-    service = Service(name="disruption", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=Routes() if console_only else routes(),
-                      priority_routes=None if console_only else flight_event_routes(config),
+    service = Service(name="disruption", settings=config.settings, config=config, consumes=not console_only,
                       background=[refresh_gauges])
     app = service.app(
         title="Rebound disruption",

@@ -4,7 +4,6 @@ notices on a consumer group of their own), the providers and the senders, and th
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 
 import aiohttp
 from fastapi import FastAPI
@@ -19,12 +18,12 @@ from shared.events import NoticeRequested
 from shared.runtime import Service
 
 
-def routes() -> Routes:
+def routes(config: Config) -> Routes:
     """Notices other than first notices."""
     return Routes().on_batch(topics.NOTICES, NoticeRequested, handlers.plan_deliveries)
 
 
-def first_notice_routes() -> Routes:
+def first_notice_routes(config: Config) -> Routes:
     """First notices, read by a consumer group of their own: nothing else is ever ahead of them."""
     return Routes().on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries)
 
@@ -89,8 +88,6 @@ async def send_notices(service: Service[Config]) -> None:
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     config = Config.of(settings or NotifySettings())
     service = Service(name="notify", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=routes(),
-                      priority_routes=first_notice_routes(),
                       background=[send_notices, status.apply_early_reports])
     app = service.app(
         title="Rebound notify",

@@ -1,7 +1,6 @@
 """The rebooking service, wired: its settings parsed once, its handlers routed by payload, the
 assignment rounds and the answer deadlines as background work, and the choice page."""
 
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -13,7 +12,7 @@ from shared.events import BookingConfirmed, FlightScheduled, FlightStatusChanged
 from shared.runtime import Service
 
 
-def routes() -> Routes:
+def routes(config: Config) -> Routes:
     """What the rebooking service reads, and which handler takes each event."""
     return (Routes()
             .on(topics.SCHEDULE, FlightScheduled, handlers.record_schedule)
@@ -25,7 +24,6 @@ def routes() -> Routes:
 def create_app(settings: RebookingSettings | None = None) -> FastAPI:
     config = Config.of(settings or RebookingSettings())
     service = Service(name="rebooking", settings=config.settings, config=config,
-                      migrations=Path(__file__).parent / "migrations", routes=routes(),
                       background=[assignment.run_rounds, answers.watch_deadlines])
     app = service.app(
         title="Rebound rebooking",

@@ -8,8 +8,9 @@ import asyncpg
 import pytest
 
 from shared import db
+from shared.system import SERVICES
 from tests.conftest import Infrastructure, fresh_database
-from tests.handlers.world import SERVICES, World
+from tests.handlers.world import CONFIGS, World
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,4 +47,4 @@ async def connections(handler_database: str) -> AsyncIterator[dict[str, asyncpg.
 
 @pytest.fixture
 def world(connections: dict[str, asyncpg.Connection]) -> World:
-    return World(connections)
+    return World(connections, CONFIGS)

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from bench import small_scenario
+from bench import play, small_scenario
+from bench.play import load
 from services.notify import templates
 from shared import sealed, topics
 from shared.events import EntitlementsGranted, FlightStatusChanged, NoticeRequested, RebookingDecided
@@ -17,18 +18,6 @@ from tests.handlers.world import World
 pytestmark = pytest.mark.handlers
 
 OPENER = sealed.Opener.parse(sealed.DEVELOPMENT_PRIVATE_KEYS)
-
-
-async def load(world: World, scenario: small_scenario.Scenario) -> None:
-    for f in scenario.flights:
-        await world.publish(topics.SCHEDULE, f)
-    for b in scenario.bookings:
-        await world.publish(topics.BOOKINGS, b)
-    await world.connections["notify"].executemany(
-        "INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels, locale)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(c["passenger_id"], c["booking_ref"], c["given_name"], c["email"], c["phone"], c["channels"], c["locale"])
-         for c in scenario.contacts])
 
 
 async def test_a_cancellation_is_followed_to_every_passengers_outcome_and_notices(world: World):
@@ -82,3 +71,14 @@ async def test_every_notice_the_handlers_emit_renders_in_every_language_and_chan
                     rendered = templates.render_notice(notice, channel, locale, "Ana", passenger_id)
                     assert rendered.body and "None" not in rendered.body, (n.template, channel, locale)
                     assert channel == "sms" or rendered.subject
+
+
+async def test_the_developer_command_plays_the_scenario_to_every_outcome(infrastructure):
+    """`make play`: the same scenario on a scratch database of its own, reported booking by booking."""
+    played = await play.play(infrastructure.admin_database_url)
+    scenario = small_scenario.build()
+    for ref in scenario.disrupted_refs:
+        [line] = [line for line in played.splitlines() if line.startswith(ref)]
+        assert "rebooked onto" in line or "refund due" in line, line
+    assert "NO OUTCOME" not in played and played.count("first_notice text: ") == len(scenario.disrupted_refs)
+    assert played.rstrip().endswith("dead-lettered 0")

@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy import kafka_access
-from services.compensation import payouts
-from services.notify import sender
-from services.rebooking import assignment
-from shared import contract, outbox, system, topics
+from shared import contract, system, topics
 from shared.system import BY_NAME, READS, SERVICES, WRITES
 from tests.topology import routes_by_service
 
@@ -22,12 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_each_consumer_group_is_what_the_bootstrap_routes(service):
-    groups = {group.suffix: set(group.topics) for group in BY_NAME[service].groups}
-    routed = routes_by_service()[service]  # the main consumer's routes, then the priority consumer's
-    assert {"": set(routed[0].topics), **({"-priority": set(routed[1].topics)} if len(routed) > 1 else {})} \
-        == groups
+def test_each_consumer_group_routes_exactly_the_topics_it_is_declared_to_read(service):
+    routed = routes_by_service()[service]  # as the service's consumers run them, group by group
+    assert [set(r.topics) for r in routed] == [set(group.topics) for group in BY_NAME[service].groups]
     assert len({g.purpose for g in BY_NAME[service].groups}) == len(BY_NAME[service].groups)
+    assert len({g.suffix for g in BY_NAME[service].groups}) == len(BY_NAME[service].groups)  # one group id each
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -48,12 +44,13 @@ def _wakes(service: str, table: str, channel: str) -> bool:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_queue_is_woken_on_its_declared_channel_and_its_worker_listens_there(service):
-    workers = {"shared.outbox.OutboxRelay.run": outbox.OutboxRelay.run,
-               "services.rebooking.assignment.run_rounds": assignment.run_rounds,
-               "services.compensation.payouts.PayoutWorker.run": payouts.PayoutWorker.run,
-               "services.notify.sender.Sender.run": sender.Sender.run}
     for queue in BY_NAME[service].queues:
-        listens = inspect.getsource(workers[queue.worker])
+        if queue.step:
+            assert list(inspect.signature(system.resolve(queue.step)).parameters)[:2] == ["conn", "config"], queue
+        if queue.channel is None:  # swept on a timer
+            assert "asyncio.sleep(" in inspect.getsource(system.resolve(queue.worker)), queue
+            continue
+        listens = inspect.getsource(system.resolve(queue.worker))
         assert "system.channel(" in listens or "system.outbox_channel(" in listens, queue
         filled_here = f'system.channel("{service}", "{queue.table}")' in " ".join(
             p.read_text() for p in (ROOT / "services" / service).glob("handlers.py"))
