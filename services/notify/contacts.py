@@ -8,6 +8,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from starlette.exceptions import HTTPException
 
+from services.notify import store
 from shared.events import BOOKING_REF, PASSENGER_ID, BookingRef, PassengerId, at_most, no_nul
 from shared.http import GatedRoute, require_role
 from shared.runtime import Database
@@ -74,17 +75,8 @@ async def put_contacts(pool: Database, contacts: Annotated[Contacts, Body()]) ->
 
 
 async def _store(pool: asyncpg.Pool, contacts: list[Contact]) -> None:
-    await pool.executemany(
-        """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
-                                 opted_out, locale)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (booking_ref, passenger_id) DO UPDATE SET
-               given_name = EXCLUDED.given_name,
-               email = EXCLUDED.email, phone = EXCLUDED.phone, channels = EXCLUDED.channels,
-               opted_out = EXCLUDED.opted_out, locale = EXCLUDED.locale, updated_at = now()""",
-        [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels, c.opted_out, c.locale)
-         for c in contacts],
-    )
+    await store.put_contacts(pool, [(c.passenger_id, c.booking_ref, c.given_name, c.email, c.phone, c.channels,
+                                     c.opted_out, c.locale) for c in contacts])
 
 
 @router.delete("/contacts/{booking_ref}/{passenger_id}", status_code=204, operation_id="delete_contact")
@@ -94,10 +86,4 @@ async def delete_contact(pool: Database, booking_ref: Annotated[str, PathParam(p
     detail; their notices' records remain, by id and status only. A passenger is named by booking
     and passenger id: a passenger id alone may belong to another booking's passenger too."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM contacts WHERE booking_ref = $1 AND passenger_id = $2",
-                           booking_ref, passenger_id)
-        await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL"
-                           " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
-        await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
-                           " WHERE booking_ref = $1 AND passenger_id = $2 AND status IN ('pending', 'retrying')",
-                           booking_ref, passenger_id)
+        await store.erase_contact(conn, booking_ref, passenger_id)

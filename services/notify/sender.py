@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.notify import policy, templates
+from services.notify import policy, store, templates
 from services.notify.config import Config
 from services.notify.providers import (
     PLAIN_KEY,
@@ -38,6 +38,7 @@ from services.notify.providers import (
     Refused,
     TransientFailure,
 )
+from services.notify.store import Claimed
 from shared import db, notices, system, topics, tracing
 from shared.events import NoticeDelivered
 from shared.outbox import Outbox
@@ -129,19 +130,6 @@ class Result:
     retry_in: float = 0.0
 
 
-async def fall_back(conn: asyncpg.Connection, deliveries: list[tuple[int, str]]) -> None:
-    """Plan each (delivery, other channel): the same notice again by the other channel, naming
-    the delivery it stands in for (once: a second fallback to the same channel is a duplicate)."""
-    if deliveries:
-        await conn.executemany(
-            """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                       template, facts, occurred_at, about, fallback_of, traceparent)
-               SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
-                      occurred_at, about, id, traceparent
-               FROM deliveries WHERE id = $1
-               ON CONFLICT DO NOTHING""", deliveries)
-
-
 class Throttle:
     """What guards one provider, shared by both senders: its rate (a token bucket) and its circuit
     breaker."""
@@ -199,30 +187,10 @@ class Sender:
                 if passes % 20 == 1:
                     await self._measure()
 
-    async def _claim(self) -> list[asyncpg.Record]:
-        return await self._pool.fetch(
-            """WITH due AS (
-                   SELECT id, status = 'sending' AS reclaimed FROM deliveries
-                   WHERE (stage = 'first_notice') = $3
-                     AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
-                          OR (status = 'sending' AND claimed_at < now() - $2::interval))
-                   ORDER BY next_attempt_at, id
-                   LIMIT $1 FOR UPDATE SKIP LOCKED)
-               UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
-               FROM due, contacts c
-               WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
-               RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
-                         d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
-                         d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
-                         c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
-                         ARRAY(SELECT o.channel FROM deliveries o
-                               WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
-                                 AND o.disruption_id = d.disruption_id
-                                 AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
-            self._batch_size, CLAIM_LEASE, self._first,
-        )
+    async def _claim(self) -> list[Claimed]:
+        return await store.claim(self._pool, self._batch_size, CLAIM_LEASE, self._first)
 
-    async def _deliver_or_hand_back(self, claimed: list[asyncpg.Record]) -> None:
+    async def _deliver_or_hand_back(self, claimed: list[Claimed]) -> None:
         """Deliver a claimed batch. Stopped meanwhile (a rollout's SIGTERM), the provider calls under
         way end and are recorded, and the messages not yet offered are handed back at once, rather
         than left to the claim's lease while their passengers wait."""
@@ -235,11 +203,11 @@ class Sender:
                 await asyncio.wait_for(delivery, STOPPING_GRACE_S)
             raise
 
-    async def _deliver(self, claimed: list[asyncpg.Record]) -> None:
+    async def _deliver(self, claimed: list[Claimed]) -> None:
         """Render each claimed delivery, send them per provider in requests of as many as the
         provider takes at once, and record every result in one transaction."""
         results: list[Result] = []
-        ready: dict[str, list[tuple[asyncpg.Record, Outgoing]]] = {}
+        ready: dict[str, list[tuple[Claimed, Outgoing]]] = {}
         # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
         renderer = templates.Renderer(lambda kind, facts: notices.read(kind, self._opener.open_all(facts)))
         for d in claimed:
@@ -247,39 +215,31 @@ class Sender:
             if isinstance(prepared, Result):
                 results.append(prepared)
             else:
-                ready.setdefault(d["channel"], []).append((d, prepared))
+                ready.setdefault(d.channel, []).append((d, prepared))
         most = {channel: self._providers[channel].most for channel in ready}
         for sent in await asyncio.gather(*(self._send(channel, batch[i:i + most[channel]])
                                            for channel, batch in ready.items()
                                            for i in range(0, len(batch), most[channel]))):
             results += sent
-        by_id = {d["id"]: d for d in claimed}
+        by_id = {d.id: d for d in claimed}
 
         async def record(conn: asyncpg.Connection) -> None:
             outbox = Outbox(self._settings, source="rebound/notify")
             # One statement for the batch: a held delivery (its provider's circuit open) waits
             # without spending an attempt.
-            await conn.execute(
-                """UPDATE deliveries d SET status = r.status, provider_id = r.provider_id, detail = r.detail,
-                       sent_at = CASE WHEN r.status = 'sent' THEN now() END,
-                       next_attempt_at = now() + make_interval(secs => r.retry_in),
-                       attempts = d.attempts - r.unspent
-                   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[])
-                        AS r(id, status, provider_id, detail, retry_in, unspent)
-                   WHERE d.id = r.id""",
-                [r.delivery_id for r in results], ["retrying" if r.status in UNSPENT else r.status for r in results],
-                [r.provider_id for r in results], [r.detail for r in results], [r.retry_in for r in results],
-                [1 if r.status in UNSPENT else 0 for r in results])
-            await fall_back(conn, [(r.delivery_id, r.fallback) for r in results
-                                   if r.status == "fallen_back" and r.fallback])
+            await store.record(conn, [store.Recorded(
+                r.delivery_id, "retrying" if r.status in UNSPENT else r.status, r.provider_id, r.detail, r.retry_in,
+                unspent=r.status in UNSPENT) for r in results])
+            await store.fall_back(conn, [(r.delivery_id, r.fallback) for r in results
+                                         if r.status == "fallen_back" and r.fallback])
             for r in results:
                 d = by_id[r.delivery_id]
                 if r.status in ("sent", "failed", "fallen_back"):
                     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-                        disruption_id=d["disruption_id"], booking_ref=d["booking_ref"],
-                        passenger_id=d["passenger_id"], stage=d["stage"], channel=d["channel"],
+                        disruption_id=d.disruption_id, booking_ref=d.booking_ref,
+                        passenger_id=d.passenger_id, stage=d.stage, channel=d.channel,
                         status=r.status, provider_id=r.provider_id, detail=r.detail,
-                    ), key=d["booking_ref"], traceparent=d["traceparent"])
+                    ), key=d.booking_ref, traceparent=d.traceparent)
             await outbox.flush(conn)
 
         # The messages went out: were their record lost with PostgreSQL restarting, the claims'
@@ -288,29 +248,33 @@ class Sender:
         now = datetime.now(UTC)
         for r in results:
             d = by_id[r.delivery_id]
-            NOTICES_SENT.labels(d["stage"], d["channel"], r.status).inc()
+            NOTICES_SENT.labels(d.stage, d.channel, r.status).inc()
             if r.status == "sent":
-                age = (now - d["occurred_at"]).total_seconds()
-                NOTICE_LATENCY.labels(d["stage"], d["channel"]).observe(age)
-                if d["stage"] == "first_notice":
+                age = (now - d.occurred_at).total_seconds()
+                NOTICE_LATENCY.labels(d.stage, d.channel).observe(age)
+                if d.stage == "first_notice":
                     FIRST_NOTICE_SECONDS.observe(age)
 
-    def _prepare(self, d: asyncpg.Record, renderer: templates.Renderer) -> Outgoing | Result:
-        """The message for a delivery; or, if its notice cannot be rendered, its failure."""
-        channel = d["channel"]
+    def _prepare(self, d: Claimed, renderer: templates.Renderer) -> Outgoing | Result:
+        """The message for a delivery; or, if its notice cannot be rendered or its passenger has no
+        address for its channel any more (changed since it was planned), its failure."""
+        channel = d.channel
+        to = {"sms": d.phone, "email": d.email, "push": d.passenger_id}[channel]
+        if to is None:
+            return self._failed(d, channel, f"no {channel} address on file any more", permanent=True)
         try:
-            notice = renderer.render(d["template"], d["facts"], "sms" if channel == "push" else channel,
-                                     d["locale"], d["given_name"], d["passenger_id"])
+            # An app push says what a text says.
+            notice = renderer.render(d.template, d.facts, "email" if channel == "email" else "sms",
+                                     d.locale, d.given_name, d.passenger_id)
         except Exception as exc:  # a template defect must not stall every other notice
-            log.exception("notice could not be rendered", extra={"delivery_id": d["id"],
-                                                                 "trace_id": tracing.trace_id(d["traceparent"])})
-            return Result(d["id"], "failed", detail=f"could not render: {type(exc).__name__}")
-        to = {"sms": d["phone"], "email": d["email"], "push": d["passenger_id"]}[channel]
-        key = provider_key(d["disruption_id"], d["booking_ref"], d["passenger_id"], d["stage"], d["revision"], channel,
+            log.exception("notice could not be rendered", extra={"delivery_id": d.id,
+                                                                 "trace_id": tracing.trace_id(d.traceparent)})
+            return Result(d.id, "failed", detail=f"could not render: {type(exc).__name__}")
+        key = provider_key(d.disruption_id, d.booking_ref, d.passenger_id, d.stage, d.revision, channel,
                            as_previous_release=db.beside_previous_release)
         return Outgoing(key=key, to=to, subject=notice.subject or "Your trip", body=notice.body)
 
-    async def _send(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]) -> list[Result]:
+    async def _send(self, channel: str, batch: list[tuple[Claimed, Outgoing]]) -> list[Result]:
         """One request's worth of messages to one provider, within its rate and circuit breaker."""
         throttle = self._throttles[channel]
         if not throttle.breaker.allows():
@@ -320,7 +284,7 @@ class Sender:
         await throttle.take(len(batch), self._reserve)
         async with self._limits[channel]:
             if self._stopping.is_set():
-                return [Result(d["id"], "handed_back", detail="the sender stopped before offering it")
+                return [Result(d.id, "handed_back", detail="the sender stopped before offering it")
                         for d, _ in batch]
             results, outgoing, looked_up = await self._not_yet_taken(channel, batch)
             outcomes = await provider_outcomes(provider, [m for _, m in outgoing])
@@ -332,61 +296,59 @@ class Sender:
         BREAKER.labels(channel).set(1 if throttle.breaker.state != "closed" else 0)
         return results + [self._result(d, channel, o) for (d, _), o in zip(outgoing, outcomes, strict=True)]
 
-    async def _not_yet_taken(self, channel: str, batch: list[tuple[asyncpg.Record, Outgoing]]
-                             ) -> tuple[list[Result], list[tuple[asyncpg.Record, Outgoing]], bool]:
+    async def _not_yet_taken(self, channel: str, batch: list[tuple[Claimed, Outgoing]]
+                             ) -> tuple[list[Result], list[tuple[Claimed, Outgoing]], bool]:
         """Messages sent before with an uncertain end (a crash before our record, a timeout) may be
         at the provider already: those it has are recorded sent; the rest are still to send. And
         whether the provider answered the lookup (True when there was none to make)."""
-        uncertain = [m.key for d, m in batch if d["uncertain"]]
+        uncertain = [m.key for d, m in batch if d.uncertain]
         try:
             taken = await self._providers[channel].accepted(uncertain) if uncertain else {}
         except TransientFailure as exc:
-            return ([self._deferred(d, channel, str(exc)) for d, _ in batch if d["uncertain"]],
-                    [(d, m) for d, m in batch if not d["uncertain"]], False)
-        return ([Result(d["id"], "sent", provider_id=taken[m.key]) for d, m in batch if m.key in taken],
+            return ([self._deferred(d, channel, str(exc)) for d, _ in batch if d.uncertain],
+                    [(d, m) for d, m in batch if not d.uncertain], False)
+        return ([Result(d.id, "sent", provider_id=taken[m.key]) for d, m in batch if m.key in taken],
                 [(d, m) for d, m in batch if m.key not in taken], True)
 
-    def _result(self, d: asyncpg.Record, channel: str, outcome: Outcome) -> Result:
+    def _result(self, d: Claimed, channel: str, outcome: Outcome) -> Result:
         match outcome:
             case Accepted(provider_id):
-                return Result(d["id"], "sent", provider_id=provider_id)
+                return Result(d.id, "sent", provider_id=provider_id)
             case Refused(detail):
                 return self._failed(d, channel, detail, permanent=True)
             case Deferred(detail):
                 return self._deferred(d, channel, detail)
         raise AssertionError(outcome)
 
-    def _circuit_open(self, d: asyncpg.Record, throttle: Throttle) -> Result:
+    def _circuit_open(self, d: Claimed, throttle: Throttle) -> Result:
         """A notice for a provider left alone for now goes by the passenger's other channel, or waits."""
-        channel = d["channel"]
-        other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"], d["siblings"])
+        channel = d.channel
+        other = policy.fallback_for(channel, d.channels, d.opted_out, d.email, d.phone, d.siblings)
         if other:
-            return Result(d["id"], "fallen_back", detail=f"{channel} provider failing: sent by {other}", fallback=other)
-        return Result(d["id"], "held", detail=f"{channel} provider failing; waiting for it",
+            return Result(d.id, "fallen_back", detail=f"{channel} provider failing: sent by {other}", fallback=other)
+        return Result(d.id, "held", detail=f"{channel} provider failing; waiting for it",
                       retry_in=throttle.breaker.reopens_in() + backoff(0))
 
-    def _deferred(self, d: asyncpg.Record, channel: str, detail: str) -> Result:
+    def _deferred(self, d: Claimed, channel: str, detail: str) -> Result:
         RETRIES.labels(channel, "provider_error").inc()
         return self._failed(d, channel, detail, permanent=False)
 
-    def _failed(self, d: asyncpg.Record, channel: str, detail: str, *, permanent: bool) -> Result:
+    def _failed(self, d: Claimed, channel: str, detail: str, *, permanent: bool) -> Result:
         """A message the provider did not take: tried again, sent by another channel, or failed."""
-        other = policy.fallback_for(channel, d["channels"], d["opted_out"], d["email"], d["phone"], d["siblings"])
-        waited = (datetime.now(UTC) - d["created_at"]).total_seconds()
-        status = policy.after_failure(d["attempts"], self._settings.max_attempts, waited,
+        other = policy.fallback_for(channel, d.channels, d.opted_out, d.email, d.phone, d.siblings)
+        waited = (datetime.now(UTC) - d.created_at).total_seconds()
+        status = policy.after_failure(d.attempts, self._settings.max_attempts, waited,
                                       self._settings.retry_for_hours * 3600, other, permanent=permanent)
-        log.warning("notice delivery failed", extra={"delivery_id": d["id"], "channel": channel,
-                                                     "trace_id": tracing.trace_id(d["traceparent"]),
+        log.warning("notice delivery failed", extra={"delivery_id": d.id, "channel": channel,
+                                                     "trace_id": tracing.trace_id(d.traceparent),
                                                      "error": detail, "status": status})
         if status == "fallen_back":
-            return Result(d["id"], status, detail=f"{detail}; sent by {other} instead", fallback=other)
+            return Result(d.id, status, detail=f"{detail}; sent by {other} instead", fallback=other)
         if status == "failed" and not permanent:
-            detail = f"gave up after {d['attempts']} attempts in {waited / 3600:.1f} h: {detail}"
-        return Result(d["id"], status, detail=detail, retry_in=backoff(d["attempts"]))
+            detail = f"gave up after {d.attempts} attempts in {waited / 3600:.1f} h: {detail}"
+        return Result(d.id, status, detail=detail, retry_in=backoff(d.attempts))
 
     async def _measure(self) -> None:
-        counts = {r["status"]: r["n"] for r in await self._pool.fetch(
-            "SELECT status, count(*) AS n FROM deliveries WHERE (stage = 'first_notice') = $1"
-            " AND status IN ('pending', 'retrying', 'sending') GROUP BY status", self._first)}
+        counts = await store.waiting(self._pool, self._first)
         for status in ("pending", "retrying", "sending"):
             QUEUE_DEPTH.labels(self._path, status).set(counts.get(status, 0))

@@ -6,6 +6,7 @@ its text's send is recorded waits for it (`early_reports`), rather than being lo
 import asyncio
 import base64
 import hmac
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
@@ -13,10 +14,9 @@ import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from services.notify import policy
-from services.notify.config import NotifySettings
+from services.notify import policy, store
+from services.notify.config import Config, NotifySettings
 from services.notify.providers import INFOBIP_FAILED, twilio_signature
-from services.notify.sender import fall_back
 from shared import topics
 from shared.events import NoticeDelivered
 from shared.http import GatedRoute
@@ -30,11 +30,7 @@ INFOBIP_REPORTS_AT_ONCE = 10_000
 INFOBIP_REPORTS_MAX_BYTES = 8 * 1024 * 1024
 EARLY_REPORTS_EVERY_S = 1.0
 # A report whose text is never recorded is not about one of ours (another sender on the account).
-EARLY_REPORTS_KEPT = "1 day"
-# A later report on the same text is the newer word on it.
-HOLD_EARLY = """INSERT INTO early_reports (provider_id, state, failed)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
-                ON CONFLICT (provider_id) DO UPDATE SET state = excluded.state, failed = excluded.failed"""
+EARLY_REPORTS_KEPT = timedelta(days=1)
 # Twilio's message states: the last two mean the passenger did not get it.
 SMS_STATES = {"accepted", "queued", "sending", "sent", "delivered", "receiving", "received", "read",
               "failed", "undelivered"}
@@ -59,9 +55,8 @@ async def sms_status(request: Request, pool: Database,
         raise HTTPException(422, f"MessageSid and a MessageStatus of {sorted(SMS_STATES)} are required")
     if state not in ("failed", "undelivered"):
         # Most reports are good news: recorded in one statement, news to no one else.
-        if await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
-                              " WHERE provider_id = $1 AND channel = 'sms'", sid, state) == "UPDATE 0":
-            await pool.execute(HOLD_EARLY, [sid], [state], [False])
+        if not await store.report_one_status(pool, sid, state):
+            await store.hold_early(pool, [store.EarlyReport(sid, state, failed=False)])
         return
     async with pool.acquire() as conn, conn.transaction():
         await record_reports(conn, settings, [], [(sid, state)])
@@ -122,75 +117,56 @@ async def record_reports(conn: asyncpg.Connection, settings: NotifySettings, fin
     """Texts' fates, each (provider id, state): the good ones in one statement; each failure
     tried by the passenger's other channel, and told to the ops board. A report on a text not
     (yet) recorded is held until it is."""
-    early: list[tuple[str, str, bool]] = []
+    early: list[store.EarlyReport] = []
     if fine:
-        recorded = {r["provider_id"] for r in await conn.fetch(
-            # `= ANY` as well as the join: the planner then looks the ids up in their index
-            # rather than scanning every delivery to hash-join a list it takes for 100 rows.
-            """UPDATE deliveries d SET provider_status = r.state, provider_status_at = now()
-               FROM unnest($1::text[], $2::text[]) AS r(provider_id, state)
-               WHERE d.provider_id = ANY($1::text[]) AND d.provider_id = r.provider_id AND d.channel = 'sms'
-               RETURNING d.provider_id""",
-            [p for p, _ in fine], [state for _, state in fine])}
-        early += [(p, state, False) for p, state in fine if p not in recorded]
+        recorded = await store.report_status(conn, fine)
+        early += [store.EarlyReport(p, state, failed=False) for p, state in fine if p not in recorded]
     outbox = Outbox(settings, source="rebound/notify")
     for provider_id, state in failed:
         if not await _not_delivered(conn, outbox, provider_id, state):
-            early.append((provider_id, state, True))
+            early.append(store.EarlyReport(provider_id, state, failed=True))
     if early:
-        await conn.execute(HOLD_EARLY, *(list(column) for column in zip(*early, strict=True)))
+        await store.hold_early(conn, early)
     await outbox.flush(conn)
 
 
 async def apply_early_reports(service: Service) -> None:
     """Held reports, applied once their texts are recorded (each replica may sweep: a report is
     taken by one transaction, its row deleted as it is applied)."""
-    settings: NotifySettings = service.config.settings
     while True:
         await asyncio.sleep(EARLY_REPORTS_EVERY_S)
         async with service.database.acquire() as conn, conn.transaction():
-            await sweep_early_reports(conn, settings)
+            await sweep_early_reports(conn, service.config)
 
 
-async def sweep_early_reports(conn: asyncpg.Connection, settings: NotifySettings) -> int:
+async def sweep_early_reports(conn: asyncpg.Connection, config: Config) -> int:
     """Apply the held reports whose texts are now recorded; forget those too old to be ours.
     Returns how many were applied."""
-    due = await conn.fetch(
-        """DELETE FROM early_reports e USING deliveries d
-           WHERE d.provider_id = e.provider_id AND d.channel = 'sms'
-           RETURNING e.provider_id, e.state, e.failed""")
-    await conn.execute(f"DELETE FROM early_reports WHERE received_at < now() - interval '{EARLY_REPORTS_KEPT}'")
+    due = await store.take_early(conn, EARLY_REPORTS_KEPT)
     if due:
-        await record_reports(conn, settings, [(r["provider_id"], r["state"]) for r in due if not r["failed"]],
-                             [(r["provider_id"], r["state"]) for r in due if r["failed"]])
+        await record_reports(conn, config.settings, [(r.provider_id, r.state) for r in due if not r.failed],
+                             [(r.provider_id, r.state) for r in due if r.failed])
     return len(due)
 
 
 async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: str, state: str) -> bool:
     """Whether the text is recorded (and so the report taken into account)."""
-    d = await conn.fetchrow(
-        """UPDATE deliveries SET provider_status = $2, provider_status_at = now()
-           WHERE provider_id = $1 AND channel = 'sms' RETURNING *""", provider_id, state)
+    d = await store.report_failure(conn, provider_id, state)
     if d is None:
         return False
     # Only a failure of a text taken is news to anyone else (the ops board already counts the
     # passenger as told when the provider took the text).
-    if d["status"] != "sent":
+    if d.status != "sent":
         return True
-    await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1",
-                       d["id"], f"the network reported the text {state}")
-    c = await conn.fetchrow("SELECT * FROM contacts WHERE booking_ref = $1 AND passenger_id = $2",
-                            d["booking_ref"], d["passenger_id"])
-    siblings = [r["channel"] for r in await conn.fetch(
-        "SELECT channel FROM deliveries WHERE booking_ref = $1 AND passenger_id = $2 AND disruption_id = $3"
-        " AND stage = $4 AND revision = $5", d["booking_ref"], d["passenger_id"], d["disruption_id"], d["stage"],
-        d["revision"])]
-    other = c and policy.fallback_for("sms", c["channels"], c["opted_out"], c["email"], c["phone"], siblings)
+    await store.undelivered(conn, d.id, f"the network reported the text {state}")
+    c = await store.contact(conn, d.booking_ref, d.passenger_id)
+    other = c and policy.fallback_for("sms", c.channels, c.opted_out, c.email, c.phone,
+                                      await store.channels_planned(conn, d))
     if other:
-        await fall_back(conn, [(d["id"], other)])
+        await store.fall_back(conn, [(d.id, other)])
     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
-        disruption_id=d["disruption_id"], booking_ref=d["booking_ref"], passenger_id=d["passenger_id"],
-        stage=d["stage"], channel="sms", status="failed", provider_id=provider_id,
+        disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_id=d.passenger_id,
+        stage=d.stage, channel="sms", status="failed", provider_id=provider_id,
         detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
-        key=d["booking_ref"], traceparent=d["traceparent"])
+        key=d.booking_ref, traceparent=d.traceparent)
     return True

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.notify import status
-from services.notify.config import NotifySettings
+from services.notify.config import Config, NotifySettings
 from shared import notices, topics
 from shared.events import NoticeDelivered, NoticeRequested
 from tests.handlers.airline import booking, contacts, flight, leg
@@ -82,19 +82,19 @@ async def test_a_report_on_a_text_not_yet_recorded_waits_for_it_and_then_counts(
     callback is an HTTP request like any other, with no promise of when it arrives
     (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks)."""
     conn = connections["notify"]
-    settings = NotifySettings(environment="test")
+    config = Config.of(NotifySettings(environment="test"))
     await contacts(conn, booking("NTFY01", CANCELLED, party=2), ["sms"])
     await handle(conn, "notify", topics.FIRST_NOTICES, event(first_notice(["NTFY01-1", "NTFY01-2"])))
     await conn.execute("UPDATE deliveries SET status = 'sending'")  # claimed; the provider has them
 
-    await status.record_reports(conn, settings, [("SM-2", "delivered")], [("SM-1", "undelivered")])
+    await status.record_reports(conn, config.settings, [("SM-2", "delivered")], [("SM-1", "undelivered")])
     held = await conn.fetch("SELECT provider_id, state, failed FROM early_reports ORDER BY provider_id")
     assert [tuple(r) for r in held] == [("SM-1", "undelivered", True), ("SM-2", "delivered", False)]
-    assert await status.sweep_early_reports(conn, settings) == 0  # nothing recorded yet: still held
+    assert await status.sweep_early_reports(conn, config) == 0  # nothing recorded yet: still held
     assert await outbox_rows(conn) == []
 
     await conn.execute("UPDATE deliveries SET status = 'sent', provider_id = 'SM-' || right(passenger_id, 1)")
-    assert await status.sweep_early_reports(conn, settings) == 2
+    assert await status.sweep_early_reports(conn, config) == 2
     rows = await conn.fetch("SELECT passenger_id, channel, status, provider_status, fallback_of IS NOT NULL"
                             " FROM deliveries ORDER BY passenger_id, channel")
     assert [tuple(r) for r in rows] == [("NTFY01-1", "email", "pending", None, True),
@@ -103,7 +103,7 @@ async def test_a_report_on_a_text_not_yet_recorded_waits_for_it_and_then_counts(
     assert await conn.fetchval("SELECT count(*) FROM early_reports") == 0
     [(_, told)] = await outbox_rows(conn)
     assert (told.data.passenger_id, told.data.status) == ("NTFY01-1", "failed")
-    assert await status.sweep_early_reports(conn, settings) == 0  # applied once
+    assert await status.sweep_early_reports(conn, config) == 0  # applied once
 
 
 async def test_a_held_report_nobody_records_is_forgotten_after_a_day(connections):
@@ -112,5 +112,5 @@ async def test_a_held_report_nobody_records_is_forgotten_after_a_day(connections
     await conn.execute("INSERT INTO early_reports (provider_id, state, failed, received_at)"
                        " VALUES ('SM-old', 'undelivered', true, now() - interval '25 hours'),"
                        " ('SM-new', 'undelivered', true, now())")
-    assert await status.sweep_early_reports(conn, NotifySettings(environment="test")) == 0
+    assert await status.sweep_early_reports(conn, Config.of(NotifySettings(environment="test"))) == 0
     assert await conn.fetchval("SELECT array_agg(provider_id) FROM early_reports") == ["SM-new"]

@@ -13,6 +13,7 @@ from services.notify.config import Config, NotifySettings
 from services.notify.policy import CircuitBreaker
 from services.notify.providers import Accepted, Deferred, Outgoing, Refused, TransientFailure
 from services.notify.sender import Sender, Throttle, provider_key, provider_outcomes
+from services.notify.store import Claimed
 
 
 class Provider:
@@ -31,10 +32,12 @@ class Provider:
         return [Accepted(m.key) for m in messages]
 
 
-def delivery(uncertain: bool, attempts: int = 2, email: str | None = None, hours_ago: float = 0.0) -> dict:
-    return {"id": 1, "channel": "sms", "uncertain": uncertain, "attempts": attempts, "traceparent": None,
-            "channels": ["sms"], "opted_out": [], "email": email, "phone": "+15550001111", "siblings": ["sms"],
-            "created_at": datetime.now(UTC) - timedelta(hours=hours_ago)}
+def delivery(uncertain: bool, attempts: int = 2, email: str | None = None, hours_ago: float = 0.0) -> Claimed:
+    return Claimed(id=1, passenger_id="1", disruption_id="d-1", booking_ref="ABC123", stage="first_notice",
+                   revision=0, channel="sms", about=None, template="first_notice_cancelled", facts={},
+                   occurred_at=datetime.now(UTC), created_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+                   attempts=attempts, traceparent=None, given_name="Ana", email=email, phone="+15550001111",
+                   locale="en", channels=["sms"], opted_out=[], siblings=["sms"], uncertain=uncertain)
 
 
 @pytest.mark.parametrize(("lookup_fails", "taken", "state"), [(True, False, "open"), (False, True, "closed"),

@@ -1,0 +1,319 @@
+"""Notify's tables behind functions named for what they load or store, each returning typed rows:
+the handlers, the sender, the delivery reports and the contacts API hold no SQL of their own."""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Self, TypeVar
+
+import asyncpg
+
+from services.notify import policy
+from shared.events import NoticeRequested
+
+Row = TypeVar("Row")
+
+
+def _row(cls: type[Row], record: asyncpg.Record) -> Row:
+    """A frozen dataclass from the record's columns of its fields' names."""
+    return cls(**{f.name: record[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery, as what is reported of it (the ops board's `notice.delivered`) needs it."""
+
+    id: int
+    passenger_id: str
+    disruption_id: str
+    booking_ref: str
+    stage: str
+    revision: int
+    channel: str
+    status: str
+    detail: str | None
+    traceparent: str | None
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> Self:
+        return _row(cls, record)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for sending, with what its message needs: the notice, and its
+    passenger's contact details and the channels already planned for the same notice."""
+
+    id: int
+    passenger_id: str
+    disruption_id: str
+    booking_ref: str
+    stage: str
+    revision: int
+    channel: str
+    about: str | None
+    template: str
+    facts: dict[str, Any]
+    occurred_at: datetime
+    created_at: datetime
+    attempts: int
+    traceparent: str | None
+    given_name: str
+    email: str | None
+    phone: str | None
+    locale: str
+    channels: list[str]
+    opted_out: list[str]
+    siblings: list[str]
+    # Sent before with an end nobody recorded (a crash, a timeout): it may be at the provider.
+    uncertain: bool
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> Self:
+        return _row(cls, record)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of one claimed delivery, as the sender records it."""
+
+    delivery_id: int
+    status: str  # pending, retrying, sent, failed, fallen_back
+    provider_id: str | None
+    detail: str | None
+    retry_in: float  # seconds until it is due again
+    unspent: bool  # the attempt it was claimed with is given back
+
+
+@dataclass(frozen=True)
+class EarlyReport:
+    provider_id: str
+    state: str
+    failed: bool
+
+
+_DELIVERY = "id, passenger_id, disruption_id, booking_ref, stage, revision, channel, status, detail, traceparent"
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+async def contacts(conn: asyncpg.Connection, passengers: list[tuple[str, str]]
+                   ) -> dict[tuple[str, str], policy.Contact]:
+    """Contact details by (booking, passenger)."""
+    return {(r["booking_ref"], r["passenger_id"]): policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"])
+            for r in await conn.fetch(
+                """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out
+                   FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
+                     USING (booking_ref, passenger_id)""",
+                [b for b, _ in passengers], [p for _, p in passengers])}
+
+
+async def planned_about(conn: asyncpg.Connection, keys: list[tuple[str, str, str, str | None]]
+                        ) -> dict[tuple[str, str, str, str | None], list[policy.Planned]]:
+    """The deliveries already planned for each (booking, passenger, stage, about)."""
+    planned: dict[tuple[str, str, str, str | None], list[policy.Planned]] = {}
+    for r in await conn.fetch(
+            """SELECT d.id, d.booking_ref, d.passenger_id, d.stage, d.about, d.channel, d.status, d.occurred_at,
+                      d.disruption_id, d.revision
+               FROM deliveries d
+               JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(booking_ref, passenger_id, stage, about)
+                 ON d.booking_ref = k.booking_ref AND d.passenger_id = k.passenger_id AND d.stage = k.stage
+                    AND d.about = k.about""",
+            *(list(column) for column in zip(*keys, strict=True))):
+        planned.setdefault((r["booking_ref"], r["passenger_id"], r["stage"], r["about"]), []).append(policy.Planned(
+            r["id"], r["passenger_id"], r["channel"], r["status"], r["occurred_at"],
+            (r["disruption_id"], r["revision"])))
+    return planned
+
+
+async def supersede(conn: asyncpg.Connection, ids: list[int]) -> list[Delivery]:
+    """Mark these deliveries replaced by a newer notice, those not yet sent; those marked."""
+    return [Delivery.of(r) for r in await conn.fetch(
+        f"""UPDATE deliveries SET status = 'superseded', detail = 'replaced by a newer notice before it was sent'
+            WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'retrying')
+            RETURNING {_DELIVERY}""", ids)]
+
+
+async def add_deliveries(conn: asyncpg.Connection, planned: list[policy.Delivery], notices: list[NoticeRequested],
+                         traces: list[str | None]) -> list[Delivery]:
+    """The planned deliveries (each of the notice at its `notice` place, with that notice's
+    trace), once each; those new."""
+    if not planned:
+        return []
+    rows = [(d.passenger_id, n.disruption_id, n.stage, n.revision, d.channel, n.booking_ref, n.template,
+             json.dumps(n.facts), n.occurred_at, n.about, d.status, d.detail, traces[d.notice])
+            for d, n in ((d, notices[d.notice]) for d in planned)]
+    return [Delivery.of(r) for r in await conn.fetch(
+        f"""INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                    template, facts, occurred_at, about, status, detail, traceparent)
+            SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
+                   r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+                        $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+                 AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
+                      occurred_at, about, status, detail, traceparent)
+            ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
+            RETURNING {_DELIVERY}""", *(list(c) for c in zip(*rows, strict=True)))]
+
+
+async def fall_back(conn: asyncpg.Connection, deliveries: Sequence[tuple[int, str]]) -> None:
+    """Plan each (delivery, other channel): the same notice again by the other channel, naming
+    the delivery it stands in for (once: a second fallback to the same channel is a duplicate)."""
+    if deliveries:
+        await conn.executemany(
+            """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                       template, facts, occurred_at, about, fallback_of, traceparent)
+               SELECT passenger_id, disruption_id, stage, revision, $2, booking_ref, template, facts,
+                      occurred_at, about, id, traceparent
+               FROM deliveries WHERE id = $1
+               ON CONFLICT DO NOTHING""", deliveries)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: bool) -> list[Claimed]:
+    """Claim (in a transaction of its own, committed) up to `most` due deliveries of the path,
+    with a claim left by a crash for longer than the lease taken again."""
+    return [Claimed.of(r) for r in await pool.fetch(
+        """WITH due AS (
+               SELECT id, status = 'sending' AS reclaimed FROM deliveries
+               WHERE (stage = 'first_notice') = $3
+                 AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                      OR (status = 'sending' AND claimed_at < now() - $2::interval))
+               ORDER BY next_attempt_at, id
+               LIMIT $1 FOR UPDATE SKIP LOCKED)
+           UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
+           FROM due, contacts c
+           WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
+           RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
+                     d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
+                     d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
+                     c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
+                     ARRAY(SELECT o.channel FROM deliveries o
+                           WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
+                             AND o.disruption_id = d.disruption_id
+                             AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
+        most, lease, first_notices)]
+
+
+async def record(conn: asyncpg.Connection, results: list[Recorded]) -> None:
+    """Each claimed delivery's result, in one statement: an unspent attempt is given back (a
+    held delivery waits for its provider's circuit without spending one)."""
+    await conn.execute(
+        """UPDATE deliveries d SET status = r.status, provider_id = r.provider_id, detail = r.detail,
+               sent_at = CASE WHEN r.status = 'sent' THEN now() END,
+               next_attempt_at = now() + make_interval(secs => r.retry_in),
+               attempts = d.attempts - r.unspent
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[])
+                AS r(id, status, provider_id, detail, retry_in, unspent)
+           WHERE d.id = r.id""",
+        [r.delivery_id for r in results], [r.status for r in results], [r.provider_id for r in results],
+        [r.detail for r in results], [r.retry_in for r in results], [1 if r.unspent else 0 for r in results])
+
+
+async def waiting(pool: asyncpg.Pool, first_notices: bool) -> dict[str, int]:
+    """How many of the path's deliveries are pending, retrying and being sent."""
+    return {r["status"]: r["n"] for r in await pool.fetch(
+        "SELECT status, count(*) AS n FROM deliveries WHERE (stage = 'first_notice') = $1"
+        " AND status IN ('pending', 'retrying', 'sending') GROUP BY status", first_notices)}
+
+
+# --- delivery reports ------------------------------------------------------------------------
+
+
+async def report_status(conn: asyncpg.Connection, reports: list[tuple[str, str]]) -> set[str]:
+    """Record each (provider id, state) on its text; the provider ids of the texts recorded."""
+    return {r["provider_id"] for r in await conn.fetch(
+        # `= ANY` as well as the join: the planner then looks the ids up in their index
+        # rather than scanning every delivery to hash-join a list it takes for 100 rows.
+        """UPDATE deliveries d SET provider_status = r.state, provider_status_at = now()
+           FROM unnest($1::text[], $2::text[]) AS r(provider_id, state)
+           WHERE d.provider_id = ANY($1::text[]) AND d.provider_id = r.provider_id AND d.channel = 'sms'
+           RETURNING d.provider_id""",
+        [p for p, _ in reports], [state for _, state in reports])}
+
+
+async def report_one_status(pool: asyncpg.Pool, provider_id: str, state: str) -> bool:
+    """`report_status` for one text, in one statement of its own; whether its text is recorded."""
+    status = await pool.execute("UPDATE deliveries SET provider_status = $2, provider_status_at = now()"
+                                " WHERE provider_id = $1 AND channel = 'sms'", provider_id, state)
+    return bool(status != "UPDATE 0")
+
+
+async def report_failure(conn: asyncpg.Connection, provider_id: str, state: str) -> Delivery | None:
+    """Record the state on its text; the text, if it is recorded."""
+    d = await conn.fetchrow(
+        f"""UPDATE deliveries SET provider_status = $2, provider_status_at = now()
+            WHERE provider_id = $1 AND channel = 'sms' RETURNING {_DELIVERY}""", provider_id, state)
+    return Delivery.of(d) if d else None
+
+
+async def undelivered(conn: asyncpg.Connection, delivery_id: int, detail: str) -> None:
+    await conn.execute("UPDATE deliveries SET status = 'failed', detail = $2 WHERE id = $1", delivery_id, detail)
+
+
+async def contact(conn: asyncpg.Connection, booking_ref: str, passenger_id: str) -> policy.Contact | None:
+    c = await conn.fetchrow("SELECT channels, opted_out, email, phone FROM contacts"
+                            " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
+    return policy.Contact(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else None
+
+
+async def channels_planned(conn: asyncpg.Connection, d: Delivery) -> list[str]:
+    """The channels planned for the same notice to the same passenger as this delivery."""
+    return [r["channel"] for r in await conn.fetch(
+        "SELECT channel FROM deliveries WHERE booking_ref = $1 AND passenger_id = $2 AND disruption_id = $3"
+        " AND stage = $4 AND revision = $5", d.booking_ref, d.passenger_id, d.disruption_id, d.stage, d.revision)]
+
+
+# A later report on the same text is the newer word on it.
+_HOLD_EARLY = """INSERT INTO early_reports (provider_id, state, failed)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
+                 ON CONFLICT (provider_id) DO UPDATE SET state = excluded.state, failed = excluded.failed"""
+
+
+async def hold_early(conn: asyncpg.Connection | asyncpg.Pool, reports: list[EarlyReport]) -> None:
+    """Keep reports on texts not (yet) recorded."""
+    await conn.execute(_HOLD_EARLY, [r.provider_id for r in reports], [r.state for r in reports],
+                       [r.failed for r in reports])
+
+
+async def take_early(conn: asyncpg.Connection, kept_for: timedelta) -> list[EarlyReport]:
+    """The held reports whose texts are now recorded, taken out; and those older than `kept_for`
+    forgotten."""
+    due = [_row(EarlyReport, r) for r in await conn.fetch(
+        """DELETE FROM early_reports e USING deliveries d
+           WHERE d.provider_id = e.provider_id AND d.channel = 'sms'
+           RETURNING e.provider_id, e.state, e.failed""")]
+    await conn.execute("DELETE FROM early_reports WHERE received_at < now() - $1::interval", kept_for)
+    return due
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+
+async def put_contacts(pool: asyncpg.Pool, contacts: Sequence[tuple[str, str, str, str | None, str | None,
+                                                                   Sequence[str], Sequence[str], str]]) -> None:
+    """Create or replace each (passenger, booking, given name, email, phone, channels, opted out,
+    locale)."""
+    await pool.executemany(
+        """INSERT INTO contacts (passenger_id, booking_ref, given_name, email, phone, channels,
+                                 opted_out, locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (booking_ref, passenger_id) DO UPDATE SET
+               given_name = EXCLUDED.given_name,
+               email = EXCLUDED.email, phone = EXCLUDED.phone, channels = EXCLUDED.channels,
+               opted_out = EXCLUDED.opted_out, locale = EXCLUDED.locale, updated_at = now()""", contacts)
+
+
+async def erase_contact(conn: asyncpg.Connection, booking_ref: str, passenger_id: str) -> None:
+    """The contact, and every delivery's detail and provider id; what was still to send is
+    undeliverable."""
+    await conn.execute("DELETE FROM contacts WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
+    await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL"
+                       " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
+    await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
+                       " WHERE booking_ref = $1 AND passenger_id = $2 AND status IN ('pending', 'retrying')",
+                       booking_ref, passenger_id)
