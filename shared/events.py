@@ -48,6 +48,17 @@ def _not_a_number(value: Any) -> Any:
 Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
+def _a_date_not_a_number(value: Any) -> Any:
+    """A date on the wire is an ISO 8601 string, as the schema says: pydantic would read a number
+    as a Unix time (found by the negative API tests: `"departure_date": 0` was accepted)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("a date is an ISO 8601 string such as 2013-02-08, not a number")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_a_date_not_a_number)]
+
+
 def at_most(limit: int) -> BeforeValidator:
     """A list of at most `limit` items, its length checked before any item is validated (a
     `max_length`, which documents the limit, is checked only after them): the validator to put
@@ -192,7 +203,7 @@ class FlightRef(Model):
 
     carrier: str = Field(pattern=r"^[A-Z0-9]{2}$", examples=["B6"])
     number: str = Field(pattern=r"^[0-9]{1,4}[A-Z]?$", examples=["1234"])
-    departure_date: date = Field(description="Scheduled departure date (local to the origin "
+    departure_date: Day = Field(description="Scheduled departure date (local to the origin "
                                              "unless `date_basis` is `utc`)")
     origin: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["JFK"])
     destination: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
