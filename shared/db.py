@@ -6,8 +6,9 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -21,6 +22,14 @@ _OWN_LOCKS_SQL = Path(__file__).parent / "sql" / "own_locks_post_deploy.sql"
 KEYED_SLOTS = 4096  # shared/sql/locks.sql; the slot after them is the outbox relay's
 RELAY_SLOT = KEYED_SLOTS
 T = TypeVar("T")
+Row = TypeVar("Row")
+
+
+def row_of(cls: type[Row], record: asyncpg.Record) -> Row:
+    """A typed row (a frozen dataclass) from a record: the columns its fields name; others the
+    query returned are left out."""
+    values: dict[str, Any] = {f.name: record[f.name] for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**values)
 
 # Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
 # transactions met. The work is rolled back and can be tried again as it is.

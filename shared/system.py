@@ -116,6 +116,9 @@ SYSTEM: tuple[Part, ...] = (
          writes=(REBOOKINGS, NOTICES, AGENT_ACTIONS),
          queues=(Queue("pending", "rebooking_pending", "services.rebooking.assignment.run_rounds",
                        step="services.rebooking.assignment.assign_round"),
+                 # Rebookings offered and not yet answered: settled as policy says at their deadline.
+                 Queue("rebookings", None, "services.rebooking.answers.watch_deadlines",
+                       step="services.rebooking.answers.settle_silences"),
                  _outbox("rebooking")),
          migrations="services/rebooking/migrations",
          settings="services.rebooking.config.RebookingSettings", config="services.rebooking.config.Config.of"),

@@ -3,21 +3,15 @@ the handlers, the sender, the delivery reports and the contacts API hold no SQL 
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import asyncpg
 
 from services.notify import policy
+from shared.db import row_of
 from shared.events import NoticeRequested
-
-Row = TypeVar("Row")
-
-
-def _row(cls: type[Row], record: asyncpg.Record) -> Row:
-    """A frozen dataclass from the record's columns of its fields' names."""
-    return cls(**{f.name: record[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -37,7 +31,7 @@ class Delivery:
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> Self:
-        return _row(cls, record)
+        return row_of(cls, record)
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class Claimed:
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> Self:
-        return _row(cls, record)
+        return row_of(cls, record)
 
 
 @dataclass(frozen=True)
@@ -283,7 +277,7 @@ async def hold_early(conn: asyncpg.Connection | asyncpg.Pool, reports: list[Earl
 async def take_early(conn: asyncpg.Connection, kept_for: timedelta) -> list[EarlyReport]:
     """The held reports whose texts are now recorded, taken out; and those older than `kept_for`
     forgotten."""
-    due = [_row(EarlyReport, r) for r in await conn.fetch(
+    due = [row_of(EarlyReport, r) for r in await conn.fetch(
         """DELETE FROM early_reports e USING deliveries d
            WHERE d.provider_id = e.provider_id AND d.channel = 'sms'
            RETURNING e.provider_id, e.state, e.failed""")]

@@ -11,7 +11,7 @@ from typing import Literal
 import asyncpg
 from pydantic import BaseModel, Field
 
-from services.rebooking import assignment, domain, inventory, links, metrics
+from services.rebooking import assignment, domain, inventory, links, metrics, store
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, leg_of
 from shared import notices, topics
@@ -58,7 +58,7 @@ def _option_id(it: domain.Itinerary, cabin: str) -> str:
 
 
 async def _load(conn: asyncpg.Connection, config: Config, token: str,
-                *, lock: bool) -> tuple[asyncpg.Record, domain.Trip, str]:
+                *, lock: bool) -> tuple[store.Rebooking, domain.Trip, str]:
     """The rebooking a link is for, its trip, and the passenger the link was sent to."""
     try:
         link = links.verify(config.choice_keys, token, datetime.now(UTC))
@@ -66,25 +66,24 @@ async def _load(conn: asyncpg.Connection, config: Config, token: str,
         raise ChoiceProblem(403, "Link not valid", str(exc)) from exc
     except links.ExpiredLink as exc:
         raise ChoiceProblem(410, "Link expired", f"{exc}. Contact us if you need help.") from exc
-    row = await conn.fetchrow(
-        "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2"
-        + (" FOR UPDATE" if lock else ""), link.disruption_id, link.booking_ref)
-    if row is None or row["trip"] is None or link.passenger >= len(row["passenger_ids"]):
+    row = await store.rebooking(conn, link.disruption_id, link.booking_ref, lock=lock)
+    trip = row.replaced_trip if row else None
+    if row is None or trip is None or link.passenger >= len(row.passenger_ids):
         raise ChoiceProblem(404, "No such rebooking", "We have no rebooking for this link.")
-    held = {leg.flight_id for leg in await inventory.booked_legs(conn, row["booking_ref"], row["passenger_ids"])}
-    if not set(row["to_flights"]) <= held:
+    held = {leg.flight_id for leg in await inventory.booked_legs(conn, row.booking_ref, row.passenger_ids)}
+    if not set(row.to_flights) <= held:
         raise ChoiceProblem(409, "Replaced by a newer offer",
                             "Your booking has changed since this message: please use the latest one.")
-    return row, domain.trip_from_json(row["trip"]), row["passenger_ids"][link.passenger]
+    return row, trip, row.passenger_ids[link.passenger]
 
 
-async def options_for(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+async def options_for(conn: asyncpg.Connection, config: Config, row: store.Rebooking,
                    trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, Cabin, int]]:
     rules = config.rules
     flights = await inventory.flights_around(
         conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
         trip.earliest_departure + rules.horizon + rules.max_connection)
-    current = tuple(row["to_flights"])
+    current = tuple(row.to_flights)
     found: dict[str, tuple[domain.Itinerary, Cabin, int]] = {}
     for it in domain.candidate_itineraries(trip, flights, rules):
         free = it.seats_free(trip.cabin)
@@ -95,11 +94,8 @@ async def options_for(conn: asyncpg.Connection, config: Config, row: asyncpg.Rec
     return found
 
 
-async def _current(conn: asyncpg.Connection, row: asyncpg.Record) -> list[Leg]:
-    rows = await conn.fetch(
-        "SELECT flight_id, carrier, number, origin, destination, scheduled_departure, scheduled_arrival"
-        " FROM flights WHERE flight_id = ANY($1::text[]) ORDER BY scheduled_departure", row["to_flights"])
-    return [Leg(**dict(r)) for r in rows]
+async def _current(conn: asyncpg.Connection, row: store.Rebooking) -> list[Leg]:
+    return await store.legs(conn, row.to_flights)
 
 
 async def view(pool: asyncpg.Pool, config: Config, token: str) -> Offer:
@@ -110,10 +106,10 @@ async def view(pool: asyncpg.Pool, config: Config, token: str) -> Offer:
 async def view_in(conn: asyncpg.Connection, config: Config, token: str) -> Offer:
     """What the link offers now: the new itinerary, other options with seats, the answer so far."""
     row, trip, _ = await _load(conn, config, token, lock=False)
-    options = await options_for(conn, config, row, trip) if row["answer"] is None else {}
-    return Offer(booking_ref=row["booking_ref"], status=row["answer"] or "awaiting_answer",
-                 reason=row["reason"], respond_by=row["respond_by"], current=await _current(conn, row),
-                 cabin=row["cabin"],
+    options = await options_for(conn, config, row, trip) if row.answer is None else {}
+    return Offer(booking_ref=row.booking_ref, status=row.answer or "awaiting_answer",
+                 reason=row.reason, respond_by=row.respond_by, current=await _current(conn, row),
+                 cabin=row.cabin,
                  options=[Option(option_id=k, flights=[leg_of(f) for f in it.flights], cabin=cabin,
                                  seats_free=free) for k, (it, cabin, free) in options.items()])
 
@@ -128,17 +124,17 @@ async def answer_in(conn: asyncpg.Connection, config: Config, token: str, given:
     outcome = _ANSWERS[given.answer]
     row, trip, passenger_id = await _load(conn, config, token, lock=True)
     client = f"{passenger_id}'s link, {client}"  # whose link answered for the party
-    if row["answer"] is not None:
-        repeated = row["answer"] == outcome and (
-            given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row["to_flights"]))
+    if row.answer is not None:
+        repeated = row.answer == outcome and (
+            given.answer != "change" or (given.option or "").split(":", 1)[-1] == "+".join(row.to_flights))
         if not repeated:
             raise ChoiceProblem(409, "Already answered",
-                                f"This rebooking was already answered: {row['answer'].replace('_', ' ')}.")
+                                f"This rebooking was already answered: {row.answer.replace('_', ' ')}.")
         return await _after(conn, row)
-    d = PassengerDisruption.model_validate(row["decided"])
+    d = row.disruption
     outbox = Outbox(config.settings, source=SOURCE)
-    segments, cabin, delay, refund_due, refund = await _current(conn, row), row["cabin"], \
-        row["arrival_delay_minutes"], False, None
+    segments, cabin, delay, refund_due, refund = await _current(conn, row), row.cabin, \
+        row.arrival_delay_minutes, False, None
     if given.answer == "change":
         segments, cabin, delay = await _change(conn, config, row, trip, given.option)
     elif given.answer == "refund":
@@ -146,16 +142,16 @@ async def answer_in(conn: asyncpg.Connection, config: Config, token: str, given:
         segments, refund_due = [], True
     await _record(conn, outbox, row, d, outcome, segments, cabin, delay, refund_due, client, refund)
     await outbox.flush(conn)
-    return await _after(conn, await conn.fetchrow(
-        "SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2", row["disruption_id"],
-        row["booking_ref"]))
+    answered = await store.rebooking(conn, row.disruption_id, row.booking_ref)
+    assert answered
+    return await _after(conn, answered)
 
 
-async def _change(conn: asyncpg.Connection, config: Config, row: asyncpg.Record, trip: domain.Trip,
+async def _change(conn: asyncpg.Connection, config: Config, row: store.Rebooking, trip: domain.Trip,
                   option: str | None) -> tuple[list[Leg], str, int]:
     """The party moved to the option they picked, if its seats are still there: its flights, cabin
     and arrival delay."""
-    ref, passengers = row["booking_ref"], row["passenger_ids"]
+    ref, passengers = row.booking_ref, row.passenger_ids
     options = await options_for(conn, config, row, trip)
     if option not in options:
         raise ChoiceProblem(409, "Option not available",
@@ -164,73 +160,67 @@ async def _change(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
     if not await inventory.take_seats(conn, ref, passengers, it.flight_ids, cabin):
         raise ChoiceProblem(409, "Seats just taken",
                             "Someone has just taken the last seats on that flight: please pick another.")
-    await inventory.release_seats(conn, ref, passengers, set(row["to_flights"]) - set(it.flight_ids))
+    await inventory.release_seats(conn, ref, passengers, set(row.to_flights) - set(it.flight_ids))
     return [leg_of(f) for f in it.flights], cabin, round((it.arrival - trip.planned_arrival) / timedelta(minutes=1))
 
 
-async def give_up(conn: asyncpg.Connection, config: Config, row: asyncpg.Record,
+async def give_up(conn: asyncpg.Connection, config: Config, row: store.Rebooking,
                    trip: domain.Trip) -> domain.Refund:
     """A refund instead of the new flights: every seat the refund covers goes back on sale — the
     new flights, and the booking's other coupons of that journey and of the journeys after it
     (the return)."""
-    refund = (await assignment.refunds_for(conn, [(row["booking_ref"], trip, row["to_flights"])],
-                                           config.rules))[row["booking_ref"]]
-    await inventory.release_seats(conn, row["booking_ref"], row["passenger_ids"],
-                                  [*row["to_flights"], *refund.released])
+    refund = (await assignment.refunds_for(conn, [(row.booking_ref, trip, row.to_flights)],
+                                           config.rules))[row.booking_ref]
+    await inventory.release_seats(conn, row.booking_ref, row.passenger_ids,
+                                  [*row.to_flights, *refund.released])
     return refund
 
 
-async def _after(conn: asyncpg.Connection, row: asyncpg.Record) -> Offer:
-    return Offer(booking_ref=row["booking_ref"], status=row["answer"], reason=row["reason"],
-                 respond_by=row["respond_by"], current=await _current(conn, row), cabin=row["cabin"],
+async def _after(conn: asyncpg.Connection, row: store.Rebooking) -> Offer:
+    return Offer(booking_ref=row.booking_ref, status=row.answer, reason=row.reason,
+                 respond_by=row.respond_by, current=await _current(conn, row), cabin=row.cabin,
                  options=[])
 
 
-async def _record(conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record, d: PassengerDisruption,
+async def _record(conn: asyncpg.Connection, outbox: Outbox, row: store.Rebooking, d: PassengerDisruption,
                   outcome: str, segments: list[Leg], cabin: str | None, delay: int | None,
                   refund_due: bool, client: str, refund: domain.Refund | None = None) -> None:
-    ref = row["booking_ref"]
-    await conn.execute(
-        """UPDATE rebookings SET answer = $3, answered_at = now(), to_flights = $4,
-                                 arrival_delay_minutes = $5
-           WHERE disruption_id = $1 AND booking_ref = $2""",
-        row["disruption_id"], ref, outcome, [s.flight_id for s in segments], delay)
-    await conn.execute(
-        "INSERT INTO choices (disruption_id, booking_ref, answer, to_flights, client) VALUES ($1,$2,$3,$4,$5)",
-        row["disruption_id"], ref, outcome, [s.flight_id for s in segments], client[:200])
+    ref = row.booking_ref
+    await store.record_answer(conn, row, outcome, [s.flight_id for s in segments], delay, client)
     metrics.CHOICES.labels(outcome).inc()
     outbox.publish(topics.REBOOKINGS, RebookingDecided(
-        disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
-        outcome=outcome, reason=row["reason"], segments=segments, cabin=cabin,
-        downgraded=row["downgraded"], arrival_delay_minutes=delay, refund_due=refund_due,
+        disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row.passenger_ids,
+        outcome=outcome, reason=row.reason, segments=segments, cabin=cabin,
+        downgraded=row.downgraded, arrival_delay_minutes=delay, refund_due=refund_due,
         whole_trip=bool(refund and refund.whole_trip),
-        released_flight_ids=sorted(set(row["to_flights"]) - {s.flight_id for s in segments}
+        released_flight_ids=sorted(set(row.to_flights) - {s.flight_id for s in segments}
                                    | set(refund.released if refund else ())),
-    ), key=ref, id=event_id(d.disruption_id, ref, "answer"), traceparent=row["traceparent"])
+    ), key=ref, id=event_id(d.disruption_id, ref, "answer"), traceparent=row.traceparent)
     if outcome == "changed":
         changed = notices.Changed(
             new_flight=" and ".join(f"{s.carrier} {s.number}" for s in segments), new_origin=segments[0].origin,
             new_destination=segments[-1].destination, new_departure=segments[0].scheduled_departure,
             new_arrival=segments[-1].scheduled_arrival)
         outbox.publish(topics.NOTICES, notices.request(
-            changed, disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row["passenger_ids"],
+            changed, disruption_id=d.disruption_id, booking_ref=ref, passenger_ids=row.passenger_ids,
             stage="choice", occurred_at=datetime.now(UTC), about=d.flight.flight_id,
-        ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"), traceparent=row["traceparent"])
+        ), key=ref, id=event_id(d.disruption_id, ref, "answer_notice"), traceparent=row.traceparent)
 
 
 async def settle_silences(conn: asyncpg.Connection, config: Config, limit: int = 500) -> int:
     """Rebookings nobody answered by their deadline, settled as the policy says, once each (in the
     caller's transaction); how many."""
-    rows = await conn.fetch(
-        """SELECT * FROM rebookings WHERE outcome = 'rebooked' AND answer IS NULL AND respond_by < now()
-           ORDER BY respond_by LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+    rows = await store.unanswered_past_deadline(conn, limit)
     outbox = Outbox(config.settings, source=SOURCE)
     refund = config.settings.silence_counts_as == "refund_requested"
     for row in rows:
-        d = PassengerDisruption.model_validate(row["decided"])
-        given_up = await give_up(conn, config, row, domain.trip_from_json(row["trip"])) if refund else None
-        await _record(conn, outbox, row, d, "no_response", [] if refund else await _current(conn, row),
-                      row["cabin"], row["arrival_delay_minutes"], refund, "deadline", given_up)
+        # Every rebooking offered since the choice page began keeps its trip; one without it cannot
+        # be refunded (the refund covers the trip's seats), so its passengers keep their flights.
+        trip = row.replaced_trip
+        given_up = await give_up(conn, config, row, trip) if refund and trip else None
+        await _record(conn, outbox, row, row.disruption, "no_response",
+                      [] if given_up else await _current(conn, row), row.cabin, row.arrival_delay_minutes,
+                      given_up is not None, "deadline", given_up)
     await outbox.flush(conn)
     return len(rows)
 

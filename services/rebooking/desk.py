@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from services.rebooking import answers, assignment, domain, inventory
+from services.rebooking import answers, assignment, domain, inventory, store
 from services.rebooking.config import Config
 from services.rebooking.decisions import SOURCE, Decisions, Told, decided, leg_of
 from shared import desk, notices
@@ -41,20 +41,18 @@ class Rebook(desk.Why):
 
 
 async def _load(conn: asyncpg.Connection, config: Config, disruption_id: str, booking_ref: str, *, lock: bool = True
-                ) -> tuple[asyncpg.Record, PassengerDisruption, domain.Trip, list[str]]:
+                ) -> tuple[store.Rebooking, PassengerDisruption, domain.Trip, list[str]]:
     """The booking's decision (locked, to act on it); the trip it replaces; and the flights it
     holds for that trip now. Refused if there is nothing left to move: no decision yet, or seats
     already given up."""
-    row = await conn.fetchrow("SELECT * FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2"
-                              + (" FOR UPDATE" if lock else ""), disruption_id, booking_ref)
+    row = await store.rebooking(conn, disruption_id, booking_ref, lock=lock)
     if row is None:
         raise desk.Refused(404, f"No rebooking decision for {booking_ref} in this disruption yet: it is "
                                 "still being worked on, or there is no such case")
-    d = PassengerDisruption.model_validate(row["decided"])
-    trip = domain.trip_from_json(row["trip"]) if row["trip"] else \
-        (await assignment.trips_for(conn, [d], config.rules)).get(booking_ref)
-    held = list(row["to_flights"]) or list(trip.replaced_flight_ids if trip else ())
-    booked = {leg.flight_id for leg in await inventory.booked_legs(conn, booking_ref, row["passenger_ids"])}
+    d = row.disruption
+    trip = row.replaced_trip or (await assignment.trips_for(conn, [d], config.rules)).get(booking_ref)
+    held = list(row.to_flights) or list(trip.replaced_flight_ids if trip else ())
+    booked = {leg.flight_id for leg in await inventory.booked_legs(conn, booking_ref, row.passenger_ids)}
     if trip is None or not held or not set(held) <= booked:
         raise desk.Refused(409, f"{booking_ref} no longer holds seats for this trip (refunded, or moved since): "
                                 "there is nothing to rebook or refund here")
@@ -64,18 +62,15 @@ async def _load(conn: asyncpg.Connection, config: Config, disruption_id: str, bo
 async def _revisions(conn: asyncpg.Connection, booking_ref: str) -> int:
     """The revision of the next decision an agent makes for this booking (the first is 1: the
     automatic decision was 0)."""
-    done: int = await conn.fetchval("SELECT count(*) FROM desk_actions WHERE target = $1", booking_ref)
-    return done + 1
+    return await store.desk_actions_on(conn, booking_ref) + 1
 
 
 async def view(conn: asyncpg.Connection, config: Config, disruption_id: str, booking_ref: str) -> Case:
     row, _, trip, held = await _load(conn, config, disruption_id, booking_ref, lock=False)
     options = await answers.options_for(conn, config, row, trip)
-    current = await conn.fetch(
-        "SELECT flight_id, carrier, number, origin, destination, scheduled_departure, scheduled_arrival"
-        " FROM flights WHERE flight_id = ANY($1::text[]) ORDER BY scheduled_departure", held)
-    return Case(disruption_id=disruption_id, booking_ref=booking_ref, outcome=row["outcome"], answer=row["answer"],
-                reason=row["reason"], passenger_ids=row["passenger_ids"], current=[Leg(**dict(r)) for r in current],
+    current = await store.legs(conn, held)
+    return Case(disruption_id=disruption_id, booking_ref=booking_ref, outcome=row.outcome, answer=row.answer,
+                reason=row.reason, passenger_ids=row.passenger_ids, current=current,
                 options=[answers.Option(option_id=k, flights=[leg_of(f) for f in it.flights], cabin=cabin,
                                         seats_free=free) for k, (it, cabin, free) in options.items()])
 
@@ -89,17 +84,17 @@ async def rebook(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
     if option not in options:
         raise desk.Refused(409, "That option is no longer available: pick one from the case's options")
     it, cabin, _ = options[option]
-    if not await inventory.take_seats(conn, booking_ref, row["passenger_ids"], it.flight_ids, cabin):
+    if not await inventory.take_seats(conn, booking_ref, row.passenger_ids, it.flight_ids, cabin):
         raise desk.Refused(409, "Those seats have just been taken: pick another option")
     released = sorted(set(held) - set(it.flight_ids))
-    await inventory.release_seats(conn, booking_ref, row["passenger_ids"], released)
+    await inventory.release_seats(conn, booking_ref, row.passenger_ids, released)
     decisions = Decisions(revision=action_id, told_revision=await _revisions(conn, booking_ref))
     placement = domain.Placement(trip, trip.passenger_ids, it, cabin, AGENT_REBOOKED)
     assignment.rebooked(decisions, outbox, config, d, trip, [placement], released)
     await decisions.flush(conn)
     return desk.Done({"booking_ref": booking_ref, "outcome": "rebooked", "flights": list(it.flight_ids),
                       "cabin": cabin}, booking_ref=booking_ref, disruption_id=disruption_id,
-                     passenger_ids=list(row["passenger_ids"]),
+                     passenger_ids=list(row.passenger_ids),
                      detail={"flights": list(it.flight_ids), "cabin": cabin, "released": released})
 
 
@@ -111,13 +106,13 @@ async def refund(conn: asyncpg.Connection, outbox: Outbox, config: Config, disru
     given_up = await answers.give_up(conn, config, row, trip)
     notice = notices.KINDS[domain.refund_notice(given_up)].model_validate(
         decided(d, AGENT_REFUNDED) | {"whole_trip": given_up.whole_trip, "via": trip.origin, "to": trip.destination})
-    released = sorted({*row["to_flights"], *given_up.released})
+    released = sorted({*row.to_flights, *given_up.released})
     decisions = Decisions(revision=action_id, told_revision=await _revisions(conn, booking_ref))
     decisions.add(outbox, d, "refund_requested", AGENT_REFUNDED, refund_due=True, whole_trip=given_up.whole_trip,
-                  released=released, told=[Told(list(row["passenger_ids"]), notice)])
+                  released=released, told=[Told(list(row.passenger_ids), notice)])
     await decisions.flush(conn)
     return desk.Done({"booking_ref": booking_ref, "outcome": "refund_requested", "released": released},
-                     booking_ref=booking_ref, disruption_id=disruption_id, passenger_ids=list(row["passenger_ids"]),
+                     booking_ref=booking_ref, disruption_id=disruption_id, passenger_ids=list(row.passenger_ids),
                      detail={"released": released, "whole_trip": given_up.whole_trip})
 
 
@@ -131,10 +126,8 @@ Configured = Annotated[Config, Depends(service_config)]
 
 async def _within_key(request: Request, pool: asyncpg.Pool, disruption_id: str, booking_ref: str) -> None:
     """403 unless the key covers the flight the case was disrupted on (after the key's own gate)."""
-    decided = await pool.fetchval("SELECT decided FROM rebookings WHERE disruption_id = $1 AND booking_ref = $2",
-                                  disruption_id, booking_ref)
-    if decided is not None:
-        leg = PassengerDisruption.model_validate(decided).flight
+    leg = await store.disrupted_flight(pool, disruption_id, booking_ref)
+    if leg is not None:
         require_covers(request, leg.carrier, leg.origin, leg.destination)
 
 
