@@ -37,7 +37,8 @@ class Service(Generic[C]):
     config: C
     # False for a process that consumes nothing (disruption's console alone).
     consumes: bool = True
-    # Extra background work of the service's own (e.g. notify's sender), started after the pool.
+    # Background work besides its declared queues' workers (e.g. disruption's gauges), started
+    # after the pool.
     background: list[Callable[["Service[C]"], Awaitable[None]]] = field(default_factory=list)
     pool: asyncpg.Pool | None = None
     # One per consumer group, by what it is for.
@@ -98,8 +99,10 @@ class Service(Generic[C]):
                                     routes=system.resolve(group.routes)(self.config))
             self.consumers[group.purpose] = consumer
             tasks.append(asyncio.create_task(self._supervise(consumer.run), name=f"consumer-{group.purpose}"))
-        tasks += [asyncio.create_task(self._supervise(functools.partial(b, self)), name="background")
-                  for b in self.background]
+        # Each declared queue's worker (the outbox's is the relay above), then the rest.
+        workers = [system.resolve(q.worker) for q in part.queues if q.table != "outbox"]
+        tasks += [asyncio.create_task(self._supervise(functools.partial(work, self)), name="background")
+                  for work in [*workers, *self.background]]
         log.info("service started", extra={"service": self.name})
         try:
             yield

@@ -52,7 +52,9 @@ class Queue:
     # The PostgreSQL NOTIFY channel that wakes its worker (a trigger or the writer sends it); None
     # for a queue its worker sweeps on a timer.
     channel: str | None
-    worker: str  # the function that works it while the service runs
+    # The function that works it while the service runs (given the running service), started by
+    # the service's runtime for every queue declared here; the outbox's relay is the runtime's own.
+    worker: str
     # One step of its work in the caller's transaction (given the connection and the service's
     # config; returns how much it did), where the work is the database's alone. None where each
     # step is a call to the outside world (a bank, a text provider), which only the worker makes.
@@ -126,7 +128,7 @@ SYSTEM: tuple[Part, ...] = (
          groups=(Group("disruptions_and_outcomes", (SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS),
                        "services.compensation.bootstrap.routes"),),
          writes=(ENTITLEMENTS, NOTICES, AGENT_ACTIONS),
-         queues=(Queue("payouts", "compensation_payouts", "services.compensation.payouts.PayoutWorker.run"),
+         queues=(Queue("payouts", "compensation_payouts", "services.compensation.bootstrap.pay_out"),
                  _outbox("compensation")),
          migrations="services/compensation/migrations",
          settings="services.compensation.config.CompensationSettings", config="services.compensation.config.Config.of"),
@@ -135,7 +137,7 @@ SYSTEM: tuple[Part, ...] = (
                        suffix="-priority"),
                  Group("notices", (NOTICES,), "services.notify.bootstrap.routes")),
          writes=(NOTICE_DELIVERIES,),
-         queues=(Queue("deliveries", "notify_deliveries", "services.notify.sender.Sender.run"),
+         queues=(Queue("deliveries", "notify_deliveries", "services.notify.bootstrap.send_notices"),
                  Queue("early_reports", None, "services.notify.status.apply_early_reports",
                        step="services.notify.status.sweep_early_reports"),
                  _outbox("notify")),

@@ -41,7 +41,7 @@ async def pay_out(service: Service[Config]) -> None:
 
 def create_app(settings: CompensationSettings | None = None) -> FastAPI:
     config = Config.of(settings or CompensationSettings())
-    service = Service(name="compensation", settings=config.settings, config=config, background=[pay_out])
+    service = Service(name="compensation", settings=config.settings, config=config)
     # A list of up to 500 cases fits in a megabyte; every other route keeps the shared 64 KiB.
     app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024},
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "

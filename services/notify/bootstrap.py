@@ -87,8 +87,7 @@ async def send_notices(service: Service[Config]) -> None:
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     config = Config.of(settings or NotifySettings())
-    service = Service(name="notify", settings=config.settings, config=config,
-                      background=[send_notices, status.apply_early_reports])
+    service = Service(name="notify", settings=config.settings, config=config)
     app = service.app(
         title="Rebound notify",
         # Up to 1,000 contacts in one PUT; a bucket of delivery reports.

@@ -1,10 +1,10 @@
-"""The rebooking service, wired: its settings parsed once, its handlers routed by payload, the
-assignment rounds and the answer deadlines as background work, and the choice page."""
-
+"""The rebooking service, wired: its settings parsed once, its handlers routed by payload, and the
+choice page and the ops desk. The assignment rounds and the answer deadlines are its queues'
+workers, which the runtime starts from the system's declaration (shared/system.py)."""
 
 from fastapi import FastAPI
 
-from services.rebooking import answers, assignment, choice, desk, handlers
+from services.rebooking import choice, desk, handlers
 from services.rebooking.config import Config, RebookingSettings
 from shared import topics
 from shared.consumer import Routes
@@ -23,8 +23,7 @@ def routes(config: Config) -> Routes:
 
 def create_app(settings: RebookingSettings | None = None) -> FastAPI:
     config = Config.of(settings or RebookingSettings())
-    service = Service(name="rebooking", settings=config.settings, config=config,
-                      background=[assignment.run_rounds, answers.watch_deadlines])
+    service = Service(name="rebooking", settings=config.settings, config=config)
     app = service.app(
         title="Rebound rebooking",
         description="Seat inventory; disrupted bookings assigned the best flights with seats; the "
