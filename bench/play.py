@@ -21,6 +21,7 @@ from bench import small_scenario
 from services.notify import templates
 from shared import db, in_process, sealed, topics
 from shared.events import EntitlementsGranted, NoticeRequested, RebookingDecided
+from shared.notices import facts_of
 from shared.notices import read as read_notice
 from shared.settings import DEVELOPMENT_DATABASE_URL
 from shared.system import ROOT, SERVICES, SYSTEM
@@ -107,8 +108,8 @@ def report(runner: in_process.Runner, scenario: small_scenario.Scenario, took: f
         lines += [f"    granted {g}" for g in sorted(set(grants.get(ref, [])))]
         for notice in told.get(ref, []):
             passenger = notice.passenger_ids[0]
-            text = templates.render_notice(read_notice(notice.template, opener.open_all(notice.facts)), "sms", "en",
-                                           names.get((ref, passenger), "there"), passenger)
+            opened = read_notice(notice.template, opener.open_all(facts_of(notice.facts)))
+            text = templates.render_notice(opened, "sms", "en", names.get((ref, passenger), "there"), passenger)
             lines.append(f"    {notice.stage} text: {text.body}")
     lines.append("")
     lines.append(f"published {len(runner.published)} events; dead-lettered {len(runner.dead_letters)}")

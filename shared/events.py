@@ -7,7 +7,6 @@ import functools
 import re
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from shared.notices import Notice
+from shared.wire import Day as Day
+from shared.wire import Instant as Instant
+from shared.wire import Money as Money
+from shared.wire import Stage as Stage
+
 # Deterministic ids: the same fact derived twice gets the same id, so the inbox sees a duplicate.
 _NAMESPACE = uuid.UUID("6f1d8f0e-3c1e-4c55-9d6b-2b5a1f8a7e10")
 
@@ -35,28 +40,6 @@ def event_id(*parts: object) -> str:
 def flight_id(carrier: str, number: str | int, departure_date: date, origin: str) -> str:
     """A flight as the industry names it: carrier, number, local departure date, origin."""
     return f"{carrier}{number}/{departure_date.isoformat()}/{origin}"
-
-
-def _not_a_number(value: Any) -> Any:
-    """A time on the wire is an ISO 8601 string: a bare number (seconds? milliseconds?) is refused,
-    not guessed at."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError("a time is an ISO 8601 string such as 2013-02-08T15:00:00Z, not a number")
-    return value
-
-
-Instant = Annotated[datetime, BeforeValidator(_not_a_number)]
-
-
-def _a_date_not_a_number(value: Any) -> Any:
-    """A date on the wire is an ISO 8601 string, as the schema says: pydantic would read a number
-    as a Unix time (found by the negative API tests: `"departure_date": 0` was accepted)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError("a date is an ISO 8601 string such as 2013-02-08, not a number")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_a_date_not_a_number)]
 
 
 def at_most(limit: int) -> BeforeValidator:
@@ -144,7 +127,6 @@ class FlightScheduled(Leg):
 
 # A sum of money in major units: bounded in size and in decimals, so an amount like `1E+200000` is
 # refused when it is read rather than costing seconds of CPU in every sum it meets.
-Money = Annotated[Decimal, Field(ge=0, le=10 ** 9, decimal_places=6)]
 
 # A booking reference (the record locator a reservation system issues): six letters and digits.
 BOOKING_REF = r"^[A-Z0-9]{6}$"
@@ -449,8 +431,6 @@ class PayoutSettled(Model):
 # --- notices -----------------------------------------------------------------------------------
 
 
-# `desk`: a message an ops agent reviewed and sent to a flight's passengers.
-Stage = Literal["first_notice", "rebooking", "choice", "entitlements", "desk"]
 
 
 class NoticeRequested(Model):
@@ -461,14 +441,31 @@ class NoticeRequested(Model):
     booking_ref: BookingRef
     passenger_ids: list[PassengerId]
     stage: Stage
-    template: str = Field(description="The notice's kind (shared/notices.py): what `facts` holds")
-    facts: dict[str, Any]
+    template: str = Field(description="The notice's kind, as `facts.kind` says it (written for readers of "
+                                       "releases before `facts` carried its kind)")
+    facts: Annotated[Notice, Field(discriminator="kind")] = Field(
+        description="What the notice says, by its kind (shared/notices.py)")
     occurred_at: Instant = Field(description="When the underlying event was accepted")
     about: str | None = Field(default=None, description="What the notice is about (a flight, a journey): a "
                                                         "newer notice of the same stage about the same thing "
                                                         "replaces one not yet sent")
     revision: int = Field(default=0, ge=0, description="A later notice of the same stage for the same "
                                                        "disruption (e.g. more granted): sent as well")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_template(cls, data: Any) -> Any:
+        """Releases before the union wrote the kind as `template` alone: their facts are read as
+        that kind's."""
+        if isinstance(data, dict) and isinstance(data.get("facts"), dict) and "kind" not in data["facts"]:
+            return {**data, "facts": {**data["facts"], "kind": data.get("template")}}
+        return data
+
+    @model_validator(mode="after")
+    def _template_is_the_kind(self) -> "NoticeRequested":
+        if self.template != self.facts.kind:
+            raise ValueError(f"template {self.template!r} is not the facts' kind {self.facts.kind!r}")
+        return self
 
 
 class NoticeDelivered(Model):

@@ -1,17 +1,21 @@
 """What each kind of passenger notice says: one model per kind, named as its templates are
 (services/notify/templates/<kind>.<channel>.<locale>.j2). The services that decide build these;
-a notice request carries one as its `template` and `facts`; notify reads it back and renders it.
+a notice request carries one as its `facts`, a union discriminated by `kind` (and, for readers of
+releases before the union, the kind again as its `template`); notify reads it and renders it.
 
 Times are instants (UTC on the wire; notify shows them on each airport's own clock). Secrets a
 notice carries (a passenger's choice link, a voucher's code) travel sealed for notify."""
 
 import re
 from datetime import datetime
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.events import Instant, Leg, Money, NoticeRequested, Stage
+from shared.wire import Instant, Money, Stage
+
+if TYPE_CHECKING:  # the events carry these notices, and so import this module
+    from shared.events import Leg, NoticeRequested
 
 
 class Facts(BaseModel):
@@ -28,7 +32,7 @@ class _Flight(Facts):
     arrival: Instant
 
 
-def flight_facts(leg: Leg, prefix: str = "") -> dict[str, object]:
+def flight_facts(leg: "Leg", prefix: str = "") -> dict[str, object]:
     """What a notice says about a flight (`prefix`: which flight, e.g. `inbound_`)."""
     return {f"{prefix}flight": f"{leg.carrier} {leg.number}", f"{prefix}origin": leg.origin,
             f"{prefix}destination": leg.destination, f"{prefix}departure": leg.scheduled_departure,
@@ -75,7 +79,7 @@ class FirstNoticeConnectionAtRisk(_FirstNotice):
     estimated_arrival: Instant  # the inbound flight's
 
 
-class FlightReinstated(_Flight):
+class Reinstated(_Flight):
     kind: Literal["flight_reinstated"] = "flight_reinstated"
 
 
@@ -205,14 +209,15 @@ class Entitlements(Facts):
 
 
 Notice = (FirstNoticeCancelled | FirstNoticeDelayed | FirstNoticeDiverted | FirstNoticeRetimed
-          | FirstNoticeConnectionAtRisk | FlightReinstated | Rebooked | Returned | NoAlternative | NoOnward
+          | FirstNoticeConnectionAtRisk | Reinstated | Rebooked | Returned | NoAlternative | NoOnward
           | NeedsAgent | Changed | Entitlements | DeskMessage)
 # Each kind's model by its name, derived from the union: a new kind is added there alone.
 KINDS: dict[str, type[Notice]] = {model.model_fields["kind"].default: model for model in get_args(Notice)}
 
 
 def facts_of(notice: Notice) -> dict[str, object]:
-    """What a notice request carries as its `facts` (its `template` is the notice's kind)."""
+    """A notice's facts as notify stores them beside its `template` (the kind), which `read`
+    takes back."""
     return notice.model_dump(mode="json", exclude={"kind"})
 
 
@@ -225,8 +230,10 @@ def read(kind: str, facts: dict[str, object]) -> Notice:
 
 
 def request(notice: Notice, *, disruption_id: str, booking_ref: str, passenger_ids: list[str], stage: Stage,
-            occurred_at: datetime, about: str | None = None, revision: int = 0) -> NoticeRequested:
+            occurred_at: datetime, about: str | None = None, revision: int = 0) -> "NoticeRequested":
     """The request that asks notify to send `notice` to these passengers."""
+    from shared.events import NoticeRequested  # here: the events import this module
+
     return NoticeRequested(disruption_id=disruption_id, booking_ref=booking_ref, passenger_ids=passenger_ids,
-                           stage=stage, template=notice.kind, facts=facts_of(notice), occurred_at=occurred_at,
+                           stage=stage, template=notice.kind, facts=notice, occurred_at=occurred_at,
                            about=about, revision=revision)

@@ -152,7 +152,7 @@ def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) ->
 
 def _tell_reinstated(outbox: Outbox, event: Event[FlightEventData], leg: Leg, aboard: list[domain.Aboard]) -> None:
     """Everyone still booked on a reinstated flight hears that it operates after all."""
-    reinstated = notices.FlightReinstated.model_validate(notices.flight_facts(leg))
+    reinstated = notices.Reinstated.model_validate(notices.flight_facts(leg))
     for booking in aboard:
         outbox.publish(topics.FIRST_NOTICES, notices.request(
             reinstated, disruption_id=event.id, booking_ref=booking.booking_ref, passenger_ids=booking.passenger_ids,

@@ -12,6 +12,7 @@ import asyncpg
 from services.notify import policy
 from shared.db import row_of
 from shared.events import NoticeRequested
+from shared.notices import facts_of
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ async def add_deliveries(conn: asyncpg.Connection, planned: list[policy.Delivery
     if not planned:
         return []
     rows = [(d.passenger_id, n.disruption_id, n.stage, n.revision, d.channel, n.booking_ref, n.template,
-             json.dumps(n.facts), n.occurred_at, n.about, d.status, d.detail, traces[d.notice])
+             json.dumps(facts_of(n.facts)), n.occurred_at, n.about, d.status, d.detail, traces[d.notice])
             for d, n in ((d, notices[d.notice]) for d in planned)]
     return [Delivery.of(r) for r in await conn.fetch(
         f"""INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,

@@ -67,7 +67,7 @@ async def test_a_cancellation_tells_every_booking_first_and_publishes_its_disrup
     notice, disruption = published[1][1].data, published[2][1].data
     assert isinstance(notice, NoticeRequested) and isinstance(disruption, PassengerDisruption)
     assert (notice.template, notice.booking_ref, len(notice.passenger_ids)) == ("first_notice_cancelled", "ABC123", 2)
-    assert notice.facts["cause"] == "weather" and notice.facts["flight"] == "B6 101"
+    assert notice.facts.cause == "weather" and notice.facts.flight == "B6 101"
     assert (disruption.kind, disruption.cause, disruption.disruption_id) == ("cancelled", "weather", cancelled.id)
     # A partner's clock orders its news; the announcement is when Rebound accepted it.
     assert disruption.announced_at == cancelled.time
@@ -91,7 +91,7 @@ async def test_a_delay_that_breaks_a_connection_tells_the_connecting_booking(con
     notices = [e.data for t, e in await outbox_rows(conn) if t == topics.FIRST_NOTICES]
     assert sorted(n.template for n in notices) == ["first_notice_connection_at_risk", "first_notice_delayed"]
     at_risk = next(n for n in notices if n.template == "first_notice_connection_at_risk")
-    assert at_risk.facts["inbound_flight"] == "B6 101" and at_risk.facts["flight"] == "B6 205"
+    assert at_risk.facts.inbound_flight == "B6 101" and at_risk.facts.flight == "B6 205"
     assert at_risk.about == BOS_PWM.flight_id
 
 

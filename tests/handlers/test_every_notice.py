@@ -102,7 +102,7 @@ async def test_every_notice_kind_the_services_emit_renders_in_every_channel_and_
     # The desk's message is sent by an agent, not by a handler: tests/handlers/test_ops_desk.py.
     assert {n.template for n in requested} == set(notices.KINDS) - {"desk_message"}
     for n in requested:
-        notice = notices.read(n.template, OPENER.open_all(n.facts))
+        notice = notices.read(n.template, OPENER.open_all(notices.facts_of(n.facts)))
         for channel in ("sms", "email"):
             for locale in templates.LOCALES:
                 rendered = templates.render_notice(notice, channel, locale, "Ana", n.passenger_ids[0])
@@ -114,7 +114,8 @@ async def _change_to_the_late_flight(world: World) -> None:
     """The pair answers its choice link: another option, the late flight."""
     [rebooked] = [n for n in world.on(topics.NOTICES)
                   if isinstance(n, NoticeRequested) and n.template == "rebooked" and n.booking_ref == "PAIR01"]
-    link = OPENER.open_all(rebooked.facts)["choice_urls"]["PAIR01-1"]
+    assert isinstance(rebooked.facts, notices.Rebooked)
+    link = OPENER.open_all(rebooked.facts.choice_urls)["PAIR01-1"]
     token = link.rsplit("/", 1)[1]
     conn = world.connections["rebooking"]
     offer = await answers.view_in(conn, REBOOKING, token)

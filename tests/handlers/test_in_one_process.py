@@ -12,6 +12,7 @@ from bench.play import load
 from services.notify import templates
 from shared import sealed, topics
 from shared.events import EntitlementsGranted, FlightStatusChanged, NoticeRequested, RebookingDecided
+from shared.notices import facts_of
 from shared.notices import read as read_notice
 from tests.handlers.world import World
 
@@ -64,7 +65,7 @@ async def test_every_notice_the_handlers_emit_renders_in_every_language_and_chan
                if isinstance(n, NoticeRequested)]
     assert {n.template for n in notices} >= {"first_notice_cancelled", "rebooked", "entitlements"}
     for n in notices:
-        notice = read_notice(n.template, OPENER.open_all(n.facts))
+        notice = read_notice(n.template, OPENER.open_all(facts_of(n.facts)))
         for channel in ("sms", "email"):
             for locale in templates.LOCALES:
                 for passenger_id in n.passenger_ids:

@@ -67,8 +67,8 @@ async def test_a_sender_stopped_mid_batch_records_what_went_and_hands_back_the_r
             """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref, template,
                                        facts, occurred_at, about)
                VALUES ($1, 'd-stop', 'rebooking', 0, 'push', 'STOP01', $2, $3::text::jsonb, $4, $5)""",
-            [(p, cancelled.template, json.dumps(cancelled.facts), cancelled.occurred_at, cancelled.about)
-             for p in cancelled.passenger_ids])
+            [(p, cancelled.template, json.dumps(notices.facts_of(cancelled.facts)), cancelled.occurred_at,
+              cancelled.about) for p in cancelled.passenger_ids])
     gateway = Held()
     breaker = CircuitBreaker(threshold=5, cooldown=10, max_cooldown=60, clock=lambda: 0.0)
     sender = Sender(Config.of(NotifySettings(environment="test")), pool, {"push": gateway},

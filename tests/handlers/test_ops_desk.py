@@ -15,7 +15,7 @@ from services.compensation.config import Config as CompensationConfig
 from services.disruption import console, ops
 from services.notify import templates
 from services.rebooking import desk as rebooking_desk
-from shared import desk, notices, sealed, topics
+from shared import desk, sealed, topics
 from shared.events import AgentActed, DeskAction, EntitlementsGranted, NoticeRequested, RebookingDecided, flight_id
 from shared.outbox import Outbox
 from tests.handlers.test_in_one_process import load
@@ -162,7 +162,7 @@ async def test_a_reviewed_message_reaches_every_disrupted_passenger_of_the_fligh
     assert answer["passengers"] == len(scenario.disrupted_passengers)
     messages = [n for n in world.on(topics.NOTICES) if isinstance(n, NoticeRequested) and n.stage == "desk"]
     assert sorted(p for n in messages for p in n.passenger_ids) == sorted(scenario.disrupted_passengers)
-    notice = notices.read(messages[0].template, messages[0].facts)
+    notice = messages[0].facts
     assert "Terminal 5, desk B" in templates.render_notice(notice, "sms", "en", "Ana").body
     planned = await world.connections["notify"].fetchval(
         "SELECT count(DISTINCT passenger_id) FROM deliveries WHERE stage = 'desk'")

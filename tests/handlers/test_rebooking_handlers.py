@@ -75,9 +75,9 @@ async def test_a_cancelled_booking_waits_for_the_round_which_moves_it_and_links_
     assert decided[0].released_flight_ids == [CANCELLED.flight_id]
     [notice] = notices
     assert isinstance(notice, NoticeRequested) and notice.template == "rebooked"
-    assert notice.facts["new_flight"] == "B6 103"
+    assert notice.facts.new_flight == "B6 103"
     # Each passenger's link travels sealed for notify alone.
-    opened = sealed.Opener.parse(sealed.DEVELOPMENT_PRIVATE_KEYS).open_all(notice.facts["choice_urls"])
+    opened = sealed.Opener.parse(sealed.DEVELOPMENT_PRIVATE_KEYS).open_all(notice.facts.choice_urls)
     assert sorted(opened) == ["MOVE01-1", "MOVE01-2"]
     assert all(url.startswith("http://127.0.0.1:8002/choice/") for url in opened.values())
     assert await seats_sold(conn, LATER) == 2

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import jsonschema_rs
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.disruption import partner_events
-from shared import compat
-from shared.events import Envelope, FlightCancelled, PassengerDisruption
+from shared import compat, notices
+from shared.events import Envelope, FlightCancelled, NoticeRequested, PassengerDisruption
 
 FIXTURES = Path(__file__).resolve().parents[1] / "contracts"
 
@@ -49,6 +50,32 @@ def test_a_reader_ignores_a_field_a_later_release_adds_but_a_partner_hears_of_it
     with pytest.raises(partner_events.Unreadable, match="unknown field 'cancelled_by'"):
         partner_events.read({"content-type": "application/json"}, json.dumps(cancelled).encode())
     FlightCancelled.model_validate(cancelled)  # on a topic, from the airline's own systems: read
+
+
+def test_a_notice_the_last_release_wrote_is_read_as_its_kind_and_one_written_now_is_read_by_it():
+    """Notices became a union discriminated by kind (issue 37): the last release wrote the kind as
+    `template` alone, with facts it did not type; this one writes the kind in the facts as well."""
+    old = Envelope.from_bytes((FIXTURES / "notice.requested@075e135.json").read_bytes()).data
+    assert isinstance(old, NoticeRequested) and isinstance(old.facts, notices.FirstNoticeDelayed)
+    assert old.facts.delay_minutes == 45
+    written = json.loads(Envelope.wrap(old, source="rebound/disruption", subject="ABC123").to_bytes())["data"]
+    assert written["template"] == written["facts"]["kind"] == "first_notice_delayed"
+    last_release = json.loads(compat.RELEASE.read_text())["types"]["notice.requested"]["validation"]
+    assert jsonschema_rs.validator_for(last_release).is_valid(written)
+    # ...and read as the last release's notify read it, by its template (its models took `kind`).
+    assert notices.read(written["template"], written["facts"]) == old.facts
+
+
+def test_a_notice_whose_facts_are_not_its_templates_kind_is_refused_where_it_is_read():
+    raw = json.loads((FIXTURES / "notice.requested@075e135.json").read_text())
+    raw["data"]["template"] = "first_notice_cancelled"
+    raw["data"]["facts"]["kind"] = "first_notice_delayed"
+    with pytest.raises(ValidationError, match="not the facts' kind"):
+        Envelope.from_bytes(json.dumps(raw).encode())
+    del raw["data"]["facts"]["estimated_departure"], raw["data"]["facts"]["kind"]
+    raw["data"]["template"] = "first_notice_delayed"
+    with pytest.raises(ValidationError, match="estimated_departure"):
+        Envelope.from_bytes(json.dumps(raw).encode())
 
 
 # --- the checker itself, on changes whose verdict the registry's rules give --------------------
