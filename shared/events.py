@@ -125,9 +125,6 @@ class FlightScheduled(Leg):
         return {c: n for c, n in self.cabins.items() if n} if self.cabins else {"economy": self.seats}
 
 
-# A sum of money in major units: bounded in size and in decimals, so an amount like `1E+200000` is
-# refused when it is read rather than costing seconds of CPU in every sum it meets.
-
 # A booking reference (the record locator a reservation system issues): six letters and digits.
 BOOKING_REF = r"^[A-Z0-9]{6}$"
 BookingRef = Annotated[str, Field(pattern=BOOKING_REF, examples=["ABC123"],
@@ -429,8 +426,6 @@ class PayoutSettled(Model):
 
 
 # --- notices -----------------------------------------------------------------------------------
-
-
 
 
 class NoticeRequested(Model):
