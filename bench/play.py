@@ -10,10 +10,8 @@ through the running services."""
 
 import argparse
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -24,48 +22,8 @@ from shared.events import EntitlementsGranted, NoticeRequested, RebookingDecided
 from shared.notices import facts_of
 from shared.notices import read as read_notice
 from shared.settings import DEVELOPMENT_DATABASE_URL
-from shared.system import ROOT, SERVICES, SYSTEM
 
 CONFIGS = in_process.configs("development", rebooking={"batch_window_ms": 0, "batch_max_wait_ms": 0})
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(admin_url: str) -> AsyncIterator[str]:
-    """An empty database of its own, every service's schema migrated in it, dropped after."""
-    name = f"rebound_play_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {db.identifier(name)}")
-    finally:
-        await admin.close()
-    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    try:
-        for part in SYSTEM:
-            if part.migrations:
-                await db.migrate(url, part.name, ROOT / part.migrations)
-        yield url
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {db.identifier(name)} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def connections(url: str) -> AsyncIterator[dict[str, asyncpg.Connection]]:
-    """A connection per service, on its own schema, each in a transaction undone after."""
-    async with contextlib.AsyncExitStack() as stack:
-        opened = {}
-        for service in SERVICES:
-            conn = await asyncpg.connect(url, server_settings={"search_path": service})
-            stack.push_async_callback(conn.close)
-            await db.init_connection(conn)
-            transaction = conn.transaction()
-            await transaction.start()
-            stack.push_async_callback(transaction.rollback)
-            opened[service] = conn
-        yield opened
 
 
 async def load(runner: in_process.Runner, scenario: small_scenario.Scenario) -> None:
@@ -118,12 +76,18 @@ def report(runner: in_process.Runner, scenario: small_scenario.Scenario, took: f
 
 async def play(admin_url: str) -> str:
     scenario = small_scenario.build()
-    async with scratch_database(admin_url) as url, connections(url) as conns:
-        runner = in_process.Runner(conns, CONFIGS)
-        await load(runner, scenario)
-        started = time.perf_counter()
-        await runner.publish(topics.FLIGHT_EVENTS, scenario.cancellation, source="partner/demo")
-        return report(runner, scenario, time.perf_counter() - started)
+    async with db.scratch_database(admin_url, f"rebound_play_{uuid.uuid4().hex[:10]}") as url:
+        await in_process.migrate(url)
+        async with in_process.connections(url) as conns:
+            return await _play(conns, scenario)
+
+
+async def _play(conns: dict[str, asyncpg.Connection], scenario: small_scenario.Scenario) -> str:
+    runner = in_process.Runner(conns, CONFIGS)
+    await load(runner, scenario)
+    started = time.perf_counter()
+    await runner.publish(topics.FLIGHT_EVENTS, scenario.cancellation, source="partner/demo")
+    return report(runner, scenario, time.perf_counter() - started)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -25,11 +26,37 @@ T = TypeVar("T")
 Row = TypeVar("Row")
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def row_of(cls: type[Row], record: asyncpg.Record) -> Row:
     """A typed row (a frozen dataclass) from a record: the columns its fields name; others the
     query returned are left out."""
-    values: dict[str, Any] = {f.name: record[f.name] for f in fields(cls)}  # type: ignore[arg-type]
+    dataclass: type = cls  # the fields' names are read once per class
+    values: dict[str, Any] = {name: record[name] for name in _field_names(dataclass)}
     return cls(**values)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
+    """A database of this name, created empty and dropped after (its sessions ended); its URL.
+    `admin_url`: a role that may create databases."""
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {identifier(name)}")
+    finally:
+        await admin.close()
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {identifier(name)} WITH (FORCE)")
+        finally:
+            await admin.close()
+
 
 # Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
 # transactions met. The work is rolled back and can be tried again as it is.

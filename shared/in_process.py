@@ -9,16 +9,42 @@ can be stepped in a transaction is stepped, until nothing moves. Queues whose ev
 to the outside world (payouts to a bank, texts to a provider) are left full, for their workers.
 Everything published is kept in `Runner.published`, in order."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from shared import db
 from shared.consumer import Routes, deliver, first_seen
 from shared.events import Envelope, Model
 from shared.outbox import Outbox
-from shared.system import SERVICES, SYSTEM, resolve
+from shared.system import ROOT, SERVICES, SYSTEM, resolve
+
+
+async def migrate(url: str) -> None:
+    """Every service's schema in the database, migrated."""
+    for part in SYSTEM:
+        if part.migrations:
+            await db.migrate(url, part.name, ROOT / part.migrations)
+
+
+@contextlib.asynccontextmanager
+async def connections(url: str) -> AsyncIterator[dict[str, asyncpg.Connection]]:
+    """A connection per service, on its own schema, each in a transaction undone after."""
+    async with contextlib.AsyncExitStack() as stack:
+        opened = {}
+        for service in SERVICES:
+            conn = await asyncpg.connect(url, server_settings={"search_path": service})
+            stack.push_async_callback(conn.close)
+            await db.init_connection(conn)
+            transaction = conn.transaction()
+            await transaction.start()
+            stack.push_async_callback(transaction.rollback)
+            opened[service] = conn
+        yield opened
 
 
 def configs(environment: str, **settings: dict[str, Any]) -> dict[str, Any]:

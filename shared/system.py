@@ -87,9 +87,15 @@ def outbox_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-def _outbox(service: str) -> Queue:
-    """Every service's outbox: its events, published after the transaction that wrote them."""
-    return Queue("outbox", outbox_channel(service), "shared.outbox.OutboxRelay.run")
+def _service(name: str, *, groups: tuple[Group, ...], writes: tuple[str, ...], queues: tuple[Queue, ...] = ()
+             ) -> Part:
+    """A Rebound service, laid out as each is: its migrations in services/<name>/migrations, its
+    settings and config in services/<name>/config.py; and, after its own queues, its outbox (its
+    events, published after the transaction that wrote them)."""
+    outbox = Queue("outbox", outbox_channel(name), "shared.outbox.OutboxRelay.run")
+    return Part(name, groups=groups, writes=writes, queues=(*queues, outbox), migrations=f"services/{name}/migrations",
+                settings=f"services.{name}.config.{name.capitalize()}Settings",
+                config=f"services.{name}.config.Config.of")
 
 
 def resolve(path: str) -> Callable[..., Any]:
@@ -103,46 +109,34 @@ def resolve(path: str) -> Callable[..., Any]:
 
 
 SYSTEM: tuple[Part, ...] = (
-    Part("disruption",
-         groups=(Group("flight_events", (FLIGHT_EVENTS,), "services.disruption.bootstrap.flight_event_routes",
-                       suffix="-priority"),
-                 Group("bookings_and_outcomes", (SCHEDULE, BOOKINGS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES,
-                                                 AGENT_ACTIONS), "services.disruption.bootstrap.routes")),
-         writes=(FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES, NOTICES, AGENT_ACTIONS),
-         queues=(_outbox("disruption"),),
-         migrations="services/disruption/migrations",
-         settings="services.disruption.config.DisruptionSettings", config="services.disruption.config.Config.of"),
-    Part("rebooking",
-         groups=(Group("disruptions", (SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS),
-                       "services.rebooking.bootstrap.routes"),),
-         writes=(REBOOKINGS, NOTICES, AGENT_ACTIONS),
-         queues=(Queue("pending", "rebooking_pending", "services.rebooking.assignment.run_rounds",
-                       step="services.rebooking.assignment.assign_round"),
-                 # Rebookings offered and not yet answered: settled as policy says at their deadline.
-                 Queue("rebookings", None, "services.rebooking.answers.watch_deadlines",
-                       step="services.rebooking.answers.settle_silences"),
-                 _outbox("rebooking")),
-         migrations="services/rebooking/migrations",
-         settings="services.rebooking.config.RebookingSettings", config="services.rebooking.config.Config.of"),
-    Part("compensation",
-         groups=(Group("disruptions_and_outcomes", (SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS),
-                       "services.compensation.bootstrap.routes"),),
-         writes=(ENTITLEMENTS, NOTICES, AGENT_ACTIONS),
-         queues=(Queue("payouts", "compensation_payouts", "services.compensation.bootstrap.pay_out"),
-                 _outbox("compensation")),
-         migrations="services/compensation/migrations",
-         settings="services.compensation.config.CompensationSettings", config="services.compensation.config.Config.of"),
-    Part("notify",
-         groups=(Group("first_notices", (FIRST_NOTICES,), "services.notify.bootstrap.first_notice_routes",
-                       suffix="-priority"),
-                 Group("notices", (NOTICES,), "services.notify.bootstrap.routes")),
-         writes=(NOTICE_DELIVERIES,),
-         queues=(Queue("deliveries", "notify_deliveries", "services.notify.bootstrap.send_notices"),
-                 Queue("early_reports", None, "services.notify.status.apply_early_reports",
-                       step="services.notify.status.sweep_early_reports"),
-                 _outbox("notify")),
-         migrations="services/notify/migrations",
-         settings="services.notify.config.NotifySettings", config="services.notify.config.Config.of"),
+    _service("disruption",
+             groups=(Group("flight_events", (FLIGHT_EVENTS,), "services.disruption.bootstrap.flight_event_routes",
+                           suffix="-priority"),
+                     Group("bookings_and_outcomes", (SCHEDULE, BOOKINGS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES,
+                                                     AGENT_ACTIONS), "services.disruption.bootstrap.routes")),
+             writes=(FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FIRST_NOTICES, NOTICES, AGENT_ACTIONS)),
+    _service("rebooking",
+             groups=(Group("disruptions", (SCHEDULE, BOOKINGS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS),
+                           "services.rebooking.bootstrap.routes"),),
+             writes=(REBOOKINGS, NOTICES, AGENT_ACTIONS),
+             queues=(Queue("pending", "rebooking_pending", "services.rebooking.assignment.run_rounds",
+                           step="services.rebooking.assignment.assign_round"),
+                     # Rebookings offered and not yet answered: settled as policy says at their deadline.
+                     Queue("rebookings", None, "services.rebooking.answers.watch_deadlines",
+                           step="services.rebooking.answers.settle_silences"))),
+    _service("compensation",
+             groups=(Group("disruptions_and_outcomes", (SCHEDULE, BOOKINGS, PASSENGER_DISRUPTIONS, REBOOKINGS),
+                           "services.compensation.bootstrap.routes"),),
+             writes=(ENTITLEMENTS, NOTICES, AGENT_ACTIONS),
+             queues=(Queue("payouts", "compensation_payouts", "services.compensation.bootstrap.pay_out"),)),
+    _service("notify",
+             groups=(Group("first_notices", (FIRST_NOTICES,), "services.notify.bootstrap.first_notice_routes",
+                           suffix="-priority"),
+                     Group("notices", (NOTICES,), "services.notify.bootstrap.routes")),
+             writes=(NOTICE_DELIVERIES,),
+             queues=(Queue("deliveries", "notify_deliveries", "services.notify.bootstrap.send_notices"),
+                     Queue("early_reports", None, "services.notify.status.apply_early_reports",
+                           step="services.notify.status.sweep_early_reports"))),
     # The airline's reservation system (schedules and bookings) and its operations systems (their
     # own flight events, straight onto the topic).
     Part("reservations", writes=(SCHEDULE, BOOKINGS)),

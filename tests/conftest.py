@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import settings as hypothesis_settings
 
 from deploy import postgres_access
+from shared import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,19 +103,8 @@ class Environment:
 @contextlib.asynccontextmanager
 async def fresh_database(infrastructure: Infrastructure, name: str) -> AsyncIterator[str]:
     """A database of this name, created empty and dropped after; its URL."""
-    admin = await asyncpg.connect(infrastructure.admin_database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"{infrastructure.admin_database_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        admin = await asyncpg.connect(infrastructure.admin_database_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with db.scratch_database(infrastructure.admin_database_url, name) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from shared.notices import facts_of
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """A delivery, as what is reported of it (the ops board's `notice.delivered`) needs it."""
+class _OneNotice:
+    """One notice to one passenger by one channel: what every row of `deliveries` read here has."""
 
     id: int
     passenger_id: str
@@ -26,8 +26,6 @@ class Delivery:
     stage: str
     revision: int
     channel: str
-    status: str
-    detail: str | None
     traceparent: str | None
 
     @classmethod
@@ -36,24 +34,24 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Claimed:
+class Delivery(_OneNotice):
+    """A delivery, as what is reported of it (the ops board's `notice.delivered`) needs it."""
+
+    status: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Claimed(_OneNotice):
     """A delivery claimed for sending, with what its message needs: the notice, and its
     passenger's contact details and the channels already planned for the same notice."""
 
-    id: int
-    passenger_id: str
-    disruption_id: str
-    booking_ref: str
-    stage: str
-    revision: int
-    channel: str
     about: str | None
     template: str
     facts: dict[str, Any]
     occurred_at: datetime
     created_at: datetime
     attempts: int
-    traceparent: str | None
     given_name: str
     email: str | None
     phone: str | None
@@ -63,10 +61,6 @@ class Claimed:
     siblings: list[str]
     # Sent before with an end nobody recorded (a crash, a timeout): it may be at the provider.
     uncertain: bool
-
-    @classmethod
-    def of(cls, record: asyncpg.Record) -> Self:
-        return row_of(cls, record)
 
 
 @dataclass(frozen=True)
