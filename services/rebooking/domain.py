@@ -1,12 +1,14 @@
 """Where disrupted bookings go. Pure: no I/O.
 
-Two decisions: which itineraries could carry a disrupted trip (`candidate_itineraries`), and which
-trip gets which seats when they compete for the same flights (`assign`). All trips disrupted
-together are placed together, by a solver that minimises the total arrival delay weighted by
-priority, never placing more passengers on a flight's cabin than it has free seats.
+Two decisions: which itineraries could carry a disrupted trip (`candidate_itineraries`: up to
+`Rules.max_legs` legs), and which trip gets which seats when they compete for the same flights
+(`assign`). All trips disrupted together are placed together, by a solver that minimises what the
+airline's cost profile (`costs.CostProfile`) says the outcome costs, never placing more passengers
+on a flight's cabin than it has free seats.
 """
 
 import dataclasses
+import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,6 +18,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from services.rebooking.costs import DEFAULT, CostProfile, Direction, Haul
 from shared import journeys
 from shared.airports import CO_TERMINALS, CoTerminals, city_of, same_city
 from shared.events import CABINS, TIERS, Cabin, SpecialService, Tier
@@ -38,11 +41,10 @@ class Rules:
     # Carrier → the carriers whose flights its passengers may be moved to (always itself).
     partners: Mapping[str, frozenset[str]] = field(default_factory=dict)
     options_per_trip: int = 12
-    # What a worse itinerary costs, in minutes of arrival delay: a co-terminal airport, a stop,
-    # each cabin above the one booked (seats a paying passenger could have had).
-    airport_change_minutes: int = 45
-    stop_minutes: int = 30
-    upgrade_minutes: int = 20
+    # The most legs an alternative may have (2: direct or one stop).
+    max_legs: int = 2
+    # What an outcome costs the airline: the solver's objective.
+    profile: CostProfile = DEFAULT
 
     @property
     def unplaced_minutes(self) -> int:
@@ -67,6 +69,7 @@ class Flight:
     departure: datetime
     arrival: datetime
     seats_free: Mapping[Cabin, int]
+    haul: Haul = "domestic"
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,17 @@ class Trip:
     special_services: frozenset[SpecialService] = frozenset()
     booked_at: datetime | None = None
     may_split: bool = False
-    # The latest a new itinerary may arrive: in time for the booking's next journey (the return).
+    # The latest a new itinerary may arrive: in time for the booking's next journey (the return),
+    # or within the airline's delay limit.
     arrive_by: datetime | None = None
+    # What the airline's cost profile prices the outcome by: the journey's direction and haul
+    # (its longest leg), the fare paid per passenger, the journey's planned flying time, and the
+    # cabin booked on each of its flights (no downgrade is charged on a flight kept as booked).
+    direction: Direction = "outbound"
+    haul: Haul = "domestic"
+    fare: float = 0.0
+    planned_minutes: int = 0
+    booked_cabins: tuple[tuple[str, Cabin], ...] = ()
 
     @property
     def party(self) -> int:
@@ -136,56 +148,66 @@ class Trip:
 
 
 def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -> list[Itinerary]:
-    """Direct and one-stop itineraries that could carry the trip, earliest arrival first.
+    """The itineraries of up to `rules.max_legs` legs that could carry the trip, earliest arrival
+    first (then fewest legs), at most `rules.options_per_trip` of them.
 
     They leave no earlier than the passengers can, within the horizon, from the trip's city to its
-    destination city (co-terminal airports count), on the booked carrier or its partners, and
-    connect at one airport with at least its minimum connecting time, with at least one free seat
-    in some cabin. Whose seats they become is the assignment's job."""
+    destination city (co-terminal airports count), on the booked carrier or its partners; each
+    connection is at an airport not yet passed through, at least its minimum connecting time and at
+    most the longest connection after the leg before; they arrive by `trip.arrive_by`; and each
+    flight has a free seat in some cabin. Whose seats they become is the assignment's job."""
     origins, destinations = rules.city_of(trip.origin), rules.city_of(trip.destination)
-    latest = trip.earliest_departure + rules.horizon
     carriers = rules.carriers_for(trip.carrier)
-    usable = [f for f in flights
-              if f.carrier in carriers and any(f.seats_free.values())
-              and f.flight_id not in trip.replaced_flight_ids and f.departure >= trip.earliest_departure]
-    direct_flights, first_legs, onward_from = _by_role(usable, origins, destinations, latest)
+    from_airport: dict[str, list[Flight]] = defaultdict(list)
+    for f in flights:
+        if (f.carrier in carriers and any(f.seats_free.values()) and f.flight_id not in trip.replaced_flight_ids
+                and f.departure >= trip.earliest_departure
+                and (trip.arrive_by is None or f.arrival <= trip.arrive_by)):
+            from_airport[f.origin].append(f)
+    for leaving in from_airport.values():
+        leaving.sort(key=lambda f: f.departure)
     # Minors travel alone only on direct flights.
-    connecting = [] if trip.unaccompanied_minor else _connections(first_legs, onward_from, origins, rules)
-    direct = [Itinerary((f,)) for f in direct_flights]
-    ranked = sorted((i for i in direct + connecting if trip.arrive_by is None or i.arrival <= trip.arrive_by),
-                    key=lambda i: (i.arrival, len(i.flights), i.flight_ids))
-    return ranked[:rules.options_per_trip]
+    legs = 1 if trip.unaccompanied_minor else rules.max_legs
+    found = _earliest_arrivals(trip, from_airport, origins, destinations, legs, rules)
+    return sorted(found, key=lambda i: (i.arrival, len(i.flights), i.flight_ids))[:rules.options_per_trip]
 
 
-def _by_role(usable: list[Flight], origins: frozenset[str], destinations: frozenset[str], latest: datetime
-             ) -> tuple[list[Flight], list[Flight], dict[str, list[Flight]]]:
-    """Flights straight from the trip's city to its destination, flights from it elsewhere (a
-    first leg), and flights into the destination by the airport they leave from (a second leg)."""
-    direct_flights: list[Flight] = []
-    first_legs: list[Flight] = []
-    onward_from: dict[str, list[Flight]] = defaultdict(list)
-    for f in usable:
-        if f.origin in origins:
-            if f.departure <= latest:
-                (direct_flights if f.destination in destinations else first_legs).append(f)
-        elif f.destination in destinations:
-            onward_from[f.origin].append(f)
-    return direct_flights, first_legs, onward_from
-
-
-def _connections(first_legs: list[Flight], onward_from: Mapping[str, list[Flight]], origins: frozenset[str],
-                 rules: Rules) -> list[Itinerary]:
-    """Each first leg with each onward flight from where it lands, at least the airport's minimum
-    connecting time later and at most the longest connection."""
-    connecting: list[Itinerary] = []
-    for first in first_legs:
-        if first.destination not in onward_from or first.destination in origins:
+def _earliest_arrivals(trip: Trip, from_airport: Mapping[str, list[Flight]], origins: frozenset[str],
+                       destinations: frozenset[str], legs: int, rules: Rules) -> list[Itinerary]:
+    """Itineraries in order of arrival, best first: a partial itinerary's arrival is the earliest
+    any of its completions can arrive, so the first `options_per_trip` complete ones taken from
+    the queue are the earliest there are (and any arriving at the same time as the last of them)."""
+    latest = trip.earliest_departure + rules.horizon
+    queue: list[tuple[datetime, int, tuple[Flight, ...]]] = []
+    tie = 0
+    for airport in origins:
+        for f in from_airport.get(airport, ()):
+            if f.departure > latest:
+                break
+            queue.append((f.arrival, tie := tie + 1, (f,)))
+    heapq.heapify(queue)
+    found: list[Itinerary] = []
+    while queue:
+        arrival, _, path = heapq.heappop(queue)
+        if len(found) >= rules.options_per_trip and arrival > found[-1].arrival:
+            break
+        last = path[-1]
+        if last.destination in destinations:
+            found.append(Itinerary(path))
             continue
-        needed = timedelta(minutes=rules.minimum_connecting.get(
-            first.destination, rules.minimum_connecting.get("default", 60)))
-        connecting += [Itinerary((first, second)) for second in onward_from[first.destination]
-                       if first.arrival + needed <= second.departure <= first.arrival + rules.max_connection]
-    return connecting
+        if len(path) == legs or last.destination in origins:
+            continue
+        ready = last.arrival + timedelta(minutes=rules.minimum_connecting.get(
+            last.destination, rules.minimum_connecting.get("default", 60)))
+        passed = {f.origin for f in path}
+        for f in from_airport.get(last.destination, ()):
+            if f.departure < ready:
+                continue
+            if f.departure > last.arrival + rules.max_connection:
+                break
+            if f.destination not in passed:
+                heapq.heappush(queue, (f.arrival, tie := tie + 1, (*path, f)))
+    return found
 
 
 @dataclass(frozen=True)
@@ -278,6 +300,7 @@ def trip_from_json(data: Mapping[str, Any]) -> Trip:
     for k in ("passenger_ids", "replaced_flight_ids"):
         values[k] = tuple(values[k])
     values["special_services"] = frozenset(values["special_services"])
+    values["booked_cabins"] = tuple(tuple(pair) for pair in values.get("booked_cabins", ()))
     return Trip(**values)
 
 
@@ -316,15 +339,21 @@ class Assignment:
 class _Option:
     itinerary: Itinerary
     cabin: Cabin
-    cost: int  # per passenger, priority-weighted
+    cost: int  # per passenger, in the profile's integer units, priority-weighted
 
 
 @dataclass(frozen=True)
 class _Unit:
+    """What one pass places of a trip: its passengers still without a seat, whole on one option
+    (`together`), or spread over several."""
+
     trip: Trip
     passenger_ids: tuple[str, ...]
     options: tuple[_Option, ...]
     weight: int
+    not_carried: int  # per passenger left without a seat, in the same units as an option's cost
+    together: bool
+    partial: bool  # some may be placed and the others left
 
     @property
     def size(self) -> int:
@@ -332,35 +361,55 @@ class _Unit:
 
 
 Seats = dict[tuple[str, Cabin], int]
-Solver = Callable[[list[_Unit], list[list[int]], Seats, float], tuple[list[int | None], str]]
+# A unit's choice: how many of its passengers each of its options carries.
+Choice = dict[int, int]
 
 
 def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
            *, time_budget: float = 2.0) -> Assignment:
-    """Place every trip it can: all trips compete for the same seats and are placed together.
+    """Place every trip it can: all trips compete for the same seats and are placed together,
+    at the least cost the profile counts.
 
-    Four passes, each over what the earlier ones left: parties together in their cabin or better;
-    then split, where the booking allows; then, as the last resort, a lower cabin (together, then
-    split). Within a pass a CP-SAT model minimises the priority-weighted arrival delay; if it finds
-    no solution within `time_budget`, a greedy pass in priority order stands in."""
+    In passes, each over what the earlier ones left: parties together in their cabin or better;
+    then split, where the booking (or the profile) allows; then, as the last resort, a lower cabin
+    (together, then split). A profile that prices downgrades (`downgrade_last` off) has every cabin
+    in one pass; one that splits every party skips the passes together. Within a pass a CP-SAT
+    model minimises the cost; if it finds no solution within `time_budget`, a greedy pass in order
+    of priority stands in."""
     started = time.perf_counter()
     seats: Seats = {(f.flight_id, cabin): free for found in itineraries.values() for itinerary in found
                     for f in itinerary.flights for cabin, free in f.seats_free.items()}
-    weights = priority_weights(trips)
+    weights = priority_weights(trips) if rules.profile.priorities else {t.booking_ref: 1 for t in trips}
     order = sorted(trips, key=lambda t: -weights[t.booking_ref])
     placements: dict[str, list[Placement]] = {}
     methods: list[str] = []
-    for downgrade in (False, True):
-        for split in (False, True):
-            pending = [t for t in order if t.booking_ref not in placements
-                       and (not split or (t.may_split and t.party > 1))]
-            budget_left = time_budget - (time.perf_counter() - started)
-            methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
-                                   downgrade=downgrade, split=split)
+    for cabins, split in _passes(rules.profile):
+        pending = [t for t in order if _unseated(t, placements)
+                   and (not split or (_may_split(t, rules.profile) and t.party > 1))]
+        budget_left = time_budget - (time.perf_counter() - started)
+        methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
+                               cabins=cabins, split=split)
     unplaced = {t.booking_ref: _why_unplaced(t, itineraries.get(t.booking_ref, ()), rules)
-                for t in order if t.booking_ref not in placements}
+                for t in order if _unseated(t, placements)}
     return Assignment(placements, unplaced, _weakest(methods), time.perf_counter() - started,
                       objective(trips, placements, rules))
+
+
+def _passes(profile: CostProfile) -> list[tuple[str, bool]]:
+    """(cabins, split) of each pass, in order; cabins "up": the booked one or better, "down":
+    lower ones, "any": all the profile allows."""
+    cabins = ("up", "down") if profile.downgrade_last else ("any",)
+    splits = (True,) if profile.split_parties else (False, True)
+    return [(c, s) for c in cabins for s in splits]
+
+
+def _may_split(trip: Trip, profile: CostProfile) -> bool:
+    return trip.may_split or profile.split_parties
+
+
+def _unseated(trip: Trip, placements: Mapping[str, Sequence[Placement]]) -> tuple[str, ...]:
+    seated = {p for pl in placements.get(trip.booking_ref, ()) for p in pl.passenger_ids}
+    return tuple(p for p in trip.passenger_ids if p not in seated)
 
 
 def _weakest(methods: list[str]) -> str:
@@ -370,128 +419,142 @@ def _weakest(methods: list[str]) -> str:
 
 def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
                 weights: Mapping[str, int], seats: Seats, placements: dict[str, list[Placement]], budget: float,
-                *, downgrade: bool, split: bool) -> list[str]:
-    """One pass: its units solved over the seats left, each placed one added to `placements` and
+                *, cabins: str, split: bool) -> list[str]:
+    """One pass: its units solved over the seats left, each placed part added to `placements` and
     its seats counted off; the method that solved it (none when the pass had nothing to place)."""
-    units, groups = _units(pending, itineraries, rules, weights, downgrade=downgrade, split=split)
+    units = _units(pending, itineraries, rules, weights, placements, cabins=cabins, split=split)
     if not units:
         return []
-    chosen, method = _solve(units, groups, seats, budget, rules.unplaced_minutes)
-    for unit, pick in zip(units, chosen, strict=True):
-        if pick is not None:
+    chosen, method = _solve(units, seats, budget)
+    for unit, choice in zip(units, chosen, strict=True):
+        waiting = list(unit.passenger_ids)
+        for pick, count in sorted(choice.items()):
+            taken, waiting = waiting[:count], waiting[count:]
             placements.setdefault(unit.trip.booking_ref, []).append(
-                _take(unit, unit.options[pick], seats, itineraries, split))
+                _take(unit, unit.options[pick], tuple(taken), seats, itineraries, split))
     return [method]
 
 
 def _units(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
-           weights: Mapping[str, int], *, downgrade: bool, split: bool) -> tuple[list[_Unit], list[list[int]]]:
-    """What one pass places: each party whole, or (split) each passenger alone, with the options
-    the pass allows; and the units that make up each party (placed all or none)."""
+           weights: Mapping[str, int], placements: Mapping[str, Sequence[Placement]], *, cabins: str,
+           split: bool) -> list[_Unit]:
+    """What one pass places: each trip's passengers still without a seat, with the options the
+    pass allows."""
     units: list[_Unit] = []
-    groups: list[list[int]] = []
     for t in pending:
-        options = _options(t, itineraries.get(t.booking_ref, ()), rules, downgrade, weights[t.booking_ref])
-        if not options:
-            continue
-        members = [(p,) for p in t.passenger_ids] if split else [t.passenger_ids]
-        groups.append(list(range(len(units), len(units) + len(members))))
-        units += [_Unit(t, ps, options, weights[t.booking_ref]) for ps in members]
-    return units, groups
+        weight = weights[t.booking_ref]
+        options = _options(t, itineraries.get(t.booking_ref, ()), rules, cabins, weight)
+        if options:
+            units.append(_Unit(t, _unseated(t, placements), options, weight, weight * not_carried_cost(t, rules),
+                               together=not split, partial=split and rules.profile.partial_parties))
+    return units
 
 
-def _take(unit: _Unit, option: _Option, seats: Seats, itineraries: Mapping[str, Sequence[Itinerary]],
-          split: bool) -> Placement:
-    """The unit placed on the option, its seats counted off."""
+def _take(unit: _Unit, option: _Option, passenger_ids: tuple[str, ...], seats: Seats,
+          itineraries: Mapping[str, Sequence[Itinerary]], split: bool) -> Placement:
+    """Passengers of the unit placed on the option, their seats counted off."""
     for f in option.itinerary.flights:
-        seats[(f.flight_id, option.cabin)] -= unit.size
-    return Placement(unit.trip, unit.passenger_ids, option.itinerary, option.cabin,
+        seats[(f.flight_id, option.cabin)] -= len(passenger_ids)
+    return Placement(unit.trip, passenger_ids, option.itinerary, option.cabin,
                      _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split))
 
 
-def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, downgrade: bool,
+def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, cabins: str,
              weight: int) -> tuple[_Option, ...]:
-    booked = CABINS.index(trip.cabin)
-    cabins = CABINS[:booked] if downgrade else CABINS[booked:]
+    booked, profile = CABINS.index(trip.cabin), rules.profile
+    lowest, highest = ((booked, len(CABINS)) if cabins == "up" else (0, booked) if cabins == "down"
+                       else (0, len(CABINS)))
+    if not profile.upgrades:
+        highest = min(highest, booked + 1)
     options = []
     for itinerary in itineraries:
-        for cabin in cabins:
+        for cabin in CABINS[lowest:highest]:
             if itinerary.seats_free(cabin) < 1:
                 continue
-            options.append(_Option(itinerary, cabin, weight * _minutes(trip, itinerary, cabin, rules)))
+            options.append(_Option(itinerary, cabin, weight * carried_cost(trip, itinerary, cabin, rules)))
     return tuple(options)
 
 
-def _minutes(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -> int:
-    minutes = max(0, round((itinerary.arrival - trip.planned_arrival) / timedelta(minutes=1)))
-    minutes += rules.stop_minutes * (len(itinerary.flights) - 1)
-    minutes += rules.airport_change_minutes * ((itinerary.origin != trip.origin)
-                                               + (itinerary.destination != trip.destination))
-    return minutes + rules.upgrade_minutes * abs(CABINS.index(cabin) - CABINS.index(trip.cabin))
+def carried_cost(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -> int:
+    """What carrying one of the trip's passengers on the itinerary in the cabin costs, by the
+    profile, in its integer units: the arrival delay, each stop, airport and cabin change, a lower
+    cabin on each flight not kept as booked, and the money owed for arriving that late."""
+    p = rules.profile
+    delay = round((itinerary.arrival - trip.planned_arrival) / timedelta(minutes=1))
+    value = p.delay_cost(trip.cabin, trip.haul, delay) + p.stop * (len(itinerary.flights) - 1)
+    value += p.airport_change * ((itinerary.origin != trip.origin) + (itinerary.destination != trip.destination))
+    value += p.cabin_step * abs(CABINS.index(cabin) - CABINS.index(trip.cabin))
+    booked = dict(trip.booked_cabins)
+    value += sum(p.downgrade_cost(trip.cabin, cabin, f.haul) for f in itinerary.flights
+                 if booked.get(f.flight_id) != cabin)
+    return round((value + p.money.when_late(trip.planned_minutes, max(0, delay))) * p.scale)
 
 
-def _solve(units: list[_Unit], groups: list[list[int]], seats: Seats,
-           budget: float, unplaced_minutes: int) -> tuple[list[int | None], str]:
-    """Each unit's chosen option (or None). A group's units are all placed or none are.
+def not_carried_cost(trip: Trip, rules: Rules) -> int:
+    """What leaving one of the trip's passengers without a seat costs, by the profile: the cost
+    of not carrying them, and the fare refunded and compensation owed."""
+    p = rules.profile
+    value = p.not_carried_cost(trip.direction, trip.cabin, trip.haul, rules.unplaced_minutes)
+    return round((value + p.money.when_not_carried(trip.planned_minutes, trip.fare)) * p.scale)
 
-    Groups that can never want the same seats (other routes, other cabins) are solved apart:
+
+def _solve(units: list[_Unit], seats: Seats, budget: float) -> tuple[list[Choice], str]:
+    """Each unit's choice (how many of it each option carries).
+
+    Units that can never want the same seats (other routes, other cabins) are solved apart:
     many small models solve to optimality where one large one would run out of time."""
-    chosen: list[int | None] = [None] * len(units)
+    chosen: list[Choice] = [{} for _ in units]
     methods = set()
-    components = _components(units, groups)
-    total = sum(len(c) for c in components)
+    components = _components(units)
+    total = len(units)
     started = time.perf_counter()
     for component in sorted(components, key=len):
-        members = [i for g in component for i in groups[g]]
-        local = {i: n for n, i in enumerate(members)}
         share = budget * len(component) / total
         # Budget a small component does not use passes on to the larger ones after it; and each
         # gets a floor, as a time limit (a small model is solved in far less).
         left = budget - (time.perf_counter() - started)
         picks, method = _solve_component(
-            [units[i] for i in members], [[local[i] for i in groups[g]] for g in component], seats,
-            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0, unplaced_minutes)
+            [units[i] for i in component], seats,
+            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0)
         methods.add(method)
-        for i, pick in zip(members, picks, strict=True):
-            chosen[i] = pick
+        for i, choice in zip(component, picks, strict=True):
+            chosen[i] = choice
         total -= len(component)
     return chosen, "greedy" if "greedy" in methods else "feasible" if "feasible" in methods else "optimal"
 
 
-def _components(units: list[_Unit], groups: list[list[int]]) -> list[list[int]]:
-    """Groups joined (transitively) by a cabin of a flight that some option of each could use."""
-    parent = list(range(len(groups)))
+def _components(units: list[_Unit]) -> list[list[int]]:
+    """Units joined (transitively) by a cabin of a flight that some option of each could use."""
+    parent = list(range(len(units)))
 
-    def root(g: int) -> int:
-        while parent[g] != g:
-            parent[g] = parent[parent[g]]
-            g = parent[g]
-        return g
+    def root(u: int) -> int:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
 
     first_user: dict[tuple[str, Cabin], int] = {}
-    for g, group in enumerate(groups):
-        for i in group:
-            for option in units[i].options:
-                for f in option.itinerary.flights:
-                    other = first_user.setdefault((f.flight_id, option.cabin), g)
-                    parent[root(other)] = root(g)
+    for u, unit in enumerate(units):
+        for option in unit.options:
+            for f in option.itinerary.flights:
+                other = first_user.setdefault((f.flight_id, option.cabin), u)
+                parent[root(other)] = root(u)
     components: dict[int, list[int]] = defaultdict(list)
-    for g in range(len(groups)):
-        components[root(g)].append(g)
+    for u in range(len(units)):
+        components[root(u)].append(u)
     return list(components.values())
 
 
-def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
-                     budget: float, unplaced_minutes: int) -> tuple[list[int | None], str]:
-    greedy = _greedy(units, groups, seats)
-    if len(units) == 1 and groups == [[0]]:
+def _solve_component(units: list[_Unit], seats: Seats, budget: float) -> tuple[list[Choice], str]:
+    greedy = _greedy(units, seats)
+    if len(units) == 1 and units[0].together:
         return greedy, "optimal"  # alone: its cheapest option that fits is the best there is
     if budget <= 0:
         return greedy, "greedy"
-    model, picks = _model(units, groups, seats, unplaced_minutes)
-    for unit_vars, pick in zip(picks, greedy, strict=True):
+    model, counts = _model(units, seats)
+    for unit_vars, choice in zip(counts, greedy, strict=True):
         for i, var in enumerate(unit_vars):
-            model.add_hint(var, pick == i)
+            model.add_hint(var, choice.get(i, 0))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = budget
     # One search worker: on a machine shared with the other services, a second one takes the CPU
@@ -500,60 +563,73 @@ def _solve_component(units: list[_Unit], groups: list[list[int]], seats: Seats,
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return greedy, "greedy"
-    chosen = [next((i for i, v in enumerate(vs) if solver.value(v)), None) for vs in picks]
+    chosen = [{i: n for i, v in enumerate(vs) if (n := solver.value(v) * (unit.size if unit.together else 1))}
+              for unit, vs in zip(units, counts, strict=True)]
     return chosen, "optimal" if status == cp_model.OPTIMAL else "feasible"
 
 
-def _model(units: list[_Unit], groups: list[list[int]], seats: Seats, unplaced_minutes: int
-           ) -> tuple[cp_model.CpModel, list[list[cp_model.IntVar]]]:
-    """The CP-SAT model of one component: at most one option per unit, a party's units all placed
-    or none, no cabin over its seats, the priority-weighted delay minimised."""
+def _model(units: list[_Unit], seats: Seats) -> tuple[cp_model.CpModel, list[list[cp_model.IntVar]]]:
+    """The CP-SAT model of one component: a unit together takes one option or none; a unit split
+    spreads its passengers over its options, all or none of them unless it may be partial; no
+    cabin over its seats; the cost minimised."""
     model = cp_model.CpModel()
-    picks = [[model.new_bool_var("") for _ in u.options] for u in units]
+    counts: list[list[cp_model.IntVar]] = []
     use: dict[tuple[str, Cabin], tuple[list[cp_model.IntVar], list[int]]] = defaultdict(lambda: ([], []))
     variables: list[cp_model.IntVar] = []
     coefficients: list[int] = []
-    for unit, vars_ in zip(units, picks, strict=True):
-        model.add_at_most_one(vars_)
+    for unit in units:
+        per = unit.size if unit.together else 1  # passengers a unit of the variable carries
+        vars_ = [model.new_bool_var("") if unit.together
+                 else model.new_int_var(0, min(unit.size, _free(option, seats)), "") for option in unit.options]
+        counts.append(vars_)
+        if unit.together:
+            model.add_at_most_one(vars_)
+        elif unit.partial:
+            model.add(cp_model.LinearExpr.sum(vars_) <= unit.size)
+        else:
+            placed = model.new_bool_var("")
+            model.add(cp_model.LinearExpr.sum(vars_) == unit.size * placed)
         for option, var in zip(unit.options, vars_, strict=True):
             for f in option.itinerary.flights:
                 users, sizes = use[(f.flight_id, option.cabin)]
                 users.append(var)
-                sizes.append(unit.size)
+                sizes.append(per)
             # A passenger placed saves the cost of leaving them unplaced (a constant otherwise).
             variables.append(var)
-            coefficients.append((option.cost - unit.weight * unplaced_minutes) * unit.size)
-    for group in groups:
-        placed = [cp_model.LinearExpr.sum(picks[i]) for i in group]
-        for other in placed[1:]:
-            model.add(other == placed[0])
+            coefficients.append((option.cost - unit.not_carried) * per)
     for key, (users, sizes) in use.items():
         model.add(cp_model.LinearExpr.weighted_sum(users, sizes) <= seats.get(key, 0))
     model.minimize(cp_model.LinearExpr.weighted_sum(variables, coefficients))
-    return model, picks
+    return model, counts
 
 
-def _greedy(units: list[_Unit], groups: list[list[int]], seats: Seats) -> list[int | None]:
-    """Highest weight first, each group takes the cheapest options that fit all its units."""
+def _free(option: _Option, seats: Seats) -> int:
+    return max(0, min(seats.get((f.flight_id, option.cabin), 0) for f in option.itinerary.flights))
+
+
+def _greedy(units: list[_Unit], seats: Seats) -> list[Choice]:
+    """Highest weight first (then the dearest to leave behind), each unit takes its cheapest
+    options that fit: one for all of it, or as many as it needs."""
     left = dict(seats)
-    chosen: list[int | None] = [None] * len(units)
-    for group in sorted(groups, key=lambda g: -units[g[0]].weight):
-        trial = dict(left)
-        picks = []
-        for i in group:
-            unit = units[i]
-            fits = [j for j, o in enumerate(unit.options)
-                    if all(trial.get((f.flight_id, o.cabin), 0) >= unit.size for f in o.itinerary.flights)]
-            if not fits:
+    chosen: list[Choice] = [{} for _ in units]
+    for u in sorted(range(len(units)), key=lambda u: (-units[u].weight, -units[u].not_carried)):
+        unit, trial, choice, waiting = units[u], dict(left), {}, units[u].size
+        for j in sorted(range(len(unit.options)), key=lambda j: unit.options[j].cost):
+            option = unit.options[j]
+            if option.cost >= unit.not_carried and unit.partial:
+                break  # dearer than leaving them: only a party kept whole takes it
+            free = min(trial.get((f.flight_id, option.cabin), 0) for f in option.itinerary.flights)
+            n = min(waiting, free) if not unit.together else (waiting if free >= waiting else 0)
+            if n > 0:
+                for f in option.itinerary.flights:
+                    trial[(f.flight_id, option.cabin)] -= n
+                choice[j] = n
+                waiting -= n
+            if not waiting:
                 break
-            j = min(fits, key=lambda j: unit.options[j].cost)
-            for f in unit.options[j].itinerary.flights:
-                trial[(f.flight_id, unit.options[j].cabin)] -= unit.size
-            picks.append(j)
-        if len(picks) == len(group):
+        if not waiting or (unit.partial and choice):
             left = trial
-            for i, j in zip(group, picks, strict=True):
-                chosen[i] = j
+            chosen[u] = choice
     return chosen
 
 
@@ -567,17 +643,18 @@ def priority_weights(trips: Sequence[Trip]) -> dict[str, int]:
 
 
 def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement]], rules: Rules) -> int:
-    """What the assignment minimises: each passenger's priority-weighted arrival delay (plus the
-    minutes a worse itinerary counts for); a passenger left without a seat counts as
-    `rules.unplaced_minutes`, longer than any delay, so as many as possible are placed."""
-    weights = priority_weights(trips)
+    """What the assignment minimises, in the profile's integer units: each passenger carried
+    costs their itinerary's cost, each left without a seat the cost of not carrying them (by the
+    default profile, longer than any delay, so that as many as possible are placed); each weighted
+    by the trip's priority when the profile weighs priorities."""
+    weights = priority_weights(trips) if rules.profile.priorities else {t.booking_ref: 1 for t in trips}
     total = 0
     for t in trips:
         placed = 0
         for p in placements.get(t.booking_ref, ()):
-            total += weights[t.booking_ref] * _minutes(t, p.itinerary, p.cabin, rules) * len(p.passenger_ids)
+            total += weights[t.booking_ref] * carried_cost(t, p.itinerary, p.cabin, rules) * len(p.passenger_ids)
             placed += len(p.passenger_ids)
-        total += weights[t.booking_ref] * rules.unplaced_minutes * (t.party - placed)
+        total += weights[t.booking_ref] * not_carried_cost(t, rules) * (t.party - placed)
     return total
 
 

@@ -41,7 +41,8 @@ def solve(trips, flights, **kw):
 
 
 def where(result, ref) -> list[str]:
-    return [p.itinerary.flight_ids[0] for p in result.placements.get(ref, [])]
+    """Each placed passenger's first flight (a split party's placement may carry several)."""
+    return [p.itinerary.flight_ids[0] for p in result.placements.get(ref, []) for _ in p.passenger_ids]
 
 
 def test_connections_at_risk_then_tier_then_special_needs_then_booking_order_get_the_early_seat():
