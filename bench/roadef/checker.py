@@ -149,7 +149,8 @@ def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date
     if not line.legs and not line.cancelled:
         v.append(f"Empty itinerary {i}")
     window = (instance.config.window_start, instance.config.window_end)
-    fixed = [leg for leg in original.legs if leg.key in recovered and not window[0] <= recovered[leg.key].departure]
+    fixed = [leg for leg in _flyable(original, recovered) if not window[0] <= recovered[leg.key].departure]
+    fixed += [leg for leg in original.legs if leg.key in recovered and recovered[leg.key].departure > window[1]]
     missing = [leg.flight for leg in fixed if leg not in line.legs]
     if missing and line.legs:
         v.append(f"Fixed part of itinerary {i} missing flight(s) {', '.join(missing)}")
@@ -180,6 +181,18 @@ def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date
     if original.kind == "A" and flights[-1].arrival - ref.planned_arrival > MAX_DELAY[ref.type]:
         hours = int(MAX_DELAY[ref.type] / timedelta(hours=1))
         v.append(f"Violation of {hours}h max delay on itinerary {i}")
+
+
+def _flyable(original: Itinerary, recovered: Mapping[tuple[str, date], Flight]) -> list[Leg]:
+    """The itinerary's legs up to the first it cannot take (cancelled, or too short a connection):
+    a passenger stranded before the window opened keeps the legs flown, not the ones after."""
+    flyable: list[Leg] = []
+    for leg in original.legs:
+        f = recovered.get(leg.key)
+        if f is None or (flyable and f.departure - recovered[flyable[-1].key].arrival < MINIMUM_CONNECTION):
+            break
+        flyable.append(leg)
+    return flyable
 
 
 def _check_capacity(s: Score, instance: Instance, recovered: Mapping[tuple[str, date], Flight],
