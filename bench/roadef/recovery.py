@@ -71,11 +71,15 @@ class Recovery:
     broken: list[Broken]
     assignment: domain.Assignment
     seconds: float
-    flights: dict[str, Flight]  # the service's flight ids → the recovered flights
 
 
 def flight_id(key: tuple[str, date]) -> str:
     return f"{key[0]}/{key[1]:%d%m%y}"
+
+
+def key_of(flight: str) -> tuple[str, date]:
+    number, day = flight.split("/")
+    return number, datetime.strptime(day, "%d%m%y").date()
 
 
 def is_broken(itinerary: Itinerary, recovered: Mapping[tuple[str, date], Flight]) -> bool:
@@ -159,11 +163,19 @@ def _flights(instance: Instance, recovered: Mapping[tuple[str, date], Flight],
     return found
 
 
-def recover(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
-            time_budget: float = 8.0, options_per_trip: int | None = None) -> Recovery:
-    """Every itinerary: kept, re-accommodated (split over several itineraries where that carries
-    more), or cancelled."""
-    started = time.perf_counter()
+@dataclass
+class Problem:
+    """The passengers' side of a recovery: the itineraries kept, those broken, and each broken
+    one's alternatives on the recovered flights with the seats left."""
+
+    kept: list[Itinerary]
+    broken: list[Broken]
+    options: dict[str, list[domain.Itinerary]]
+    rules: domain.Rules
+
+
+def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
+            options_per_trip: int | None = None) -> Problem:
     kept, broken = [], []
     for i in instance.itineraries:
         (broken.append(_broken(i, instance, recovered)) if is_broken(i, recovered) else kept.append(i))
@@ -177,17 +189,28 @@ def recover(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
     r = rules(instance.config)
     if options_per_trip:
         r = dataclasses.replace(r, options_per_trip=options_per_trip)
-    flights = _flights(instance, recovered, load)
-    usable = list(flights.values())
+    usable = list(_flights(instance, recovered, load).values())
     options = {b.trip.booking_ref: domain.candidate_itineraries(
         b.trip, usable, dataclasses.replace(r, max_legs=max(1, MOST_LEGS - len(b.before) - len(b.after))))
         for b in broken if b.carriable}
-    assignment = domain.assign([b.trip for b in broken], options, r, time_budget=time_budget)
-    lines = list(kept) + [line for b in broken for line in _lines(b, assignment)]
+    return Problem(kept, broken, options, r)
+
+
+def recover(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
+            time_budget: float = 8.0) -> Recovery:
+    """Every itinerary: kept, re-accommodated (split over several itineraries where that carries
+    more), or cancelled, as the rebooking service's solver assigns the seats."""
+    started = time.perf_counter()
+    p = problem(instance, recovered)
+    assignment = domain.assign([b.trip for b in p.broken], p.options, p.rules, time_budget=time_budget)
+    return Recovery(solution_lines(instance, p, assignment), p.broken, assignment, time.perf_counter() - started)
+
+
+def solution_lines(instance: Instance, p: Problem, assignment: domain.Assignment) -> list[Itinerary]:
+    """sol_itineraries' lines, in the instance's order."""
+    lines = list(p.kept) + [line for b in p.broken for line in _lines(b, assignment)]
     order = {i.id: n for n, i in enumerate(instance.itineraries)}
-    lines.sort(key=lambda line: (order[line.id], line.cancelled))
-    by_id = {flight_id(k): f for k, f in recovered.items()}
-    return Recovery(lines, broken, assignment, time.perf_counter() - started, by_id)
+    return sorted(lines, key=lambda line: (order[line.id], line.cancelled))
 
 
 def _lines(b: Broken, assignment: domain.Assignment) -> list[Itinerary]:
@@ -195,8 +218,7 @@ def _lines(b: Broken, assignment: domain.Assignment) -> list[Itinerary]:
     carried as `cancelled`."""
     i, lines, carried = b.itinerary, [], 0
     for p in assignment.placements.get(i.id, ()):
-        legs = tuple(Leg(*f.flight_id.split("/")[0:1], datetime.strptime(f.flight_id.split("/")[1], "%d%m%y").date(),
-                         LETTER[p.cabin]) for f in p.itinerary.flights)
+        legs = tuple(Leg(*key_of(f.flight_id), LETTER[p.cabin]) for f in p.itinerary.flights)
         lines.append(dataclasses.replace(i, count=len(p.passenger_ids), legs=b.before + legs + b.after))
         carried += len(p.passenger_ids)
     if carried < i.count:
