@@ -51,7 +51,7 @@ def rules(config: Config) -> domain.Rules:
     return domain.Rules(
         horizon=config.window_end - config.window_start, max_connection=timedelta(days=2),
         minimum_connecting={"default": int(MINIMUM_CONNECTION / timedelta(minutes=1))}, co_terminals=(),
-        options_per_trip=40, max_legs=MOST_LEGS, profile=profile(config))
+        options_per_trip=60, max_legs=MOST_LEGS, profile=profile(config))
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,13 @@ def key_of(flight: str) -> tuple[str, date]:
     return number, datetime.strptime(day, "%d%m%y").date()
 
 
-def is_broken(itinerary: Itinerary, recovered: Mapping[tuple[str, date], Flight]) -> bool:
-    """A flight of it cancelled, or a connection of it shorter than the minimum."""
-    return _breaks(itinerary.legs, recovered)
+def is_broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[str, date], Flight]) -> bool:
+    """A flight of it cancelled, a connection of it shorter than the minimum, or an outbound trip
+    later than its delay limit (solution checker §4.2)."""
+    if _breaks(itinerary.legs, recovered):
+        return True
+    ref = reference(itinerary, instance)
+    return itinerary.kind == "A" and recovered[itinerary.legs[-1].key].arrival - ref.planned_arrival > MAX_DELAY[ref.type]
 
 
 def _fixed(leg: Leg, recovered: Mapping[tuple[str, date], Flight], config: Config) -> bool:
@@ -101,7 +105,8 @@ def _broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[s
     config, legs = instance.config, itinerary.legs
     planned = [instance.schedule[leg.key] for leg in legs]
     spans = journey_spans([(f.origin, f.destination, f.departure, f.arrival) for f in planned], lambda a, b: a == b)
-    journey = next(span for span in spans if _breaks(legs[max(0, span.start - 1):span.stop], recovered))
+    # The journey broken, or (a trip only too late) the last.
+    journey = next((span for span in spans if _breaks(legs[max(0, span.start - 1):span.stop], recovered)), spans[-1])
     start = journey.start
     while (start < journey.stop and _fixed(legs[start], recovered, config)
            and (start == 0 or _connects(legs[start - 1], legs[start], recovered))):
@@ -133,7 +138,10 @@ def _broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[s
         haul=HAUL[ref.type], fare=float(itinerary.price), planned_minutes=ref.planned_minutes,
         booked_cabins=tuple((flight_id(leg.key), CABIN[leg.cabin]) for leg in legs))
     # A later journey broken too cannot be kept after this one: the whole itinerary is cancelled.
-    return Broken(itinerary, before, after, trip, carriable=start < end and not _breaks(after, recovered))
+    late = bool(after) and itinerary.kind == "A" and after[-1].key in recovered \
+        and recovered[after[-1].key].arrival > limit
+    return Broken(itinerary, before, after, trip,
+                  carriable=start < end and not _breaks(after, recovered) and not late)
 
 
 def _connects(a: Leg, b: Leg, recovered: Mapping[tuple[str, date], Flight]) -> bool:
@@ -178,7 +186,7 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
             options_per_trip: int | None = None) -> Problem:
     kept, broken = [], []
     for i in instance.itineraries:
-        (broken.append(_broken(i, instance, recovered)) if is_broken(i, recovered) else kept.append(i))
+        (broken.append(_broken(i, instance, recovered)) if is_broken(i, instance, recovered) else kept.append(i))
     load: dict[tuple[str, date, str], int] = defaultdict(int)
     for i in kept:
         for leg in i.legs:
@@ -190,9 +198,18 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
     if options_per_trip:
         r = dataclasses.replace(r, options_per_trip=options_per_trip)
     usable = list(_flights(instance, recovered, load).values())
-    options = {b.trip.booking_ref: domain.candidate_itineraries(
-        b.trip, usable, dataclasses.replace(r, max_legs=max(1, MOST_LEGS - len(b.before) - len(b.after))))
-        for b in broken if b.carriable}
+    # Itineraries broken alike (the same place, time and limits) share their alternatives.
+    shapes: dict[tuple, list[domain.Itinerary]] = {}  # type: ignore[type-arg]
+    options = {}
+    for b in broken:
+        if not b.carriable:
+            continue
+        legs = max(1, MOST_LEGS - len(b.before) - len(b.after))
+        t = b.trip
+        shape = (t.origin, t.destination, t.earliest_departure, t.arrive_by, legs)
+        if shape not in shapes:
+            shapes[shape] = domain.candidate_itineraries(t, usable, dataclasses.replace(r, max_legs=legs))
+        options[t.booking_ref] = shapes[shape]
     return Problem(kept, broken, options, r)
 
 

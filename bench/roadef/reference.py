@@ -38,6 +38,7 @@ def solve(p: Problem, *, time_limit: float = 300.0) -> Reference:
     started = time.perf_counter()
     solver = pywraplp.Solver.CreateSolver("HIGHS")
     solver.SetTimeLimit(int(time_limit * 1000))
+    solver.SuppressOutput()
     trips = {b.trip.booking_ref: b.trip for b in p.broken}
     uses: dict[tuple[str, str], list] = defaultdict(list)  # type: ignore[type-arg]
     seats: dict[tuple[str, str], int] = {}

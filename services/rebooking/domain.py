@@ -384,8 +384,10 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
     placements: dict[str, list[Placement]] = {}
     methods: list[str] = []
     for cabins, split in _passes(rules.profile):
+        # A split pass after a pass together takes the parties it may split; without one (the
+        # profile splits every party), it takes every trip.
         pending = [t for t in order if _unseated(t, placements)
-                   and (not split or (_may_split(t, rules.profile) and t.party > 1))]
+                   and (not split or rules.profile.split_parties or (t.may_split and t.party > 1))]
         budget_left = time_budget - (time.perf_counter() - started)
         methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
                                cabins=cabins, split=split)
@@ -401,10 +403,6 @@ def _passes(profile: CostProfile) -> list[tuple[str, bool]]:
     cabins = ("up", "down") if profile.downgrade_last else ("any",)
     splits = (True,) if profile.split_parties else (False, True)
     return [(c, s) for c in cabins for s in splits]
-
-
-def _may_split(trip: Trip, profile: CostProfile) -> bool:
-    return trip.may_split or profile.split_parties
 
 
 def _unseated(trip: Trip, placements: Mapping[str, Sequence[Placement]]) -> tuple[str, ...]:
