@@ -15,7 +15,7 @@ endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
-.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking demo-small play \
+.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking bench-roadef demo-small play \
 	faults faults-short fuzz containers test-containers
 
 # The locked Python dependencies in .venv (uv installs them).
@@ -116,6 +116,12 @@ bench-first-notice: infra
 # Rebooking alone: the passengers of every flight cancelled on 8 February 2013.
 bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
+
+# Rebooking's quality on the industry's benchmark: ROADEF 2009 (Amadeus) instances A01–A10 and
+# XA01–XA04 on a peer's recovered schedules, the service's solver against the exact MIP; the data is
+# read from ../shared/roadef2009 (or REBOUND_ROADEF_DIR), bench/results/roadef2009/table.md written.
+bench-roadef: setup
+	$(PY) -m bench.roadef --all --out bench/results/roadef2009
 
 # The fault harness, on a Kafka and PostgreSQL of its own (ports 29092, 25432) that it restarts:
 # a sampled real day replayed while every kind of fault is injected PER_KIND times or more, and

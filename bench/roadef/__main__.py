@@ -33,17 +33,9 @@ def _bracket(name: str) -> tuple[float, float] | None:
     return values[name]["upper_cancel_broken"]["Total Cost"], values[name]["lower_broken_pax_free"]["Total Cost"]
 
 
-def _figures(instance: Any, recovered: Any, lines: list, broken: list, seconds: float) -> dict[str, Any]:  # type: ignore[type-arg]
+def _figures(instance: Any, recovered: Any, lines: list, broken: list, seconds: float) -> dict[str, Any]:
     s = score(instance, recovered, lines)
-    broken_ids = {b.itinerary.id for b in broken}
-    carried = [line for line in lines if line.id in broken_ids and not line.cancelled]
-    planned = {b.itinerary.id: recovery.reference(b.itinerary, instance).planned_arrival for b in broken}
-    delays = [max(0.0, (recovered[line.legs[-1].key].arrival - planned[line.id]).total_seconds() / 60)
-              for line in carried for _ in range(line.count)]
-    originals = {b.itinerary.id: set(b.itinerary.legs) for b in broken}
-    downgrades = sum(line.count for line in carried for leg in line.legs if leg not in originals[line.id]
-                     and "EBF".index(leg.cabin) < "EBF".index(recovery.reference(
-                         next(b.itinerary for b in broken if b.itinerary.id == line.id), instance).cabin))
+    delays, downgrades = _carried(instance, recovered, lines, broken)
     total = float(s.total)
     figures: dict[str, Any] = {
         "total": round(total, 2), "terms": {k: float(v) for k, v in s.terms.items()},
@@ -56,8 +48,22 @@ def _figures(instance: Any, recovered: Any, lines: list, broken: list, seconds: 
     bracket = _bracket(instance.name)
     if bracket:
         upper, lower = bracket
-        figures["bracket"] = {"upper": upper, "lower": lower, "share_closed": round((upper - total) / (upper - lower), 4)}
+        figures["bracket"] = {"upper": upper, "lower": lower,
+                              "share_closed": round((upper - total) / (upper - lower), 4)}
     return figures
+
+
+def _carried(instance: Any, recovered: Any, lines: list[Any], broken: list[Any]) -> tuple[list[float], int]:
+    """The broken passengers carried: each one's arrival delay (minutes), and the legs they fly
+    in a cabin below the one booked."""
+    refs = {b.itinerary.id: recovery.reference(b.itinerary, instance) for b in broken}
+    originals = {b.itinerary.id: set(b.itinerary.legs) for b in broken}
+    carried = [line for line in lines if line.id in refs and not line.cancelled]
+    delays = [max(0.0, (recovered[line.legs[-1].key].arrival - refs[line.id].planned_arrival).total_seconds() / 60)
+              for line in carried for _ in range(line.count)]
+    downgrades = sum(line.count for line in carried for leg in line.legs if leg not in originals[line.id]
+                     and "EBF".index(leg.cabin) < "EBF".index(refs[line.id].cabin))
+    return delays, downgrades
 
 
 def run(instance_dir: Path, schedule: Path, out: Path, *, with_reference: bool) -> dict[str, Any]:
@@ -96,7 +102,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         d = r["arrival_delay_minutes"]
         body += (f"| {r['instance']} | {r['broken_passengers']} | {r['reaccommodated_passengers']} | "
                  f"{r['total']:,.2f} | {r.get('bracket', {}).get('share_closed', float('nan')):.2%} | "
-                 f"{(ref.get('share_closed') or 0):.2%} ({ref.get('gap', 0):.2%}) | {r.get('share_of_reference', 0):.2%} | "
+                 f"{(ref.get('share_closed') or 0):.2%} ({ref.get('gap', 0):.2%}) | "
+                 f"{r.get('share_of_reference', 0):.2%} | "
                  f"{d['mean']} / {d['p90']} | {r['downgraded_passenger_legs']} | {r['solve_seconds']} | "
                  f"{r['violation_count']} |\n")
     return head + body

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from bench.roadef.instance import CABINS, TYPES, Flight, Instance, Itinerary, Leg
 
@@ -149,11 +150,7 @@ def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date
     if not line.legs and not line.cancelled:
         v.append(f"Empty itinerary {i}")
     window = (instance.config.window_start, instance.config.window_end)
-    fixed = [leg for leg in _flyable(original, recovered) if not window[0] <= recovered[leg.key].departure]
-    fixed += [leg for leg in original.legs if leg.key in recovered and recovered[leg.key].departure > window[1]]
-    missing = [leg.flight for leg in fixed if leg not in line.legs]
-    if missing and line.legs:
-        v.append(f"Fixed part of itinerary {i} missing flight(s) {', '.join(missing)}")
+    _check_fixed(v, original, line, recovered, window)
     flights = []
     for leg in line.legs:
         if leg.key not in recovered:
@@ -163,15 +160,33 @@ def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date
     for leg, f in zip(line.legs, flights, strict=True):
         if leg not in original.legs and f.departure < window[0]:
             v.append(f"Flight {leg.flight} before the recovery period is added to itinerary {i}")
+    _check_connections(v, i, flights)
+    if not line.cancelled and flights:
+        _check_ends(v, instance, original, flights)
+
+
+def _check_fixed(v: list[str], original: Itinerary, line: Itinerary, recovered: Mapping[tuple[str, date], Flight],
+                 window: tuple[datetime, datetime]) -> None:
+    """§4.1: the legs outside the window (those the passengers could fly) kept."""
+    fixed = [leg for leg in _flyable(original, recovered) if not window[0] <= recovered[leg.key].departure]
+    fixed += [leg for leg in original.legs if leg.key in recovered and recovered[leg.key].departure > window[1]]
+    missing = [leg.flight for leg in fixed if leg not in line.legs]
+    if missing and line.legs:
+        v.append(f"Fixed part of itinerary {line.id} missing flight(s) {', '.join(missing)}")
+
+
+def _check_connections(v: list[str], i: str, flights: list[Flight]) -> None:
     for a, b in zip(flights, flights[1:], strict=False):
         if a.destination != b.origin:
             v.append(f"Arrival of flight {a.number} and departure of flight {b.number} differ on itinerary {i}")
         elif b.departure - a.arrival < MINIMUM_CONNECTION:
             v.append(f"Connection time not respected between flight {a.number} and flight {b.number} "
                      f"on itinerary {i}")
-    if line.cancelled or not flights:
-        return
-    ref = reference(original, instance)
+
+
+def _check_ends(v: list[str], instance: Instance, original: Itinerary, flights: list[Flight]) -> None:
+    """§4.2: the same origin and final destination, not before the original, within the delay limit."""
+    i, ref = original.id, reference(original, instance)
     if flights[0].origin != ref.origin:
         v.append(f"Origin problem on itinerary {i}")
     if flights[-1].destination != ref.destination:
@@ -188,8 +203,8 @@ def _flyable(original: Itinerary, recovered: Mapping[tuple[str, date], Flight]) 
     a passenger stranded before the window opened keeps the legs flown, not the ones after."""
     flyable: list[Leg] = []
     for leg in original.legs:
-        f = recovered.get(leg.key)
-        if f is None or (flyable and f.departure - recovered[flyable[-1].key].arrival < MINIMUM_CONNECTION):
+        taken = recovered.get(leg.key)
+        if taken is None or (flyable and taken.departure - recovered[flyable[-1].key].arrival < MINIMUM_CONNECTION):
             break
         flyable.append(leg)
     return flyable
@@ -229,17 +244,7 @@ def _position_penalties(instance: Instance, recovered: Mapping[tuple[str, date],
     there (landed): the same family, model and seats cost nothing, then the same model, then the
     same family; none of its family costs the family penalty."""
     config, fleet = instance.config, instance.aircraft
-    last: dict[str, Flight] = {}
-    for f in recovered.values():
-        if f.tail and (f.tail not in last or f.departure > last[f.tail].departure):
-            last[f.tail] = f
-    present: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for tail, a in fleet.items():
-        f = last.get(tail)
-        if f is None:
-            present[a.origin].append((a.family, a.model, a.configuration))
-        elif f.arrival <= config.window_end:
-            present[f.destination].append((a.family, a.model, a.configuration))
+    present = _present(instance, recovered)
     family_of = {a.model: a.family for a in fleet.values()}
     penalty = Decimal(0)
     for airport, needs in instance.positions.items():
@@ -261,7 +266,24 @@ def _position_penalties(instance: Instance, recovered: Mapping[tuple[str, date],
     return penalty
 
 
-def write_solution(path, lines: Iterable[Itinerary]) -> None:  # type: ignore[no-untyped-def]
+def _present(instance: Instance, recovered: Mapping[tuple[str, date], Flight]) -> dict[str, list[tuple[str, str, str]]]:
+    """(family, model, seats) of the aircraft on the ground at each airport when the window closes:
+    where its last flight landed, or where it began if it flew none; airborne ones nowhere."""
+    last: dict[str, Flight] = {}
+    for f in recovered.values():
+        if f.tail and (f.tail not in last or f.departure > last[f.tail].departure):
+            last[f.tail] = f
+    present: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for tail, a in instance.aircraft.items():
+        landed = last.get(tail)
+        if landed is None:
+            present[a.origin].append((a.family, a.model, a.configuration))
+        elif landed.arrival <= instance.config.window_end:
+            present[landed.destination].append((a.family, a.model, a.configuration))
+    return present
+
+
+def write_solution(path: Path, lines: Iterable[Itinerary]) -> None:
     """sol_itineraries.csv in the official format, its `#` line last."""
     with open(path, "w", encoding="ascii") as out:
         for i in lines:

@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from bench.roadef.checker import MAX_DELAY, MINIMUM_CONNECTION, cancellation_compensation, highest, reference
 from bench.roadef.instance import CABINS, Config, Flight, Instance, Itinerary, Leg
@@ -33,8 +35,8 @@ def profile(config: Config) -> CostProfile:
     delay per passenger-minute and trip cancellation by cabin and type, downgrades per leg, the
     ticket refunded with 250/400/600 euros for a cancelled trip, 15 euros past 2/3/4 hours late and
     a 60-euro hotel past five; every passenger counts the same, and groups split freely."""
-    def table(values: Mapping[tuple[str, ...], object]) -> dict:  # type: ignore[type-arg]
-        return {tuple(CABIN.get(k, None) or HAUL[k] for k in key): float(v) for key, v in values.items()}  # type: ignore[arg-type]
+    def table(values: Mapping[Any, Decimal]) -> dict[Any, float]:
+        return {tuple(CABIN.get(k) or HAUL[k] for k in key): float(v) for key, v in values.items()}
     not_carried = {("outbound", *k): v for k, v in table(config.outbound_cancellation).items()}
     not_carried |= {("return", *k): v for k, v in table(config.inbound_cancellation).items()}
     return CostProfile(
@@ -88,7 +90,8 @@ def is_broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple
     if _breaks(itinerary.legs, recovered):
         return True
     ref = reference(itinerary, instance)
-    return itinerary.kind == "A" and recovered[itinerary.legs[-1].key].arrival - ref.planned_arrival > MAX_DELAY[ref.type]
+    late = recovered[itinerary.legs[-1].key].arrival - ref.planned_arrival
+    return itinerary.kind == "A" and late > MAX_DELAY[ref.type]
 
 
 def _fixed(leg: Leg, recovered: Mapping[tuple[str, date], Flight], config: Config) -> bool:
@@ -104,16 +107,7 @@ def _broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[s
     journeys after it and for the legs after the window."""
     config, legs = instance.config, itinerary.legs
     planned = [instance.schedule[leg.key] for leg in legs]
-    spans = journey_spans([(f.origin, f.destination, f.departure, f.arrival) for f in planned], lambda a, b: a == b)
-    # The journey broken, or (a trip only too late) the last.
-    journey = next((span for span in spans if _breaks(legs[max(0, span.start - 1):span.stop], recovered)), spans[-1])
-    start = journey.start
-    while (start < journey.stop and _fixed(legs[start], recovered, config)
-           and (start == 0 or _connects(legs[start - 1], legs[start], recovered))):
-        start += 1
-    end = journey.stop
-    while end > start and legs[end - 1].key in recovered and recovered[legs[end - 1].key].departure > config.window_end:
-        end -= 1
+    start, end = _replaced(itinerary, planned, recovered, config)
     before, after = legs[:start], legs[end:]
     ref = reference(itinerary, instance)
     if before:
@@ -122,13 +116,7 @@ def _broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[s
     else:
         earliest, origin = max(ref.planned_departure, config.window_start), ref.origin
     limit = ref.planned_arrival + MAX_DELAY[ref.type]
-    if after:
-        destination = recovered[after[0].key].origin if after[0].key in recovered else planned[end].origin
-        arrive_by = min(recovered[after[0].key].departure - MINIMUM_CONNECTION, limit) \
-            if after[0].key in recovered else limit
-        planned_arrival = planned[end - 1].arrival if end > 0 else ref.planned_arrival
-    else:
-        destination, arrive_by, planned_arrival = ref.destination, limit, ref.planned_arrival
+    destination, arrive_by, planned_arrival = _end(after, planned, end, recovered, ref, limit)
     trip = domain.Trip(
         booking_ref=itinerary.id, passenger_ids=tuple(f"{itinerary.id}.{k}" for k in range(itinerary.count)),
         cabin=CABIN[ref.cabin], carrier=CARRIER, origin=origin, destination=destination,
@@ -142,6 +130,36 @@ def _broken(itinerary: Itinerary, instance: Instance, recovered: Mapping[tuple[s
         and recovered[after[-1].key].arrival > limit
     return Broken(itinerary, before, after, trip,
                   carriable=start < end and not _breaks(after, recovered) and not late)
+
+
+def _end(after: tuple[Leg, ...], planned: list[Flight], end: int, recovered: Mapping[tuple[str, date], Flight],
+         ref: Any, limit: datetime) -> tuple[str, datetime, datetime]:
+    """Where the replaced part must end, by when, and when it was planned to: the final destination
+    within the delay limit, or in time for the legs kept after it."""
+    if not after:
+        return ref.destination, limit, ref.planned_arrival
+    if after[0].key not in recovered:
+        return planned[end].origin, limit, planned[end - 1].arrival
+    following = recovered[after[0].key]
+    return following.origin, min(following.departure - MINIMUM_CONNECTION, limit), planned[end - 1].arrival
+
+
+def _replaced(itinerary: Itinerary, planned: list[Flight], recovered: Mapping[tuple[str, date], Flight],
+              config: Config) -> tuple[int, int]:
+    """The legs [start, end) to replace: the broken journey (or, a trip only too late, the last),
+    less the legs flown before the window up to the first that cannot be taken, and less those
+    after the window."""
+    legs = itinerary.legs
+    spans = journey_spans([(f.origin, f.destination, f.departure, f.arrival) for f in planned], lambda a, b: a == b)
+    journey = next((span for span in spans if _breaks(legs[max(0, span.start - 1):span.stop], recovered)), spans[-1])
+    start = journey.start
+    while (start < journey.stop and _fixed(legs[start], recovered, config)
+           and (start == 0 or _connects(legs[start - 1], legs[start], recovered))):
+        start += 1
+    end = journey.stop
+    while end > start and legs[end - 1].key in recovered and recovered[legs[end - 1].key].departure > config.window_end:
+        end -= 1
+    return start, end
 
 
 def _connects(a: Leg, b: Leg, recovered: Mapping[tuple[str, date], Flight]) -> bool:
@@ -199,7 +217,7 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
         r = dataclasses.replace(r, options_per_trip=options_per_trip)
     usable = list(_flights(instance, recovered, load).values())
     # Itineraries broken alike (the same place, time and limits) share their alternatives.
-    shapes: dict[tuple, list[domain.Itinerary]] = {}  # type: ignore[type-arg]
+    shapes: dict[tuple, list[domain.Itinerary]] = {}
     options = {}
     for b in broken:
         if not b.carriable:

@@ -11,12 +11,13 @@ over its free seats."""
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import cast
 
 from ortools.linear_solver import pywraplp
 
 from bench.roadef.recovery import Problem
 from services.rebooking import domain
-from shared.events import CABINS
+from shared.events import CABINS, Cabin
 
 OPTIONS = 400
 
@@ -40,7 +41,7 @@ def solve(p: Problem, *, time_limit: float = 300.0) -> Reference:
     solver.SetTimeLimit(int(time_limit * 1000))
     solver.SuppressOutput()
     trips = {b.trip.booking_ref: b.trip for b in p.broken}
-    uses: dict[tuple[str, str], list] = defaultdict(list)  # type: ignore[type-arg]
+    uses: dict[tuple[str, str], list] = defaultdict(list)
     seats: dict[tuple[str, str], int] = {}
     chosen: list[tuple[domain.Trip, domain.Itinerary, str, pywraplp.Variable]] = []
     objective = solver.Objective()
@@ -60,7 +61,7 @@ def solve(p: Problem, *, time_limit: float = 300.0) -> Reference:
                 chosen.append((trip, itinerary, cabin, x))
                 for f in itinerary.flights:
                     uses[(f.flight_id, cabin)].append(x)
-                    seats[(f.flight_id, cabin)] = f.seats_free.get(cabin, 0)  # type: ignore[call-overload]
+                    seats[(f.flight_id, cabin)] = f.seats_free.get(cabin, 0)
         if mine:
             solver.Add(solver.Sum(mine) <= trip.party)
     for key, xs in uses.items():
@@ -72,12 +73,12 @@ def solve(p: Problem, *, time_limit: float = 300.0) -> Reference:
         raise RuntimeError(f"the reference MIP found no solution (status {status})")
     placements: dict[str, list[domain.Placement]] = defaultdict(list)
     taken: dict[str, int] = defaultdict(int)
-    for trip, itinerary, cabin, x in chosen:
+    for trip, itinerary, seated, x in chosen:
         n = round(x.solution_value())
         if n:
             ids = trip.passenger_ids[taken[trip.booking_ref]:taken[trip.booking_ref] + n]
             taken[trip.booking_ref] += n
-            placements[trip.booking_ref].append(domain.Placement(trip, ids, itinerary, cabin, ""))  # type: ignore[arg-type]
+            placements[trip.booking_ref].append(domain.Placement(trip, ids, itinerary, cast(Cabin, seated), ""))
     seconds = time.perf_counter() - started
     value = objective.Value() + constant
     assignment = domain.Assignment(dict(placements), {}, names[status], seconds, round(value))

@@ -118,8 +118,9 @@ def profile_from_json(text: str) -> CostProfile:
         if key in tables:
             values[key] = {tuple(row[:tables[key]]): float(row[tables[key]]) for row in value}
         elif key == "money":
-            values[key] = Money(**{k: tuple(tuple(r) for r in v) if isinstance(v, list) else v
-                                   for k, v in value.items()})
+            money: dict[str, Any] = {k: tuple(tuple(r) for r in v) if isinstance(v, list) else v
+                                     for k, v in value.items()}
+            values[key] = Money(**money)
         else:
             values[key] = value
     for (cabin, *rest) in [*values.get("delay_per_minute", {}), *values.get("downgrade_per_leg", {})]:

@@ -11,7 +11,7 @@ import dataclasses
 import heapq
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -384,10 +384,7 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
     placements: dict[str, list[Placement]] = {}
     methods: list[str] = []
     for cabins, split in _passes(rules.profile):
-        # A split pass after a pass together takes the parties it may split; without one (the
-        # profile splits every party), it takes every trip.
-        pending = [t for t in order if _unseated(t, placements)
-                   and (not split or rules.profile.split_parties or (t.may_split and t.party > 1))]
+        pending = [t for t in order if _unseated(t, placements) and _in_pass(t, split, rules.profile)]
         budget_left = time_budget - (time.perf_counter() - started)
         methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
                                cabins=cabins, split=split)
@@ -403,6 +400,12 @@ def _passes(profile: CostProfile) -> list[tuple[str, bool]]:
     cabins = ("up", "down") if profile.downgrade_last else ("any",)
     splits = (True,) if profile.split_parties else (False, True)
     return [(c, s) for c in cabins for s in splits]
+
+
+def _in_pass(trip: Trip, split: bool, profile: CostProfile) -> bool:
+    """A split pass after a pass together takes the parties it may split; without one (the
+    profile splits every party), it takes every trip."""
+    return not split or profile.split_parties or (trip.may_split and trip.party > 1)
 
 
 def _unseated(trip: Trip, placements: Mapping[str, Sequence[Placement]]) -> tuple[str, ...]:

@@ -16,8 +16,19 @@ import pytest
 from bench.roadef import recovery
 from bench.roadef.checker import cancellation_compensation, delay_compensation, score, write_solution
 from bench.roadef.instance import (
-    Aircraft, Config, Flight, Instance, InstanceError, Itinerary, Leg, data_root, read_config, read_instance,
-    read_itineraries, read_recovered)
+    Aircraft,
+    Config,
+    Flight,
+    Instance,
+    InstanceError,
+    Itinerary,
+    Leg,
+    data_root,
+    read_config,
+    read_instance,
+    read_itineraries,
+    read_recovered,
+)
 
 DAY = date(2006, 1, 7)
 ROOT = data_root()
