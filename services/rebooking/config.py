@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from services.rebooking import domain, links
+from services.rebooking import costs, domain, links
 from shared import sealed
 from shared.settings import MIN_SECRET_LENGTH, Settings
 
@@ -43,6 +44,11 @@ class RebookingSettings(Settings):
     horizon_hours: int = 72
     # The longest wait at a connecting airport on an alternative with one stop.
     max_connection_hours: int = 6
+    # The most legs an alternative may have (2: direct or one stop; up to 4 as itineraries are sold).
+    max_legs: int = Field(default=2, ge=1, le=4)
+    # The airline's cost profile, the solver's objective (services/rebooking/costs.py): a JSON file;
+    # empty, the default profile (minutes of delay, weighted by priority).
+    cost_profile_file: str = ""
     # Which carriers' flights each carrier's passengers may be moved to, `UA=EV+OO;DL=9E`;
     # empty: the carrier's own only.
     rebooking_partners: str = ""
@@ -66,11 +72,20 @@ class RebookingSettings(Settings):
     @model_validator(mode="after")
     def _check_partners_and_keys(self) -> "RebookingSettings":
         parse_partners(self.rebooking_partners)
+        self.cost_profile()
         sealed.Sealer.parse(self.notice_sealing_key)
         secrets = links.parse_keys(self.choice_secret).values()
         if self.in_production and any(len(secret) < MIN_SECRET_LENGTH for secret in secrets):
             raise ValueError(f"REBOUND_CHOICE_SECRET: each key's secret must be {MIN_SECRET_LENGTH} characters or more")
         return self
+
+    def cost_profile(self) -> costs.CostProfile:
+        if not self.cost_profile_file:
+            return costs.DEFAULT
+        try:
+            return costs.profile_from_json(Path(self.cost_profile_file).read_text())
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"REBOUND_COST_PROFILE_FILE {self.cost_profile_file}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class Config:
             horizon=timedelta(hours=settings.horizon_hours),
             max_connection=timedelta(hours=settings.max_connection_hours),
             minimum_connecting=connecting.minimum_minutes, co_terminals=connecting.co_terminals,
-            partners=parse_partners(settings.rebooking_partners))
+            partners=parse_partners(settings.rebooking_partners), max_legs=settings.max_legs,
+            profile=settings.cost_profile())
         return cls(settings, rules, links.parse_keys(settings.choice_secret),
                    sealed.Sealer.parse(settings.notice_sealing_key))
