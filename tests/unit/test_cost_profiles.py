@@ -5,6 +5,7 @@ Amadeus' (the ROADEF 2009 cost checker's specification, §4.1.1–4.1.6, and set
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,8 +22,8 @@ def _flight(fid: str, hours: float, origin: str, destination: str, seats: dict) 
     return Flight(fid, "XX", fid, origin, destination, leaves, leaves + timedelta(minutes=70), seats)
 
 
-def _trip(**kw) -> Trip:
-    values = dict(booking_ref="B1", passenger_ids=("p1",), cabin="business", carrier="XX", origin="ORY",
+def _trip(**kw: Any) -> Trip:
+    values: dict[str, Any] = dict(booking_ref="B1", passenger_ids=("p1",), cabin="business", carrier="XX", origin="ORY",
                   destination="NCE", earliest_departure=T0, planned_arrival=T0 + timedelta(minutes=70),
                   replaced_flight_ids=("cancelled",), fare=287.5, planned_minutes=70)
     return Trip(**values | kw)
