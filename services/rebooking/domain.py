@@ -174,22 +174,32 @@ def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -
 
 def _earliest_arrivals(trip: Trip, from_airport: Mapping[str, list[Flight]], origins: frozenset[str],
                        destinations: frozenset[str], legs: int, rules: Rules) -> list[Itinerary]:
-    """Itineraries in order of arrival, best first: a partial itinerary's arrival is the earliest
-    any of its completions can arrive, so the first `options_per_trip` complete ones taken from
-    the queue are the earliest there are (and any arriving at the same time as the last of them)."""
+    """Itineraries in order of arrival, best first (A*): a partial itinerary is queued at its
+    arrival plus the least flying time from where it lands to the destination, no later than any
+    of its completions can arrive; so the first `options_per_trip` complete ones taken from the
+    queue are the earliest there are (and any arriving at the same time as the last of them).
+    Where the destination cannot be reached in the legs left, nothing is queued."""
     latest = trip.earliest_departure + rules.horizon
+    least = _least_flying(from_airport, destinations, legs)
     queue: list[tuple[datetime, int, tuple[Flight, ...]]] = []
     tie = 0
+
+    def push(path: tuple[Flight, ...]) -> None:
+        nonlocal tie
+        to_go = least[len(path)].get(path[-1].destination)
+        if to_go is not None:
+            tie += 1
+            heapq.heappush(queue, (path[-1].arrival + to_go, tie, path))
+
     for airport in origins:
         for f in from_airport.get(airport, ()):
             if f.departure > latest:
                 break
-            queue.append((f.arrival, tie := tie + 1, (f,)))
-    heapq.heapify(queue)
+            push((f,))
     found: list[Itinerary] = []
     while queue:
-        arrival, _, path = heapq.heappop(queue)
-        if len(found) >= rules.options_per_trip and arrival > found[-1].arrival:
+        at, _, path = heapq.heappop(queue)
+        if len(found) >= rules.options_per_trip and at > found[-1].arrival:
             break
         last = path[-1]
         if last.destination in destinations:
@@ -206,8 +216,29 @@ def _earliest_arrivals(trip: Trip, from_airport: Mapping[str, list[Flight]], ori
             if f.departure > last.arrival + rules.max_connection:
                 break
             if f.destination not in passed:
-                heapq.heappush(queue, (f.arrival, tie := tie + 1, (*path, f)))
+                push((*path, f))
     return found
+
+
+def _least_flying(from_airport: Mapping[str, list[Flight]], destinations: frozenset[str], legs: int
+                  ) -> list[dict[str, timedelta]]:
+    """For each number of legs flown (0…legs), the least flying time from each airport to the
+    destination in the legs left (absent: it cannot be reached in them); connections count as
+    nothing, so it never overstates."""
+    shortest: dict[tuple[str, str], timedelta] = {}
+    for airport, leaving in from_airport.items():
+        for f in leaving:
+            key = (airport, f.destination)
+            shortest[key] = min(shortest.get(key, f.arrival - f.departure), f.arrival - f.departure)
+    within: list[dict[str, timedelta]] = [{d: timedelta(0) for d in destinations}]
+    for _ in range(legs):
+        step = dict(within[-1])
+        for (a, b), flying in shortest.items():
+            if b in within[-1] and (a not in step or flying + within[-1][b] < step[a]):
+                step[a] = flying + within[-1][b]
+        within.append(step)
+    # After n legs flown, legs − n are left.
+    return [within[legs - n] for n in range(legs + 1)]
 
 
 @dataclass(frozen=True)
