@@ -19,7 +19,14 @@ from typing import Any
 
 from bench.roadef import recovery, reference
 from bench.roadef.checker import score, write_solution
-from bench.roadef.instance import InstanceError, data_root, read_instance, read_itineraries, read_recovered
+from bench.roadef.instance import (
+    InstanceError,
+    data_root,
+    disrupted_schedule,
+    read_instance,
+    read_itineraries,
+    read_recovered,
+)
 
 SET = ("A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A09", "A10", "XA01", "XA02", "XA03", "XA04")
 
@@ -45,6 +52,9 @@ def _figures(instance: Any, recovered: Any, lines: list, broken: list, seconds: 
         "arrival_delay_minutes": {"mean": round(statistics.fmean(delays), 1) if delays else None,
                                   "p90": round(statistics.quantiles(delays, n=10)[-1], 1) if len(delays) > 1 else None},
         "downgraded_passenger_legs": downgrades, "solve_seconds": round(seconds, 3)}
+    upper, lower = (float(v) for v in recovery.bracket(instance, recovered, broken))
+    figures["own_bracket"] = {"upper": round(upper, 2), "lower": round(lower, 2),
+                              "share_closed": round((upper - total) / (upper - lower), 4) if upper > lower else None}
     bracket = _bracket(instance.name)
     if bracket:
         upper, lower = bracket
@@ -68,7 +78,8 @@ def _carried(instance: Any, recovered: Any, lines: list[Any], broken: list[Any])
 
 def run(instance_dir: Path, schedule: Path, out: Path, *, with_reference: bool) -> dict[str, Any]:
     instance = read_instance(instance_dir)
-    recovered = read_recovered(schedule)
+    recovered = (disrupted_schedule(instance, instance_dir) if str(schedule) == "original"
+                 else read_recovered(schedule))
     result = recovery.recover(instance, recovered)
     out.mkdir(parents=True, exist_ok=True)
     write_solution(out / "sol_itineraries.csv", result.lines)
@@ -77,7 +88,7 @@ def run(instance_dir: Path, schedule: Path, out: Path, *, with_reference: bool) 
                **_figures(instance, recovered, read_itineraries(out / "sol_itineraries.csv"), result.broken,
                           result.seconds)}
     if with_reference:
-        p = recovery.problem(instance, recovered, options_per_trip=reference.OPTIONS)
+        p = recovery.problem(instance, recovered, options_per_trip=reference.OPTIONS, every_way=True)
         ref = reference.solve(p)
         lines = recovery.solution_lines(instance, p, ref.assignment)
         exact = _figures(instance, recovered, lines, p.broken, ref.seconds)
@@ -112,7 +123,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.roadef", description=__doc__.split("\n\n")[0])
     parser.add_argument("instance", type=Path, nargs="?", help="the instance's folder")
-    parser.add_argument("--schedule", type=Path, help="the recovered aircraft schedule (sol_rotations.csv)")
+    parser.add_argument("--schedule", type=Path, help="the recovered aircraft schedule (sol_rotations.csv), or "
+                        "'original': the original schedule with the disruptions applied, cancelled flights gone")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--reference", action="store_true", help="solve the exact MIP too")
     parser.add_argument("--all", action="store_true", help="the 14 instances on the peer's schedules")

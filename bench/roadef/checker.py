@@ -292,5 +292,3 @@ def write_solution(path: Path, lines: Iterable[Itinerary]) -> None:
             out.write(f"{i.id} {i.kind} {i.price} {i.count}{' ' + legs if legs else ''}{tail}\n")
         out.write("#\n")
 
-
-__all__ = ["Leg", "score", "write_solution", "reference", "Score", "TERMS"]

@@ -268,6 +268,33 @@ def read_recovered(path: Path) -> dict[tuple[str, date], Flight]:
     return flown
 
 
+def read_disruptions(path: Path) -> dict[tuple[str, date], int | None]:
+    """alt_flights.csv: each disrupted flight's delay in minutes, or None: cancelled (-1)."""
+    lines = _Lines(path)
+    found: dict[tuple[str, date], int | None] = {}
+    for n, f in lines:
+        if len(f) != 3:
+            raise lines.error(n, "fields", f"{len(f)}, not 3 (flight date delay)")
+        delay = _count(lines, n, "delay", f[2])
+        if delay < -1:
+            raise lines.error(n, "delay", f"{delay}: minutes, or -1 for cancelled")
+        found[(f[0], _day(lines, n, f[1]))] = None if delay == -1 else delay
+    return found
+
+
+def disrupted_schedule(instance: Instance, folder: Path) -> dict[tuple[str, date], Flight]:
+    """The original schedule as the disruptions leave it: each delay applied, each cancelled
+    flight gone (no recovery of the aircraft side)."""
+    found = {}
+    disruptions = read_disruptions(folder / "alt_flights.csv")
+    for key, f in instance.schedule.items():
+        if key in disruptions and disruptions[key] is None:
+            continue
+        shift = timedelta(minutes=disruptions.get(key) or 0)
+        found[key] = Flight(f.number, f.day, f.origin, f.destination, f.departure + shift, f.arrival + shift, f.tail)
+    return found
+
+
 def read_itineraries(path: Path) -> list[Itinerary]:
     """itineraries.csv, or a solution's sol_itineraries.csv (where a line may end `cancelled`)."""
     lines = _Lines(path)

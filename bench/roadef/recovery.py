@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bench.roadef.checker import MAX_DELAY, MINIMUM_CONNECTION, cancellation_compensation, highest, reference
+from bench.roadef.checker import MAX_DELAY, MINIMUM_CONNECTION, reference, score
 from bench.roadef.instance import CABINS, Config, Flight, Instance, Itinerary, Leg
 from services.rebooking import domain
 from services.rebooking.costs import CostProfile, Haul, Money
@@ -53,7 +53,7 @@ def rules(config: Config) -> domain.Rules:
     return domain.Rules(
         horizon=config.window_end - config.window_start, max_connection=timedelta(days=2),
         minimum_connecting={"default": int(MINIMUM_CONNECTION / timedelta(minutes=1))}, co_terminals=(),
-        options_per_trip=60, max_legs=MOST_LEGS, profile=profile(config))
+        options_per_trip=150, options_per_end_flight=4, max_legs=MOST_LEGS, profile=profile(config))
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,9 @@ class Problem:
 
 
 def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
-            options_per_trip: int | None = None) -> Problem:
+            options_per_trip: int | None = None, every_way: bool = False) -> Problem:
+    """`every_way`: the earliest `options_per_trip` alternatives however many share a flight (the
+    exact reference's search), rather than the service's diverse ones."""
     kept, broken = [], []
     for i in instance.itineraries:
         (broken.append(_broken(i, instance, recovered)) if is_broken(i, instance, recovered) else kept.append(i))
@@ -215,6 +217,8 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
     r = rules(instance.config)
     if options_per_trip:
         r = dataclasses.replace(r, options_per_trip=options_per_trip)
+    if every_way:
+        r = dataclasses.replace(r, options_per_end_flight=None)
     usable = list(_flights(instance, recovered, load).values())
     # Itineraries broken alike (the same place, time and limits) share their alternatives.
     shapes: dict[tuple, list[domain.Itinerary]] = {}
@@ -261,12 +265,14 @@ def _lines(b: Broken, assignment: domain.Assignment) -> list[Itinerary]:
     return lines
 
 
-def cancellation_cost(b: Broken, instance: Instance) -> float:
-    """What cancelling one passenger of a broken itinerary costs (§4.1.2–4.1.5)."""
-    ref = reference(b.itinerary, instance)
-    table = (instance.config.outbound_cancellation if b.itinerary.kind == "A"
-             else instance.config.inbound_cancellation)
-    return float(table[(ref.cabin, ref.type)] + b.itinerary.price + cancellation_compensation(ref.planned_minutes))
+def bracket(instance: Instance, recovered: Mapping[tuple[str, date], Flight], broken: list[Broken]
+            ) -> tuple[Decimal, Decimal]:
+    """The passenger-only bracket by this project's checker: every broken itinerary cancelled
+    (upper), and its passengers costing nothing (lower), the rest as they stand."""
+    ids = {b.itinerary.id for b in broken}
+    kept = [i for i in instance.itineraries if i.id not in ids]
+    upper = score(instance, recovered, kept + [dataclasses.replace(b.itinerary, legs=(), cancelled=True)
+                                               for b in broken]).total
+    lower = score(dataclasses.replace(instance, itineraries=kept), recovered, kept).total
+    return upper, lower
 
-
-__all__ = ["recover", "profile", "rules", "Recovery", "is_broken", "highest"]

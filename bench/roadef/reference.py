@@ -3,8 +3,9 @@ OR-Tools) to proven optimality or a stated gap. It is here, not in the service: 
 the service's solver is from the best that can be done on the same alternatives.
 
 Variables: how many passengers of each broken itinerary take each alternative in each cabin. The
-alternatives are every itinerary of up to four legs the service's search finds (up to
-`OPTIONS` per trip, many more than the service keeps); the costs are the service's own
+alternatives are the earliest `OPTIONS` itineraries of up to four legs per trip, found by the
+service's search without its limit per flight (the service keeps 150, at most four per first or
+last flight); the costs are the service's own
 (`domain.carried_cost`, `domain.not_carried_cost` under the ROADEF profile); no cabin of a flight
 over its free seats."""
 
@@ -19,7 +20,7 @@ from bench.roadef.recovery import Problem
 from services.rebooking import domain
 from shared.events import CABINS, Cabin
 
-OPTIONS = 400
+OPTIONS = 1000
 
 
 @dataclass

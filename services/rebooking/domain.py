@@ -11,7 +11,7 @@ import dataclasses
 import heapq
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +43,9 @@ class Rules:
     options_per_trip: int = 12
     # The most legs an alternative may have (2: direct or one stop).
     max_legs: int = 2
+    # The most alternatives that begin, or end, with one flight (None: no limit): the earliest ways
+    # through one flight are many, and seats on other flights are what a crowded assignment needs.
+    options_per_end_flight: int | None = None
     # What an outcome costs the airline: the solver's objective.
     profile: CostProfile = DEFAULT
 
@@ -149,7 +152,8 @@ class Trip:
 
 def candidate_itineraries(trip: Trip, flights: Iterable[Flight], rules: Rules) -> list[Itinerary]:
     """The itineraries of up to `rules.max_legs` legs that could carry the trip, earliest arrival
-    first (then fewest legs), at most `rules.options_per_trip` of them.
+    first (then fewest legs), at most `rules.options_per_trip` of them, and at most
+    `rules.options_per_end_flight` beginning or ending with any one flight.
 
     They leave no earlier than the passengers can, within the horizon, from the trip's city to its
     destination city (co-terminal airports count), on the booked carrier or its partners; each
@@ -197,27 +201,38 @@ def _earliest_arrivals(trip: Trip, from_airport: Mapping[str, list[Flight]], ori
                 break
             push((f,))
     found: list[Itinerary] = []
+    ending: dict[str, int] = defaultdict(int)
     while queue:
         at, _, path = heapq.heappop(queue)
         if len(found) >= rules.options_per_trip and at > found[-1].arrival:
             break
         last = path[-1]
         if last.destination in destinations:
-            found.append(Itinerary(path))
-            continue
-        if len(path) == legs or last.destination in origins:
-            continue
-        ready = last.arrival + timedelta(minutes=rules.minimum_connecting.get(
-            last.destination, rules.minimum_connecting.get("default", 60)))
-        passed = {f.origin for f in path}
-        for f in from_airport.get(last.destination, ()):
-            if f.departure < ready:
-                continue
-            if f.departure > last.arrival + rules.max_connection:
-                break
-            if f.destination not in passed:
+            ends = {path[0].flight_id, last.flight_id}
+            if rules.options_per_end_flight is None or max(ending[e] for e in ends) < rules.options_per_end_flight:
+                for e in ends:
+                    ending[e] += 1
+                found.append(Itinerary(path))
+        elif len(path) < legs and last.destination not in origins:
+            for f in _onward(path, from_airport, rules):
                 push((*path, f))
     return found
+
+
+def _onward(path: tuple[Flight, ...], from_airport: Mapping[str, list[Flight]], rules: Rules) -> Iterator[Flight]:
+    """The flights that continue the itinerary: from where it lands, after the airport's minimum
+    connecting time and within the longest connection, to an airport it has not passed through."""
+    last = path[-1]
+    ready = last.arrival + timedelta(minutes=rules.minimum_connecting.get(
+        last.destination, rules.minimum_connecting.get("default", 60)))
+    passed = {f.origin for f in path}
+    for f in from_airport.get(last.destination, ()):
+        if f.departure < ready:
+            continue
+        if f.departure > last.arrival + rules.max_connection:
+            break
+        if f.destination not in passed:
+            yield f
 
 
 def _least_flying(from_airport: Mapping[str, list[Flight]], destinations: frozenset[str], legs: int

@@ -103,3 +103,17 @@ def test_a_configured_profile_is_read_from_json_and_a_wrong_one_refused():
     with pytest.raises(ValueError, match="unknown cabin or haul"):
         costs.profile_from_json(json.dumps({"delay_per_minute": [["steerage", "domestic", 1]]}))
     assert replace(costs.DEFAULT, name="x").priorities
+
+
+def test_alternatives_through_one_flight_are_limited_so_that_other_flights_are_offered():
+    """Three ways to the 10:00 ORY–NCE (direct, and via LYS at two times) and a later direct one:
+    with at most two alternatives ending on one flight, the later one is offered too."""
+    flights = [_flight("L1", 0, "ORY", "LYS", {"economy": 9}), _flight("L2", 0.25, "ORY", "LYS", {"economy": 9}),
+               _flight("N1", 2, "LYS", "NCE", {"economy": 9}), _flight("D1", 3, "ORY", "NCE", {"economy": 9}),
+               _flight("D2", 6, "ORY", "NCE", {"economy": 9})]
+    trip = _trip(cabin="economy")
+    rules = Rules(max_legs=4, minimum_connecting={"default": 30}, options_per_trip=3)
+    every = candidate_itineraries(trip, flights, rules)
+    assert [i.flight_ids for i in every] == [("L1", "N1"), ("L2", "N1"), ("D1",)]
+    diverse = candidate_itineraries(trip, flights, replace(rules, options_per_end_flight=1))
+    assert [i.flight_ids for i in diverse] == [("L1", "N1"), ("D1",), ("D2",)]

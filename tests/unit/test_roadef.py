@@ -24,7 +24,9 @@ from bench.roadef.instance import (
     Itinerary,
     Leg,
     data_root,
+    disrupted_schedule,
     read_config,
+    read_disruptions,
     read_instance,
     read_itineraries,
     read_recovered,
@@ -185,3 +187,19 @@ def test_a_malformed_instance_file_is_refused_with_its_file_line_and_field(tmp_p
         read_itineraries(tmp_path / "itineraries.csv")
     with pytest.raises(FileNotFoundError, match="no instance at"):
         read_instance(tmp_path / "missing")
+
+
+def test_the_original_schedule_less_its_cancelled_flights_has_each_delay_applied():
+    """B02's alt_flights.csv: flight 864 of 1 March 2008 cancelled (-1), 146 delayed 60 minutes."""
+    instance = read_instance(ROOT / "instances" / "B02")
+    disrupted = disrupted_schedule(instance, ROOT / "instances" / "B02")
+    first = date(2008, 3, 1)
+    assert ("864", first) in instance.schedule and ("864", first) not in disrupted
+    assert disrupted[("146", first)].departure - instance.schedule[("146", first)].departure == timedelta(hours=1)
+    assert len(instance.schedule) - len(disrupted) == 30  # scores.json: 30 flight cancellations
+
+
+def test_a_delay_that_is_neither_minutes_nor_cancelled_is_refused(tmp_path: Path):
+    (tmp_path / "alt_flights.csv").write_text("146 01/03/08 60\n864 01/03/08 -5\n#\n")
+    with pytest.raises(InstanceError, match=r"alt_flights.csv:2: delay: -5"):
+        read_disruptions(tmp_path / "alt_flights.csv")
