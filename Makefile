@@ -118,7 +118,8 @@ bench-rebooking: infra
 	$(PY) -m bench.rebooking_nemo
 
 # Rebooking's quality on the industry's benchmark: ROADEF 2009 (Amadeus) instances A01–A10 and
-# XA01–XA04 on a peer's recovered schedules, the service's solver against the exact MIP; the data is
+# XA01–XA04 on a peer's recovered schedules and B02 on its own less its cancelled flights, the
+# service's solver against the exact MIP; the data is
 # read from ../shared/roadef2009 (or REBOUND_ROADEF_DIR), bench/results/roadef2009/table.md written.
 bench-roadef: setup
 	$(PY) -m bench.roadef --all --out bench/results/roadef2009
