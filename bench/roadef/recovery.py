@@ -236,12 +236,14 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
 
 
 def recover(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
-            time_budget: float = 8.0) -> Recovery:
+            within: float = 9.0) -> Recovery:
     """Every itinerary: kept, re-accommodated (split over several itineraries where that carries
-    more), or cancelled, as the rebooking service's solver assigns the seats."""
+    more), or cancelled, as the rebooking service's solver assigns the seats; all `within` seconds
+    (the solver is given what the search for alternatives leaves of them, one second at least)."""
     started = time.perf_counter()
     p = problem(instance, recovered)
-    assignment = domain.assign([b.trip for b in p.broken], p.options, p.rules, time_budget=time_budget)
+    budget = max(1.0, within - (time.perf_counter() - started))
+    assignment = domain.assign([b.trip for b in p.broken], p.options, p.rules, time_budget=budget)
     return Recovery(solution_lines(instance, p, assignment), p.broken, assignment, time.perf_counter() - started)
 
 

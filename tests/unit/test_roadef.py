@@ -163,7 +163,7 @@ def test_the_services_solver_recovers_feasibly_and_closes_most_of_the_bracket(na
     below the trivial solution's."""
     instance = read_instance(ROOT / "instances" / name)
     recovered = read_recovered(ROOT / "fixed_schedules" / "lemos2021" / name / "sol_rotations.csv")
-    result = recovery.recover(instance, recovered, time_budget=5.0)
+    result = recovery.recover(instance, recovered, within=5.0)
     write_solution(tmp_path / "sol_itineraries.csv", result.lines)
     assert (tmp_path / "sol_itineraries.csv").read_text().endswith("#\n")
     lines = read_itineraries(tmp_path / "sol_itineraries.csv")
