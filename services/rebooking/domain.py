@@ -333,14 +333,23 @@ def refund_for(coupons: Sequence[BookedLeg], replaced: Sequence[str], flown: Ite
                   connection_lost=trips[at][0].flight_id not in taken, home=trips[at][0].origin)
 
 
+# The trip's fields the last release did not have: written only when not at their default, so that
+# its replicas, still running in a rolling upgrade, read the trips this one stores.
+_SINCE_LAST_RELEASE = {f.name: f.default for f in dataclasses.fields(Trip)
+                       if f.name in ("direction", "haul", "fare", "planned_minutes", "booked_cabins")}
+
+
 def trip_to_json(trip: Trip) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else sorted(v) if isinstance(v, frozenset)
-                else list(v) if isinstance(v, tuple) else v)
-            for k, v in dataclasses.asdict(trip).items()}
+                else [list(p) if isinstance(p, tuple) else p for p in v] if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(trip).items()
+            if k not in _SINCE_LAST_RELEASE or v != _SINCE_LAST_RELEASE[k]}
 
 
 def trip_from_json(data: Mapping[str, Any]) -> Trip:
-    values = dict(data)
+    """A stored trip; fields a later release added are left out (a rolling upgrade's other side)."""
+    known = {f.name for f in dataclasses.fields(Trip)}
+    values = {k: v for k, v in data.items() if k in known}
     for k in ("earliest_departure", "planned_arrival", "booked_at", "arrive_by"):
         values[k] = values.get(k) and datetime.fromisoformat(values[k])
     for k in ("passenger_ids", "replaced_flight_ids"):
