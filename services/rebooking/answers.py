@@ -80,9 +80,7 @@ async def _load(conn: asyncpg.Connection, config: Config, token: str,
 async def options_for(conn: asyncpg.Connection, config: Config, row: store.Rebooking,
                    trip: domain.Trip) -> dict[str, tuple[domain.Itinerary, Cabin, int]]:
     rules = config.rules
-    flights = await inventory.flights_around(
-        conn, rules.city_of(trip.origin), rules.city_of(trip.destination), trip.earliest_departure,
-        trip.earliest_departure + rules.horizon + rules.max_connection)
+    flights = await inventory.flights_for(conn, [trip], rules)
     current = tuple(row.to_flights)
     found: dict[str, tuple[domain.Itinerary, Cabin, int]] = {}
     for it in domain.candidate_itineraries(trip, flights, rules):

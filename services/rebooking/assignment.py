@@ -7,7 +7,7 @@ background work that runs them as disruptions arrive."""
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,7 +113,7 @@ async def _place(conn: asyncpg.Connection, r: _Round, disruptions: dict[str, Pas
     replica took meanwhile waits for the next round."""
     rules = r.config.rules
     # In a thread: the solver must not stall this process's consumer and heartbeats.
-    flights = await _flights_for(conn, trips.values(), rules)
+    flights = await inventory.flights_for(conn, trips.values(), rules)
     result = await asyncio.to_thread(_solve, trips, flights, rules, r.config.settings.solve_budget_seconds)
     placed = result.placements
     refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
@@ -180,16 +180,6 @@ def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: dom
                         released=refund.released, told=[Told(d.passenger_ids, notice)])
 
 
-async def _flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip],
-                       rules: domain.Rules) -> list[domain.Flight]:
-    trips = list(trips)
-    return await inventory.flights_around(
-        conn, {a for t in trips for a in rules.city_of(t.origin)},
-        {a for t in trips for a in rules.city_of(t.destination)},
-        min(t.earliest_departure for t in trips),
-        max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection)
-
-
 def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
            budget: float) -> domain.Assignment:
     # Bookings on one disrupted flight share their candidates: find them once per trip shape.
@@ -249,7 +239,7 @@ async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], con
                     ) -> tuple[dict[str, list[domain.Placement]], set[str]]:
     """Seats home for passengers stranded at a connecting airport, from what this round left: the
     bookings flown home, and those whose seats another replica sold meanwhile (placed next round)."""
-    flights = await _flights_for(conn, trips.values(), config.rules)
+    flights = await inventory.flights_for(conn, trips.values(), config.rules)
     result = await asyncio.to_thread(_solve, trips, flights, config.rules, config.settings.solve_budget_seconds / 2)
     seated = await inventory.take_seats_for(conn, _seatings(result.placements))
     return {ref: ps for ref, ps in result.placements.items() if ref in seated}, set(result.placements) - seated

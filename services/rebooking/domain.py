@@ -184,39 +184,51 @@ def _earliest_arrivals(trip: Trip, from_airport: Mapping[str, list[Flight]], ori
     queue are the earliest there are (and any arriving at the same time as the last of them).
     Where the destination cannot be reached in the legs left, nothing is queued."""
     latest = trip.earliest_departure + rules.horizon
-    least = _least_flying(from_airport, destinations, legs)
-    queue: list[tuple[datetime, int, tuple[Flight, ...]]] = []
-    tie = 0
-
-    def push(path: tuple[Flight, ...]) -> None:
-        nonlocal tie
-        to_go = least[len(path)].get(path[-1].destination)
-        if to_go is not None:
-            tie += 1
-            heapq.heappush(queue, (path[-1].arrival + to_go, tie, path))
-
+    queue = _Queue(_least_flying(from_airport, destinations, legs) if legs > 2 else None)
     for airport in origins:
         for f in from_airport.get(airport, ()):
             if f.departure > latest:
                 break
-            push((f,))
+            queue.push((f,))
     found: list[Itinerary] = []
     ending: dict[str, int] = defaultdict(int)
-    while queue:
-        at, _, path = heapq.heappop(queue)
+    while queue.paths:
+        at, _, path = heapq.heappop(queue.paths)
         if len(found) >= rules.options_per_trip and at > found[-1].arrival:
             break
         last = path[-1]
         if last.destination in destinations:
-            ends = {path[0].flight_id, last.flight_id}
-            if rules.options_per_end_flight is None or max(ending[e] for e in ends) < rules.options_per_end_flight:
-                for e in ends:
-                    ending[e] += 1
-                found.append(Itinerary(path))
+            _admit(path, found, ending, rules.options_per_end_flight)
         elif len(path) < legs and last.destination not in origins:
             for f in _onward(path, from_airport, rules):
-                push((*path, f))
+                queue.push((*path, f))
     return found
+
+
+def _admit(path: tuple[Flight, ...], found: list[Itinerary], ending: dict[str, int], most: int | None) -> None:
+    """The itinerary found, unless `most` already begin or end with its first or last flight."""
+    ends = {path[0].flight_id, path[-1].flight_id}
+    if most is None or max(ending[e] for e in ends) < most:
+        for e in ends:
+            ending[e] += 1
+        found.append(Itinerary(path))
+
+
+@dataclass
+class _Queue:
+    """Partial itineraries by the earliest their completions can arrive. `least`: the least flying
+    time left from each airport, by legs flown (None: none assumed; with one stop at most, the
+    bound is worth less than it costs to work out)."""
+
+    least: list[dict[str, timedelta]] | None
+    paths: list[tuple[datetime, int, tuple[Flight, ...]]] = field(default_factory=list)
+    pushed: int = 0  # ties go in the order queued
+
+    def push(self, path: tuple[Flight, ...]) -> None:
+        to_go = self.least[len(path)].get(path[-1].destination) if self.least else timedelta(0)
+        if to_go is not None:  # else the destination is out of reach in the legs left
+            self.pushed += 1
+            heapq.heappush(self.paths, (path[-1].arrival + to_go, self.pushed, path))
 
 
 def _onward(path: tuple[Flight, ...], from_airport: Mapping[str, list[Flight]], rules: Rules) -> Iterator[Flight]:

@@ -134,16 +134,31 @@ async def booked_legs(conn: asyncpg.Connection, booking_ref: str,
 
 
 async def flights_around(conn: asyncpg.Connection, origins: Iterable[str], destinations: Iterable[str],
-                         start: datetime, end: datetime) -> list[domain.Flight]:
+                         start: datetime, end: datetime, *, anywhere: bool = False) -> list[domain.Flight]:
     """Scheduled flights leaving between `start` and `end` from one of `origins` or to one of
-    `destinations` (a one-stop's two legs), with their free seats by cabin."""
+    `destinations` (a one-stop's two legs), or between any airports (`anywhere`: the middle legs
+    of an itinerary with more stops), with their free seats by cabin."""
     rows = await conn.fetch(
         """SELECT f.flight_id, f.carrier, f.number, f.origin, f.destination,
                   f.scheduled_departure AS departure, f.scheduled_arrival AS arrival,
                   jsonb_object_agg(c.cabin, c.capacity - c.sold) AS seats_free
            FROM flights f JOIN cabins c USING (flight_id)
            WHERE f.status IN ('scheduled', 'delayed') AND f.scheduled_departure BETWEEN $3 AND $4
-             AND (f.origin = ANY($1::text[]) OR f.destination = ANY($2::text[]))
+             AND ($5 OR f.origin = ANY($1::text[]) OR f.destination = ANY($2::text[]))
            GROUP BY f.flight_id""",
-        sorted(origins), sorted(destinations), start, end)
+        sorted(origins), sorted(destinations), start, end, anywhere)
     return [domain.Flight(**dict(r)) for r in rows]
+
+
+async def flights_for(conn: asyncpg.Connection, trips: Iterable[domain.Trip], rules: domain.Rules
+                      ) -> list[domain.Flight]:
+    """The flights that could make up the trips' alternatives: leaving within the horizon (and the
+    connections after it) from their cities or into them; from anywhere to anywhere when an
+    alternative may have more than one stop."""
+    trips = list(trips)
+    return await flights_around(
+        conn, {a for t in trips for a in rules.city_of(t.origin)},
+        {a for t in trips for a in rules.city_of(t.destination)},
+        min(t.earliest_departure for t in trips),
+        max(t.earliest_departure for t in trips) + rules.horizon + rules.max_connection * (rules.max_legs - 1),
+        anywhere=rules.max_legs > 2)
