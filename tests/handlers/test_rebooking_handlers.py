@@ -1,6 +1,8 @@
 """The rebooking service's handlers, and its assignment round, on real PostgreSQL, each test
 rolled back; what they publish is read from their outbox."""
 
+import dataclasses
+
 import pytest
 
 from services.rebooking import assignment
@@ -82,3 +84,22 @@ async def test_a_cancelled_booking_waits_for_the_round_which_moves_it_and_links_
     assert all(url.startswith("http://127.0.0.1:8002/choice/") for url in opened.values())
     assert await seats_sold(conn, LATER) == 2
     assert await assignment.assign_round(conn, REBOOKING) == 0  # settled once
+
+
+async def test_where_the_airline_sells_journeys_of_more_stops_a_booking_is_moved_through_two(connections):
+    """With up to four legs allowed (REBOUND_MAX_LEGS), the round loads the flights between any
+    airports: JFK–BOS is full but for JFK–ORD–DEN–BOS, which is offered and booked."""
+    conn = connections["rebooking"]
+    via = [flight("201", "JFK", "ORD", 18), flight("202", "ORD", "DEN", 21, minutes=45), flight("203", "DEN", "BOS", 23,
+                                                                                    minutes=240)]
+    full = flight("104", "JFK", "BOS", 19, seats=1)
+    for f in (CANCELLED, full, *via):
+        await handle(conn, "rebooking", topics.SCHEDULE, event(f))
+    await handle(conn, "rebooking", topics.BOOKINGS, event(booking("FILLED", full)))
+    b = booking("STOPS2", CANCELLED)
+    await handle(conn, "rebooking", topics.BOOKINGS, event(b))
+    await handle(conn, "rebooking", topics.PASSENGER_DISRUPTIONS, event(disruption(b)))
+    config = dataclasses.replace(REBOOKING, rules=dataclasses.replace(REBOOKING.rules, max_legs=4))
+    assert await assignment.assign_round(conn, config) == 1
+    [decided] = [e.data for t, e in await outbox_rows(conn) if t == topics.REBOOKINGS]
+    assert (decided.outcome, [s.flight_id for s in decided.segments]) == ("rebooked", [f.flight_id for f in via])
