@@ -236,7 +236,7 @@ def problem(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
 
 
 def recover(instance: Instance, recovered: Mapping[tuple[str, date], Flight], *,
-            within: float = 9.0) -> Recovery:
+            within: float = 11.0) -> Recovery:
     """Every itinerary: kept, re-accommodated (split over several itineraries where that carries
     more), or cancelled, as the rebooking service's solver assigns the seats; all `within` seconds
     (the solver is given what the search for alternatives leaves of them, one second at least)."""
