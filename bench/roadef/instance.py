@@ -146,6 +146,14 @@ class _Lines:
     def error(self, line: int, what: str, why: str) -> InstanceError:
         return InstanceError(self.path, line, what, why)
 
+    def rows(self, fields: str) -> Iterator[tuple[int, list[str]]]:
+        """The lines, each with exactly the fields named (space-separated in `fields`)."""
+        width = len(fields.split())
+        for n, f in self:
+            if len(f) != width:
+                raise self.error(n, "fields", f"{len(f)}, not {width} ({fields})")
+            yield n, f
+
 
 def _day(lines: _Lines, n: int, text: str) -> date:
     try:
@@ -231,9 +239,7 @@ def read_daily_flights(path: Path) -> dict[str, tuple[str, str, str, str]]:
     """flights.csv: number → (origin, destination, departure, arrival), the times as written."""
     lines = _Lines(path)
     flights = {}
-    for n, f in lines:
-        if len(f) != 6:
-            raise lines.error(n, "fields", f"{len(f)}, not 6 (number origin destination departure arrival linked)")
+    for n, f in lines.rows("number origin destination departure arrival linked"):
         _clock(lines, n, f[3]), _clock(lines, n, f[4])
         flights[f[0]] = (f[1], f[2], f[3], f[4])
     return flights
@@ -243,9 +249,7 @@ def read_schedule(rotations: Path, daily: dict[str, tuple[str, str, str, str]]) 
     """rotations.csv: each flight of the original schedule on its day, with its aircraft."""
     lines = _Lines(rotations)
     schedule = {}
-    for n, f in lines:
-        if len(f) != 3:
-            raise lines.error(n, "fields", f"{len(f)}, not 3 (flight date aircraft)")
+    for n, f in lines.rows("flight date aircraft"):
         if f[0] not in daily:
             raise lines.error(n, "flight", f"{f[0]} is not in flights.csv")
         origin, destination, dep, arr = daily[f[0]]
@@ -258,10 +262,7 @@ def read_recovered(path: Path) -> dict[tuple[str, date], Flight]:
     """sol_rotations.csv: the flights a recovered schedule operates (those it cancels are absent)."""
     lines = _Lines(path)
     flown = {}
-    for n, f in lines:
-        if len(f) != 8:
-            raise lines.error(n, "fields", f"{len(f)}, not 8 (flight origin destination departure arrival "
-                                           "linked date aircraft)")
+    for n, f in lines.rows("flight origin destination departure arrival linked date aircraft"):
         day = _day(lines, n, f[6])
         if f[7] != "cancelled":
             flown[(f[0], day)] = Flight(f[0], day, f[1], f[2], *_times(lines, n, day, f[3], f[4]), f[7])
@@ -272,9 +273,7 @@ def read_disruptions(path: Path) -> dict[tuple[str, date], int | None]:
     """alt_flights.csv: each disrupted flight's delay in minutes, or None: cancelled (-1)."""
     lines = _Lines(path)
     found: dict[tuple[str, date], int | None] = {}
-    for n, f in lines:
-        if len(f) != 3:
-            raise lines.error(n, "fields", f"{len(f)}, not 3 (flight date delay)")
+    for n, f in lines.rows("flight date delay"):
         delay = _count(lines, n, "delay", f[2])
         if delay < -1:
             raise lines.error(n, "delay", f"{delay}: minutes, or -1 for cancelled")
@@ -323,10 +322,7 @@ def read_itineraries(path: Path) -> list[Itinerary]:
 def read_aircraft(path: Path) -> dict[str, Aircraft]:
     lines = _Lines(path)
     fleet = {}
-    for n, f in lines:
-        if len(f) != 10:
-            raise lines.error(n, "fields", f"{len(f)}, not 10 (tail model family F/B/E range cost/h turn "
-                                           "transit origin maintenance)")
+    for n, f in lines.rows("tail model family F/B/E range cost/h turn transit origin maintenance"):
         try:
             first, business, economy = (int(s) for s in f[3].split("/"))
         except ValueError:
