@@ -20,11 +20,6 @@ HAULS: tuple[Haul, ...] = ("domestic", "continental", "intercontinental")
 Direction = Literal["outbound", "return"]
 
 
-def longest_haul(hauls: "list[Haul] | tuple[Haul, ...]") -> Haul:
-    """A journey's haul: that of its longest leg (intercontinental > continental > domestic)."""
-    return max(hauls, key=HAULS.index) if hauls else "domestic"
-
-
 @dataclass(frozen=True)
 class Money:
     """What is owed to a passenger for an outcome, by the trip's planned flying time: the first
