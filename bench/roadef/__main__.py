@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.roadef import recovery, reference
+from bench.roadef.checker import reference as reference_of
 from bench.roadef.checker import score, write_solution
 from bench.roadef.instance import (
     InstanceError,
@@ -66,7 +67,7 @@ def _figures(instance: Any, recovered: Any, lines: list, broken: list, seconds: 
 def _carried(instance: Any, recovered: Any, lines: list[Any], broken: list[Any]) -> tuple[list[float], int]:
     """The broken passengers carried: each one's arrival delay (minutes), and the legs they fly
     in a cabin below the one booked."""
-    refs = {b.itinerary.id: recovery.reference(b.itinerary, instance) for b in broken}
+    refs = {b.itinerary.id: reference_of(b.itinerary, instance) for b in broken}
     originals = {b.itinerary.id: set(b.itinerary.legs) for b in broken}
     carried = [line for line in lines if line.id in refs and not line.cancelled]
     delays = [max(0.0, (recovered[line.legs[-1].key].arrival - refs[line.id].planned_arrival).total_seconds() / 60)

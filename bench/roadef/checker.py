@@ -97,14 +97,17 @@ def score(instance: Instance, recovered: Mapping[tuple[str, date], Flight], solu
     originals = {i.id: i for i in instance.itineraries}
     carried: dict[str, int] = defaultdict(int)
     load: dict[tuple[str, date, str], int] = defaultdict(int)
+    refs: dict[str, Reference] = {}  # each itinerary's, worked out once for all its lines
     for line in solution:
         original = originals.get(line.id)
         if original is None:
             s.violations.append(f"Itinerary {line.id} is not in the instance")
             continue
         carried[line.id] += line.count
-        _check_line(s, instance, recovered, original, line)
-        _cost_line(s, instance, recovered, original, line)
+        if line.id not in refs:
+            refs[line.id] = reference(original, instance)
+        _check_line(s, instance, recovered, original, line, refs[line.id])
+        _cost_line(s, instance, recovered, original, line, refs[line.id])
         for leg in line.legs:
             load[(leg.flight, leg.day, leg.cabin)] += line.count
     for i in instance.itineraries:
@@ -115,8 +118,8 @@ def score(instance: Instance, recovered: Mapping[tuple[str, date], Flight], solu
 
 
 def _cost_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date], Flight],
-               original: Itinerary, line: Itinerary) -> None:
-    config, ref, n = instance.config, reference(original, instance), line.count
+               original: Itinerary, line: Itinerary, ref: Reference) -> None:
+    config, n = instance.config, line.count
     arrived = bool(line.legs) and not line.cancelled and line.legs[-1].key in recovered \
         and recovered[line.legs[-1].key].destination == ref.destination
     if not arrived:
@@ -142,7 +145,7 @@ def _cost_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date]
 
 
 def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date], Flight],
-                original: Itinerary, line: Itinerary) -> None:
+                original: Itinerary, line: Itinerary, ref: Reference) -> None:
     """Solution checker §4.1 and §4.2, for one line of the solution."""
     v, i = s.violations, line.id
     if line.kind != original.kind:
@@ -162,7 +165,7 @@ def _check_line(s: Score, instance: Instance, recovered: Mapping[tuple[str, date
             v.append(f"Flight {leg.flight} before the recovery period is added to itinerary {i}")
     _check_connections(v, i, flights)
     if not line.cancelled and flights:
-        _check_ends(v, instance, original, flights)
+        _check_ends(v, original, ref, flights)
 
 
 def _check_fixed(v: list[str], original: Itinerary, line: Itinerary, recovered: Mapping[tuple[str, date], Flight],
@@ -184,9 +187,9 @@ def _check_connections(v: list[str], i: str, flights: list[Flight]) -> None:
                      f"on itinerary {i}")
 
 
-def _check_ends(v: list[str], instance: Instance, original: Itinerary, flights: list[Flight]) -> None:
+def _check_ends(v: list[str], original: Itinerary, ref: Reference, flights: list[Flight]) -> None:
     """§4.2: the same origin and final destination, not before the original, within the delay limit."""
-    i, ref = original.id, reference(original, instance)
+    i = original.id
     if flights[0].origin != ref.origin:
         v.append(f"Origin problem on itinerary {i}")
     if flights[-1].destination != ref.destination:

@@ -552,9 +552,10 @@ def carried_cost(trip: Trip, itinerary: Itinerary, cabin: Cabin, rules: Rules) -
     value = p.delay_cost(trip.cabin, trip.haul, delay) + p.stop * (len(itinerary.flights) - 1)
     value += p.airport_change * ((itinerary.origin != trip.origin) + (itinerary.destination != trip.destination))
     value += p.cabin_step * abs(CABINS.index(cabin) - CABINS.index(trip.cabin))
-    booked = dict(trip.booked_cabins)
-    value += sum(p.downgrade_cost(trip.cabin, cabin, f.haul) for f in itinerary.flights
-                 if booked.get(f.flight_id) != cabin)
+    if CABINS.index(cabin) < CABINS.index(trip.cabin):  # only a lower cabin is a downgrade
+        booked = dict(trip.booked_cabins)
+        value += sum(p.downgrade_cost(trip.cabin, cabin, f.haul) for f in itinerary.flights
+                     if booked.get(f.flight_id) != cabin)
     return round((value + p.money.when_late(trip.planned_minutes, max(0, delay))) * p.scale)
 
 
