@@ -18,7 +18,7 @@ import asyncpg
 from bench import small_scenario
 from services.notify import templates
 from shared import db, in_process, sealed, topics
-from shared.events import EntitlementsGranted, NoticeRequested, RebookingDecided
+from shared.events import EntitlementsGranted, NoticeRequested, RebookingDecided, notice_requests
 from shared.notices import facts_of
 from shared.notices import read as read_notice
 from shared.settings import DEVELOPMENT_DATABASE_URL
@@ -55,8 +55,8 @@ def report(runner: in_process.Runner, scenario: small_scenario.Scenario, took: f
     for e in (e for e in runner.on(topics.ENTITLEMENTS) if isinstance(e, EntitlementsGranted)):
         grants.setdefault(e.booking_ref, []).extend(f"{g.kind} {g.amount} {g.currency} ({g.regime})" for g in e.grants)
     told: dict[str, list[NoticeRequested]] = {}
-    for n in (n for t in (topics.FIRST_NOTICES, topics.NOTICES) for n in runner.on(t)
-              if isinstance(n, NoticeRequested)):
+    for n in (n for t in (topics.FLIGHT_NOTICES, topics.FIRST_NOTICES, topics.NOTICES) for e in runner.on(t)
+              for n in notice_requests(e)):
         told.setdefault(n.booking_ref, []).append(n)
     names = {(c["booking_ref"], c["passenger_id"]): c["given_name"] for c in scenario.contacts}
     lines = [f"{scenario.cancellation.flight.flight_id} cancelled: {len(scenario.disrupted_passengers)} passengers "

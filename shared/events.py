@@ -463,6 +463,44 @@ class NoticeRequested(Model):
         return self
 
 
+class Addressee(Model):
+    """One booking's passengers, told of one disruption."""
+
+    disruption_id: str
+    booking_ref: BookingRef
+    passenger_ids: list[PassengerId] = Field(min_length=1)
+
+
+class FlightNoticeRequested(Model):
+    """Tell the passengers of many bookings the same thing: a flight's first notice, one message
+    for a whole aircraft rather than one per booking, so that telling everyone costs the
+    first-notice path work per flight. Notify reads it as one `notice.requested` per addressee."""
+
+    type: Literal["flight.notice.requested"] = "flight.notice.requested"
+    stage: Stage
+    facts: Annotated[Notice, Field(discriminator="kind")] = Field(
+        description="What the notice says, the same for every addressee (shared/notices.py)")
+    occurred_at: Instant = Field(description="When the underlying event was accepted")
+    about: str = Field(description="The flight the notice is about: a newer notice of the same stage about the "
+                                   "same flight replaces one not yet sent")
+    revision: int = Field(default=0, ge=0)
+    addressees: list[Addressee] = Field(min_length=1, max_length=1000)
+
+
+def notice_requests(payload: Model) -> list[NoticeRequested]:
+    """The notices an event asks for, one per booking: a `notice.requested` itself, or each
+    addressee of a `flight.notice.requested` (what notify plans; the tests and `make play` read
+    topics with it)."""
+    if isinstance(payload, NoticeRequested):
+        return [payload]
+    if isinstance(payload, FlightNoticeRequested):
+        return [NoticeRequested(disruption_id=a.disruption_id, booking_ref=a.booking_ref, passenger_ids=a.passenger_ids,
+                                stage=payload.stage, template=payload.facts.kind, facts=payload.facts,
+                                occurred_at=payload.occurred_at, about=payload.about, revision=payload.revision)
+                for a in payload.addressees]
+    return []
+
+
 class NoticeDelivered(Model):
     type: Literal["notice.delivered"] = "notice.delivered"
     disruption_id: str
@@ -499,10 +537,10 @@ class AgentActed(Model):
 
 PAYLOAD_TYPES: tuple[type[Model], ...] = (
     FlightScheduled, BookingConfirmed, *FLIGHT_EVENT_TYPES, FlightStatusChanged, PassengerDisruption, RebookingDecided,
-    EntitlementsGranted, PayoutSettled, NoticeRequested, NoticeDelivered, AgentActed)
+    EntitlementsGranted, PayoutSettled, NoticeRequested, FlightNoticeRequested, NoticeDelivered, AgentActed)
 PayloadData = (FlightScheduled | BookingConfirmed | FlightEventData | FlightStatusChanged | PassengerDisruption
-               | RebookingDecided | EntitlementsGranted | PayoutSettled | NoticeRequested | NoticeDelivered
-               | AgentActed)
+               | RebookingDecided | EntitlementsGranted | PayoutSettled | NoticeRequested | FlightNoticeRequested
+               | NoticeDelivered | AgentActed)
 Payload = Annotated[PayloadData, Field(discriminator="type")]
 
 

@@ -14,6 +14,7 @@ from shared.events import (
     AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
+    FlightNoticeRequested,
     FlightScheduled,
     FlightStatusChanged,
     Model,
@@ -37,6 +38,9 @@ ENTITLEMENTS = "entitlements"
 NOTICES = "notices"
 # First notices travel apart, so no flood of later notices is ever ahead of one.
 FIRST_NOTICES = "first-notices"
+# A flight's first notices, one message for all its passengers: the first-notice path's work is per
+# flight, not per passenger.
+FLIGHT_NOTICES = "flight-notices"
 NOTICE_DELIVERIES = "notice-deliveries"
 # What ops agents did from the console, audited by the service that did it.
 AGENT_ACTIONS = "agent-actions"
@@ -44,7 +48,7 @@ AGENT_ACTIONS = "agent-actions"
 # Reservation data is state, keyed by flight or booking: only the latest value per key matters.
 COMPACTED = {SCHEDULE, BOOKINGS, FLIGHT_STATUS}
 ALL = [SCHEDULE, BOOKINGS, FLIGHT_EVENTS, FLIGHT_STATUS, PASSENGER_DISRUPTIONS, REBOOKINGS, ENTITLEMENTS,
-       FIRST_NOTICES, NOTICES, NOTICE_DELIVERIES, AGENT_ACTIONS]
+       FIRST_NOTICES, FLIGHT_NOTICES, NOTICES, NOTICE_DELIVERIES, AGENT_ACTIONS]
 
 # What each topic carries, and the Kafka key of its records (the AsyncAPI document is made from
 # these: shared/contract.py).
@@ -52,13 +56,16 @@ CARRIES: dict[str, tuple[type[Model], ...]] = {
     SCHEDULE: (FlightScheduled,), BOOKINGS: (BookingConfirmed,), FLIGHT_EVENTS: FLIGHT_EVENT_TYPES,
     FLIGHT_STATUS: (FlightStatusChanged,), PASSENGER_DISRUPTIONS: (PassengerDisruption,),
     REBOOKINGS: (RebookingDecided,), ENTITLEMENTS: (EntitlementsGranted, PayoutSettled),
-    FIRST_NOTICES: (NoticeRequested,), NOTICES: (NoticeRequested,), NOTICE_DELIVERIES: (NoticeDelivered,),
+    FIRST_NOTICES: (NoticeRequested,), FLIGHT_NOTICES: (FlightNoticeRequested,), NOTICES: (NoticeRequested,),
+    NOTICE_DELIVERIES: (NoticeDelivered,),
     AGENT_ACTIONS: (AgentActed,),
 }
 _FLIGHT = "The flight: carrier, number, local departure date and origin (`B61001/2013-02-08/JFK`)"
 _BOOKING = "The booking reference (`ABC123`): one booking's events stay in order"
 KEYS = {
-    SCHEDULE: _FLIGHT, FLIGHT_STATUS: _FLIGHT, BOOKINGS: _BOOKING, PASSENGER_DISRUPTIONS: _BOOKING,
+    SCHEDULE: _FLIGHT, FLIGHT_STATUS: _FLIGHT,
+    FLIGHT_NOTICES: "The flight the notice is about (its `flight_id`): a flight's notices stay in order",
+    BOOKINGS: _BOOKING, PASSENGER_DISRUPTIONS: _BOOKING,
     REBOOKINGS: _BOOKING, ENTITLEMENTS: _BOOKING, FIRST_NOTICES: _BOOKING, NOTICES: _BOOKING,
     NOTICE_DELIVERIES: _BOOKING, AGENT_ACTIONS: "The booking reference, or the flight for an action on a whole flight",
     FLIGHT_EVENTS: "The flight designator, carrier and number (`B61001`), as the ingest writes it. Any key and any "
@@ -75,6 +82,7 @@ DESCRIPTIONS = {
     REBOOKINGS: "What became of each disrupted booking",
     ENTITLEMENTS: "Refunds, compensation, care and vouchers granted, and each payout's end",
     FIRST_NOTICES: "First notices, apart so that nothing is ever ahead of them",
+    FLIGHT_NOTICES: "A flight's first notices, one message for the passengers of many bookings",
     NOTICES: "Every later notice: new plans, entitlements",
     NOTICE_DELIVERIES: "What became of each notice, per passenger and channel",
     AGENT_ACTIONS: "Each ops agent's action: who, when, what and why",

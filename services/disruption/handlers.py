@@ -13,10 +13,12 @@ from shared import notices, topics
 from shared.airports import Connecting
 from shared.consumer import Event
 from shared.events import (
+    Addressee,
     AgentActed,
     BookingConfirmed,
     EntitlementsGranted,
     FlightEventData,
+    FlightNoticeRequested,
     FlightRef,
     FlightScheduled,
     FlightStatusChanged,
@@ -28,6 +30,7 @@ from shared.events import (
 )
 from shared.events import event_id as derived_id
 from shared.outbox import Outbox
+from shared.wire import Stage
 
 log = logging.getLogger(__name__)
 MONEY = ("compensation", "refund")  # the grants paid in money, to the original form of payment
@@ -118,10 +121,10 @@ async def _carry_out(conn: asyncpg.Connection, outbox: Outbox, event: Event[Flig
 
 
 async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, news: News, hurt: Sequence[domain.Hurt]) -> None:
-    """Record each booking's disruption and, in the same transaction, request its first notice and
-    publish the disruption: the notice goes first and depends on nothing downstream. A booking
-    that heard of this disruption already is left alone. Two statements for the whole fan-out, so
-    a full aircraft costs no more round trips than one passenger."""
+    """Record each booking's disruption and, in the same transaction, request the first notices
+    and publish the disruptions: the notices go first and depend on nothing downstream. A booking
+    that heard of this disruption already is left alone. Two statements and a message per flight
+    for the whole fan-out, so a full aircraft costs no more round trips than one passenger."""
     if not hurt:
         return
     ids = [h.disruption_id or news.event_id for h in hurt]
@@ -129,17 +132,41 @@ async def _disrupt(conn: asyncpg.Connection, outbox: Outbox, news: News, hurt: S
     fresh = [(i, h) for i, h in zip(ids, hurt, strict=True) if (i, h.booking_ref) in inserted]
     await store.store_recovery(conn, [(i, p, h.booking_ref, h.cause_flight_id or h.segments[0].flight_id)
                                       for i, h in fresh for p in h.passenger_ids], news.accepted_at)
+    # The passengers hear first: their notices leave in this same transaction, ahead of the rest.
+    for about, notice, addressees in _by_notice(fresh):
+        _tell(outbox, about, notice, addressees, news.accepted_at, "first_notice")
     for disruption_id, h in fresh:
         _announce(outbox, news, disruption_id, h)
 
 
+# Addressees in one flight notice: a wide-body's bookings in one or two messages, each well under
+# the topic's size limit (a booking's entry is about 100 bytes).
+ADDRESSEES_PER_NOTICE = 500
+
+
+def _by_notice(fresh: Sequence[tuple[str, domain.Hurt]]
+               ) -> list[tuple[str, notices.Notice, list[Addressee]]]:
+    """The bookings told the same thing about the same flight, together (in the order first met)."""
+    groups: dict[tuple[str, notices.Notice], list[Addressee]] = {}
+    for disruption_id, h in fresh:
+        groups.setdefault((h.segments[0].flight_id, h.first_notice), []).append(
+            Addressee(disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids))
+    return [(about, notice, addressees) for (about, notice), addressees in groups.items()]
+
+
+def _tell(outbox: Outbox, about: str, notice: notices.Notice, addressees: list[Addressee], occurred_at: datetime,
+          stage: Stage) -> None:
+    """One message per flight (per `ADDRESSEES_PER_NOTICE` bookings) for notify to tell everyone."""
+    for start in range(0, len(addressees), ADDRESSEES_PER_NOTICE):
+        part = addressees[start:start + ADDRESSEES_PER_NOTICE]
+        first = part[0]
+        outbox.publish(topics.FLIGHT_NOTICES, FlightNoticeRequested(
+            stage=stage, facts=notice, occurred_at=occurred_at, about=about, addressees=part,
+        ), key=about, id=derived_id(first.disruption_id, first.booking_ref, about, notice.kind, str(len(part))))
+
+
 def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) -> None:
     flight = h.segments[0]
-    # The passenger hears first: the notice leaves in this same transaction.
-    outbox.publish(topics.FIRST_NOTICES, notices.request(
-        h.first_notice, disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
-        stage="first_notice", occurred_at=news.accepted_at, about=flight.flight_id,
-    ), key=h.booking_ref, id=derived_id(disruption_id, h.booking_ref, "first_notice"))
     outbox.publish(topics.PASSENGER_DISRUPTIONS, PassengerDisruption(
         disruption_id=disruption_id, booking_ref=h.booking_ref, passenger_ids=h.passenger_ids,
         flight=flight, segments=h.segments, kind=h.kind, severity=h.severity, cause=h.cause,
@@ -152,12 +179,12 @@ def _announce(outbox: Outbox, news: News, disruption_id: str, h: domain.Hurt) ->
 
 def _tell_reinstated(outbox: Outbox, event: Event[FlightEventData], leg: Leg, aboard: list[domain.Aboard]) -> None:
     """Everyone still booked on a reinstated flight hears that it operates after all."""
-    reinstated = notices.Reinstated.model_validate(notices.flight_facts(leg))
-    for booking in aboard:
-        outbox.publish(topics.FIRST_NOTICES, notices.request(
-            reinstated, disruption_id=event.id, booking_ref=booking.booking_ref, passenger_ids=booking.passenger_ids,
-            stage="first_notice", occurred_at=event.time, about=leg.flight_id,
-        ), key=booking.booking_ref, id=derived_id(event.id, booking.booking_ref, "reinstated"))
+    if any(b.passenger_ids for b in aboard):
+        reinstated = notices.Reinstated.model_validate(notices.flight_facts(leg))
+        _tell(outbox, leg.flight_id, reinstated, [Addressee(disruption_id=event.id, booking_ref=b.booking_ref,
+                                                            passenger_ids=b.passenger_ids) for b in aboard
+                                                 if b.passenger_ids],
+              event.time, "first_notice")
 
 
 def _unmatched_id(ref: FlightRef) -> str:

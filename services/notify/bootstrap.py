@@ -14,7 +14,7 @@ from services.notify.providers import InfobipSms, Provider, PushGateway, SendGri
 from services.notify.sender import Sender, Throttle
 from shared import topics
 from shared.consumer import Routes
-from shared.events import NoticeRequested
+from shared.events import FlightNoticeRequested, NoticeRequested
 from shared.runtime import Service
 
 
@@ -24,8 +24,10 @@ def routes(config: Config) -> Routes:
 
 
 def first_notice_routes(config: Config) -> Routes:
-    """First notices, read by a consumer group of their own: nothing else is ever ahead of them."""
-    return Routes().on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries)
+    """First notices, read by a consumer group of their own: nothing else is ever ahead of them. A
+    flight's come as one message for all its passengers."""
+    return (Routes().on_batch(topics.FLIGHT_NOTICES, FlightNoticeRequested, handlers.plan_flight_notices)
+            .on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries))
 
 
 def throttles(settings: NotifySettings) -> dict[str, Throttle]:

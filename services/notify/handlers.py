@@ -6,35 +6,43 @@ import asyncpg
 from services.notify import policy, store
 from shared import topics
 from shared.consumer import Event
-from shared.events import NoticeDelivered, NoticeRequested
+from shared.events import FlightNoticeRequested, NoticeDelivered, NoticeRequested
 from shared.outbox import Outbox
 
 
 async def plan_deliveries(conn: asyncpg.Connection, events: list[Event[NoticeRequested]], outbox: Outbox) -> None:
     """All the notice requests of a consumer batch in a few statements: a cancelled aircraft's
-    first notices cost the database no more round trips than one booking's."""
+    notices cost the database no more round trips than one booking's."""
     # Each request's facts were read as its kind's where it came in (a request whose facts are not
     # is dead-lettered with the reason, before it could fail to render for every passenger).
-    notices = [e.payload for e in events]
-    traces = [e.traceparent for e in events]
-    subjects = [(n.booking_ref, p, n.stage, n.about) for n in notices if n.about is not None for p in n.passenger_ids]
+    await _plan_all(conn, outbox, [policy.Request.of(e.payload, e.traceparent) for e in events])
+
+
+async def plan_flight_notices(conn: asyncpg.Connection, events: list[Event[FlightNoticeRequested]],
+                              outbox: Outbox) -> None:
+    """A flight's first notices, one message for all its bookings: planned as one request per
+    booking, in the same few statements, the facts written out once per flight."""
+    await _plan_all(conn, outbox, [r for e in events for r in policy.Request.each(e.payload, e.traceparent)])
+
+
+async def _plan_all(conn: asyncpg.Connection, outbox: Outbox, requests: list[policy.Request]) -> None:
+    subjects = [(n.booking_ref, p, n.stage, n.about) for n in requests if n.about is not None for p in n.passenger_ids]
     if len(subjects) != len(set(subjects)):
         # Two notices about the same thing for the same passenger: the second must see the first.
-        for n, trace in zip(notices, traces, strict=True):
-            await _plan(conn, outbox, [n], [trace])
+        for n in requests:
+            await _plan(conn, outbox, [n])
     else:
-        await _plan(conn, outbox, notices, traces)
+        await _plan(conn, outbox, requests)
 
 
-async def _plan(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested],
-                traces: list[str | None]) -> None:
+async def _plan(conn: asyncpg.Connection, outbox: Outbox, requests: list[policy.Request]) -> None:
     """Load who can be reached how and what is planned already about the same things; decide the
-    deliveries (policy); store them, and report the passengers nobody can reach. `traces`: each
-    notice's trace, which its deliveries and their reports carry."""
-    contacts = await store.contacts(conn, sorted({(n.booking_ref, p) for n in notices for p in n.passenger_ids}))
-    stale = await _supersede(conn, outbox, [n for n in notices if n.about is not None])
-    planned = policy.deliveries([(n.booking_ref, n.passenger_ids) for n in notices], contacts, stale)
-    for d in await store.add_deliveries(conn, planned, notices, traces):
+    deliveries (policy); store them, and report the passengers nobody can reach. Each delivery and
+    its reports carry its request's trace."""
+    contacts = await store.contacts(conn, sorted({(n.booking_ref, p) for n in requests for p in n.passenger_ids}))
+    stale = await _supersede(conn, outbox, [n for n in requests if n.about is not None])
+    planned = policy.deliveries([(n.booking_ref, n.passenger_ids) for n in requests], contacts, stale)
+    for d in await store.add_deliveries(conn, planned, requests):
         if d.status == "undeliverable":
             _report(outbox, d, "none", "undeliverable", d.detail)
 
@@ -46,7 +54,7 @@ def _report(outbox: Outbox, d: store.Delivery, channel: str, status: str, detail
     ), key=d.booking_ref, traceparent=d.traceparent)
 
 
-async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[NoticeRequested]) -> set[tuple[int, str]]:
+async def _supersede(conn: asyncpg.Connection, outbox: Outbox, notices: list[policy.Request]) -> set[tuple[int, str]]:
     """Replace older unsent notices of each notice's stage about the same thing (a delay that grew
     from 40 to 90 minutes before the first word went out is told once, as 90); return the
     (notice, passenger) pairs for whom a newer notice exists already, so this one is stale."""

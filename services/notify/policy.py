@@ -1,9 +1,14 @@
 """How notices find passengers: which channels to use, when to fall back to another, when to stop
 calling a provider that keeps failing, and which older notices a newer one replaces. Pure: no I/O."""
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
+
+from shared.events import FlightNoticeRequested, NoticeRequested
+from shared.notices import facts_of
 
 CHANNELS = ("sms", "email", "push")
 
@@ -41,6 +46,37 @@ def after_failure(attempts: int, max_attempts: int, waited: float, retry_for: fl
         if permanent or waited >= retry_for:
             return "failed"
     return "retrying"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One notice to one booking's passengers, as notify plans it: a `notice.requested`, or one
+    addressee of a `flight.notice.requested`. `facts` are the notice's facts as stored (JSON),
+    written out once for every booking told the same thing; `traceparent`, the trace its
+    deliveries and their reports carry."""
+
+    disruption_id: str
+    booking_ref: str
+    passenger_ids: Sequence[str]
+    stage: str
+    template: str
+    facts: str
+    occurred_at: datetime
+    about: str | None
+    revision: int
+    traceparent: str | None
+
+    @classmethod
+    def of(cls, n: NoticeRequested, traceparent: str | None) -> Self:
+        return cls(n.disruption_id, n.booking_ref, n.passenger_ids, n.stage, n.template, json.dumps(facts_of(n.facts)),
+                   n.occurred_at, n.about, n.revision, traceparent)
+
+    @classmethod
+    def each(cls, n: FlightNoticeRequested, traceparent: str | None) -> Iterator[Self]:
+        facts = json.dumps(facts_of(n.facts))
+        for a in n.addressees:
+            yield cls(a.disruption_id, a.booking_ref, a.passenger_ids, n.stage, n.facts.kind, facts, n.occurred_at,
+                      n.about, n.revision, traceparent)
 
 
 @dataclass(frozen=True)

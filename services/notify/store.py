@@ -1,7 +1,6 @@
 """Notify's tables behind functions named for what they load or store, each returning typed rows:
 the handlers, the sender, the delivery reports and the contacts API hold no SQL of their own."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,8 +10,6 @@ import asyncpg
 
 from services.notify import policy
 from shared.db import row_of
-from shared.events import NoticeRequested
-from shared.notices import facts_of
 
 
 @dataclass(frozen=True)
@@ -125,15 +122,15 @@ async def supersede(conn: asyncpg.Connection, ids: list[int]) -> list[Delivery]:
             RETURNING {_DELIVERY}""", ids)]
 
 
-async def add_deliveries(conn: asyncpg.Connection, planned: list[policy.Delivery], notices: list[NoticeRequested],
-                         traces: list[str | None]) -> list[Delivery]:
-    """The planned deliveries (each of the notice at its `notice` place, with that notice's
+async def add_deliveries(conn: asyncpg.Connection, planned: list[policy.Delivery], requests: list[policy.Request]
+                         ) -> list[Delivery]:
+    """The planned deliveries (each of the request at its `notice` place, with that request's
     trace), once each; those new."""
     if not planned:
         return []
     rows = [(d.passenger_id, n.disruption_id, n.stage, n.revision, d.channel, n.booking_ref, n.template,
-             json.dumps(facts_of(n.facts)), n.occurred_at, n.about, d.status, d.detail, traces[d.notice])
-            for d, n in ((d, notices[d.notice]) for d in planned)]
+             n.facts, n.occurred_at, n.about, d.status, d.detail, n.traceparent)
+            for d, n in ((d, requests[d.notice]) for d in planned)]
     return [Delivery.of(r) for r in await conn.fetch(
         f"""INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
                                     template, facts, occurred_at, about, status, detail, traceparent)

@@ -11,10 +11,10 @@ from shared.events import (
     EntitlementsGranted,
     FlightCancelled,
     FlightDelayed,
+    FlightNoticeRequested,
     FlightStatusChanged,
     Grant,
     NoticeDelivered,
-    NoticeRequested,
     PassengerDisruption,
     RebookingDecided,
 )
@@ -60,13 +60,18 @@ async def test_a_cancellation_tells_every_booking_first_and_publishes_its_disrup
                       source="partner/jetblue")
     await handle(conn, "disruption", topics.FLIGHT_EVENTS, cancelled)
     published = await outbox_rows(conn)
-    assert [t for t, _ in published] == [topics.FLIGHT_STATUS] + [topics.FIRST_NOTICES,
-                                                                  topics.PASSENGER_DISRUPTIONS] * 2
+    # One notice for the flight, ahead of the disruptions: the first-notice path's work is per flight.
+    assert [t for t, _ in published] == [topics.FLIGHT_STATUS, topics.FLIGHT_NOTICES] + \
+        [topics.PASSENGER_DISRUPTIONS] * 2
     status = published[0][1].data
     assert isinstance(status, FlightStatusChanged) and status.status == "cancelled"
     notice, disruption = published[1][1].data, published[2][1].data
-    assert isinstance(notice, NoticeRequested) and isinstance(disruption, PassengerDisruption)
-    assert (notice.template, notice.booking_ref, len(notice.passenger_ids)) == ("first_notice_cancelled", "ABC123", 2)
+    assert isinstance(notice, FlightNoticeRequested) and isinstance(disruption, PassengerDisruption)
+    assert published[1][1].subject == JFK_BOS.flight_id
+    assert (notice.facts.kind, notice.stage, notice.about) == ("first_notice_cancelled", "first_notice",
+                                                                JFK_BOS.flight_id)
+    assert [(a.booking_ref, a.passenger_ids, a.disruption_id) for a in notice.addressees] == [
+        ("ABC123", ["ABC123-1", "ABC123-2"], cancelled.id), ("DEF456", ["DEF456-1"], cancelled.id)]
     assert notice.facts.cause == "weather" and notice.facts.flight == "B6 101"
     assert (disruption.kind, disruption.cause, disruption.disruption_id) == ("cancelled", "weather", cancelled.id)
     # A partner's clock orders its news; the announcement is when Rebound accepted it.
@@ -88,11 +93,11 @@ async def test_a_delay_that_breaks_a_connection_tells_the_connecting_booking(con
     await handle(conn, "disruption", topics.FLIGHT_EVENTS, event(FlightDelayed(
         partner_event_id="d1", flight=ref(JFK_BOS), estimated_departure=late,
         estimated_arrival=late + timedelta(minutes=75), reason="technical")))
-    notices = [e.data for t, e in await outbox_rows(conn) if t == topics.FIRST_NOTICES]
-    assert sorted(n.template for n in notices) == ["first_notice_connection_at_risk", "first_notice_delayed"]
-    at_risk = next(n for n in notices if n.template == "first_notice_connection_at_risk")
+    notices = [e.data for t, e in await outbox_rows(conn) if t == topics.FLIGHT_NOTICES]
+    assert sorted(n.facts.kind for n in notices) == ["first_notice_connection_at_risk", "first_notice_delayed"]
+    at_risk = next(n for n in notices if n.facts.kind == "first_notice_connection_at_risk")
     assert at_risk.facts.inbound_flight == "B6 101" and at_risk.facts.flight == "B6 205"
-    assert at_risk.about == BOS_PWM.flight_id
+    assert at_risk.about == BOS_PWM.flight_id and [a.booking_ref for a in at_risk.addressees] == ["CNX001"]
 
 
 async def test_an_event_for_a_flight_not_in_the_schedule_is_kept_and_tells_nobody(connections):

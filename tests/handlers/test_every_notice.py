@@ -20,6 +20,7 @@ from shared.events import (
     FlightScheduled,
     NoticeRequested,
     Passenger,
+    notice_requests,
 )
 from tests.handlers.airline import booking, contacts, flight, ref
 from tests.handlers.world import REBOOKING, World
@@ -97,8 +98,8 @@ async def test_every_notice_kind_the_services_emit_renders_in_every_channel_and_
         await world.publish(topics.FLIGHT_EVENTS, e, source="partner/demo",
                             settle=not isinstance(then, FlightReinstated))
     await _change_to_the_late_flight(world)
-    requested = [n for t in (topics.FIRST_NOTICES, topics.NOTICES) for n in world.on(t)
-                 if isinstance(n, NoticeRequested)]
+    requested = [n for t in (topics.FLIGHT_NOTICES, topics.FIRST_NOTICES, topics.NOTICES) for e in world.on(t)
+                 for n in notice_requests(e)]
     # The desk's message is sent by an agent, not by a handler: tests/handlers/test_ops_desk.py.
     assert {n.template for n in requested} == set(notices.KINDS) - {"desk_message"}
     for n in requested:

@@ -11,7 +11,7 @@ from bench import play, small_scenario
 from bench.play import load
 from services.notify import templates
 from shared import sealed, topics
-from shared.events import EntitlementsGranted, FlightStatusChanged, NoticeRequested, RebookingDecided
+from shared.events import EntitlementsGranted, FlightStatusChanged, RebookingDecided, notice_requests
 from shared.notices import facts_of
 from shared.notices import read as read_notice
 from tests.handlers.world import World
@@ -31,9 +31,9 @@ async def test_a_cancellation_is_followed_to_every_passengers_outcome_and_notice
 
     [status] = world.on(topics.FLIGHT_STATUS)
     assert isinstance(status, FlightStatusChanged) and status.status == "cancelled"
-    first_notices = world.on(topics.FIRST_NOTICES)
-    assert sorted(n.booking_ref for n in first_notices if isinstance(n, NoticeRequested)) == sorted(
-        scenario.disrupted_refs)
+    # The flight's first notices in one message, to every booking.
+    [first_notices] = world.on(topics.FLIGHT_NOTICES)
+    assert sorted(n.booking_ref for n in notice_requests(first_notices)) == sorted(scenario.disrupted_refs)
     decided = [d for d in world.on(topics.REBOOKINGS) if isinstance(d, RebookingDecided)]
     # Everyone has an outcome, once: the 9 free seats on the alternatives go to whole parties.
     assert sorted(d.booking_ref for d in decided) == sorted(scenario.disrupted_refs)
@@ -61,8 +61,8 @@ async def test_every_notice_the_handlers_emit_renders_in_every_language_and_chan
     scenario = small_scenario.build()
     await load(world, scenario)
     await world.publish(topics.FLIGHT_EVENTS, scenario.cancellation, source="partner/demo")
-    notices = [n for t in (topics.FIRST_NOTICES, topics.NOTICES) for n in world.on(t)
-               if isinstance(n, NoticeRequested)]
+    notices = [n for t in (topics.FLIGHT_NOTICES, topics.FIRST_NOTICES, topics.NOTICES) for e in world.on(t)
+               for n in notice_requests(e)]
     assert {n.template for n in notices} >= {"first_notice_cancelled", "rebooked", "entitlements"}
     for n in notices:
         notice = read_notice(n.template, OPENER.open_all(facts_of(n.facts)))

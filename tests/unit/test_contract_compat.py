@@ -136,11 +136,20 @@ def test_the_checker_gives_the_registrys_verdict(old, new, verdict):
 
 
 def test_a_new_type_on_a_topic_the_last_release_reads_is_a_break():
-    old = {"types": {}}
-    new = {"types": {"flight.teleported": contract(Open)["types"]["t"] | {"topics": ["flight-events"]}}}
+    old = {"types": {"flight.cancelled": contract(Open)["types"]["t"] | {"topics": ["flight-events"]}}}
+    new = {"types": old["types"] | {"flight.teleported": contract(Open)["types"]["t"] | {"topics": ["flight-events"]}}}
     assert compat.breaks(old, new) == [
         "flight.teleported: (type): new on flight-events, whose readers in the last release dead-letter types they "
         "do not know: send it from the release after readers know it"]
+
+
+def test_a_new_type_on_a_new_topic_is_no_break():
+    """No reader of the last release reads a topic it did not know: what this release writes there
+    waits for this release's readers (notify reads `flight-notices` from this release on)."""
+    old = {"types": {"flight.cancelled": contract(Open)["types"]["t"] | {"topics": ["flight-events"]}}}
+    new = {"types": old["types"] | {"flight.notice.requested": contract(Open)["types"]["t"]
+                                    | {"topics": ["flight-notices"]}}}
+    assert compat.breaks(old, new) == []
 
 
 def test_a_value_refused_by_the_last_releases_model_would_be_refused_by_its_reader():
