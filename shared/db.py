@@ -197,16 +197,23 @@ async def _migrate(conn: asyncpg.Connection, schema: str, migrations: Path, post
 
 
 @contextlib.asynccontextmanager
-async def notifications(database_url: str, channel: str) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+async def notifications(database_url: str, channel: str, heard: Callable[[str], None] | None = None
+                        ) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
     """Yields `wait(at_most)`, which returns as soon as PostgreSQL NOTIFYs `channel` (or has since
-    the last wait), or after `at_most` seconds: a polling loop that reacts at once."""
+    the last wait), or after `at_most` seconds: a polling loop that reacts at once. `heard` is
+    given each notification's payload."""
     woken = asyncio.Event()
     conn: asyncpg.Connection | None = None
+
+    def notified(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if heard is not None:
+            heard(payload)
+        woken.set()
 
     async def listen() -> None:
         nonlocal conn
         conn = await asyncpg.connect(database_url)
-        await conn.add_listener(channel, lambda *_: woken.set())
+        await conn.add_listener(channel, notified)
 
     await listen()
 

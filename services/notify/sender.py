@@ -17,9 +17,12 @@ APIs), so a cancelled aircraft's first notices cost a handful of requests, not h
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +67,16 @@ QUEUE_DEPTH = Gauge("rebound_notice_queue", "Deliveries waiting, by path and sta
 BREAKER = Gauge("rebound_provider_circuit_open", "1 while a provider's circuit breaker is open.", ["channel"])
 
 CLAIM_LEASE = timedelta(minutes=2)
+# How often the first-notice senders look the queue over for what no notification names.
+SWEEP_EVERY_S = 1.0
+MEASURE_EVERY_S = 5.0
+
+
+def _first_notices_added(added: deque[tuple[int, int]], payload: str) -> None:
+    """`first_notice <lowest> <highest>`, as the deliveries' trigger says it (migrations/007)."""
+    match payload.split():
+        case ["first_notice", lowest, highest] if lowest.isdigit() and highest.isdigit():
+            added.append((int(lowest), int(highest)))
 # Stopping mid-batch, how long the provider calls under way are given to end and be recorded:
 # a provider call's own limit (providers.TIMEOUT), and the record's moment.
 STOPPING_GRACE_S = 12.0
@@ -170,25 +183,50 @@ class Sender:
         self._stopping = asyncio.Event()  # set once the sender is told to stop
 
     async def run(self) -> None:
-        async with db.notifications(self._settings.database_url, system.channel("notify", "deliveries")) as woken:
-            passes = 0
+        # The first notices each planning transaction added, by their ids (lowest, highest): told
+        # at its commit (migrations/007), claimed by id rather than looked for.
+        added: deque[tuple[int, int]] = deque()
+        heard = functools.partial(_first_notices_added, added) if self._first else None
+        async with db.notifications(self._settings.database_url, system.channel("notify", "deliveries"),
+                                    heard) as woken:
+            swept = measured = -math.inf
             while True:
                 if not self._first:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
-                claimed = await self._claim()
+                if added:
+                    claimed = await self._claim_added(added)
+                elif not self._first or time.monotonic() - swept >= SWEEP_EVERY_S:
+                    # What no notification names: retries fallen due, claims left by a crash, and a
+                    # wake-up missed while the listener reconnected.
+                    swept = time.monotonic()
+                    claimed = await self._claim()
+                else:
+                    claimed = []
                 if self._first:
-                    (self._first_idle.clear if claimed else self._first_idle.set)()
+                    (self._first_idle.clear if claimed or added else self._first_idle.set)()
                 if claimed:
                     await self._deliver_or_hand_back(claimed)
-                else:
-                    await woken(0.5)  # also when a retry falls due
-                passes += 1
-                if passes % 20 == 1:
+                elif not added:
+                    next_sweep = swept + SWEEP_EVERY_S - time.monotonic() if self._first else 0.5
+                    await woken(max(0.0, min(0.5, next_sweep)))
+                if time.monotonic() - measured >= MEASURE_EVERY_S:
+                    measured = time.monotonic()
                     await self._measure()
 
     async def _claim(self) -> list[Claimed]:
         return await store.claim(self._pool, self._batch_size, CLAIM_LEASE, self._first)
+
+    async def _claim_added(self, added: deque[tuple[int, int]]) -> list[Claimed]:
+        """The next of the first notices added: a claim's worth, the rest of their ids kept for the
+        next (another sender, told the same, takes its share meanwhile)."""
+        lowest, highest = added[0]
+        claimed = await store.claim_first_notices(self._pool, self._batch_size, lowest, highest)
+        if len(claimed) < self._batch_size:
+            added.popleft()
+        else:
+            added[0] = (max(d.id for d in claimed) + 1, highest)
+        return claimed
 
     async def _deliver_or_hand_back(self, claimed: list[Claimed]) -> None:
         """Deliver a claimed batch. Stopped meanwhile (a rollout's SIGTERM), the provider calls under

@@ -160,17 +160,7 @@ async def fall_back(conn: asyncpg.Connection, deliveries: Sequence[tuple[int, st
 # --- sending ---------------------------------------------------------------------------------
 
 
-async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: bool) -> list[Claimed]:
-    """Claim (in a transaction of its own, committed) up to `most` due deliveries of the path,
-    with a claim left by a crash for longer than the lease taken again."""
-    return [Claimed.of(r) for r in await pool.fetch(
-        """WITH due AS (
-               SELECT id, status = 'sending' AS reclaimed FROM deliveries
-               WHERE (stage = 'first_notice') = $3
-                 AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
-                      OR (status = 'sending' AND claimed_at < now() - $2::interval))
-               ORDER BY next_attempt_at, id
-               LIMIT $1 FOR UPDATE SKIP LOCKED)
+_CLAIM = """WITH due AS ({due})
            UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
            FROM due, contacts c
            WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
@@ -181,8 +171,29 @@ async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: 
                      ARRAY(SELECT o.channel FROM deliveries o
                            WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
                              AND o.disruption_id = d.disruption_id
-                             AND o.stage = d.stage AND o.revision = d.revision) AS siblings""",
-        most, lease, first_notices)]
+                             AND o.stage = d.stage AND o.revision = d.revision) AS siblings"""
+
+
+async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: bool) -> list[Claimed]:
+    """Claim (in a transaction of its own, committed) up to `most` due deliveries of the path,
+    with a claim left by a crash for longer than the lease taken again."""
+    return [Claimed.of(r) for r in await pool.fetch(_CLAIM.format(due="""
+               SELECT id, status = 'sending' AS reclaimed FROM deliveries
+               WHERE (stage = 'first_notice') = $3
+                 AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                      OR (status = 'sending' AND claimed_at < now() - $2::interval))
+               ORDER BY next_attempt_at, id
+               LIMIT $1 FOR UPDATE SKIP LOCKED"""), most, lease, first_notices)]
+
+
+async def claim_first_notices(pool: asyncpg.Pool, most: int, lowest: int, highest: int) -> list[Claimed]:
+    """Claim up to `most` of the new first notices with ids from `lowest` to `highest` (those a
+    planning transaction added: migrations/007), found by their ids."""
+    return [Claimed.of(r) for r in await pool.fetch(_CLAIM.format(due="""
+               SELECT id, false AS reclaimed FROM deliveries
+               WHERE id BETWEEN $2 AND $3 AND stage = 'first_notice' AND status = 'pending'
+                 AND next_attempt_at <= now()
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""), most, lowest, highest)]
 
 
 async def record(conn: asyncpg.Connection, results: list[Recorded]) -> None:
@@ -270,8 +281,11 @@ async def take_early(conn: asyncpg.Connection, kept_for: timedelta) -> list[Earl
     """The held reports whose texts are now recorded, taken out; and those older than `kept_for`
     forgotten."""
     due = [row_of(EarlyReport, r) for r in await conn.fetch(
+        # The few held ids looked up in the index (a join alone scans every delivery, tens of
+        # milliseconds a sweep during a storm).
         """DELETE FROM early_reports e USING deliveries d
-           WHERE d.provider_id = e.provider_id AND d.channel = 'sms'
+           WHERE d.provider_id = ANY(ARRAY(SELECT provider_id FROM early_reports))
+             AND d.provider_id = e.provider_id AND d.channel = 'sms'
            RETURNING e.provider_id, e.state, e.failed""")]
     await conn.execute("DELETE FROM early_reports WHERE received_at < now() - $1::interval", kept_for)
     return due
