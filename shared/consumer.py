@@ -23,6 +23,7 @@ from aiokafka.errors import CommitFailedError, CorruptRecordException, IllegalSt
 from pydantic import ValidationError
 
 from shared import cloudevents, db, failpoints, kafka, metrics, topics, tracing
+from shared.backlog import FirstNoticeBacklog
 from shared.events import Envelope, Model, type_name
 from shared.outbox import Outbox, carried_headers, plain_text
 from shared.settings import Settings
@@ -163,9 +164,12 @@ class _Decoded:
 
 class ConsumerLoop:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, *, service: str, routes: Routes,
-                 consumers: ConsumerFactory | None = None, max_records: int = 200) -> None:
+                 consumers: ConsumerFactory | None = None, max_records: int = 200,
+                 backlog: FirstNoticeBacklog | None = None) -> None:
         """`service` names the consumer group (after the topic prefix); `consumers` makes the
-        consumer (by default a Kafka one)."""
+        consumer (by default a Kafka one); with `backlog`, it reads nothing while passengers
+        wait for a first notice (a group off the first-notice path)."""
+        self._backlog = backlog
         self._settings = settings
         self._pool = pool
         self._service = service
@@ -184,6 +188,8 @@ class ConsumerLoop:
         backoff = 0.2
         try:
             while True:
+                if self._backlog:
+                    await self._backlog.stand_back(self._service)
                 try:
                     batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 except UNREADABLE:

@@ -12,6 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, errors
 
 from shared import db, failpoints, metrics, system, topics, tracing
+from shared.backlog import FirstNoticeBacklog
 from shared.events import Envelope, Model
 from shared.settings import Settings
 
@@ -117,13 +118,17 @@ class OutboxRelay:
     the next pass, with what is new."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                 service: str, batch_size: int = 500) -> None:
-        """`producer` must be idempotent with acks=all."""
+                 service: str, batch_size: int = 500, backlog: FirstNoticeBacklog | None = None) -> None:
+        """`producer` must be idempotent with acks=all. With `backlog`, rows for topics no first
+        notice travels on wait while passengers wait for one; the first-notice path's rows always
+        go first."""
         self._settings = settings
         self._pool = pool
         self._producer = producer
         self._service = service
         self._batch_size = batch_size
+        self._backlog = backlog
+        self._urgent = sorted(topics.name(settings, t) for t in system.URGENT_TOPICS)
         self.running = False
 
     async def run(self) -> None:
@@ -140,7 +145,8 @@ class OutboxRelay:
                         await asyncio.sleep(1)
                         continue
                     if moved < self._batch_size:
-                        await woken(1.0)
+                        # Held back for first notices: looked at again as soon as they are told.
+                        await woken(1.0 if self._backlog is None or self._backlog.clear else 0.25)
         finally:
             self.running = False
 
@@ -148,10 +154,7 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await db.try_lock_relay(conn):
                 return 0
-            rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1",
-                self._batch_size,
-            )
+            rows = await self._next_rows(conn)
             if not rows:
                 return 0
             outcomes = await self._send(rows)
@@ -169,6 +172,18 @@ class OutboxRelay:
             # is tried again after the pause, and what went is absorbed by consumers' inboxes.
             raise next(o for r, o in zip(rows, outcomes, strict=True) if o is not None and r["id"] not in done)
         return len(rows)
+
+    async def _next_rows(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """The first-notice path's rows first, in order; then, unless passengers are waiting for
+        a first notice, the rest in order. Per-key order holds: a topic's rows keep their order."""
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox WHERE topic = ANY($2::text[]) ORDER BY id LIMIT $1",
+            self._batch_size, self._urgent)
+        if len(rows) < self._batch_size and (self._backlog is None or self._backlog.clear):
+            rows += await conn.fetch("SELECT id, topic, key, value, headers FROM outbox"
+                                     " WHERE topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
+                                     self._batch_size - len(rows), self._urgent)
+        return rows
 
     def _count(self, sent: list[asyncpg.Record], parked: list[tuple[asyncpg.Record, str]]) -> None:
         for r in sent:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Request
 
 from shared import db, failpoints, kafka, logs, parked, system, topics
+from shared.backlog import FirstNoticeBacklog
 from shared.consumer import ConsumerLoop
 from shared.http import BodyLimit, GatedRoute, NoStore, install_operational_routes, install_problem_handlers
 from shared.outbox import OutboxRelay
@@ -48,9 +49,12 @@ class Service(Generic[C]):
     # caller must hear "durably accepted".
     producer: AIOKafkaProducer | None = None
     access: Access = field(init=False)
+    # Whether passengers are waiting for a first notice: what stands back for them asks it.
+    backlog: FirstNoticeBacklog = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = self.settings.access()
+        self.backlog = FirstNoticeBacklog(self.settings)
 
     @property
     def database(self) -> asyncpg.Pool:
@@ -89,14 +93,17 @@ class Service(Generic[C]):
         self.producer = AIOKafkaProducer(**kafka.client_options(self.settings), enable_idempotence=True,
                                          acks="all", linger_ms=2, max_request_size=topics.DEAD_LETTER_MAX_BYTES)
         await self.producer.start()
-        self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name)
+        self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name, backlog=self.backlog)
         # A process that consumes nothing (disruption's console alone) still relays its outbox.
-        tasks = [asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay")]
+        tasks = [asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay"),
+                 asyncio.create_task(self._supervise(self.backlog.run), name="first-notice-backlog")]
         for group in part.groups if self.consumes else ():
             # Each group apart, so that nothing on one group's topics is ever ahead of another's
-            # (disruption's flight events, notify's first notices).
+            # (disruption's flight events, notify's first notices); the groups off the
+            # first-notice path stand back while passengers wait for a first notice.
             consumer = ConsumerLoop(self.settings, self.pool, service=f"{self.name}{group.suffix}",
-                                    routes=system.resolve(group.routes)(self.config))
+                                    routes=system.resolve(group.routes)(self.config),
+                                    backlog=None if group.urgent else self.backlog)
             self.consumers[group.purpose] = consumer
             tasks.append(asyncio.create_task(self._supervise(consumer.run), name=f"consumer-{group.purpose}"))
         # Each declared queue's worker (the outbox's is the relay above), then the rest.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.airports import Connecting, parse_co_terminals, parse_minimum_connecting
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # CPU priority on a shared machine (as `nice`): work that can wait a few seconds yields to
     # the first notices and the rebooking.
     nice: int = 0
+    # First things first: while passengers wait for a first notice (the first-notice path's
+    # consumers are behind), the rest of the work stands back, for at most this many seconds at a
+    # time (shared/backlog.py); 0: never.
+    yield_to_first_notices_s: float = Field(default=30.0, ge=0, le=300)
     # Bearer keys, `role:key` or `role@holder:key`, comma-separated (two for one role allow
     # rotation). The holder (an agent's name) is what the audit records as who acted; a key without
     # one is recorded by its role and position. A console key may be limited, as partner keys are,

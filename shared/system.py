@@ -43,6 +43,9 @@ class Group:
     # The Kafka group id is `<prefix><service><suffix>`, as deployed: renaming a group loses its
     # committed offsets, so the id stays what the first release called it.
     suffix: str = ""
+    # On the first-notice path: while it has messages unread, every other group, the rebooking
+    # rounds and the relays of topics no first notice travels on stand back (shared/backlog.py).
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def resolve(path: str) -> Callable[..., Any]:
 SYSTEM: tuple[Part, ...] = (
     _service("disruption",
              groups=(Group("flight_events", (FLIGHT_EVENTS,), "services.disruption.bootstrap.flight_event_routes",
-                           suffix="-priority"),
+                           suffix="-priority", urgent=True),
                      Group("bookings_and_outcomes", (SCHEDULE, BOOKINGS, REBOOKINGS, ENTITLEMENTS, NOTICE_DELIVERIES,
                                                      AGENT_ACTIONS), "services.disruption.bootstrap.routes")),
              writes=(FLIGHT_EVENTS, PASSENGER_DISRUPTIONS, FLIGHT_STATUS, FLIGHT_NOTICES, FIRST_NOTICES, NOTICES,
@@ -133,7 +136,7 @@ SYSTEM: tuple[Part, ...] = (
              queues=(Queue("payouts", "compensation_payouts", "services.compensation.bootstrap.pay_out"),)),
     _service("notify",
              groups=(Group("first_notices", (FLIGHT_NOTICES, FIRST_NOTICES),
-                           "services.notify.bootstrap.first_notice_routes", suffix="-priority"),
+                           "services.notify.bootstrap.first_notice_routes", suffix="-priority", urgent=True),
                      Group("notices", (NOTICES,), "services.notify.bootstrap.routes")),
              writes=(NOTICE_DELIVERIES,),
              queues=(Queue("deliveries", "notify_deliveries", "services.notify.bootstrap.send_notices"),
@@ -145,6 +148,9 @@ SYSTEM: tuple[Part, ...] = (
     Part("operations", writes=(FLIGHT_EVENTS,)),
 )
 BY_NAME = {part.name: part for part in SYSTEM}
+# The first-notice path's topics (flight events, and the first notices they become): an outbox
+# relay sends these first, and the rest once no passenger waits for a first notice.
+URGENT_TOPICS = frozenset(t for part in SYSTEM for group in part.groups if group.urgent for t in group.topics)
 SERVICES = tuple(part.name for part in SYSTEM if part.groups)
 
 # Who reads and who writes each topic (a service also writes the dead-letter topic of each it reads).

@@ -172,28 +172,30 @@ _CLAIM = """WITH due AS ({due})
                            WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
                              AND o.disruption_id = d.disruption_id
                              AND o.stage = d.stage AND o.revision = d.revision) AS siblings"""
-
-
-async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: bool) -> list[Claimed]:
-    """Claim (in a transaction of its own, committed) up to `most` due deliveries of the path,
-    with a claim left by a crash for longer than the lease taken again."""
-    return [Claimed.of(r) for r in await pool.fetch(_CLAIM.format(due="""
+_CLAIM_DUE = _CLAIM.format(due="""
                SELECT id, status = 'sending' AS reclaimed FROM deliveries
                WHERE (stage = 'first_notice') = $3
                  AND ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
                       OR (status = 'sending' AND claimed_at < now() - $2::interval))
                ORDER BY next_attempt_at, id
-               LIMIT $1 FOR UPDATE SKIP LOCKED"""), most, lease, first_notices)]
+               LIMIT $1 FOR UPDATE SKIP LOCKED""")
+_CLAIM_ADDED = _CLAIM.format(due="""
+               SELECT id, false AS reclaimed FROM deliveries
+               WHERE id BETWEEN $2 AND $3 AND stage = 'first_notice' AND status = 'pending'
+                 AND next_attempt_at <= now()
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""")
+
+
+async def claim(pool: asyncpg.Pool, most: int, lease: timedelta, first_notices: bool) -> list[Claimed]:
+    """Claim (in a transaction of its own, committed) up to `most` due deliveries of the path,
+    with a claim left by a crash for longer than the lease taken again."""
+    return [Claimed.of(r) for r in await pool.fetch(_CLAIM_DUE, most, lease, first_notices)]
 
 
 async def claim_first_notices(pool: asyncpg.Pool, most: int, lowest: int, highest: int) -> list[Claimed]:
     """Claim up to `most` of the new first notices with ids from `lowest` to `highest` (those a
     planning transaction added: migrations/007), found by their ids."""
-    return [Claimed.of(r) for r in await pool.fetch(_CLAIM.format(due="""
-               SELECT id, false AS reclaimed FROM deliveries
-               WHERE id BETWEEN $2 AND $3 AND stage = 'first_notice' AND status = 'pending'
-                 AND next_attempt_at <= now()
-               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""), most, lowest, highest)]
+    return [Claimed.of(r) for r in await pool.fetch(_CLAIM_ADDED, most, lowest, highest)]
 
 
 async def record(conn: asyncpg.Connection, results: list[Recorded]) -> None:

@@ -32,6 +32,9 @@ async def run_rounds(service: Service[Config]) -> None:
     settings = service.config.settings
     async with db.notifications(settings.database_url, system.channel("rebooking", "pending")) as woken:
         while True:
+            # No first notice waits for a rebooking: the rounds stand back while passengers
+            # wait for one.
+            await service.backlog.stand_back("rebooking rounds")
             try:
                 async with service.database.acquire() as conn, conn.transaction():
                     settled = await assign_round(conn, service.config)
