@@ -12,10 +12,12 @@ the wall time left by the timetable, events sent, and passengers told and with a
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -253,7 +255,7 @@ QUIET_SECONDS = 30
 
 
 async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_settled: bool,
-                bar: tqdm, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS,
+                bar: tqdm, sandbox: Path, within_seconds: float = 3600, quiet_seconds: float = QUIET_SECONDS,
                 all_told: Callable[[], None] = lambda: None) -> float | None:
     """Keep the progress bar's passenger counts fresh; with `until_settled`, return once every
     affected passenger is told and has an outcome and nothing is left to send or read, at two looks
@@ -261,17 +263,26 @@ async def watch(settings: Settings, s: scenario.Scenario, played: Played, until_
     or once the pipeline has been quiet for `quiet_seconds` (nothing pending, nothing queued, no
     consumer lag, no count moving) or `within_seconds` have passed: then whatever is missing is
     the audit's to report, and the replay still ends and writes its results. `all_told` is
-    called once, when every affected passenger has been told."""
+    called once, when every affected passenger has been told: until then, who is told is read
+    from the providers' logs in `sandbox` every quarter second, and nothing is asked of the
+    database."""
     conn = await asyncpg.connect(settings.database_url)
-    told = False
     started = time.monotonic()
     settling = _Settling(settings, quiet_seconds)
+    count_told = audit.Told(sandbox, s)
     try:
+        # Until everyone is told, or the count has stood still for `quiet_seconds` (the second
+        # loop then finds what is left undone).
+        told, moved = count_told(), time.monotonic()
+        while told < len(s.affected) and time.monotonic() - moved < quiet_seconds:
+            bar.set_postfix_str(f"passengers told {told}/{len(s.affected)}")
+            await asyncio.sleep(0.25)
+            if (now_told := count_told()) != told:
+                told, moved = now_told, time.monotonic()
+        if told >= len(s.affected):
+            all_told()
         while True:
-            progress = await audit.progress(conn, s)
-            if not told and progress.told >= progress.affected:
-                told = True
-                all_told()
+            progress = await audit.progress(conn, s, count_told())
             bar.set_postfix_str(f"passengers told {progress.told}/{progress.affected}, "
                                 f"bookings decided {progress.bookings_decided}/{progress.bookings}, "
                                 f"notices queued {progress.queued}")
@@ -321,7 +332,7 @@ class _Settling:
 
 
 async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, endpoints: Endpoints,
-                 via: str = "api", all_told: Callable[[], None] = lambda: None,
+                 sandbox: Path, via: str = "api", all_told: Callable[[], None] = lambda: None,
                  max_quiet: float | None = None) -> Played:
     """Play the announcements with a progress bar, and wait until everything has settled;
     `all_told` is called once every affected passenger has been told."""
@@ -336,12 +347,13 @@ async def replay(settings: Settings, s: scenario.Scenario, speed: float | None, 
             bar.write(f"no announcement from {since:%H:%M} to {until:%H:%M} on the day's clock: passed in {wall:.0f} s"
                       " (make demo PACING=strict keeps the day's pace)")
 
-        watcher = asyncio.create_task(watch(settings, s, Played(), False, bar, all_told=all_told))
+        told = functools.cache(all_told)  # once, by whichever watch sees it first
+        watcher = asyncio.create_task(watch(settings, s, Played(), False, bar, sandbox, all_told=told))
         try:
             played = await play(settings, s, speed, endpoints, via, Progress(bar.update, clock, skipped), max_quiet)
         finally:
             watcher.cancel()
-        await watch(settings, s, played, True, bar, all_told=all_told)
+        await watch(settings, s, played, True, bar, sandbox, all_told=told)
     return played
 
 

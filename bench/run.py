@@ -201,7 +201,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         # (with whatever rebooking and compensation did meanwhile).
         cpu_told: dict[str, float] = {}
         with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
-            played = await replay.replay(settings, s, speed, endpoints, args.via,
+            played = await replay.replay(settings, s, speed, endpoints, sandbox, args.via,
                                          all_told=lambda: cpu_told.update(cpu.snapshot(pids)), max_quiet=args.max_quiet)
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         peak_memory = cpu.peak_memory_mb(pids)

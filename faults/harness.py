@@ -666,7 +666,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
         faults_over.set()
         played = await sending
         with tqdm(total=len(s.announcements), initial=len(s.announcements), desc="settling") as bar:
-            settle_s = await replay.watch(settings, s, played, True, bar, within_seconds=1200)
+            settle_s = await replay.watch(settings, s, played, True, bar, logs / "sandbox", within_seconds=1200)
         print("auditing…", flush=True)
         found = await audit.audit(settings, s, played.sent_at, logs / "sandbox", logs, frozenset(run.poison_sent))
     finally:

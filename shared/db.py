@@ -16,7 +16,7 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 _MESSAGING_SQL = Path(__file__).parent / "sql" / "messaging.sql"
-_OUTBOX_BY_TOPIC_SQL = Path(__file__).parent / "sql" / "outbox_by_topic.sql"
+_OUTBOX_URGENT_SQL = Path(__file__).parent / "sql" / "outbox_urgent.sql"
 _DESK_SQL = Path(__file__).parent / "sql" / "desk.sql"
 _PARKED_SQL = Path(__file__).parent / "sql" / "parked.sql"
 _LOCKS_SQL = Path(__file__).parent / "sql" / "locks.sql"
@@ -178,7 +178,7 @@ async def _migrate(conn: asyncpg.Connection, schema: str, migrations: Path, post
         applied = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
         files = [("000_messaging.sql", _MESSAGING_SQL), ("000_desk.sql", _DESK_SQL),
                  ("000_parked.sql", _PARKED_SQL), ("000_locks.sql", _LOCKS_SQL),
-                 ("000_outbox_by_topic.sql", _OUTBOX_BY_TOPIC_SQL)]
+                 ("000_outbox_urgent.sql", _OUTBOX_URGENT_SQL)]
         files += [(p.name, p) for p in sorted(migrations.glob("*.sql"))]
         contract = [(f"{POST_DEPLOY}/000_own_locks.sql", _OWN_LOCKS_SQL)]
         contract += [(f"{POST_DEPLOY}/{p.name}", p) for p in sorted((migrations / POST_DEPLOY).glob("*.sql"))]

@@ -60,7 +60,8 @@ class Outbox:
     def __init__(self, settings: Settings, source: str) -> None:
         self._settings = settings
         self._source = source
-        self._rows: list[tuple[str, bytes | None, bytes, list[list[str]]]] = []
+        # (topic, key, value, headers, on the first-notice path)
+        self._rows: list[tuple[str, bytes | None, bytes, list[list[str]], bool]] = []
 
     @property
     def source(self) -> str:
@@ -73,7 +74,7 @@ class Outbox:
         envelope = Envelope.wrap(data, source=self._source, subject=key, id=id, time=time,
                                  traceparent=traceparent or tracing.current.get())
         self._rows.append((topics.name(self._settings, topic), key.encode(), envelope.to_bytes(),
-                           [["content-type", CONTENT_TYPE]]))
+                           [["content-type", CONTENT_TYPE]], topic in system.URGENT_TOPICS))
         return envelope
 
     def dead_letter(self, topic: str, key: bytes | None, value: bytes | None, reason: str,
@@ -89,20 +90,20 @@ class Outbox:
             kept = [["headers-dropped", f"{len(kept)} headers: with them the copy would be over the "
                                         f"{topics.DEAD_LETTER_MAX_BYTES:,}-byte limit"]]
         kept += [["reason", plain_text(reason, 1000)], ["origin", plain_text(origin, 300)]]
-        self._rows.append((topics.dead_letter(topic), key, value, kept))
+        self._rows.append((topics.dead_letter(topic), key, value, kept, False))
 
     async def flush(self, conn: asyncpg.Connection) -> None:
         if self._rows:
             # One statement however many rows (a cancelled aircraft's first notices are hundreds),
             # inserted in the order published: the relay sends them in id order.
-            topic_of, keys, values, headers = zip(*self._rows, strict=True)
+            topic_of, keys, values, headers, urgent = zip(*self._rows, strict=True)
             await conn.execute(
-                """INSERT INTO outbox (topic, key, value, headers)
-                   SELECT topic, key, value, headers::jsonb
-                   FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) WITH ORDINALITY
-                        AS r(topic, key, value, headers, n)
+                """INSERT INTO outbox (topic, key, value, headers, urgent)
+                   SELECT topic, key, value, headers::jsonb, urgent
+                   FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::boolean[]) WITH ORDINALITY
+                        AS r(topic, key, value, headers, urgent, n)
                    ORDER BY n""",
-                list(topic_of), list(keys), list(values), [json.dumps(h) for h in headers])
+                list(topic_of), list(keys), list(values), [json.dumps(h) for h in headers], list(urgent))
             self._rows.clear()
 
 
@@ -128,7 +129,6 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._backlog = backlog
-        self._urgent = sorted(topics.name(settings, t) for t in system.URGENT_TOPICS)
         self.running = False
 
     async def run(self) -> None:
@@ -175,14 +175,13 @@ class OutboxRelay:
 
     async def _next_rows(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
         """The first-notice path's rows first, in order; then, unless passengers are waiting for
-        a first notice, the rest in order. Per-key order holds: a topic's rows keep their order."""
+        a first notice, the rest in order. Per-key order holds: a topic's rows are all urgent or
+        all not, and keep their order."""
         rows: list[asyncpg.Record] = await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox WHERE topic = ANY($2::text[]) ORDER BY id LIMIT $1",
-            self._batch_size, self._urgent)
+            "SELECT id, topic, key, value, headers FROM outbox WHERE urgent ORDER BY id LIMIT $1", self._batch_size)
         if len(rows) < self._batch_size and (self._backlog is None or self._backlog.clear):
-            rows += await conn.fetch("SELECT id, topic, key, value, headers FROM outbox"
-                                     " WHERE topic <> ALL($2::text[]) ORDER BY id LIMIT $1",
-                                     self._batch_size - len(rows), self._urgent)
+            rows += await conn.fetch("SELECT id, topic, key, value, headers FROM outbox WHERE NOT urgent"
+                                     " ORDER BY id LIMIT $1", self._batch_size - len(rows))
         return rows
 
     def _count(self, sent: list[asyncpg.Record], parked: list[tuple[asyncpg.Record, str]]) -> None:

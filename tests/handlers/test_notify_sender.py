@@ -120,7 +120,8 @@ async def test_first_notices_are_claimed_by_the_ids_their_planning_added(pool, h
     gateway = Taking(expected=3)
     breaker = CircuitBreaker(threshold=5, cooldown=10, max_cooldown=60, clock=lambda: 0.0)
     # Listening where the deliveries are written.
-    sender = Sender(Config.of(NotifySettings(environment="test", database_url=handler_database)), pool, {"push": gateway},
+    settings = NotifySettings(environment="test", database_url=handler_database)
+    sender = Sender(Config.of(settings), pool, {"push": gateway},
                     {"push": Throttle("push", 1000, 1000, breaker)}, first_notices=True, concurrency=1,
                     first_notices_idle=asyncio.Event())
     looked_over, claimed_by_id, listening = [], [], asyncio.Event()

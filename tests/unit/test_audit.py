@@ -1,8 +1,10 @@
 """The audit's own logic: reading the providers' records, a passenger's outcome, and what counts
 as a violation. An auditor that cannot find a fault proves nothing, so each check is shown one."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,3 +121,31 @@ def test_a_grant_is_a_duplicate_twice_for_one_journey_or_under_a_journey_the_boo
     assert audit.duplicate_grants(s, [meal(out.flight_id), meal(back.flight_id)]) == []
     assert len(audit.duplicate_grants(s, [meal(out.flight_id), meal(out.flight_id)])) == 1
     assert len(audit.duplicate_grants(s, [meal(out.flight_id), meal("B6104/2013-02-09/JFK")])) == 1
+
+
+def test_who_is_told_is_read_from_the_providers_logs_as_they_grow(tmp_path):
+    """The replay's progress (bench/replay.py) counts told passengers from what each provider
+    logged, reading only what was added since; one nobody can reach counts as told."""
+    s = SimpleNamespace(affected={"AAA111-1": "AAA111", "AAA111-2": "AAA111", "BBB222-1": "BBB222",
+                                  "CCC333-1": "CCC333"},
+                        contacts=[{"passenger_id": "AAA111-1", "channels": ["sms"], "phone": "+12125550100"},
+                                  {"passenger_id": "AAA111-2", "channels": ["email"], "email": "a@example.org"},
+                                  {"passenger_id": "BBB222-1", "channels": ["push"]},
+                                  {"passenger_id": "CCC333-1", "channels": ["sms"], "opted_out": ["sms"]}])
+    told = audit.Told(tmp_path, s)
+    assert told() == 1  # CCC333-1: nobody can reach them
+    with (tmp_path / "sms.jsonl").open("a") as f:
+        f.write(json.dumps({"idempotency_token": "d1:AAA111:AAA111-1:first_notice:0:sms", "to": "+1"}) + "\n")
+        f.write(json.dumps({"idempotency_token": "d1:ZZZ999:ZZZ999-1:first_notice:0:sms"}) + "\n")  # not affected
+    with (tmp_path / "mail.jsonl").open("a") as f:  # SendGrid's: the key is a custom argument
+        f.write(json.dumps({"message_id": None, "custom_args": {
+            "rebound_key": "d1:AAA111:AAA111-2:rebooking:0:email"}}) + "\n")
+    line = json.dumps({"idempotency_key": "d1:BBB222:BBB222-1:first_notice:0:push"}) + "\n"
+    with (tmp_path / "push.jsonl").open("a") as f:
+        f.write(line[:20])  # still being written
+    assert told() == 2
+    with (tmp_path / "push.jsonl").open("a") as f:
+        f.write(line[20:])
+    with (tmp_path / "mail.jsonl").open("a") as f:  # SMTP's: the key in the Message-ID
+        f.write(json.dumps({"message_id": "<d1:AAA111:AAA111-2:first_notice:0:email@rebound.notify>"}) + "\n")
+    assert told() == 4
