@@ -72,6 +72,14 @@ class Routes:
 
     def __init__(self) -> None:
         self._by_topic: dict[str, dict[str, Route]] = {}
+        self.handed_on: Callable[[], Awaitable[None]] | None = None
+
+    def done_when(self, handed_on: Callable[[], Awaitable[None]]) -> "Routes":
+        """A batch counts as handled, and its offsets are committed, once `handed_on` returns
+        after its transaction: notify's first notices, once they are with the providers, so that
+        the group's lag counts the passengers still waiting (shared/backlog.py)."""
+        self.handed_on = handed_on
+        return self
 
     def on(self, topic: str, payloads: type[Q] | tuple[type[Q], ...], handler: Handler[Q]) -> "Routes":
         """`handler` takes each event alone."""
@@ -207,6 +215,8 @@ class ConsumerLoop:
                     continue
                 backoff = 0.2
                 failpoints.reach("after_db_commit")
+                if self._routes.handed_on:
+                    await self._routes.handed_on()
                 await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
         finally:
             self.running = False

@@ -227,10 +227,11 @@ async def notifications(database_url: str, channel: str, heard: Callable[[str], 
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await asyncio.sleep(min(at_most, 1.0))
             return
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=at_most)
-        except TimeoutError:
-            pass
+        # Not wait_for: on Python 3.11 a cancellation that meets its timeout can be lost, and a
+        # sender told to stop would wait on.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await woken.wait()
         woken.clear()
 
     try:

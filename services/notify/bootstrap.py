@@ -27,7 +27,10 @@ def first_notice_routes(config: Config) -> Routes:
     """First notices, read by a consumer group of their own: nothing else is ever ahead of them. A
     flight's come as one message for all its passengers."""
     return (Routes().on_batch(topics.FLIGHT_NOTICES, FlightNoticeRequested, handlers.plan_flight_notices)
-            .on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries))
+            .on_batch(topics.FIRST_NOTICES, NoticeRequested, handlers.plan_deliveries)
+            # Handled once its passengers' notices are with the providers: until then they wait,
+            # and the group's lag says so to everything that stands back for them.
+            .done_when(config.first_notices.handed_on))
 
 
 def throttles(settings: NotifySettings) -> dict[str, Throttle]:
@@ -84,7 +87,8 @@ async def send_notices(service: Service[Config]) -> None:
                       concurrency=settings.bulk_concurrency,
                       reserve=settings.bulk_reserve * settings.provider_burst, first_notices_idle=first_notices_idle,
                       batch_size=settings.bulk_claim)
-        await asyncio.gather(*(sender.run() for sender in first), bulk.run())
+        async with config.first_notices.listening(service.database, settings.database_url) as woken:
+            await asyncio.gather(*(sender.run(woken) for sender in first), bulk.run())
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:

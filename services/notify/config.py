@@ -1,12 +1,15 @@
 """The notify service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from shared import sealed
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.notify.sender import FirstNoticeQueue
 
 
 class NotifySettings(Settings):
@@ -112,7 +115,11 @@ class NotifySettings(Settings):
 class Config:
     settings: NotifySettings
     opener: sealed.Opener  # opens what the other services sealed for notify (links, voucher codes)
+    # What the process's first-notice senders and its first-notice consumer share (sender.py).
+    first_notices: "FirstNoticeQueue"
 
     @classmethod
     def of(cls, settings: NotifySettings) -> "Config":
-        return cls(settings, sealed.Opener.parse(settings.notice_opening_keys))
+        from services.notify.sender import FirstNoticeQueue  # the sender reads this config
+
+        return cls(settings, sealed.Opener.parse(settings.notice_opening_keys), FirstNoticeQueue())

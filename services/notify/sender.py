@@ -17,12 +17,13 @@ APIs), so a cancelled aircraft's first notices cost a handful of requests, not h
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import math
+import secrets
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -72,11 +73,80 @@ SWEEP_EVERY_S = 1.0
 MEASURE_EVERY_S = 5.0
 
 
-def _first_notices_added(added: deque[tuple[int, int]], payload: str) -> None:
-    """`first_notice <lowest> <highest>`, as the deliveries' trigger says it (migrations/007)."""
-    match payload.split():
-        case ["first_notice", lowest, highest] if lowest.isdigit() and highest.isdigit():
-            added.append((int(lowest), int(highest)))
+# The longest a first-notice consumer batch waits for its notices to reach the providers before its
+# offsets are committed anyway (a provider down: they are retried, and the rest must not wait).
+HANDED_ON_AT_MOST_S = 30.0
+
+
+class FirstNoticeQueue:
+    """What the first-notice senders of one process share: the first notices each planning
+    transaction added (their lowest and highest id, told at its commit by the deliveries' trigger,
+    migrations/007), taken by whichever sender is free, and how many are on their way to a provider.
+
+    The first-notice consumer commits a batch's offsets only once its notices are with the
+    providers (`handed_on`): the group's lag then counts the passengers still waiting to be told,
+    which everything else stands back for (shared/backlog.py), not only those not yet planned."""
+
+    def __init__(self) -> None:
+        self.added: deque[tuple[int, int]] = deque()
+        self._sending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._marks: dict[str, asyncio.Event] = {}
+        self._pool: asyncpg.Pool | None = None  # while the senders listen
+
+    def heard(self, payload: str) -> None:
+        """A notification on the deliveries' channel: `first_notice <lowest> <highest>`, or a
+        mark this process sent (`handed_on`); anything else only wakes the senders."""
+        match payload.split():
+            case ["first_notice", lowest, highest] if lowest.isdigit() and highest.isdigit():
+                self.added.append((int(lowest), int(highest)))
+                self._idle.clear()
+            case ["caught_up", mark] if mark in self._marks:
+                self._marks.pop(mark).set()
+
+    @contextlib.asynccontextmanager
+    async def listening(self, pool: asyncpg.Pool, database_url: str
+                        ) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+        """One listener for the process's first-notice senders; yields their `wait(at_most)`."""
+        async with db.notifications(database_url, system.channel("notify", "deliveries"), self.heard) as woken:
+            self._pool = pool
+            try:
+                yield woken
+            finally:
+                self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def sending(self) -> AsyncIterator[tuple[int, int] | None]:
+        """The next first notices added (taken off the queue), while they are being sent."""
+        self._sending += 1
+        try:
+            yield self.added.popleft() if self.added else None
+        finally:
+            self._sending -= 1
+            if not self._sending and not self.added:
+                self._idle.set()
+
+    async def handed_on(self) -> None:
+        """Return once every first notice this process has heard of so far is with a provider (or
+        waiting for a retry), at most `HANDED_ON_AT_MOST_S`: called after a planning transaction
+        commits, it first makes sure that commit's notification has been heard, by sending a mark
+        of its own and waiting for it (PostgreSQL delivers notifications in commit order)."""
+        if self._pool is None:
+            return  # no sender here
+        mark, heard = secrets.token_hex(8), asyncio.Event()
+        self._marks[mark] = heard
+        try:
+            async with asyncio.timeout(HANDED_ON_AT_MOST_S):
+                await self._pool.execute("SELECT pg_notify($1, $2)", system.channel("notify", "deliveries"),
+                                         f"caught_up {mark}")
+                await heard.wait()
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("first notices still on their way; the consumer goes on",
+                        extra={"waited_s": HANDED_ON_AT_MOST_S})
+        finally:
+            self._marks.pop(mark, None)
 # Stopping mid-batch, how long the provider calls under way are given to end and be recorded:
 # a provider call's own limit (providers.TIMEOUT), and the record's moment.
 STOPPING_GRACE_S = 12.0
@@ -168,7 +238,8 @@ class Sender:
                  first_notices_idle: asyncio.Event, batch_size: int = 200, reserve: float = 0.0) -> None:
         """`first_notices_idle` is clear while the first-notice sender has work: the bulk sender
         stands back meanwhile (for at most a second at a time), so first notices get the CPU and
-        the providers' capacity."""
+        the providers' capacity. A first-notice sender takes what planning added from the
+        process's `FirstNoticeQueue` (`config.first_notices`)."""
         self._settings = config.settings
         self._opener = config.opener
         self._pool = pool
@@ -180,52 +251,60 @@ class Sender:
         self._batch_size = batch_size
         self._reserve = reserve
         self._first_idle = first_notices_idle
+        self._queue = config.first_notices
         self._stopping = asyncio.Event()  # set once the sender is told to stop
 
-    async def run(self) -> None:
-        # The first notices each planning transaction added, by their ids (lowest, highest): told
-        # at its commit (migrations/007), claimed by id rather than looked for.
-        added: deque[tuple[int, int]] = deque()
-        heard = functools.partial(_first_notices_added, added) if self._first else None
-        async with db.notifications(self._settings.database_url, system.channel("notify", "deliveries"),
-                                    heard) as woken:
-            swept = measured = -math.inf
-            while True:
-                if not self._first:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
-                if added:
-                    claimed = await self._claim_added(added)
-                elif not self._first or time.monotonic() - swept >= SWEEP_EVERY_S:
-                    # What no notification names: retries fallen due, claims left by a crash, and a
-                    # wake-up missed while the listener reconnected.
-                    swept = time.monotonic()
-                    claimed = await self._claim()
-                else:
-                    claimed = []
-                if self._first:
-                    (self._first_idle.clear if claimed or added else self._first_idle.set)()
-                if claimed:
+    async def run(self, woken: Callable[[float], Awaitable[None]] | None = None) -> None:
+        """Send until cancelled. A first-notice sender is woken by its process's listener
+        (`FirstNoticeQueue.listening`); the bulk sender listens for itself."""
+        if woken is None:
+            async with db.notifications(self._settings.database_url, system.channel("notify", "deliveries")) as own:
+                await self._run(own)
+        else:
+            await self._run(woken)
+
+    async def _run(self, woken: Callable[[float], Awaitable[None]]) -> None:
+        queue = self._queue
+        swept = measured = -math.inf
+        while True:
+            if not self._first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
+            sent = False
+            if self._first and queue.added:
+                async with queue.sending() as added:
+                    if added:
+                        self._first_idle.clear()
+                        sent = bool(claimed := await self._claim_added(added))
+                        if claimed:
+                            await self._deliver_or_hand_back(claimed)
+            elif not self._first or time.monotonic() - swept >= SWEEP_EVERY_S:
+                # What no notification names: retries fallen due, claims left by a crash, and a
+                # wake-up missed while the listener reconnected.
+                swept = time.monotonic()
+                if sent := bool(claimed := await self._claim()):
+                    if self._first:
+                        self._first_idle.clear()
                     await self._deliver_or_hand_back(claimed)
-                elif not added:
-                    next_sweep = swept + SWEEP_EVERY_S - time.monotonic() if self._first else 0.5
-                    await woken(max(0.0, min(0.5, next_sweep)))
-                if time.monotonic() - measured >= MEASURE_EVERY_S:
-                    measured = time.monotonic()
-                    await self._measure()
+            if self._first and not sent and not queue.added:
+                self._first_idle.set()
+            if not sent and not (self._first and queue.added):
+                next_sweep = swept + SWEEP_EVERY_S - time.monotonic() if self._first else 0.5
+                await woken(max(0.0, min(0.5, next_sweep)))
+            if not self._first and time.monotonic() - measured >= MEASURE_EVERY_S:
+                measured = time.monotonic()  # one sender measures both paths' queues
+                await self._measure()
 
     async def _claim(self) -> list[Claimed]:
         return await store.claim(self._pool, self._batch_size, CLAIM_LEASE, self._first)
 
-    async def _claim_added(self, added: deque[tuple[int, int]]) -> list[Claimed]:
-        """The next of the first notices added: a claim's worth, the rest of their ids kept for the
-        next (another sender, told the same, takes its share meanwhile)."""
-        lowest, highest = added[0]
+    async def _claim_added(self, added: tuple[int, int]) -> list[Claimed]:
+        """A claim's worth of first notices a planning transaction added; what is left of their
+        ids goes back to the front of the queue for the next free sender."""
+        lowest, highest = added
         claimed = await store.claim_first_notices(self._pool, self._batch_size, lowest, highest)
-        if len(claimed) < self._batch_size:
-            added.popleft()
-        else:
-            added[0] = (max(d.id for d in claimed) + 1, highest)
+        if len(claimed) == self._batch_size:
+            self._queue.added.appendleft((max(d.id for d in claimed) + 1, highest))
         return claimed
 
     async def _deliver_or_hand_back(self, claimed: list[Claimed]) -> None:
@@ -387,6 +466,7 @@ class Sender:
         return Result(d.id, status, detail=detail, retry_in=backoff(d.attempts))
 
     async def _measure(self) -> None:
-        counts = await store.waiting(self._pool, self._first)
-        for status in ("pending", "retrying", "sending"):
-            QUEUE_DEPTH.labels(self._path, status).set(counts.get(status, 0))
+        for first, path in ((True, "first_notice"), (False, "bulk")):
+            counts = await store.waiting(self._pool, first)
+            for status in ("pending", "retrying", "sending"):
+                QUEUE_DEPTH.labels(path, status).set(counts.get(status, 0))

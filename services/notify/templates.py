@@ -191,14 +191,20 @@ class Renderer:
         """`read`: a notice from its kind and stored facts (opening what was sealed for notify)."""
         self._read = read
         self._texts: dict[tuple, RenderedNotice] = {}
+        # Each distinct notice read (its sealed links opened) once, not once per passenger and
+        # channel: a booking's rebooking notice holds every passenger's sealed link.
+        self._notices: dict[tuple[str, str], notices.Notice] = {}
 
     def render(self, kind: str, facts: dict, channel: Channel, locale: str, given_name: str,
                passenger_id: str) -> RenderedNotice:
         language = locale.split("-")[0]
         own = _per_passenger(kind, channel, language if language in LOCALES else "en")
-        key = (kind, json.dumps(facts, sort_keys=True, default=str), channel, locale, passenger_id if own else None)
+        said = json.dumps(facts, sort_keys=True, default=str)
+        key = (kind, said, channel, locale, passenger_id if own else None)
         if key not in self._texts:
-            self._texts[key] = render_notice(self._read(kind, facts), channel, locale, NAME_HERE, passenger_id)
+            if (kind, said) not in self._notices:
+                self._notices[kind, said] = self._read(kind, facts)
+            self._texts[key] = render_notice(self._notices[kind, said], channel, locale, NAME_HERE, passenger_id)
         text = self._texts[key]
         name = gsm_safe(given_name) if channel == "sms" else given_name
         return RenderedNotice(text.subject.replace(NAME_HERE, name), text.body.replace(NAME_HERE, name))

@@ -16,7 +16,7 @@ from services.notify import store
 from services.notify.config import Config, NotifySettings
 from services.notify.policy import CircuitBreaker
 from services.notify.providers import Accepted, Outgoing
-from services.notify.sender import Sender, Throttle
+from services.notify.sender import FirstNoticeQueue, Sender, Throttle
 from shared import db, notices
 from tests.handlers.airline import booking, contacts, flight, leg
 
@@ -93,37 +93,22 @@ async def test_a_sender_stopped_mid_batch_records_what_went_and_hands_back_the_r
     assert rows[2]["provider_id"] == f"push-{gateway.offered[0]}"
 
 
-class Taking:
-    """An app push gateway that takes every message, and says when it has `expected` of them."""
-
-    most = 500
-
-    def __init__(self, expected: int) -> None:
-        self.expected, self.offered, self.all_in = expected, [], asyncio.Event()
-
-    async def accepted(self, keys):
-        return {}
-
-    async def send(self, messages: list[Outgoing]):
-        self.offered += [m.key for m in messages]
-        if len(self.offered) >= self.expected:
-            self.all_in.set()
-        return [Accepted(f"push-{m.key}") for m in messages]
-
-
-async def test_first_notices_are_claimed_by_the_ids_their_planning_added(pool, handler_database, monkeypatch):
+async def test_first_notices_are_claimed_by_the_ids_their_planning_added_and_handed_on_when_sent(
+        pool, handler_database, monkeypatch):
     """The planning transaction's commit names the first notices it added (migrations/007); the
-    first-notice sender claims them by id, without looking the queue over."""
+    first-notice sender claims them by id, without looking the queue over. The first-notice
+    consumer's `handed_on` (awaited before it commits its offsets) returns only once they are
+    with the provider."""
     b = booking("STOP01", CANCELLED, party=3)
     facts = notices.FirstNoticeCancelled.model_validate(
         notices.flight_facts(leg(CANCELLED)) | {"cause": "weather", "delay_minutes": 0})
-    gateway = Taking(expected=3)
+    gateway = Held()
+    gateway.most = 500
     breaker = CircuitBreaker(threshold=5, cooldown=10, max_cooldown=60, clock=lambda: 0.0)
     # Listening where the deliveries are written.
-    settings = NotifySettings(environment="test", database_url=handler_database)
-    sender = Sender(Config.of(settings), pool, {"push": gateway},
-                    {"push": Throttle("push", 1000, 1000, breaker)}, first_notices=True, concurrency=1,
-                    first_notices_idle=asyncio.Event())
+    config = Config.of(NotifySettings(environment="test", database_url=handler_database))
+    sender = Sender(config, pool, {"push": gateway}, {"push": Throttle("push", 1000, 1000, breaker)},
+                    first_notices=True, concurrency=1, first_notices_idle=asyncio.Event())
     looked_over, claimed_by_id, listening = [], [], asyncio.Event()
     claim, by_id = store.claim, store.claim_first_notices
 
@@ -138,39 +123,47 @@ async def test_first_notices_are_claimed_by_the_ids_their_planning_added(pool, h
 
     monkeypatch.setattr(store, "claim", claim_spied)
     monkeypatch.setattr(store, "claim_first_notices", by_id_spied)
-    running = asyncio.create_task(sender.run())
-    try:
-        await asyncio.wait_for(listening.wait(), 30)
-        async with pool.acquire() as conn:
-            await contacts(conn, b, ["push"])
-            # As planning writes them: one statement, committed.
-            await conn.execute(
-                """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                           template, facts, occurred_at, about)
-                   SELECT p, 'd-first', 'first_notice', 0, 'push', 'STOP01', $2, $3::text::jsonb, now(), $4
-                   FROM unnest($1::text[]) AS p""",
-                [p.passenger_id for p in b.passengers], facts.kind, json.dumps(notices.facts_of(facts)),
-                CANCELLED.flight_id)
-        await asyncio.wait_for(gateway.all_in.wait(), 30)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+    async with config.first_notices.listening(pool, handler_database) as woken:
+        running = asyncio.create_task(sender.run(woken))
+        try:
+            await asyncio.wait_for(listening.wait(), 30)
+            async with pool.acquire() as conn:
+                await contacts(conn, b, ["push"])
+                # As planning writes them: one statement, committed.
+                await conn.execute(
+                    """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                               template, facts, occurred_at, about)
+                       SELECT p, 'd-first', 'first_notice', 0, 'push', 'STOP01', $2, $3::text::jsonb, now(), $4
+                       FROM unnest($1::text[]) AS p""",
+                    [p.passenger_id for p in b.passengers], facts.kind, json.dumps(notices.facts_of(facts)),
+                    CANCELLED.flight_id)
+            handed_on = asyncio.create_task(config.first_notices.handed_on())
+            await asyncio.wait_for(gateway.first_offered.wait(), 30)
+            assert not handed_on.done()  # with the provider, not yet taken
+            gateway.release.set()
+            await asyncio.wait_for(handed_on, 30)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
     assert sorted(d.passenger_id for d in claimed_by_id) == ["STOP01-1", "STOP01-2", "STOP01-3"]
     assert looked_over == []
     assert len(gateway.offered) == 3
     assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE booking_ref = 'STOP01' AND status = 'sent'") == 3
 
 
+async def test_with_no_sender_listening_a_batch_is_handed_on_at_once():
+    """A process whose senders have not started (or a test of the handlers alone) never holds its
+    first-notice consumer back."""
+    await asyncio.wait_for(FirstNoticeQueue().handed_on(), 1)
+
+
 @pytest.mark.parametrize(("payload", "added"), [
     ("first_notice 7 12", [(7, 12)]),
     ("", []),  # another insert: a plain wake-up
-    ("first_notice 7", []), ("first_notice x 12", []), ("rebooking 1 2", []),
+    ("first_notice 7", []), ("first_notice x 12", []), ("rebooking 1 2", []), ("caught_up abc", []),
 ])
 def test_the_ids_a_wake_up_names_are_read_only_when_well_formed(payload, added):
-    from collections import deque
-
-    from services.notify.sender import _first_notices_added
-    heard: deque[tuple[int, int]] = deque()
-    _first_notices_added(heard, payload)
-    assert list(heard) == added
+    queue = FirstNoticeQueue()
+    queue.heard(payload)
+    assert list(queue.added) == added
