@@ -194,6 +194,7 @@ class ConsumerLoop:
         await consumer.start()
         self.running = True
         backoff = 0.2
+        handing_on: asyncio.Task[None] | None = None
         try:
             while True:
                 if self._backlog:
@@ -215,12 +216,26 @@ class ConsumerLoop:
                     continue
                 backoff = 0.2
                 failpoints.reach("after_db_commit")
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
                 if self._routes.handed_on:
-                    await self._routes.handed_on()
-                await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+                    # The next batch is read and handled while this one is handed on; the offsets
+                    # are committed in order, each once its batch is.
+                    handing_on = asyncio.create_task(self._commit_handed_on(consumer, offsets, handing_on))
+                else:
+                    await self._commit(consumer, offsets)
         finally:
+            if handing_on:
+                handing_on.cancel()
             self.running = False
             await consumer.stop()
+
+    async def _commit_handed_on(self, consumer: Consumer, offsets: dict[TopicPartition, int],
+                                before: "asyncio.Task[None] | None") -> None:
+        if before:
+            await before
+        assert self._routes.handed_on
+        await self._routes.handed_on()
+        await self._commit(consumer, offsets)
 
     @staticmethod
     async def _commit(consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:

@@ -276,3 +276,45 @@ async def test_a_message_a_handler_refuses_is_logged_without_its_values(pool: as
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" + (str(r.exc_info) if r.exc_info else "")
                        for r in caplog.records)
     assert "refused the message" in logged and "SECRETNAME" not in logged and "SECRETNAME" not in reason
+
+
+async def test_a_group_done_when_its_work_is_handed_on_commits_in_order_and_reads_on_meanwhile(pool):
+    """notify's first notices: a batch's offsets are committed once its notices are with the
+    providers (`Routes.done_when`), in order, while the next batches are read and handled."""
+    handing_on = [asyncio.Event() for _ in range(3)]
+    waited = 0
+
+    async def handed_on() -> None:
+        nonlocal waited
+        waited += 1
+        await handing_on[waited - 1].wait()
+
+    async def record(conn: asyncpg.Connection, event: Event[FlightStatusChanged], outbox) -> None:
+        await conn.execute("INSERT INTO seen VALUES ($1, $2)", event.payload.flight_id, event.payload.status)
+
+    consumer = InMemoryConsumer([status(f"B6{n}/2013-02-08/JFK") for n in (21, 22, 23)])
+    loop = ConsumerLoop(SETTINGS, pool, service="loop", max_records=1, consumers=lambda group: consumer,
+                        routes=Routes().on(TOPIC, FlightStatusChanged, record).done_when(handed_on))
+    task = asyncio.create_task(loop.run())
+    try:
+        await asyncio.wait_for(consumer.caught_up.wait(), timeout=30)
+        # Every batch handled, none handed on yet: nothing committed.
+        assert await pool.fetchval("SELECT count(*) FROM seen") == 3 and consumer.commits == []
+        handing_on[1].set()  # the second is handed on first: it waits for the first
+        await asyncio.sleep(0)
+        assert consumer.commits == []
+        all_committed, commit = asyncio.Event(), consumer.commit
+
+        async def committing(offsets: dict[TopicPartition, int]) -> None:
+            await commit(offsets)
+            if len(consumer.commits) == 3:
+                all_committed.set()
+
+        consumer.commit = committing  # type: ignore[method-assign]
+        handing_on[0].set()
+        handing_on[2].set()
+        await asyncio.wait_for(all_committed.wait(), 30)
+        assert consumer.commits == [1, 2, 3]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
