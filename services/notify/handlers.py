@@ -43,8 +43,7 @@ async def _plan(conn: asyncpg.Connection, outbox: Outbox, requests: list[policy.
     stale = await _supersede(conn, outbox, [n for n in requests if n.about is not None])
     planned = policy.deliveries([(n.booking_ref, n.passenger_ids) for n in requests], contacts, stale)
     for d in await store.add_deliveries(conn, planned, requests):
-        if d.status == "undeliverable":
-            _report(outbox, d, "none", "undeliverable", d.detail)
+        _report(outbox, d, "none", "undeliverable", d.detail)
 
 
 def _report(outbox: Outbox, d: store.Delivery, channel: str, status: str, detail: str | None) -> None:

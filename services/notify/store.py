@@ -125,23 +125,26 @@ async def supersede(conn: asyncpg.Connection, ids: list[int]) -> list[Delivery]:
 async def add_deliveries(conn: asyncpg.Connection, planned: list[policy.Delivery], requests: list[policy.Request]
                          ) -> list[Delivery]:
     """The planned deliveries (each of the request at its `notice` place, with that request's
-    trace), once each; those new."""
+    trace), once each; those new that nobody can receive (the rest are the senders'), for their
+    report."""
     if not planned:
         return []
     rows = [(d.passenger_id, n.disruption_id, n.stage, n.revision, d.channel, n.booking_ref, n.template,
              n.facts, n.occurred_at, n.about, d.status, d.detail, n.traceparent)
             for d, n in ((d, requests[d.notice]) for d in planned)]
     return [Delivery.of(r) for r in await conn.fetch(
-        f"""INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
-                                    template, facts, occurred_at, about, status, detail, traceparent)
-            SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
-                   r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
-                        $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
-                 AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
-                      occurred_at, about, status, detail, traceparent)
-            ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
-            RETURNING {_DELIVERY}""", *(list(c) for c in zip(*rows, strict=True)))]
+        f"""WITH added AS (
+                INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref,
+                                        template, facts, occurred_at, about, status, detail, traceparent)
+                SELECT r.passenger_id, r.disruption_id, r.stage, r.revision, r.channel, r.booking_ref, r.template,
+                       r.facts::jsonb, r.occurred_at, r.about, r.status, r.detail, r.traceparent
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+                            $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+                     AS r(passenger_id, disruption_id, stage, revision, channel, booking_ref, template, facts,
+                          occurred_at, about, status, detail, traceparent)
+                ON CONFLICT (booking_ref, passenger_id, disruption_id, stage, revision, channel) DO NOTHING
+                RETURNING {_DELIVERY})
+            SELECT * FROM added WHERE status = 'undeliverable'""", *(list(c) for c in zip(*rows, strict=True)))]
 
 
 async def fall_back(conn: asyncpg.Connection, deliveries: Sequence[tuple[int, str]]) -> None:
