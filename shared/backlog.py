@@ -85,7 +85,8 @@ class FirstNoticeBacklog:
                 partitions: dict[str, list[TopicPartition]] = {}
                 while True:
                     try:
-                        partitions = partitions or await self._partitions(admin)
+                        if not all(partitions.get(t) for _, names in self._groups for t in names):
+                            partitions = await self._partitions(admin)  # a topic not (yet) there: again
                         self._set(sum([await behind(admin, consumer, group, [tp for t in names for tp in
                                                                              partitions.get(t, [])])
                                        for group, names in self._groups]))
