@@ -264,36 +264,45 @@ class Sender:
             await self._run(woken)
 
     async def _run(self, woken: Callable[[float], Awaitable[None]]) -> None:
-        queue = self._queue
         swept = measured = -math.inf
         while True:
-            if not self._first:
+            if self._first:
+                sent, swept = await self._first_pass(swept)
+            else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
-            sent = False
-            if self._first and queue.added:
-                async with queue.sending() as added:
-                    if added:
-                        self._first_idle.clear()
-                        sent = bool(claimed := await self._claim_added(added))
-                        if claimed:
-                            await self._deliver_or_hand_back(claimed)
-            elif not self._first or time.monotonic() - swept >= SWEEP_EVERY_S:
-                # What no notification names: retries fallen due, claims left by a crash, and a
-                # wake-up missed while the listener reconnected.
-                swept = time.monotonic()
-                if sent := bool(claimed := await self._claim()):
-                    if self._first:
-                        self._first_idle.clear()
-                    await self._deliver_or_hand_back(claimed)
-            if self._first and not sent and not queue.added:
-                self._first_idle.set()
-            if not sent and not (self._first and queue.added):
+                sent = await self._send_claimed(await self._claim())
+            if not sent and not (self._first and self._queue.added):
                 next_sweep = swept + SWEEP_EVERY_S - time.monotonic() if self._first else 0.5
                 await woken(max(0.0, min(0.5, next_sweep)))
             if not self._first and time.monotonic() - measured >= MEASURE_EVERY_S:
                 measured = time.monotonic()  # one sender measures both paths' queues
                 await self._measure()
+
+    async def _first_pass(self, swept: float) -> tuple[bool, float]:
+        """One pass of a first-notice sender: the first notices planning added, else, once a
+        second, the queue looked over for what no notification names (retries fallen due, claims
+        left by a crash, a wake-up missed while the listener reconnected). Whether it sent, and
+        when it last looked the queue over."""
+        sent = False
+        if self._queue.added:
+            async with self._queue.sending() as added:
+                if added:
+                    sent = await self._send_claimed(await self._claim_added(added))
+        elif time.monotonic() - swept >= SWEEP_EVERY_S:
+            swept = time.monotonic()
+            sent = await self._send_claimed(await self._claim())
+        if not sent and not self._queue.added:
+            self._first_idle.set()
+        return sent, swept
+
+    async def _send_claimed(self, claimed: list[Claimed]) -> bool:
+        if not claimed:
+            return False
+        if self._first:
+            self._first_idle.clear()  # the bulk sender stands back meanwhile
+        await self._deliver_or_hand_back(claimed)
+        return True
 
     async def _claim(self) -> list[Claimed]:
         return await store.claim(self._pool, self._batch_size, CLAIM_LEASE, self._first)

@@ -310,7 +310,7 @@ async def test_a_group_done_when_its_work_is_handed_on_commits_in_order_and_read
             if len(consumer.commits) == 3:
                 all_committed.set()
 
-        consumer.commit = committing  # type: ignore[method-assign]
+        consumer.commit = committing
         handing_on[0].set()
         handing_on[2].set()
         await asyncio.wait_for(all_committed.wait(), 30)
