@@ -69,7 +69,8 @@ class FirstNoticeBacklog:
             return
         started = time.monotonic()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._clear.wait(), self._hold_s)
+            async with asyncio.timeout(self._hold_s):  # not wait_for: see shared/db.notifications
+                await self._clear.wait()
         STOOD_BACK.labels(work).inc(time.monotonic() - started)
 
     async def run(self) -> None:

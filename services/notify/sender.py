@@ -270,7 +270,8 @@ class Sender:
                 sent, swept = await self._first_pass(swept)
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._first_idle.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):  # not wait_for: see shared/db.notifications
+                        await self._first_idle.wait()
                 sent = await self._send_claimed(await self._claim())
             if not sent and not (self._first and self._queue.added):
                 next_sweep = swept + SWEEP_EVERY_S - time.monotonic() if self._first else 0.5
