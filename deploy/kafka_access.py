@@ -37,6 +37,17 @@ def access(prefix: str) -> list[tuple[str, ResourceType, str, ACLResourcePattern
         # Its consumer groups: `<prefix><service>` and `<prefix><service>-priority`.
         grants.append((principal, ResourceType.GROUP, prefix + principal, ACLResourcePatternType.PREFIXED,
                        ACLOperation.READ))
+    # Whether passengers wait for a first notice (shared/backlog.py): every service reads the
+    # first-notice path's groups' committed offsets and their topics' ends, which takes DESCRIBE
+    # on each, never READ.
+    urgent = [(part.name + group.suffix, group.topics) for part in system.SYSTEM for group in part.groups
+              if group.urgent]
+    for principal in system.READS:
+        for group_id, urgent_topics in urgent:
+            grants.append((principal, ResourceType.GROUP, prefix + group_id, ACLResourcePatternType.LITERAL,
+                           ACLOperation.DESCRIBE))
+            grants += [(principal, ResourceType.TOPIC, prefix + t, ACLResourcePatternType.LITERAL,
+                        ACLOperation.DESCRIBE) for t in urgent_topics]
     for principal, written in system.WRITES.items():
         grants += [(principal, ResourceType.TOPIC, prefix + t, ACLResourcePatternType.LITERAL, ACLOperation.WRITE)
                    for t in written]

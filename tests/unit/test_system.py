@@ -71,6 +71,13 @@ def test_the_kafka_acls_and_the_asyncapi_operations_are_made_from_the_declaratio
             assert (part.name, topic, "READ") in {(p, n, o.name) for p, _, n, _, o in grants}
         for topic in part.writes:
             assert (part.name, topic, "WRITE") in {(p, n, o.name) for p, _, n, _, o in grants}
+    # Every service reads the first-notice path's lag (shared/backlog.py): DESCRIBE on its groups
+    # and topics, and no more than that where it does not consume them.
+    granted = {(p, kind.name, n, o.name) for p, kind, n, _, o in grants}
+    for service in READS:
+        assert (service, "GROUP", "notify-priority", "DESCRIBE") in granted
+        assert (service, "TOPIC", "flight-notices", "DESCRIBE") in granted
+    assert ("rebooking", "TOPIC", "flight-notices", "READ") not in granted
     operations = contract.asyncapi()["operations"]
     for topic in topics.ALL:
         readers = sorted(s for s, read in READS.items() if topic in read)
