@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy import postgres_access
 from shared import topics
+from shared.backlog import behind
 from shared.settings import Settings
 
 
@@ -230,18 +231,15 @@ async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, grou
     # One group a request: aiokafka 0.14 misreads an answer about several.
     # (error_code, group_id, state, protocol_type, protocol, members, …)
     described = (await admin.describe_consumer_groups([group_id]))[0].groups
-    committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group_id)).items()}
-    # A partition of the group's topics it has never committed on is behind by all it holds: the
-    # first message ever on a partition is work too.
+    committed = await admin.list_consumer_group_offsets(group_id)
+    # Every partition of the group's topics: one it has never committed on is behind by all it
+    # holds (shared.backlog.behind), as the first message ever on a partition is work too.
     topics = sorted({tp.topic for tp in committed})
     described_topics = await admin.describe_topics(topics) if topics else []
     partitions = {TopicPartition(t["topic"], p["partition"]) for t in described_topics
                   for p in t["partitions"]} | set(committed)
-    never = partitions - committed.keys()
-    starts = await consumer.beginning_offsets(list(never)) if never else {}
-    ends = await consumer.end_offsets(list(partitions)) if partitions else {}
     return GroupState(described[0][2] if described else "Dead", len(described[0][5]) if described else 0,
-                      sum(max(ends[tp] - committed.get(tp, starts.get(tp, 0)), 0) for tp in partitions))
+                      await behind(admin, consumer, group_id, sorted(partitions)) if partitions else 0)
 
 
 async def deployment_lag(settings: Settings) -> int:
