@@ -6,7 +6,7 @@ transaction that does the action itself."""
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 import asyncpg
 from fastapi import Header
@@ -26,6 +26,10 @@ IDEMPOTENCY_KEY = r"^[A-Za-z0-9_.:-]{8,128}$"
 # An identifier a path or a body names (a disruption, a flight, a passenger): printable ASCII, as
 # Rebound makes them; anything else (a NUL byte, which PostgreSQL's text refuses) is a 422.
 IDENTIFIER = r"^[\x20-\x7e]+$"
+
+# Actions audited only where they are done: no release before this one reads them on
+# `agent-actions`, so telling them there would dead-letter them in a rolling upgrade.
+LocalAction = Literal["apply_plan"]
 
 ActionId = Annotated[str, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY,
                                  description="One key per action: the same key again is the same action, "
@@ -58,7 +62,8 @@ class Refused(HTTPException):
         super().__init__(status, detail)
 
 
-async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agent: str, action: DeskAction,
+async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agent: str,
+               action: DeskAction | LocalAction,
                target: str, why: str, asked: dict[str, Any],
                perform: Callable[[], Awaitable[Done]]) -> dict[str, Any]:
     """Carry out `perform` once for this key, in the caller's transaction, and audit it. The same
@@ -81,8 +86,10 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
     await conn.execute(
         "INSERT INTO desk_actions (action_id, agent, action, target, why, asked, answer, acted_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", action_id, agent, action, target, why, asked, answer, acted_at)
+    if action not in get_args(DeskAction):
+        return answer
     outbox.publish(topics.AGENT_ACTIONS, AgentActed(
-        action_id=action_id, agent=agent, action=action, why=why, acted_at=acted_at,
+        action_id=action_id, agent=agent, action=cast(DeskAction, action), why=why, acted_at=acted_at,
         booking_ref=done.booking_ref, disruption_id=done.disruption_id, flight_id=done.flight_id,
         passenger_ids=done.passenger_ids, detail=done.detail,
     ), key=done.booking_ref or done.flight_id or target, id=event_id("desk", outbox.source, action_id))
@@ -90,7 +97,7 @@ async def once(conn: asyncpg.Connection, outbox: Outbox, *, action_id: str, agen
 
 
 async def act(pool: asyncpg.Pool, settings: Settings, source: str, *, action_id: str, agent: str,
-              action: DeskAction, target: str, why: str, asked: dict[str, Any],
+              action: DeskAction | LocalAction, target: str, why: str, asked: dict[str, Any],
               perform: Callable[[asyncpg.Connection, Outbox], Awaitable[Done]]) -> dict[str, Any]:
     """An action as a route carries it out: `once`, in a transaction of its own, with what it
     tells the others written to the outbox in that transaction."""

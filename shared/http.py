@@ -213,7 +213,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 # The ops console's jobs: each key's requests are held to a rate (REBOUND_OPS_REQUESTS_PER_SECOND).
-CONSOLE_ROLES = ("ops-viewer", "ops-agent")
+CONSOLE_ROLES = ("ops-viewer", "ops-agent", "planner")
 KEY = "rebound.key"  # in the request's scope: the key that passed, for what its holder may see
 
 

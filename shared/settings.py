@@ -18,10 +18,11 @@ DEVELOPMENT_DATABASE_URL = "postgresql://rebound:rebound@127.0.0.1:15432/rebound
 MIN_SECRET_LENGTH = 32
 # The jobs a bearer key can do. `ops-viewer` reads the ops console; `ops-agent` also acts on
 # passengers from it (rebooks, refunds, vouchers, messages); `reservations` writes and erases
-# passengers' contact details; `evaluator` asks what a case is owed; `monitoring` scrapes /metrics.
-ROLES = ("ops-viewer", "ops-agent", "reservations", "evaluator", "monitoring")
-# A job that includes another: an agent sees what a viewer sees.
-INCLUDES = {"ops-agent": ("ops-viewer",)}
+# passengers' contact details; `evaluator` asks what a case is owed; `monitoring` scrapes /metrics;
+# `planner` previews what-if plans (and reads the console), never applies one: an agent does.
+ROLES = ("ops-viewer", "ops-agent", "planner", "reservations", "evaluator", "monitoring")
+# A job that includes another: an agent sees what a viewer sees, and previews plans too.
+INCLUDES = {"ops-agent": ("ops-viewer", "planner"), "planner": ("ops-viewer",)}
 
 
 class Settings(BaseSettings):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI
 
-from services.compensation import desk, engine, handlers, metrics
+from services.compensation import desk, engine, handlers, metrics, what_if
 from services.compensation.case import CaseOrCases, Evaluation
 from services.compensation.config import CompensationSettings, Config
 from services.compensation.payouts import PaymentProvider, PayoutWorker
@@ -16,6 +16,7 @@ from shared.consumer import Routes
 from shared.events import BookingConfirmed, FlightScheduled, PassengerDisruption, RebookingDecided
 from shared.http import require_role
 from shared.runtime import Service
+from shared.what_if import MAX_BODY_BYTES
 
 
 def routes(config: Config) -> Routes:
@@ -43,7 +44,8 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
     config = Config.of(settings or CompensationSettings())
     service = Service(name="compensation", settings=config.settings, config=config)
     # A list of up to 500 cases fits in a megabyte; every other route keeps the shared 64 KiB.
-    app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024},
+    app = service.app(title="Rebound compensation", body_limits={"/v1/entitlements/evaluate": 1024 * 1024,
+                                                                   "/ops/api/what-if/money": MAX_BODY_BYTES},
                       description="What disrupted passengers are owed under EU261, UK261, the US DOT refund rule, "
                                   "Canada's APPR and the airline's own commitments, granted exactly once.")
 
@@ -60,4 +62,5 @@ def create_app(settings: CompensationSettings | None = None) -> FastAPI:
         return results if isinstance(cases, list) else results[0]
 
     app.include_router(desk.router)
+    app.include_router(what_if.router)
     return app

@@ -96,7 +96,7 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, book
     known = await store.known(conn, [h.booking_ref for h in halves])
     evaluated = []
     for half in halves:
-        found = _journey(known, half.booking_ref, half.disruption_id)
+        found = journey_cases(known, half.booking_ref, half.disruption_id)
         if found is not None:
             evaluated.append((half, ledger.Journey(half.booking_ref, found.disruption, found.disruption_ids,
                                                    _evaluate(found, book))))
@@ -108,7 +108,7 @@ async def _evaluate_when_complete(conn: asyncpg.Connection, outbox: Outbox, book
                  revision=revisions.get((j.booking_ref, j.disruption), 0), at=half.at, traceparent=half.traceparent)
 
 
-def _journey(known: store.Known, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
+def journey_cases(known: store.Known, booking_ref: str, disruption_id: str) -> journey.JourneyCases | None:
     """The cases of the journey this disruption is part of, once both its halves are in, from what
     the booking holds and every complete disruption of it."""
     rows = known.cases.get(booking_ref, [])

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from services.disruption import designators, handlers, ingest, metrics, ops, store
+from services.disruption import designators, handlers, ingest, metrics, ops, store, what_if
 from services.disruption.config import Config, DisruptionSettings, unscoped
 from shared import contract, topics
 from shared.consumer import Routes
@@ -92,6 +92,7 @@ def create_app(settings: DisruptionSettings | None = None) -> FastAPI:
         app.include_router(ingest.router)
     if config.settings.serves != "ingest":
         app.include_router(ops.router)
+        app.include_router(what_if.router)
     if not config.settings.in_production:
         describe_events(app)
     return app

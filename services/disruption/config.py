@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from services.disruption import designators
 from services.disruption.partners import (
@@ -54,6 +54,8 @@ class DisruptionSettings(Settings):
     console_stream_seconds: float = 900.0
     # Messages from the desk to one flight's passengers: at most this many an hour.
     desk_messages_per_flight_per_hour: int = 3
+    # A what-if preview answers within this long with what it has, saying what is missing.
+    what_if_seconds: float = Field(default=10.0, gt=0, le=120)
     # ICAO → IATA airline pairings the designator table lacks, with their dates, as
     # `ICAO:IATA:from:to` (YYYY-MM-DD, empty for open), comma-separated: `TOM:BY:2004-01-01:`.
     airline_pairings: str = ""

@@ -308,7 +308,7 @@ _RELAYED = ("authorization", "idempotency-key", "content-type", "accept")
 _DESK_PATH = re.compile(r"[A-Za-z0-9._~:/-]{1,300}")
 
 
-def _desk_client(request: Request) -> httpx.AsyncClient:
+def desk_client(request: Request) -> httpx.AsyncClient:
     """One client for every relayed request, its connections kept alive: a new client for each
     cost the event loop some 27 ms (its TLS context), time the ops board and ingest waited."""
     client: httpx.AsyncClient | None = getattr(request.app.state, "desk_client", None)
@@ -331,7 +331,7 @@ async def relay(service: Literal["rebooking", "compensation", "notify"], path: s
             "notify": config.settings.notify_url}[service]
     headers = {k: v for k, v in request.headers.items() if k.lower() in _RELAYED}
     try:
-        answer = await _desk_client(request).request(request.method, f"{base}/ops/api/{path}",
+        answer = await desk_client(request).request(request.method, f"{base}/ops/api/{path}",
                                                      params=request.query_params, content=await request.body(),
                                                      headers=headers)
     except httpx.HTTPError as exc:

@@ -61,7 +61,12 @@ async def load_flight_event(conn: asyncpg.Connection, ref: FlightRef) -> domain.
     """What one flight event is decided on: the flights it names, locked (`lock_flights_named`);
     each one's bookings on board; and each booking's next flight not yet found at risk. Three
     statements however many legs and passengers."""
-    rows = await lock_flights_named(conn, ref)
+    return await seen_on(conn, await lock_flights_named(conn, ref))
+
+
+async def seen_on(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> domain.Seen:
+    """What events on these flights (rows of `flights`) are decided on: each one's bookings on board,
+    and each booking's next flight not yet found at risk."""
     ids = [row["flight_id"] for row in rows]
     aboard: dict[str, list[domain.Aboard]] = {}
     onward: dict[str, list[domain.Onward]] = {}
@@ -73,6 +78,24 @@ async def load_flight_event(conn: asyncpg.Connection, ref: FlightRef) -> domain.
             onward.setdefault(r["inbound_flight_id"], []).append(
                 domain.Onward(r["booking_ref"], list(r["passenger_ids"]), leg_of(r), r["status"]))
     return domain.Seen([domain.FlightNow(state_of(row), leg_of(row)) for row in rows], aboard, onward)
+
+
+async def flights_by_id(conn: asyncpg.Connection, flight_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """These flights as they stand (not locked: for a what-if, which changes nothing)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM flights WHERE flight_id = ANY($1::text[]) ORDER BY scheduled_departure, flight_id",
+        list(flight_ids))
+    return rows
+
+
+async def flights_at(conn: asyncpg.Connection, airport: str, start: datetime, end: datetime) -> list[str]:
+    """The flights leaving `airport` or landing there between `start` and `end` that have not left."""
+    return [r["flight_id"] for r in await conn.fetch(
+        """SELECT flight_id FROM flights
+           WHERE status NOT IN ('departed', 'arrived', 'cancelled')
+             AND ((origin = $1 AND scheduled_departure >= $2 AND scheduled_departure < $3)
+                  OR (destination = $1 AND scheduled_arrival >= $2 AND scheduled_arrival < $3))
+           ORDER BY scheduled_departure, flight_id""", airport, start, end)]
 
 
 # Bookings on the inbound flights with a next segment not yet found at risk: the booking, its

@@ -8,7 +8,7 @@ import time
 import aiohttp
 from fastapi import FastAPI
 
-from services.notify import contacts, desk, handlers, policy, status
+from services.notify import contacts, desk, handlers, policy, status, what_if
 from services.notify.config import Config, NotifySettings
 from services.notify.providers import InfobipSms, Provider, PushGateway, SendGridEmail, SmtpEmail, TwilioSms
 from services.notify.sender import Sender, Throttle
@@ -16,6 +16,7 @@ from shared import topics
 from shared.consumer import Routes
 from shared.events import FlightNoticeRequested, NoticeRequested
 from shared.runtime import Service
+from shared.what_if import MAX_BODY_BYTES
 
 
 def routes(config: Config) -> Routes:
@@ -98,10 +99,12 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         title="Rebound notify",
         # Up to 1,000 contacts in one PUT; a bucket of delivery reports.
         body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES,
-                     status.INFOBIP_REPORT_PATH: status.INFOBIP_REPORTS_MAX_BYTES},
+                     status.INFOBIP_REPORT_PATH: status.INFOBIP_REPORTS_MAX_BYTES,
+                     "/ops/api/what-if/notices": MAX_BODY_BYTES},
         description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
     )
     app.include_router(contacts.router)
     app.include_router(status.router)
     app.include_router(desk.router)
+    app.include_router(what_if.router)
     return app

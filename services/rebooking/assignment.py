@@ -117,7 +117,7 @@ async def _place(conn: asyncpg.Connection, r: _Round, disruptions: dict[str, Pas
     rules = r.config.rules
     # In a thread: the solver must not stall this process's consumer and heartbeats.
     flights = await inventory.flights_for(conn, trips.values(), rules)
-    result = await asyncio.to_thread(_solve, trips, flights, rules, r.config.settings.solve_budget_seconds)
+    result = await asyncio.to_thread(solve, trips, flights, rules, r.config.settings.solve_budget_seconds)
     placed = result.placements
     refunds = await refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed], rules)
     seated = await inventory.take_seats_for(conn, _seatings(placed))
@@ -165,14 +165,8 @@ def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: dom
                unplaced: str) -> None:
     """No seat for the trip: an agent for a minor or a passenger stranded part of the way;
     otherwise the journey is given up and its fare refunded."""
-    if trip.unaccompanied_minor:
-        r.decisions.add(r.outbox, d, "needs_agent",
-                        "An unaccompanied minor can only be moved to a direct flight, and none "
-                        "has a seat: an agent will arrange the trip with the family.")
-    elif refund.stranded:
-        # Part of the journey is flown: they wait at a connecting airport, where an agent
-        # arranges their way on or home, and their care meanwhile.
-        r.decisions.add(r.outbox, d, "needs_agent", domain.why_stranded(trip, r.config.rules))
+    if domain.without_seat(trip, refund) == "needs_agent":
+        r.decisions.add(r.outbox, d, "needs_agent", domain.why_an_agent(trip, r.config.rules))
     else:
         # They will not fly this journey: its seats go back on sale, and its fare is owed.
         r.release.append((d.booking_ref, trip.passenger_ids, refund.released))
@@ -183,9 +177,19 @@ def _not_moved(r: _Round, d: PassengerDisruption, trip: domain.Trip, refund: dom
                         released=refund.released, told=[Told(d.passenger_ids, notice)])
 
 
-def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
-           budget: float) -> domain.Assignment:
-    # Bookings on one disrupted flight share their candidates: find them once per trip shape.
+def solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
+          budget: float) -> domain.Assignment:
+    result = domain.assign(list(trips.values()), candidates(trips, flights, rules), rules, time_budget=budget)
+    metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
+    log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
+                                "method": result.method, "seconds": round(result.solve_seconds, 3)})
+    return result
+
+
+def candidates(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules
+               ) -> dict[str, list[domain.Itinerary]]:
+    """Each trip's candidate itineraries. Bookings on one disrupted flight share their candidates:
+    found once per trip shape."""
     shapes: dict[tuple, list[domain.Itinerary]] = {}
     options = {}
     for ref, t in trips.items():
@@ -194,11 +198,7 @@ def _solve(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: d
         if shape not in shapes:
             shapes[shape] = domain.candidate_itineraries(t, flights, rules)
         options[ref] = shapes[shape]
-    result = domain.assign(list(trips.values()), options, rules, time_budget=budget)
-    metrics.SOLVE_SECONDS.labels(result.method).observe(result.solve_seconds)
-    log.info("assigned", extra={"bookings": len(trips), "placed": len(result.placements),
-                                "method": result.method, "seconds": round(result.solve_seconds, 3)})
-    return result
+    return options
 
 
 async def trips_for(conn: asyncpg.Connection, disruptions: list[PassengerDisruption],
@@ -243,7 +243,7 @@ async def _fly_home(conn: asyncpg.Connection, trips: dict[str, domain.Trip], con
     """Seats home for passengers stranded at a connecting airport, from what this round left: the
     bookings flown home, and those whose seats another replica sold meanwhile (placed next round)."""
     flights = await inventory.flights_for(conn, trips.values(), config.rules)
-    result = await asyncio.to_thread(_solve, trips, flights, config.rules, config.settings.solve_budget_seconds / 2)
+    result = await asyncio.to_thread(solve, trips, flights, config.rules, config.settings.solve_budget_seconds / 2)
     seated = await inventory.take_seats_for(conn, _seatings(result.placements))
     return {ref: ps for ref, ps in result.placements.items() if ref in seated}, set(result.placements) - seated
 

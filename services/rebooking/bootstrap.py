@@ -4,12 +4,13 @@ workers, which the runtime starts from the system's declaration (shared/system.p
 
 from fastapi import FastAPI
 
-from services.rebooking import choice, desk, handlers
+from services.rebooking import choice, desk, handlers, what_if
 from services.rebooking.config import Config, RebookingSettings
 from shared import topics
 from shared.consumer import Routes
 from shared.events import BookingConfirmed, FlightScheduled, FlightStatusChanged, PassengerDisruption
 from shared.runtime import Service
+from shared.what_if import MAX_BODY_BYTES
 
 
 def routes(config: Config) -> Routes:
@@ -29,7 +30,9 @@ def create_app(settings: RebookingSettings | None = None) -> FastAPI:
         description="Seat inventory; disrupted bookings assigned the best flights with seats; the "
                     "passenger's choice (accept, change, refund) through a signed link; the ops desk's "
                     "rebookings and refunds.",
+        body_limits={"/ops/api/what-if/rebooking": MAX_BODY_BYTES},
     )
     app.include_router(choice.router)
     app.include_router(desk.router)
+    app.include_router(what_if.router)
     return app

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ortools.sat.python import cp_model
 
@@ -790,10 +790,27 @@ def homeward(trip: Trip, home: str) -> Trip:
                                replaced_flight_ids=(), onward_connection=True, arrive_by=None)
 
 
+def without_seat(trip: Trip, refund: Refund) -> Literal["needs_agent", "no_alternative"]:
+    """A trip no seat was found for: an agent for an unaccompanied minor (moved only on a direct
+    flight, with the family) or for passengers stranded part of the way (their way on or home, and
+    their care meanwhile); otherwise the journey is given up and its fare refunded."""
+    return "needs_agent" if trip.unaccompanied_minor or refund.stranded else "no_alternative"
+
+
 def why_flown_home(trip: Trip, home: str) -> str:
     return (f"No flight can take you on from {trip.origin} to {trip.destination} in time, so we fly you back "
             f"to {home}, where your journey began, and refund all of this journey, the flights you took "
             "included.")
+
+
+def why_an_agent(trip: Trip, rules: Rules) -> str:
+    """Why a trip `without_seat` needs an agent."""
+    if trip.unaccompanied_minor:
+        return ("An unaccompanied minor can only be moved to a direct flight, and none has a seat: an agent will "
+                "arrange the trip with the family.")
+    # Part of the journey is flown: they wait at a connecting airport, where an agent arranges
+    # their way on or home, and their care meanwhile.
+    return why_stranded(trip, rules)
 
 
 def why_stranded(trip: Trip, rules: Rules) -> str:
