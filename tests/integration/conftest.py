@@ -21,6 +21,7 @@ API_KEY = "integration-test-key"  # a key for every job, as in development
 VIEWER_KEY, RESERVATIONS_KEY = "integration-viewer-key", "integration-reservations-key"
 AGENT_KEY, AGENT = "integration-agent-key", "Ana Ruiz"
 MONITORING_KEY = "integration-monitoring-key"
+PLANNER_KEY, PLANNER = "integration-planner-key", "Pat Lee"
 # Agents limited to airlines and stations: United's desk, and JetBlue's at JFK.
 UNITED_AGENT_KEY, JFK_AGENT_KEY = "integration-united-agent-key", "integration-jfk-agent-key"
 # A second partner, to be throttled without throttling the first.
@@ -40,6 +41,7 @@ def stack(environment, tmp_path_factory):
     stack = Stack(env=environment.as_env() | {
         "REBOUND_API_KEYS": f"{API_KEY},ops-viewer:{VIEWER_KEY},reservations:{RESERVATIONS_KEY},"
                             f"monitoring:{MONITORING_KEY},ops-agent@{AGENT}:{AGENT_KEY},"
+                            f"planner@{PLANNER}:{PLANNER_KEY},"
                             f"ops-agent@Lee Chan/carriers=UA:{UNITED_AGENT_KEY},"
                             f"ops-agent@Kim Park/carriers=B6/stations=JFK:{JFK_AGENT_KEY}",
         "REBOUND_PARTNER_KEYS": partner_keys,
