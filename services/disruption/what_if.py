@@ -226,12 +226,16 @@ async def get_plan(plan_id: PlanId, pool: Database, planner: Planner) -> dict[st
     return found
 
 
+# The passengers an applied plan's flights disrupted since it was applied.
+SINCE_APPLIED = PER_PASSENGER.format(where="WHERE flight_id = ANY($1::text[]) AND accepted_at >= $2")
+
+
 async def outcome(pool: asyncpg.Pool | asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
     """What applying the plan has done so far, in the preview's terms: the passengers its flights'
     events disrupted since it was applied (a broken connection counts on the flight that broke it),
     what became of them, and the money granted them."""
     people = await pool.fetchrow(
-        f"""WITH p AS ({PER_PASSENGER.format(where="WHERE flight_id = ANY($1::text[]) AND accepted_at >= $2")})
+        f"""WITH p AS ({SINCE_APPLIED})
             SELECT count(*) AS passengers, count(*) FILTER (WHERE p.notified) AS told,
                    count(*) FILTER (WHERE p.rebooked) AS rebooked,
                    count(*) FILTER (WHERE p.no_alternative OR p.refunded) AS refunded,

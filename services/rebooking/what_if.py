@@ -71,17 +71,7 @@ def _passengers(bookings: dict[str, asyncpg.Record], disruptions: Sequence[Passe
 async def preview(conn: asyncpg.Connection, config: Config, asked: RebookingAsked) -> RebookingPreview:
     """What a round would decide for `asked.disruptions`, in the caller's (read-only) transaction."""
     rules = config.rules
-    # As the consumer and the rounds decide them: a flight that still goes is kept; the rest wait
-    # for a round, a booking's second disruption for the round after its first.
-    moving: dict[str, PassengerDisruption] = {}
-    later: list[PassengerDisruption] = []
-    for d in asked.disruptions:
-        if d.kind in KEEP_THE_FLIGHT:
-            continue
-        if d.booking_ref in moving:
-            later.append(d)
-        else:
-            moving[d.booking_ref] = d
+    moving, later = _waiting(asked.disruptions)
     trips = await assignment.trips_for(conn, list(moving.values()), rules)
     first = {d.booking_ref: d for d in reversed(asked.disruptions)}
     bookings = {r["booking_ref"]: r for r in await conn.fetch(
@@ -100,27 +90,48 @@ async def preview(conn: asyncpg.Connection, config: Config, asked: RebookingAske
     decided = [_decided(d, "kept", KEEP_THE_FLIGHT[d.kind], arrival_delay_minutes=max(d.delay_minutes, 0))
                for d in asked.disruptions if d.kind in KEEP_THE_FLIGHT]
     decided += [_decided(d, "kept", "settled with the booking's first disruption") for d in later]
-    for ref, d in moving.items():
-        trip = trips.get(ref)
-        if trip is None:
-            decided.append(_decided(d, "kept", "the booking had already moved off this flight"))
-        elif ref in placed:
-            ps = placed[ref]
-            decided.append(_decided(d, "rebooked", " ".join(dict.fromkeys(p.reason for p in ps)), segments=legs_of(ps),
-                                    cabin=ps[0].cabin, downgraded=any(p.downgraded for p in ps),
-                                    arrival_delay_minutes=max(p.arrival_delay_minutes for p in ps)))
-        elif ref in flown_home:
-            decided.append(_decided(d, "returned", domain.why_flown_home(trip, refunds[ref].home),
-                                    segments=legs_of(flown_home[ref]), refund_due=True,
-                                    whole_trip=refunds[ref].whole_trip))
-        elif domain.without_seat(trip, refunds[ref]) == "needs_agent":
-            decided.append(_decided(d, "needs_agent", domain.why_an_agent(trip, rules)))
-        else:
-            decided.append(_decided(d, "no_alternative", domain.why_no_alternative(refunds[ref], result.unplaced[ref]),
-                                    refund_due=True, whole_trip=refunds[ref].whole_trip))
+    decided += [_outcome(d, trips.get(ref), placed.get(ref), flown_home.get(ref), refunds.get(ref), result, rules)
+                for ref, d in moving.items()]
     return RebookingPreview(decided=decided, cabins=dict(cabins), tiers=dict(tiers), special_services=dict(services),
                             unaccompanied_minors=minors, method=result.method, solve_seconds=result.solve_seconds,
                             cost=result.objective, cost_profile=rules.profile.name)
+
+
+def _waiting(disruptions: Sequence[PassengerDisruption]
+             ) -> tuple[dict[str, PassengerDisruption], list[PassengerDisruption]]:
+    """As the consumer and the rounds take them: a flight that still goes is kept at once (not
+    here); the rest wait for a round, a booking's second disruption for the round after its first."""
+    moving: dict[str, PassengerDisruption] = {}
+    later: list[PassengerDisruption] = []
+    for d in disruptions:
+        if d.kind in KEEP_THE_FLIGHT:
+            continue
+        if d.booking_ref in moving:
+            later.append(d)
+        else:
+            moving[d.booking_ref] = d
+    return moving, later
+
+
+def _outcome(d: PassengerDisruption, trip: domain.Trip | None, placed: list[domain.Placement] | None,
+             home: list[domain.Placement] | None, refund: domain.Refund | None, result: domain.Assignment,
+             rules: domain.Rules) -> RebookingDecided:
+    """The round's decision for one booking, as `assignment._place` makes it (no seat race: a
+    preview takes no seats)."""
+    if trip is None:
+        return _decided(d, "kept", "the booking had already moved off this flight")
+    if placed:
+        return _decided(d, "rebooked", " ".join(dict.fromkeys(p.reason for p in placed)), segments=legs_of(placed),
+                        cabin=placed[0].cabin, downgraded=any(p.downgraded for p in placed),
+                        arrival_delay_minutes=max(p.arrival_delay_minutes for p in placed))
+    assert refund is not None
+    if home:
+        return _decided(d, "returned", domain.why_flown_home(trip, refund.home), segments=legs_of(home),
+                        refund_due=True, whole_trip=refund.whole_trip)
+    if domain.without_seat(trip, refund) == "needs_agent":
+        return _decided(d, "needs_agent", domain.why_an_agent(trip, rules))
+    return _decided(d, "no_alternative", domain.why_no_alternative(refund, result.unplaced[d.booking_ref]),
+                    refund_due=True, whole_trip=refund.whole_trip)
 
 
 def _assign(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,

@@ -4,7 +4,7 @@ solver, compensation's fares and engine, notify's contacts), then the plan's eve
 real through all four services' handlers, and the two set side by side: passengers hit,
 re-accommodated, refunded, and every grant of money, equal. And the preview changes nothing."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -57,8 +57,8 @@ async def snapshot(conn: asyncpg.Connection) -> list[tuple]:
                                                                  f'"{t["relname"]}"')) for t in tables]
 
 
-def grants_of(world: World) -> Counter:
-    owed: Counter = Counter()
+def grants_of(world: World) -> dict[tuple[str, str, str], Decimal]:
+    owed: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for e in world.on(topics.ENTITLEMENTS):
         if isinstance(e, EntitlementsGranted):
             for g in e.grants:
