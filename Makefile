@@ -15,7 +15,7 @@ endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
-.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-rebooking bench-roadef demo-small play \
+.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-what-if bench-rebooking bench-roadef demo-small play \
 	faults faults-short fuzz containers test-containers
 
 # The locked Python dependencies in .venv (uv installs them).
@@ -112,6 +112,11 @@ bench: infra
 # Event → first notice at the provider: 200-passenger cancellations one at a time, and 50 at once.
 bench-first-notice: infra
 	$(PY) -m bench.first_notice_latency
+
+# What-if previews on the storm day's live state: a plan of the 50 fullest flights previewed, and
+# the live path's first notices with and without previews running.
+bench-what-if: infra
+	$(PY) -m bench.what_if
 
 # Rebooking alone: the passengers of every flight cancelled on 8 February 2013.
 bench-rebooking: infra

@@ -157,8 +157,8 @@ class Owed(BaseModel):
     regime: str
     amount: Decimal
     passengers: int
-    exempt: Decimal = Field(default=Decimal(0), description="Compensation the cause as given exempts: what a "
-                                                            "cause within the airline's control would add")
+    exempt: Decimal = Field(default=Decimal(0), description="What the cause as given exempts: what a cause "
+                                                            "within the airline's control would add")
 
 
 class MoneyPreview(BaseModel):

@@ -4,7 +4,8 @@ decided as it previews, judged by the same journeys and engine as a real disrupt
 is written: the halves are put beside the stored cases in memory only.
 
 Beside what is owed, what the cause as given exempts: each case judged again with a cause within
-the airline's control, the compensation that adds (the extraordinary circumstances' share)."""
+the airline's control, and what that adds (the extraordinary circumstances' share: the law's
+compensation, and the care and credits the airline gives only for what it controls)."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -48,18 +49,27 @@ class Judged:
 
     def __init__(self, book: RuleBook) -> None:
         self.book = book
-        self.seen: dict[str, tuple[list[Entitlement], list[Entitlement]]] = {}
+        self.seen: dict[str, list[Entitlement]] = {}
+        self.seen_within: dict[str, list[Entitlement]] = {}
 
     def __call__(self, case: Case) -> tuple[list[Entitlement], list[Entitlement]]:
-        """What the case is owed, and what it would be owed with a cause within the airline's control."""
+        """What the case is owed, and what it would be owed with a cause within the airline's
+        control (refunds left out: they are owed whatever the cause)."""
         key = case.model_dump_json(exclude={"passenger": {"id"}, "booking": True})
         if key not in self.seen:
+            self.seen[key] = engine.evaluate(case, self.book).entitlements
+        if case.disruption.cause == WITHIN_CONTROL:
+            return self.seen[key], []
+        # What a cause exempts is never the fare (compensation, care and credits are fixed sums),
+        # so the passengers of one flight and outcome are judged once, whatever each paid.
+        unpriced = case.model_dump_json(exclude={"passenger": {"id"}, "booking": True, "fare": {"amount", "taxes"},
+                                                 "itinerary": {"__all__": {"coupon"}}})
+        if unpriced not in self.seen_within:
             within = case.model_copy(update={"disruption": case.disruption.model_copy(
                 update={"cause": WITHIN_CONTROL})})
-            self.seen[key] = (engine.evaluate(case, self.book).entitlements,
-                              engine.evaluate(within, self.book).entitlements
-                              if case.disruption.cause != WITHIN_CONTROL else [])
-        return self.seen[key]
+            self.seen_within[unpriced] = [e for e in engine.evaluate(within, self.book).entitlements
+                                          if e.kind != "refund"]
+        return self.seen[key], self.seen_within[unpriced]
 
 
 Key = tuple[str, str, str, str]  # booking, journey (the ledger's key), passenger, kind
@@ -76,8 +86,9 @@ def best(evaluated: Iterable[tuple[Key, Entitlement]]) -> dict[Key, Entitlement]
 
 
 def tally(given: Mapping[Key, Entitlement], within: Mapping[Key, Entitlement]) -> list[Owed]:
-    """By currency, kind and regime: what is owed, to how many, and the compensation the cause as
-    given exempts (what it would be, less what it is)."""
+    """By currency, kind and regime: what is owed, to how many, and what the cause as given exempts
+    (what a cause within the airline's control would owe, less what is owed: the law's compensation,
+    and the airline's own care and credits for what it controls)."""
     amount: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     exempt: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     who: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
@@ -85,8 +96,8 @@ def tally(given: Mapping[Key, Entitlement], within: Mapping[Key, Entitlement]) -
         amount[(e.currency, e.kind, e.regime)] += e.amount
         who[(e.currency, e.kind, e.regime)].add((booking, passenger))
     for key, e in within.items():
-        paid = given[key].amount if key in given else Decimal(0)
-        if e.kind == "compensation" and e.amount > paid:
+        paid = given[key].amount if key in given and given[key].currency == e.currency else Decimal(0)
+        if e.amount > paid:
             exempt[(e.currency, e.kind, e.regime)] += e.amount - paid
     return [Owed(currency=c, kind=k, regime=r, amount=amount[(c, k, r)], passengers=len(who[(c, k, r)]),
                  exempt=exempt[(c, k, r)]) for c, k, r in sorted(set(amount) | set(exempt))]

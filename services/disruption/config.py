@@ -56,6 +56,9 @@ class DisruptionSettings(Settings):
     desk_messages_per_flight_per_hour: int = 3
     # A what-if preview answers within this long with what it has, saying what is missing.
     what_if_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The rebooking solver's time in a preview, a limit (its rounds get `REBOUND_SOLVE_BUDGET_SECONDS`,
+    # 3 s per round, as a target): what is not solved by then is placed greedily, and said.
+    what_if_solve_seconds: float = Field(default=0.5, gt=0, le=30)
     # ICAO → IATA airline pairings the designator table lacks, with their dates, as
     # `ICAO:IATA:from:to` (YYYY-MM-DD, empty for open), comma-separated: `TOM:BY:2004-01-01:`.
     airline_pairings: str = ""

@@ -196,9 +196,9 @@ def money_figures(answer: MoneyPreview) -> dict[str, Any]:
     for o in answer.owed:
         c = out.setdefault(o.currency, {"currency": o.currency, "refund": "0", "compensation": {}, "care": {},
                                         "credit": "0", "exempt": "0", "total": "0"})
+        c["exempt"] = str(_add(c["exempt"], o.exempt))
         if o.kind == "compensation":
             c["compensation"][o.regime] = str(_add(c["compensation"].get(o.regime, "0"), o.amount))
-            c["exempt"] = str(_add(c["exempt"], o.exempt))
         elif o.kind in ("meal", "hotel", "transport"):
             c["care"][o.kind] = str(_add(c["care"].get(o.kind, "0"), o.amount))
         else:

@@ -433,7 +433,7 @@ Choice = dict[int, int]
 
 
 def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
-           *, time_budget: float = 2.0) -> Assignment:
+           *, time_budget: float = 2.0, strict: bool = False) -> Assignment:
     """Place every trip it can: all trips compete for the same seats and are placed together,
     at the least cost the profile counts.
 
@@ -442,19 +442,21 @@ def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]]
     (together, then split). A profile that prices downgrades (`downgrade_last` off) has every cabin
     in one pass; one that splits every party skips the passes together. Within a pass a CP-SAT
     model minimises the cost; if it finds no solution within `time_budget`, a greedy pass in order
-    of priority stands in."""
+    of priority stands in. `strict`: the budget is a limit, not a target (each independent part
+    otherwise gets a floor of time however many there are): once spent, the rest is placed greedily."""
     started = time.perf_counter()
     seats: Seats = {(f.flight_id, cabin): free for found in itineraries.values() for itinerary in found
                     for f in itinerary.flights for cabin, free in f.seats_free.items()}
     weights = priority_weights(trips) if rules.profile.priorities else {t.booking_ref: 1 for t in trips}
+    costs: Costs = {}
     order = sorted(trips, key=lambda t: -weights[t.booking_ref])
     placements: dict[str, list[Placement]] = {}
     methods: list[str] = []
     for cabins, split in _passes(rules.profile):
         pending = [t for t in order if _unseated(t, placements) and _in_pass(t, split, rules.profile)]
         budget_left = time_budget - (time.perf_counter() - started)
-        methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left,
-                               cabins=cabins, split=split)
+        methods += _place_pass(pending, itineraries, rules, weights, seats, placements, budget_left, costs,
+                               cabins=cabins, split=split, strict=strict)
     unplaced = {t.booking_ref: _why_unplaced(t, itineraries.get(t.booking_ref, ()), rules)
                 for t in order if _unseated(t, placements)}
     return Assignment(placements, unplaced, _weakest(methods), time.perf_counter() - started,
@@ -487,13 +489,13 @@ def _weakest(methods: list[str]) -> str:
 
 def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
                 weights: Mapping[str, int], seats: Seats, placements: dict[str, list[Placement]], budget: float,
-                *, cabins: str, split: bool) -> list[str]:
+                costs: "Costs", *, cabins: str, split: bool, strict: bool = False) -> list[str]:
     """One pass: its units solved over the seats left, each placed part added to `placements` and
     its seats counted off; the method that solved it (none when the pass had nothing to place)."""
-    units = _units(pending, itineraries, rules, weights, placements, cabins=cabins, split=split)
+    units = _units(pending, itineraries, rules, weights, placements, costs, cabins=cabins, split=split)
     if not units:
         return []
-    chosen, method = _solve(units, seats, budget)
+    chosen, method = _solve(units, seats, budget, strict)
     for unit, choice in zip(units, chosen, strict=True):
         waiting = list(unit.passenger_ids)
         for pick, count in sorted(choice.items()):
@@ -504,14 +506,14 @@ def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itin
 
 
 def _units(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
-           weights: Mapping[str, int], placements: Mapping[str, Sequence[Placement]], *, cabins: str,
-           split: bool) -> list[_Unit]:
+           weights: Mapping[str, int], placements: Mapping[str, Sequence[Placement]], costs: "Costs", *,
+           cabins: str, split: bool) -> list[_Unit]:
     """What one pass places: each trip's passengers still without a seat, with the options the
     pass allows."""
     units: list[_Unit] = []
     for t in pending:
         weight = weights[t.booking_ref]
-        options = _options(t, itineraries.get(t.booking_ref, ()), rules, cabins, weight)
+        options = _options(t, itineraries.get(t.booking_ref, ()), rules, cabins, weight, costs)
         if options:
             units.append(_Unit(t, _unseated(t, placements), options, weight, weight * not_carried_cost(t, rules),
                                together=not split, partial=split and rules.profile.partial_parties))
@@ -527,8 +529,14 @@ def _take(unit: _Unit, option: _Option, passenger_ids: tuple[str, ...], seats: S
                      _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split))
 
 
+# One assignment's carried costs, by what they depend on: the trip's arrival, cabin, haul, ends,
+# booked cabins and flying time, the itinerary (by identity) and the cabin. Bookings on one flight
+# share their candidates, and each pass asks again: computed once.
+Costs = dict[tuple[object, ...], int]
+
+
 def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, cabins: str,
-             weight: int) -> tuple[_Option, ...]:
+             weight: int, costs: Costs) -> tuple[_Option, ...]:
     booked, profile = CABINS.index(trip.cabin), rules.profile
     lowest, highest = ((booked, len(CABINS)) if cabins == "up" else (0, booked) if cabins == "down"
                        else (0, len(CABINS)))
@@ -539,7 +547,11 @@ def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, cabins:
         for cabin in CABINS[lowest:highest]:
             if itinerary.seats_free(cabin) < 1:
                 continue
-            options.append(_Option(itinerary, cabin, weight * carried_cost(trip, itinerary, cabin, rules)))
+            key = (trip.planned_arrival, trip.cabin, trip.haul, trip.origin, trip.destination, trip.booked_cabins,
+                   trip.planned_minutes, id(itinerary), cabin)
+            if (cost := costs.get(key)) is None:
+                cost = costs[key] = carried_cost(trip, itinerary, cabin, rules)
+            options.append(_Option(itinerary, cabin, weight * cost))
     return tuple(options)
 
 
@@ -567,7 +579,7 @@ def not_carried_cost(trip: Trip, rules: Rules) -> int:
     return round((value + p.money.when_not_carried(trip.planned_minutes, trip.fare)) * p.scale)
 
 
-def _solve(units: list[_Unit], seats: Seats, budget: float) -> tuple[list[Choice], str]:
+def _solve(units: list[_Unit], seats: Seats, budget: float, strict: bool = False) -> tuple[list[Choice], str]:
     """Each unit's choice (how many of it each option carries).
 
     Units that can never want the same seats (other routes, other cabins) are solved apart:
@@ -582,9 +594,9 @@ def _solve(units: list[_Unit], seats: Seats, budget: float) -> tuple[list[Choice
         # Budget a small component does not use passes on to the larger ones after it; and each
         # gets a floor, as a time limit (a small model is solved in far less).
         left = budget - (time.perf_counter() - started)
-        picks, method = _solve_component(
-            [units[i] for i in component], seats,
-            max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0)
+        given = max(MIN_COMPONENT_SECONDS, share, min(left, 2 * share)) if budget > 0 else 0.0
+        picks, method = _solve_component([units[i] for i in component], seats,
+                                         max(0.0, min(given, left)) if strict else given)
         methods.add(method)
         for i, choice in zip(component, picks, strict=True):
             chosen[i] = choice
@@ -717,6 +729,7 @@ def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement
     default profile, longer than any delay, so that as many as possible are placed); each weighted
     by the trip's priority when the profile weighs priorities."""
     weights = priority_weights(trips) if rules.profile.priorities else {t.booking_ref: 1 for t in trips}
+    costs: Costs = {}
     total = 0
     for t in trips:
         placed = 0

@@ -114,17 +114,21 @@ async def booked_legs_for(conn: asyncpg.Connection, bookings: Sequence[tuple[str
                           ) -> dict[str, list[domain.BookedLeg]]:
     """The flights each booking's passengers hold seats on."""
     pairs = [(ref, p) for ref, passengers in bookings for p in passengers]
-    rows = await conn.fetch(
-        """SELECT DISTINCT s.booking_ref, f.flight_id, f.carrier, f.origin, f.destination,
-                  f.scheduled_departure AS departure, f.scheduled_arrival AS arrival
+    # Two statements, not one join: the planner, unable to count what `unnest` brings, scanned
+    # every flight for each seat (3.8 s for 10,000 passengers on the storm day, against 0.05).
+    held = await conn.fetch(
+        """SELECT DISTINCT s.booking_ref, s.flight_id
            FROM unnest($1::text[], $2::text[]) AS b(booking_ref, passenger_id)
-           JOIN seats s ON s.booking_ref = b.booking_ref AND s.passenger_id = b.passenger_id
-           JOIN flights f ON f.flight_id = s.flight_id""",
+           JOIN seats s ON s.booking_ref = b.booking_ref AND s.passenger_id = b.passenger_id""",
         [p[0] for p in pairs], [p[1] for p in pairs])
+    flights = {r["flight_id"]: r for r in await conn.fetch(
+        """SELECT flight_id, carrier, origin, destination, scheduled_departure AS departure,
+                  scheduled_arrival AS arrival FROM flights WHERE flight_id = ANY($1::text[])""",
+        sorted({h["flight_id"] for h in held}))}
     legs: dict[str, list[domain.BookedLeg]] = {}
-    for r in rows:
-        values = dict(r)
-        legs.setdefault(values.pop("booking_ref"), []).append(domain.BookedLeg(**values))
+    for h in held:
+        if (f := flights.get(h["flight_id"])) is not None:
+            legs.setdefault(h["booking_ref"], []).append(domain.BookedLeg(**dict(f)))
     return legs
 
 

@@ -136,9 +136,10 @@ def _outcome(d: PassengerDisruption, trip: domain.Trip | None, placed: list[doma
 
 def _assign(trips: dict[str, domain.Trip], flights: list[domain.Flight], rules: domain.Rules,
             budget: float) -> domain.Assignment:
-    # Not `assignment.solve`: a preview is not a round, and its solves stay out of the round's metrics.
+    # Not `assignment.solve`: a preview is not a round, and its solves stay out of the round's
+    # metrics; and its budget is a limit, so that a preview answers while it is being weighed.
     return domain.assign(list(trips.values()), assignment.candidates(trips, flights, rules), rules,
-                         time_budget=budget)
+                         time_budget=budget, strict=True)
 
 
 def _decided(d: PassengerDisruption, outcome: str, reason: str, **more: object) -> RebookingDecided:

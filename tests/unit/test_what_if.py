@@ -172,11 +172,15 @@ def test_the_money_is_what_the_ledger_would_end_with_and_the_cause_exempts_the_d
     # Judged twice as the journey's halves came in: the ledger only ever raises a grant.
     given = best([((*journey, "meal"), _e("meal", 15)), ((*journey, "meal"), _e("meal", 30)),
                   ((*journey, "refund"), _e("refund", 400, "US_DOT", "USD")), ((*journey, "meal"), _e("meal", 20))])
-    within = best([((*journey, "compensation"), _e("compensation", 600))])
+    # Had the cause been the airline's own: EU261's compensation, and the airline's credit for a
+    # delay it controls; the same meal.
+    within = best([((*journey, "compensation"), _e("compensation", 600)), ((*journey, "meal"), _e("meal", 30)),
+                   ((*journey, "credit"), _e("credit", 50, "AIRLINE", "USD"))])
     owed = {(o.currency, o.kind, o.regime): (o.amount, o.exempt, o.passengers) for o in tally(given, within)}
     assert owed == {("EUR", "meal", "EU261"): (Decimal(30), Decimal(0), 1),
                     ("USD", "refund", "US_DOT"): (Decimal(400), Decimal(0), 1),
-                    ("EUR", "compensation", "EU261"): (Decimal(0), Decimal(600), 0)}
+                    ("EUR", "compensation", "EU261"): (Decimal(0), Decimal(600), 0),
+                    ("USD", "credit", "AIRLINE"): (Decimal(0), Decimal(50), 0)}
 
 
 def test_notices_are_counted_by_channel_and_language_and_timed_by_the_slowest_channel():
