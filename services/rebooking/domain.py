@@ -729,7 +729,6 @@ def objective(trips: Sequence[Trip], placements: Mapping[str, Sequence[Placement
     default profile, longer than any delay, so that as many as possible are placed); each weighted
     by the trip's priority when the profile weighs priorities."""
     weights = priority_weights(trips) if rules.profile.priorities else {t.booking_ref: 1 for t in trips}
-    costs: Costs = {}
     total = 0
     for t in trips:
         placed = 0
