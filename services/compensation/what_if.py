@@ -7,6 +7,7 @@ Beside what is owed, what the cause as given exempts: each case judged again wit
 the airline's control, and what that adds (the extraordinary circumstances' share: the law's
 compensation, and the care and credits the airline gives only for what it controls)."""
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -104,13 +105,20 @@ def tally(given: Mapping[Key, Entitlement], within: Mapping[Key, Entitlement]) -
 
 
 async def preview(conn: asyncpg.Connection, book: RuleBook, asked: MoneyAsked) -> MoneyPreview:
-    """Each journey judged as each disruption the plan gives it completes, beside the cases stored."""
+    """What the plan's disruptions would be owed, from the cases stored beside them; judged in a
+    thread, so that this service's consumers go on meanwhile."""
     decided = {(r.disruption_id, r.booking_ref): r for r in asked.decided}
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in asked.disruptions:
         if (r := decided.get((d.disruption_id, d.booking_ref))) is not None:
             rows[d.booking_ref].append(case_row(d, r))
     known = await store.known(conn, list(rows))
+    return await asyncio.to_thread(judge_all, book, known, rows, asked.disruptions)
+
+
+def judge_all(book: RuleBook, known: store.Known, rows: dict[str, list[dict[str, Any]]],
+              disruptions: list[PassengerDisruption]) -> MoneyPreview:
+    """Each journey judged as each disruption the plan gives it completes, beside the cases stored."""
     judged = Judged(book)
     given: list[tuple[Key, Entitlement]] = []
     within: list[tuple[Key, Entitlement]] = []
@@ -131,7 +139,7 @@ async def preview(conn: asyncpg.Connection, book: RuleBook, asked: MoneyAsked) -
                     owed, could_be = judged(case)
                     given += [((ref, found.disruption, passenger, e.kind), e) for e in owed]
                     within += [((ref, found.disruption, passenger, e.kind), e) for e in could_be]
-    hit = {(d.booking_ref, p) for d in asked.disruptions for p in d.passenger_ids}
+    hit = {(d.booking_ref, p) for d in disruptions for p in d.passenger_ids}
     return MoneyPreview(owed=tally(best(given), best(within)), passengers_evaluated=len(evaluated),
                         passengers_not_evaluated=len(hit - evaluated))
 

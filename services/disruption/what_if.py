@@ -8,6 +8,7 @@ saved, named, shared by link, compared, and applied by an agent: their events th
 A preview answers within `REBOUND_WHAT_IF_SECONDS` with what it has, and names what is missing."""
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -31,7 +32,7 @@ from shared.events import FlightEventData, Leg
 from shared.events import event_id as derived_id
 from shared.http import GatedRoute, require_covers, require_role
 from shared.outbox import Outbox
-from shared.runtime import Database, service_config
+from shared.runtime import Database, running, service_config
 from shared.what_if import (
     MAX_FLIGHTS,
     CloseAirport,
@@ -120,15 +121,23 @@ class Owners:
                      "notices": f"{s.notify_url}/ops/api/what-if/notices"}
 
     async def ask(self, part: str, body: BaseModel, answer: type[BaseModel], seconds: float) -> Any:
-        reply = await self.client.post(self.urls[part], content=body.model_dump_json(),
+        # Megabytes of JSON each way for a large plan: written and read off the event loop.
+        reply = await self.client.post(self.urls[part], content=await asyncio.to_thread(body.model_dump_json),
                                        headers=self.headers | {"content-type": "application/json"},
                                        timeout=max(0.1, seconds))
         reply.raise_for_status()
-        return answer.model_validate_json(reply.content)
+        return await asyncio.to_thread(answer.model_validate_json, reply.content)
 
 
 async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Plan) -> dict[str, Any]:
-    """The plan's preview; a part its owner did not give in time (or at all) is named in `missing`."""
+    """The plan's preview; a part its owner did not give in time (or at all) is named in `missing`.
+    A preview is never ahead of a passenger's first notice: while the first-notice path has work
+    waiting it stands back (`shared.backlog`, at most `REBOUND_WHAT_IF_SECONDS`), and its heavy
+    parts run off this service's event loop, which applies the flight events."""
+    waited = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(config.settings.what_if_seconds):
+            await running(request.app).backlog.stand_back("what-if preview")
     started = time.monotonic()
     deadline = started + config.settings.what_if_seconds
     at = datetime.now(UTC)
@@ -137,9 +146,9 @@ async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Pl
         require_covers_all(request, loaded)
         events = plan_events(plan, loaded, at, "preview")
         seen = await store.seen_on(conn, loaded.rows)
-    played = planning.play(events, seen, at=at, source=PLAN_SOURCE,
-                           minimum_connecting=config.connecting.minimum_minutes,
-                           same_city=config.connecting.same_city)
+    played = await asyncio.to_thread(planning.play, events, seen, at=at, source=PLAN_SOURCE,
+                                     minimum_connecting=config.connecting.minimum_minutes,
+                                     same_city=config.connecting.same_city)
     owners = Owners(request, config)
     missing: list[str] = []
     figures: dict[str, Any] = {"hit": planning.hit_figures(played), "rebooking": None, "money": None,
@@ -172,6 +181,7 @@ async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Pl
             missing.append("money: it follows from the rebookings, which are missing")
         figures["notices"] = planning.notice_figures(notices) if notices else None
     return {"plan": plan.model_dump(mode="json"), "computed_at": at.isoformat(),
+            "waited_for_first_notices_s": round(started - waited, 3),
             "seconds": round(time.monotonic() - started, 3), "seconds_by_part": took, **figures, "missing": missing,
             "flights": [{"flight_id": f, "effect": effect} for f, effect in played.effects]}
 

@@ -431,6 +431,11 @@ Seats = dict[tuple[str, Cabin], int]
 # A unit's choice: how many of its passengers each of its options carries.
 Choice = dict[int, int]
 
+# One assignment's carried costs, by what they depend on: the trip's arrival, cabin, haul, ends,
+# booked cabins and flying time, the itinerary (by identity) and the cabin. Bookings on one flight
+# share their candidates, and each pass asks again: computed once.
+Costs = dict[tuple[object, ...], int]
+
 
 def assign(trips: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
            *, time_budget: float = 2.0, strict: bool = False) -> Assignment:
@@ -489,7 +494,7 @@ def _weakest(methods: list[str]) -> str:
 
 def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
                 weights: Mapping[str, int], seats: Seats, placements: dict[str, list[Placement]], budget: float,
-                costs: "Costs", *, cabins: str, split: bool, strict: bool = False) -> list[str]:
+                costs: Costs, *, cabins: str, split: bool, strict: bool = False) -> list[str]:
     """One pass: its units solved over the seats left, each placed part added to `placements` and
     its seats counted off; the method that solved it (none when the pass had nothing to place)."""
     units = _units(pending, itineraries, rules, weights, placements, costs, cabins=cabins, split=split)
@@ -506,7 +511,7 @@ def _place_pass(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itin
 
 
 def _units(pending: Sequence[Trip], itineraries: Mapping[str, Sequence[Itinerary]], rules: Rules,
-           weights: Mapping[str, int], placements: Mapping[str, Sequence[Placement]], costs: "Costs", *,
+           weights: Mapping[str, int], placements: Mapping[str, Sequence[Placement]], costs: Costs, *,
            cabins: str, split: bool) -> list[_Unit]:
     """What one pass places: each trip's passengers still without a seat, with the options the
     pass allows."""
@@ -527,12 +532,6 @@ def _take(unit: _Unit, option: _Option, passenger_ids: tuple[str, ...], seats: S
         seats[(f.flight_id, option.cabin)] -= len(passenger_ids)
     return Placement(unit.trip, passenger_ids, option.itinerary, option.cabin,
                      _reason(unit.trip, option, itineraries[unit.trip.booking_ref], split))
-
-
-# One assignment's carried costs, by what they depend on: the trip's arrival, cabin, haul, ends,
-# booked cabins and flying time, the itinerary (by identity) and the cabin. Bookings on one flight
-# share their candidates, and each pass asks again: computed once.
-Costs = dict[tuple[object, ...], int]
 
 
 def _options(trip: Trip, itineraries: Sequence[Itinerary], rules: Rules, cabins: str,
