@@ -7,7 +7,6 @@ Beside what is owed, what the cause as given exempts: each case judged again wit
 the airline's control, and what that adds (the extraordinary circumstances' share: the law's
 compensation, and the care and credits the airline gives only for what it controls)."""
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -21,6 +20,7 @@ from services.compensation.case import Case, Entitlement
 from services.compensation.config import Config
 from services.compensation.handlers import journey_cases
 from services.compensation.rules import RuleBook
+from shared import low_priority
 from shared.events import PassengerDisruption, RebookingDecided
 from shared.http import GatedRoute, require_role
 from shared.runtime import Database, service_config
@@ -105,15 +105,15 @@ def tally(given: Mapping[Key, Entitlement], within: Mapping[Key, Entitlement]) -
 
 
 async def preview(conn: asyncpg.Connection, book: RuleBook, asked: MoneyAsked) -> MoneyPreview:
-    """What the plan's disruptions would be owed, from the cases stored beside them; judged in a
-    thread, so that this service's consumers go on meanwhile."""
+    """What the plan's disruptions would be owed, from the cases stored beside them; judged on the
+    low-priority thread, so that this service's consumers, and the machine's live path, go first."""
     decided = {(r.disruption_id, r.booking_ref): r for r in asked.decided}
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in asked.disruptions:
         if (r := decided.get((d.disruption_id, d.booking_ref))) is not None:
             rows[d.booking_ref].append(case_row(d, r))
     known = await store.known(conn, list(rows))
-    return await asyncio.to_thread(judge_all, book, known, rows, asked.disruptions)
+    return await low_priority.run(judge_all, book, known, rows, asked.disruptions)
 
 
 def judge_all(book: RuleBook, known: store.Known, rows: dict[str, list[dict[str, Any]]],

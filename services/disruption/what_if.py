@@ -27,7 +27,7 @@ from services.disruption import planning, store, times
 from services.disruption.config import Config
 from services.disruption.console import PER_PASSENGER
 from services.disruption.ops import SOURCE, desk_client
-from shared import desk, topics
+from shared import desk, low_priority, topics
 from shared.events import FlightEventData, Leg
 from shared.events import event_id as derived_id
 from shared.http import GatedRoute, require_covers, require_role
@@ -122,18 +122,19 @@ class Owners:
 
     async def ask(self, part: str, body: BaseModel, answer: type[BaseModel], seconds: float) -> Any:
         # Megabytes of JSON each way for a large plan: written and read off the event loop.
-        reply = await self.client.post(self.urls[part], content=await asyncio.to_thread(body.model_dump_json),
+        reply = await self.client.post(self.urls[part], content=await low_priority.run(body.model_dump_json),
                                        headers=self.headers | {"content-type": "application/json"},
                                        timeout=max(0.1, seconds))
         reply.raise_for_status()
-        return await asyncio.to_thread(answer.model_validate_json, reply.content)
+        return await low_priority.run(answer.model_validate_json, reply.content)
 
 
 async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Plan) -> dict[str, Any]:
     """The plan's preview; a part its owner did not give in time (or at all) is named in `missing`.
     A preview is never ahead of a passenger's first notice: while the first-notice path has work
     waiting it stands back (`shared.backlog`, at most `REBOUND_WHAT_IF_SECONDS`), and its heavy
-    parts run off this service's event loop, which applies the flight events."""
+    parts run at the lowest priority, off this service's event loop, which applies the flight
+    events (`shared.low_priority`; the owners' parts too)."""
     waited = time.monotonic()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(config.settings.what_if_seconds):
@@ -146,7 +147,7 @@ async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Pl
         require_covers_all(request, loaded)
         events = plan_events(plan, loaded, at, "preview")
         seen = await store.seen_on(conn, loaded.rows)
-    played = await asyncio.to_thread(planning.play, events, seen, at=at, source=PLAN_SOURCE,
+    played = await low_priority.run(planning.play, events, seen, at=at, source=PLAN_SOURCE,
                                      minimum_connecting=config.connecting.minimum_minutes,
                                      same_city=config.connecting.same_city)
     owners = Owners(request, config)

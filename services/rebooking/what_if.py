@@ -3,7 +3,6 @@ hurt, on the seats as they are now, with the flights the plan cancels or diverts
 those it delays at their new times. The same trips, candidates, solver and refund rules as a
 round (`assignment`), read in one read-only snapshot: nothing is taken, written or told."""
 
-import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from services.rebooking import assignment, domain, inventory
 from services.rebooking.config import Config
 from services.rebooking.decisions import legs_of
 from services.rebooking.handlers import KEEP_THE_FLIGHT
+from shared import low_priority
 from shared.events import PassengerDisruption, RebookingDecided
 from shared.http import GatedRoute, require_role
 from shared.runtime import Database, service_config
@@ -79,14 +79,14 @@ async def preview(conn: asyncpg.Connection, config: Config, asked: RebookingAske
         list(first))}
     cabins, tiers, services, minors = _passengers(bookings, list(first.values()))
     flights = as_planned(await inventory.flights_for(conn, trips.values(), rules), asked.planned) if trips else []
-    result = await asyncio.to_thread(_assign, trips, flights, rules, asked.budget_seconds)
+    result = await low_priority.run(_assign, trips, flights, rules, asked.budget_seconds)
     placed = result.placements
     refunds = await assignment.refunds_for(conn, [(ref, t, ()) for ref, t in trips.items() if ref not in placed],
                                            rules)
     home = {ref: domain.homeward(trips[ref], r.home) for ref, r in refunds.items()
             if r.stranded and not trips[ref].unaccompanied_minor}
-    flown_home = (await asyncio.to_thread(_assign, home, seats_left(flights, placed), rules,
-                                          asked.budget_seconds / 2)).placements if home else {}
+    flown_home = (await low_priority.run(_assign, home, seats_left(flights, placed), rules,
+                                           asked.budget_seconds / 2)).placements if home else {}
     decided = [_decided(d, "kept", KEEP_THE_FLIGHT[d.kind], arrival_delay_minutes=max(d.delay_minutes, 0))
                for d in asked.disruptions if d.kind in KEEP_THE_FLIGHT]
     decided += [_decided(d, "kept", "settled with the booking's first disruption") for d in later]

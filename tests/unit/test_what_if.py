@@ -3,6 +3,8 @@ becomes, the flights and passengers it hits by the disruption service's own rule
 owner's answer is counted. The preview set beside the services' real outcome is in
 tests/handlers/test_what_if.py (and, on the real stack, tests/integration/test_what_if.py)."""
 
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,6 +20,7 @@ from services.notify import policy
 from services.notify.what_if import forecast
 from services.rebooking import domain as rebooking
 from services.rebooking.what_if import as_planned, seats_left
+from shared import low_priority
 from shared.events import FlightCancelled, FlightDelayed, Leg, PassengerDisruption, RebookingDecided
 from shared.what_if import MAX_FLIGHTS, Plan, PlannedFlight, RebookingPreview, percentile
 
@@ -209,3 +212,11 @@ def test_the_plan_takes_its_cancelled_flights_away_and_moves_its_delayed_ones():
     trip = rebooking.Trip("AAA111", ("AAA111-1", "AAA111-2"), "economy", "B6", "JFK", "BOS", T, T, ())
     placed = {"AAA111": [rebooking.Placement(trip, trip.passenger_ids, rebooking.Itinerary((kept,)), "economy", "")]}
     assert seats_left([kept], placed)[0].seats_free == {"economy": 8}
+
+
+async def test_a_preview_runs_where_the_kernel_puts_it_last():
+    def niceness() -> tuple[int, str]:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name
+    nice, thread = await low_priority.run(niceness)
+    assert nice == low_priority.LOWEST and thread.startswith("low-priority")
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < low_priority.LOWEST, "the caller's is kept"
