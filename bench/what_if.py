@@ -95,6 +95,23 @@ async def probe(disruption_url: str, database_url: str, flights: list[str], ever
         await conn.close()
 
 
+async def probe_while_previewing(client: httpx.AsyncClient, plan: dict, disruption_url: str, database_url: str,
+                                 flights: list[str], every: float) -> tuple[list[float], list[dict]]:
+    """`probe`, while previews of the plan run back to back; and those previews."""
+    busy: list[dict] = []
+    done = asyncio.Event()
+
+    async def previews_meanwhile() -> None:
+        while not done.is_set():
+            busy.append(await preview(client, plan))
+    running = asyncio.create_task(previews_meanwhile())
+    try:
+        return await probe(disruption_url, database_url, flights, every), busy
+    finally:
+        done.set()
+        await running
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--date", type=date.fromisoformat, default=date(2013, 2, 8))
@@ -138,16 +155,8 @@ async def benchmark(args: argparse.Namespace, run: str, settings: Settings, logs
             print(f"previews alone: {measure.describe([a['seconds'] * 1000 for a in alone])}", flush=True)
             quiet = await probe(endpoints.disruption, settings.database_url, alone_probes, args.every)
             print(f"first notices, nothing else running: {measure.describe([q * 1000 for q in quiet])}", flush=True)
-            busy: list[dict] = []
-            done = asyncio.Event()
-
-            async def previews_meanwhile() -> None:
-                while not done.is_set():
-                    busy.append(await preview(client, plan))
-            running = asyncio.create_task(previews_meanwhile())
-            loaded_probe = await probe(endpoints.disruption, settings.database_url, busy_probes, args.every)
-            done.set()
-            await running
+            loaded_probe, busy = await probe_while_previewing(client, plan, endpoints.disruption,
+                                                              settings.database_url, busy_probes, args.every)
             print(f"first notices, previews running: {measure.describe([q * 1000 for q in loaded_probe])}; "
                   f"{len(busy)} previews meanwhile: {measure.describe([b['seconds'] * 1000 for b in busy])}",
                   flush=True)
