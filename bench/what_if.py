@@ -162,23 +162,24 @@ async def benchmark(args: argparse.Namespace, run: str, settings: Settings, logs
                   flush=True)
     finally:
         stack.stop()
+    return {"scenario": {"date": args.date.isoformat(), "seed": args.seed, "run": run, "load_s": round(load_s, 1)},
+            "plan": {"flights": len(planned), "passengers_booked": passengers,
+                     "passengers_hit": alone[0]["passengers"], "rebooked": alone[0]["rebooked"]},
+            **_figures(alone, busy, quiet, loaded_probe), "cpu_ms_per_preview": spent,
+            "live_first_notice_setup": {"probes": args.probes, "every_s": args.every},
+            "ceiling": ceiling, "machine": machine()}
+
+
+def _figures(alone: list[dict], busy: list[dict], quiet: list[float], loaded: list[float]) -> dict:
     return {
-        "scenario": {"date": args.date.isoformat(), "seed": args.seed, "run": run, "load_s": round(load_s, 1)},
-        "plan": {"flights": len(planned), "passengers_booked": passengers, "passengers_hit": alone[0]["passengers"],
-                 "rebooked": alone[0]["rebooked"]},
         "preview_alone_s": measure.summary([a["seconds"] for a in alone], 3),
         "preview_alone_by_part_s": {part: measure.summary([a["by_part"][part] for a in alone], 3)
                                     for part in alone[0]["by_part"]},
         "preview_round_trip_s": measure.summary([a["round_trip_s"] for a in alone], 3),
         "previews_whole": sum(not a["missing"] for a in alone), "previews": len(alone),
-        "cpu_ms_per_preview": spent,
-        "live_first_notice_s": {"alone": measure.summary(quiet, 3), "with_previews": measure.summary(loaded_probe, 3),
-                                "probes": args.probes, "every_s": args.every,
-                                "passengers": [len(quiet), len(loaded_probe)]},
-        "preview_during_probe_s": measure.summary([b["seconds"] for b in busy], 3) if busy else None,
-        "preview_during_probe_waited_s": measure.summary([b["waited_s"] for b in busy], 3) if busy else None,
-        "previews_during_probe": len(busy),
-        "ceiling": ceiling, "machine": machine(),
+        "live_first_notice_s": {"alone": measure.summary(quiet, 3), "with_previews": measure.summary(loaded, 3)},
+        "preview_during_probe_s": measure.summary([b["seconds"] for b in busy], 3),
+        "preview_during_probe_waited_s": measure.summary([b["waited_s"] for b in busy], 3),
     }
 
 
