@@ -6,13 +6,23 @@ notify each answer from their own tables, changing nothing).
 Pure: no I/O."""
 
 import math
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, model_validator
 
-from shared.events import Cause, PassengerDisruption, RebookingDecided, at_most
+from shared.events import (
+    BookingRef,
+    Cause,
+    Leg,
+    PassengerDisruption,
+    PassengerId,
+    RebookingDecided,
+    at_most,
+    no_nul,
+)
 
 # A plan names at most this many flights, however it names them: a preview of more is no longer a
 # decision being weighed but a day being replayed.
@@ -24,6 +34,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 FLIGHT_ID = r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?/[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Z]{3}$"
 FlightId = Annotated[str, Field(pattern=FLIGHT_ID, examples=["B61001/2013-02-08/JFK"])]
 Airport = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["JFK"])]
+IDENTIFIER = r"[\x20-\x7e]+"
 
 
 class _Change(BaseModel):
@@ -114,19 +125,65 @@ class Plan(BaseModel):
 # --- what disruption asks the owners, and what they answer ---------------------------------------
 
 
+# The most disruptions one plan can make: every flight's full manifest, and its connections.
+MAX_DISRUPTIONS = 500_000
+# Times a plan's flights can have: a preview is of days near now, never of the year 93 or 9999,
+# whose arithmetic (a 72-hour horizon) would leave the calendar.
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _within_the_calendar(*instants: datetime | None) -> None:
+    for at in instants:
+        if at is not None and not EARLIEST <= at <= LATEST:
+            raise ValueError(f"{at.isoformat()} is not a time a flight of a plan can have")
+
+
+def _flights_known(*legs: Leg) -> None:
+    for leg in legs:
+        if not re.fullmatch(FLIGHT_ID, leg.flight_id):
+            raise ValueError(f"flight_id {leg.flight_id!r} is not a flight id (carrier and number/date/origin)")
+        _within_the_calendar(leg.scheduled_departure, leg.scheduled_arrival)
+
+
+def _disruptions_as_sent(disruptions: list[PassengerDisruption]) -> None:
+    """What disruption sends: its flights' ids, their times, ids of printable text."""
+    for d in disruptions:
+        if not re.fullmatch(IDENTIFIER, d.disruption_id) or len(d.disruption_id) > 200:
+            raise ValueError("disruption_id: printable text, at most 200 characters")
+        _flights_known(d.flight, *d.segments)
+        _within_the_calendar(d.earliest_departure, d.accepted_at, d.announced_at)
+
+
+class _Asked(BaseModel):
+    """A part of a preview asked of its owner: what disruption sends, nothing else (a NUL, which
+    PostgreSQL's text cannot hold, is refused with the rest)."""
+
+    _no_nul = model_validator(mode="before")(no_nul)
+
+
 class PlannedFlight(BaseModel):
     """A flight as the plan leaves it: gone (`cancelled`, `diverted`), or at new times."""
 
-    flight_id: str
+    flight_id: FlightId
     status: Literal["cancelled", "diverted", "delayed", "retimed"]
     departure: datetime | None = None
     arrival: datetime | None = None
 
+    @model_validator(mode="after")
+    def _times(self) -> "PlannedFlight":
+        _within_the_calendar(self.departure, self.arrival)
+        return self
 
-class RebookingAsked(BaseModel):
-    disruptions: list[PassengerDisruption]
-    planned: list[PlannedFlight] = []
-    budget_seconds: float = Field(default=1.0, gt=0, le=30)
+
+class RebookingAsked(_Asked):
+    disruptions: Annotated[list[PassengerDisruption], at_most(MAX_DISRUPTIONS)]
+    planned: Annotated[list[PlannedFlight], at_most(MAX_FLIGHTS)] = []
+    budget_seconds: float = Field(default=1.0, ge=0.01, le=30)
+
+    @model_validator(mode="after")
+    def _as_sent(self) -> "RebookingAsked":
+        _disruptions_as_sent(self.disruptions)
+        return self
 
 
 class RebookingPreview(BaseModel):
@@ -144,9 +201,16 @@ class RebookingPreview(BaseModel):
     cost_profile: str
 
 
-class MoneyAsked(BaseModel):
-    disruptions: list[PassengerDisruption]
-    decided: list[RebookingDecided]
+class MoneyAsked(_Asked):
+    disruptions: Annotated[list[PassengerDisruption], at_most(MAX_DISRUPTIONS)]
+    decided: Annotated[list[RebookingDecided], at_most(MAX_DISRUPTIONS)]
+
+    @model_validator(mode="after")
+    def _as_sent(self) -> "MoneyAsked":
+        _disruptions_as_sent(self.disruptions)
+        for r in self.decided:
+            _flights_known(*r.segments)
+        return self
 
 
 class Owed(BaseModel):
@@ -167,8 +231,9 @@ class MoneyPreview(BaseModel):
     passengers_not_evaluated: int = Field(description="Without a fare on file: nothing can be said of them")
 
 
-class NoticesAsked(BaseModel):
-    bookings: list[tuple[str, list[str]]] = Field(description="(booking, its passengers hit)")
+class NoticesAsked(_Asked):
+    bookings: Annotated[list[tuple[BookingRef, list[PassengerId]]], at_most(MAX_DISRUPTIONS)] = Field(
+        description="(booking, its passengers hit)")
 
 
 class NoticesPreview(BaseModel):

@@ -130,7 +130,10 @@ def judge_all(book: RuleBook, known: store.Known, rows: dict[str, list[dict[str,
         for n, row in enumerate(added):
             beside = store.Known({**known.cases, ref: [*known.cases.get(ref, []), *added[:n + 1]]}, known.bookings,
                                  known.legs, known.passengers)
-            found = journey_cases(beside, ref, row["disruption_id"])
+            try:
+                found = journey_cases(beside, ref, row["disruption_id"])
+            except ValueError:  # flights no journey can be made of (one landing before it leaves)
+                found = None
             if found is None:
                 continue
             for passenger, cases in found.cases.items():
