@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -150,41 +151,51 @@ async def preview(pool: asyncpg.Pool, request: Request, config: Config, plan: Pl
     played = await low_priority.run(planning.play, events, seen, at=at, source=PLAN_SOURCE,
                                      minimum_connecting=config.connecting.minimum_minutes,
                                      same_city=config.connecting.same_city)
-    owners = Owners(request, config)
-    missing: list[str] = []
-    figures: dict[str, Any] = {"hit": planning.hit_figures(played), "rebooking": None, "money": None,
-                               "notices": None}
-
     took: dict[str, float] = {"hit": round(time.monotonic() - started, 3)}
+    figures, missing = await owners_parts(Owners(request, config).ask, played, deadline, config, took)
+    return {"plan": plan.model_dump(mode="json"), "computed_at": at.isoformat(),
+            "waited_for_first_notices_s": round(started - waited, 3),
+            "seconds": round(time.monotonic() - started, 3), "seconds_by_part": took,
+            "hit": planning.hit_figures(played), **figures, "missing": missing,
+            "flights": [{"flight_id": f, "effect": effect} for f, effect in played.effects]}
+
+
+Ask = Callable[[str, BaseModel, type[BaseModel], float], Awaitable[Any]]
+
+
+async def owners_parts(ask: Ask, played: planning.Played, deadline: float, config: Config,
+                       took: dict[str, float]) -> tuple[dict[str, Any], list[str]]:
+    """Rebooking's and notify's parts at once, then money (it follows from the rebookings), each
+    within what is left of the deadline; a part not given, named in the second list with why."""
+    missing: list[str] = []
+    figures: dict[str, Any] = {"rebooking": None, "money": None, "notices": None}
 
     async def part(name: str, asked: BaseModel, answer: type[BaseModel]) -> Any:
         begun = time.monotonic()
         try:
-            return await owners.ask(name, asked, answer, deadline - time.monotonic())
+            return await ask(name, asked, answer, deadline - time.monotonic())
         except (httpx.HTTPError, ValueError) as exc:
             missing.append(_why_missing(name, exc, config.settings.what_if_seconds))
             return None
         finally:
             took[name] = round(time.monotonic() - begun, 3)
-    if played.hurt:
-        # The solver's time is a limit: it answers with its best by then, the rest placed greedily.
-        budget = max(0.1, min(config.settings.what_if_solve_seconds, deadline - time.monotonic() - 1.0))
-        rebooked, notices = await asyncio.gather(
-            part("rebooking", RebookingAsked(disruptions=played.hurt, planned=list(played.planned.values()),
-                                             budget_seconds=budget), RebookingPreview),
-            part("notices", NoticesAsked(bookings=[(d.booking_ref, d.passenger_ids) for d in played.hurt]),
-                 NoticesPreview))
-        if rebooked is not None:
-            figures["rebooking"] = planning.rebooking_figures(played.hurt, rebooked)
-            money = await part("money", MoneyAsked(disruptions=played.hurt, decided=rebooked.decided), MoneyPreview)
-            figures["money"] = planning.money_figures(money) if money else None
-        else:
-            missing.append("money: it follows from the rebookings, which are missing")
-        figures["notices"] = planning.notice_figures(notices) if notices else None
-    return {"plan": plan.model_dump(mode="json"), "computed_at": at.isoformat(),
-            "waited_for_first_notices_s": round(started - waited, 3),
-            "seconds": round(time.monotonic() - started, 3), "seconds_by_part": took, **figures, "missing": missing,
-            "flights": [{"flight_id": f, "effect": effect} for f, effect in played.effects]}
+    if not played.hurt:
+        return figures, missing
+    # The solver's time is a limit: it answers with its best by then, the rest placed greedily.
+    budget = max(0.1, min(config.settings.what_if_solve_seconds, deadline - time.monotonic() - 1.0))
+    rebooked, notices = await asyncio.gather(
+        part("rebooking", RebookingAsked(disruptions=played.hurt, planned=list(played.planned.values()),
+                                         budget_seconds=budget), RebookingPreview),
+        part("notices", NoticesAsked(bookings=[(d.booking_ref, d.passenger_ids) for d in played.hurt]),
+             NoticesPreview))
+    if rebooked is not None:
+        figures["rebooking"] = planning.rebooking_figures(played.hurt, rebooked)
+        money = await part("money", MoneyAsked(disruptions=played.hurt, decided=rebooked.decided), MoneyPreview)
+        figures["money"] = planning.money_figures(money) if money else None
+    else:
+        missing.append("money: it follows from the rebookings, which are missing")
+    figures["notices"] = planning.notice_figures(notices) if notices else None
+    return figures, missing
 
 
 def _why_missing(part: str, exc: Exception, limit: float) -> str:

@@ -5,9 +5,11 @@ tests/handlers/test_what_if.py (and, on the real stack, tests/integration/test_w
 
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,13 +18,14 @@ from pydantic import ValidationError
 from services.compensation.case import Entitlement
 from services.compensation.what_if import best, tally
 from services.disruption import domain, planning
+from services.disruption.what_if import owners_parts
 from services.notify import policy
 from services.notify.what_if import forecast
 from services.rebooking import domain as rebooking
 from services.rebooking.what_if import as_planned, seats_left
-from shared import low_priority
+from shared import in_process, low_priority
 from shared.events import FlightCancelled, FlightDelayed, Leg, PassengerDisruption, RebookingDecided
-from shared.what_if import MAX_FLIGHTS, Plan, PlannedFlight, RebookingPreview, percentile
+from shared.what_if import MAX_FLIGHTS, NoticesPreview, Plan, PlannedFlight, RebookingPreview, percentile
 
 T = datetime(2013, 2, 8, 12, tzinfo=UTC)
 
@@ -220,3 +223,34 @@ async def test_a_preview_runs_where_the_kernel_puts_it_last():
     nice, thread = await low_priority.run(niceness)
     assert nice == low_priority.LOWEST and thread.startswith("low-priority")
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < low_priority.LOWEST, "the caller's is kept"
+
+
+async def test_a_part_not_given_in_time_is_named_and_the_rest_answered():
+    config = in_process.configs("test")["disruption"]
+    played = planning.Played(hurt=[_disruption("AAA111", 2)])
+
+    async def rebooking_late(part: str, asked: object, answer: type, seconds: float) -> object:
+        if part == "rebooking":
+            raise httpx.ReadTimeout("no answer")
+        return NoticesPreview(by_channel={"sms": 2}, by_language={"en": 2}, unreachable=0, rate_per_second=100,
+                              rate_measured=False, seconds=0.02)
+    took: dict[str, float] = {}
+    figures, missing = await owners_parts(rebooking_late, played, time.monotonic() + 10, config, took)
+    assert figures["rebooking"] is None and figures["money"] is None and figures["notices"]["by_channel"] == {"sms": 2}
+    assert missing == ["rebooking: not computed within the preview's 10 s",
+                       "money: it follows from the rebookings, which are missing"]
+    assert set(took) == {"rebooking", "notices"}
+
+    async def money_broken(part: str, asked: object, answer: type, seconds: float) -> object:
+        if part == "money":
+            raise httpx.HTTPStatusError("boom", request=httpx.Request("POST", "http://c"),
+                                        response=httpx.Response(503))
+        if part == "rebooking":
+            return RebookingPreview(decided=[_decided(played.hurt[0], "no_alternative")], cabins={}, tiers={},
+                                    special_services={}, unaccompanied_minors=0, method="optimal", solve_seconds=0,
+                                    cost=0, cost_profile="default")
+        raise httpx.ConnectError("refused")
+    figures, missing = await owners_parts(money_broken, played, time.monotonic() + 10, config, {})
+    assert figures["rebooking"]["refunded"] == 2 and figures["money"] is None and figures["notices"] is None
+    assert sorted(missing) == ["money: its service answered 503", "notices: its service could not be reached "
+                                                                  "(ConnectError)"]
