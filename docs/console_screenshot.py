@@ -8,16 +8,20 @@ comparison, two plans built in the page (cancel the given flights, or delay them
 
 import argparse
 import asyncio
+import contextlib
 import shutil
+from collections.abc import AsyncIterator
 
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 # What this machine's closed network needs (tests/integration/conftest.py says why).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-async def shoot(url: str, key: str, out: str, width: int, height: int) -> None:
+@contextlib.asynccontextmanager
+async def console(url: str, key: str, width: int, height: int) -> AsyncIterator[Page]:
+    """The ops console in Chromium, the key given."""
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
         try:
@@ -25,41 +29,38 @@ async def shoot(url: str, key: str, out: str, width: int, height: int) -> None:
             await page.goto(f"{url}/ops")
             await page.get_by_label("Ops token").fill(key)
             await page.get_by_role("button", name="Show board").click()
-            await page.locator("#live").filter(has_text="live").wait_for()
-            await page.locator("#worklist tbody tr").first.wait_for(timeout=120_000)
-            await page.locator("#flights tbody tr").first.click()
-            await page.locator("#detail-passengers tr").first.wait_for()
-            await page.locator("#worklist tbody tr").first.click()
-            await page.locator("#case-options").filter(has_text="·").or_(
-                page.locator("#case-options").filter(has_text="No itinerary")).first.wait_for(timeout=30_000)
-            await page.evaluate("window.scrollTo(0, 0)")
-            await page.screenshot(path=out, full_page=False)
+            yield page
         finally:
             await browser.close()
+
+
+async def shoot(url: str, key: str, out: str, width: int, height: int) -> None:
+    async with console(url, key, width, height) as page:
+        await page.locator("#live").filter(has_text="live").wait_for()
+        await page.locator("#worklist tbody tr").first.wait_for(timeout=120_000)
+        await page.locator("#flights tbody tr").first.click()
+        await page.locator("#detail-passengers tr").first.wait_for()
+        await page.locator("#worklist tbody tr").first.click()
+        await page.locator("#case-options").filter(has_text="·").or_(
+            page.locator("#case-options").filter(has_text="No itinerary")).first.wait_for(timeout=30_000)
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=out, full_page=False)
 
 
 async def shoot_what_if(url: str, key: str, out: str, width: int, height: int, flights: list[str]) -> None:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
-        try:
-            page = await browser.new_page(viewport={"width": width, "height": height})
-            await page.goto(f"{url}/ops")
-            await page.get_by_label("Ops token").fill(key)
-            await page.get_by_role("button", name="Show board").click()
-            for name, action in ((f"Cancel the {len(flights)} evening departures", "cancel"),
-                                 (f"Delay the {len(flights)} evening departures 3 h", "delay")):
-                await page.get_by_label("Plan name").fill(name)
-                await page.get_by_label("Change", exact=True).select_option(action)
-                await page.get_by_label("Cause").select_option("weather")
-                await page.get_by_label("Flights in the plan").fill("\n".join(flights))
-                await page.get_by_role("button", name="Add this change").click()
-                await page.get_by_role("button", name="Preview and save the plan").click()
-                await page.locator("#plan-result.ok").wait_for(timeout=120_000)
-                await page.get_by_role("button", name="Start a new plan").click()
-            await page.locator("#compare thead th").nth(2).wait_for()
-            await page.locator("#what-if").screenshot(path=out)
-        finally:
-            await browser.close()
+    async with console(url, key, width, height) as page:
+        for name, action in ((f"Cancel the {len(flights)} evening departures", "cancel"),
+                             (f"Delay the {len(flights)} evening departures 3 h", "delay")):
+            await page.get_by_label("Plan name").fill(name)
+            await page.get_by_label("Change", exact=True).select_option(action)
+            await page.get_by_label("Cause").select_option("weather")
+            await page.get_by_label("Flights in the plan").fill("\n".join(flights))
+            await page.get_by_role("button", name="Add this change").click()
+            await page.get_by_role("button", name="Preview and save the plan").click()
+            await page.locator("#plan-result.ok").wait_for(timeout=120_000)
+            await page.get_by_role("button", name="Start a new plan").click()
+        await page.locator("#compare thead th").nth(2).wait_for()
+        await page.locator("#what-if").screenshot(path=out)
 
 
 def main() -> None:

@@ -87,6 +87,7 @@ class Contact:
     opted_out: Sequence[str]
     email: str | None
     phone: str | None
+    locale: str = "en"  # the language they are written to in (one not yet spoken: English)
 
 
 @dataclass(frozen=True)

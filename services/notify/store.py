@@ -88,12 +88,23 @@ _DELIVERY = "id, passenger_id, disruption_id, booking_ref, stage, revision, chan
 async def contacts(conn: asyncpg.Connection, passengers: list[tuple[str, str]]
                    ) -> dict[tuple[str, str], policy.Contact]:
     """Contact details by (booking, passenger)."""
-    return {(r["booking_ref"], r["passenger_id"]): policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"])
+    return {(r["booking_ref"], r["passenger_id"]): policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"],
+                                                                  r["locale"])
             for r in await conn.fetch(
-                """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out
+                """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out, c.locale
                    FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
                      USING (booking_ref, passenger_id)""",
                 [b for b, _ in passengers], [p for _, p in passengers])}
+
+
+async def first_notice_rates(conn: asyncpg.Connection) -> dict[str, float]:
+    """First notices handed to each channel's provider a second, in the busiest ten seconds of the
+    last day."""
+    return {r["channel"]: float(r["rate"]) for r in await conn.fetch(
+        """SELECT channel, max(n) / 10.0 AS rate FROM (
+               SELECT channel, date_bin('10 seconds', sent_at, timestamptz 'epoch') AS at, count(*) AS n
+               FROM deliveries WHERE stage = 'first_notice' AND sent_at > now() - interval '1 day'
+               GROUP BY 1, 2) busiest GROUP BY channel""")}
 
 
 async def planned_about(conn: asyncpg.Connection, keys: list[tuple[str, str, str, str | None]]

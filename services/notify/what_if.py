@@ -11,7 +11,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Depends, Request
 
-from services.notify import policy
+from services.notify import policy, store
 from services.notify.config import Config
 from services.notify.templates import LOCALES
 from shared.http import GatedRoute, require_role
@@ -29,7 +29,7 @@ def configured_rates(config: Config) -> dict[str, float]:
     return {"sms": s.sms_rate_per_second, "email": s.email_rate_per_second, "push": s.push_rate_per_second}
 
 
-def forecast(contacts: Mapping[tuple[str, str], tuple[policy.Contact, str]], bookings: list[tuple[str, list[str]]],
+def forecast(contacts: Mapping[tuple[str, str], policy.Contact], bookings: list[tuple[str, list[str]]],
              measured: Mapping[str, float], configured: Mapping[str, float]) -> NoticesPreview:
     """Deliveries by channel (`policy.reachable`, as a first notice is planned), passengers by
     language, and the time the busiest channel takes at its measured rate (else its configured one)."""
@@ -38,12 +38,11 @@ def forecast(contacts: Mapping[tuple[str, str], tuple[policy.Contact, str]], boo
     for booking_ref, passenger_ids in bookings:
         for passenger_id in passenger_ids:
             found = contacts.get((booking_ref, passenger_id))
-            usable = policy.reachable(found[0].channels, found[0].opted_out, found[0].email,
-                                      found[0].phone) if found else []
+            usable = policy.reachable(found.channels, found.opted_out, found.email, found.phone) if found else []
             channels.update(usable)
             unreachable += not usable
             if usable and found:
-                languages[found[1] if found[1] in LOCALES else "en"] += 1
+                languages[found.locale if found.locale in LOCALES else "en"] += 1
     rates = {c: measured.get(c) or configured[c] for c in configured}
     seconds = max((n / rates[c] for c, n in channels.items() if rates.get(c)), default=0.0)
     told = sum(channels.values())
@@ -52,22 +51,12 @@ def forecast(contacts: Mapping[tuple[str, str], tuple[policy.Contact, str]], boo
                           rate_measured=any(c in measured for c in channels), seconds=round(seconds, 1))
 
 
-async def measured_rates(conn: asyncpg.Connection) -> dict[str, float]:
-    """First notices handed to each channel's provider a second, in the busiest ten seconds of the
-    last day."""
-    return {r["channel"]: float(r["rate"]) for r in await conn.fetch(
-        """SELECT channel, max(n) / 10.0 AS rate FROM (
-               SELECT channel, date_bin('10 seconds', sent_at, timestamptz 'epoch') AS at, count(*) AS n
-               FROM deliveries WHERE stage = 'first_notice' AND sent_at > now() - interval '1 day'
-               GROUP BY 1, 2) busiest GROUP BY channel""")}
-
-
 async def _rates(request: Request, pool: asyncpg.Pool) -> dict[str, float]:
     state = request.app.state
     taken, rates = getattr(state, "what_if_rates", (0.0, {}))
     if time.monotonic() - taken > RATE_FOR_SECONDS:
         async with pool.acquire() as conn:
-            rates = await measured_rates(conn)
+            rates = await store.first_notice_rates(conn)
         state.what_if_rates = (time.monotonic(), rates)
     return dict(rates)
 
@@ -76,11 +65,6 @@ async def _rates(request: Request, pool: asyncpg.Pool) -> dict[str, float]:
 async def preview_notices(request: Request, asked: NoticesAsked, pool: Database,
                           config: Annotated[Config, Depends(service_config)]) -> NoticesPreview:
     """The first notices these passengers would get: counts only. Nothing is planned or sent."""
-    pairs = [(b, p) for b, ps in asked.bookings for p in ps]
-    rows = await pool.fetch(
-        """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out, c.locale
-           FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
-             USING (booking_ref, passenger_id)""", [b for b, _ in pairs], [p for _, p in pairs])
-    contacts = {(r["booking_ref"], r["passenger_id"]): (policy.Contact(r["channels"], r["opted_out"], r["email"],
-                                                                       r["phone"]), r["locale"]) for r in rows}
+    async with pool.acquire() as conn:
+        contacts = await store.contacts(conn, [(b, p) for b, ps in asked.bookings for p in ps])
     return forecast(contacts, asked.bookings, await _rates(request, pool), configured_rates(config))

@@ -17,6 +17,7 @@ from services.compensation import what_if as compensation_what_if
 from services.disruption import planning, store
 from services.disruption.what_if import PLAN_SOURCE, plan_events
 from services.disruption.what_if import load as load_plan
+from services.notify import store as notify_store
 from services.notify import what_if as notify_what_if
 from services.rebooking import what_if as rebooking_what_if
 from shared import topics
@@ -41,9 +42,8 @@ async def previewed(world: World, plan: Plan) -> dict:
         disruptions=played.hurt, planned=list(played.planned.values()), budget_seconds=3.0))
     money = await compensation_what_if.preview(c["compensation"], CONFIGS["compensation"].book,
                                                MoneyAsked(disruptions=played.hurt, decided=rebooked.decided))
-    contacts = {(r["booking_ref"], r["passenger_id"]): (notify_what_if.policy.Contact(
-        r["channels"], r["opted_out"], r["email"], r["phone"]), r["locale"]) for r in await c["notify"].fetch(
-        "SELECT * FROM contacts")}
+    contacts = await notify_store.contacts(c["notify"], [(d.booking_ref, p) for d in played.hurt
+                                                         for p in d.passenger_ids])
     notices = notify_what_if.forecast(contacts, [(d.booking_ref, d.passenger_ids) for d in played.hurt], {},
                                       notify_what_if.configured_rates(CONFIGS["notify"]))
     return {"played": played, "hit": planning.hit_figures(played), "decided": rebooked.decided,
