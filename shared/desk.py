@@ -29,7 +29,7 @@ IDENTIFIER = r"^[\x20-\x7e]+$"
 
 # Actions audited only where they are done: no release before this one reads them on
 # `agent-actions`, so telling them there would dead-letter them in a rolling upgrade.
-LocalAction = Literal["apply_plan"]
+LocalAction = Literal["apply_plan", "answer_passenger"]
 
 ActionId = Annotated[str, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY,
                                  description="One key per action: the same key again is the same action, "

@@ -8,7 +8,7 @@ import time
 import aiohttp
 from fastapi import FastAPI
 
-from services.notify import contacts, desk, handlers, policy, status, what_if
+from services.notify import contacts, desk, handlers, inbound, policy, status, what_if
 from services.notify.config import Config, NotifySettings
 from services.notify.providers import InfobipSms, Provider, PushGateway, SendGridEmail, SmtpEmail, TwilioSms
 from services.notify.sender import Sender, Throttle
@@ -100,11 +100,15 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         # Up to 1,000 contacts in one PUT; a bucket of delivery reports.
         body_limits={"/v1/contacts": contacts.MAX_BODY_BYTES,
                      status.INFOBIP_REPORT_PATH: status.INFOBIP_REPORTS_MAX_BYTES,
-                     "/ops/api/what-if/notices": MAX_BODY_BYTES},
+                     "/ops/api/what-if/notices": MAX_BODY_BYTES,
+                     inbound.EMAIL_INBOUND_PATH: inbound.EMAIL_INBOUND_MAX_BYTES,
+                     inbound.EMAIL_EVENTS_PATH: inbound.EMAIL_EVENTS_MAX_BYTES},
         description="Passenger notices by SMS, email and app push, each sent once. Holds contact details.",
     )
     app.include_router(contacts.router)
     app.include_router(status.router)
     app.include_router(desk.router)
+    app.include_router(desk.conversation_router)
+    app.include_router(inbound.router)
     app.include_router(what_if.router)
     return app

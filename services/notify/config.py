@@ -1,8 +1,12 @@
 """The notify service's settings (REBOUND_* environment variables), parsed once into `Config`."""
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, model_validator
 
 from shared import sealed
@@ -12,8 +16,26 @@ if TYPE_CHECKING:
     from services.notify.sender import FirstNoticeQueue
 
 
+# The sandbox's event-signing key pair's public half (services/notify/sandbox.py holds the
+# private half): development and tests only.
+DEVELOPMENT_EMAIL_EVENTS_PUBLIC_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEKkbTARrlhbjf1jqpJyFGrUM67HwfDK/oCgCADVqBrypixcRMH0s1f8PM9sqs3w06eQF17FbwTwzIdwjegHEmvg==")
+
+
+def events_key(text: str) -> "ec.EllipticCurvePublicKey":
+    """SendGrid's event webhook verification key, from its base64 DER form."""
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError("REBOUND_EMAIL_EVENTS_PUBLIC_KEY is not a base64 DER public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("REBOUND_EMAIL_EVENTS_PUBLIC_KEY is not an elliptic-curve (ECDSA) key")
+    return key
+
+
 class NotifySettings(Settings):
-    DEVELOPMENT_SECRETS = ("sms_token", "sms_report_secret", "email_api_key", "push_secret", "notice_opening_keys")
+    DEVELOPMENT_SECRETS = ("sms_token", "sms_report_secret", "email_api_key", "push_secret", "notice_opening_keys",
+                           "email_inbound_secret")
     OUTBOUND_URLS = ("public_url", "sms_api_url", "email_api_url", "push_webhook_url", "email_lookup_url")
     # The port of the contacts API and the providers' delivery reports.
     http_port: int = 8004
@@ -51,6 +73,20 @@ class NotifySettings(Settings):
     sms_batch: int = Field(default=500, ge=1, le=10_000)
     # Personalisations in one SendGrid request (at most 1,000).
     email_batch: int = Field(default=1000, ge=1, le=1000)
+    # Rebooking's choice API, which a passenger's text or email answer (keep, change, refund) is
+    # given to, as the choice page gives it.
+    rebooking_url: str = "http://127.0.0.1:8002"
+    # How soon a person answers a passenger's message: the promise in the automatic reply.
+    conversation_answer_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # The airline's line where a person answers at once (HELP's reply names it).
+    help_line: str = "+1 555 010 0000"
+    # SendGrid's event webhook verification key (base64 of the DER public key, as SendGrid's
+    # settings show it): bounces and complaints are read only when signed by it.
+    email_events_public_key: str = DEVELOPMENT_EMAIL_EVENTS_PUBLIC_KEY
+    # The password SendGrid's Inbound Parse posts replies with (HTTP Basic, user `sendgrid`).
+    email_inbound_secret: str = "sandbox-inbound-secret"
+    # The domain of the reply address each email carries (`reply+<token>@<domain>`).
+    reply_domain: str = "reply.rebound.example"
     # The sender number or name of every text.
     sms_from: str = "+15550000000"
     # The airline app's push gateway: a signed JSON webhook.
@@ -102,12 +138,17 @@ class NotifySettings(Settings):
 
     def secrets_in_use(self) -> tuple[str, ...]:
         unused = {"sms_report_secret"} if self.sms_provider != "infobip" else set()
-        unused |= {"email_api_key"} if self.email_provider != "sendgrid" else set()
+        unused |= {"email_api_key", "email_inbound_secret"} if self.email_provider != "sendgrid" else set()
         return tuple(name for name in self.DEVELOPMENT_SECRETS if name not in unused)
 
     @model_validator(mode="after")
     def _check_opening_keys(self) -> "NotifySettings":
         sealed.Opener.parse(self.notice_opening_keys)
+        events_key(self.email_events_public_key)
+        # The development key's private half is in the sandbox: anyone could sign with it.
+        if (self.in_production and self.email_provider == "sendgrid"
+                and self.email_events_public_key == DEVELOPMENT_EMAIL_EVENTS_PUBLIC_KEY):
+            raise ValueError("REBOUND_EMAIL_EVENTS_PUBLIC_KEY must be SendGrid's own verification key in production")
         return self
 
 

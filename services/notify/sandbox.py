@@ -49,6 +49,15 @@ class SandboxSettings(BaseSettings):
     token: str = "sandbox-token"  # Twilio's auth token; Infobip's API key
     email_api_key: str = "sandbox-email-key"  # SendGrid's
     push_secret: str = "sandbox-push-secret"
+    # SendGrid's event-signing key (PKCS#8 DER, base64): the private half of notify's development
+    # verification key (services/notify/config.py).
+    email_events_private_key: str = (
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgY0j101AIbw9vGRgYPX1EL2ndCVbbqDu60sqMACzVojihRANCAAQqRtMBGuWFuN"
+        "/WOqknIUatQzrsfB8Mr+gKAIANWoGvKmLFxEwfSzV/w8z2yqzfDTp5AXXsVvBPDMh3CN6AcSa+")
+    # Where notify takes replies and email events (the sandbox plays the passenger's phone).
+    notify_url: str = "http://127.0.0.1:8004"
+    inbound_secret: str = "sandbox-inbound-secret"  # Inbound Parse's Basic password
+    report_secret: str = "sandbox-report-secret"  # Infobip's Basic password
     dir: Path = Path(".local/sandbox")
 
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.notify import policy, store, templates
+from services.notify import policy, replies, store, templates
 from services.notify.config import Config
 from services.notify.providers import (
     PLAIN_KEY,
@@ -336,7 +336,8 @@ class Sender:
         results: list[Result] = []
         ready: dict[str, list[tuple[Claimed, Outgoing]]] = {}
         # Sealed secrets (a choice link, a voucher code) are opened here, for the message alone.
-        renderer = templates.Renderer(lambda kind, facts: notices.read(kind, self._opener.open_all(facts)))
+        renderer = templates.Renderer(lambda kind, facts: replies.read_facts(kind, facts) if kind in replies.KINDS
+                                      else notices.read(kind, self._opener.open_all(facts)))
         for d in claimed:
             prepared = self._prepare(d, renderer)
             if isinstance(prepared, Result):
@@ -389,6 +390,10 @@ class Sender:
         to = {"sms": d.phone, "email": d.email, "push": d.passenger_id}[channel]
         if to is None:
             return self._failed(d, channel, f"no {channel} address on file any more", permanent=True)
+        if channel in d.opted_out and not replies.may_text_after_stop(d.template, d.facts):
+            # Refused since it was planned: the number replied STOP, or the address bounced.
+            return self._failed(d, channel, f"the passenger's {channel} refused since (opt-out or bounce)",
+                                permanent=True)
         try:
             # An app push says what a text says.
             notice = renderer.render(d.template, d.facts, "email" if channel == "email" else "sms",

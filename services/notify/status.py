@@ -156,17 +156,25 @@ async def _not_delivered(conn: asyncpg.Connection, outbox: Outbox, provider_id: 
         return False
     # Only a failure of a text taken is news to anyone else (the ops board already counts the
     # passenger as told when the provider took the text).
-    if d.status != "sent":
-        return True
-    await store.undelivered(conn, d.id, f"the network reported the text {state}")
+    if d.status == "sent":
+        await failed_after_sending(conn, outbox, d, "sms", provider_id, f"the network reported the text {state}",
+                                   state)
+    return True
+
+
+async def failed_after_sending(conn: asyncpg.Connection, outbox: Outbox, d: store.Delivery, channel: str,
+                               provider_id: str, why: str, state: str) -> None:
+    """A message its provider took that did not reach the passenger (a text the network could not
+    deliver, an email that bounced): recorded failed, sent by their other channel if they have
+    one, and told to the ops board (`state`: the provider's word for what happened)."""
+    await store.undelivered(conn, d.id, why)
     c = await store.contact(conn, d.booking_ref, d.passenger_id)
-    other = c and policy.fallback_for("sms", c.channels, c.opted_out, c.email, c.phone,
+    other = c and policy.fallback_for(channel, c.channels, c.opted_out, c.email, c.phone,
                                       await store.channels_planned(conn, d))
     if other:
         await store.fall_back(conn, [(d.id, other)])
     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
         disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_id=d.passenger_id,
-        stage=d.stage, channel="sms", status="failed", provider_id=provider_id,
+        stage=d.stage, channel=channel, status="failed", provider_id=provider_id,
         detail=f"not delivered ({state})" + (f"; sent by {other} instead" if other else "")),
         key=d.booking_ref, traceparent=d.traceparent)
-    return True

@@ -1,6 +1,7 @@
 """Notify's tables behind functions named for what they load or store, each returning typed rows:
 the handlers, the sender, the delivery reports and the contacts API hold no SQL of their own."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,13 @@ class EarlyReport:
 _DELIVERY = "id, passenger_id, disruption_id, booking_ref, stage, revision, channel, status, detail, traceparent"
 
 
+# The channels a contact refused, with those its number (STOP) or address (a bounce) refused since.
+_OPTED_OUT = """c.opted_out
+    || CASE WHEN EXISTS (SELECT 1 FROM opted_out_numbers o WHERE o.phone = c.phone) THEN '{sms}'::text[] ELSE '{}' END
+    || CASE WHEN EXISTS (SELECT 1 FROM bounced_addresses b WHERE b.email = lower(c.email)) THEN '{email}'::text[]
+            ELSE '{}' END AS opted_out"""
+
+
 # --- planning --------------------------------------------------------------------------------
 
 
@@ -91,9 +99,9 @@ async def contacts(conn: asyncpg.Connection, passengers: list[tuple[str, str]]
     return {(r["booking_ref"], r["passenger_id"]): policy.Contact(r["channels"], r["opted_out"], r["email"], r["phone"],
                                                                   r["locale"])
             for r in await conn.fetch(
-                """SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, c.opted_out, c.locale
-                   FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
-                     USING (booking_ref, passenger_id)""",
+                f"""SELECT c.booking_ref, c.passenger_id, c.email, c.phone, c.channels, {_OPTED_OUT}, c.locale
+                    FROM contacts c JOIN unnest($1::text[], $2::text[]) AS p(booking_ref, passenger_id)
+                      USING (booking_ref, passenger_id)""",
                 [b for b, _ in passengers], [p for _, p in passengers])}
 
 
@@ -174,18 +182,37 @@ async def fall_back(conn: asyncpg.Connection, deliveries: Sequence[tuple[int, st
 # --- sending ---------------------------------------------------------------------------------
 
 
-_CLAIM = """WITH due AS ({due})
-           UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
-           FROM due, contacts c
-           WHERE d.id = due.id AND c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
-           RETURNING due.reclaimed OR d.attempts > 1 AS uncertain,
-                     d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
-                     d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
-                     c.given_name, c.email, c.phone, c.locale, c.channels, c.opted_out,
-                     ARRAY(SELECT o.channel FROM deliveries o
-                           WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
-                             AND o.disruption_id = d.disruption_id
-                             AND o.stage = d.stage AND o.revision = d.revision) AS siblings"""
+# A delivery is claimed only with a contact to send to, or a number or address it answers
+# (replies.py); a channel the passenger's number or address refused since (STOP, a bounce) is
+# counted among the contact's opt-outs.
+_CLAIM = """WITH due AS ({due}),
+           claimed AS (
+               UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
+               FROM due
+               WHERE d.id = due.id
+                 AND (d.reply_to IS NOT NULL OR EXISTS (SELECT 1 FROM contacts c WHERE c.booking_ref = d.booking_ref
+                                                                                   AND c.passenger_id = d.passenger_id))
+               RETURNING d.*, due.reclaimed)
+           SELECT d.reclaimed OR d.attempts > 1 AS uncertain,
+                  d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
+                  d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
+                  coalesce(c.given_name, '') AS given_name,
+                  coalesce(c.email, CASE WHEN d.channel = 'email' THEN d.reply_to END) AS email,
+                  coalesce(c.phone, CASE WHEN d.channel = 'sms' THEN d.reply_to END) AS phone,
+                  coalesce(c.locale, d.facts ->> 'language', 'en') AS locale,
+                  coalesce(c.channels, ARRAY[d.channel]) AS channels,
+                  coalesce(c.opted_out, '{{}}')
+                    || CASE WHEN EXISTS (SELECT 1 FROM opted_out_numbers o
+                                         WHERE o.phone = coalesce(c.phone, d.reply_to)) THEN '{{sms}}'::text[]
+                            ELSE '{{}}' END
+                    || CASE WHEN EXISTS (SELECT 1 FROM bounced_addresses b
+                                         WHERE b.email = lower(coalesce(c.email, d.reply_to))) THEN '{{email}}'::text[]
+                            ELSE '{{}}' END AS opted_out,
+                  ARRAY(SELECT o.channel FROM deliveries o
+                        WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
+                          AND o.disruption_id = d.disruption_id
+                          AND o.stage = d.stage AND o.revision = d.revision) AS siblings
+           FROM claimed d LEFT JOIN contacts c ON c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id"""
 _CLAIM_DUE = _CLAIM.format(due="""
                SELECT id, status = 'sending' AS reclaimed FROM deliveries
                WHERE (stage = 'first_notice') = $3
@@ -269,7 +296,7 @@ async def undelivered(conn: asyncpg.Connection, delivery_id: int, detail: str) -
 
 
 async def contact(conn: asyncpg.Connection, booking_ref: str, passenger_id: str) -> policy.Contact | None:
-    c = await conn.fetchrow("SELECT channels, opted_out, email, phone FROM contacts"
+    c = await conn.fetchrow(f"SELECT channels, {_OPTED_OUT}, email, phone FROM contacts c"
                             " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
     return policy.Contact(c["channels"], c["opted_out"], c["email"], c["phone"]) if c else None
 
@@ -326,11 +353,204 @@ async def put_contacts(pool: asyncpg.Pool, contacts: Sequence[tuple[str, str, st
 
 
 async def erase_contact(conn: asyncpg.Connection, booking_ref: str, passenger_id: str) -> None:
-    """The contact, and every delivery's detail and provider id; what was still to send is
-    undeliverable."""
+    """The contact, their conversations, and every delivery's detail and provider id; what was
+    still to send is undeliverable."""
     await conn.execute("DELETE FROM contacts WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
-    await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL"
+    # What they wrote to us, and the number or address it came from, go with them.
+    await conn.execute("DELETE FROM conversations WHERE booking_ref = $1 AND passenger_id = $2",
+                       booking_ref, passenger_id)
+    await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL, reply_to = NULL"
                        " WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
     await conn.execute("UPDATE deliveries SET status = 'undeliverable', detail = 'contact details erased'"
                        " WHERE booking_ref = $1 AND passenger_id = $2 AND status IN ('pending', 'retrying')",
                        booking_ref, passenger_id)
+
+
+# --- conversations: what passengers write back ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Writer:
+    """The passenger a reply is from, as their latest message to that number or address names
+    them."""
+
+    booking_ref: str
+    passenger_id: str
+    given_name: str
+    locale: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    booking_ref: str | None
+    passenger_id: str | None
+    channel: str
+    locale: str
+    menu: list[str]
+    waiting_since: datetime | None
+
+
+async def writer(conn: asyncpg.Connection, channel: str, address: str) -> Writer | None:
+    """Whose number or address this is: of the passengers who have it, the one last written to
+    there (a family sharing a phone answers the latest message), else the one last given it."""
+    column = "c.phone = $1" if channel == "sms" else "lower(c.email) = $1"
+    r = await conn.fetchrow(
+        f"""SELECT c.booking_ref, c.passenger_id, c.given_name, c.locale FROM contacts c
+            LEFT JOIN LATERAL (SELECT max(d.sent_at) AS last FROM deliveries d
+                               WHERE d.booking_ref = c.booking_ref AND d.passenger_id = c.passenger_id
+                                 AND d.channel = $2) d ON true
+            WHERE {column}
+            ORDER BY d.last DESC NULLS LAST, c.updated_at DESC LIMIT 1""", address, channel)
+    return row_of(Writer, r) if r else None
+
+
+async def conversation(conn: asyncpg.Connection, channel: str, address: str, who: Writer | None,
+                       locale: str) -> Conversation:
+    """The thread with this number or address, opened if new, locked for this reply (two replies
+    at once from one phone are read in turn). It follows the passenger last written to there."""
+    r = await conn.fetchrow(
+        """INSERT INTO conversations (channel, address, booking_ref, passenger_id, locale)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (channel, address) DO UPDATE SET
+               booking_ref = coalesce(excluded.booking_ref, conversations.booking_ref),
+               passenger_id = coalesce(excluded.passenger_id, conversations.passenger_id),
+               updated_at = now()
+           RETURNING id, booking_ref, passenger_id, channel, locale, menu, waiting_since""",
+        channel, address, who and who.booking_ref, who and who.passenger_id, locale)
+    return row_of(Conversation, r)
+
+
+async def heard(conn: asyncpg.Connection, conversation_id: int, body: str, said: str, provider_id: str) -> bool:
+    """Record a passenger's message; False if its provider sent it before (acted on once)."""
+    status = await conn.execute(
+        "INSERT INTO conversation_messages (conversation_id, direction, body, said, provider_id)"
+        " VALUES ($1, 'in', $2, $3, $4) ON CONFLICT (provider_id) DO NOTHING",
+        conversation_id, body, said, provider_id)
+    return bool(status == "INSERT 0 1")
+
+
+async def number_opted_out(conn: asyncpg.Connection, phone: str) -> tuple[bool, bool]:
+    """(replied STOP, and was told so)."""
+    r = await conn.fetchrow("SELECT confirmed FROM opted_out_numbers WHERE phone = $1", phone)
+    return (r is not None, bool(r and r["confirmed"]))
+
+
+async def opt_out(conn: asyncpg.Connection, phone: str, confirmed: bool) -> None:
+    await conn.execute("INSERT INTO opted_out_numbers (phone, confirmed) VALUES ($1, $2)"
+                       " ON CONFLICT (phone) DO UPDATE SET confirmed = opted_out_numbers.confirmed OR $2",
+                       phone, confirmed)
+
+
+async def opt_in(conn: asyncpg.Connection, phone: str) -> None:
+    await conn.execute("DELETE FROM opted_out_numbers WHERE phone = $1", phone)
+
+
+async def choice_link(conn: asyncpg.Connection, booking_ref: str, passenger_id: str) -> tuple[str, dict] | None:
+    """The passenger's latest rebooking notice, as (kind, facts): its choice link, sealed."""
+    r = await conn.fetchrow(
+        """SELECT template, facts FROM deliveries
+           WHERE booking_ref = $1 AND passenger_id = $2 AND template = 'rebooked'
+           ORDER BY occurred_at DESC, id DESC LIMIT 1""", booking_ref, passenger_id)
+    return (r["template"], r["facts"]) if r else None
+
+
+async def offered(conn: asyncpg.Connection, conversation_id: int, option_ids: list[str]) -> None:
+    await conn.execute("UPDATE conversations SET menu = $2 WHERE id = $1", conversation_id, option_ids)
+
+
+async def waiting(conn: asyncpg.Connection, conversation_id: int, answer_by: datetime) -> None:
+    """A person must answer: since the oldest message unanswered, by `answer_by`."""
+    await conn.execute("UPDATE conversations SET waiting_since = coalesce(waiting_since, now()),"
+                       " answer_by = coalesce(answer_by, $2) WHERE id = $1", conversation_id, answer_by)
+
+
+async def answered(conn: asyncpg.Connection, conversation_id: int) -> None:
+    await conn.execute("UPDATE conversations SET waiting_since = NULL, answer_by = NULL WHERE id = $1",
+                       conversation_id)
+
+
+async def reply(conn: asyncpg.Connection, c: Conversation, address: str, body: str, said: str,
+                facts: dict[str, Any]) -> int:
+    """Record what we answer, and plan it as a delivery of its own on the thread's channel (a
+    number we hold no contact for is answered at the number it wrote from)."""
+    message_id: int = await conn.fetchval(
+        "INSERT INTO conversation_messages (conversation_id, direction, body, said) VALUES ($1, 'out', $2, $3)"
+        " RETURNING id", c.id, body, said)
+    await conn.execute(
+        """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref, template,
+                                   facts, occurred_at, reply_to)
+           VALUES ($1, $2, 'conversation', $3, $4, $5, 'conversation_reply', $6, now(), $7)""",
+        c.passenger_id or f"conversation-{c.id}", f"conversation-{c.id}", message_id, c.channel,
+        c.booking_ref or "", facts, None if c.booking_ref else address)
+    return message_id
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A conversation as the desk reads it: whose it is (name and booking, never the number or
+    address), and its messages."""
+
+    id: int
+    booking_ref: str | None
+    passenger_id: str | None
+    given_name: str | None
+    channel: str
+    locale: str
+    waiting_since: datetime | None
+    answer_by: datetime | None
+    updated_at: datetime
+    messages: list[dict[str, Any]]
+
+
+_THREAD = """SELECT t.id, t.booking_ref, t.passenger_id, c.given_name, t.channel, t.locale, t.waiting_since,
+                    t.answer_by, t.updated_at,
+                    ARRAY(SELECT jsonb_build_object('direction', m.direction, 'body', m.body, 'said', m.said,
+                                                    'at', m.at)
+                          FROM conversation_messages m WHERE m.conversation_id = t.id
+                          ORDER BY m.at DESC, m.id DESC LIMIT $2) AS messages
+             FROM conversations t
+             LEFT JOIN contacts c ON c.booking_ref = t.booking_ref AND c.passenger_id = t.passenger_id"""
+
+
+async def threads(conn: asyncpg.Connection | asyncpg.Pool, waiting_only: bool, most: int,
+                  messages: int = 5) -> list[Thread]:
+    """Threads for the desk: those waiting for a person, longest waiting first; or all, latest first."""
+    where, order = ("WHERE t.waiting_since IS NOT NULL", "t.waiting_since") if waiting_only else ("", "t.updated_at DESC")
+    return [_thread(r) for r in await conn.fetch(f"{_THREAD} {where} ORDER BY {order}, t.id LIMIT $1", most, messages)]
+
+
+async def thread(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, messages: int = 200) -> Thread | None:
+    r = await conn.fetchrow(f"{_THREAD} WHERE t.id = $1", conversation_id, messages)
+    return _thread(r) if r else None
+
+
+def _thread(r: asyncpg.Record) -> Thread:
+    return Thread(**{k: r[k] for k in r.keys() if k != "messages"},
+                  messages=list(reversed([json.loads(m) if isinstance(m, str) else m for m in r["messages"]])))
+
+
+async def conversation_by_id(conn: asyncpg.Connection, conversation_id: int) -> tuple[Conversation, str] | None:
+    """The thread and its address, locked for an agent's answer."""
+    r = await conn.fetchrow("SELECT id, booking_ref, passenger_id, channel, locale, menu, waiting_since, address"
+                            " FROM conversations WHERE id = $1 FOR UPDATE", conversation_id)
+    return (row_of(Conversation, r), r["address"]) if r else None
+
+
+# --- bounces ---------------------------------------------------------------------------------
+
+
+async def bounced(conn: asyncpg.Connection, email: str, kind: str, reason: str | None) -> None:
+    await conn.execute("INSERT INTO bounced_addresses (email, kind, reason) VALUES (lower($1), $2, $3)"
+                       " ON CONFLICT (email) DO UPDATE SET kind = $2, reason = $3, bounced_at = now()",
+                       email, kind, reason)
+
+
+async def emails_sent(conn: asyncpg.Connection, provider_id: str, email: str) -> list[Delivery]:
+    """The emails sent under this provider id to this address (SendGrid gives one id to a request
+    of many), not yet known to have failed."""
+    return [Delivery.of(r) for r in await conn.fetch(
+        f"""SELECT {', '.join('d.' + c.strip() for c in _DELIVERY.split(','))} FROM deliveries d
+            JOIN contacts c ON c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
+            WHERE d.provider_id = $1 AND d.channel = 'email' AND d.status = 'sent' AND lower(c.email) = lower($2)""",
+        provider_id, email)]
