@@ -134,7 +134,8 @@ async def receive(conn: asyncpg.Connection, config: Config, rebooking: Rebooking
         await store.waiting(conn, c.id, answer_by)
     if answer.topic:
         await _reply(conn, config, c, m.address, answer.topic, language,
-                     facts | ({"answer_by": answer_by} if answer.for_agent else {}))
+                     facts | ({"answer_within": config.settings.conversation_answer_minutes}
+                              if answer.for_agent else {}))
 
 
 async def _link(conn: asyncpg.Connection, config: Config, who: store.Writer | None) -> str | None:
@@ -195,7 +196,7 @@ def _after(done: Choice, topic: replies.Topic) -> replies.Answer:
 
 def _option(o: dict[str, Any]) -> dict[str, Any]:
     legs = o["flights"]
-    return {"flights": " and ".join(f"{leg['carrier']} {leg['number']}" for leg in legs),
+    return {"flights": " + ".join(f"{leg['carrier']} {leg['number']}" for leg in legs),
             "origin": legs[0]["origin"], "destination": legs[-1]["destination"],
             "departure": legs[0]["scheduled_departure"], "arrival": legs[-1]["scheduled_arrival"]}
 

@@ -20,8 +20,9 @@ from shared.wire import Instant
 
 Intent = Literal["opt_out", "opt_in", "help", "keep", "change", "refund", "agent", "option", "message"]
 LANGUAGES = ("en", "es", "fr", "de")
-# Options a text lists: one digit each, so a reply of one character picks one.
-MOST_OPTIONS = 9
+# Other flights a text lists, numbered: three keep it within two SMS parts (the choice page
+# shows them all).
+MOST_OPTIONS = 3
 # A text a person writes to a person: longer is an email's business (a text is at most ten parts).
 MOST_TEXT = 1600
 
@@ -134,7 +135,7 @@ Topic = Literal[
 
 
 class Option(Facts):
-    """Another flight, as a text offers it: the flights (`B6 1305`, or two joined by `and`),
+    """Another flight, as a text offers it: the flights (`B6 1305`, or two joined by `+`),
     where it leaves from and when, and when it arrives where."""
 
     flights: str
@@ -150,7 +151,7 @@ class ConversationReply(Facts):
 
     kind: Literal["conversation_reply"] = "conversation_reply"
     topic: Topic
-    answer_by: Instant | None = None
+    answer_within: int | None = None  # minutes, where a person will answer
     options: list["Option"] = Field(default=[], max_length=MOST_OPTIONS)
     text: str | None = Field(default=None, max_length=MOST_TEXT)  # an agent's answer
     help_line: str | None = None  # where a person answers at once: the airline's phone line

@@ -81,6 +81,7 @@ class EarlyReport:
 
 
 _DELIVERY = "id, passenger_id, disruption_id, booking_ref, stage, revision, channel, status, detail, traceparent"
+_DELIVERY_OF_D = ", ".join(f"d.{c.strip()}" for c in _DELIVERY.split(","))
 
 
 # The channels a contact refused, with those its number (STOP) or address (a bounce) refused since.
@@ -394,13 +395,12 @@ class Conversation:
 async def writer(conn: asyncpg.Connection, channel: str, address: str) -> Writer | None:
     """Whose number or address this is: of the passengers who have it, the one last written to
     there (a family sharing a phone answers the latest message), else the one last given it."""
-    column = "c.phone = $1" if channel == "sms" else "lower(c.email) = $1"
     r = await conn.fetchrow(
         f"""SELECT c.booking_ref, c.passenger_id, c.given_name, c.locale FROM contacts c
             LEFT JOIN LATERAL (SELECT max(d.sent_at) AS last FROM deliveries d
                                WHERE d.booking_ref = c.booking_ref AND d.passenger_id = c.passenger_id
                                  AND d.channel = $2) d ON true
-            WHERE {column}
+            WHERE {"c.phone = $1" if channel == "sms" else "lower(c.email) = $1"}
             ORDER BY d.last DESC NULLS LAST, c.updated_at DESC LIMIT 1""", address, channel)
     return row_of(Writer, r) if r else None
 
@@ -516,8 +516,9 @@ _THREAD = """SELECT t.id, t.booking_ref, t.passenger_id, c.given_name, t.channel
 async def threads(conn: asyncpg.Connection | asyncpg.Pool, waiting_only: bool, most: int,
                   messages: int = 5) -> list[Thread]:
     """Threads for the desk: those waiting for a person, longest waiting first; or all, latest first."""
-    where, order = ("WHERE t.waiting_since IS NOT NULL", "t.waiting_since") if waiting_only else ("", "t.updated_at DESC")
-    return [_thread(r) for r in await conn.fetch(f"{_THREAD} {where} ORDER BY {order}, t.id LIMIT $1", most, messages)]
+    return [_thread(r) for r in await conn.fetch(
+        f"""{_THREAD} {"WHERE t.waiting_since IS NOT NULL" if waiting_only else ""}
+            ORDER BY {"t.waiting_since" if waiting_only else "t.updated_at DESC"}, t.id LIMIT $1""", most, messages)]
 
 
 async def thread(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, messages: int = 200) -> Thread | None:
@@ -550,7 +551,7 @@ async def emails_sent(conn: asyncpg.Connection, provider_id: str, email: str) ->
     """The emails sent under this provider id to this address (SendGrid gives one id to a request
     of many), not yet known to have failed."""
     return [Delivery.of(r) for r in await conn.fetch(
-        f"""SELECT {', '.join('d.' + c.strip() for c in _DELIVERY.split(','))} FROM deliveries d
+        f"""SELECT {_DELIVERY_OF_D} FROM deliveries d
             JOIN contacts c ON c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id
             WHERE d.provider_id = $1 AND d.channel = 'email' AND d.status = 'sent' AND lower(c.email) = lower($2)""",
         provider_id, email)]

@@ -15,13 +15,15 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import babel.dates
+import babel.numbers
 import jinja2
 
 from shared import airports, notices
 
 Channel = Literal["sms", "email"]
 TEMPLATES = Path(__file__).parent / "templates"
-LOCALES = ("en", "es")
+LOCALES = ("en", "es", "fr", "de")
 
 # Each cause category (shared.events.Cause) in words, as a notice says why.
 CAUSES = {
@@ -37,12 +39,30 @@ CAUSES = {
            "air_traffic_control": "por restricciones del control aéreo",
            "security": "por motivos de seguridad",
            "airport": "por restricciones en el aeropuerto"},
+    "fr": {"weather": "en raison de la météo",
+           "technical": "en raison d'un problème technique sur l'avion",
+           "crew": "car l'équipage n'a pas pu être là à temps",
+           "air_traffic_control": "en raison de restrictions du contrôle aérien",
+           "security": "pour des raisons de sécurité",
+           "airport": "en raison de restrictions à l'aéroport"},
+    "de": {"weather": "wegen des Wetters",
+           "technical": "wegen eines technischen Problems am Flugzeug",
+           "crew": "weil die Crew nicht rechtzeitig da sein konnte",
+           "air_traffic_control": "wegen Einschränkungen der Flugsicherung",
+           "security": "aus Sicherheitsgründen",
+           "airport": "wegen Einschränkungen am Flughafen"},
 }
 CABINS = {"es": {"economy": "turista", "premium economy": "turista superior", "business": "business",
-                 "first": "primera"}}
-_ES_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-_ES_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-              "octubre", "noviembre", "diciembre")
+                 "first": "primera"},
+          "fr": {"economy": "économique", "premium economy": "économique premium", "business": "affaires",
+                 "first": "première"},
+          "de": {"economy": "Economy", "premium economy": "Premium Economy", "business": "Business",
+                 "first": "First"}}
+# Dates as each language writes them (names from the Unicode CLDR, through Babel): a day and a
+# date, and a date with its year.
+_DAY = {"en": "EEEE d MMMM", "es": "EEEE d 'de' MMMM", "fr": "EEEE d MMMM", "de": "EEEE, d. MMMM"}
+_SHORT = {"en": "EEE d MMM", "es": "EEE d MMM", "fr": "EEE d MMM", "de": "EEE, d. MMM"}
+_LONG = {"en": "d MMMM y", "es": "d 'de' MMMM 'de' y", "fr": "d MMMM y", "de": "d. MMMM y"}
 
 # GSM 03.38: the characters one 160-character SMS segment can carry (the extension table's
 # characters take two).
@@ -71,30 +91,42 @@ def _local(moment: datetime, airport: str) -> datetime:
         return moment
 
 
+def _language(ctx: jinja2.runtime.Context) -> str:
+    language = ctx.get("locale")
+    return language if language in LOCALES else "en"
+
+
 @jinja2.pass_context
 def local_time(ctx: jinja2.runtime.Context, moment: datetime, airport: str) -> str:
-    """'6:40 pm' (English) or '18:40' (Spanish) at the airport's own clock."""
+    """'6:40 pm' (English), '18:40' (Spanish, French, German) at the airport's own clock."""
     t = _local(moment, airport)
-    if ctx.get("locale") == "es":
-        return f"{t.hour}:{t.minute:02d}"
-    return f"{t.hour % 12 or 12}:{t.minute:02d} {'am' if t.hour < 12 else 'pm'}"
+    language = _language(ctx)
+    if language == "en":
+        return f"{t.hour % 12 or 12}:{t.minute:02d} {'am' if t.hour < 12 else 'pm'}"
+    return f"{t.hour}:{t.minute:02d}" if language == "es" else f"{t.hour:02d}:{t.minute:02d}"
 
 
 @jinja2.pass_context
 def local_date(ctx: jinja2.runtime.Context, moment: datetime, airport: str) -> str:
-    """'Friday 8 February' or 'viernes 8 de febrero' at the airport's own clock."""
-    t = _local(moment, airport)
-    if ctx.get("locale") == "es":
-        return f"{_ES_DAYS[t.weekday()]} {t.day} de {_ES_MONTHS[t.month - 1]}"
-    return f"{t:%A} {t.day} {t:%B}"
+    """'Friday 8 February', 'viernes 8 de febrero', 'vendredi 8 février', 'Freitag, 8. Februar'
+    at the airport's own clock."""
+    language = _language(ctx)
+    return babel.dates.format_date(_local(moment, airport), _DAY[language], locale=language)
+
+
+@jinja2.pass_context
+def short_date(ctx: jinja2.runtime.Context, moment: datetime, airport: str) -> str:
+    """'Sat 9 Feb', 'sáb 9 feb', 'sam. 9 févr.', 'Sa., 9. Feb.' at the airport's own clock: a
+    text's list of flights."""
+    language = _language(ctx)
+    return babel.dates.format_date(_local(moment, airport), _SHORT[language], locale=language)
 
 
 @jinja2.pass_context
 def long_date(ctx: jinja2.runtime.Context, t: datetime) -> str:
-    """'12 March 2025' or '12 de marzo de 2025'."""
-    if ctx.get("locale") == "es":
-        return f"{t.day} de {_ES_MONTHS[t.month - 1]} de {t.year}"
-    return f"{t.day} {t:%B %Y}"
+    """'12 March 2025', '12 de marzo de 2025', '12 mars 2025', '12. März 2025'."""
+    language = _language(ctx)
+    return babel.dates.format_date(t, _LONG[language], locale=language)
 
 
 @jinja2.pass_context
@@ -107,9 +139,19 @@ def cabin_words(ctx: jinja2.runtime.Context, cabin: str) -> str:
     return CABINS.get(ctx.get("locale"), {}).get(cabin, cabin)
 
 
-def money(amount: Decimal | str | float, currency: str) -> str:
+def money(amount: Decimal | str | float, currency: str, language: str = "en") -> str:
+    """'$1,200', '€400' (English and Spanish); '400 €', '1.200,50 €' as French and German write
+    them (the Unicode CLDR's, through Babel)."""
+    if language in ("fr", "de"):
+        text = babel.numbers.format_currency(Decimal(str(amount)), currency, locale=language)
+        return text.replace(",00\u00a0", "\u00a0").replace("\u202f", " ").replace("\u00a0", " ")
     symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$"}.get(currency, currency + " ")
     return f"{symbol}{float(amount):,.2f}".removesuffix(".00")
+
+
+@jinja2.pass_context
+def _money(ctx: jinja2.runtime.Context, amount: Decimal | str | float, currency: str) -> str:
+    return money(amount, currency, _language(ctx))
 
 
 def gsm_safe(text: str) -> str:
@@ -144,8 +186,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "long_date": long_date,
-                    "money": money, "cause_words": cause_words, "cabin": cabin_words}
+    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "short_date": short_date, "long_date": long_date,
+                    "money": _money, "cause_words": cause_words, "cabin": cabin_words}
     return env
 
 

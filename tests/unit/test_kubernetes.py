@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 import yaml
 from nacl.public import PrivateKey
 from pydantic import ValidationError
@@ -146,7 +148,8 @@ def _environment(name: str, fill: bool) -> dict[str, str]:
               "api-keys": f"ops-viewer:{secrets.token_urlsafe(32)},monitoring:{secrets.token_urlsafe(32)}",
               "partner-keys": f"pilot:k1:{secrets.token_hex(32)}",
               "notice-sealing-key": f"k1:{b64encode(bytes(sealing.public_key)).decode()}",
-              "notice-opening-keys": f"k1:{b64encode(bytes(sealing)).decode()}"}
+              "notice-opening-keys": f"k1:{b64encode(bytes(sealing)).decode()}",
+              "email-events-public-key": EVENTS_KEY}
     for e in container["env"]:
         ref = e.get("valueFrom", {}).get("secretKeyRef")
         if ref is None:
@@ -155,6 +158,11 @@ def _environment(name: str, fill: bool) -> dict[str, str]:
             shipped = secrets_[ref["name"]]["stringData"][ref["key"]]
             env[e["name"]] = (filled.get(ref["key"]) or secrets.token_urlsafe(32)) if fill else shipped
     return env
+
+
+# A verification key of SendGrid's kind (ECDSA P-256, base64 DER).
+EVENTS_KEY = b64encode(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from nacl.public import PrivateKey
 from pydantic import ValidationError
 
@@ -69,6 +71,9 @@ _NOTIFY_KEY = PrivateKey.generate()
 SEALING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY.public_key)).decode()}"
 OPENING = f"k1:{base64.b64encode(bytes(_NOTIFY_KEY)).decode()}"
 KAFKA = {"kafka_security_protocol": "SASL_SSL", "kafka_username": "svc", "kafka_password": STRONG}
+# A verification key of SendGrid's kind (ECDSA P-256, base64 DER), not the sandbox's.
+EVENTS_KEY = base64.b64encode(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
 SECRETS = {
     Settings: KAFKA | {"api_keys": f"evaluator:{STRONG}", "database_url": f"postgresql://svc:{STRONG}@db/rebound?sslmode=verify-full"},
     DisruptionSettings: KAFKA | {"api_keys": f"ops-viewer:{STRONG}", "partner_keys": "p:k:" + "0" * 64,
@@ -77,8 +82,8 @@ SECRETS = {
                                 "notice_sealing_key": SEALING, "public_url": "https://rebound.example.org",
                                 "database_url": f"postgresql://svc:{STRONG}@db/r?sslmode=verify-full"},
     NotifySettings: KAFKA | {"api_keys": f"reservations:{STRONG}", "sms_token": STRONG, "push_secret": STRONG,
-                     "sms_report_secret": STRONG, "email_api_key": STRONG,
-                     "notice_opening_keys": OPENING,
+                     "sms_report_secret": STRONG, "email_api_key": STRONG, "email_inbound_secret": STRONG,
+                     "notice_opening_keys": OPENING, "email_events_public_key": EVENTS_KEY,
                      "public_url": "https://rebound.example.org", "sms_api_url": "https://api.infobip.com",
                      "email_api_url": "https://api.sendgrid.com", "push_webhook_url": "https://push.example.org/v1",
                      "database_url": f"postgresql://svc:{STRONG}@db/r?sslmode=verify-full"},

@@ -18,6 +18,7 @@ from services.notify.templates import (
     render_notice,
     sms_segments,
 )
+from services.notify import replies
 from shared import notices
 from shared.events import DisruptionKind
 
@@ -51,23 +52,38 @@ FACTS = {
 }
 
 
+# Notify's longest reply to a passenger: three other flights, numbered.
+REPLY = {"topic": "options", "answer_within": 30, "help_line": "+1 555 010 0000",
+         "options": [{"flights": f"B6 {n} + B6 88", "origin": "JFK", "destination": "BOS",
+                      "departure": "2013-02-09T14:15:00+00:00", "arrival": "2013-02-09T18:35:00+00:00"}
+                     for n in (1005, 1007, 1009)]}
+
+
+def facts_for(kind: str, facts: dict) -> dict:
+    """What of `facts` a notice of `kind` holds (a reply's own where the notices' are not its)."""
+    if kind in replies.KINDS:
+        return REPLY | {k: v for k, v in facts.items() if k in ("text", "topic") and k in facts.get("_reply", ())}
+    return {k: v for k, v in facts.items() if k in KINDS[kind].model_fields}
+
+
 def render(kind: str, channel: Channel, locale: str, facts: dict, name: str, passenger_id: str | None = None
            ) -> RenderedNotice:
     """A notice of `kind`, told what of `facts` its model holds, rendered as notify renders it."""
-    model = notices.KINDS[kind]
-    notice = model.model_validate({k: v for k, v in facts.items() if k in model.model_fields})
+    notice = KINDS[kind].model_validate(facts_for(kind, facts))
     return render_notice(notice, channel, locale, name, passenger_id)
 
 
 JARGON = re.compile(r"\b(IROPS?|misconnect\w*|equipment|reaccommodat\w*|PNR|pax|ETD|STD|ETA|"
                     r"involuntary|irregular operations?|EU261|APPR|DOT|"
                     r"reubicaci\w*|irregularidad\w*|pasajero involuntario)\b", re.IGNORECASE)
-APOLOGY = {"en": ("sorry",), "es": ("sentimos", "lo sentimos")}
+APOLOGY = {"en": ("sorry",), "es": ("sentimos", "lo sentimos"), "fr": ("désolés",), "de": ("es tut uns leid",)}
+# Notify's own replies to passengers' messages beside the notices the services ask for.
+KINDS = notices.KINDS | replies.KINDS
 FIRST_NOTICES = [t for t in TEMPLATES if t.startswith("first_notice")]
 
 
 def test_every_notice_kind_has_its_model_and_its_templates():
-    assert set(notices.KINDS) == set(TEMPLATES)
+    assert set(KINDS) == set(TEMPLATES)
 
 
 def test_there_are_templates():
@@ -79,7 +95,9 @@ def test_there_are_templates():
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_refund_notice_says_which_part_is_refunded(locale):
     words = {"en": ("this trip and your return", "this part of your trip"),
-             "es": ("este viaje y la vuelta", "esta parte del viaje")}
+             "es": ("este viaje y la vuelta", "esta parte del viaje"),
+             "fr": ("ce voyage et votre retour", "cette partie du voyage"),
+             "de": ("diese Reise und Ihren Rückflug", "diesen Teil der Reise")}
     whole, part = words[locale]
     assert whole in render("no_alternative", "sms", locale, FACTS, "Ana").body
     assert part in render("no_alternative", "sms", locale, FACTS | {"whole_trip": False}, "Ana").body
@@ -131,6 +149,8 @@ def test_formatting():
     spanish = render("changed", "email", "es", FACTS, "Ana").body
     assert "a las 9:15 del sábado 9 de febrero" in spanish  # 24-hour clock, New York time
     assert money("15.00", "USD") == "$15" and money("1200.5", "EUR") == "€1,200.50"
+    # French and German as the Unicode CLDR writes them (Babel), whole amounts without cents.
+    assert money("400.00", "EUR", "fr") == "400 €" and money("1200.5", "EUR", "de") == "1.200,50 €"
 
 
 def test_a_spanish_text_stays_in_the_sms_alphabet():
@@ -172,14 +192,43 @@ NAMES = st.text(st.characters(exclude_categories=["Cc", "Zl", "Zp"]), min_size=1
 
 @given(names=st.lists(NAMES, min_size=1, max_size=4),
        template=st.sampled_from(TEMPLATES), channel=st.sampled_from(["sms", "email"]),
-       locale=st.sampled_from([*LOCALES, "fr"]))
+       locale=st.sampled_from([*LOCALES, "it"]))
 def test_a_text_rendered_once_for_many_reads_as_each_passengers_own(names, template, channel, locale):
     """The renderer that renders each distinct text once, then puts each passenger's name in,
     writes what rendering for that one passenger writes, accents and links included."""
-    model = notices.KINDS[template]
-    facts = {k: v for k, v in FACTS.items() if k in model.model_fields}
-    renderer = Renderer(lambda kind, f: notices.KINDS[kind].model_validate(f))
+    facts = facts_for(template, FACTS)
+    renderer = Renderer(lambda kind, f: KINDS[kind].model_validate(f))
     for i, name in enumerate([*names, *names]):
         pid = ("P1", "P2")[i % 2]
         assert renderer.render(template, facts, channel, locale, name, pid) == render(
             template, channel, locale, facts, name, pid)
+
+
+# Words only English has, among those a notice uses most: none may be left in another language's
+# text (a sentence not translated, a filter that fell back to English).
+ENGLISH_ONLY = {"the", "your", "you", "we", "our", "flight", "flights", "sorry", "with", "will", "reply", "and",
+                "please", "thanks", "arrives", "leaving", "booked", "refund", "seats", "other", "more"}
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("channel", ["sms", "email"])
+@pytest.mark.parametrize("locale", [language for language in LOCALES if language != "en"])
+def test_no_english_is_left_in_another_language(template, channel, locale):
+    notice = render(template, channel, locale, FACTS, "Christopher", "P1")
+    words = set(re.findall(r"[^\W\d_]+", (notice.subject + " " + notice.body).lower()))
+    assert not words & ENGLISH_ONLY, (words & ENGLISH_ONLY, notice.body)
+
+
+@pytest.mark.parametrize("topic", typing.get_args(replies.Topic))
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_reply_to_a_passenger_renders_in_every_language_within_two_texts(topic, locale):
+    facts = REPLY | {"topic": topic, "text": "We found you a seat on B6 1305." if topic == "answer" else None}
+    for channel in ("sms", "email"):
+        notice = render_notice(replies.ConversationReply.model_validate(facts), channel, locale, "Christopher")
+        assert notice.body and "{" not in notice.body and "None" not in notice.body
+        if channel == "sms":
+            assert sms_segments(notice.body) <= 2, notice.body
+        if locale != "en" and topic != "answer":
+            assert not set(re.findall(r"[^\W\d_]+", notice.body.lower())) & ENGLISH_ONLY, notice.body
+    if topic in ("opted_out", "help"):  # the industry's rule: say how to come back, and where help is
+        assert "+1 555 010 0000" in notice.body

@@ -192,7 +192,7 @@ def test_the_money_is_what_the_ledger_would_end_with_and_the_cause_exempts_the_d
 def test_notices_are_counted_by_channel_and_language_and_timed_by_the_slowest_channel():
     def sms_email(locale: str) -> policy.Contact:
         return policy.Contact(["sms", "email"], [], "a@example.com", "+12125550100", locale)
-    contacts = {("AAA111", "AAA111-1"): sms_email("es"), ("AAA111", "AAA111-2"): sms_email("fr"),
+    contacts = {("AAA111", "AAA111-1"): sms_email("es"), ("AAA111", "AAA111-2"): sms_email("it"),
                 ("AAA111", "AAA111-3"): policy.Contact(["sms"], ["sms"], None, "+12125550101")}
     shown = forecast(contacts, [("AAA111", ["AAA111-1", "AAA111-2", "AAA111-3", "AAA111-4"])],
                      measured={"sms": 1.0}, configured={"sms": 100.0, "email": 100.0, "push": 500.0})
