@@ -104,6 +104,7 @@ class Stack:
             "REBOUND_SMTP_PORT": str(self.ports["smtp"]),
             "REBOUND_PUSH_WEBHOOK_URL": f"http://127.0.0.1:{self.ports['sms']}/v1/push",
             "REBOUND_SANDBOX_PAYMENTS_PORT": str(self.ports["payments"]),
+            "REBOUND_SANDBOX_NOTIFY_URL": f"http://127.0.0.1:{self.ports['notify']}",
             "REBOUND_PAYMENT_API_URL": f"http://127.0.0.1:{self.ports['payments']}",
             **{f"REBOUND_{name.upper()}_URL": f"http://127.0.0.1:{self.ports[name]}"
                for name in ("rebooking", "compensation", "notify")},

@@ -19,11 +19,13 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import aiohttp
 import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 import uvloop
 from aiosmtpd.smtp import SMTP
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -188,6 +190,7 @@ def create_sms_app(settings: SandboxSettings, sms: Recorder, mail: Recorder, pus
 
     _infobip_routes(app, settings, sms, control)
     _sendgrid_routes(app, settings, mail)
+    _passenger_routes(app, settings, mail)
 
     @app.post("/v1/control", dependencies=[Depends(authorised)])
     async def set_control(new: SmsControl) -> SmsControl:
@@ -401,6 +404,81 @@ def _sendgrid_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) ->
         found = [by_key[match[1]]] if match[1] in by_key else []
         return {"messages": [{"msg_id": m["x_message_id"], "to_email": m["rcpt_tos"][0], "subject": m["subject"],
                               "status": "delivered"} for m in found[:limit]]}
+
+
+class PhoneReply(BaseModel):
+    """A passenger's text back, as their phone would send it, through the SMS provider chosen."""
+
+    sender: str = Field(alias="from", pattern=r"^\+[1-9][0-9]{6,14}$")
+    text: str = Field(max_length=1600)
+    via: Literal["twilio", "infobip"] = "infobip"
+
+
+class MailReply(BaseModel):
+    """A passenger's email back, as SendGrid's Inbound Parse would post it."""
+
+    sender: str = Field(alias="from", max_length=320)
+    text: str = Field(max_length=20_000)
+
+
+class MailEvent(BaseModel):
+    """What SendGrid would report of the last email to `email`: a bounce, a drop or a complaint."""
+
+    email: str = Field(max_length=320)
+    event: Literal["bounce", "dropped", "spamreport"] = "bounce"
+
+
+def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -> None:
+    """The passenger's side: texts and emails back to notify, through the providers' own inbound
+    formats and signatures, and the email provider's signed events (a bounce). The demo and the
+    tests reply through these, so replies take the real paths."""
+    key = serialization.load_der_private_key(base64.b64decode(settings.email_events_private_key), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    notify = settings.notify_url.rstrip("/")
+
+    async def post(path: str, **kwargs: Any) -> dict:
+        async with aiohttp.ClientSession() as session, session.post(f"{notify}{path}", **kwargs) as r:
+            return {"status": r.status, "body": await r.text()}
+
+    @app.post("/v1/phone/reply")
+    async def phone_reply(reply: PhoneReply) -> dict:
+        sid = "SM" + secrets.token_hex(16)
+        if reply.via == "twilio":
+            form = {"MessageSid": sid, "AccountSid": settings.account, "From": reply.sender,
+                    "To": "+15550000000", "Body": reply.text, "NumMedia": "0"}
+            signature = twilio_signature(settings.token, f"{notify}/v1/inbound/sms", form)
+            return await post("/v1/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+        body = {"results": [{"messageId": sid, "from": reply.sender.removeprefix("+"), "to": "15550000000",
+                             "text": reply.text, "cleanText": reply.text, "keyword": reply.text.split(" ")[0],
+                             "receivedAt": datetime.now(UTC).isoformat(), "smsCount": 1}],
+                "messageCount": 1, "pendingMessageCount": 0}
+        return await post("/v1/inbound/infobip", json=body,
+                          auth=aiohttp.BasicAuth("infobip", settings.report_secret))
+
+    @app.post("/v1/mail/reply")
+    async def mail_reply(reply: MailReply) -> dict:
+        form = aiohttp.FormData()
+        headers = f"Message-ID: <{secrets.token_hex(12)}@mail.example>\nFrom: {reply.sender}\n"
+        for name, value in (("from", reply.sender), ("to", "care@rebound.example"), ("subject", "Re: your trip"),
+                            ("text", reply.text), ("headers", headers)):
+            form.add_field(name, value)
+        return await post("/v1/inbound/email", data=form, auth=aiohttp.BasicAuth("sendgrid", settings.inbound_secret))
+
+    @app.post("/v1/mail/event")
+    async def mail_event(asked: MailEvent) -> dict:
+        sent = [m for m in mail.items if asked.email.lower() in (t.lower() for t in m["rcpt_tos"])]
+        if not sent:
+            raise HTTPException(404, "no email was sent to that address")
+        last = sent[-1]
+        event = {"email": asked.email, "event": asked.event, "timestamp": int(time.time()),
+                 "sg_message_id": f"{last.get('x_message_id') or last.get('message_id')}.filter0001.1",
+                 "reason": "550 5.1.1 The email account that you tried to reach does not exist",
+                 **({"type": "bounce"} if asked.event == "bounce" else {}), **last.get("custom_args", {})}
+        payload, stamp = json.dumps([event]).encode(), str(int(time.time()))
+        signature = base64.b64encode(key.sign(stamp.encode() + payload, ec.ECDSA(hashes.SHA256()))).decode()
+        return await post("/v1/delivery-status/email", data=payload, headers={
+            "Content-Type": "application/json", "X-Twilio-Email-Event-Webhook-Signature": signature,
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp})
 
 
 async def main() -> None:
