@@ -131,7 +131,7 @@ async def receive(conn: asyncpg.Connection, config: Config, rebooking: Rebooking
     now = datetime.now(UTC)
     answer_by = now + timedelta(minutes=config.settings.conversation_answer_minutes)
     if answer.for_agent:
-        await store.waiting(conn, c.id, answer_by)
+        await store.wait_for_person(conn, c.id, answer_by)
     if answer.topic:
         await _reply(conn, config, c, m.address, answer.topic, language,
                      facts | ({"answer_within": config.settings.conversation_answer_minutes}

@@ -18,6 +18,8 @@ from pydantic import Field
 from shared.notices import Facts
 from shared.wire import Instant
 
+# The stage of a reply's delivery: notify's own, never reported on `notice-deliveries`.
+STAGE = "conversation"
 Intent = Literal["opt_out", "opt_in", "help", "keep", "change", "refund", "agent", "option", "message"]
 LANGUAGES = ("en", "es", "fr", "de")
 # Other flights a text lists, numbered: three keep it within two SMS parts (the choice page

@@ -457,7 +457,7 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
 
     @app.post("/v1/mail/reply")
     async def mail_reply(reply: MailReply) -> dict:
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(default_to_multipart=True)  # as Inbound Parse posts it
         headers = f"Message-ID: <{secrets.token_hex(12)}@mail.example>\nFrom: {reply.sender}\n"
         for name, value in (("from", reply.sender), ("to", "care@rebound.example"), ("subject", "Re: your trip"),
                             ("text", reply.text), ("headers", headers)):

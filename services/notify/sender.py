@@ -362,7 +362,9 @@ class Sender:
                                          if r.status == "fallen_back" and r.fallback])
             for r in results:
                 d = by_id[r.delivery_id]
-                if r.status in ("sent", "failed", "fallen_back"):
+                # A reply in a conversation is no notice of a disruption: the ops board's topic
+                # (and the last release's readers of it) know nothing of it.
+                if r.status in ("sent", "failed", "fallen_back") and d.stage != replies.STAGE:
                     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
                         disruption_id=d.disruption_id, booking_ref=d.booking_ref,
                         passenger_id=d.passenger_id, stage=d.stage, channel=d.channel,

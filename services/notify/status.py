@@ -14,7 +14,7 @@ import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from services.notify import policy, store
+from services.notify import policy, replies, store
 from services.notify.config import Config, NotifySettings
 from services.notify.providers import INFOBIP_FAILED, twilio_signature
 from shared import topics
@@ -173,6 +173,8 @@ async def failed_after_sending(conn: asyncpg.Connection, outbox: Outbox, d: stor
                                       await store.channels_planned(conn, d))
     if other:
         await store.fall_back(conn, [(d.id, other)])
+    if d.stage == replies.STAGE:  # a reply in a conversation: no notice of the ops board's
+        return
     outbox.publish(topics.NOTICE_DELIVERIES, NoticeDelivered(
         disruption_id=d.disruption_id, booking_ref=d.booking_ref, passenger_id=d.passenger_id,
         stage=d.stage, channel=channel, status="failed", provider_id=provider_id,

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 import asyncpg
 
-from services.notify import policy
+from services.notify import policy, replies
 from shared.db import row_of
 
 
@@ -459,7 +459,7 @@ async def offered(conn: asyncpg.Connection, conversation_id: int, option_ids: li
     await conn.execute("UPDATE conversations SET menu = $2 WHERE id = $1", conversation_id, option_ids)
 
 
-async def waiting(conn: asyncpg.Connection, conversation_id: int, answer_by: datetime) -> None:
+async def wait_for_person(conn: asyncpg.Connection, conversation_id: int, answer_by: datetime) -> None:
     """A person must answer: since the oldest message unanswered, by `answer_by`."""
     await conn.execute("UPDATE conversations SET waiting_since = coalesce(waiting_since, now()),"
                        " answer_by = coalesce(answer_by, $2) WHERE id = $1", conversation_id, answer_by)
@@ -480,8 +480,8 @@ async def reply(conn: asyncpg.Connection, c: Conversation, address: str, body: s
     await conn.execute(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref, template,
                                    facts, occurred_at, reply_to)
-           VALUES ($1, $2, 'conversation', $3, $4, $5, 'conversation_reply', $6, now(), $7)""",
-        c.passenger_id or f"conversation-{c.id}", f"conversation-{c.id}", message_id, c.channel,
+           VALUES ($1, $2, $3, $4, $5, $6, 'conversation_reply', $7, now(), $8)""",
+        c.passenger_id or f"conversation-{c.id}", f"conversation-{c.id}", replies.STAGE, message_id, c.channel,
         c.booking_ref or "", facts, None if c.booking_ref else address)
     return message_id
 

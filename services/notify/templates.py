@@ -19,6 +19,7 @@ import babel.dates
 import babel.numbers
 import jinja2
 
+from services.notify import replies
 from shared import airports, notices
 
 Channel = Literal["sms", "email"]
@@ -69,6 +70,10 @@ _LONG = {"en": "d MMMM y", "es": "d 'de' MMMM 'de' y", "fr": "d MMMM y", "de": "
 _GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
            "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 _GSM_EXTENDED = set("^{}\\[~]|€")
+
+
+# What notify renders: a notice the services ask for, or its own reply to a passenger.
+Words = notices.Notice | replies.ConversationReply
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_notice(notice: notices.Notice, channel: Channel, locale: str, given_name: str,
+def render_notice(notice: Words, channel: Channel, locale: str, given_name: str,
                   passenger_id: str | None = None) -> RenderedNotice:
     """Render one notice for one passenger (a notice may cover the whole booking); an email
     template sets `subject`, an SMS has none. Sealed secrets must be opened before."""
@@ -229,13 +234,13 @@ class Renderer:
     """Renders many deliveries' notices, each distinct text once: a cancelled aircraft's first
     notices are a few texts (one per language and channel) with each passenger's name put in."""
 
-    def __init__(self, read: Callable[[str, dict], notices.Notice]) -> None:
+    def __init__(self, read: Callable[[str, dict], Words]) -> None:
         """`read`: a notice from its kind and stored facts (opening what was sealed for notify)."""
         self._read = read
         self._texts: dict[tuple, RenderedNotice] = {}
         # Each distinct notice read (its sealed links opened) once, not once per passenger and
         # channel: a booking's rebooking notice holds every passenger's sealed link.
-        self._notices: dict[tuple[str, str], notices.Notice] = {}
+        self._notices: dict[tuple[str, str], Words] = {}
 
     def render(self, kind: str, facts: dict, channel: Channel, locale: str, given_name: str,
                passenger_id: str) -> RenderedNotice:
