@@ -11,8 +11,8 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from email.utils import parseaddr
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 

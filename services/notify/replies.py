@@ -187,8 +187,9 @@ class Answer:
 
 def answer_for(said: Said, *, known: bool, opted_out: bool, confirmed_before: bool, has_choice: bool
                ) -> Answer:
-    """What to answer a reply: every keyword but the choices, which rebooking decides. `known`: we hold a booking for the sender;
-    `opted_out`: the number had replied STOP; `confirmed_before`: its opt-out was confirmed."""
+    """What to answer a reply: every keyword but the choices, which rebooking decides. `known`:
+    we hold a booking for the sender; `opted_out`: the number had replied STOP;
+    `confirmed_before`: its opt-out was confirmed."""
     match said.intent:
         case "opt_out":
             # Confirmed once: a second STOP from a number already out gets nothing.

@@ -191,8 +191,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "short_date": short_date, "long_date": long_date,
-                    "money": _money, "cause_words": cause_words, "cabin": cabin_words}
+    env.filters |= {"city": city, "local_time": local_time, "local_date": local_date, "short_date": short_date,
+                    "long_date": long_date, "money": _money, "cause_words": cause_words, "cabin": cabin_words}
     return env
 
 

@@ -13,10 +13,11 @@ import pytest
 from playwright.async_api import expect
 
 from services.notify import inbound
-from tests.integration.conftest import AGENT_KEY, RESERVATIONS_KEY, eventually, publish, sent_messages
-from tests.integration.test_notify import notice, publish as publish_notices
-from tests.integration.test_rebooking import booking, cancel_all, inventory_has, scheduled
 from shared import topics
+from tests.integration.conftest import AGENT_KEY, RESERVATIONS_KEY, eventually, publish, sent_messages
+from tests.integration.test_notify import notice
+from tests.integration.test_notify import publish as publish_notices
+from tests.integration.test_rebooking import booking, cancel_all, inventory_has, scheduled
 
 pytestmark = pytest.mark.integration
 

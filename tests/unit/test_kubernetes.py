@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-import yaml
 from nacl.public import PrivateKey
 from pydantic import ValidationError
 

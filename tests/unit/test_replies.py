@@ -111,7 +111,8 @@ def test_a_message_or_an_unknown_sender_waits_for_a_person_with_a_polite_answer(
 
 
 def test_an_email_reply_is_read_above_what_it_quotes():
-    text = "Refund\n\nOn Fri, 8 Feb 2013 at 18:02, Rebound <care@rebound.example> wrote:\n> Reply KEEP, CHANGE or REFUND"
+    text = ("Refund\n\nOn Fri, 8 Feb 2013 at 18:02, Rebound <care@rebound.example> wrote:\n"
+            "> Reply KEEP, CHANGE or REFUND")
     assert replies.read_email(text).intent == "refund"
     assert replies.read_email("stop") == Said("message")  # an email's unsubscribe is its own link
     assert replies.own_words("Merci !\n\nLe ven. 8 févr. 2013, Rebound a écrit :\n> ...") == "Merci !"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.notify import replies
 from services.notify.templates import (
     LOCALES,
     Channel,
@@ -18,7 +19,6 @@ from services.notify.templates import (
     render_notice,
     sms_segments,
 )
-from services.notify import replies
 from shared import notices
 from shared.events import DisruptionKind
 
