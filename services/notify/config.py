@@ -85,8 +85,6 @@ class NotifySettings(Settings):
     email_events_public_key: str = DEVELOPMENT_EMAIL_EVENTS_PUBLIC_KEY
     # The password SendGrid's Inbound Parse posts replies with (HTTP Basic, user `sendgrid`).
     email_inbound_secret: str = "sandbox-inbound-secret"
-    # The domain of the reply address each email carries (`reply+<token>@<domain>`).
-    reply_domain: str = "reply.rebound.example"
     # The sender number or name of every text.
     sms_from: str = "+15550000000"
     # The airline app's push gateway: a signed JSON webhook.

@@ -157,6 +157,7 @@ class ConversationReply(Facts):
     options: list["Option"] = Field(default=[], max_length=MOST_OPTIONS)
     text: str | None = Field(default=None, max_length=MOST_TEXT)  # an agent's answer
     help_line: str | None = None  # where a person answers at once: the airline's phone line
+    passenger_id: str | None = None  # whose contact names them, where we know them
     # The language to answer in where no contact says (a number we do not know).
     language: Literal["en", "es", "fr", "de"] = "en"
 

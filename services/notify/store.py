@@ -183,23 +183,26 @@ async def fall_back(conn: asyncpg.Connection, deliveries: Sequence[tuple[int, st
 # --- sending ---------------------------------------------------------------------------------
 
 
-# A delivery is claimed only with a contact to send to, or a number or address it answers
-# (replies.py); a channel the passenger's number or address refused since (STOP, a bounce) is
-# counted among the contact's opt-outs.
+# A delivery is claimed only with a contact to send to, or as a reply in a conversation
+# (replies.py), which goes to the number or address it answers and names its passenger in its
+# facts: its own passenger id is the conversation's, which no contact has, so the previous
+# release's senders (which join contacts by it) never claim a reply they cannot render. A channel
+# the passenger's number or address refused since (STOP, a bounce) counts among their opt-outs.
 _CLAIM = """WITH due AS ({due}),
            claimed AS (
                UPDATE deliveries d SET status = 'sending', attempts = attempts + 1, claimed_at = now()
                FROM due
                WHERE d.id = due.id
-                 AND (d.reply_to IS NOT NULL OR EXISTS (SELECT 1 FROM contacts c WHERE c.booking_ref = d.booking_ref
-                                                                                   AND c.passenger_id = d.passenger_id))
+                 AND (d.stage = 'conversation'
+                      OR EXISTS (SELECT 1 FROM contacts c WHERE c.booking_ref = d.booking_ref
+                                                            AND c.passenger_id = d.passenger_id))
                RETURNING d.*, due.reclaimed)
            SELECT d.reclaimed OR d.attempts > 1 AS uncertain,
                   d.id, d.passenger_id, d.disruption_id, d.stage, d.revision, d.channel, d.about,
                   d.booking_ref, d.template, d.facts, d.occurred_at, d.created_at, d.attempts, d.traceparent,
                   coalesce(c.given_name, '') AS given_name,
-                  coalesce(c.email, CASE WHEN d.channel = 'email' THEN d.reply_to END) AS email,
-                  coalesce(c.phone, CASE WHEN d.channel = 'sms' THEN d.reply_to END) AS phone,
+                  coalesce(CASE WHEN d.channel = 'email' THEN d.reply_to END, c.email) AS email,
+                  coalesce(CASE WHEN d.channel = 'sms' THEN d.reply_to END, c.phone) AS phone,
                   coalesce(c.locale, d.facts ->> 'language', 'en') AS locale,
                   coalesce(c.channels, ARRAY[d.channel]) AS channels,
                   coalesce(c.opted_out, '{{}}')
@@ -213,7 +216,9 @@ _CLAIM = """WITH due AS ({due}),
                         WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
                           AND o.disruption_id = d.disruption_id
                           AND o.stage = d.stage AND o.revision = d.revision) AS siblings
-           FROM claimed d LEFT JOIN contacts c ON c.booking_ref = d.booking_ref AND c.passenger_id = d.passenger_id"""
+           FROM claimed d LEFT JOIN contacts c
+             ON c.booking_ref = d.booking_ref
+                AND c.passenger_id = coalesce(d.facts ->> 'passenger_id', d.passenger_id)"""
 _CLAIM_DUE = _CLAIM.format(due="""
                SELECT id, status = 'sending' AS reclaimed FROM deliveries
                WHERE (stage = 'first_notice') = $3
@@ -358,6 +363,14 @@ async def erase_contact(conn: asyncpg.Connection, booking_ref: str, passenger_id
     still to send is undeliverable."""
     await conn.execute("DELETE FROM contacts WHERE booking_ref = $1 AND passenger_id = $2", booking_ref, passenger_id)
     # What they wrote to us, and the number or address it came from, go with them.
+    await conn.execute("""UPDATE deliveries SET reply_to = NULL, provider_id = NULL,
+                                 status = CASE WHEN status IN ('pending', 'retrying') THEN 'undeliverable'
+                                               ELSE status END,
+                                 detail = CASE WHEN status IN ('pending', 'retrying') THEN 'contact details erased'
+                                          END
+                          WHERE disruption_id IN (SELECT 'conversation-' || id FROM conversations
+                                                  WHERE booking_ref = $1 AND passenger_id = $2)""",
+                       booking_ref, passenger_id)
     await conn.execute("DELETE FROM conversations WHERE booking_ref = $1 AND passenger_id = $2",
                        booking_ref, passenger_id)
     await conn.execute("UPDATE deliveries SET detail = NULL, provider_id = NULL, reply_to = NULL"
@@ -472,17 +485,17 @@ async def answered(conn: asyncpg.Connection, conversation_id: int) -> None:
 
 async def reply(conn: asyncpg.Connection, c: Conversation, address: str, body: str, said: str,
                 facts: dict[str, Any]) -> int:
-    """Record what we answer, and plan it as a delivery of its own on the thread's channel (a
-    number we hold no contact for is answered at the number it wrote from)."""
+    """Record what we answer, and plan it as a delivery of its own on the thread's channel, to
+    the number or address the passenger wrote from."""
     message_id: int = await conn.fetchval(
         "INSERT INTO conversation_messages (conversation_id, direction, body, said) VALUES ($1, 'out', $2, $3)"
         " RETURNING id", c.id, body, said)
     await conn.execute(
         """INSERT INTO deliveries (passenger_id, disruption_id, stage, revision, channel, booking_ref, template,
                                    facts, occurred_at, reply_to)
-           VALUES ($1, $2, $3, $4, $5, $6, 'conversation_reply', $7, now(), $8)""",
-        c.passenger_id or f"conversation-{c.id}", f"conversation-{c.id}", replies.STAGE, message_id, c.channel,
-        c.booking_ref or "", facts, None if c.booking_ref else address)
+           VALUES ($1, $1, $2, $3, $4, $5, 'conversation_reply', $6, now(), $7)""",
+        f"conversation-{c.id}", replies.STAGE, message_id, c.channel, c.booking_ref or "",
+        facts | {"passenger_id": c.passenger_id}, address)
     return message_id
 
 
