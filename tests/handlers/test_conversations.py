@@ -36,7 +36,7 @@ class ChoicesInProcess:
         return await self._ask(lambda: answers.view_in(self.conn, REBOOKING, token))
 
     async def answer(self, token: str, answer: str, option: str | None = None) -> Choice:
-        given = answers.Answer(answer=answer, option=option)  # type: ignore[arg-type]
+        given = answers.Answer.model_validate({"answer": answer, "option": option})
         return await self._ask(lambda: answers.answer_in(self.conn, REBOOKING, token, given,
                                                          "api rebound-notify (reply by text or email)"))
 
