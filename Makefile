@@ -15,7 +15,7 @@ endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
-.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser promtool prometheus bench bench-first-notice bench-what-if bench-rebooking bench-roadef demo-small play \
+.PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser axe promtool prometheus bench bench-first-notice bench-what-if bench-rebooking bench-roadef demo-small play \
 	faults faults-short fuzz containers test-containers
 
 # The locked Python dependencies in .venv (uv installs them).
@@ -86,6 +86,12 @@ tests/asyncapi/node_modules/.installed: tests/asyncapi/package.json tests/asynca
 	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
+# Deque's axe-core (npm), which the page tests run in Chromium against WCAG 2.2 AA.
+axe: tests/a11y/node_modules/.installed
+tests/a11y/node_modules/.installed: tests/a11y/package.json tests/a11y/package-lock.json
+	npm ci --prefix tests/a11y --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
 # Debian's Prometheus (with promtool): promtool checks the alert rules in the tests; make demo runs Prometheus.
 promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -96,7 +102,7 @@ prometheus: services promtool
 	deploy/local/prometheus.sh start
 
 # Every test: unit, handlers on real PostgreSQL, the services on real Kafka and PostgreSQL, pages in Chromium.
-test: infra browser asyncapi-parser promtool
+test: infra browser asyncapi-parser axe promtool
 	$(PY) -m pytest
 
 # The property tests of the pure code with fresh random examples, thousands each (no infrastructure).

@@ -209,6 +209,8 @@ def render_notice(notice: Words, channel: Channel, locale: str, given_name: str,
         tmpl = _environment().get_template(f"{notice.kind}.{channel}.en.j2")
     # A rebooked passenger's own link to choose (one per passenger, already opened).
     choice_url = notice.choice_urls.get(passenger_id or "") if isinstance(notice, notices.Rebooked) else None
+    if choice_url and language != "en":  # the page in the language the message is in
+        choice_url += ("&" if "?" in choice_url else "?") + f"lang={language}"
     module = tmpl.make_module({"facts": notice, "name": given_name, "passenger_id": passenger_id,
                                "locale": language, "choice_url": choice_url})
     body = "\n".join(line.rstrip() for line in str(module).strip().splitlines())

@@ -9,7 +9,7 @@ import jinja2
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.rebooking import links
+from services.rebooking import links, page_words
 from services.rebooking.answers import Answer, ChoiceProblem, Offer, answer, view
 from services.rebooking.config import Config
 from shared.http import GatedRoute, gate, inline_hashes, problem, secure_page
@@ -65,12 +65,17 @@ async def answer_offer(token: str, given: Answer, request: Request, pool: Databa
         return problem(p.status, p.title, p.detail)
 
 
+def _language(request: Request) -> str:
+    return page_words.language_for(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
 @router.get("/choice/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def choice_page(token: str, pool: Database, config: Configured) -> HTMLResponse:
+async def choice_page(token: str, request: Request, pool: Database, config: Configured) -> HTMLResponse:
+    language = _language(request)
     try:
-        return _page(await view(pool, config, token), token)
+        return _page(await view(pool, config, token), token, language)
     except ChoiceProblem as p:
-        return _page(None, token, problem=p)
+        return _page(None, token, language, problem=p)
 
 
 @router.post("/choice/{token}", response_class=HTMLResponse, include_in_schema=False,
@@ -78,17 +83,22 @@ async def choice_page(token: str, pool: Database, config: Configured) -> HTMLRes
 async def choice_form(token: str, request: Request, pool: Database, config: Configured,
                       answer_: Annotated[Literal["accept", "change", "refund"], Form(alias="answer")],
                       option: Annotated[str | None, Form()] = None) -> HTMLResponse:
+    language = _language(request)
     try:
         offer = await answer(pool, config, token, Answer(answer=answer_, option=option),
                              f"page {request.headers.get('user-agent', '')}")
-        return _page(offer, token)
+        return _page(offer, token, language)
     except ChoiceProblem as p:
         try:
-            return _page(await view(pool, config, token), token, problem=p)
+            return _page(await view(pool, config, token), token, language, problem=p)
         except ChoiceProblem:
-            return _page(None, token, problem=p)
+            return _page(None, token, language, problem=p)
 
 
-def _page(offer: Offer | None, token: str, problem: ChoiceProblem | None = None) -> HTMLResponse:
-    html = _pages.get_template("choice.html").render(offer=offer, token=token, problem=problem)
+def _page(offer: Offer | None, token: str, language: str, problem: ChoiceProblem | None = None) -> HTMLResponse:
+    html = _pages.get_template("choice.html").render(
+        offer=offer, token=token, problem=problem, lang=language, w=page_words.WORDS[language],
+        when=lambda moment, airport: page_words.when(moment, airport, language),
+        problem_title=problem and page_words.PROBLEMS.get(problem.title, {}).get(language, problem.title),
+        problem_help=page_words.PROBLEM_HELP[language])
     return secure_page(html, status_code=problem.status if problem and offer is None else 200, hashes=_PAGE_HASHES)

@@ -4,6 +4,7 @@ whole integration run, and helpers to watch it."""
 import asyncio
 import shutil
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,6 +73,23 @@ async def browser_page():
             yield await browser.new_page()
         finally:
             await browser.close()
+
+
+# Deque's axe-core (tests/a11y, `make axe`), and the rules it runs: WCAG 2.0, 2.1 and 2.2, A and AA.
+AXE = Path(__file__).parents[1] / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+async def accessibility_violations(page) -> list[str]:
+    """What axe-core finds against WCAG 2.2 AA on the page as it stands: each rule broken, with
+    the first element breaking it. Evaluated by the browser's debugger, as a tester's console
+    runs it: the pages' own Content-Security-Policy lets no injected script run."""
+    assert AXE.exists(), "run `make axe` first"
+    await page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = await page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+                                ".then(r => r.violations.map(v => `${v.id}: ${v.help} (${v.nodes.length}; "
+                                "${v.nodes[0].target.join(' ')})`))", WCAG_AA)
+    return list(found)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A passenger's reply read as the messaging industry reads one, and what notify answers.
+"""A passenger's reply read as the messaging industry reads one, and what notify answers; and the
+choice page's language.
 
 The keywords are the industry's: Twilio's default opt-out handling ("STOP, UNSUBSCRIBE, END,
 QUIT, STOPALL, REVOKE, OPTOUT, and CANCEL"; opt-in "START, YES, UNSTOP"; "HELP, INFO":
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 
 from services.notify import replies
 from services.notify.replies import Said, answer_for, read
+from services.rebooking import page_words
+from tests.unit.test_templates import FACTS, render
 
 TWILIO_OPT_OUT = ["STOP", "UNSUBSCRIBE", "END", "QUIT", "STOPALL", "REVOKE", "OPTOUT", "CANCEL"]
 TWILIO_OPT_IN = ["START", "YES", "UNSTOP"]
@@ -116,3 +119,24 @@ def test_an_email_reply_is_read_above_what_it_quotes():
     assert replies.read_email(text).intent == "refund"
     assert replies.read_email("stop") == Said("message")  # an email's unsubscribe is its own link
     assert replies.own_words("Merci !\n\nLe ven. 8 févr. 2013, Rebound a écrit :\n> ...") == "Merci !"
+
+
+def test_the_choice_page_speaks_the_links_language_else_the_browsers():
+    # RFC 9110 §12.5.4's own example: "Accept-Language: da, en-gb;q=0.8, en;q=0.7" prefers Danish,
+    # then British English: we have no Danish, so English.
+    assert page_words.language_for(None, "da, en-gb;q=0.8, en;q=0.7") == "en"
+    assert page_words.language_for(None, "de-CH, fr;q=0.9") == "de"
+    assert page_words.language_for(None, "it, fr;q=0.5, es;q=0.8") == "es"  # by quality, not order
+    assert page_words.language_for("fr", "de") == "fr"  # the link's own language first
+    assert page_words.language_for("xx", None) == page_words.language_for(None, "q=;;,") == "en"
+
+
+def test_the_choice_page_has_every_word_in_every_language():
+    assert all(set(words) == set(page_words.WORDS["en"]) for words in page_words.WORDS.values())
+    assert all(set(titles) == {"es", "fr", "de"} for titles in page_words.PROBLEMS.values())
+
+
+def test_a_link_in_another_language_opens_the_page_in_it():
+    facts = FACTS | {"choice_urls": {"P1": "https://rebound.example/choice/abc.def"}}
+    assert "https://rebound.example/choice/abc.def?lang=fr" in render("rebooked", "sms", "fr", facts, "Ana", "P1").body
+    assert "choice/abc.def\n" in render("rebooked", "email", "en", facts, "Ana", "P1").body  # English: as made
