@@ -2,7 +2,7 @@
 which language a request gets: the link's own (`?lang=`, which notify adds for the language the
 passenger's messages are in), else the browser's (Accept-Language), else English. Pure: no I/O."""
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import babel.dates
 
@@ -107,6 +107,7 @@ def language_for(asked: str | None, accept_language: str | None) -> str:
 
 def when(moment: datetime, airport: str, language: str) -> str:
     """'Sat 9 Feb 14:15' in the language, on the airport's own clock."""
+    zone: tzinfo | None
     try:
         zone = airports.zone_of(airport)
     except KeyError:
