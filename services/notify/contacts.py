@@ -36,7 +36,7 @@ class Contact(BaseModel):
     opted_out: list[Literal["sms", "email", "push"]] = Field(
         default=[], max_length=3, description="Channels never to use, not even when another fails")
     locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$",
-                        description="Notices in this language where we have it (en, es), else English")
+                        description="Notices in this language where we have it (en, es, fr, de), else English")
 
     @model_validator(mode="after")
     def _channels_have_addresses(self) -> "Contact":
