@@ -1,10 +1,13 @@
 """The README's pictures of the ops console: opened in Debian's Chromium (driven by Playwright) on a
-running demo, once its KPIs are live and the worklist has cases, and saved as a PNG; and its what-if
-comparison, two plans built in the page (cancel the given flights, or delay them three hours).
+running demo, once its KPIs are live and the worklist has cases, and saved as a PNG; its what-if
+comparison, two plans built in the page (cancel the given flights, or delay them three hours); and a
+passenger's conversation, two rebooked passengers answering their texts through the sandbox's
+phone (one asks for other flights and takes one, one writes a sentence an agent answers).
 
     make demo   # in one terminal; then, mid-storm:
     .venv/bin/python -m docs.console_screenshot --out docs/ops-console.png
-    .venv/bin/python -m docs.console_screenshot --what-if B6…/2013-02-08/JFK,… --out docs/what-if.png"""
+    .venv/bin/python -m docs.console_screenshot --what-if B6…/2013-02-08/JFK,… --out docs/what-if.png
+    make demo-small && .venv/bin/python -m docs.console_screenshot --conversation --out docs/conversation.png"""
 
 import argparse
 import asyncio
@@ -12,6 +15,7 @@ import contextlib
 import shutil
 from collections.abc import AsyncIterator
 
+import httpx
 from playwright.async_api import Page, async_playwright
 
 # What this machine's closed network needs (tests/integration/conftest.py says why).
@@ -63,6 +67,28 @@ async def shoot_what_if(url: str, key: str, out: str, width: int, height: int, f
         await page.locator("#what-if").screenshot(path=out)
 
 
+async def shoot_conversation(url: str, key: str, out: str, width: int, height: int, sandbox: str) -> None:
+    async with httpx.AsyncClient(base_url=sandbox, timeout=30) as phone:
+        texts = (await phone.get("/v1/sms")).json()
+        numbers = list(dict.fromkeys(t["to"] for t in texts if "Reply KEEP, CHANGE or REFUND" in t["body"]))
+        if len(numbers) < 2:
+            raise SystemExit("no two rebooked passengers have been texted yet: run `make demo-small` first")
+        for number, text in ((numbers[0], "CHANGE"), (numbers[0], "1"), (numbers[1], WRITTEN)):
+            await phone.post("/v1/phone/reply", json={"from": number, "text": text})
+            await asyncio.sleep(1)  # a person's pace: each answer is read before the next is written
+    async with console(url, key, width, height) as page:
+        await page.locator("#threads tbody tr").filter(has_text="walk her").first.click()
+        await page.get_by_label("Your answer").fill(ANSWER)
+        await page.get_by_role("button", name="Send answer").click()
+        await page.locator("#thread-result.ok").wait_for(timeout=30_000)
+        await page.locator("#thread").scroll_into_view_if_needed()
+        await page.screenshot(path=out, full_page=False)
+
+
+WRITTEN = "My daughter is 15 and flying alone on the new flight: can someone walk her to the gate?"
+ANSWER = "Yes: an agent will meet her at the transfer desk by gate B12 and walk her to the plane."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8001")
@@ -71,8 +97,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--what-if", default="", help="comma-separated flight ids: the what-if comparison instead")
+    parser.add_argument("--conversation", action="store_true", help="a passenger's conversation instead")
+    parser.add_argument("--sandbox", default="http://127.0.0.1:8090", help="the sandbox providers")
     args = parser.parse_args()
-    if args.what_if:
+    if args.conversation:
+        asyncio.run(shoot_conversation(args.url, args.key, args.out, args.width, args.height, args.sandbox))
+    elif args.what_if:
         asyncio.run(shoot_what_if(args.url, args.key, args.out, args.width, args.height, args.what_if.split(",")))
     else:
         asyncio.run(shoot(args.url, args.key, args.out, args.width, args.height))

@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 from fastapi import Request
 
-from services.notify import replies, store
+from services.notify import replies, store, templates
 from services.notify.config import Config
 from shared import sealed
 from shared.runtime import running
@@ -133,7 +133,7 @@ async def receive(conn: asyncpg.Connection, config: Config, rebooking: Rebooking
     if answer.for_agent:
         await store.wait_for_person(conn, c.id, answer_by)
     if answer.topic:
-        await _reply(conn, config, c, m.address, answer.topic, language,
+        await _reply(conn, config, c, m.address, answer.topic, language, who.given_name if who else "",
                      facts | ({"answer_within": config.settings.conversation_answer_minutes}
                               if answer.for_agent else {}))
 
@@ -202,14 +202,11 @@ def _option(o: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _reply(conn: asyncpg.Connection, config: Config, c: store.Conversation, address: str,
-                 topic: replies.Topic, language: str, facts: dict[str, Any]) -> None:
+                 topic: replies.Topic, language: str, name: str, facts: dict[str, Any]) -> None:
     reply = replies.ConversationReply(topic=topic, language=language, help_line=config.settings.help_line, **facts)
-    await store.reply(conn, c, address, _summary(reply), "rebound", reply.model_dump(mode="json"))
-
-
-def _summary(reply: replies.ConversationReply) -> str:
-    """What the thread shows of an automatic reply: its words for a person's, its topic else."""
-    return reply.text or f"[automatic reply: {reply.topic.replace('_', ' ')}]"
+    # The thread shows the words the passenger reads.
+    said = templates.render_notice(reply, "sms" if c.channel == "sms" else "email", language, name).body
+    await store.reply(conn, c, address, said, "rebound", reply.model_dump(mode="json"))
 
 
 async def answer_by_agent(conn: asyncpg.Connection, config: Config, conversation_id: int, text: str,
