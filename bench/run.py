@@ -36,7 +36,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import audit, cpu, measure, replay, report, scenario
+from bench import audit, cpu, measure, replay, replies, report, scenario
 from bench.stack import ROOT, SERVICES, Stack
 from shared import topics
 from shared.settings import Settings
@@ -47,6 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 # itself, not a configured rate, is what is measured.
 PROVIDER_RATE = "5000"
 SANDBOX = frozenset({"sandbox", "payments"})  # stand-ins for other companies' machines
+SANDBOX_URL = "http://127.0.0.1:8090"  # the running services' sandbox providers (deploy/local/services.sh)
 
 
 async def offsets(settings: Settings) -> int:
@@ -200,9 +201,16 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         # What the machine had spent by the moment everyone was told: the price of telling them
         # (with whatever rebooking and compensation did meanwhile).
         cpu_told: dict[str, float] = {}
+        # The demo's passengers answer their texts now and then; the benchmark's never do.
+        stop_replies = asyncio.Event()
+        replying = asyncio.create_task(replies.answer_now_and_then(SANDBOX_URL, stop_replies)) \
+            if stack is None else None
         with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
             played = await replay.replay(settings, s, speed, endpoints, sandbox, args.via,
                                          all_told=lambda: cpu_told.update(cpu.snapshot(pids)), max_quiet=args.max_quiet)
+        stop_replies.set()
+        if replying:
+            print(f"{await replying} passengers answered their texts (the console's Passengers' messages)", flush=True)
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         peak_memory = cpu.peak_memory_mb(pids)
         messages = await offsets(settings) - messages_before
