@@ -12,6 +12,8 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default
 from email.utils import parseaddr
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -101,6 +103,15 @@ def message_id_of(headers: str) -> str | None:
     """An email's own Message-ID, from its headers as Inbound Parse posts them."""
     found = _MESSAGE_ID.search(headers)
     return found.group(1) if found else None
+
+
+def plain_reply(raw: str) -> tuple[str | None, str | None, str]:
+    """A raw email as (From, its plain text, its headers as text)."""
+    message = BytesParser(policy=default).parsebytes(raw.encode("utf-8", "surrogateescape"))
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else None
+    headers = "".join(f"{k}: {v}\n" for k, v in message.items())
+    return message.get("From"), text if isinstance(text, str) else None, headers
 
 
 def digest(address: str, text: str) -> str:

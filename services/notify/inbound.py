@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from services.notify import conversations, replies, status, store
+from services.notify import conversations, dsn, replies, status, store
 from services.notify.config import Config, NotifySettings, events_key
 from services.notify.providers import twilio_signature
 from shared.http import GatedRoute
@@ -131,15 +131,29 @@ async def infobip_inbound(request: Request, pool: Database) -> None:
 
 @router.post(EMAIL_INBOUND_PATH, status_code=204, response_class=Response)
 async def email_inbound(request: Request, pool: Database) -> None:
-    """An email reply, as SendGrid's Inbound Parse posts it (multipart form: `from`, `text`,
-    `headers`, …); matched to the passenger by the address it came from."""
-    _basic(request, "sendgrid", _settings(request).email_inbound_secret, "SendGrid Inbound Parse")
+    """An email to the airline, as SendGrid's Inbound Parse posts it (multipart form: `from`,
+    `text`, `headers`, …; or, set to post the raw message, `email`): a passenger's reply, matched
+    by the address it came from; or a mail server's delivery status notification (RFC 3464),
+    whose failed recipients bounce as SendGrid's events do."""
+    settings = _settings(request)
+    _basic(request, "sendgrid", settings.email_inbound_secret, "SendGrid Inbound Parse")
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise HTTPException(415, "Send Inbound Parse's multipart/form-data")
     form = await request.form(max_files=20, max_fields=50)
+    raw = form.get("email")
+    if isinstance(raw, str) and (report := dsn.read(raw.encode("utf-8", "surrogateescape"))):
+        async with pool.acquire() as conn, conn.transaction():
+            outbox = Outbox(settings, source="rebound/notify")
+            for failed in report.failed:
+                await refused_address(conn, outbox, failed.recipient, "dsn" if failed.for_good else None,
+                                      f"{failed.status} {failed.diagnostic or ''}".strip(), report.message_id or "")
+            await outbox.flush(conn)
+        return
     sender, text, headers = form.get("from"), form.get("text"), form.get("headers")
+    if isinstance(raw, str) and not isinstance(text, str):  # raw only: read it as a mail reader would
+        sender, text, headers = conversations.plain_reply(raw)
     if not isinstance(sender, str) or not isinstance(text, str):
-        raise HTTPException(422, "`from` and `text` are required")
+        raise HTTPException(422, "`from` and `text` (or the raw `email`) are required")
     address = conversations.address_of(sender)
     if address is None:
         raise HTTPException(422, "`from` holds no email address")
@@ -197,15 +211,19 @@ async def email_events(request: Request, pool: Database,
                 continue  # one event we cannot read costs itself: the rest of the batch stands
             if event.event in EMAIL_REFUSALS and event.email and not (event.event == "bounce"
                                                                       and event.type == "blocked"):
-                await refused_address(conn, outbox, event)
+                why = "the passenger reported it as spam" if event.event == "spamreport" else "the address bounced"
+                await refused_address(conn, outbox, event.email, event.event, event.reason,
+                                      event.sg_message_id.split(".", 1)[0], why=why)
         await outbox.flush(conn)
 
 
-async def refused_address(conn: asyncpg.Connection, outbox: Outbox, event: EmailEvent) -> None:
-    """An address that bounced or complained: marked, and each notice sent to it under this
-    message id tried by the passenger's other channel."""
-    await store.bounced(conn, event.email, event.event, event.reason)
-    provider_id = event.sg_message_id.split(".", 1)[0]
-    for d in await store.emails_sent(conn, provider_id, event.email) if provider_id else []:
-        why = "the passenger reported it as spam" if event.event == "spamreport" else "the address bounced"
-        await status.failed_after_sending(conn, outbox, d, "email", provider_id, why, event.event)
+async def refused_address(conn: asyncpg.Connection, outbox: Outbox, email: str, kind: str | None,
+                          reason: str | None, provider_id: str, why: str = "the address bounced") -> None:
+    """An email that did not reach `email`: the address marked (`kind`: bounce, dropped,
+    spamreport, dsn; None for a failure that says nothing of the address, a server that gave up
+    retrying), and each notice sent to it under the provider's id for the message tried by the
+    passenger's other channel."""
+    if kind:
+        await store.bounced(conn, email, kind, reason)
+    for d in await store.emails_sent(conn, provider_id, email) if provider_id else []:
+        await status.failed_after_sending(conn, outbox, d, "email", provider_id, why, kind or "failed")

@@ -59,6 +59,7 @@ class SandboxSettings(BaseSettings):
     # Where notify takes replies and email events (the sandbox plays the passenger's phone).
     notify_url: str = "http://127.0.0.1:8004"
     inbound_secret: str = "sandbox-inbound-secret"  # Inbound Parse's Basic password
+    reply_address: str = "care@rebound.example"  # mail to it is a passenger's, for notify
     report_secret: str = "sandbox-report-secret"  # Infobip's Basic password
     dir: Path = Path(".local/sandbox")
 
@@ -84,10 +85,14 @@ def _text(part: Message) -> str:
 
 
 class _MailHandler:
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
+    def __init__(self, recorder: Recorder, settings: SandboxSettings) -> None:
+        self._recorder, self._settings = recorder, settings
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+        if self._settings.reply_address in (r.lower() for r in envelope.rcpt_tos):
+            # A passenger's email to the airline: on to notify, as SendGrid's Inbound Parse posts it.
+            answer = await post_inbound_email(self._settings, envelope.original_content or envelope.content)
+            return "250 Message accepted for delivery" if answer["status"] == 204 else "451 Try again later"
         received_at = datetime.now(UTC).isoformat()
         message = BytesParser(policy=compat32).parsebytes(envelope.original_content or envelope.content)
         part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
@@ -422,10 +427,43 @@ class MailReply(BaseModel):
 
 
 class MailEvent(BaseModel):
-    """What SendGrid would report of the last email to `email`: a bounce, a drop or a complaint."""
+    """What would be reported of the last email to `email`: by SendGrid's signed event webhook (a
+    bounce, a drop or a complaint), or by the receiving mail server's delivery status
+    notification (RFC 3464, `report: dsn`), for an airline sending by SMTP."""
 
     email: str = Field(max_length=320)
     event: Literal["bounce", "dropped", "spamreport"] = "bounce"
+    report: Literal["sendgrid", "dsn"] = "sendgrid"
+
+
+async def to_notify(settings: SandboxSettings, path: str, **request: Any) -> dict:
+    """A provider's request to notify, and what notify answered."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{settings.notify_url.rstrip('/')}{path}", **request) as r:
+        return {"status": r.status, "body": await r.text()}
+
+
+async def post_inbound_email(settings: SandboxSettings, raw: bytes) -> dict:
+    """A whole email to notify, as SendGrid's Inbound Parse posts one set to send the raw message."""
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("email", raw.decode("utf-8", "replace"))
+    return await to_notify(settings, "/v1/inbound/email", data=form,
+                           auth=aiohttp.BasicAuth("sendgrid", settings.inbound_secret))
+
+
+def delivery_status(address: str, sent: dict) -> str:
+    """A receiving server's report that `sent` could not reach `address` (RFC 3464, the shape of
+    its Appendix D examples), quoting the original's headers."""
+    boundary = secrets.token_hex(8)
+    return (f"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example>\nTo: {sent['mail_from']}\n"
+            "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\n\n'
+            f"--{boundary}\nContent-Type: text/plain\n\n<{address}>: 550 5.1.1 no such user\n\n"
+            f"--{boundary}\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+            f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 5.1.1\n"
+            f"Diagnostic-Code: smtp; 550 5.1.1 <{address}>: no such user\n\n"
+            f"--{boundary}\nContent-Type: text/rfc822-headers\n\nMessage-ID: {sent['message_id']}\n"
+            f"From: {sent['mail_from']}\nTo: {address}\n\n--{boundary}--\n")
 
 
 def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -> None:
@@ -436,9 +474,8 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     notify = settings.notify_url.rstrip("/")
 
-    async def post(path: str, **kwargs: Any) -> dict:
-        async with aiohttp.ClientSession() as session, session.post(f"{notify}{path}", **kwargs) as r:
-            return {"status": r.status, "body": await r.text()}
+    async def post(path: str, **request: Any) -> dict:
+        return await to_notify(settings, path, **request)
 
     @app.post("/v1/phone/reply")
     async def phone_reply(reply: PhoneReply) -> dict:
@@ -459,7 +496,7 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
     async def mail_reply(reply: MailReply) -> dict:
         form = aiohttp.FormData(default_to_multipart=True)  # as Inbound Parse posts it
         headers = f"Message-ID: <{secrets.token_hex(12)}@mail.example>\nFrom: {reply.sender}\n"
-        for name, value in (("from", reply.sender), ("to", "care@rebound.example"), ("subject", "Re: your trip"),
+        for name, value in (("from", reply.sender), ("to", settings.reply_address), ("subject", "Re: your trip"),
                             ("text", reply.text), ("headers", headers)):
             form.add_field(name, value)
         return await post("/v1/inbound/email", data=form, auth=aiohttp.BasicAuth("sendgrid", settings.inbound_secret))
@@ -470,6 +507,8 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
         if not sent:
             raise HTTPException(404, "no email was sent to that address")
         last = sent[-1]
+        if asked.report == "dsn":  # as a mail server reports it (RFC 3464), through Inbound Parse
+            return await post_inbound_email(settings, delivery_status(asked.email, last).encode())
         event = {"email": asked.email, "event": asked.event, "timestamp": int(time.time()),
                  "sg_message_id": f"{last.get('x_message_id') or last.get('message_id')}.filter0001.1",
                  "reason": "550 5.1.1 The email account that you tried to reach does not exist",
@@ -488,7 +527,7 @@ async def main() -> None:
     push = Recorder(settings.dir / "push.jsonl")
     # The SMTP server on the same event loop as the HTTP API, not in a thread of its own: two
     # busy threads in one process take turns at the GIL and slow each other's every answer.
-    handler = _MailHandler(mail)
+    handler = _MailHandler(mail, settings)
     smtp = await asyncio.get_running_loop().create_server(
         lambda: SMTP(handler, hostname=settings.host), host=settings.host, port=settings.smtp_port)
     try:

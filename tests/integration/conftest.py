@@ -4,6 +4,7 @@ whole integration run, and helpers to watch it."""
 import asyncio
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -12,10 +13,12 @@ from aiokafka import AIOKafkaProducer
 from playwright.async_api import async_playwright
 
 from bench.stack import Stack
+from deploy import postgres_access
 from services.disruption.partners import DEVELOPMENT_PARTNER_KEYS
 from shared import sealed, signing, topics
 from shared.events import Envelope, event_id
 from shared.settings import Settings
+from tests.conftest import Environment, delete_topics, fresh_database
 
 API_KEY = "integration-test-key"  # a key for every job, as in development
 # Keys for one job each.
@@ -56,6 +59,24 @@ def stack(environment, tmp_path_factory):
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+async def classic(infrastructure, tmp_path_factory):
+    """Notify alone, sending by Twilio and SMTP, on a database and topic prefix of its own."""
+    run = uuid.uuid4().hex[:10]
+    async with fresh_database(infrastructure, f"rebound_classic_{run}") as url:
+        await postgres_access.prepare(url)
+        environment = Environment(infrastructure.kafka_bootstrap, url, f"classic-{run}.")
+        stack = Stack(env=environment.as_env() | {
+            "REBOUND_API_KEYS": API_KEY, "REBOUND_SMS_PROVIDER": "twilio", "REBOUND_EMAIL_PROVIDER": "smtp",
+            "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=tmp_path_factory.mktemp("classic"), services=("notify",))
+        try:
+            yield stack.start(), Settings(kafka_bootstrap=environment.kafka_bootstrap, database_url=url,
+                                          topic_prefix=environment.topic_prefix)
+        finally:
+            stack.stop()
+            await delete_topics(infrastructure, environment.topic_prefix)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

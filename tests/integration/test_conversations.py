@@ -6,7 +6,9 @@ an agent answers from the console; a bounce moves a passenger to texts."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 
+import aiosmtplib
 import asyncpg
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from playwright.async_api import expect
 
 from services.notify import inbound
 from shared import topics
-from tests.integration.conftest import AGENT_KEY, RESERVATIONS_KEY, eventually, publish, sent_messages
+from tests.integration.conftest import AGENT_KEY, API_KEY, RESERVATIONS_KEY, eventually, publish, sent_messages
 from tests.integration.test_notify import notice
 from tests.integration.test_notify import publish as publish_notices
 from tests.integration.test_rebooking import booking, cancel_all, inventory_has, scheduled
@@ -22,9 +24,9 @@ from tests.integration.test_rebooking import booking, cancel_all, inventory_has,
 pytestmark = pytest.mark.integration
 
 
-async def put_contacts(stack, contacts: list[dict]) -> None:
+async def put_contacts(stack, contacts: list[dict], key: str = RESERVATIONS_KEY) -> None:
     async with httpx.AsyncClient(base_url=stack.url("notify")) as client:
-        r = await client.put("/v1/contacts", json=contacts, headers={"Authorization": f"Bearer {RESERVATIONS_KEY}"})
+        r = await client.put("/v1/contacts", json=contacts, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200, r.text
 
 
@@ -211,3 +213,35 @@ async def _threads_from(stack, number: str) -> list:
     async with httpx.AsyncClient(base_url=stack.url("notify"), headers={"Authorization": f"Bearer {AGENT_KEY}"}) as c:
         threads = (await c.get("/ops/api/conversations", params={"waiting": "false", "most": 200})).json()
     return [t for t in threads if any(m["body"] == "REFUND" for m in t["messages"]) and t["booking_ref"] is None]
+
+
+async def test_by_smtp_a_servers_bounce_report_moves_a_passenger_to_texts_and_a_plain_email_reaches_a_person(
+        classic):
+    """The airline that sends by SMTP: the receiving server's delivery status notification
+    (RFC 3464), posted raw by Inbound Parse, bounces the address; and an email a passenger sends
+    by plain SMTP to the airline's address waits for a person."""
+    stack, settings = classic
+    phone, email, ref = "+12125550174", "gone@bounces.example", f"DS{uuid.uuid4().hex[:4].upper()}"
+    await put_contacts(stack, [{"passenger_id": f"{ref}-0", "booking_ref": ref, "given_name": "Ira",
+                                "phone": phone, "email": email, "channels": ["email"]}], key=API_KEY)
+    await publish_notices(settings, [(notice(f"ds-{ref}", ref, [f"{ref}-0"], 95, datetime.now(UTC)), f"ds-{ref}")])
+
+    async def emailed():
+        _, mail = await sent_messages(stack)
+        return [m for m in mail if email in m["rcpt_tos"]]
+    assert await eventually(emailed)
+    async with httpx.AsyncClient(base_url=stack.url("sms")) as client:
+        r = await client.post("/v1/mail/event", json={"email": email, "report": "dsn"})
+        assert r.json()["status"] == 204, r.text
+    assert await eventually(lambda: _any(stack, phone, "is delayed")), "the bounced notice did not go by text"
+
+    reply_ = EmailMessage()
+    reply_["From"], reply_["To"], reply_["Subject"] = "Ira <gone@bounces.example>", "care@rebound.example", "Re: delay"
+    reply_["Message-ID"] = f"<{uuid.uuid4().hex}@mail.example>"
+    reply_.set_content("Can I get a hotel voucher if it is delayed past midnight?")
+    await aiosmtplib.send(reply_, hostname="127.0.0.1", port=stack.ports["smtp"])
+    async with httpx.AsyncClient(base_url=stack.url("notify"), headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+        async def waiting():
+            return [t for t in (await c.get("/ops/api/conversations")).json() if t["booking_ref"] == ref]
+        threads = await eventually(waiting)
+    assert threads and "hotel voucher" in threads[0]["messages"][0]["body"]

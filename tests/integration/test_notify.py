@@ -6,7 +6,6 @@ Where the providers differ (delivery reports, refusals, lookups after a crash), 
 both kinds: the main stack's batch APIs, and a notify of its own sending by Twilio and SMTP."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -14,34 +13,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bench.stack import Stack
-from deploy import postgres_access
 from shared import notices, topics
 from shared.events import Envelope, NoticeRequested, event_id
-from shared.settings import Settings
-from tests.conftest import Environment, delete_topics, fresh_database
 from tests.integration.conftest import API_KEY, eventually, sent_messages
 
 SMS_AUTH = ("ACsandbox", "sandbox-token")
 DEPARTS = datetime(2026, 12, 3, 22, 40, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-async def classic(infrastructure, tmp_path_factory):
-    """Notify alone, sending by Twilio and SMTP, on a database and topic prefix of its own."""
-    run = uuid.uuid4().hex[:10]
-    async with fresh_database(infrastructure, f"rebound_classic_{run}") as url:
-        await postgres_access.prepare(url)
-        environment = Environment(infrastructure.kafka_bootstrap, url, f"classic-{run}.")
-        stack = Stack(env=environment.as_env() | {
-            "REBOUND_API_KEYS": API_KEY, "REBOUND_SMS_PROVIDER": "twilio", "REBOUND_EMAIL_PROVIDER": "smtp",
-            "REBOUND_BREAKER_COOLDOWN_SECONDS": "2"}, logs=tmp_path_factory.mktemp("classic"), services=("notify",))
-        try:
-            yield stack.start(), Settings(kafka_bootstrap=environment.kafka_bootstrap, database_url=url,
-                                          topic_prefix=environment.topic_prefix)
-        finally:
-            stack.stop()
-            await delete_topics(infrastructure, environment.topic_prefix)
 
 
 @pytest.fixture(params=["batch", "classic"])
