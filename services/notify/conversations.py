@@ -149,6 +149,16 @@ async def receive(conn: asyncpg.Connection, config: Config, rebooking: Rebooking
                               if answer.for_agent else {}))
 
 
+async def set_aside(conn: asyncpg.Connection, config: Config, m: Inbound) -> None:
+    """A message that could not be handled: kept in its thread, waiting for a person, unanswered
+    (once, however often its provider sends it again)."""
+    who = await store.writer(conn, m.channel, m.address)
+    c = await store.conversation(conn, m.channel, m.address, who, who.locale if who else "en")
+    if await store.heard(conn, c.id, m.text, "set aside", m.provider_id):
+        await store.wait_for_person(conn, c.id, datetime.now(UTC) + timedelta(
+            minutes=config.settings.conversation_answer_minutes))
+
+
 async def _link(conn: asyncpg.Connection, config: Config, who: store.Writer | None) -> str | None:
     """The passenger's own choice-link token, from their latest rebooking notice, if it has one."""
     if who is None:

@@ -8,6 +8,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.notify import conversations, dsn, replies, status, store
 from services.notify.config import Config, NotifySettings, events_key
 from services.notify.providers import twilio_signature
+from shared import db
 from shared.http import GatedRoute
 from shared.outbox import Outbox
 from shared.runtime import Database, running
@@ -39,6 +41,7 @@ E164 = r"^\+[1-9][0-9]{6,14}$"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 router = APIRouter(tags=["passengers' replies"], route_class=GatedRoute)
+log = logging.getLogger(__name__)
 
 
 def _settings(request: Request) -> NotifySettings:
@@ -70,9 +73,20 @@ def _basic(request: Request, user: str, secret: str, provider: str) -> None:
 
 
 async def _receive(request: Request, pool: asyncpg.Pool, m: conversations.Inbound) -> None:
+    """One message, in a transaction of its own. One that cannot be handled (a defect, not the
+    database's trouble, which the provider's retry outlasts) is set aside for a person with the
+    rest of its thread, never retried in a loop: nothing the passenger wrote is lost."""
     config: Config = running(request.app).config
-    async with pool.acquire() as conn, conn.transaction():
-        await conversations.receive(conn, config, conversations.choice_api(request), m)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conversations.receive(conn, config, conversations.choice_api(request), m)
+    except db.TRANSIENT:
+        raise
+    except Exception:
+        log.exception("a passenger's message could not be handled; it waits for a person",
+                      extra={"channel": m.channel})
+        async with pool.acquire() as conn, conn.transaction():
+            await conversations.set_aside(conn, config, m)
 
 
 @router.post(TWILIO_INBOUND_PATH, response_class=Response, responses={200: {"content": {"text/xml": {}}}})
@@ -87,7 +101,11 @@ async def twilio_inbound(request: Request, pool: Database,
     expected = twilio_signature(settings.sms_token, f"{settings.public_url}{TWILIO_INBOUND_PATH}", form)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise HTTPException(403, "The X-Twilio-Signature header does not match")
-    m = TwilioMessage.model_validate(form)
+    try:
+        m = TwilioMessage.model_validate(form)
+    except ValidationError as exc:  # signed by Twilio, but not a text we can answer (a short code's)
+        raise HTTPException(422, f"not a text from a phone number: {exc.error_count()} errors, the first at "
+                                 f"{'.'.join(map(str, exc.errors()[0]['loc']))}") from None
     await _receive(request, pool, conversations.Inbound("sms", m.From, m.Body, f"twilio:{m.MessageSid}"))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -124,7 +142,7 @@ async def infobip_inbound(request: Request, pool: Database) -> None:
     except ValidationError as exc:
         raise HTTPException(422, f"not Infobip inbound messages: {exc.error_count()} errors, the first at "
                                  f"{'.'.join(map(str, exc.errors()[0]['loc']))}") from None
-    for m in batch.results:  # each in its own transaction: one that fails costs itself alone
+    for m in batch.results:  # each in its own transaction: one that cannot be handled costs itself alone
         number = m.from_ if m.from_.startswith("+") else f"+{m.from_}"  # Infobip omits the plus
         await _receive(request, pool, conversations.Inbound("sms", number, m.text, f"infobip:{m.messageId}"))
 

@@ -137,3 +137,14 @@ async def test_a_reply_goes_to_the_number_it_came_from_and_names_no_contact_on_a
     assert row["facts"]["topic"] == "unknown"
     outbox = await notify.fetchval("SELECT count(*) FROM outbox")
     assert outbox == 0  # nothing about a conversation goes on a topic
+
+
+async def test_a_message_that_cannot_be_handled_is_set_aside_for_a_person_once(world: World):
+    await rebooked(world)
+    notify = world.connections["notify"]
+    for _ in range(2):  # the provider sends it again: still one message, still one thread
+        await conversations.set_aside(notify, NOTIFY, Inbound("sms", PHONE, "KEEP", "t:9"))
+    rows = await notify.fetch("SELECT t.waiting_since IS NOT NULL AS waiting, m.said FROM conversations t"
+                              " JOIN conversation_messages m ON m.conversation_id = t.id")
+    assert [tuple(r) for r in rows] == [(True, "set aside")]
+    assert await replies_to(notify) == []  # nothing automatic is said of what was not understood
