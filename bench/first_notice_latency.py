@@ -32,9 +32,9 @@ from shared.events import (
     FlightCancelled,
     FlightRef,
     FlightScheduled,
-    NoticeRequested,
     Passenger,
     flight_id,
+    notice_requests,
 )
 from shared.settings import Settings
 
@@ -94,8 +94,10 @@ async def cancel_and_measure(settings: Settings, stack: Stack, scenarios: list[s
     """Cancel every flight of `scenarios` in one signed batch; return each first notice's latency
     to the provider, by channel, and how long the partner waited for the 202."""
     accepted_at: dict[str, datetime] = {}
-    consumer = AIOKafkaConsumer(topics.name(settings, topics.FIRST_NOTICES), bootstrap_servers=settings.kafka_bootstrap,
-                                group_id=None, auto_offset_reset="latest")
+    # A flight's first notices travel as one message for its passengers (flight-notices); a
+    # booking's own, on first-notices.
+    consumer = AIOKafkaConsumer(*(topics.name(settings, t) for t in (topics.FIRST_NOTICES, topics.FLIGHT_NOTICES)),
+                                bootstrap_servers=settings.kafka_bootstrap, group_id=None, auto_offset_reset="latest")
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=500)  # assigned, positioned at the end
@@ -139,8 +141,7 @@ async def _accepted(consumer: AIOKafkaConsumer) -> dict[str, datetime]:
     accepted_at: dict[str, datetime] = {}
     for records in (await consumer.getmany(timeout_ms=200)).values():
         for r in records:
-            notice = Envelope.from_bytes(r.value).data
-            if isinstance(notice, NoticeRequested):
+            for notice in notice_requests(Envelope.from_bytes(r.value).data):
                 accepted_at |= {p: notice.occurred_at for p in notice.passenger_ids}
     return accepted_at
 
