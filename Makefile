@@ -156,7 +156,7 @@ containers: setup
 	deploy/containers/scenario.sh
 
 # The integration tests on Kafka and PostgreSQL containers of those same images (testcontainers).
-test-containers: setup browser
+test-containers: setup browser axe
 	deploy/containers/engine.sh start
 	deploy/containers/engine.sh images
 	REBOUND_TEST_INFRA=containers $(PY) -m pytest tests/integration; status=$$?; \
