@@ -207,10 +207,13 @@ _CLAIM = """WITH due AS ({due}),
                   coalesce(c.channels, ARRAY[d.channel]) AS channels,
                   coalesce(c.opted_out, '{{}}')
                     || CASE WHEN EXISTS (SELECT 1 FROM opted_out_numbers o
-                                         WHERE o.phone = coalesce(c.phone, d.reply_to)) THEN '{{sms}}'::text[]
+                                         WHERE o.phone = coalesce(CASE WHEN d.channel = 'sms' THEN d.reply_to END,
+                                                                  c.phone)) THEN '{{sms}}'::text[]
                             ELSE '{{}}' END
                     || CASE WHEN EXISTS (SELECT 1 FROM bounced_addresses b
-                                         WHERE b.email = lower(coalesce(c.email, d.reply_to))) THEN '{{email}}'::text[]
+                                         WHERE b.email = lower(coalesce(CASE WHEN d.channel = 'email'
+                                                                             THEN d.reply_to END, c.email)))
+                       THEN '{{email}}'::text[]
                             ELSE '{{}}' END AS opted_out,
                   ARRAY(SELECT o.channel FROM deliveries o
                         WHERE o.booking_ref = d.booking_ref AND o.passenger_id = d.passenger_id
@@ -368,8 +371,8 @@ async def erase_contact(conn: asyncpg.Connection, booking_ref: str, passenger_id
                                                ELSE status END,
                                  detail = CASE WHEN status IN ('pending', 'retrying') THEN 'contact details erased'
                                           END
-                          WHERE disruption_id IN (SELECT 'conversation-' || id FROM conversations
-                                                  WHERE booking_ref = $1 AND passenger_id = $2)""",
+                          WHERE passenger_id IN (SELECT 'conversation-' || id FROM conversations
+                                                 WHERE booking_ref = $1 AND passenger_id = $2)""",
                        booking_ref, passenger_id)
     await conn.execute("DELETE FROM conversations WHERE booking_ref = $1 AND passenger_id = $2",
                        booking_ref, passenger_id)

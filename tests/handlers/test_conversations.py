@@ -148,3 +148,15 @@ async def test_a_message_that_cannot_be_handled_is_set_aside_for_a_person_once(w
                               " JOIN conversation_messages m ON m.conversation_id = t.id")
     assert [tuple(r) for r in rows] == [(True, "set aside")]
     assert await replies_to(notify) == []  # nothing automatic is said of what was not understood
+
+
+async def test_erasing_a_passenger_takes_what_they_wrote_and_where_from(world: World):
+    await rebooked(world)
+    notify = world.connections["notify"]
+    await conversations.receive(notify, NOTIFY, ChoicesInProcess(world.connections["rebooking"]),
+                                Inbound("sms", PHONE, "Where do I collect my bag?", "t:1"))
+    await store.erase_contact(notify, "TALK01", "TALK01-1")
+    assert await notify.fetchval("SELECT count(*) FROM conversations") == 0
+    assert await notify.fetchval("SELECT count(*) FROM conversation_messages") == 0
+    reply = await notify.fetchrow("SELECT reply_to, status FROM deliveries WHERE stage = 'conversation'")
+    assert (reply["reply_to"], reply["status"]) == (None, "undeliverable")
