@@ -31,7 +31,7 @@ MOST_TEXT = 1600
 KEYWORDS: dict[Intent, dict[str, tuple[str, ...]]] = {
     "opt_out": {"en": ("STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                        "OPTOUT", "OPT OUT", "OPT-OUT"),
-                "es": ("BAJA", "PARAR", "CANCELAR"),
+                "es": ("BAJA", "PARAR"),
                 "fr": ("ARRET", "DESABONNER", "DESINSCRIRE"),
                 "de": ("STOPP", "ABMELDEN", "ABBESTELLEN")},
     "opt_in": {"en": ("START", "UNSTOP", "YES"),
