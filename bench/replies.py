@@ -4,7 +4,9 @@ does: now and then a rebooked passenger asks for other flights and takes the fir
 flight, or writes a sentence for a person. A few, never many: the day's outcomes are the replay's."""
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -46,3 +48,19 @@ async def answer_now_and_then(sandbox: str, stop: asyncio.Event, every_s: float 
                 await asyncio.sleep(2)  # a person reads the answer before writing again
             answered += 1
     return answered
+
+
+@contextlib.asynccontextmanager
+async def during_demo(sandbox: str, *, demo: bool) -> AsyncIterator[None]:
+    """Passengers answering now and then while the block runs, if it is the demo; then how many
+    did, said on screen."""
+    if not demo:
+        yield
+        return
+    stop = asyncio.Event()
+    replying = asyncio.create_task(answer_now_and_then(sandbox, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        print(f"{await replying} passengers answered their texts (the console's Passengers' messages)", flush=True)

@@ -202,15 +202,11 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
         # (with whatever rebooking and compensation did meanwhile).
         cpu_told: dict[str, float] = {}
         # The demo's passengers answer their texts now and then; the benchmark's never do.
-        stop_replies = asyncio.Event()
-        replying = asyncio.create_task(replies.answer_now_and_then(SANDBOX_URL, stop_replies)) \
-            if stack is None else None
-        with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
-            played = await replay.replay(settings, s, speed, endpoints, sandbox, args.via,
-                                         all_told=lambda: cpu_told.update(cpu.snapshot(pids)), max_quiet=args.max_quiet)
-        stop_replies.set()
-        if replying:
-            print(f"{await replying} passengers answered their texts (the console's Passengers' messages)", flush=True)
+        async with replies.during_demo(SANDBOX_URL, demo=stack is None):
+            with profiles(stack, RESULTS / f"{args.date}-{args.speed}-{args.seed}-profiles", args.profile):
+                played = await replay.replay(settings, s, speed, endpoints, sandbox, args.via,
+                                             all_told=lambda: cpu_told.update(cpu.snapshot(pids)),
+                                             max_quiet=args.max_quiet)
         cpu_after, statements_after = cpu.snapshot(pids), await cpu.statements(settings.database_url)
         peak_memory = cpu.peak_memory_mb(pids)
         messages = await offsets(settings) - messages_before
