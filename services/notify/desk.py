@@ -2,8 +2,7 @@
 filled in, rendered exactly as passengers will read it, in every channel and language), and the
 passengers' own messages, which an agent reads and answers."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
@@ -72,50 +71,28 @@ def whole_desk(request: Request) -> None:
         raise HTTPException(403, "Passengers' messages need a key for every airline and station")
 
 
-class Message(BaseModel):
-    direction: Literal["in", "out"]
-    body: str
-    said: str = Field(description="What the reply was read as (a keyword, `message`), or who wrote ours")
-    at: datetime
-
-
-class Thread(BaseModel):
-    """A passenger's conversation, by name and booking: never their number or address."""
-
-    id: int
-    booking_ref: str | None
-    passenger_id: str | None
-    given_name: str | None
-    channel: str
-    locale: str
-    waiting_since: datetime | None
-    answer_by: datetime | None
-    updated_at: datetime
-    messages: list[Message]
-
-
 class AgentAnswer(Why):
     text: str = Field(min_length=1, max_length=600, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$",
                       description="What the passenger reads, as written (one or more lines)")
 
 
-@conversation_router.get("", response_model=list[Thread], operation_id="list_conversations",
+@conversation_router.get("", response_model=list[store.Thread], operation_id="list_conversations",
                          dependencies=[Depends(whole_desk)])
 async def list_conversations(pool: Database, _agent: Agent,
                              waiting: Annotated[bool, Query(description="Only those waiting for a person")] = True,
-                             most: Annotated[int, Query(ge=1, le=200)] = 50) -> list[Thread]:
+                             most: Annotated[int, Query(ge=1, le=200)] = 50) -> list[store.Thread]:
     """Passengers' messages for a person: those waiting, longest first (or the latest of all)."""
-    return [Thread.model_validate(vars(t)) for t in await store.threads(pool, waiting, most)]
+    return await store.threads(pool, waiting, most)
 
 
-@conversation_router.get("/{conversation_id}", response_model=Thread, operation_id="get_conversation",
+@conversation_router.get("/{conversation_id}", response_model=store.Thread, operation_id="get_conversation",
                          dependencies=[Depends(whole_desk)])
 async def get_conversation(pool: Database, _agent: Agent,
-                           conversation_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> Thread:
+                           conversation_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> store.Thread:
     t = await store.thread(pool, conversation_id)
     if t is None:
         raise HTTPException(404, f"No conversation {conversation_id}")
-    return Thread.model_validate(vars(t))
+    return t
 
 
 @conversation_router.post("/{conversation_id}/answer", operation_id="answer_conversation",

@@ -474,9 +474,6 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     notify = settings.notify_url.rstrip("/")
 
-    async def post(path: str, **request: Any) -> dict:
-        return await to_notify(settings, path, **request)
-
     @app.post("/v1/phone/reply")
     async def phone_reply(reply: PhoneReply) -> dict:
         sid = "SM" + secrets.token_hex(16)
@@ -484,12 +481,12 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
             form = {"MessageSid": sid, "AccountSid": settings.account, "From": reply.sender,
                     "To": "+15550000000", "Body": reply.text, "NumMedia": "0"}
             signature = twilio_signature(settings.token, f"{notify}/v1/inbound/sms", form)
-            return await post("/v1/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+            return await to_notify(settings, "/v1/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
         body = {"results": [{"messageId": sid, "from": reply.sender.removeprefix("+"), "to": "15550000000",
                              "text": reply.text, "cleanText": reply.text, "keyword": reply.text.split(" ")[0],
                              "receivedAt": datetime.now(UTC).isoformat(), "smsCount": 1}],
                 "messageCount": 1, "pendingMessageCount": 0}
-        return await post("/v1/inbound/infobip", json=body,
+        return await to_notify(settings, "/v1/inbound/infobip", json=body,
                           auth=aiohttp.BasicAuth("infobip", settings.report_secret))
 
     @app.post("/v1/mail/reply")
@@ -499,7 +496,8 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
         for name, value in (("from", reply.sender), ("to", settings.reply_address), ("subject", "Re: your trip"),
                             ("text", reply.text), ("headers", headers)):
             form.add_field(name, value)
-        return await post("/v1/inbound/email", data=form, auth=aiohttp.BasicAuth("sendgrid", settings.inbound_secret))
+        return await to_notify(settings, "/v1/inbound/email", data=form,
+                               auth=aiohttp.BasicAuth("sendgrid", settings.inbound_secret))
 
     @app.post("/v1/mail/event")
     async def mail_event(asked: MailEvent) -> dict:
@@ -515,7 +513,7 @@ def _passenger_routes(app: FastAPI, settings: SandboxSettings, mail: Recorder) -
                  **({"type": "bounce"} if asked.event == "bounce" else {}), **last.get("custom_args", {})}
         payload, stamp = json.dumps([event]).encode(), str(int(time.time()))
         signature = base64.b64encode(key.sign(stamp.encode() + payload, ec.ECDSA(hashes.SHA256()))).decode()
-        return await post("/v1/delivery-status/email", data=payload, headers={
+        return await to_notify(settings, "/v1/delivery-status/email", data=payload, headers={
             "Content-Type": "application/json", "X-Twilio-Email-Event-Webhook-Signature": signature,
             "X-Twilio-Email-Event-Webhook-Timestamp": stamp})
 

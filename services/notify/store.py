@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import asyncpg
 
@@ -503,9 +503,17 @@ async def reply(conn: asyncpg.Connection, c: Conversation, address: str, body: s
 
 
 @dataclass(frozen=True)
+class ThreadMessage:
+    direction: Literal["in", "out"]
+    body: str
+    said: str  # what a passenger's message was read as (a keyword, `message`), or who wrote ours
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Thread:
-    """A conversation as the desk reads it: whose it is (name and booking, never the number or
-    address), and its messages."""
+    """A conversation as the desk reads it (and the console's API answers it): whose it is (name
+    and booking, never the number or address), and its messages, oldest first."""
 
     id: int
     booking_ref: str | None
@@ -516,7 +524,7 @@ class Thread:
     waiting_since: datetime | None
     answer_by: datetime | None
     updated_at: datetime
-    messages: list[dict[str, Any]]
+    messages: list[ThreadMessage]
 
 
 _THREAD = """SELECT t.id, t.booking_ref, t.passenger_id, c.given_name, t.channel, t.locale, t.waiting_since,
@@ -543,8 +551,10 @@ async def thread(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, 
 
 
 def _thread(r: asyncpg.Record) -> Thread:
+    said = [json.loads(m) if isinstance(m, str) else m for m in r["messages"]]
     return Thread(**{k: r[k] for k in r.keys() if k != "messages"},
-                  messages=list(reversed([json.loads(m) if isinstance(m, str) else m for m in r["messages"]])))
+                  messages=[ThreadMessage(m["direction"], m["body"], m["said"], datetime.fromisoformat(m["at"]))
+                            for m in reversed(said)])
 
 
 async def conversation_by_id(conn: asyncpg.Connection, conversation_id: int) -> tuple[Conversation, str] | None:
