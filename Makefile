@@ -12,6 +12,13 @@ ifneq ($(REBOUND_KAFKA_BROKERS),1)
 export REBOUND_KAFKA_BOOTSTRAP ?= $(shell REBOUND_KAFKA_BROKERS=$(REBOUND_KAFKA_BROKERS) deploy/local/infra.sh bootstrap)
 export REBOUND_TOPIC_REPLICATION ?= $(shell REBOUND_KAFKA_BROKERS=$(REBOUND_KAFKA_BROKERS) deploy/local/infra.sh replication)
 endif
+# PostgreSQL: one server, or a cluster with REBOUND_POSTGRES_NODES=3 (Patroni on three nodes, a
+# synchronous standby, etcd: deploy/local/postgres-cluster.sh); clients are given every node and
+# connect to whichever is the primary.
+export REBOUND_POSTGRES_NODES ?= 1
+ifneq ($(REBOUND_POSTGRES_NODES),1)
+export REBOUND_DATABASE_URL ?= $(shell REBOUND_POSTGRES_NODES=$(REBOUND_POSTGRES_NODES) deploy/local/infra.sh database-url)
+endif
 # Processes of each service, each in its service's consumer groups (make demo REPLICAS=3).
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 

@@ -71,7 +71,7 @@ async def main() -> None:
     name = f"rebound_console_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(DEVELOPMENT_DATABASE_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = DEVELOPMENT_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = db.on_database(DEVELOPMENT_DATABASE_URL, name)
     try:
         await db.migrate(url, "disruption", MIGRATIONS)
         pool = await asyncpg.create_pool(url, server_settings={"search_path": "disruption"},

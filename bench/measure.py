@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy import postgres_access
-from shared import topics
+from shared import db, topics
 from shared.backlog import behind
 from shared.settings import Settings
 
@@ -180,7 +180,7 @@ async def fresh_run(keep: bool = False, base: Settings | None = None) -> AsyncIt
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
     settings = Settings(kafka_bootstrap=base.kafka_bootstrap, topic_replication=base.topic_replication,
-                        database_url=f"{base.database_url.rsplit('/', 1)[0]}/{database}",
+                        database_url=db.on_database(base.database_url, database),
                         topic_prefix=f"bench-{run}.")
     await postgres_access.prepare(settings.database_url)  # a role and a schema per service
     try:

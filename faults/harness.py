@@ -27,7 +27,14 @@ faults run at once:
   heartbeats, then restarted) and `broker_shutdown` (a controlled shutdown: leadership moves
   first). Topics then have three copies, min.insync.replicas 2, no unclean leader election;
 - PostgreSQL: `postgres_restart` (alternately a fast shutdown and an immediate one, which
-  recovers from WAL);
+  recovers from WAL; on a cluster every node at once); on a Patroni cluster of three
+  (`--postgres-nodes 3`, REBOUND_POSTGRES_NODES) also `postgres_primary_kill` (the primary's
+  PostgreSQL SIGKILLed), `postgres_primary_partition` (the primary's Patroni and PostgreSQL
+  SIGKILLed together, as if its machine vanished; started again once another node leads),
+  `postgres_switchover` (a planned one, Patroni's) and `postgres_replica_kill`. Each records when a
+  primary took writes again (`primary_s`: on a new timeline; for a replica, when it streams
+  again), when every service process was ready again (`ready_s`), and when every node was back in
+  the cluster (`rejoined_s`), all from the fault;
 - providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
   few seconds;
 - poison: `--poison-per-topic` records (1,000 by default) on every topic, every kind in
@@ -78,7 +85,7 @@ from bench import audit, measure, replay, scenario
 from bench.run import API_KEY
 from bench.stack import ROOT, SERVICES, Stack
 from deploy import postgres_access
-from faults import poison, release
+from faults import poison, postgres, release
 from services.compensation.sandbox import PaymentsSandboxSettings
 from services.notify.sandbox import SandboxSettings
 from shared import failpoints, system, topics
@@ -112,6 +119,16 @@ FAULT_KINDS: dict[str, dict[str, str]] = {
     "PostgreSQL": {
         "postgres_restart": "alternately a fast shutdown and an immediate one, which recovers from WAL",
     },
+    "a PostgreSQL node (cluster only)": {
+        "postgres_primary_kill": "the primary's PostgreSQL SIGKILLed (postmaster and backends): Patroni promotes the "
+                                 "synchronous standby, and the old primary rejoins as a replica (pg_rewind)",
+        "postgres_primary_partition": "the primary's node gone at once, Patroni and PostgreSQL SIGKILLed as if its "
+                                      "machine vanished: its leader key expires and the synchronous standby is "
+                                      "promoted; then the node starts again and rejoins as a replica",
+        "postgres_switchover": "a planned switchover (Patroni's, to the synchronous standby)",
+        "postgres_replica_kill": "a replica's PostgreSQL SIGKILLed: Patroni starts it again, and the primary takes "
+                                 "the other replica as its synchronous standby meanwhile",
+    },
     "a Kafka broker (cluster only)": {
         "broker_kill": "one broker SIGKILLed: its partitions' leaders are elected among the others, then it "
                        "restarts and catches up",
@@ -127,6 +144,7 @@ FAULT_KINDS: dict[str, dict[str, str]] = {
 SERVICE_KINDS = tuple(FAULT_KINDS["a service"])
 INFRA_KINDS = (*FAULT_KINDS["Kafka"], *FAULT_KINDS["PostgreSQL"])
 BROKER_KINDS = tuple(FAULT_KINDS["a Kafka broker (cluster only)"])
+PG_NODE_KINDS = tuple(FAULT_KINDS["a PostgreSQL node (cluster only)"])
 PROVIDER_KINDS = tuple(FAULT_KINDS["a provider"])
 POISON_KINDS = tuple(f"poison_{k}" for k in poison.KINDS)
 REBALANCING = ("PreparingRebalance", "CompletingRebalance")
@@ -150,6 +168,9 @@ class Fault:
     recovery_s: float | None = None  # ready → backlog drained
     elected_s: float | None = None  # a broker fault → no partition led by that broker
     in_sync_s: float | None = None  # the broker restarted → every partition's replicas in sync
+    primary_s: float | None = None  # a PostgreSQL node fault → a primary on a new timeline (a replica: back)
+    ready_s: float | None = None  # a PostgreSQL node fault → every service process ready again
+    rejoined_s: float | None = None  # a PostgreSQL node fault → every node back in the cluster, streaming
     note: str = ""
 
 
@@ -158,6 +179,7 @@ class Run:
     settings: Settings
     stack: Stack
     brokers: int = 1
+    postgres_nodes: int = 1
     began: float = field(default_factory=time.monotonic)
     faults: list[Fault] = field(default_factory=list)
     poison_sent: dict[bytes, str] = field(default_factory=dict)  # key → topic, of those to dead-letter
@@ -214,13 +236,13 @@ class Run:
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return (SERVICE_KINDS + INFRA_KINDS + (BROKER_KINDS if self.brokers > 1 else ()) + PROVIDER_KINDS
-                + POISON_KINDS)
+        return (SERVICE_KINDS + INFRA_KINDS + (BROKER_KINDS if self.brokers > 1 else ())
+                + (PG_NODE_KINDS if self.postgres_nodes > 1 else ()) + PROVIDER_KINDS + POISON_KINDS)
 
 
 def infra(*args: str) -> str:
-    """deploy/local/infra.sh on the harness's ports (REBOUND_KAFKA_BROKERS says how many brokers);
-    what it printed."""
+    """deploy/local/infra.sh on the harness's ports (REBOUND_KAFKA_BROKERS says how many brokers,
+    REBOUND_POSTGRES_NODES how many PostgreSQL nodes); what it printed."""
     return subprocess.run([str(ROOT / "deploy" / "local" / "infra.sh"), *args], env=os.environ | INFRA,
                           check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
 
@@ -464,6 +486,8 @@ async def infra_lane(run: Run, kinds: list[str], rng: random.Random, backlog: Ba
         counts[kind] += 1
         if kind in BROKER_KINDS:
             fault = await _broker_fault(run, kind, rng, partitions)
+        elif kind in PG_NODE_KINDS:
+            fault = await _postgres_node_fault(run, kind, rng)
         else:
             fault = await _restart_fault(run, kind, hard, rng)
         await backlog.close()  # its connections were to the old broker
@@ -503,6 +527,45 @@ async def _broker_fault(run: Run, kind: str, rng: random.Random, partitions: Par
     if await partitions.until(lambda ps: all(len(p["isr"]) == len(p["replicas"]) for p in ps)) is not None:
         fault.in_sync_s = round(time.monotonic() - began, 2)
     fault.note = f"led {led} partitions when it went"
+    return fault
+
+
+async def _postgres_node_fault(run: Run, kind: str, rng: random.Random) -> Fault:
+    """One node of the PostgreSQL cluster, the primary or a replica, crashed (or the primary
+    switched over), once the cluster is whole; timed until a primary takes writes again, every
+    service is ready again, and every node is back."""
+    cluster = postgres.Patroni((await asyncio.to_thread(infra, "patroni-endpoints")).split(","))
+    await cluster.until(postgres.whole(run.postgres_nodes), RECOVERY_LIMIT_S)
+    members = await cluster.members()
+    leader = postgres.leading(members)
+    assert leader is not None, "no primary after the last fault's recovery limit"
+    replicas = [m for m in members if m is not leader]
+    target = rng.choice(replicas) if kind == "postgres_replica_kill" else leader
+    node = postgres.node_of(target)
+    fault = Fault(kind, f"node-{node} ({'replica' if target is not leader else 'primary'})", run.now())
+    began = time.monotonic()
+    action = {"postgres_primary_kill": ("crash", "pg-postgres", str(node)),
+              "postgres_replica_kill": ("crash", "pg-postgres", str(node)),
+              "postgres_primary_partition": ("crash", "pg-node", str(node)),
+              "postgres_switchover": ("switchover",)}[kind]
+    await asyncio.to_thread(infra, *action)
+    if kind == "postgres_replica_kill":  # the primary never changed: the replica streaming again
+        back = await cluster.until(postgres.whole(run.postgres_nodes), RECOVERY_LIMIT_S)
+    else:
+        back = await cluster.until(postgres.promoted_after(int(leader.get("timeline") or 0)), RECOVERY_LIMIT_S)
+    fault.primary_s = round(time.monotonic() - began, 2) if back is not None else None
+    if kind == "postgres_primary_partition":
+        await asyncio.sleep(rng.uniform(0.5, 3))  # the machine gone a moment longer
+        fault.down_s = round(time.monotonic() - began, 2)
+        await asyncio.to_thread(infra, "start", "pg-node", str(node))
+    def service_urls() -> list[str]:
+        return [run.stack.url(name) for name in list(run.stack.processes)
+                if name in run.stack.services or name in run.stack.service_of]
+    if await postgres.all_ready(service_urls, RECOVERY_LIMIT_S) is not None:
+        fault.ready_s = round(time.monotonic() - began, 2)
+    if await cluster.until(postgres.whole(run.postgres_nodes), RECOVERY_LIMIT_S) is not None:
+        fault.rejoined_s = round(time.monotonic() - began, 2)
+    fault.note = f"timeline {leader.get('timeline')} led by {leader['name']} when it began"
     return fault
 
 
@@ -615,8 +678,13 @@ async def main() -> int:
                         help="poison records on each topic, at least (every kind of faults.poison in turn)")
     parser.add_argument("--brokers", type=int, default=int(os.environ.get("REBOUND_KAFKA_BROKERS", "1")),
                         help="Kafka brokers: 3 is a cluster with every topic in three copies")
+    parser.add_argument("--postgres-nodes", type=int, default=int(os.environ.get("REBOUND_POSTGRES_NODES", "1")),
+                        help="PostgreSQL nodes: 3 is a Patroni cluster with a synchronous standby")
     args = parser.parse_args()
-    os.environ["REBOUND_KAFKA_BROKERS"] = str(args.brokers)  # infra.sh starts, stops and crashes that many
+    # infra.sh starts, stops and crashes that many
+    os.environ["REBOUND_KAFKA_BROKERS"] = str(args.brokers)
+    os.environ["REBOUND_POSTGRES_NODES"] = str(args.postgres_nodes)
+    os.environ.pop("REBOUND_DATABASE_URL", None)  # make's, for its own PostgreSQL: the harness has its own
     # The harness's own Kafka clients complain at every broker restart it causes.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     rng = random.Random(args.seed)
@@ -626,7 +694,7 @@ async def main() -> int:
     await asyncio.to_thread(infra, "start")
     base = Settings(kafka_bootstrap=await asyncio.to_thread(infra, "bootstrap"),
                     topic_replication=int(await asyncio.to_thread(infra, "replication")),
-                    database_url=f"postgresql://rebound:rebound@127.0.0.1:{INFRA['REBOUND_PG_PORT']}/rebound")
+                    database_url=await asyncio.to_thread(infra, "database-url"))
     try:
         async with measure.fresh_run(base=base) as (run_id, settings):
             return await faults_run(args, rng, per_service, poison_rounds, run_id, settings)
@@ -643,7 +711,7 @@ async def faults_run(args: argparse.Namespace, rng: random.Random, per_service: 
     previous = await asyncio.to_thread(release.source)
     await as_previous_release_left_it(settings, previous)
     await asyncio.to_thread(stack.start)
-    run = Run(settings, stack, brokers=args.brokers, previous_release=previous)
+    run = Run(settings, stack, brokers=args.brokers, postgres_nodes=args.postgres_nodes, previous_release=previous)
     backlog = Backlog(settings)
     try:
         for service in SERVICES:
@@ -683,7 +751,7 @@ def _results(args: argparse.Namespace, run: Run, s: scenario.Scenario, found: di
     settings = run.settings
     return {
         "scenario": {"date": args.date.isoformat(), "seed": args.seed, "sample": args.sample, "run": run_id,
-                     "per_kind": args.per_kind, "brokers": args.brokers,
+                     "per_kind": args.per_kind, "brokers": args.brokers, "postgres_nodes": args.postgres_nodes,
                      "topic_replication": settings.topic_replication},
         "passengers_affected": len(s.affected), "announcements": len(s.announcements), **timing,
         **_fault_figures(run),
@@ -707,7 +775,8 @@ def _report(args: argparse.Namespace, results: dict[str, Any], found: dict[str, 
     """The results written and summed up; 1 if anything failed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / (f"{args.date}-{args.seed}-{args.per_kind}x"
-                      + (f"-{args.brokers}brokers" if args.brokers > 1 else "") + ".json")
+                      + (f"-{args.brokers}brokers" if args.brokers > 1 else "")
+                      + (f"-{args.postgres_nodes}pg" if args.postgres_nodes > 1 else "") + ".json")
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(audit.describe(found))
     print(f"  poison_not_dead_lettered     {len(missed)}")
@@ -778,10 +847,12 @@ def _lanes(run: Run, rng: random.Random, per_kind: int, per_service: int, poison
                                                    len(SERVICE_KINDS) * per_service),
                           random.Random(rng.random()), backlog) for service in SERVICES]
     kafka = [k for k in run.kinds if k == "kafka_restart" or k in BROKER_KINDS]
+    pg = [k for k in run.kinds if k == "postgres_restart" or k in PG_NODE_KINDS]
     return lanes + [
         infra_lane(run, rng.sample(kafka * per_kind, len(kafka) * per_kind), random.Random(rng.random()),
                    Backlog(run.settings)),
-        infra_lane(run, ["postgres_restart"] * per_kind, random.Random(rng.random()), Backlog(run.settings)),
+        infra_lane(run, rng.sample(pg * per_kind, len(pg) * per_kind), random.Random(rng.random()),
+                   Backlog(run.settings)),
         provider_lane(run, rng.sample(list(PROVIDER_KINDS) * per_kind, len(PROVIDER_KINDS) * per_kind),
                       random.Random(rng.random())),
         poison_lane(run, poison_rounds, random.Random(rng.random()), spread_s)]
@@ -813,7 +884,7 @@ def _timings(faults: list[Fault], kinds: tuple[str, ...], measured: str) -> dict
 def _fault_figures(run: Run) -> dict[str, object]:
     """How many faults of each kind fired, and how long each kind took to recover from."""
     fired = [f for f in run.faults if f.fired]
-    timed = tuple(k for k in run.kinds if k in SERVICE_KINDS + INFRA_KINDS + BROKER_KINDS)
+    timed = tuple(k for k in run.kinds if k in SERVICE_KINDS + INFRA_KINDS + BROKER_KINDS + PG_NODE_KINDS)
     return {
         "faults_injected": {k: sum(1 for f in fired if f.kind == k) for k in run.kinds},
         "fail_points_not_reached": sum(1 for f in run.faults if not f.fired),
@@ -821,6 +892,7 @@ def _fault_figures(run: Run) -> dict[str, object]:
         "recovery_not_within_limit": sum(1 for f in fired if f.kind in timed and f.recovery_s is None),
         "restart_s": _timings(fired, timed, "restart_s"),
         **(_cluster_figures(fired) if run.brokers > 1 else {}),
+        **(_postgres_figures(fired) if run.postgres_nodes > 1 else {}),
     }
 
 
@@ -830,6 +902,17 @@ def _cluster_figures(fired: list[Fault]) -> dict[str, object]:
     return {"leaders_elected_s": _timings(brokers, BROKER_KINDS, "elected_s"),
             "replicas_in_sync_s": _timings(brokers, BROKER_KINDS, "in_sync_s"),
             "broker_faults_not_settled": sum(1 for f in brokers if f.elected_s is None or f.in_sync_s is None)}
+
+
+
+def _postgres_figures(fired: list[Fault]) -> dict[str, object]:
+    """How long the PostgreSQL cluster took to have a primary again, the services to be ready
+    again, and every node to be back, after each kind of node fault."""
+    nodes = [f for f in fired if f.kind in PG_NODE_KINDS]
+    return {"postgres_primary_s": _timings(nodes, PG_NODE_KINDS, "primary_s"),
+            "postgres_services_ready_s": _timings(nodes, PG_NODE_KINDS, "ready_s"),
+            "postgres_nodes_rejoined_s": _timings(nodes, PG_NODE_KINDS, "rejoined_s"),
+            "postgres_faults_not_settled": sum(1 for f in nodes if None in (f.primary_s, f.ready_s, f.rejoined_s))}
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ import functools
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from shared.metrics import PRIMARY_REACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+        yield on_database(admin_url, name)
     finally:
         admin = await asyncpg.connect(admin_url)
         try:
@@ -59,8 +63,14 @@ async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-# Failures that say nothing about the work: PostgreSQL went away, is restarting, or two
-# transactions met. The work is rolled back and can be tried again as it is.
+def on_database(url: str, name: str) -> str:
+    """The same connection (every host, every option) to another database of the same server."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+# Failures that say nothing about the work: PostgreSQL went away, is restarting, no node is the
+# primary just now (a failover), or two transactions met. The work is rolled back and can be
+# tried again as it is.
 CONFLICTS = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 TRANSIENT = (
     OSError,
@@ -68,11 +78,67 @@ TRANSIENT = (
     *CONFLICTS,
     asyncpg.exceptions.PostgresConnectionError,  # class 08: the connection failed or was lost
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shut down, crashed, starting up
+    asyncpg.TargetServerAttributeNotMatched,  # every node listed is a replica: a failover under way
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # the node was the primary when connected
 )
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def until_primary(connect: Callable[[], Awaitable[T]], service: str) -> T:
+    """`connect()` (a migration, a pool) once a primary takes it: while none does (PostgreSQL
+    down, or a failover under way) the service waits and says so, rather than exit and be started
+    again and again."""
+    pause, since = 0.2, time.monotonic()
+    while True:
+        try:
+            return await connect()
+        except TRANSIENT as exc:
+            PRIMARY_REACHABLE.labels(service).set(0)
+            log.warning("no primary database reachable; waiting",
+                        extra={"error": repr(exc), "waited_s": round(time.monotonic() - since, 1)})
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+class PrimaryWatch:
+    """Whether the service reaches a primary now, asked once a second on a connection of its own
+    (not the pool's: a busy pool is no sign of a lost primary). The database URL lists every node
+    with target_session_attrs=read-write, so whichever node is primary is the one reached."""
+
+    def __init__(self, database_url: str, service: str, every_s: float = 1.0) -> None:
+        self._url, self._service, self._every_s = database_url, service, every_s
+        self._conn: asyncpg.Connection | None = None
+        self.reachable = True  # the service started on a primary
+
+    async def run(self) -> None:
+        try:
+            while True:
+                reachable = await self._ask()
+                if reachable != self.reachable:
+                    (log.info if reachable else log.warning)(
+                        "primary database reachable again" if reachable else "no primary database reachable: not ready",
+                        extra={"service": self._service})
+                self.reachable = reachable
+                PRIMARY_REACHABLE.labels(self._service).set(int(reachable))
+                await asyncio.sleep(self._every_s)
+        finally:
+            if self._conn is not None:
+                await self._conn.close()
+
+    async def _ask(self) -> bool:
+        try:
+            async with asyncio.timeout(2):
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self._url)
+                return not await self._conn.fetchval("SELECT pg_is_in_recovery()")
+        except (TimeoutError, *TRANSIENT, asyncpg.PostgresError):
+            if self._conn is not None:
+                self._conn.terminate()
+            self._conn = None
+            return False
 
 
 async def create_pool(database_url: str, schema: str, *, min_size: int = 2,

@@ -39,3 +39,9 @@ EVENT_AGE_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+PRIMARY_REACHABLE = Gauge(
+    "rebound_database_primary_reachable",
+    "1 while the service reaches a primary PostgreSQL node that takes writes; 0 while none does (the "
+    "database is down, or a failover is choosing the next primary): the service waits, not ready.",
+    ["service"],
+)

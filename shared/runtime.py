@@ -48,6 +48,8 @@ class Service(Generic[C]):
     # The one idempotent acks=all producer: the outbox relay's, and the ingest API's where a
     # caller must hear "durably accepted".
     producer: AIOKafkaProducer | None = None
+    # Whether a primary PostgreSQL node is reachable now, once started.
+    primary: db.PrimaryWatch | None = None
     access: Access = field(init=False)
     # Whether passengers are waiting for a first notice: what stands back for them asks it.
     backlog: FirstNoticeBacklog = field(init=False)
@@ -73,6 +75,7 @@ class Service(Generic[C]):
     def ready(self) -> dict[str, bool]:
         return {
             "database": self.pool is not None and not self.pool.is_closing(),
+            "database_primary": self.primary is not None and self.primary.reachable,
             **{f"consumer_{purpose}": consumer.running for purpose, consumer in self.consumers.items()},
             "outbox_relay": bool(self.relay and self.relay.running),
         }
@@ -86,9 +89,12 @@ class Service(Generic[C]):
         await topics.ensure_topics(self.settings)
         part = system.BY_NAME[self.name]
         assert part.migrations
-        db.beside_previous_release = bool(await db.migrate(self.settings.database_url, self.name,
-                                                           system.ROOT / part.migrations))
-        self.pool = await db.create_pool(self.settings.database_url, self.name)
+        url, migrations = self.settings.database_url, system.ROOT / part.migrations
+        db.beside_previous_release = bool(await db.until_primary(
+            lambda: db.migrate(url, self.name, migrations), self.name))
+        pool: asyncpg.Pool = await db.until_primary(lambda: db.create_pool(url, self.name), self.name)
+        self.pool = pool
+        self.primary = db.PrimaryWatch(url, self.name)
         # Its largest request is a dead-letter copy, which the dead-letter topics are made to take.
         self.producer = AIOKafkaProducer(**kafka.client_options(self.settings), enable_idempotence=True,
                                          acks="all", linger_ms=2, max_request_size=topics.DEAD_LETTER_MAX_BYTES)
@@ -96,6 +102,7 @@ class Service(Generic[C]):
         self.relay = OutboxRelay(self.settings, self.pool, self.producer, self.name, backlog=self.backlog)
         # A process that consumes nothing (disruption's console alone) still relays its outbox.
         tasks = [asyncio.create_task(self._supervise(self.relay.run), name="outbox-relay"),
+                 asyncio.create_task(self._supervise(self.primary.run), name="primary-watch"),
                  asyncio.create_task(self._supervise(self.backlog.run), name="first-notice-backlog")]
         for group in part.groups if self.consumes else ():
             # Each group apart, so that nothing on one group's topics is ever ahead of another's
@@ -118,7 +125,7 @@ class Service(Generic[C]):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.producer.stop()
-            await self.pool.close()
+            await pool.close()
 
     async def _supervise(self, run: Callable[[], Awaitable[None]]) -> None:
         """Restart a background loop that failed, after a pause: Kafka or PostgreSQL may be back."""

@@ -82,9 +82,10 @@ def infrastructure() -> Iterator[Infrastructure]:
     else:
         subprocess.run([ROOT / "deploy/local/infra.sh", "start"], check=True)
         kafka_port = os.environ.get("REBOUND_KAFKA_PORT", "19092")
-        pg_port = os.environ.get("REBOUND_PG_PORT", "15432")
-        yield Infrastructure(f"127.0.0.1:{kafka_port}",
-                             f"postgresql://rebound:rebound@127.0.0.1:{pg_port}/rebound")
+        # Every node of a PostgreSQL cluster (REBOUND_POSTGRES_NODES), the primary chosen on connecting.
+        database = subprocess.run([ROOT / "deploy/local/infra.sh", "database-url"], check=True,
+                                  stdout=subprocess.PIPE, text=True).stdout.strip()
+        yield Infrastructure(f"127.0.0.1:{kafka_port}", database)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,16 @@
 #   deploy/local/infra.sh start|stop|crash kafka|postgres     (one of them; the fault harness's restarts)
 #   deploy/local/infra.sh start|stop|crash broker N           (one broker of a cluster)
 #   deploy/local/infra.sh bootstrap|replication               (what clients are given: brokers, copies)
+#   deploy/local/infra.sh database-url                        (the admin's connection: every node)
+#   deploy/local/infra.sh backup [full|incr]|restore TIME DIR [DATABASE]|restore-stop DIR|archive-now
+#   deploy/local/infra.sh primary|patroni-endpoints|switchover|crash pg-postgres N|crash pg-node N|start pg-node N
+#                                                             (a PostgreSQL cluster's nodes)
 # REBOUND_KAFKA_BROKERS=3 runs a cluster: three KRaft nodes (each broker and controller), every
 # topic in three copies with min.insync.replicas=2 and unclean leader election off. Node N listens
 # on REBOUND_KAFKA_PORT + 2(N-1), its controller on REBOUND_KAFKA_CONTROLLER_PORT + 2(N-1).
+# REBOUND_POSTGRES_NODES=3 runs PostgreSQL as a Patroni cluster of three nodes with a synchronous
+# standby (postgres-cluster.sh); the single server stays the default. Either way every completed
+# WAL segment is archived by pgBackRest (pgbackrest.sh), and `backup` and `restore` use it.
 # Idempotent: `start` reuses whatever already answers on the configured ports.
 # Logs: .local/kafka/kafka.log and .local/postgres/postgres.log (under the repository).
 set -euo pipefail
@@ -24,6 +31,10 @@ BROKERS="${REBOUND_KAFKA_BROKERS:-1}"
 if [ "$BROKERS" -eq 1 ]; then KAFKA_DIR="$STATE/kafka"; else KAFKA_DIR="$STATE/kafka-$BROKERS"; fi
 REPLICATION=$((BROKERS < 3 ? BROKERS : 3))
 PG_DIR="$STATE/postgres"
+# shellcheck source=postgres-cluster.sh
+. "$ROOT/deploy/local/postgres-cluster.sh"
+# shellcheck source=pgbackrest.sh
+. "$ROOT/deploy/local/pgbackrest.sh"
 
 log() { echo "[infra] $*" >&2; }
 
@@ -58,8 +69,10 @@ fetch_kafka() {
 as_postgres() { runuser -u postgres -- "$@"; }
 
 start_postgres() {
+  if [ "$PG_NODES" -gt 1 ]; then start_pg_cluster; return; fi
   if port_open "$PG_PORT"; then log "PostgreSQL already answers on $PG_PORT"; return; fi
   ensure_postgres_installed
+  ensure_pgbackrest_installed
   mkdir -p "$PG_DIR"
   chown postgres:postgres "$PG_DIR"
   # postgres must be able to reach its data directory through the repository's parents.
@@ -79,6 +92,17 @@ synchronous_commit = on
 shared_preload_libraries = 'pg_stat_statements'
 CONF
   fi
+  # Every completed WAL segment archived (pgbackrest.sh): also for a server this script made
+  # before it said so.
+  backup_configure
+  cat > "$PG_DIR/data/rebound-archive.conf" <<CONF
+archive_mode = on
+archive_command = '$(archive_command)'
+archive_timeout = 60
+CONF
+  grep -q "rebound-archive.conf" "$PG_DIR/data/postgresql.conf" \
+    || echo "include_if_exists = 'rebound-archive.conf'" >> "$PG_DIR/data/postgresql.conf"
+  chown postgres:postgres "$PG_DIR/data/rebound-archive.conf"
   # Passwords (SCRAM-SHA-256) over TCP for everyone, the superuser only through the socket as the
   # postgres account: also for a cluster this script made before it said so.
   cat > "$PG_DIR/data/pg_hba.conf" <<HBA
@@ -88,7 +112,15 @@ host all all 127.0.0.1/32 scram-sha-256
 HBA
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload >/dev/null
-  local sql=(psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q)
+  prepare_roles "$PG_DIR" "$PG_PORT"
+  backup_stanza
+  log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
+}
+
+# The admin role and the services' roles, the database, and the statement statistics, through
+# the superuser's socket in $1 on port $2 (the primary's).
+prepare_roles() {
+  local sql=(psql -h "$1" -p "$2" -U postgres -v ON_ERROR_STOP=1 -q)
   # The admin role (owns the databases, prepares them: deploy/postgres_access.py) and one role per
   # service with the development passwords; production gives each its own.
   as_postgres "${sql[@]}" <<'SQL'
@@ -109,7 +141,6 @@ GRANT pg_read_all_stats TO rebound;
 SQL
   # In the template, so every database made for a test or a benchmark run has the view.
   as_postgres "${sql[@]}" -d template1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
-  log "PostgreSQL started on $PG_PORT (log: $PG_DIR/postgres.log)"
 }
 
 node_dir() { if [ "$BROKERS" -eq 1 ]; then echo "$KAFKA_DIR"; else echo "$KAFKA_DIR/node-$1"; fi; }
@@ -172,10 +203,14 @@ wait_kafka() {
   for n in $(seq "$BROKERS"); do wait_port "$(node_port "$n")" Kafka "$(node_dir "$n")/kafka.log"; done
 }
 
+wait_postgres() {
+  if [ "$PG_NODES" -gt 1 ]; then wait_primary; else wait_port "$PG_PORT" PostgreSQL "$PG_DIR/postgres.log"; fi
+}
+
 wait_ready() {
-  wait_port "$PG_PORT" PostgreSQL
+  wait_postgres
   wait_kafka
-  log "ready: Kafka $(bootstrap), PostgreSQL 127.0.0.1:$PG_PORT"
+  log "ready: Kafka $(bootstrap), PostgreSQL $(pg_hosts)"
 }
 
 # SIGTERM is a broker's controlled shutdown (its partitions' leadership moves first); SIGKILL a crash.
@@ -196,19 +231,25 @@ stop_kafka() {  # $1: TERM (a clean shutdown) or KILL (a crash), every node at o
 }
 
 stop_postgres() {  # $1: fast (a clean shutdown) or immediate (a crash: recovery on the next start)
+  if [ "$PG_NODES" -gt 1 ]; then
+    stop_pg_cluster "$([ "${1:-fast}" = fast ] && echo TERM || echo KILL)"
+    # etcd stays: it is the cluster's memory of who leads, as a machine's would outlive PostgreSQL.
+    return
+  fi
   if [ -f "$PG_DIR/data/postmaster.pid" ]; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m "${1:-fast}" -w stop >/dev/null && log "PostgreSQL stopped (${1:-fast})"
   fi
 }
 
-stop_all() { stop_kafka TERM; stop_postgres fast; }
+stop_all() { stop_kafka TERM; stop_postgres fast; [ "$PG_NODES" -eq 1 ] || stop_etcd; }
 
 status() {
   local n
   for n in $(seq "$BROKERS"); do
     port_open "$(node_port "$n")" && echo "kafka: up on 127.0.0.1:$(node_port "$n")" || echo "kafka: down ($(node_port "$n"))"
   done
-  port_open "$PG_PORT" && echo "postgres: up on 127.0.0.1:$PG_PORT" || echo "postgres: down"
+  if [ "$PG_NODES" -gt 1 ]; then pg_cluster_status
+  else port_open "$PG_PORT" && echo "postgres: up on 127.0.0.1:$PG_PORT" || echo "postgres: down"; fi
 }
 
 case "${1:-} ${2:-}" in
@@ -219,7 +260,19 @@ case "${1:-} ${2:-}" in
   "crash broker") stop_node "$3" KILL ;;
   "bootstrap ") bootstrap ;;
   "replication ") echo "$REPLICATION" ;;
-  "start postgres") start_postgres ;;
+  "start postgres") start_postgres; wait_postgres ;;
+  "database-url ") database_url ;;
+  "backup ") backup incr ;;
+  "backup full"|"backup incr") backup "$2" ;;
+  "archive-now ") backup_archive_now ;;
+  "restore "*) restore "$2" "${3:-}" "${4:-}" ;;
+  "restore-stop "*) restore_stop "$2" ;;
+  "primary ") pg_primary ;;
+  "patroni-endpoints ") patroni_endpoints ;;
+  "switchover ") pg_switchover ;;
+  "crash pg-postgres") kill_postgres "$3" ;;
+  "crash pg-node") stop_pg_node "$3" KILL ;;
+  "start pg-node") start_pg_node "$3" ;;
   "wait ") wait_ready ;;
   "stop ") stop_all ;;
   "stop kafka") stop_kafka TERM ;;
@@ -228,6 +281,7 @@ case "${1:-} ${2:-}" in
   "crash postgres") stop_postgres immediate ;;
   "status ") status ;;
   "fetch kafka") fetch_kafka ;;
-  *) echo "usage: $0 start|stop|status|wait|bootstrap|replication, or $0 start|stop|crash kafka|postgres|broker N" >&2
+  *) echo "usage: $0 start|stop|status|wait|bootstrap|replication|database-url|backup|restore|primary|switchover," \
+          "or $0 start|stop|crash kafka|postgres|broker N|pg-node N, or $0 crash pg-postgres N" >&2
      exit 2 ;;
 esac

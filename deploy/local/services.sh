@@ -14,8 +14,9 @@ export REBOUND_ENVIRONMENT="${REBOUND_ENVIRONMENT:-development}"  # the local st
 # Every broker of the local Kafka (one, or REBOUND_KAFKA_BROKERS), and as many copies of each topic.
 export REBOUND_KAFKA_BOOTSTRAP="${REBOUND_KAFKA_BOOTSTRAP:-$("$ROOT/deploy/local/infra.sh" bootstrap)}"
 export REBOUND_TOPIC_REPLICATION="${REBOUND_TOPIC_REPLICATION:-$("$ROOT/deploy/local/infra.sh" replication)}"
-# The admin's connection: each service connects as its own role (deploy/postgres_access.py).
-export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-postgresql://rebound:rebound@127.0.0.1:${REBOUND_PG_PORT:-15432}/rebound}"
+# The admin's connection (every node of a PostgreSQL cluster, the primary chosen on connecting):
+# each service connects as its own role (deploy/postgres_access.py).
+export REBOUND_DATABASE_URL="${REBOUND_DATABASE_URL:-$("$ROOT/deploy/local/infra.sh" database-url)}"
 export REBOUND_SANDBOX_DIR="${REBOUND_SANDBOX_DIR:-$STATE/sandbox}"
 export REBOUND_EMAIL_LOOKUP_URL="${REBOUND_EMAIL_LOOKUP_URL:-http://127.0.0.1:8090/v1/mail}"  # the sandbox email provider's lookup
 
