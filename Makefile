@@ -23,7 +23,7 @@ endif
 export REBOUND_REPLICAS ?= $(or $(REPLICAS),1)
 
 .PHONY: demo test setup infra services stop status lint docs browser asyncapi-parser axe promtool prometheus bench bench-first-notice bench-what-if bench-rebooking bench-roadef demo-small play \
-	faults faults-short fuzz containers test-containers
+	faults faults-short fuzz containers test-containers backup restore-drill
 
 # The locked Python dependencies in .venv (uv installs them).
 setup: .venv/.synced
@@ -141,6 +141,18 @@ bench-rebooking: infra
 # read from ../shared/roadef2009 (or REBOUND_ROADEF_DIR), bench/results/roadef2009/table.md written.
 bench-roadef: setup
 	$(PY) -m bench.roadef --all --out bench/results/roadef2009
+
+# A backup of the local PostgreSQL (one server, or the cluster) into its pgBackRest repository
+# (.local/pgbackrest-<nodes>): incremental on the last full one, the first full; WAL is archived
+# continuously besides. TYPE=full takes a full one.
+backup: infra
+	deploy/local/infra.sh backup $(TYPE)
+
+# The restore drill: a sampled day through the services in two halves, the backup restored to a
+# moment between them into a fresh data directory, and every outcome, grant, payout and notice
+# acknowledged by then checked there, with the audit run on the restored copy (bench/restore_drill.py).
+restore-drill: infra
+	$(PY) -m bench.restore_drill --date $(DATE) --seed $(SEED)
 
 # The fault harness, on a Kafka and PostgreSQL of its own (ports 29092, 25432) that it restarts:
 # a sampled real day replayed while every kind of fault is injected PER_KIND times or more, and

@@ -70,6 +70,10 @@ as_postgres() { runuser -u postgres -- "$@"; }
 
 start_postgres() {
   if [ "$PG_NODES" -gt 1 ]; then start_pg_cluster; return; fi
+  if [ -f "$STATE/postgres-3/node-1/patroni.pid" ] && kill -0 "$(cat "$STATE/postgres-3/node-1/patroni.pid")" 2>/dev/null; then
+    log "the PostgreSQL cluster runs on $PG_PORT: stop it first (REBOUND_POSTGRES_NODES=3 deploy/local/infra.sh stop)"
+    exit 1
+  fi
   if port_open "$PG_PORT"; then log "PostgreSQL already answers on $PG_PORT"; return; fi
   ensure_postgres_installed
   ensure_pgbackrest_installed
@@ -236,7 +240,7 @@ stop_postgres() {  # $1: fast (a clean shutdown) or immediate (a crash: recovery
     # etcd stays: it is the cluster's memory of who leads, as a machine's would outlive PostgreSQL.
     return
   fi
-  if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+  if [ -f "$PG_DIR/data/postmaster.pid" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m "${1:-fast}" -w stop >/dev/null && log "PostgreSQL stopped (${1:-fast})"
   fi
 }

@@ -158,6 +158,11 @@ postmaster_pid() { head -1 "$(pg_node_dir "$1")/data/postmaster.pid" 2>/dev/null
 start_pg_node() {  # $1 the node's number
   local dir; dir="$(pg_node_dir "$1")"
   patroni_running "$1" && return
+  if port_open "$(pg_node_port "$1")"; then
+    log "node-$1 cannot start: port $(pg_node_port "$1") is taken by another PostgreSQL (the single server?" \
+        "REBOUND_POSTGRES_NODES=1 deploy/local/infra.sh stop postgres)"
+    exit 1
+  fi
   mkdir -p "$dir"
   patroni_config "$1" > "$dir/patroni.yml"
   chown -R postgres:postgres "$dir"
@@ -191,6 +196,17 @@ wait_primary() {
   done
 }
 
+# The primary's node, once its PostgreSQL takes connections (Patroni may name it a moment before).
+primary_taking_connections() {
+  local deadline=$((SECONDS + 120)) primary
+  until primary="$(pg_primary)" && [ -n "$primary" ] \
+      && as_postgres psql -h "$(pg_node_dir "$primary")" -p "$(pg_node_port "$primary")" -U postgres -Atqc 'SELECT 1' >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { log "no primary took a connection in 120 s; see $CLUSTER_DIR/node-*/patroni.log"; exit 1; }
+    sleep 0.2
+  done
+  echo "$primary"
+}
+
 # Each node streaming from the primary (the replicas' REST /replica answers 200).
 wait_replicas() {
   local deadline=$((SECONDS + 120)) n
@@ -217,7 +233,7 @@ start_pg_cluster() {
   for n in $(seq "$PG_NODES"); do start_pg_node "$n"; done
   wait_primary 180
   wait_replicas
-  local primary; primary="$(pg_primary)"
+  local primary; primary="$(primary_taking_connections)"
   prepare_roles "$(pg_node_dir "$primary")" "$(pg_node_port "$primary")"
   backup_stanza
   log "PostgreSQL cluster of $PG_NODES started: primary node-$primary; $(pg_hosts) (logs: $CLUSTER_DIR/node-*/patroni.log)"

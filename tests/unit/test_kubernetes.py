@@ -185,6 +185,30 @@ def test_the_settings_given_are_ones_the_service_reads_and_production_starts_on_
                 settings_class()
 
 
+def test_postgres_is_three_instances_with_a_synchronous_standby_and_archived_backups() -> None:
+    """The production path for PostgreSQL (CloudNativePG, as the local Patroni cluster does it):
+    a commit acknowledged only once a standby has it, the instances on different Kubernetes nodes,
+    every WAL segment archived to an object store that is declared, nightly base backups of this
+    cluster, and every Secret it names present with the keys the operator reads."""
+    cluster = of_kind("Cluster")["rebound-db"]["spec"]
+    assert cluster["instances"] == 3
+    assert cluster["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
+    assert cluster["primaryUpdateMethod"] == "switchover"
+    assert cluster["affinity"]["podAntiAffinityType"] == "required"
+    assert cluster["bootstrap"]["initdb"]["dataChecksums"] is True
+    archiver = next(p for p in cluster["plugins"] if p.get("isWALArchiver"))
+    store = of_kind("ObjectStore")[archiver["parameters"]["barmanObjectName"]]["spec"]
+    assert store["retentionPolicy"]
+    secrets_ = of_kind("Secret")
+    for ref in store["configuration"]["s3Credentials"].values():
+        assert ref["key"] in secrets_[ref["name"]]["stringData"]
+    owner = secrets_[cluster["bootstrap"]["initdb"]["secret"]["name"]]
+    assert owner["type"] == "kubernetes.io/basic-auth" and {"username", "password"} <= owner["stringData"].keys()
+    nightly = of_kind("ScheduledBackup")["rebound-db-nightly"]["spec"]
+    assert nightly["cluster"]["name"] == "rebound-db" and nightly["method"] == "plugin"
+    assert nightly["pluginConfiguration"]["name"] == archiver["name"]
+
+
 def test_pods_run_locked_down() -> None:
     for workload, pod, container in containers():
         assert pod["automountServiceAccountToken"] is False, workload
