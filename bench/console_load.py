@@ -69,9 +69,8 @@ async def timed(pool: asyncpg.Pool, name: str,
 
 async def main() -> None:
     name = f"rebound_console_{uuid.uuid4().hex[:8]}"
+    url = await db.create_database(DEVELOPMENT_DATABASE_URL, name)
     admin = await asyncpg.connect(DEVELOPMENT_DATABASE_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = db.on_database(DEVELOPMENT_DATABASE_URL, name)
     try:
         await db.migrate(url, "disruption", MIGRATIONS)
         pool = await asyncpg.create_pool(url, server_settings={"search_path": "disruption"},

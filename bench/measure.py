@@ -176,11 +176,8 @@ async def fresh_run(keep: bool = False, base: Settings | None = None) -> AsyncIt
     base = base or Settings()
     run = uuid.uuid4().hex[:8]
     database = f"rebound_bench_{run}"
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
     settings = Settings(kafka_bootstrap=base.kafka_bootstrap, topic_replication=base.topic_replication,
-                        database_url=db.on_database(base.database_url, database),
+                        database_url=await db.create_database(base.database_url, database),
                         topic_prefix=f"bench-{run}.")
     await postgres_access.prepare(settings.database_url)  # a role and a schema per service
     try:

@@ -146,7 +146,13 @@ def start_stack(stack: Stack, replicas: int) -> replay.Endpoints:
 def results_stem(args: argparse.Namespace, demo: bool) -> str:
     """The results' file name: the demo's never overwrites the benchmark's."""
     return (f"{args.date}-{args.speed}-{args.seed}" + (f"-sample{args.sample}" if args.sample is not None else "")
-            + (f"-replicas{args.replicas}" if args.replicas > 1 else "") + ("-demo" if demo else ""))
+            + (f"-replicas{args.replicas}" if args.replicas > 1 else "")
+            + (f"-{postgres_nodes()}pg" if postgres_nodes() > 1 else "") + ("-demo" if demo else ""))
+
+
+def postgres_nodes() -> int:
+    """How many PostgreSQL nodes the run's database has (deploy/local/infra.sh)."""
+    return int(os.environ.get("REBOUND_POSTGRES_NODES", "1"))
 
 
 def _stack(settings: Settings, logs: Path) -> Stack:
@@ -230,7 +236,7 @@ async def benchmark(args: argparse.Namespace, speed: float | None, run: str, set
     results = {
         "scenario": {"date": args.date.isoformat(), "days": args.days, "speed": args.speed, "seed": args.seed,
                      "max_quiet_s": args.max_quiet, "sample": args.sample, "run": run, "replicas": args.replicas,
-                     "kafka_brokers": len(settings.kafka_bootstrap.split(",")),
+                     "kafka_brokers": len(settings.kafka_bootstrap.split(",")), "postgres_nodes": postgres_nodes(),
                      "topic_replication": settings.topic_replication},
         "flights": s.replayed_flights, "cancelled": len(s.cancelled), "delayed": len(s.delayed),
         "delays_announced": len(s.delays), "passengers_affected": affected,

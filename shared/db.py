@@ -44,17 +44,34 @@ def row_of(cls: type[Row], record: asyncpg.Record) -> Row:
     return cls(**values)
 
 
-@contextlib.asynccontextmanager
-async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
-    """A database of this name, created empty and dropped after (its sessions ended); its URL.
-    `admin_url`: a role that may create databases."""
+async def create_database(admin_url: str, name: str) -> str:
+    """A new, empty database of this name; its URL (`admin_url`'s, on it) once a connection to it
+    succeeds. On a cluster a replica may not have applied the CREATE yet when a client that lists
+    every node tries it first, and asyncpg does not try the next node past "no such database"."""
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f"CREATE DATABASE {identifier(name)}")
     finally:
         await admin.close()
+    url = on_database(admin_url, name)
+    for attempt in range(100):
+        try:
+            await (await asyncpg.connect(url)).close()
+            break
+        except asyncpg.InvalidCatalogNameError:
+            if attempt == 99:
+                raise
+            await asyncio.sleep(0.1)
+    return url
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, name: str) -> AsyncIterator[str]:
+    """A database of this name, created empty and dropped after (its sessions ended); its URL.
+    `admin_url`: a role that may create databases."""
+    url = await create_database(admin_url, name)
     try:
-        yield on_database(admin_url, name)
+        yield url
     finally:
         admin = await asyncpg.connect(admin_url)
         try:
