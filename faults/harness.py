@@ -33,7 +33,7 @@ faults run at once:
   SIGKILLed together, as if its machine vanished; started again once another node leads),
   `postgres_switchover` (a planned one, Patroni's) and `postgres_replica_kill`. Each records when a
   primary took writes again (`primary_s`: on a new timeline; for a replica, when it streams
-  again), when every service process was ready again (`ready_s`), and when every node was back in
+  again), when every service process was ready again (`ready_s`: those no other lane restarted meanwhile), and when every node was back in
   the cluster (`rejoined_s`), all from the fault;
 - providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
   few seconds;
@@ -558,10 +558,10 @@ async def _postgres_node_fault(run: Run, kind: str, rng: random.Random) -> Fault
         await asyncio.sleep(rng.uniform(0.5, 3))  # the machine gone a moment longer
         fault.down_s = round(time.monotonic() - began, 2)
         await asyncio.to_thread(infra, "start", "pg-node", str(node))
-    def service_urls() -> list[str]:
-        return [run.stack.url(name) for name in list(run.stack.processes)
-                if name in run.stack.services or name in run.stack.service_of]
-    if await postgres.all_ready(service_urls, RECOVERY_LIMIT_S) is not None:
+    def service_processes() -> dict[str, tuple[int, str]]:
+        return {name: (process.pid, run.stack.url(name)) for name, process in list(run.stack.processes.items())
+                if name in run.stack.services or name in run.stack.service_of}
+    if await postgres.all_ready(service_processes, RECOVERY_LIMIT_S) is not None:
         fault.ready_s = round(time.monotonic() - began, 2)
     if await cluster.until(postgres.whole(run.postgres_nodes), RECOVERY_LIMIT_S) is not None:
         fault.rejoined_s = round(time.monotonic() - began, 2)

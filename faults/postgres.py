@@ -74,17 +74,23 @@ def whole(nodes: int) -> Callable[[Members], bool]:
     return holds
 
 
-async def all_ready(urls: Callable[[], list[str]], limit_s: float) -> float | None:
-    """Seconds until every process's /readyz answers 200 at once (None: not within the limit).
-    `urls` is asked each time: other lanes restart processes meanwhile."""
-    started = time.monotonic()
+async def all_ready(processes: Callable[[], dict[str, tuple[int, str]]], limit_s: float) -> float | None:
+    """Seconds until every service process answers /readyz with 200 (None: not within the limit).
+    `processes` gives each one's pid and URL, asked each time: a process another lane restarts
+    meanwhile is left out from then on, since its readiness says nothing about this fault."""
+    started, first = time.monotonic(), processes()
+    waiting = set(first)
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() - started < limit_s:
-            try:
-                answers = await asyncio.gather(*(client.get(f"{url}/readyz") for url in urls()))
-                if all(a.status_code == 200 for a in answers):
-                    return round(time.monotonic() - started, 2)
-            except httpx.HTTPError:
-                pass  # a process restarting
+            now = processes()
+            waiting = {name for name in waiting if now.get(name, (None,))[0] == first[name][0]}
+            for name in sorted(waiting):
+                try:
+                    if (await client.get(f"{now[name][1]}/readyz")).status_code == 200:
+                        waiting.discard(name)
+                except httpx.HTTPError:
+                    pass  # killed just now: left out at the next look
+            if not waiting:
+                return round(time.monotonic() - started, 2)
             await asyncio.sleep(0.1)
     return None
