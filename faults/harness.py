@@ -33,8 +33,8 @@ faults run at once:
   SIGKILLed together, as if its machine vanished; started again once another node leads),
   `postgres_switchover` (a planned one, Patroni's) and `postgres_replica_kill`. Each records when a
   primary took writes again (`primary_s`: on a new timeline; for a replica, when it streams
-  again), when every service process was ready again (`ready_s`: those no other lane restarted meanwhile), and when every node was back in
-  the cluster (`rejoined_s`), all from the fault;
+  again), when every service process was ready again (`ready_s`: those no other lane restarted
+  meanwhile), and when every node was back in the cluster (`rejoined_s`), all from the fault;
 - providers: `sms_slow`, `sms_failing`, `payments_slow`, `payments_failing`, each a window of a
   few seconds;
 - poison: `--poison-per-topic` records (1,000 by default) on every topic, every kind in

@@ -133,17 +133,22 @@ class PrimaryWatch:
     async def run(self) -> None:
         try:
             while True:
-                reachable = await self._ask()
-                if reachable != self.reachable:
-                    (log.info if reachable else log.warning)(
-                        "primary database reachable again" if reachable else "no primary database reachable: not ready",
-                        extra={"service": self._service})
-                self.reachable = reachable
-                PRIMARY_REACHABLE.labels(self._service).set(int(reachable))
+                await self.look()
                 await asyncio.sleep(self._every_s)
         finally:
             if self._conn is not None:
                 await self._conn.close()
+
+    async def look(self) -> bool:
+        """Ask once; say so in `reachable`, the metric and (when it changed) the log."""
+        reachable = await self._ask()
+        if reachable != self.reachable:
+            (log.info if reachable else log.warning)(
+                "primary database reachable again" if reachable else "no primary database reachable: not ready",
+                extra={"service": self._service})
+        self.reachable = reachable
+        PRIMARY_REACHABLE.labels(self._service).set(int(reachable))
+        return reachable
 
     async def _ask(self) -> bool:
         try:
