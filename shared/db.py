@@ -312,7 +312,7 @@ async def notifications(database_url: str, channel: str, heard: Callable[[str], 
             # PostgreSQL restarted: listen again, and look once now for what was missed meanwhile.
             try:
                 await listen()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (*TRANSIENT, asyncpg.PostgresError):  # no primary yet: a failover under way
                 await asyncio.sleep(min(at_most, 1.0))
             return
         # Not wait_for: on Python 3.11 a cancellation that meets its timeout can be lost, and a
