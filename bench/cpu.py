@@ -59,14 +59,21 @@ def kafka_s(stats: list[Stat]) -> float:
     return sum(s.own_s for s in stats if s.name == "java" and " kafka.Kafka " in _cmdline(s.pid))
 
 
+def failover_s(stats: list[Stat]) -> float:
+    """What keeps a PostgreSQL cluster's leader elected: Patroni's processes and etcd's (none on a
+    single server)."""
+    return sum(s.own_s for s in stats if s.name == "etcd" or (s.name.startswith(("python", "patroni"))
+                                                               and "/patroni " in _cmdline(s.pid)))
+
+
 def snapshot(processes: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process (and its children waited for), of Kafka, and of
-    PostgreSQL."""
+    """CPU seconds so far of each named process (and its children waited for), of Kafka, of
+    PostgreSQL (every node's), and of Patroni and etcd."""
     stats = _all()
     by_pid = {s.pid: s for s in stats}
     spent = {name: (by_pid[pid].own_s + by_pid[pid].children_s) if pid in by_pid else 0.0
              for name, pid in processes.items()}
-    return spent | {"kafka": kafka_s(stats), "postgresql": postgres_s(stats)}
+    return spent | {"kafka": kafka_s(stats), "postgresql": postgres_s(stats), "patroni_etcd": failover_s(stats)}
 
 
 def per_passenger(before: dict[str, float], after: dict[str, float], passengers: int,
@@ -74,7 +81,7 @@ def per_passenger(before: dict[str, float], after: dict[str, float], passengers:
     """Milliseconds of CPU per affected passenger, per process, with Rebound's own processes, the
     sandbox providers (stand-ins for other companies' machines) and the engines reported apart."""
     ms = {name: round((after[name] - before.get(name, 0.0)) * 1000 / max(passengers, 1), 3) for name in after}
-    engines = {"kafka", "postgresql"}
+    engines = {"kafka", "postgresql", "patroni_etcd"}
     rebound = {n: v for n, v in ms.items() if n not in sandbox and n not in engines}
     return {"rebound": rebound, "rebound_total": round(sum(rebound.values()), 3),
             "sandbox": {n: v for n, v in ms.items() if n in sandbox},
