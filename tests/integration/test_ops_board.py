@@ -249,7 +249,8 @@ async def test_the_console_runs_in_a_process_of_its_own_apart_from_partner_inges
     try:
         async with httpx.AsyncClient(base_url=stack.url(console)) as client:
             ready = (await client.get("/readyz")).json()
-            assert ready == {"ready": True, "checks": {"database": True, "outbox_relay": True}}
+            assert ready == {"ready": True,
+                             "checks": {"database": True, "database_primary": True, "outbox_relay": True}}
             assert (await client.get("/ops")).status_code == 200
             board = await client.get("/ops/api/summary", headers={"Authorization": f"Bearer {VIEWER_KEY}"})
             assert board.status_code == 200
