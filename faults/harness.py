@@ -504,7 +504,14 @@ async def _restart_fault(run: Run, kind: str, hard: bool, rng: random.Random) ->
     await asyncio.sleep(rng.uniform(0.5, 3))  # down for a moment
     fault.down_s = round(time.monotonic() - began, 2)
     began = time.monotonic()
-    await asyncio.to_thread(infra, "start", component)
+    for attempt in range(3):  # as a supervisor would: a start that met a race is tried again
+        try:
+            await asyncio.to_thread(infra, "start", component)
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+            fault.note += f"; start {attempt + 1} failed, tried again"
     fault.restart_s = round(time.monotonic() - began, 2)
     return fault
 

@@ -127,7 +127,7 @@ prepare_roles() {
   local sql=(psql -h "$1" -p "$2" -U postgres -v ON_ERROR_STOP=1 -q)
   # The admin role (owns the databases, prepares them: deploy/postgres_access.py) and one role per
   # service with the development passwords; production gives each its own.
-  as_postgres "${sql[@]}" <<'SQL'
+  as_postgres "${sql[@]}" <<'SQL' || return 1
 SET password_encryption = 'scram-sha-256';
 SELECT 'CREATE ROLE rebound LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rebound')
 \gexec
@@ -144,7 +144,7 @@ SELECT 'CREATE DATABASE rebound OWNER rebound' WHERE NOT EXISTS (SELECT 1 FROM p
 GRANT pg_read_all_stats TO rebound;
 SQL
   # In the template, so every database made for a test or a benchmark run has the view.
-  as_postgres "${sql[@]}" -d template1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+  as_postgres "${sql[@]}" -d template1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' || return 1
 }
 
 node_dir() { if [ "$BROKERS" -eq 1 ]; then echo "$KAFKA_DIR"; else echo "$KAFKA_DIR/node-$1"; fi; }

@@ -196,12 +196,13 @@ wait_primary() {
   done
 }
 
-# The primary's node, once its PostgreSQL takes connections (Patroni may name it a moment before).
-primary_taking_connections() {
+# The primary's node, once its PostgreSQL takes writes (Patroni may name it a moment before it
+# has left recovery).
+primary_taking_writes() {
   local deadline=$((SECONDS + 120)) primary
-  until primary="$(pg_primary)" && [ -n "$primary" ] \
-      && as_postgres psql -h "$(pg_node_dir "$primary")" -p "$(pg_node_port "$primary")" -U postgres -Atqc 'SELECT 1' >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { log "no primary took a connection in 120 s; see $CLUSTER_DIR/node-*/patroni.log"; exit 1; }
+  until primary="$(pg_primary)" && [ -n "$primary" ] && [ "$(as_postgres psql -h "$(pg_node_dir "$primary")" \
+      -p "$(pg_node_port "$primary")" -U postgres -Atqc 'SELECT NOT pg_is_in_recovery()' 2>/dev/null)" = t ]; do
+    [ $SECONDS -lt $deadline ] || { log "no primary took writes in 120 s; see $CLUSTER_DIR/node-*/patroni.log"; exit 1; }
     sleep 0.2
   done
   echo "$primary"
@@ -233,8 +234,14 @@ start_pg_cluster() {
   for n in $(seq "$PG_NODES"); do start_pg_node "$n"; done
   wait_primary 180
   wait_replicas
-  local primary; primary="$(primary_taking_connections)"
-  prepare_roles "$(pg_node_dir "$primary")" "$(pg_node_port "$primary")"
+  # The roles are made on the primary; should it change meanwhile (a failover as the cluster
+  # starts), on the next one.
+  local primary attempt
+  for attempt in 1 2 3; do
+    primary="$(primary_taking_writes)"
+    prepare_roles "$(pg_node_dir "$primary")" "$(pg_node_port "$primary")" && break
+    [ "$attempt" -lt 3 ] || { log "the roles could not be made on node-$primary"; exit 1; }
+  done
   backup_stanza
   log "PostgreSQL cluster of $PG_NODES started: primary node-$primary; $(pg_hosts) (logs: $CLUSTER_DIR/node-*/patroni.log)"
 }
