@@ -102,7 +102,7 @@ restore() {
     -o "-p $RESTORED_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c archive_mode=off \
 -c synchronous_standby_names= -c hba_file=$dir/data/pg_hba.conf -c ident_file=$dir/data/pg_ident.conf \
 -c shared_buffers=128MB" start >/dev/null \
-    || { log "the restored copy did not start; see $dir/postgres.log"; exit 1; }
+    || { log "the restored copy did not start; its log ($dir/postgres.log) ends:"; tail -20 "$dir/postgres.log" >&2; exit 1; }
   # Promoted at the target: until then it is in recovery.
   local deadline=$((SECONDS + 300))
   until [ "$(as_postgres psql -h "$dir" -p "$RESTORED_PORT" -U postgres -At -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
